@@ -1,0 +1,221 @@
+"""The array-backend contract: ``Ops``, a plain NumPy implementation of every
+operation a layer, loss or optimizer needs.
+
+Subclasses override only the hot methods: ``NumpyOps`` (numpy_ops.py) routes
+them to the Cython kernels in ``fastnn._C``; a CuPy backend overrides them with
+CUDA. Layers never call NumPy for heavy work directly, they call ``ops``.
+This module must hold no layer logic and no Cython imports.
+
+Conventions
+-----------
+* Element-wise activation derivatives are computed from the *output* ``y``
+  (sigmoid, tanh, relu, leaky_relu, elu, linear, softmax), so a layer keeps only
+  its output for backward.
+* ``*_backward`` methods that produce parameter gradients *accumulate* into the
+  arrays they are given (``dW += ...``), so a layer used twice in a graph sums
+  its gradients.
+* Optimizer updates modify ``param`` and the state arrays in place.
+"""
+import numpy
+
+ACTIVATIONS = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softmax")
+FLOAT_DTYPES = (numpy.dtype(numpy.float32), numpy.dtype(numpy.float64))
+
+
+class Ops:
+    """Plain NumPy reference implementation. Correct for every dtype and layout."""
+
+    name = "reference"
+    xp = numpy
+
+    # ------------------------------------------------------------------ arrays
+    def asarray(self, x, dtype=None):
+        return self.xp.asarray(x, dtype=dtype)
+
+    def to_numpy(self, x):
+        return numpy.asarray(x)
+
+    def is_native(self, x):
+        """True when ``x`` is an array this backend computes on."""
+        return isinstance(x, numpy.ndarray)
+
+    def check_native(self, x, what="array"):
+        if not self.is_native(x):
+            raise TypeError(
+                f"{what} is a {type(x).__module__}.{type(x).__name__}, but the active "
+                f"backend is {self.name!r}, which computes on {self.xp.__name__}.ndarray; "
+                f"move it with fastnn.get_backend().asarray(...) or switch backends")
+        return x
+
+    def zeros(self, shape, dtype="float32"):
+        return self.xp.zeros(shape, dtype=dtype)
+
+    def empty(self, shape, dtype="float32"):
+        return self.xp.empty(shape, dtype=dtype)
+
+    # ------------------------------------------------------------ matrix math
+    def gemm(self, a, b, trans_a=False, trans_b=False, out=None, alpha=1.0, beta=0.0):
+        """``out = alpha * op(a) @ op(b) + beta * out`` (``op`` = optional transpose)."""
+        a = a.T if trans_a else a
+        b = b.T if trans_b else b
+        r = a @ b
+        if alpha != 1.0:
+            r *= alpha
+        if out is None:
+            return r
+        if beta == 0.0:
+            out[...] = r
+        else:
+            out *= beta
+            out += r
+        return out
+
+    # ------------------------------------------------------------ activations
+    def activation_forward(self, name, x, alpha=0.0):
+        xp = self.xp
+        if name == "linear":
+            return x.copy()
+        if name == "sigmoid":
+            # Stable for large |x|: exp of a non-positive number only.
+            e = xp.exp(-xp.abs(x))
+            return xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+        if name == "tanh":
+            return xp.tanh(x)
+        if name == "relu":
+            return xp.maximum(x, 0)
+        if name == "leaky_relu":
+            return xp.where(x > 0, x, x * x.dtype.type(alpha))
+        if name == "elu":
+            return xp.where(x > 0, x, x.dtype.type(alpha) * xp.expm1(xp.minimum(x, 0)))
+        if name == "softmax":
+            return self.softmax(x)
+        raise ValueError(f"unknown activation {name!r}; expected one of {ACTIVATIONS}")
+
+    def activation_backward(self, name, y, dy, alpha=0.0):
+        """Gradient w.r.t. the activation's input, from its output ``y``."""
+        xp = self.xp
+        if name == "linear":
+            return dy.copy()
+        if name == "sigmoid":
+            return dy * y * (1 - y)
+        if name == "tanh":
+            return dy * (1 - y * y)
+        if name == "relu":
+            return xp.where(y > 0, dy, 0).astype(dy.dtype, copy=False)
+        if name == "leaky_relu":
+            return xp.where(y > 0, dy, dy * dy.dtype.type(alpha))
+        if name == "elu":
+            return xp.where(y > 0, dy, dy * (y + y.dtype.type(alpha)))
+        if name == "softmax":
+            return self.softmax_backward(y, dy)
+        raise ValueError(f"unknown activation {name!r}; expected one of {ACTIVATIONS}")
+
+    def softmax(self, x):
+        """Row-wise softmax over the last axis, stable for large logits."""
+        z = x - x.max(axis=-1, keepdims=True)
+        e = self.xp.exp(z)
+        return e / e.sum(axis=-1, keepdims=True)
+
+    def softmax_backward(self, y, dy):
+        return y * (dy - (dy * y).sum(axis=-1, keepdims=True))
+
+    def maxout_forward(self, x, pieces):
+        """``x`` (n, units*pieces) -> (max over each group of ``pieces``, argmax)."""
+        n, f = x.shape
+        g = x.reshape(n, f // pieces, pieces)
+        idx = g.argmax(axis=-1)
+        y = self.xp.take_along_axis(g, idx[..., None], axis=-1)[..., 0]
+        return y, idx.astype(self.xp.int32)
+
+    def maxout_backward(self, dy, idx, pieces):
+        n, units = dy.shape
+        dx = self.xp.zeros((n, units, pieces), dtype=dy.dtype)
+        self.xp.put_along_axis(dx, idx[..., None].astype(self.xp.intp), dy[..., None], axis=-1)
+        return dx.reshape(n, units * pieces)
+
+    # -------------------------------------------------------------- dense layer
+    def dense_forward(self, x, W, b, activation="linear", alpha=0.0):
+        """``act(x @ W + b)``; ``b`` may be None."""
+        z = x @ W
+        if b is not None:
+            z += b
+        if activation == "linear":
+            return z
+        return self.activation_forward(activation, z, alpha)
+
+    def dense_backward(self, x, W, y, dy, dW, db, activation="linear", alpha=0.0,
+                       need_dx=True):
+        """Accumulate ``dW += x.T @ dz``, ``db += dz.sum(0)``; return ``dx = dz @ W.T``
+        (or None when ``need_dx`` is false), with ``dz = dy * act'(y)``."""
+        dz = dy if activation == "linear" else self.activation_backward(activation, y, dy, alpha)
+        dW += x.T @ dz
+        if db is not None:
+            db += dz.sum(axis=0)
+        return dz @ W.T if need_dx else None
+
+    # ------------------------------------------------------------------ losses
+    def softmax_cross_entropy(self, logits, labels):
+        """Per-sample cross-entropy of softmax(logits) against integer ``labels``
+        (shape (n,)) or target distributions (shape like ``logits``), and the
+        gradient of the per-sample losses w.r.t. the logits (unscaled)."""
+        xp = self.xp
+        z = logits - logits.max(axis=-1, keepdims=True)
+        logsumexp = xp.log(xp.exp(z).sum(axis=-1, keepdims=True))
+        logp = z - logsumexp
+        p = xp.exp(logp)
+        if labels.ndim == 1:
+            rows = xp.arange(logits.shape[0])
+            loss = -logp[rows, labels]
+            grad = p
+            grad[rows, labels] -= 1
+        else:
+            loss = -(labels * logp).sum(axis=-1)
+            grad = p * labels.sum(axis=-1, keepdims=True) - labels
+        return loss, grad
+
+    # -------------------------------------------------------------- optimizers
+    def sgd_update(self, param, grad, velocity, lr, momentum=0.0, nesterov=False,
+                   weight_decay=0.0):
+        g = grad + weight_decay * param if weight_decay else grad
+        if momentum:
+            velocity *= momentum
+            velocity -= lr * g
+            if nesterov:
+                param += momentum * velocity - lr * g
+            else:
+                param += velocity
+        else:
+            param -= lr * g
+
+    def rmsprop_update(self, param, grad, sq, lr, rho=0.9, eps=1e-7, weight_decay=0.0):
+        g = grad + weight_decay * param if weight_decay else grad
+        sq *= rho
+        sq += (1 - rho) * g * g
+        param -= lr * g / (self.xp.sqrt(sq) + eps)
+
+    def adagrad_update(self, param, grad, acc, lr, eps=1e-7, weight_decay=0.0):
+        g = grad + weight_decay * param if weight_decay else grad
+        acc += g * g
+        param -= lr * g / (self.xp.sqrt(acc) + eps)
+
+    def adam_update(self, param, grad, m, v, lr, beta1, beta2, eps, step,
+                    weight_decay=0.0, decoupled=False):
+        """One Adam step (``step`` counts from 1). ``decoupled`` gives AdamW:
+        ``param -= lr * weight_decay * param`` apart from the adaptive step;
+        otherwise ``weight_decay`` is L2 added to the gradient."""
+        g = grad
+        if weight_decay and not decoupled:
+            g = grad + weight_decay * param
+        m *= beta1
+        m += (1 - beta1) * g
+        v *= beta2
+        v += (1 - beta2) * g * g
+        c1 = 1 - beta1 ** step
+        c2 = 1 - beta2 ** step
+        if weight_decay and decoupled:
+            param -= lr * weight_decay * param
+        param -= (lr / c1) * m / (self.xp.sqrt(v / c2) + eps)
+
+    def sum_of_squares(self, arrays):
+        """float64 sum of squares over several arrays (for global-norm clipping)."""
+        return float(sum(float((a.astype(numpy.float64) ** 2).sum()) for a in arrays))

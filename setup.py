@@ -1,0 +1,62 @@
+"""Build the Cython kernels in csrc/ into extension modules under fastnn._C.
+
+Every ``csrc/<name>.pyx`` becomes ``fastnn._C.<name>``. The build is portable by
+default; ``FASTNN_NATIVE=1`` adds ``-march=native`` for the local CPU.
+OpenMP is used when the compiler accepts ``-fopenmp``; without it the kernels
+still build and run single-threaded (``FASTNN_NO_OPENMP=1`` forces that).
+"""
+import glob
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+
+import numpy
+from setuptools import Extension, setup
+
+
+def _compiler_accepts(flag):
+    cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
+    cc = cc.split()
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "probe.c")
+        with open(src, "w") as f:
+            f.write("#include <omp.h>\nint main(void){return omp_get_max_threads() < 0;}\n")
+        try:
+            r = subprocess.run(cc + [flag, src, "-o", os.path.join(tmp, "probe")],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        except OSError:
+            return False
+        return r.returncode == 0
+
+
+def extensions():
+    from Cython.Build import cythonize
+
+    use_openmp = (os.environ.get("FASTNN_NO_OPENMP") != "1"
+                  and sys.platform != "win32" and _compiler_accepts("-fopenmp"))
+    compile_args = ["-O3", "-ffp-contract=fast"] if sys.platform != "win32" else ["/O2"]
+    link_args = []
+    if os.environ.get("FASTNN_NATIVE") == "1":
+        compile_args.append("-march=native")
+    if use_openmp:
+        compile_args.append("-fopenmp")
+        link_args.append("-fopenmp")
+    exts = []
+    for pyx in sorted(glob.glob(os.path.join("csrc", "*.pyx"))):
+        name = os.path.splitext(os.path.basename(pyx))[0]
+        exts.append(Extension(
+            "fastnn._C." + name, [pyx],
+            include_dirs=[numpy.get_include(), "csrc"],
+            define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+            extra_compile_args=compile_args, extra_link_args=link_args,
+        ))
+    return cythonize(exts, language_level=3, compiler_directives={
+        "boundscheck": False, "wraparound": False, "cdivision": True,
+        "initializedcheck": False, "embedsignature": True,
+    }, compile_time_env={"FASTNN_OPENMP": use_openmp})
+
+
+setup(ext_modules=extensions())
