@@ -56,7 +56,7 @@ def extensions():
     return cythonize(exts, language_level=3, compiler_directives={
         "boundscheck": False, "wraparound": False, "cdivision": True,
         "initializedcheck": False, "embedsignature": True,
-    }, compile_time_env={"FASTNN_OPENMP": use_openmp})
+    })
 
 
 setup(ext_modules=extensions())
