@@ -2,6 +2,14 @@
 
 This module holds the public API only (re-exports); nothing is defined here.
 """
+from . import activations, initializers, layers, losses, optimizers, regularizers
 from .backend import get_backend, set_backend, use_backend
+from .layers import Input
+from .model import Model, Sequential
+from .random import set_seed
 
 __version__ = "0.1.0"
+
+__all__ = ["Model", "Sequential", "Input", "layers", "losses", "optimizers", "activations",
+           "initializers", "regularizers", "get_backend", "set_backend", "use_backend",
+           "set_seed", "__version__"]

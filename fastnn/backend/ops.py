@@ -47,6 +47,15 @@ class Ops:
                 f"move it with fastnn.get_backend().asarray(...) or switch backends")
         return x
 
+    def random_uniform(self, shape, dtype="float32"):
+        """Uniform [0, 1) draws from fastnn's seeded generator (``set_seed``)."""
+        from ..random import get_rng
+        return self.xp.asarray(get_rng().random(shape, dtype=numpy.dtype(dtype).type))
+
+    def random_normal(self, shape, dtype="float32"):
+        from ..random import get_rng
+        return self.xp.asarray(get_rng().standard_normal(shape, dtype=numpy.dtype(dtype).type))
+
     def zeros(self, shape, dtype="float32"):
         return self.xp.zeros(shape, dtype=dtype)
 

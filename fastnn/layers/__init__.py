@@ -1,0 +1,29 @@
+"""Layers (Keras names). One concept per module; this file only re-exports."""
+from .base import Layer, Node, SymbolicTensor
+from .core import ELU, Activation, Dense, Flatten, LeakyReLU, Maxout, ReLU, Reshape, Softmax
+from .input import Input, InputLayer
+from .merge import Add, Concatenate
+from .regularization import Dropout, GaussianNoise
+
+_LAYER_CLASSES = {cls.__name__: cls for cls in (
+    InputLayer, Dense, Activation, ReLU, LeakyReLU, ELU, Softmax, Maxout, Flatten, Reshape,
+    Add, Concatenate, Dropout, GaussianNoise)}
+
+
+def register_layer(cls):
+    """Make a Layer subclass known to ``load_model`` (use as a class decorator)."""
+    _LAYER_CLASSES[cls.__name__] = cls
+    return cls
+
+
+def layer_class(name):
+    if name not in _LAYER_CLASSES:
+        raise ValueError(f"unknown layer class {name!r}; known classes: "
+                         + ", ".join(sorted(_LAYER_CLASSES))
+                         + " (register custom layers with fastnn.layers.register_layer)")
+    return _LAYER_CLASSES[name]
+
+
+__all__ = ["Layer", "Node", "SymbolicTensor", "Input", "InputLayer", "Dense", "Activation",
+           "ReLU", "LeakyReLU", "ELU", "Softmax", "Maxout", "Flatten", "Reshape", "Add",
+           "Concatenate", "Dropout", "GaussianNoise", "register_layer", "layer_class"]

@@ -1,0 +1,195 @@
+"""Core layers: Dense, Activation (and its named forms), Maxout, Flatten, Reshape."""
+import math
+
+from .. import activations
+from .._registry import serialize
+from ..backend import get_backend
+from .base import Layer
+
+
+class Dense(Layer):
+    """``y = activation(x @ kernel + bias)`` on the last axis of ``x``.
+
+    Forward is one BLAS product plus one fused pass (bias + activation);
+    backward fuses the activation derivative into the incoming gradient.
+    """
+    skips_input_grad = True
+
+    def __init__(self, units, activation=None, use_bias=True,
+                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(units, int) or units < 1:
+            raise ValueError(f"Dense units must be a positive integer, got {units!r}")
+        self.units = units
+        self.activation, self.alpha = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
+        self.kernel_regularizer, self.bias_regularizer = kernel_regularizer, bias_regularizer
+
+    def build(self, input_shape):
+        if len(input_shape) < 1 or input_shape[-1] is None:
+            raise ValueError(f"Dense layer {self.name!r} needs a known last input dimension, "
+                             f"got input shape {tuple(input_shape)}")
+        self.add_weight("kernel", (input_shape[-1], self.units), self.kernel_initializer,
+                        self.kernel_regularizer)
+        if self.use_bias:
+            self.add_weight("bias", (self.units,), self.bias_initializer, self.bias_regularizer)
+        self.built = True
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.units,)
+
+    def forward(self, x, training=False, fused_output=False):
+        """``fused_output=True`` skips the activation (the loss applies it)."""
+        ops = get_backend()
+        W = self.params["kernel"]
+        self._check_input(x, W.shape[0])
+        lead = x.shape[:-1]
+        x2 = x.reshape(-1, W.shape[0])
+        b = self.params.get("bias")
+        act = "linear" if fused_output else self.activation
+        y = ops.dense_forward(x2, W, b, act, self.alpha)
+
+        def backprop(dy, need_dx=True):
+            dy = dy.reshape(y.shape)
+            if self.trainable:
+                dx = ops.dense_backward(x2, W, y, dy, self.grads["kernel"], self.grads.get("bias"),
+                                        act, self.alpha, need_dx=need_dx)
+            elif need_dx:
+                dx = ops.gemm(ops.activation_backward(act, y, dy, self.alpha), W, trans_b=True)
+            else:
+                dx = None
+            return None if dx is None else dx.reshape(x.shape)
+
+        return y.reshape(lead + (self.units,)), backprop
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units,
+                "activation": [self.activation, self.alpha], "use_bias": self.use_bias,
+                "kernel_initializer": _ser(self.kernel_initializer),
+                "bias_initializer": _ser(self.bias_initializer),
+                "kernel_regularizer": _ser(self.kernel_regularizer),
+                "bias_regularizer": _ser(self.bias_regularizer)}
+
+
+def _ser(obj):
+    return obj if obj is None or isinstance(obj, str) else serialize(obj)
+
+
+class Activation(Layer):
+    """Applies an activation by name: ``Activation("relu")``."""
+
+    def __init__(self, activation, alpha=None, **kwargs):
+        super().__init__(**kwargs)
+        self.activation, self.alpha = activations.get(activation, alpha)
+
+    def forward(self, x, training=False, fused_output=False):
+        self._check_input(x)
+        if fused_output:
+            return x, lambda dy: dy
+        ops = get_backend()
+        y = ops.activation_forward(self.activation, x, self.alpha)
+        return y, lambda dy: ops.activation_backward(self.activation, y, dy, self.alpha)
+
+    def get_config(self):
+        return {**super().get_config(), "activation": self.activation, "alpha": self.alpha}
+
+
+class ReLU(Activation):
+    def __init__(self, **kwargs):
+        kwargs.pop("activation", None), kwargs.pop("alpha", None)
+        super().__init__("relu", **kwargs)
+
+
+class LeakyReLU(Activation):
+    def __init__(self, negative_slope=0.3, **kwargs):
+        kwargs.pop("activation", None)
+        negative_slope = kwargs.pop("alpha", negative_slope)
+        super().__init__("leaky_relu", negative_slope, **kwargs)
+
+
+class ELU(Activation):
+    def __init__(self, alpha=1.0, **kwargs):
+        kwargs.pop("activation", None)
+        super().__init__("elu", alpha, **kwargs)
+
+
+class Softmax(Activation):
+    def __init__(self, **kwargs):
+        kwargs.pop("activation", None), kwargs.pop("alpha", None)
+        super().__init__("softmax", **kwargs)
+
+
+class Maxout(Layer):
+    """Maxout (Goodfellow et al. 2013): splits the last axis into ``num_units``
+    groups of consecutive features and keeps each group's maximum. Put it after
+    a ``Dense(num_units * pieces)`` to get a maxout unit."""
+
+    def __init__(self, num_units, **kwargs):
+        super().__init__(**kwargs)
+        if not isinstance(num_units, int) or num_units < 1:
+            raise ValueError(f"Maxout num_units must be a positive integer, got {num_units!r}")
+        self.num_units = num_units
+
+    def build(self, input_shape):
+        if input_shape[-1] % self.num_units:
+            raise ValueError(f"Maxout layer {self.name!r}: input features {input_shape[-1]} are "
+                             f"not a multiple of num_units={self.num_units}")
+        self.built = True
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:-1]) + (self.num_units,)
+
+    def forward(self, x, training=False):
+        self._check_input(x)
+        if x.shape[-1] % self.num_units:
+            raise ValueError(f"Maxout layer {self.name!r}: input features {x.shape[-1]} are not "
+                             f"a multiple of num_units={self.num_units}")
+        ops = get_backend()
+        pieces = x.shape[-1] // self.num_units
+        x2 = ops.xp.ascontiguousarray(x.reshape(-1, x.shape[-1]))
+        y, idx = ops.maxout_forward(x2, pieces)
+        out_shape = x.shape[:-1] + (self.num_units,)
+        return y.reshape(out_shape), lambda dy: ops.maxout_backward(
+            ops.xp.ascontiguousarray(dy.reshape(y.shape)), idx, pieces).reshape(x.shape)
+
+    def get_config(self):
+        return {**super().get_config(), "num_units": self.num_units}
+
+
+class Flatten(Layer):
+    """(batch, d1, d2, ...) -> (batch, d1 * d2 * ...)."""
+
+    def compute_output_shape(self, input_shape):
+        return (math.prod(input_shape),)
+
+    def forward(self, x, training=False):
+        return x.reshape(x.shape[0], -1), lambda dy: dy.reshape(x.shape)
+
+
+class Reshape(Layer):
+    """Reshape each sample to ``target_shape`` (one entry may be -1)."""
+
+    def __init__(self, target_shape, **kwargs):
+        super().__init__(**kwargs)
+        self.target_shape = tuple(int(d) for d in target_shape)
+        if sum(d == -1 for d in self.target_shape) > 1 or any(d == 0 or d < -1 for d in self.target_shape):
+            raise ValueError(f"Reshape target_shape may hold one -1 and otherwise positive "
+                             f"sizes, got {self.target_shape}")
+
+    def compute_output_shape(self, input_shape):
+        n = math.prod(input_shape)
+        known = math.prod(d for d in self.target_shape if d != -1)
+        shape = tuple(n // known if d == -1 else d for d in self.target_shape)
+        if math.prod(shape) != n:
+            raise ValueError(f"Reshape layer {self.name!r} cannot reshape input of shape "
+                             f"{tuple(input_shape)} ({n} values) to {self.target_shape}")
+        return shape
+
+    def forward(self, x, training=False):
+        shape = self.compute_output_shape(x.shape[1:])
+        return x.reshape((x.shape[0],) + shape), lambda dy: dy.reshape(x.shape)
+
+    def get_config(self):
+        return {**super().get_config(), "target_shape": list(self.target_shape)}

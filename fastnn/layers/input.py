@@ -1,0 +1,37 @@
+"""Model inputs: ``Input(shape)`` returns the symbolic tensor a functional
+model starts from; ``InputLayer`` is its layer form for Sequential."""
+import numpy
+
+from .base import Layer, SymbolicTensor, _unique_name
+
+
+class InputLayer(Layer):
+    """Declares the per-sample input shape (batch axis excluded)."""
+
+    def __init__(self, shape=None, input_shape=None, **kwargs):
+        shape = shape if shape is not None else input_shape
+        if shape is None:
+            raise ValueError("InputLayer needs a shape, e.g. InputLayer(shape=(784,))")
+        if isinstance(shape, int):
+            shape = (shape,)
+        shape = tuple(shape)
+        if any(not isinstance(d, (int, numpy.integer)) or d < 1 for d in shape):
+            raise ValueError(f"input shape must hold positive integers, got {shape}")
+        kwargs.setdefault("name", _unique_name("input"))
+        super().__init__(input_shape=shape, **kwargs)
+        self.output = SymbolicTensor(shape, self.dtype, None, self.name)
+        self.output.input_layer = self
+        self.built = True
+
+    def forward(self, x, training=False):
+        return x, lambda dy: dy
+
+    def get_config(self):
+        config = super().get_config()
+        config["shape"] = list(config.pop("input_shape"))
+        return config
+
+
+def Input(shape, dtype=None, name=None):
+    """A symbolic model input of per-sample ``shape``: ``x = Input((784,))``."""
+    return InputLayer(shape=shape, dtype=dtype, name=name).output

@@ -1,0 +1,81 @@
+"""Merge layers: Add (residual connections) and Concatenate."""
+from ..backend import get_backend
+from .base import Layer
+
+
+class Add(Layer):
+    """Element-wise sum of inputs of one shape."""
+    multi_input = True
+
+    def build(self, input_shape):
+        if len(input_shape) < 2 or any(tuple(s) != tuple(input_shape[0]) for s in input_shape):
+            raise ValueError(f"Add layer {self.name!r} needs two or more inputs of one shape, "
+                             f"got shapes {[tuple(s) for s in input_shape]}")
+        self.built = True
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[0])
+
+    def forward(self, xs, training=False):
+        if any(x.shape != xs[0].shape for x in xs):
+            raise ValueError(f"Add layer {self.name!r}: inputs have shapes "
+                             f"{[tuple(x.shape) for x in xs]}; they must match")
+        y = xs[0] + xs[1]
+        for x in xs[2:]:
+            y += x
+        return y, lambda dy: [dy] * len(xs)
+
+
+class Concatenate(Layer):
+    """Joins inputs along ``axis`` (default: the last; axis 0 is the batch)."""
+    multi_input = True
+
+    def __init__(self, axis=-1, **kwargs):
+        super().__init__(**kwargs)
+        if axis == 0:
+            raise ValueError("Concatenate cannot join along the batch axis (axis=0)")
+        self.axis = int(axis)
+
+    def _sample_axis(self, rank):
+        axis = self.axis if self.axis < 0 else self.axis - 1
+        if not -rank <= axis < rank:
+            raise ValueError(f"Concatenate axis {self.axis} is out of range for inputs of "
+                             f"rank {rank + 1}")
+        return axis % rank
+
+    def compute_output_shape(self, input_shape):
+        shapes = [tuple(s) for s in input_shape]
+        axis = self._sample_axis(len(shapes[0]))
+        for s in shapes:
+            if len(s) != len(shapes[0]) or s[:axis] + s[axis + 1:] != shapes[0][:axis] + shapes[0][axis + 1:]:
+                raise ValueError(f"Concatenate layer {self.name!r}: shapes {shapes} differ "
+                                 f"outside axis {self.axis}")
+        out = list(shapes[0])
+        out[axis] = sum(s[axis] for s in shapes)
+        return tuple(out)
+
+    def build(self, input_shape):
+        self.compute_output_shape(input_shape)
+        self.built = True
+
+    def forward(self, xs, training=False):
+        xp = get_backend().xp
+        self.compute_output_shape([x.shape[1:] for x in xs])
+        axis = self._sample_axis(xs[0].ndim - 1) + 1
+        y = xp.concatenate(xs, axis=axis)
+        bounds = [0]
+        for x in xs:
+            bounds.append(bounds[-1] + x.shape[axis])
+
+        def backprop(dy):
+            index = [slice(None)] * dy.ndim
+            out = []
+            for lo, hi in zip(bounds[:-1], bounds[1:]):
+                index[axis] = slice(lo, hi)
+                out.append(dy[tuple(index)])
+            return out
+
+        return y, backprop
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis}

@@ -1,0 +1,46 @@
+"""Training-time regularization layers: Dropout and GaussianNoise (the input
+corruption of denoising autoencoders). Both are the identity at inference."""
+from ..backend import get_backend
+from .base import Layer
+
+
+class Dropout(Layer):
+    """Zeroes a fraction ``rate`` of the inputs while training and scales the
+    rest by ``1 / (1 - rate)`` (inverted dropout)."""
+
+    def __init__(self, rate, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if not 0 <= rate < 1:
+            raise ValueError(f"Dropout rate must be in [0, 1), got {rate}")
+        self.rate = float(rate)
+
+    def forward(self, x, training=False):
+        if not training or self.rate == 0:
+            return x, lambda dy: dy
+        ops = get_backend()
+        keep = ops.random_uniform(x.shape, x.dtype) >= self.rate
+        mask = keep * x.dtype.type(1.0 / (1.0 - self.rate))
+        return x * mask, lambda dy: dy * mask
+
+    def get_config(self):
+        return {**super().get_config(), "rate": self.rate}
+
+
+class GaussianNoise(Layer):
+    """Adds zero-mean Gaussian noise of standard deviation ``stddev`` while training."""
+
+    def __init__(self, stddev, **kwargs):
+        super().__init__(**kwargs)
+        if stddev < 0:
+            raise ValueError(f"GaussianNoise stddev must be >= 0, got {stddev}")
+        self.stddev = float(stddev)
+
+    def forward(self, x, training=False):
+        if not training or self.stddev == 0:
+            return x, lambda dy: dy
+        noise = get_backend().random_normal(x.shape, x.dtype)
+        noise *= x.dtype.type(self.stddev)
+        return x + noise, lambda dy: dy
+
+    def get_config(self):
+        return {**super().get_config(), "stddev": self.stddev}

@@ -1,0 +1,316 @@
+"""Losses (Keras names and semantics) with their gradients.
+
+A loss maps ``(y_true, y_pred)`` to per-sample losses; ``__call__`` returns
+their (optionally sample-weighted) mean over the batch, and ``forward_backward``
+also returns ``d loss / d y_pred``. Losses that pair with an output activation
+(softmax + categorical cross-entropy, sigmoid + binary cross-entropy) expose
+``fused_activation`` and ``forward_backward_logits``: the model then skips the
+activation's backward and differentiates the pair in one stable step.
+"""
+import numpy
+
+from ._registry import Configurable, lookup
+from .backend import get_backend
+
+EPSILON = 1e-7
+
+
+def _check_pair(y_true, y_pred, name):
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"{name}: y_true has shape {y_true.shape} but y_pred has shape "
+                         f"{y_pred.shape}; they must match")
+
+
+def _weighted_mean(per_sample, sample_weight):
+    """Mean over the batch of ``per_sample`` (n, ...), weighted per sample."""
+    n = per_sample.shape[0]
+    if n == 0:
+        raise ValueError("cannot compute a loss over an empty batch")
+    if sample_weight is None:
+        return float(per_sample.sum(dtype=numpy.float64)) / per_sample.size
+    w = _sample_weight(sample_weight, per_sample)
+    return float((per_sample * w).sum(dtype=numpy.float64)) / per_sample.size
+
+
+def _sample_weight(sample_weight, like):
+    xp = get_backend().xp
+    w = xp.asarray(sample_weight, dtype=like.dtype)
+    if w.ndim != 1 or w.shape[0] != like.shape[0]:
+        raise ValueError(f"sample_weight must have shape ({like.shape[0]},), got {w.shape}")
+    return w.reshape((-1,) + (1,) * (like.ndim - 1))
+
+
+class Loss(Configurable):
+    """Base class. Subclasses implement ``elementwise`` (value and gradient of
+    each output element; the per-sample loss is the mean over the sample's
+    elements) or override ``per_sample``/``gradient`` directly."""
+
+    name = "loss"
+    fused_activation = None
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        y_true, y_pred = self._prepare(y_true, y_pred)
+        return _weighted_mean(self.per_sample(y_true, y_pred), sample_weight)
+
+    def _prepare(self, y_true, y_pred):
+        xp = get_backend().xp
+        y_pred = xp.asarray(y_pred)
+        y_true = xp.asarray(y_true, dtype=y_pred.dtype)
+        if y_true.shape != y_pred.shape and y_true.size == y_pred.size:
+            y_true = y_true.reshape(y_pred.shape)  # e.g. (n,) targets against (n, 1) outputs
+        _check_pair(y_true, y_pred, self.name)
+        return y_true, y_pred
+
+    # Elementwise losses: per-sample = mean over the non-batch axes.
+    def elementwise(self, y_true, y_pred):
+        """(values, d values / d y_pred), both shaped like ``y_pred``."""
+        raise NotImplementedError
+
+    def per_sample(self, y_true, y_pred):
+        values, _ = self.elementwise(y_true, y_pred)
+        return values.reshape(values.shape[0], -1).mean(axis=1)
+
+    def forward_backward(self, y_true, y_pred, sample_weight=None):
+        """(mean loss as a float, d mean loss / d y_pred)."""
+        y_true, y_pred = self._prepare(y_true, y_pred)
+        values, grad = self.elementwise(y_true, y_pred)
+        n = values.shape[0]
+        per_sample = values.reshape(n, -1).mean(axis=1)
+        scale = grad.dtype.type(1.0 / values.size)
+        if sample_weight is None:
+            return _weighted_mean(per_sample, None), grad * scale
+        w = _sample_weight(sample_weight, grad)
+        return _weighted_mean(per_sample, sample_weight), grad * (w * scale)
+
+
+class MeanSquaredError(Loss):
+    name = "mean_squared_error"
+
+    def elementwise(self, y_true, y_pred):
+        d = y_pred - y_true
+        return d * d, 2 * d
+
+
+class MeanAbsoluteError(Loss):
+    name = "mean_absolute_error"
+
+    def elementwise(self, y_true, y_pred):
+        d = y_pred - y_true
+        return get_backend().xp.abs(d), get_backend().xp.sign(d)
+
+
+class MeanSquaredLogarithmicError(Loss):
+    """``(log(1 + max(p, eps)) - log(1 + max(y, eps)))**2``, as in Keras."""
+    name = "mean_squared_logarithmic_error"
+
+    def elementwise(self, y_true, y_pred):
+        xp = get_backend().xp
+        p = xp.maximum(y_pred, EPSILON)
+        d = xp.log1p(p) - xp.log1p(xp.maximum(y_true, EPSILON))
+        grad = 2 * d / (1 + p) * (y_pred > EPSILON)
+        return d * d, grad.astype(y_pred.dtype, copy=False)
+
+
+class Hinge(Loss):
+    """``max(0, 1 - y * p)``; labels in {0, 1} are mapped to {-1, 1} as Keras does."""
+    name = "hinge"
+
+    def _signed(self, y_true):
+        xp = get_backend().xp
+        if y_true.size and float(y_true.min()) >= 0:
+            return 2 * y_true - 1
+        return y_true
+
+    def elementwise(self, y_true, y_pred):
+        y = self._signed(y_true)
+        margin = 1 - y * y_pred
+        active = margin > 0
+        return margin * active, (-y * active).astype(y_pred.dtype, copy=False)
+
+
+class SquaredHinge(Hinge):
+    name = "squared_hinge"
+
+    def elementwise(self, y_true, y_pred):
+        y = self._signed(y_true)
+        margin = get_backend().xp.maximum(1 - y * y_pred, 0)
+        return margin * margin, -2 * y * margin
+
+
+class BinaryCrossentropy(Loss):
+    """Binary cross-entropy on probabilities (clipped to [eps, 1 - eps]) or,
+    with ``from_logits=True``, on logits (stable for any logit)."""
+    name = "binary_crossentropy"
+    _config_keys = ("from_logits",)
+
+    def __init__(self, from_logits=False):
+        self.from_logits = bool(from_logits)
+        self.fused_activation = None if from_logits else "sigmoid"
+
+    def elementwise(self, y_true, y_pred):
+        xp = get_backend().xp
+        if self.from_logits:
+            z = y_pred
+            values = xp.maximum(z, 0) - z * y_true + xp.log1p(xp.exp(-xp.abs(z)))
+            return values, get_backend().activation_forward("sigmoid", z) - y_true
+        p = xp.clip(y_pred, EPSILON, 1 - EPSILON)
+        values = -(y_true * xp.log(p) + (1 - y_true) * xp.log(1 - p))
+        return values, (p - y_true) / (p * (1 - p))
+
+    def forward_backward_logits(self, y_true, logits, sample_weight=None):
+        """(loss, d loss / d logits, sigmoid(logits)) for a fused sigmoid output."""
+        y_true, logits = self._prepare(y_true, logits)
+        fused = BinaryCrossentropy(from_logits=True)
+        loss, grad = fused.forward_backward(y_true, logits, sample_weight)
+        return loss, grad, get_backend().activation_forward("sigmoid", logits)
+
+
+class CategoricalCrossentropy(Loss):
+    """Cross-entropy against one-hot (or soft) targets, on probabilities (which
+    are renormalized and clipped, as in Keras) or on logits. Classes lie on the
+    last axis; the per-sample loss sums over it."""
+    name = "categorical_crossentropy"
+    _config_keys = ("from_logits",)
+    sparse = False
+
+    def __init__(self, from_logits=False):
+        self.from_logits = bool(from_logits)
+        self.fused_activation = None if from_logits else "softmax"
+
+    def _prepare(self, y_true, y_pred):
+        xp = get_backend().xp
+        y_pred = xp.asarray(y_pred)
+        if y_pred.ndim < 2:
+            raise ValueError(f"{self.name}: y_pred must have a class axis (batch, classes), "
+                             f"got shape {y_pred.shape}")
+        if self.sparse:
+            return self._labels(y_true, y_pred), y_pred
+        y_true = xp.asarray(y_true, dtype=y_pred.dtype)
+        _check_pair(y_true, y_pred, self.name)
+        return y_true, y_pred
+
+    def _flat(self, y_true, y_pred):
+        c = y_pred.shape[-1]
+        yt = y_true.reshape(-1) if self.sparse else y_true.reshape(-1, c)
+        return yt, y_pred.reshape(-1, c)
+
+    def _logits_loss(self, y_true, logits):
+        yt, z = self._flat(y_true, logits)
+        loss, grad = get_backend().softmax_cross_entropy(
+            get_backend().xp.ascontiguousarray(z), yt)
+        return loss.reshape(logits.shape[:-1]), grad.reshape(logits.shape)
+
+    def per_sample(self, y_true, y_pred):
+        if self.from_logits:
+            return self._logits_loss(y_true, y_pred)[0].reshape(y_pred.shape[0], -1).mean(axis=1)
+        return self._prob_loss(y_true, y_pred)[0].reshape(y_pred.shape[0], -1).mean(axis=1)
+
+    def _prob_loss(self, y_true, y_pred):
+        xp = get_backend().xp
+        yt, p = self._flat(y_true, y_pred)
+        if self.sparse:
+            yt = self._one_hot(yt, p)
+        s = p.sum(axis=-1, keepdims=True)
+        q = xp.clip(p / s, EPSILON, 1 - EPSILON)
+        loss = -(yt * xp.log(q)).sum(axis=-1)
+        # d/dp of -sum y log(p / sum p) = -y / p + sum(y) / sum(p)
+        grad = -yt / (q * s) + yt.sum(axis=-1, keepdims=True) / s
+        return loss.reshape(y_pred.shape[:-1]), grad.reshape(y_pred.shape)
+
+    def _one_hot(self, labels, like):
+        oh = get_backend().xp.zeros(like.shape, dtype=like.dtype)
+        oh[get_backend().xp.arange(labels.shape[0]), labels] = 1
+        return oh
+
+    def forward_backward(self, y_true, y_pred, sample_weight=None):
+        y_true, y_pred = self._prepare(y_true, y_pred)
+        fn = self._logits_loss if self.from_logits else self._prob_loss
+        loss, grad = fn(y_true, y_pred)
+        n = y_pred.shape[0]
+        per_sample = loss.reshape(n, -1).mean(axis=1)
+        scale = grad.dtype.type(1.0 / loss.size)
+        if sample_weight is None:
+            return _weighted_mean(per_sample, None), grad * scale
+        w = _sample_weight(sample_weight, grad)
+        return _weighted_mean(per_sample, sample_weight), grad * (w * scale)
+
+    def forward_backward_logits(self, y_true, logits, sample_weight=None):
+        """(loss, d loss / d logits, softmax(logits)) for a fused softmax output."""
+        fused = type(self)(from_logits=True)
+        loss, grad = fused.forward_backward(y_true, logits, sample_weight)
+        return loss, grad, get_backend().softmax(logits)
+
+
+class SparseCategoricalCrossentropy(CategoricalCrossentropy):
+    """Categorical cross-entropy against integer class labels of shape (n,) or (n, 1)."""
+    name = "sparse_categorical_crossentropy"
+    sparse = True
+
+    def _labels(self, y_true, y_pred):
+        xp = get_backend().xp
+        y = xp.asarray(y_true)
+        if y.ndim == y_pred.ndim and y.shape[-1] == 1:
+            y = y[..., 0]
+        if y.shape != y_pred.shape[:-1]:
+            raise ValueError(f"{self.name}: labels have shape {tuple(xp.asarray(y_true).shape)} "
+                             f"but predictions have shape {y_pred.shape}; expected labels of "
+                             f"shape {y_pred.shape[:-1]} (one integer class per sample)")
+        if y.dtype.kind == "f":
+            if y.size and not bool(xp.all(y == xp.round(y))):
+                raise ValueError(f"{self.name}: labels must be integer class indices, "
+                                 "got non-integer values")
+        elif y.dtype.kind not in "iub":
+            raise TypeError(f"{self.name}: labels must be integers, got dtype {y.dtype}")
+        y = y.astype(xp.int64)
+        c = y_pred.shape[-1]
+        if y.size and (int(y.min()) < 0 or int(y.max()) >= c):
+            raise ValueError(f"{self.name}: labels must lie in [0, {c}) for {c} classes, got "
+                             f"values in [{int(y.min())}, {int(y.max())}]")
+        return y
+
+
+class KLDivergence(Loss):
+    """``sum(y * log(y / p))`` over the last axis, both clipped to [eps, 1]."""
+    name = "kl_divergence"
+
+    def per_sample(self, y_true, y_pred):
+        xp = get_backend().xp
+        y = xp.clip(y_true, EPSILON, 1)
+        p = xp.clip(y_pred, EPSILON, 1)
+        values = (y * xp.log(y / p)).sum(axis=-1)
+        return values.reshape(values.shape[0], -1).mean(axis=1)
+
+    def forward_backward(self, y_true, y_pred, sample_weight=None):
+        xp = get_backend().xp
+        y_true, y_pred = self._prepare(y_true, y_pred)
+        y = xp.clip(y_true, EPSILON, 1)
+        p = xp.clip(y_pred, EPSILON, 1)
+        values = (y * xp.log(y / p)).sum(axis=-1)
+        per_sample = values.reshape(values.shape[0], -1).mean(axis=1)
+        grad = -y / p * ((y_pred >= EPSILON) & (y_pred <= 1))
+        grad = grad.astype(y_pred.dtype, copy=False) * y_pred.dtype.type(1.0 / values.size)
+        if sample_weight is not None:
+            grad = grad * _sample_weight(sample_weight, grad)
+        return _weighted_mean(per_sample, sample_weight), grad
+
+
+_TABLE = {
+    "mse": MeanSquaredError, "mean_squared_error": MeanSquaredError,
+    "mae": MeanAbsoluteError, "mean_absolute_error": MeanAbsoluteError,
+    "msle": MeanSquaredLogarithmicError,
+    "mean_squared_logarithmic_error": MeanSquaredLogarithmicError,
+    "binary_crossentropy": BinaryCrossentropy,
+    "categorical_crossentropy": CategoricalCrossentropy,
+    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
+    "hinge": Hinge, "squared_hinge": SquaredHinge,
+    "kl_divergence": KLDivergence, "kld": KLDivergence, "kullback_leibler_divergence": KLDivergence,
+}
+
+
+def get(identifier):
+    """A loss from a Keras name ("mse", "sparse_categorical_crossentropy"), a
+    ``Loss`` instance, or a config dict."""
+    loss = lookup(_TABLE, identifier, "loss")
+    if not isinstance(loss, Loss):
+        raise TypeError(f"loss must be a name or a fastnn.losses.Loss, got {loss!r}")
+    return loss

@@ -1,0 +1,274 @@
+"""Optimizers (SGD, RMSprop, Adagrad, Adam, AdamW), learning-rate schedules
+and gradient clipping.
+
+An optimizer updates a fixed, ordered list of parameter arrays in place:
+``opt.apply_gradients(params, grads)``. Its per-parameter state (moments,
+velocities) is kept in the same order, so ``get_state``/``set_state`` can save
+and restore it exactly. The update arithmetic lives in the backend
+(``Ops.adam_update`` and friends: one fused pass per parameter on the CPU).
+"""
+import math
+import types
+
+from ._registry import Configurable, lookup, serialize
+from .backend import get_backend
+
+
+# --------------------------------------------------------------------- schedules
+class LearningRateSchedule(Configurable):
+    """A learning rate as a function of the optimizer's step count (from 0)."""
+
+    def __call__(self, step):
+        raise NotImplementedError
+
+
+class ExponentialDecay(LearningRateSchedule):
+    _config_keys = ("initial_learning_rate", "decay_steps", "decay_rate", "staircase")
+
+    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False):
+        if decay_steps <= 0:
+            raise ValueError(f"decay_steps must be > 0, got {decay_steps}")
+        self.initial_learning_rate = float(initial_learning_rate)
+        self.decay_steps, self.decay_rate, self.staircase = decay_steps, float(decay_rate), staircase
+
+    def __call__(self, step):
+        p = step / self.decay_steps
+        if self.staircase:
+            p = math.floor(p)
+        return self.initial_learning_rate * self.decay_rate ** p
+
+
+class InverseTimeDecay(ExponentialDecay):
+    def __call__(self, step):
+        p = step / self.decay_steps
+        if self.staircase:
+            p = math.floor(p)
+        return self.initial_learning_rate / (1 + self.decay_rate * p)
+
+
+class PiecewiseConstantDecay(LearningRateSchedule):
+    _config_keys = ("boundaries", "values")
+
+    def __init__(self, boundaries, values):
+        if len(values) != len(boundaries) + 1:
+            raise ValueError(f"values needs one more entry than boundaries, got "
+                             f"{len(values)} values for {len(boundaries)} boundaries")
+        self.boundaries, self.values = list(boundaries), [float(v) for v in values]
+
+    def __call__(self, step):
+        for b, v in zip(self.boundaries, self.values):
+            if step <= b:
+                return v
+        return self.values[-1]
+
+
+class CosineDecay(LearningRateSchedule):
+    _config_keys = ("initial_learning_rate", "decay_steps", "alpha", "warmup_steps")
+
+    def __init__(self, initial_learning_rate, decay_steps, alpha=0.0, warmup_steps=0):
+        self.initial_learning_rate, self.decay_steps = float(initial_learning_rate), decay_steps
+        self.alpha, self.warmup_steps = float(alpha), warmup_steps
+
+    def __call__(self, step):
+        if step < self.warmup_steps:
+            return self.initial_learning_rate * (step + 1) / self.warmup_steps
+        t = min(step - self.warmup_steps, self.decay_steps) / self.decay_steps
+        cosine = 0.5 * (1 + math.cos(math.pi * t))
+        return self.initial_learning_rate * ((1 - self.alpha) * cosine + self.alpha)
+
+
+_SCHEDULES = {"exponential_decay": ExponentialDecay, "inverse_time_decay": InverseTimeDecay,
+              "piecewise_constant_decay": PiecewiseConstantDecay, "cosine_decay": CosineDecay}
+
+
+# -------------------------------------------------------------------- optimizers
+class Optimizer(Configurable):
+    """Base class: learning rate (a float or a schedule), clipping, state.
+
+    Clipping, in this order: ``clipvalue`` clips each gradient element to
+    [-clipvalue, clipvalue]; ``clipnorm`` rescales each parameter's gradient to
+    at most that L2 norm; ``global_clipnorm`` rescales all gradients together
+    so their joint L2 norm is at most that value.
+    """
+    _config_keys = ("learning_rate", "clipvalue", "clipnorm", "global_clipnorm")
+    _slots = ()
+
+    def __init__(self, learning_rate=0.01, clipvalue=None, clipnorm=None, global_clipnorm=None):
+        if isinstance(learning_rate, dict):
+            learning_rate = lookup(_SCHEDULES, learning_rate, "learning-rate schedule")
+        if not isinstance(learning_rate, LearningRateSchedule):
+            learning_rate = float(learning_rate)
+            if not learning_rate > 0:
+                raise ValueError(f"learning_rate must be > 0, got {learning_rate}")
+        for name, v in (("clipvalue", clipvalue), ("clipnorm", clipnorm),
+                        ("global_clipnorm", global_clipnorm)):
+            if v is not None and not v > 0:
+                raise ValueError(f"{name} must be > 0 or None, got {v}")
+        self.learning_rate = learning_rate
+        self.clipvalue, self.clipnorm, self.global_clipnorm = clipvalue, clipnorm, global_clipnorm
+        self.iterations = 0
+        self._state = None  # list (one per parameter) of dicts slot -> array
+
+    def get_config(self):
+        config = super().get_config()
+        if isinstance(self.learning_rate, LearningRateSchedule):
+            config["learning_rate"] = serialize(self.learning_rate)
+        return config
+
+    @property
+    def current_learning_rate(self):
+        lr = self.learning_rate
+        return float(lr(self.iterations)) if isinstance(lr, LearningRateSchedule) else lr
+
+    def build(self, params):
+        ops = get_backend()
+        self._state = [{slot: ops.zeros(p.shape, dtype=p.dtype) for slot in self._slots}
+                       for p in params]
+
+    def _clip(self, grads):
+        ops = get_backend()
+        if self.clipvalue is not None:
+            grads = [ops.xp.clip(g, -self.clipvalue, self.clipvalue) for g in grads]
+        if self.clipnorm is not None:
+            clipped = []
+            for g in grads:
+                norm = math.sqrt(ops.sum_of_squares([g]))
+                clipped.append(g * g.dtype.type(self.clipnorm / norm) if norm > self.clipnorm else g)
+            grads = clipped
+        if self.global_clipnorm is not None:
+            norm = math.sqrt(ops.sum_of_squares(grads))
+            if norm > self.global_clipnorm:
+                grads = [g * g.dtype.type(self.global_clipnorm / norm) for g in grads]
+        return grads
+
+    def apply_gradients(self, params, grads):
+        """Update ``params`` in place from ``grads`` (two equally long lists)."""
+        if len(params) != len(grads):
+            raise ValueError(f"got {len(params)} parameters but {len(grads)} gradients")
+        if self._state is None:
+            self.build(params)
+        elif len(self._state) != len(params) or any(
+                s and next(iter(s.values())).shape != p.shape for s, p in zip(self._state, params)):
+            raise ValueError("this optimizer was built for other parameters; use a new "
+                             "optimizer for each model")
+        grads = self._clip(grads)
+        lr = self.current_learning_rate
+        self.iterations += 1
+        for p, g, state in zip(params, grads, self._state):
+            if g.shape != p.shape:
+                raise ValueError(f"gradient of shape {g.shape} for a parameter of shape {p.shape}")
+            self._update(p, g, state, lr)
+
+    def _update(self, param, grad, state, lr):
+        raise NotImplementedError
+
+    # State for save/load: a flat dict of arrays plus the step count.
+    def get_state(self):
+        arrays = {}
+        for i, state in enumerate(self._state or []):
+            for slot, a in state.items():
+                arrays[f"{i}/{slot}"] = get_backend().to_numpy(a)
+        return {"iterations": self.iterations, "arrays": arrays}
+
+    def set_state(self, state, params):
+        self.build(params)
+        self.iterations = int(state["iterations"])
+        ops = get_backend()
+        for key, a in state["arrays"].items():
+            i, slot = key.split("/")
+            target = self._state[int(i)][slot]
+            if target.shape != a.shape:
+                raise ValueError(f"optimizer state {key} has shape {a.shape}, expected {target.shape}")
+            target[...] = ops.asarray(a, dtype=target.dtype)
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional (Nesterov) momentum."""
+    _config_keys = Optimizer._config_keys + ("momentum", "nesterov", "weight_decay")
+
+    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, **kw):
+        super().__init__(learning_rate, **kw)
+        if not 0 <= momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
+        self.momentum, self.nesterov, self.weight_decay = float(momentum), bool(nesterov), float(weight_decay)
+        self._slots = ("velocity",) if self.momentum else ()
+
+    def _update(self, param, grad, state, lr):
+        get_backend().sgd_update(param, grad, state.get("velocity"), lr, self.momentum,
+                                 self.nesterov, self.weight_decay)
+
+
+class RMSprop(Optimizer):
+    _config_keys = Optimizer._config_keys + ("rho", "epsilon", "weight_decay")
+    _slots = ("sq",)
+
+    def __init__(self, learning_rate=0.001, rho=0.9, epsilon=1e-7, weight_decay=0.0, **kw):
+        super().__init__(learning_rate, **kw)
+        self.rho, self.epsilon, self.weight_decay = float(rho), float(epsilon), float(weight_decay)
+
+    def _update(self, param, grad, state, lr):
+        get_backend().rmsprop_update(param, grad, state["sq"], lr, self.rho, self.epsilon,
+                                     self.weight_decay)
+
+
+class Adagrad(Optimizer):
+    _config_keys = Optimizer._config_keys + ("initial_accumulator_value", "epsilon", "weight_decay")
+    _slots = ("acc",)
+
+    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7,
+                 weight_decay=0.0, **kw):
+        super().__init__(learning_rate, **kw)
+        self.initial_accumulator_value = float(initial_accumulator_value)
+        self.epsilon, self.weight_decay = float(epsilon), float(weight_decay)
+
+    def build(self, params):
+        super().build(params)
+        for s in self._state:
+            s["acc"] += s["acc"].dtype.type(self.initial_accumulator_value)
+
+    def _update(self, param, grad, state, lr):
+        get_backend().adagrad_update(param, grad, state["acc"], lr, self.epsilon, self.weight_decay)
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba). ``weight_decay`` here is L2 added to the gradient;
+    use ``AdamW`` for decoupled weight decay."""
+    _config_keys = Optimizer._config_keys + ("beta_1", "beta_2", "epsilon", "weight_decay")
+    _slots = ("m", "v")
+    _decoupled = False
+
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
+                 weight_decay=0.0, **kw):
+        super().__init__(learning_rate, **kw)
+        for name, b in (("beta_1", beta_1), ("beta_2", beta_2)):
+            if not 0 <= b < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {b}")
+        self.beta_1, self.beta_2 = float(beta_1), float(beta_2)
+        self.epsilon, self.weight_decay = float(epsilon), float(weight_decay)
+
+    def _update(self, param, grad, state, lr):
+        get_backend().adam_update(param, grad, state["m"], state["v"], lr, self.beta_1,
+                                  self.beta_2, self.epsilon, self.iterations,
+                                  self.weight_decay, self._decoupled)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter)."""
+    _decoupled = True
+
+    def __init__(self, learning_rate=0.001, weight_decay=0.004, **kw):
+        super().__init__(learning_rate, weight_decay=weight_decay, **kw)
+
+
+_TABLE = {"sgd": SGD, "rmsprop": RMSprop, "adagrad": Adagrad, "adam": Adam, "adamw": AdamW}
+
+
+def get(identifier):
+    """An optimizer from a name ("adam"), an instance, or a config dict."""
+    opt = lookup(_TABLE, identifier, "optimizer")
+    if not isinstance(opt, Optimizer):
+        raise TypeError(f"optimizer must be a name or a fastnn.optimizers.Optimizer, got {opt!r}")
+    return opt
+
+
+schedules = types.SimpleNamespace(**{c.__name__: c for c in _SCHEDULES.values()})

@@ -1,0 +1,22 @@
+"""The global random state: ``set_seed`` and the generator every initializer,
+dropout and shuffle draws from. Nothing else belongs here."""
+import numpy
+
+_rng = numpy.random.default_rng()
+
+
+def set_seed(seed):
+    """Seed fastnn's random generator (initializers, dropout, noise, shuffling).
+
+    Two CPU runs after the same ``set_seed`` give bit-identical results.
+    """
+    global _rng
+    if not isinstance(seed, (int, numpy.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    _rng = numpy.random.default_rng(int(seed))
+    return _rng
+
+
+def get_rng():
+    """The generator fastnn draws from (a ``numpy.random.Generator``)."""
+    return _rng

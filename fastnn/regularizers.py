@@ -1,0 +1,100 @@
+"""Weight regularizers (L1, L2, L1L2) and activity regularizers (KL sparsity
+for sparse autoencoders). Each returns its penalty and adds its gradient; the
+model adds the penalties to the loss and the gradients to the parameters'."""
+import numpy
+
+from ._registry import Configurable, lookup
+
+
+class Regularizer(Configurable):
+    def __call__(self, x):
+        """The penalty (a Python float) for weights or activations ``x``."""
+        raise NotImplementedError
+
+    def gradient(self, x):
+        """d penalty / d x, an array shaped like ``x``."""
+        raise NotImplementedError
+
+
+class L1L2(Regularizer):
+    """``l1 * sum(|W|) + l2 * sum(W**2)`` (Keras's convention: no 1/2 factor)."""
+    _config_keys = ("l1", "l2")
+
+    def __init__(self, l1=0.0, l2=0.0):
+        if l1 < 0 or l2 < 0:
+            raise ValueError(f"regularization factors must be >= 0, got l1={l1}, l2={l2}")
+        self.l1, self.l2 = float(l1), float(l2)
+
+    def __call__(self, x):
+        total = 0.0
+        if self.l1:
+            total += self.l1 * float(numpy.abs(x).sum(dtype=numpy.float64))
+        if self.l2:
+            total += self.l2 * float(numpy.square(x, dtype=numpy.float64).sum())
+        return total
+
+    def gradient(self, x):
+        g = numpy.zeros_like(x)
+        if self.l1:
+            g += x.dtype.type(self.l1) * numpy.sign(x)
+        if self.l2:
+            g += x.dtype.type(2 * self.l2) * x
+        return g
+
+
+class L1(L1L2):
+    _config_keys = ("l1",)
+
+    def __init__(self, l1=0.01):
+        super().__init__(l1=l1)
+
+
+class L2(L1L2):
+    _config_keys = ("l2",)
+
+    def __init__(self, l2=0.01):
+        super().__init__(l2=l2)
+
+
+class KLSparsity(Regularizer):
+    """Sparse-autoencoder activity penalty: ``beta * sum_j KL(rho || rho_hat_j)``
+    where ``rho_hat_j`` is unit j's mean activation over the batch. Activations
+    must lie in (0, 1) (use a sigmoid layer)."""
+    _config_keys = ("rho", "beta")
+    eps = 1e-7
+
+    def __init__(self, rho=0.05, beta=1.0):
+        if not 0 < rho < 1:
+            raise ValueError(f"rho (target mean activation) must be in (0, 1), got {rho}")
+        self.rho, self.beta = float(rho), float(beta)
+
+    def _rho_hat(self, a):
+        if a.ndim < 2:
+            raise ValueError(f"KLSparsity expects activations of shape (batch, units), got {a.shape}")
+        if a.size and (a.min() < 0 or a.max() > 1):
+            raise ValueError("KLSparsity needs activations in [0, 1] (e.g. a sigmoid layer), "
+                             f"got values in [{a.min():.3g}, {a.max():.3g}]")
+        return numpy.clip(a.reshape(a.shape[0], -1).mean(axis=0, dtype=numpy.float64),
+                          self.eps, 1 - self.eps)
+
+    def __call__(self, a):
+        r, q = self.rho, self._rho_hat(a)
+        return self.beta * float(numpy.sum(r * numpy.log(r / q) + (1 - r) * numpy.log((1 - r) / (1 - q))))
+
+    def gradient(self, a):
+        r, q = self.rho, self._rho_hat(a)
+        g = self.beta * (-r / q + (1 - r) / (1 - q)) / a.shape[0]
+        return numpy.broadcast_to(g.reshape(a.shape[1:]), a.shape).astype(a.dtype)
+
+
+_TABLE = {"l1": L1, "l2": L2, "l1_l2": L1L2, "l1l2": L1L2, "kl_sparsity": KLSparsity}
+
+
+def get(identifier):
+    """A regularizer from None, a name ("l2"), an instance or a config dict."""
+    if identifier is None:
+        return None
+    reg = lookup(_TABLE, identifier, "regularizer")
+    if not isinstance(reg, Regularizer):
+        raise TypeError(f"regularizer must be a name or a Regularizer, got {reg!r}")
+    return reg
