@@ -87,8 +87,8 @@ def gradcheck(obj, *inputs, training=True, eps=1e-6, rtol=1e-5, atol=1e-8, n_dir
       the scalar ``sum(dy * layer(x))`` for a fixed random ``dy``, against the
       input gradient returned by backprop and every trainable parameter's.
     * ``gradcheck(loss, y_true, y_pred)``: the loss against ``d loss/d y_pred``;
-      a loss with ``fused_activation`` is also checked through its fused path
-      (``y_pred`` taken as logits).
+      a loss with ``fused_activation`` is also checked through its fused path,
+      at the logits whose activation gives ``y_pred``.
     * ``gradcheck(model, x, y)``: a compiled model's training loss (with
       regularization) against the gradients of all its trainable weights.
 
@@ -152,13 +152,17 @@ def _check_loss(loss, inputs, eps, rtol, atol, n_directions, seed, raise_on_fail
                                 {"y_pred": y_pred}, eps, rtol, atol, n_directions, seed)
     checks = list(result.checks)
     if loss.fused_activation is not None:
-        _, grad, _ = loss.forward_backward_logits(y_true, y_pred, sample_weight)
+        # Logits that map to the same probabilities through the fused activation.
+        xp = ops.xp
+        logits = xp.log(y_pred) if loss.fused_activation == "softmax" else \
+            xp.log(y_pred) - xp.log1p(-y_pred)
+        _, grad, _ = loss.forward_backward_logits(y_true, logits, sample_weight)
 
         def f():
-            probs = ops.activation_forward(loss.fused_activation, y_pred)
+            probs = ops.activation_forward(loss.fused_activation, logits)
             return loss(y_true, probs, sample_weight)
 
-        fused = _directional_check(f, {"logits (fused)": grad}, {"logits (fused)": y_pred},
+        fused = _directional_check(f, {"logits (fused)": grad}, {"logits (fused)": logits},
                                    eps, rtol, atol, n_directions, seed)
         checks += fused.checks
     return _finish(GradcheckResult(checks), raise_on_failure, f"loss {loss.name!r}")

@@ -1,0 +1,191 @@
+import numpy
+import pytest
+
+import fastnn
+from fastnn import layers as L
+from fastnn import regularizers
+from fastnn.gradcheck import gradcheck
+
+
+def _blobs(rng, n=300, d=10, k=3):
+    centers = rng.standard_normal((k, d)) * 3
+    y = rng.integers(0, k, n)
+    x = centers[y] + rng.standard_normal((n, d))
+    return x.astype("float32"), y
+
+
+def test_functional_dag_with_shared_layer_and_residual_gradcheck(ops, rng):
+    inp = fastnn.Input((5,), dtype="float64")
+    shared = L.Dense(5, activation="tanh", dtype="float64", kernel_regularizer="l2")
+    h1 = shared(inp)
+    h2 = shared(h1)                      # the same weights, called twice
+    h = L.Add(dtype="float64")([h1, h2, inp])  # residual: gradients meet here
+    c = L.Concatenate(dtype="float64")([h, L.Dense(2, activation="elu", dtype="float64")(inp)])
+    out = L.Dense(3, activation="softmax", dtype="float64")(L.Dropout(0.2, dtype="float64")(c))
+    model = fastnn.Model(inp, out)
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    x = rng.standard_normal((7, 5))
+    y = rng.integers(0, 3, 7)
+    assert gradcheck(model, x, y).ok
+    assert len(model.layers) == 6  # dense, add, dense_1, concatenate, dropout, dense_2: shared once
+    assert model.count_params() == (5 * 5 + 5) + (5 * 2 + 2) + (7 * 3 + 3)
+
+
+def test_activity_regularizer_reaches_model_gradients(rng):
+    inp = fastnn.Input((4,), dtype="float64")
+    h = L.Dense(6, activation="sigmoid", dtype="float64",
+                activity_regularizer=regularizers.KLSparsity(0.1, 2.0))(inp)
+    model = fastnn.Model(inp, L.Dense(4, dtype="float64")(h))
+    model.compile("sgd", "mse")
+    assert gradcheck(model, rng.standard_normal((9, 4)), rng.standard_normal((9, 4))).ok
+
+
+@pytest.mark.parametrize("loss,act", [("categorical_crossentropy", "softmax"),
+                                      ("binary_crossentropy", "sigmoid")])
+def test_fused_output_gives_same_gradients_as_unfused(loss, act, rng):
+    x = rng.standard_normal((6, 4))
+    y = numpy.eye(3)[rng.integers(0, 3, 6)]
+    grads = []
+    for fuse in (True, False):
+        fastnn.set_seed(1)
+        inp = fastnn.Input((4,), dtype="float64")
+        model = fastnn.Model(inp, L.Dense(3, activation=act, dtype="float64")(inp))
+        model.compile("sgd", loss)
+        model._fusable = (lambda: fuse)
+        assert gradcheck(model, x, y).ok
+        grads.append([g.copy() for g in model.layers[0].grads.values()])
+    for a, b in zip(*grads):
+        numpy.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("build", ["input", "input_shape", "data"])
+def test_sequential_builds_and_learns(build, ops, rng):
+    x, y = _blobs(rng)
+    first = {"input": [fastnn.Input((10,))], "input_shape": [], "data": []}[build]
+    kw = {"input_shape": (10,)} if build == "input_shape" else {}
+    model = fastnn.Sequential(first + [L.Dense(16, activation="relu", **kw),
+                                       L.Dense(3, activation="softmax")])
+    model.compile(fastnn.optimizers.Adam(0.01), "sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    history = model.fit(x, y, batch_size=32, epochs=15, verbose=0, validation_split=0.2)
+    assert history.history["loss"][-1] < history.history["loss"][0] * 0.5
+    assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
+    result = model.evaluate(x, y, return_dict=True)
+    assert result["accuracy"] > 0.9
+    probs = model.predict(x, batch_size=50)
+    assert probs.shape == (300, 3)
+    numpy.testing.assert_allclose(probs.sum(1), 1, rtol=1e-5)
+    assert (probs.argmax(1) == y).mean() == pytest.approx(result["accuracy"])
+
+
+def test_summary(capsys):
+    model = fastnn.Sequential([fastnn.Input((784,)), L.Dense(256, activation="relu", name="h"),
+                               L.Dense(10, name="out")])
+    model.summary()
+    text = capsys.readouterr().out
+    assert "h (Dense)" in text and "(None, 256)" in text and "200,960" in text
+    assert "Total params: 203,530" in text and "Non-trainable params: 0" in text
+
+
+def test_train_test_predict_on_batch(rng):
+    x, y = _blobs(rng, n=64)
+    model = fastnn.Sequential([L.Dense(3, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    loss, acc = model.train_on_batch(x, y)
+    assert numpy.isfinite(loss) and 0 <= acc <= 1
+    logs = model.test_on_batch(x, y, return_dict=True)
+    assert set(logs) == {"loss", "accuracy"}
+    assert model.predict_on_batch(x).shape == (64, 3)
+
+
+def test_weights_round_trip(rng):
+    a = fastnn.Sequential([fastnn.Input((4,)), L.Dense(3), L.Dense(2)])
+    b = fastnn.Sequential([fastnn.Input((4,)), L.Dense(3), L.Dense(2)])
+    b.set_weights(a.get_weights())
+    x = rng.standard_normal((5, 4)).astype("float32")
+    numpy.testing.assert_array_equal(a.predict(x), b.predict(x))
+    with pytest.raises(ValueError, match="4 weight arrays, got 1"):
+        b.set_weights(a.get_weights()[:1])
+
+
+def test_same_seed_gives_bit_identical_training(rng):
+    x, y = _blobs(rng)
+
+    def train():
+        fastnn.set_seed(42)
+        model = fastnn.Sequential([fastnn.Input((10,)), L.Dense(32, activation="relu"),
+                                   L.Dropout(0.3), L.Dense(3, activation="softmax")])
+        model.compile("adam", "sparse_categorical_crossentropy")
+        model.fit(x, y, batch_size=16, epochs=3, verbose=0)
+        return model.get_weights()
+
+    for a, b in zip(train(), train()):
+        numpy.testing.assert_array_equal(a, b)
+
+
+def test_sample_and_class_weight(rng):
+    x, y = _blobs(rng, n=60)
+    model = fastnn.Sequential([fastnn.Input((10,)), L.Dense(3, activation="softmax")])
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    w0 = model.get_weights()
+    model.fit(x, y, epochs=1, verbose=0, shuffle=False, sample_weight=numpy.zeros(60))
+    for a, b in zip(w0, model.get_weights()):
+        numpy.testing.assert_array_equal(a, b)  # zero weight: no update
+    model.fit(x, y, epochs=1, verbose=0, class_weight={0: 1.0, 1: 2.0, 2: 0.5})
+    assert not numpy.array_equal(w0[0], model.get_weights()[0])
+
+
+class TestBadInput:
+    def setup_method(self):
+        self.model = fastnn.Sequential([fastnn.Input((4,)), L.Dense(3, activation="softmax",
+                                                                    name="out")])
+        self.model.compile("adam", "sparse_categorical_crossentropy")
+        self.x = numpy.random.default_rng(0).standard_normal((10, 4)).astype("float32")
+        self.y = numpy.arange(10) % 3
+
+    def test_length_mismatch(self):
+        with pytest.raises(ValueError, match="10 samples but y has 9"):
+            self.model.fit(self.x, self.y[:9], verbose=0)
+
+    def test_nan_before_training(self):
+        x = self.x.copy()
+        x[3, 1] = numpy.nan
+        w0 = self.model.get_weights()
+        with pytest.raises(ValueError, match="1 NaN or infinite"):
+            self.model.fit(x, self.y, verbose=0)
+        numpy.testing.assert_array_equal(w0[0], self.model.get_weights()[0])
+
+    def test_wrong_feature_shape(self):
+        with pytest.raises(ValueError, match=r"samples of shape \(4,\).*\(10, 5\)"):
+            self.model.fit(numpy.zeros((10, 5)), self.y, verbose=0)
+
+    def test_labels_out_of_range(self):
+        with pytest.raises(ValueError, match=r"labels must lie in \[0, 3\)"):
+            self.model.fit(self.x, self.y + 1, verbose=0)
+
+    def test_wrong_target_shape(self):
+        model = fastnn.Sequential([fastnn.Input((4,)), L.Dense(3, name="out")])
+        model.compile("adam", "mse")
+        with pytest.raises(ValueError, match=r"per-sample shape \(2,\).*'out'.*\(3,\)"):
+            model.fit(self.x, numpy.zeros((10, 2)), verbose=0)
+
+    def test_empty_and_non_numeric(self):
+        with pytest.raises(ValueError, match="empty"):
+            self.model.fit(self.x[:0], self.y[:0], verbose=0)
+        with pytest.raises(TypeError, match="must hold numbers"):
+            self.model.fit(numpy.array([["a"] * 4] * 10), self.y, verbose=0)
+
+    def test_not_compiled_and_unknown_names(self):
+        model = fastnn.Sequential([L.Dense(2)])
+        with pytest.raises(RuntimeError, match="compile"):
+            model.fit(self.x, self.y)
+        with pytest.raises(ValueError, match="valid names are"):
+            model.compile("adamx", "mse")
+
+    def test_integer_input_is_cast(self):
+        self.model.fit((self.x * 10).astype("int32"), self.y, verbose=0)
+
+    def test_disconnected_graph(self):
+        a, b = fastnn.Input((2,)), fastnn.Input((2,))
+        with pytest.raises(ValueError, match="disconnected"):
+            fastnn.Model(a, L.Add()([a, b]))
