@@ -456,6 +456,27 @@ class Model:
         ops = get_backend()
         return ops.to_numpy(ops.xp.concatenate(outs, axis=0))
 
+    # ---------------------------------------------------------------- saving
+    def save(self, path, include_optimizer=True):
+        """Write architecture, weights and (by default) optimizer state to one
+        file, atomically. Load it with ``fastnn.load_model(path)``."""
+        from .saving import save_model
+        save_model(self, path, include_optimizer)
+
+    def save_weights(self, path):
+        from .saving import save_weights
+        self._require_built("save_weights")
+        save_weights(self, path)
+
+    def load_weights(self, path):
+        from .saving import load_weights
+        self._require_built("load_weights")
+        load_weights(self, path)
+
+    def get_config(self):
+        from .saving import model_config
+        return model_config(self)
+
     # --------------------------------------------------------------- summary
     def summary(self, print_fn=print, line_length=65):
         """Print layers, output shapes and parameter counts, as Keras does."""

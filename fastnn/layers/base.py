@@ -140,6 +140,12 @@ class Layer:
         if not self.built:
             self.build(input_shape)
             self.built = True
+        else:
+            self.check_input_shape(input_shape)
+
+    def check_input_shape(self, input_shape):
+        """Raise if a built layer cannot take inputs of ``input_shape`` (called
+        again, e.g. when shared). Layers with weights override this."""
 
     # ----------------------------------------------------------------- calling
     def forward(self, x, training=False):

@@ -37,6 +37,12 @@ class Dense(Layer):
             self.add_weight("bias", (self.units,), self.bias_initializer, self.bias_regularizer)
         self.built = True
 
+    def check_input_shape(self, input_shape):
+        fan_in = self.params["kernel"].shape[0]
+        if len(input_shape) < 1 or input_shape[-1] != fan_in:
+            raise ValueError(f"Dense layer {self.name!r} was built for inputs of shape "
+                             f"(None, ..., {fan_in}), got (None, {', '.join(map(str, input_shape))})")
+
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.units,)
 

@@ -46,8 +46,10 @@ def test_dense_noncontiguous_input(rng):
 def test_dense_shape_mismatch_names_layer_and_shapes(rng):
     layer = L.Dense(3, name="hidden")
     layer(rng.standard_normal((2, 4)))
-    with pytest.raises(ValueError, match=r"hidden.*\(batch, \.\.\., 4\).*\(2, 5\)"):
+    with pytest.raises(ValueError, match=r"'hidden'.*\(None, \.\.\., 4\), got \(None, 5\)"):
         layer(rng.standard_normal((2, 5)))
+    with pytest.raises(ValueError, match=r"'hidden'.*\(batch, \.\.\., 4\), got \(2, 5\)"):
+        layer.forward(rng.standard_normal((2, 5)).astype("float32"))
 
 
 def test_dense_rejects_bad_arguments():
@@ -91,3 +93,10 @@ def test_flatten_and_reshape(rng):
     run_layer_test(lambda dt: L.Reshape((5, -1), dtype=dt), (3, 10), (3, 5, 2), rng)
     with pytest.raises(ValueError, match="cannot reshape"):
         L.Reshape((3, 3))(rng.standard_normal((2, 10)))
+
+
+def test_shared_dense_refuses_incompatible_symbolic_input():
+    layer = L.Dense(8, name="shared")
+    layer(L.Input((6,)))
+    with pytest.raises(ValueError, match=r"'shared' was built for inputs of shape \(None, \.\.\., 6\), got \(None, 8\)"):
+        layer(L.Input((8,)))
