@@ -21,6 +21,20 @@ from libc.math cimport sqrt
 from libc.stdint cimport int32_t, int64_t
 from libc.string cimport memset
 
+cdef extern from "sparse_simd.h" nogil:
+    int fastnn_threads_for(double work)
+    void fastnn_axpy_f32(Py_ssize_t n, float a, const float* x, float* y)
+    void fastnn_axpy_f64(Py_ssize_t n, double a, const double* x, double* y)
+    float fastnn_dot_f32(Py_ssize_t n, const float* x, const float* y)
+    double fastnn_dot_f64(Py_ssize_t n, const double* x, const double* y)
+    void fastnn_bias_act_f32(Py_ssize_t n, float* y, const float* bias, int act)
+    void fastnn_bias_act_f64(Py_ssize_t n, double* y, const double* bias, int act)
+    void fastnn_adam_f32(Py_ssize_t n, float* p, float* g, float* m, float* v, float b1,
+                         float b2, float lr, float eps, float wd, float keep, int zero_grad)
+    void fastnn_adam_f64(Py_ssize_t n, double* p, double* g, double* m, double* v, double b1,
+                         double b2, double lr, double eps, double wd, double keep,
+                         int zero_grad)
+
 ctypedef fused index_t:
     int32_t
     int64_t
@@ -29,6 +43,7 @@ ctypedef fused floating:
     float
     double
 
+_ACTIVATIONS = {"linear": 0, "sigmoid": 1, "relu": 2, "tanh": 3}
 _INDEX_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 # Rows per parallel chunk: big enough to amortise scheduling, small enough to
@@ -37,6 +52,22 @@ cdef enum:
     ROW_CHUNK = 16
     # Elements per block of a deterministic reduction.
     SUM_BLOCK = 4096
+    # Elements per parallel chunk of an element-wise update.
+    ELEM_CHUNK = 16384
+
+
+cdef inline void _axpy(Py_ssize_t n, floating a, const floating* x, floating* y) noexcept nogil:
+    if floating is float:
+        fastnn_axpy_f32(n, a, x, y)
+    else:
+        fastnn_axpy_f64(n, a, x, y)
+
+
+cdef inline floating _dot(const floating* x, const floating* y, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        return fastnn_dot_f32(n, x, y)
+    else:
+        return fastnn_dot_f64(n, x, y)
 
 
 # --------------------------------------------------------------- validation
@@ -119,42 +150,56 @@ def _shape(x, name, shape):
 @cython.wraparound(False)
 def _csr_matmul(const index_t[::1] indptr, const index_t[::1] indices,
                 const floating[::1] data, const floating[:, ::1] B,
-                floating[:, ::1] out, bint accumulate):
+                floating[:, ::1] out, bint accumulate, const floating[::1] bias,
+                int act):
     cdef Py_ssize_t n = indptr.shape[0] - 1, k = B.shape[1]
     cdef Py_ssize_t i, t
     cdef index_t p
-    cdef floating a
     cdef floating* orow
-    cdef const floating* brow
-    for i in prange(n, nogil=True, schedule="dynamic", chunksize=ROW_CHUNK):
+    cdef const floating* b = &bias[0] if bias.shape[0] else NULL
+    cdef int nt = fastnn_threads_for(<double>(indptr[n] + n) * k)
+    for i in prange(n, nogil=True, schedule="dynamic", chunksize=ROW_CHUNK, num_threads=nt):
         orow = &out[i, 0]
         if not accumulate:
             for t in range(k):
                 orow[t] = 0
         for p in range(indptr[i], indptr[i + 1]):
-            a = data[p]
-            brow = &B[indices[p], 0]
-            for t in range(k):
-                orow[t] = orow[t] + a * brow[t]
+            _axpy(k, data[p], &B[indices[p], 0], orow)
+        if b != NULL or act != 0:
+            if floating is float:
+                fastnn_bias_act_f32(k, orow, b, act)
+            else:
+                fastnn_bias_act_f64(k, orow, b, act)
 
 
-def csr_matmul(indptr, indices, data, B, out, accumulate=False):
-    """``out = A @ B`` (or ``out += A @ B`` when ``accumulate``) for CSR ``A``
-    (n x m) and dense C-contiguous ``B`` (m x k) into ``out`` (n x k).
+def csr_matmul(indptr, indices, data, B, out, accumulate=False, bias=None,
+               activation="linear"):
+    """``out = act(A @ B + bias)`` for CSR ``A`` (n x m) and dense C-contiguous
+    ``B`` (m x k) into ``out`` (n x k); ``accumulate`` adds ``out``'s old value
+    before the bias and activation (``out = act(out + A @ B + bias)``).
 
+    ``bias`` (length k, or None) and ``activation`` (linear, sigmoid, relu,
+    tanh) are a fused epilogue applied to each row while it is in cache.
     Parallel over rows; each output row is one thread's sum in CSR order.
     Returns ``out``.
     """
     _array(data, "data", 1)
     _array(B, "B", 2)
     _array(out, "out", 2)
-    _float_dtype({"data": data, "B": B, "out": out})
+    if bias is not None:
+        _array(bias, "bias", 1)
+    _float_dtype({"data": data, "B": B, "out": out, "bias": bias})
     _writable(out, "out")
+    if activation not in _ACTIVATIONS:
+        raise ValueError(f"activation={activation!r}; expected one of {sorted(_ACTIVATIONS)}")
     n = out.shape[0]
     check_csr(indptr, indices, n, B.shape[0], data.shape[0])
     _shape(out, "out", (n, B.shape[1]))
+    if bias is not None:
+        _shape(bias, "bias", (B.shape[1],))
     if n and B.shape[1]:
-        _csr_matmul(indptr, indices, data, B, out, accumulate)
+        _csr_matmul(indptr, indices, data, B, out, accumulate,
+                    np.empty(0, out.dtype) if bias is None else bias, _ACTIVATIONS[activation])
     elif not accumulate:
         out[...] = 0
     return out
@@ -215,19 +260,15 @@ def _csr_perm_matmul(const index_t[::1] t_indptr, const index_t[::1] t_indices,
     cdef Py_ssize_t m = t_indptr.shape[0] - 1, k = G.shape[1]
     cdef Py_ssize_t j, t
     cdef index_t q
-    cdef floating a
     cdef floating* orow
-    cdef const floating* grow
-    for j in prange(m, nogil=True, schedule="dynamic", chunksize=ROW_CHUNK):
+    cdef int nt = fastnn_threads_for(<double>(t_indptr[m] + m) * k)
+    for j in prange(m, nogil=True, schedule="dynamic", chunksize=ROW_CHUNK, num_threads=nt):
         orow = &out[j, 0]
         if not accumulate:
             for t in range(k):
                 orow[t] = 0
         for q in range(t_indptr[j], t_indptr[j + 1]):
-            a = data[perm[q]]
-            grow = &G[t_indices[q], 0]
-            for t in range(k):
-                orow[t] = orow[t] + a * grow[t]
+            _axpy(k, data[perm[q]], &G[t_indices[q], 0], orow)
 
 
 def csr_t_matmul(indptr, indices, data, G, out, accumulate=False, transpose=None):
@@ -264,29 +305,6 @@ def csr_t_matmul(indptr, indices, data, G, out, accumulate=False, transpose=None
 # --------------------------------------------------------------------- SDDMM
 @cython.boundscheck(False)
 @cython.wraparound(False)
-cdef inline floating _dot(const floating* x, const floating* y, Py_ssize_t k) noexcept nogil:
-    # Eight independent partial sums: lets the compiler keep the FMA pipes full
-    # (and vectorise) without reassociating a single running sum.
-    cdef floating s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0
-    cdef Py_ssize_t t = 0
-    while t + 8 <= k:
-        s0 = s0 + x[t] * y[t]
-        s1 = s1 + x[t + 1] * y[t + 1]
-        s2 = s2 + x[t + 2] * y[t + 2]
-        s3 = s3 + x[t + 3] * y[t + 3]
-        s4 = s4 + x[t + 4] * y[t + 4]
-        s5 = s5 + x[t + 5] * y[t + 5]
-        s6 = s6 + x[t + 6] * y[t + 6]
-        s7 = s7 + x[t + 7] * y[t + 7]
-        t = t + 8
-    while t < k:
-        s0 = s0 + x[t] * y[t]
-        t = t + 1
-    return ((s0 + s4) + (s1 + s5)) + ((s2 + s6) + (s3 + s7))
-
-
-@cython.boundscheck(False)
-@cython.wraparound(False)
 def _sddmm(const index_t[::1] indptr, const index_t[::1] indices,
            const floating[:, ::1] H, const floating[:, ::1] Vt,
            const floating[::1] c, bint has_c, floating[::1] out_vals):
@@ -294,7 +312,8 @@ def _sddmm(const index_t[::1] indptr, const index_t[::1] indices,
     cdef Py_ssize_t i
     cdef index_t p, j
     cdef const floating* hrow
-    for i in prange(n, nogil=True, schedule="dynamic", chunksize=ROW_CHUNK):
+    cdef int nt = fastnn_threads_for(<double>indptr[n] * k)
+    for i in prange(n, nogil=True, schedule="dynamic", chunksize=ROW_CHUNK, num_threads=nt):
         hrow = &H[i, 0]
         for p in range(indptr[i], indptr[i + 1]):
             j = indices[p]
@@ -381,7 +400,8 @@ def _masked_sq_error(const floating[::1] pred, const floating[::1] target,
     cdef Py_ssize_t nnz = pred.shape[0], nblocks = partial.shape[0]
     cdef Py_ssize_t b, p, end
     cdef double s, d, w
-    for b in prange(nblocks, nogil=True, schedule="static"):
+    cdef int nt = fastnn_threads_for(<double>nnz)
+    for b in prange(nblocks, nogil=True, schedule="static", num_threads=nt):
         s = 0
         end = (b + 1) * SUM_BLOCK
         if end > nnz:
@@ -429,32 +449,36 @@ def masked_sq_error(pred_vals, target_vals, weights=None, grad_out=None):
 # ---------------------------------------------------------------- optimizer
 @cython.boundscheck(False)
 @cython.wraparound(False)
-def _adam(floating[::1] param, const floating[::1] grad, floating[::1] m,
-          floating[::1] v, double lr_t, double beta1, double beta2, double eps_t,
-          double wd, double decay):
-    cdef Py_ssize_t n = param.shape[0], i
-    cdef floating g, mi, vi
-    cdef floating b1 = <floating>beta1, b2 = <floating>beta2
-    cdef floating ob1 = <floating>(1.0 - beta1), ob2 = <floating>(1.0 - beta2)
-    cdef floating lr = <floating>lr_t, eps = <floating>eps_t, w = <floating>wd
-    cdef floating keep = <floating>(1.0 - decay)
-    for i in prange(n, nogil=True, schedule="static"):
-        g = grad[i] + w * param[i]
-        mi = b1 * m[i] + ob1 * g
-        vi = b2 * v[i] + ob2 * g * g
-        m[i] = mi
-        v[i] = vi
-        param[i] = keep * param[i] - lr * mi / (<floating>sqrt(vi) + eps)
+def _adam(floating[::1] param, floating[::1] grad, floating[::1] m, floating[::1] v,
+          double lr_t, double beta1, double beta2, double eps_t, double wd, double decay,
+          bint zero_grad):
+    cdef Py_ssize_t n = param.shape[0], nchunks = (n + ELEM_CHUNK - 1) // ELEM_CHUNK
+    cdef Py_ssize_t c, start, size
+    cdef int nt = fastnn_threads_for(<double>n)
+    for c in prange(nchunks, nogil=True, schedule="static", num_threads=nt):
+        start = c * ELEM_CHUNK
+        size = n - start
+        if size > ELEM_CHUNK:
+            size = ELEM_CHUNK
+        if floating is float:
+            fastnn_adam_f32(size, &param[start], &grad[start], &m[start], &v[start],
+                            <float>beta1, <float>beta2, <float>lr_t, <float>eps_t, <float>wd,
+                            <float>(1.0 - decay), zero_grad)
+        else:
+            fastnn_adam_f64(size, &param[start], &grad[start], &m[start], &v[start],
+                            beta1, beta2, lr_t, eps_t, wd, 1.0 - decay, zero_grad)
 
 
 def adam_update(param, grad, m, v, lr, beta1, beta2, eps, step, weight_decay=0.0,
-                decoupled=False):
+                decoupled=False, zero_grad=False):
     """One fused, parallel Adam step in place (``step`` counts from 1): one pass
     over ``param``, ``grad``, ``m``, ``v`` (same shape, C-contiguous, one
     float dtype). Same math as ``Ops.adam_update``, with the bias corrections
     folded into the step size and epsilon:
     ``param -= lr/c1 * m / (sqrt(v/c2) + eps) == lr*sqrt(c2)/c1 * m / (sqrt(v) + eps*sqrt(c2))``.
     ``weight_decay`` is L2 added to the gradient, or AdamW decay when ``decoupled``.
+    ``zero_grad`` sets ``grad`` to 0 in the same pass (ready for the next batch's
+    accumulation), saving a separate pass over it.
     """
     arrays = {"param": param, "grad": grad, "m": m, "v": v}
     for name, a in arrays.items():
@@ -463,7 +487,7 @@ def adam_update(param, grad, m, v, lr, beta1, beta2, eps, step, weight_decay=0.0
         if a.shape != param.shape:
             raise ValueError(f"{name} has shape {a.shape}; expected {param.shape} (param's)")
     _float_dtype(arrays)
-    for name in ("param", "m", "v"):
+    for name in ("param", "m", "v") + (("grad",) if zero_grad else ()):
         _writable(arrays[name], name)
     if step < 1:
         raise ValueError(f"step is {step}; expected a count starting at 1")
@@ -475,4 +499,4 @@ def adam_update(param, grad, m, v, lr, beta1, beta2, eps, step, weight_decay=0.0
     decay = lr * weight_decay if decoupled else 0.0
     if param.size:
         _adam(param.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1),
-              lr_t, beta1, beta2, eps_t, wd, decay)
+              lr_t, beta1, beta2, eps_t, wd, decay, zero_grad)

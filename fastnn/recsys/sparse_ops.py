@@ -16,17 +16,28 @@ The AutoRec hot path (DESIGN.md, "The recommendation hot path") is::
 with the decoder weight stored transposed, ``Vt`` of shape (n_out, k), so the
 dense equivalent is ``H @ Vt.T + c`` read at the stored positions of ``X``.
 """
-import numpy
-import scipy.sparse
+import os
 
-from ..backend import get_backend
-from .._C import sparse as _k
+# The kernels' OpenMP teams should sleep, not spin, while they wait at the end
+# of a parallel loop: on shared cores a spinning thread takes the CPU from the
+# thread doing the work, which made an AutoRec epoch 10x slower here. Read by
+# libgomp when it loads, so it must come before the first OpenMP kernel import;
+# an explicit OMP_WAIT_POLICY from the user wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy  # noqa: E402
+import scipy.sparse  # noqa: E402
+
+from ..backend import get_backend  # noqa: E402
+from .._C import sparse as _k  # noqa: E402
 
 __all__ = ["SparsePattern", "as_pattern", "spmm", "spmm_t", "sddmm", "column_sums",
            "masked_sq_error", "adam_update", "sparse_dense_forward",
            "sampled_dense_forward", "check_csr"]
 
 check_csr = _k.check_csr
+#: Activations the SpMM kernel applies in its epilogue (others go through the backend).
+FUSED_ACTIVATIONS = ("linear", "sigmoid", "relu", "tanh")
 
 
 class SparsePattern:
@@ -175,13 +186,20 @@ def sparse_dense_forward(X, W, b=None, activation="sigmoid", dW=None, db=None):
     accumulates ``dW += X.T @ dZ`` (only rows of ``W`` whose input column is
     present are nonzero) and ``db += dZ.sum(0)``, and returns None: the input is
     data, not a parameter. ``dW``/``db`` default to fresh zero arrays, exposed
-    as ``backprop.dW``/``backprop.db``."""
+    as ``backprop.dW``/``backprop.db``. Activations in ``FUSED_ACTIVATIONS`` run
+    in the SpMM kernel's epilogue; any other backend activation works too."""
     X = as_pattern(X, W.dtype)
     ops = get_backend()
-    Z = spmm(X, W)
-    if b is not None:
-        Z += b
-    H = Z if activation == "linear" else ops.activation_forward(activation, Z)
+    if activation in FUSED_ACTIVATIONS:  # bias + activation fused into the SpMM
+        W = _dense(W, "W", X.dtype)
+        b = None if b is None else _dense(b, "b", X.dtype)
+        H = _k.csr_matmul(X.indptr, X.indices, X.data, W,
+                          numpy.empty((X.shape[0], W.shape[1]), X.dtype), False, b, activation)
+    else:
+        Z = spmm(X, W)
+        if b is not None:
+            Z += b
+        H = ops.activation_forward(activation, Z)
 
     def backprop(dH):
         dZ = dH if activation == "linear" else ops.activation_backward(activation, H, dH)

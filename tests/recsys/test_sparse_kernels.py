@@ -221,3 +221,50 @@ def test_other_kernels_reject_bad_input():
     with pytest.raises(ValueError, match="step"):
         p = np.ones(3, np.float32)
         K.adam_update(p, p.copy(), p.copy(), p.copy(), 1e-3, 0.9, 0.999, 1e-8, 0)
+
+
+@pytest.mark.parametrize("dtype", FLOAT)
+@pytest.mark.parametrize("activation", ["linear", "sigmoid", "relu", "tanh"])
+def test_csr_matmul_fused_epilogue(dtype, activation):
+    rng = np.random.default_rng(11)
+    indptr, indices, data, A = random_csr(9, 7, rng, dtype)
+    B = (rng.standard_normal((7, 5)) * 30).astype(dtype)  # large |z|: sigmoid stability
+    bias = rng.standard_normal(5).astype(dtype)
+    out = K.csr_matmul(indptr, indices, data, B, np.empty((9, 5), dtype), bias=bias,
+                       activation=activation)
+    z = A.toarray().astype(np.float64) @ B + bias
+    ref = {"linear": z, "sigmoid": 1 / (1 + np.exp(-z)), "relu": np.maximum(z, 0),
+           "tanh": np.tanh(z)}[activation]
+    np.testing.assert_allclose(out, ref, rtol=1e-5 if dtype == np.float32 else 1e-12,
+                               atol=1e-6 if dtype == np.float32 else 1e-12)
+    assert np.isfinite(out).all()
+    with pytest.raises(ValueError, match="activation="):
+        K.csr_matmul(indptr, indices, data, B, out, activation="softmax")
+    with pytest.raises(ValueError, match="bias has shape"):
+        K.csr_matmul(indptr, indices, data, B, out, bias=bias[:3])
+
+
+def test_adam_zero_grad():
+    p = np.ones(100000, np.float32)
+    g = np.full_like(p, 0.5)
+    K.adam_update(p, g, np.zeros_like(p), np.zeros_like(p), 1e-3, 0.9, 0.999, 1e-8, 1,
+                  zero_grad=True)
+    assert (g == 0).all() and (p < 1).all()
+
+
+def test_large_inputs_take_the_parallel_path_and_agree():
+    # big enough to pass the parallel threshold in every kernel
+    rng = np.random.default_rng(2)
+    indptr, indices, data, A = random_csr(2000, 600, rng, np.float32, density=0.05)
+    B = rng.standard_normal((600, 64)).astype(np.float32)
+    G = rng.standard_normal((2000, 64)).astype(np.float32)
+    np.testing.assert_allclose(K.csr_matmul(indptr, indices, data, B, np.empty((2000, 64), np.float32)),
+                               A @ B, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(K.csr_t_matmul(indptr, indices, data, G, np.empty((600, 64), np.float32)),
+                               A.T @ G, rtol=1e-4, atol=1e-4)
+    vals = K.sddmm(indptr, indices, G, B, None, np.empty(len(data), np.float32))
+    rows = np.repeat(np.arange(2000), np.diff(indptr))
+    np.testing.assert_allclose(vals, (G[rows] * B[indices]).sum(1), rtol=1e-4, atol=1e-4)
+    big = rng.standard_normal(300000).astype(np.float32)
+    loss, _ = K.masked_sq_error(big, np.zeros_like(big))
+    assert loss == pytest.approx(float((big.astype(np.float64) ** 2).sum()), rel=1e-12)

@@ -147,3 +147,12 @@ def test_sparse_ops_errors():
         so.sddmm(X, np.ones((X.shape[0], 3)), np.ones((X.shape[1], 2)))
     with pytest.raises(ValueError, match="float32 or float64"):
         so.as_pattern(X, np.int64)
+
+
+@pytest.mark.parametrize("activation", ["linear", "sigmoid", "relu", "tanh", "elu"])
+def test_encoder_activations(activation):
+    from fastnn.backend.ops import Ops
+    X, p = problem(seed=4)
+    H, back = so.sparse_dense_forward(X, p["W"], p["b"], activation)
+    ref = Ops().activation_forward(activation, X.toarray() @ p["W"] + p["b"])
+    np.testing.assert_allclose(H, ref, rtol=1e-12, atol=1e-14)
