@@ -1,0 +1,288 @@
+"""Time one I-AutoRec training epoch three ways and report ratios and memory.
+
+(a) sparse: fastnn's kernels (SpMM encoder, SDDMM decoder, masked loss, the
+    transposed products backward) and the fused parallel Adam kernel from
+    csrc/sparse.pyx (full, exact Adam over every parameter);
+(b) numpy: the dense masked formulation in NumPy with NumPy Adam;
+(c) torch: the dense masked formulation in PyTorch CPU, autograd, torch.optim.Adam
+    (skipped when torch is not importable).
+
+I-AutoRec: items are samples (a row of the items x users matrix), input dim =
+n_users, k hidden units, sigmoid encoder, identity decoder, loss = sum over
+observed entries of squared error, L2 ``lam`` through Adam's weight decay
+(L2 added to the gradient, identical in all three). Adam lr 1e-3.
+
+Each way runs in its own subprocess so that its peak memory is its own:
+``peak RSS`` is the process's maximum resident set over its whole run, data
+included; ``traced`` is NumPy's peak allocation during one epoch (tracemalloc;
+torch's allocator is invisible to it). Times are the median of ``--epochs``
+timed epochs after one warm-up epoch. Ratios compare medians from one run.
+
+    python bench/compare_autorec.py                  # ML-1M size, all three
+    python bench/compare_autorec.py --size ml100k    # ML-100K size (synthetic)
+    python bench/compare_autorec.py --size ml100k --real   # real u.data
+    python bench/compare_autorec.py --profile        # where the sparse time goes
+"""
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+import tracemalloc
+
+import numpy as np
+import scipy.sparse as sp
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+SIZES = {"ml1m": (6040, 3706, 1_000_209), "ml100k": (943, 1682, 100_000)}
+
+
+# ---------------------------------------------------------------------- data
+def synthetic_ratings(n_users, n_items, nnz, seed=0):
+    """users x items CSR, long-tailed item popularity and user activity (Zipf-like),
+    ratings 1..5 correlated with a user and an item effect. Seeded."""
+    rng = np.random.default_rng(seed)
+    item_p = 1.0 / np.arange(1, n_items + 1) ** 0.9
+    item_p = rng.permutation(item_p / item_p.sum())
+    user_p = 1.0 / np.arange(1, n_users + 1) ** 0.6
+    user_p = rng.permutation(user_p / user_p.sum())
+    keys = np.empty(0, dtype=np.int64)
+    while keys.size < nnz:  # draw pairs until enough distinct ones exist
+        u = rng.choice(n_users, size=nnz, p=user_p)
+        i = rng.choice(n_items, size=nnz, p=item_p)
+        keys = np.unique(np.concatenate([keys, u.astype(np.int64) * n_items + i]))
+    keys = rng.permutation(keys)[:nnz]
+    u, i = keys // n_items, keys % n_items
+    ub = rng.normal(0, 0.5, n_users)
+    ib = rng.normal(0, 0.7, n_items)
+    r = np.clip(np.round(3.6 + ub[u] + ib[i] + rng.normal(0, 0.8, nnz)), 1, 5)
+    m = sp.csr_matrix((r.astype(np.float32), (u, i)), shape=(n_users, n_items))
+    m.sort_indices()
+    return m
+
+
+def load_data(args):
+    if args.real:
+        from fastnn.recsys import load_ratings
+        path = os.path.expanduser("~/.cache/fastnn-data/ml-100k/u.data")
+        return load_ratings(path).matrix
+    return synthetic_ratings(*SIZES[args.size], seed=args.seed)
+
+
+def init_params(n_in, k, seed):
+    rng = np.random.default_rng(seed)
+    s = 1 / np.sqrt(n_in)
+    return dict(W=rng.uniform(-s, s, (n_in, k)).astype(np.float32),
+                b=np.zeros(k, np.float32),
+                Vt=rng.uniform(-1 / np.sqrt(k), 1 / np.sqrt(k), (n_in, k)).astype(np.float32),
+                c=np.zeros(n_in, np.float32))
+
+
+# ------------------------------------------------------------- (a) sparse path
+class SparseIAutoRec:
+    def __init__(self, X, k, lam, lr, batch, seed):
+        from fastnn.recsys import sparse_ops
+        self.so = sparse_ops
+        self.X, self.batch, self.lam, self.lr = X, batch, lam, lr
+        self.p = init_params(X.shape[1], k, seed)
+        self.g = {n: np.zeros_like(v) for n, v in self.p.items()}
+        self.m = {n: np.zeros_like(v) for n, v in self.p.items()}
+        self.v = {n: np.zeros_like(v) for n, v in self.p.items()}
+        self.step = 0
+        self.rng = np.random.default_rng(seed)
+        self.times = {}
+
+    def _tick(self, name, t0):
+        t1 = time.perf_counter()
+        self.times[name] = self.times.get(name, 0.0) + t1 - t0
+        return t1
+
+    def epoch(self):
+        so, p, g = self.so, self.p, self.g
+        order = self.rng.permutation(self.X.shape[0])
+        total = 0.0
+        for s in range(0, len(order), self.batch):
+            t = time.perf_counter()
+            P = so.as_pattern(self.X[np.sort(order[s:s + self.batch])])
+            t = self._tick("slice batch", t)
+            H, enc_back = so.sparse_dense_forward(P, p["W"], p["b"], "sigmoid",
+                                                  dW=g["W"], db=g["b"])
+            t = self._tick("encoder SpMM + sigmoid", t)
+            vals, dec_back = so.sampled_dense_forward(P, H, p["Vt"], p["c"],
+                                                      dVt=g["Vt"], dc=g["c"])
+            t = self._tick("decoder SDDMM", t)
+            loss, dvals = so.masked_sq_error(vals, P.data)
+            total += loss
+            t = self._tick("masked loss", t)
+            dH = dec_back(dvals)
+            t = self._tick("decoder backward (SpMM-T dVt, SpMM dH, dc)", t)
+            enc_back(dH)
+            t = self._tick("encoder backward (sigmoid', SpMM-T dW, db)", t)
+            self.step += 1
+            for n in p:
+                so.adam_update(p[n], g[n], self.m[n], self.v[n], self.lr, 0.9, 0.999, 1e-8,
+                               self.step, weight_decay=self.lam if n in ("W", "Vt") else 0.0,
+                               zero_grad=True)  # grads start the next batch at 0
+            self._tick("Adam (fused kernel, zeroes grads)", t)
+        return total
+
+
+# -------------------------------------------------------------- (b) numpy path
+class NumpyIAutoRec:
+    def __init__(self, X, k, lam, lr, batch, seed):
+        from fastnn.backend.ops import Ops
+        self.ops = Ops()
+        self.Xd = X.toarray()
+        self.M = (X != 0).toarray().astype(np.float32)
+        self.batch, self.lam, self.lr = batch, lam, lr
+        self.p = init_params(X.shape[1], k, seed)
+        self.m = {n: np.zeros_like(v) for n, v in self.p.items()}
+        self.v = {n: np.zeros_like(v) for n, v in self.p.items()}
+        self.step = 0
+        self.rng = np.random.default_rng(seed)
+
+    def epoch(self):
+        p = self.p
+        order = self.rng.permutation(self.Xd.shape[0])
+        total = 0.0
+        for s in range(0, len(order), self.batch):
+            idx = np.sort(order[s:s + self.batch])
+            X, M = self.Xd[idx], self.M[idx]
+            H = 1 / (1 + np.exp(-(X @ p["W"] + p["b"])))
+            R = H @ p["Vt"].T + p["c"]
+            E = M * (R - X)
+            total += float((E * E).sum(dtype=np.float64))
+            dR = 2 * E
+            dZ = (dR @ p["Vt"]) * H * (1 - H)
+            g = dict(W=X.T @ dZ, b=dZ.sum(0), Vt=dR.T @ H, c=dR.sum(0))
+            self.step += 1
+            for n in p:
+                self.ops.adam_update(p[n], g[n], self.m[n], self.v[n], self.lr, 0.9, 0.999,
+                                     1e-8, self.step,
+                                     weight_decay=self.lam if n in ("W", "Vt") else 0.0)
+        return total
+
+
+# -------------------------------------------------------------- (c) torch path
+class TorchIAutoRec:
+    def __init__(self, X, k, lam, lr, batch, seed):
+        import torch
+        torch.set_num_threads(2)
+        self.torch = torch
+        self.Xd = torch.from_numpy(X.toarray())
+        self.M = torch.from_numpy((X != 0).toarray().astype(np.float32))
+        self.batch = batch
+        p = init_params(X.shape[1], k, seed)
+        self.params = {n: torch.nn.Parameter(torch.from_numpy(v.copy())) for n, v in p.items()}
+        self.opt_l2 = torch.optim.Adam([self.params["W"], self.params["Vt"]], lr=lr,
+                                       weight_decay=lam)
+        self.opt = torch.optim.Adam([self.params["b"], self.params["c"]], lr=lr)
+        self.rng = np.random.default_rng(seed)
+
+    def epoch(self):
+        torch, p = self.torch, self.params
+        order = self.rng.permutation(self.Xd.shape[0])
+        total = 0.0
+        for s in range(0, len(order), self.batch):
+            idx = torch.from_numpy(np.sort(order[s:s + self.batch]))
+            X, M = self.Xd[idx], self.M[idx]
+            self.opt.zero_grad()
+            self.opt_l2.zero_grad()
+            H = torch.sigmoid(X @ p["W"] + p["b"])
+            R = H @ p["Vt"].T + p["c"]
+            loss = ((M * (R - X)) ** 2).sum()
+            loss.backward()
+            self.opt.step()
+            self.opt_l2.step()
+            total += float(loss)
+        return total
+
+
+WAYS = {"sparse": SparseIAutoRec, "numpy": NumpyIAutoRec, "torch": TorchIAutoRec}
+
+
+def run_one(args):
+    """Child process: build the data and one model, time epochs, print JSON."""
+    R = load_data(args)
+    X = R.T.tocsr()  # items x users: I-AutoRec samples
+    X.sort_indices()
+    model = WAYS[args.way](X, args.k, args.lam, 1e-3, args.batch, args.seed)
+    rss_setup = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    losses = [model.epoch()]  # warm-up
+    times = []
+    if args.way == "sparse":
+        model.times.clear()
+    for _ in range(args.epochs):
+        t = time.perf_counter()
+        losses.append(model.epoch())
+        times.append(time.perf_counter() - t)
+    tracemalloc.start()
+    model.epoch()
+    traced = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    out = dict(way=args.way, shape=list(R.shape), nnz=int(R.nnz), epoch_s=float(np.median(times)),
+               all_s=times, losses=losses, traced_mb=traced / 2**20,
+               peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+               setup_rss_mb=rss_setup / 1024)
+    if args.way == "sparse":
+        out["profile"] = {k: v / args.epochs for k, v in model.times.items()}
+    print(json.dumps(out))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--size", choices=sorted(SIZES), default="ml1m")
+    ap.add_argument("--real", action="store_true", help="real ML-100K u.data (with --size ml100k)")
+    ap.add_argument("--k", type=int, default=500)
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--lam", type=float, default=1e-3)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--ways", default="sparse,numpy,torch")
+    ap.add_argument("--profile", action="store_true", help="print the sparse path's breakdown")
+    ap.add_argument("--way", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.way:
+        return run_one(args)
+    if args.real and args.size != "ml100k":
+        ap.error("--real needs --size ml100k")
+    results = {}
+    for way in args.ways.split(","):
+        if way == "torch":
+            try:
+                import torch  # noqa: F401
+            except ImportError:
+                print("torch: not importable, skipped")
+                continue
+        cmd = [sys.executable, os.path.abspath(__file__), "--way", way] + sys.argv[1:]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode:
+            print(f"{way}: failed\n{proc.stderr}")
+            continue
+        results[way] = json.loads(proc.stdout.strip().splitlines()[-1])
+    if not results:
+        return
+    first = next(iter(results.values()))
+    print(f"I-AutoRec epoch, {'real ML-100K' if args.real else 'synthetic ' + args.size}: "
+          f"{first['shape'][1]} items x {first['shape'][0]} users, {first['nnz']} ratings, "
+          f"k={args.k}, batch={args.batch}, fwd+bwd+Adam, median of {args.epochs} epochs")
+    print(f"{'way':8s} {'s/epoch':>9s} {'vs torch':>9s} {'vs numpy':>9s} "
+          f"{'peak RSS MB':>12s} {'traced MB':>10s}  first/last epoch loss")
+    for way, r in results.items():
+        vs_t = r["epoch_s"] / results["torch"]["epoch_s"] if "torch" in results else float("nan")
+        vs_n = r["epoch_s"] / results["numpy"]["epoch_s"] if "numpy" in results else float("nan")
+        print(f"{way:8s} {r['epoch_s']:9.3f} {vs_t:9.3f} {vs_n:9.3f} {r['peak_rss_mb']:12.0f} "
+              f"{r['traced_mb']:10.0f}  {r['losses'][0]:.4g} / {r['losses'][-1]:.4g}")
+    if args.profile and "sparse" in results:
+        prof = results["sparse"]["profile"]
+        tot = sum(prof.values())
+        print("sparse path, where the time goes (s/epoch):")
+        for k, v in sorted(prof.items(), key=lambda kv: -kv[1]):
+            print(f"  {k:46s} {v:7.3f}  {100 * v / tot:5.1f}%")
+
+
+if __name__ == "__main__":
+    main()

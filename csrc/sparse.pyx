@@ -1,0 +1,502 @@
+# cython: language_level=3
+"""Sparse kernels for recommendation: CSR x dense (SpMM), its transpose, sampled
+dense x dense (SDDMM), the masked squared-error loss over observed entries, and
+a fused Adam step. Compiled to ``fastnn._C.sparse``.
+
+Holds kernels only: no model logic, no scipy. Every public function validates
+its arguments with NumPy (dtypes, shapes, contiguity, CSR structure, index
+ranges) and raises ValueError naming what was wrong before any ``nogil`` code
+runs. Results are deterministic: each output element is written by one thread
+in a fixed order, and reductions sum fixed-size blocks, then the blocks in order.
+
+CSR arguments come as ``(indptr, indices, data)`` of an ``n x m`` matrix;
+``indptr`` and ``indices`` share one integer dtype (int32 or int64), every
+floating array of one call shares one dtype (float32 or float64).
+"""
+import numpy as np
+
+cimport cython
+from cython.parallel cimport prange
+from libc.math cimport sqrt
+from libc.stdint cimport int32_t, int64_t
+from libc.string cimport memset
+
+cdef extern from "sparse_simd.h" nogil:
+    int fastnn_threads_for(double work)
+    void fastnn_axpy_f32(Py_ssize_t n, float a, const float* x, float* y)
+    void fastnn_axpy_f64(Py_ssize_t n, double a, const double* x, double* y)
+    float fastnn_dot_f32(Py_ssize_t n, const float* x, const float* y)
+    double fastnn_dot_f64(Py_ssize_t n, const double* x, const double* y)
+    void fastnn_bias_act_f32(Py_ssize_t n, float* y, const float* bias, int act)
+    void fastnn_bias_act_f64(Py_ssize_t n, double* y, const double* bias, int act)
+    void fastnn_adam_f32(Py_ssize_t n, float* p, float* g, float* m, float* v, float b1,
+                         float b2, float lr, float eps, float wd, float keep, int zero_grad)
+    void fastnn_adam_f64(Py_ssize_t n, double* p, double* g, double* m, double* v, double b1,
+                         double b2, double lr, double eps, double wd, double keep,
+                         int zero_grad)
+
+ctypedef fused index_t:
+    int32_t
+    int64_t
+
+ctypedef fused floating:
+    float
+    double
+
+_ACTIVATIONS = {"linear": 0, "sigmoid": 1, "relu": 2, "tanh": 3}
+_INDEX_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+# Rows per parallel chunk: big enough to amortise scheduling, small enough to
+# balance long-tailed row lengths over the threads.
+cdef enum:
+    ROW_CHUNK = 16
+    # Elements per block of a deterministic reduction.
+    SUM_BLOCK = 4096
+    # Elements per parallel chunk of an element-wise update.
+    ELEM_CHUNK = 16384
+
+
+cdef inline void _axpy(Py_ssize_t n, floating a, const floating* x, floating* y) noexcept nogil:
+    if floating is float:
+        fastnn_axpy_f32(n, a, x, y)
+    else:
+        fastnn_axpy_f64(n, a, x, y)
+
+
+cdef inline floating _dot(const floating* x, const floating* y, Py_ssize_t n) noexcept nogil:
+    if floating is float:
+        return fastnn_dot_f32(n, x, y)
+    else:
+        return fastnn_dot_f64(n, x, y)
+
+
+# --------------------------------------------------------------- validation
+def _array(x, name, ndim):
+    if not isinstance(x, np.ndarray):
+        raise ValueError(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
+    if x.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got shape {x.shape}")
+    if not x.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous (use numpy.ascontiguousarray)")
+    return x
+
+
+def _float_dtype(arrays):
+    """The one float dtype shared by ``arrays`` (a dict name -> array or None)."""
+    dtype = None
+    for name, a in arrays.items():
+        if a is None:
+            continue
+        if a.dtype not in _FLOAT_DTYPES:
+            raise ValueError(f"{name} has dtype {a.dtype}; expected float32 or float64")
+        if dtype is None:
+            dtype = a.dtype
+        elif a.dtype != dtype:
+            names = [k for k, v in arrays.items() if v is not None]
+            raise ValueError(f"{name} has dtype {a.dtype} but {names[0]} has {dtype}; "
+                             f"{', '.join(names)} must share one float dtype")
+    return dtype
+
+
+def _writable(x, name):
+    if not x.flags.writeable:
+        raise ValueError(f"{name} is read-only; the kernel writes into it")
+
+
+def check_csr(indptr, indices, n_rows, n_cols, nnz=None, name="A"):
+    """Validate a CSR structure of shape ``(n_rows, n_cols)``; raise ValueError.
+
+    Checks: 1-D C-contiguous int32/int64 arrays of one dtype, ``len(indptr) ==
+    n_rows + 1``, ``indptr[0] == 0``, ``indptr`` non-decreasing,
+    ``indptr[-1] == len(indices)`` (``== nnz`` when given) and every column
+    index in ``[0, n_cols)``. Column order within a row is not required.
+    """
+    _array(indptr, f"{name}.indptr", 1)
+    _array(indices, f"{name}.indices", 1)
+    if indptr.dtype not in _INDEX_DTYPES:
+        raise ValueError(f"{name}.indptr has dtype {indptr.dtype}; expected int32 or int64")
+    if indices.dtype != indptr.dtype:
+        raise ValueError(f"{name}.indices has dtype {indices.dtype} but {name}.indptr has "
+                         f"{indptr.dtype}; they must match")
+    if indptr.shape[0] != n_rows + 1:
+        raise ValueError(f"{name}.indptr has length {indptr.shape[0]}; expected "
+                         f"n_rows + 1 = {n_rows + 1}")
+    if indptr[0] != 0:
+        raise ValueError(f"{name}.indptr[0] is {indptr[0]}; expected 0")
+    if n_rows > 0 and (np.diff(indptr) < 0).any():
+        row = int(np.argmax(np.diff(indptr) < 0))
+        raise ValueError(f"{name}.indptr decreases at row {row} "
+                         f"({indptr[row]} -> {indptr[row + 1]}); it must be non-decreasing")
+    if indptr[n_rows] != indices.shape[0]:
+        raise ValueError(f"{name}.indptr[-1] is {indptr[n_rows]} but {name}.indices has "
+                         f"{indices.shape[0]} entries; they must be equal (nnz)")
+    if nnz is not None and indices.shape[0] != nnz:
+        raise ValueError(f"{name} has {indices.shape[0]} stored entries; expected {nnz}")
+    if indices.shape[0]:
+        lo, hi = indices.min(), indices.max()
+        if lo < 0 or hi >= n_cols:
+            bad = lo if lo < 0 else hi
+            raise ValueError(f"{name}.indices holds column {bad}; expected every column "
+                             f"index in [0, {n_cols})")
+
+
+def _shape(x, name, shape):
+    if x.shape != shape:
+        raise ValueError(f"{name} has shape {x.shape}; expected {shape}")
+
+
+# ---------------------------------------------------------------------- SpMM
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def _csr_matmul(const index_t[::1] indptr, const index_t[::1] indices,
+                const floating[::1] data, const floating[:, ::1] B,
+                floating[:, ::1] out, bint accumulate, const floating[::1] bias,
+                int act):
+    cdef Py_ssize_t n = indptr.shape[0] - 1, k = B.shape[1]
+    cdef Py_ssize_t i, t
+    cdef index_t p
+    cdef floating* orow
+    cdef const floating* b = &bias[0] if bias.shape[0] else NULL
+    cdef int nt = fastnn_threads_for(<double>(indptr[n] + n) * k)
+    for i in prange(n, nogil=True, schedule="dynamic", chunksize=ROW_CHUNK, num_threads=nt):
+        orow = &out[i, 0]
+        if not accumulate:
+            for t in range(k):
+                orow[t] = 0
+        for p in range(indptr[i], indptr[i + 1]):
+            _axpy(k, data[p], &B[indices[p], 0], orow)
+        if b != NULL or act != 0:
+            if floating is float:
+                fastnn_bias_act_f32(k, orow, b, act)
+            else:
+                fastnn_bias_act_f64(k, orow, b, act)
+
+
+def csr_matmul(indptr, indices, data, B, out, accumulate=False, bias=None,
+               activation="linear"):
+    """``out = act(A @ B + bias)`` for CSR ``A`` (n x m) and dense C-contiguous
+    ``B`` (m x k) into ``out`` (n x k); ``accumulate`` adds ``out``'s old value
+    before the bias and activation (``out = act(out + A @ B + bias)``).
+
+    ``bias`` (length k, or None) and ``activation`` (linear, sigmoid, relu,
+    tanh) are a fused epilogue applied to each row while it is in cache.
+    Parallel over rows; each output row is one thread's sum in CSR order.
+    Returns ``out``.
+    """
+    _array(data, "data", 1)
+    _array(B, "B", 2)
+    _array(out, "out", 2)
+    if bias is not None:
+        _array(bias, "bias", 1)
+    _float_dtype({"data": data, "B": B, "out": out, "bias": bias})
+    _writable(out, "out")
+    if activation not in _ACTIVATIONS:
+        raise ValueError(f"activation={activation!r}; expected one of {sorted(_ACTIVATIONS)}")
+    n = out.shape[0]
+    check_csr(indptr, indices, n, B.shape[0], data.shape[0])
+    _shape(out, "out", (n, B.shape[1]))
+    if bias is not None:
+        _shape(bias, "bias", (B.shape[1],))
+    if n and B.shape[1]:
+        _csr_matmul(indptr, indices, data, B, out, accumulate,
+                    np.empty(0, out.dtype) if bias is None else bias, _ACTIVATIONS[activation])
+    elif not accumulate:
+        out[...] = 0
+    return out
+
+
+# ----------------------------------------------------------------- transpose
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def _csr_transpose(const index_t[::1] indptr, const index_t[::1] indices,
+                   index_t[::1] t_indptr, index_t[::1] t_indices, index_t[::1] perm):
+    cdef Py_ssize_t n = indptr.shape[0] - 1, m = t_indptr.shape[0] - 1
+    cdef Py_ssize_t i, j
+    cdef index_t p, q
+    with nogil:
+        for j in range(m + 1):
+            t_indptr[j] = 0
+        for p in range(indptr[n]):
+            t_indptr[indices[p] + 1] += 1
+        for j in range(m):
+            t_indptr[j + 1] += t_indptr[j]
+        # Stable counting sort: within a transposed row, entries keep row order,
+        # so sums over them run in the same order every call.
+        for i in range(n):
+            for p in range(indptr[i], indptr[i + 1]):
+                j = indices[p]
+                q = t_indptr[j]
+                t_indices[q] = <index_t>i
+                perm[q] = p
+                t_indptr[j] = q + 1
+        for j in range(m, 0, -1):
+            t_indptr[j] = t_indptr[j - 1]
+        t_indptr[0] = 0
+
+
+def csr_transpose(indptr, indices, n_cols):
+    """Structure of ``A.T`` for CSR ``A`` with ``n_cols`` columns.
+
+    Returns ``(t_indptr, t_indices, perm)`` in ``A``'s index dtype, where
+    ``A.T``'s data is ``data[perm]``. Rows of ``A.T`` list their column indices
+    in increasing order. Compute once per sparsity pattern and pass it to
+    ``csr_t_matmul(..., transpose=...)`` to reuse it.
+    """
+    _array(indptr, "indptr", 1)
+    check_csr(indptr, indices, indptr.shape[0] - 1, n_cols)
+    nnz = indices.shape[0]
+    t_indptr = np.empty(n_cols + 1, dtype=indptr.dtype)
+    t_indices = np.empty(nnz, dtype=indptr.dtype)
+    perm = np.empty(nnz, dtype=indptr.dtype)
+    _csr_transpose(indptr, indices, t_indptr, t_indices, perm)
+    return t_indptr, t_indices, perm
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def _csr_perm_matmul(const index_t[::1] t_indptr, const index_t[::1] t_indices,
+                     const index_t[::1] perm, const floating[::1] data,
+                     const floating[:, ::1] G, floating[:, ::1] out, bint accumulate):
+    cdef Py_ssize_t m = t_indptr.shape[0] - 1, k = G.shape[1]
+    cdef Py_ssize_t j, t
+    cdef index_t q
+    cdef floating* orow
+    cdef int nt = fastnn_threads_for(<double>(t_indptr[m] + m) * k)
+    for j in prange(m, nogil=True, schedule="dynamic", chunksize=ROW_CHUNK, num_threads=nt):
+        orow = &out[j, 0]
+        if not accumulate:
+            for t in range(k):
+                orow[t] = 0
+        for q in range(t_indptr[j], t_indptr[j + 1]):
+            _axpy(k, data[perm[q]], &G[t_indices[q], 0], orow)
+
+
+def csr_t_matmul(indptr, indices, data, G, out, accumulate=False, transpose=None):
+    """``out = A.T @ G`` (or ``+=`` when ``accumulate``) for CSR ``A`` (n x m),
+    dense ``G`` (n x k), ``out`` (m x k): the weight gradient of ``A @ W``.
+
+    Deterministic without atomics: it builds the transposed structure (or uses
+    ``transpose = csr_transpose(indptr, indices, m)``) and runs a row-parallel
+    SpMM on it, so each output row is one thread's sum in row order of ``A``.
+    Returns ``out``.
+    """
+    _array(data, "data", 1)
+    _array(G, "G", 2)
+    _array(out, "out", 2)
+    _float_dtype({"data": data, "G": G, "out": out})
+    _writable(out, "out")
+    n, m = G.shape[0], out.shape[0]
+    check_csr(indptr, indices, n, m, data.shape[0])
+    _shape(out, "out", (m, G.shape[1]))
+    if transpose is None:
+        t_indptr, t_indices, perm = csr_transpose(indptr, indices, m)
+    else:
+        t_indptr, t_indices, perm = transpose
+        check_csr(t_indptr, t_indices, m, n, data.shape[0], name="transpose")
+        _array(perm, "transpose perm", 1)
+        if perm.dtype != t_indptr.dtype or perm.shape[0] != data.shape[0]:
+            raise ValueError(f"transpose perm must be {t_indptr.dtype} with {data.shape[0]} "
+                             f"entries, got {perm.dtype} with {perm.shape[0]}")
+    if m and G.shape[1]:
+        _csr_perm_matmul(t_indptr, t_indices, perm, data, G, out, accumulate)
+    return out
+
+
+# --------------------------------------------------------------------- SDDMM
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def _sddmm(const index_t[::1] indptr, const index_t[::1] indices,
+           const floating[:, ::1] H, const floating[:, ::1] Vt,
+           const floating[::1] c, bint has_c, floating[::1] out_vals):
+    cdef Py_ssize_t n = indptr.shape[0] - 1, k = H.shape[1]
+    cdef Py_ssize_t i
+    cdef index_t p, j
+    cdef const floating* hrow
+    cdef int nt = fastnn_threads_for(<double>indptr[n] * k)
+    for i in prange(n, nogil=True, schedule="dynamic", chunksize=ROW_CHUNK, num_threads=nt):
+        hrow = &H[i, 0]
+        for p in range(indptr[i], indptr[i + 1]):
+            j = indices[p]
+            out_vals[p] = _dot(hrow, &Vt[j, 0], k)
+            if has_c:
+                out_vals[p] = out_vals[p] + c[j]
+
+
+def sddmm(indptr, indices, H, Vt, c, out_vals):
+    """Sampled dense x dense: for each stored ``(i, j)`` of the CSR pattern
+    (n x m), ``out_vals[p] = H[i, :] . Vt[j, :] + c[j]``.
+
+    ``H`` is (n x k), ``Vt`` is (m x k): the decoder weight stored transposed
+    (output unit by hidden unit) so every dot product reads two contiguous rows.
+    ``c`` (length m) may be None. ``out_vals`` has length nnz, in CSR order.
+    Returns ``out_vals``.
+    """
+    _array(H, "H", 2)
+    _array(Vt, "Vt", 2)
+    _array(out_vals, "out_vals", 1)
+    if c is not None:
+        _array(c, "c", 1)
+    _float_dtype({"H": H, "Vt": Vt, "c": c, "out_vals": out_vals})
+    _writable(out_vals, "out_vals")
+    n, m = H.shape[0], Vt.shape[0]
+    check_csr(indptr, indices, n, m, out_vals.shape[0])
+    if Vt.shape[1] != H.shape[1]:
+        raise ValueError(f"Vt has shape {Vt.shape}; expected ({m}, {H.shape[1]}) "
+                         f"(its second axis must match H's, {H.shape[1]})")
+    if c is not None:
+        _shape(c, "c", (m,))
+    if out_vals.shape[0] == 0:
+        return out_vals
+    if H.shape[1] == 0:
+        out_vals[...] = c[indices] if c is not None else 0
+        return out_vals
+    _sddmm(indptr, indices, H, Vt, np.empty(0, H.dtype) if c is None else c, c is not None,
+           out_vals)
+    return out_vals
+
+
+# --------------------------------------------------------- column reductions
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def _column_sums(const index_t[::1] indices, const floating[::1] vals,
+                 double[::1] acc):
+    cdef Py_ssize_t p
+    with nogil:
+        for p in range(indices.shape[0]):
+            acc[indices[p]] += vals[p]
+
+
+def column_sums(indices, vals, out, accumulate=True):
+    """``out[j] += sum of vals[p] over entries p in column j`` (float64 sums,
+    serial, CSR order). ``out`` (length m) gets ``=`` instead of ``+=`` when
+    ``accumulate`` is false. Returns ``out``."""
+    _array(indices, "indices", 1)
+    _array(vals, "vals", 1)
+    _array(out, "out", 1)
+    _float_dtype({"vals": vals, "out": out})
+    _writable(out, "out")
+    if indices.dtype not in _INDEX_DTYPES:
+        raise ValueError(f"indices has dtype {indices.dtype}; expected int32 or int64")
+    _shape(vals, "vals", indices.shape)
+    m = out.shape[0]
+    if indices.shape[0] and (indices.min() < 0 or indices.max() >= m):
+        raise ValueError(f"indices must lie in [0, {m}) (len(out)); got "
+                         f"[{indices.min()}, {indices.max()}]")
+    acc = np.zeros(m, dtype=np.float64)
+    _column_sums(indices, vals, acc)
+    if accumulate:
+        out += acc.astype(out.dtype, copy=False)
+    else:
+        out[...] = acc
+    return out
+
+
+# ------------------------------------------------------------------- loss
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def _masked_sq_error(const floating[::1] pred, const floating[::1] target,
+                     const floating[::1] weights, bint has_w,
+                     floating[::1] grad, double[::1] partial):
+    cdef Py_ssize_t nnz = pred.shape[0], nblocks = partial.shape[0]
+    cdef Py_ssize_t b, p, end
+    cdef double s, d, w
+    cdef int nt = fastnn_threads_for(<double>nnz)
+    for b in prange(nblocks, nogil=True, schedule="static", num_threads=nt):
+        s = 0
+        end = (b + 1) * SUM_BLOCK
+        if end > nnz:
+            end = nnz
+        for p in range(b * SUM_BLOCK, end):
+            d = <double>pred[p] - <double>target[p]
+            w = <double>weights[p] if has_w else 1.0
+            s = s + w * d * d
+            grad[p] = <floating>(2.0 * w * d)
+        partial[b] = s
+
+
+def masked_sq_error(pred_vals, target_vals, weights=None, grad_out=None):
+    """Squared error over observed entries only.
+
+    ``loss = sum_p w[p] * (pred[p] - target[p])**2`` (``w`` = 1 without
+    ``weights``), accumulated in float64 in fixed blocks (deterministic), and
+    ``grad[p] = 2 * w[p] * (pred[p] - target[p])``, the gradient w.r.t.
+    ``pred_vals``, written to ``grad_out`` when given. Returns
+    ``(loss: float, grad_vals)``.
+    """
+    _array(pred_vals, "pred_vals", 1)
+    _array(target_vals, "target_vals", 1)
+    if weights is not None:
+        _array(weights, "weights", 1)
+    if grad_out is None:
+        grad_out = np.empty_like(pred_vals)
+    _array(grad_out, "grad_out", 1)
+    _float_dtype({"pred_vals": pred_vals, "target_vals": target_vals,
+                  "weights": weights, "grad_out": grad_out})
+    _writable(grad_out, "grad_out")
+    nnz = pred_vals.shape[0]
+    _shape(target_vals, "target_vals", (nnz,))
+    if weights is not None:
+        _shape(weights, "weights", (nnz,))
+    _shape(grad_out, "grad_out", (nnz,))
+    if nnz == 0:
+        return 0.0, grad_out
+    partial = np.empty((nnz + SUM_BLOCK - 1) // SUM_BLOCK, dtype=np.float64)
+    _masked_sq_error(pred_vals, target_vals, pred_vals if weights is None else weights,
+                     weights is not None, grad_out, partial)
+    return float(partial.sum()), grad_out
+
+
+# ---------------------------------------------------------------- optimizer
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def _adam(floating[::1] param, floating[::1] grad, floating[::1] m, floating[::1] v,
+          double lr_t, double beta1, double beta2, double eps_t, double wd, double decay,
+          bint zero_grad):
+    cdef Py_ssize_t n = param.shape[0], nchunks = (n + ELEM_CHUNK - 1) // ELEM_CHUNK
+    cdef Py_ssize_t c, start, size
+    cdef int nt = fastnn_threads_for(<double>n)
+    for c in prange(nchunks, nogil=True, schedule="static", num_threads=nt):
+        start = c * ELEM_CHUNK
+        size = n - start
+        if size > ELEM_CHUNK:
+            size = ELEM_CHUNK
+        if floating is float:
+            fastnn_adam_f32(size, &param[start], &grad[start], &m[start], &v[start],
+                            <float>beta1, <float>beta2, <float>lr_t, <float>eps_t, <float>wd,
+                            <float>(1.0 - decay), zero_grad)
+        else:
+            fastnn_adam_f64(size, &param[start], &grad[start], &m[start], &v[start],
+                            beta1, beta2, lr_t, eps_t, wd, 1.0 - decay, zero_grad)
+
+
+def adam_update(param, grad, m, v, lr, beta1, beta2, eps, step, weight_decay=0.0,
+                decoupled=False, zero_grad=False):
+    """One fused, parallel Adam step in place (``step`` counts from 1): one pass
+    over ``param``, ``grad``, ``m``, ``v`` (same shape, C-contiguous, one
+    float dtype). Same math as ``Ops.adam_update``, with the bias corrections
+    folded into the step size and epsilon:
+    ``param -= lr/c1 * m / (sqrt(v/c2) + eps) == lr*sqrt(c2)/c1 * m / (sqrt(v) + eps*sqrt(c2))``.
+    ``weight_decay`` is L2 added to the gradient, or AdamW decay when ``decoupled``.
+    ``zero_grad`` sets ``grad`` to 0 in the same pass (ready for the next batch's
+    accumulation), saving a separate pass over it.
+    """
+    arrays = {"param": param, "grad": grad, "m": m, "v": v}
+    for name, a in arrays.items():
+        if not isinstance(a, np.ndarray) or not a.flags.c_contiguous:
+            raise ValueError(f"{name} must be a C-contiguous numpy.ndarray")
+        if a.shape != param.shape:
+            raise ValueError(f"{name} has shape {a.shape}; expected {param.shape} (param's)")
+    _float_dtype(arrays)
+    for name in ("param", "m", "v") + (("grad",) if zero_grad else ()):
+        _writable(arrays[name], name)
+    if step < 1:
+        raise ValueError(f"step is {step}; expected a count starting at 1")
+    c1 = 1.0 - beta1 ** step
+    c2 = 1.0 - beta2 ** step
+    lr_t = lr * sqrt(c2) / c1
+    eps_t = eps * sqrt(c2)
+    wd = 0.0 if decoupled else weight_decay
+    decay = lr * weight_decay if decoupled else 0.0
+    if param.size:
+        _adam(param.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1),
+              lr_t, beta1, beta2, eps_t, wd, decay, zero_grad)

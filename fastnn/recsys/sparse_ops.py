@@ -1,0 +1,245 @@
+"""Sparse operations for recommendation models, over SciPy CSR matrices.
+
+Thin layer between models and the Cython kernels in ``fastnn._C.sparse``: it
+turns ``scipy.sparse`` matrices into validated kernel arguments, allocates
+outputs, and pairs each forward with its backward in the house layer contract
+(``y, backprop = forward(...)``; ``dx = backprop(dy)`` accumulates parameter
+gradients). No model logic lives here.
+
+The AutoRec hot path (DESIGN.md, "The recommendation hot path") is::
+
+    H, enc_back = sparse_dense_forward(X, W, b, "sigmoid", dW, db)    # SpMM
+    vals, dec_back = sampled_dense_forward(X, H, Vt, c, dVt, dc)     # SDDMM
+    loss, dvals = masked_sq_error(vals, X.data)
+    enc_back(dec_back(dvals))
+
+with the decoder weight stored transposed, ``Vt`` of shape (n_out, k), so the
+dense equivalent is ``H @ Vt.T + c`` read at the stored positions of ``X``.
+"""
+import os
+
+# The kernels' OpenMP teams should sleep, not spin, while they wait at the end
+# of a parallel loop: on shared cores a spinning thread takes the CPU from the
+# thread doing the work, which made an AutoRec epoch 10x slower here. Read by
+# libgomp when it loads, so it must come before the first OpenMP kernel import;
+# an explicit OMP_WAIT_POLICY from the user wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy  # noqa: E402
+import scipy.sparse  # noqa: E402
+
+from ..backend import get_backend  # noqa: E402
+from .._C import sparse as _k  # noqa: E402
+
+__all__ = ["SparsePattern", "as_pattern", "spmm", "spmm_t", "sddmm", "column_sums",
+           "masked_sq_error", "adam_update", "sparse_dense_forward",
+           "sampled_dense_forward", "check_csr"]
+
+check_csr = _k.check_csr
+#: Activations the SpMM kernel applies in its epilogue (others go through the backend).
+FUSED_ACTIVATIONS = ("linear", "sigmoid", "relu", "tanh")
+
+
+class SparsePattern:
+    """A CSR matrix as the kernels take it: C-contiguous ``indptr``/``indices``
+    of one integer dtype, ``data`` of one float dtype, plus the transposed
+    structure, computed on first use and cached (a pattern used for two
+    transposed products, e.g. AutoRec's input and its loss mask, pays once).
+
+    Build with ``as_pattern(matrix, dtype)``. Column indices need not be sorted.
+    """
+
+    def __init__(self, indptr, indices, data, shape):
+        self.indptr = indptr
+        self.indices = indices
+        self.data = data
+        self.shape = (int(shape[0]), int(shape[1]))
+        _k.check_csr(indptr, indices, self.shape[0], self.shape[1], data.shape[0])
+        self._transpose = None
+
+    @property
+    def nnz(self):
+        return self.indices.shape[0]
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+    @property
+    def transpose_structure(self):
+        """``(t_indptr, t_indices, perm)`` of the transpose; ``A.T.data == data[perm]``."""
+        if self._transpose is None:
+            self._transpose = _k.csr_transpose(self.indptr, self.indices, self.shape[1])
+        return self._transpose
+
+    def row_ids(self):
+        """Row index of every stored entry (length nnz), in CSR order."""
+        return numpy.repeat(numpy.arange(self.shape[0], dtype=self.indices.dtype),
+                            numpy.diff(self.indptr))
+
+    def to_scipy(self):
+        return scipy.sparse.csr_matrix((self.data, self.indices, self.indptr), shape=self.shape)
+
+    def __repr__(self):
+        return f"SparsePattern(shape={self.shape}, nnz={self.nnz}, dtype={self.dtype})"
+
+
+def as_pattern(matrix, dtype=None):
+    """A ``SparsePattern`` from a SciPy sparse matrix/array (any format) or a
+    ``SparsePattern``. ``dtype`` (float32 or float64) converts the data; the
+    index arrays keep int32 when they fit. Explicitly stored zeros stay stored:
+    the pattern, not the value, says what is observed."""
+    if isinstance(matrix, SparsePattern):
+        if dtype is None or numpy.dtype(dtype) == matrix.dtype:
+            return matrix
+        return SparsePattern(matrix.indptr, matrix.indices,
+                             numpy.ascontiguousarray(matrix.data, dtype=dtype), matrix.shape)
+    if not scipy.sparse.issparse(matrix):
+        raise TypeError(f"expected a scipy.sparse matrix (CSR), got {type(matrix).__name__}")
+    m = matrix.tocsr()
+    dtype = numpy.dtype(dtype if dtype is not None else
+                        (m.dtype if m.dtype in (numpy.float32, numpy.float64) else numpy.float32))
+    if dtype not in (numpy.float32, numpy.float64):
+        raise ValueError(f"dtype {dtype} is not supported; expected float32 or float64")
+    index_dtype = numpy.int32 if max(m.nnz, *m.shape) < 2**31 - 1 else numpy.int64
+    indptr = numpy.ascontiguousarray(m.indptr, dtype=index_dtype)
+    indices = numpy.ascontiguousarray(m.indices, dtype=index_dtype)
+    data = numpy.ascontiguousarray(m.data, dtype=dtype)
+    return SparsePattern(indptr, indices, data, m.shape)
+
+
+def _dense(x, name, dtype):
+    if not isinstance(x, numpy.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
+    if x.dtype != dtype:
+        raise ValueError(f"{name} has dtype {x.dtype}; expected {dtype} (the sparse data's)")
+    return numpy.ascontiguousarray(x)
+
+
+def spmm(A, B, out=None, accumulate=False):
+    """``A @ B`` for sparse ``A`` (n x m) and dense ``B`` (m x k) -> dense (n x k).
+    With ``out``: written (or added to, when ``accumulate``) in place."""
+    A = as_pattern(A)
+    B = _dense(B, "B", A.dtype)
+    if out is None:
+        out = numpy.empty((A.shape[0], B.shape[1]), dtype=A.dtype)
+        accumulate = False
+    if A.shape[1] != B.shape[0]:
+        raise ValueError(f"A is {A.shape} but B is {B.shape}: A.shape[1] must equal B.shape[0]")
+    return _k.csr_matmul(A.indptr, A.indices, A.data, B, out, accumulate)
+
+
+def spmm_t(A, G, out=None, accumulate=False, data=None):
+    """``A.T @ G`` for sparse ``A`` (n x m) and dense ``G`` (n x k) -> (m x k),
+    deterministic (cached transpose, row-parallel). ``data`` (length nnz)
+    replaces ``A``'s values while keeping its pattern."""
+    A = as_pattern(A)
+    G = _dense(G, "G", A.dtype)
+    vals = A.data if data is None else _dense(data, "data", A.dtype)
+    if out is None:
+        out = numpy.empty((A.shape[1], G.shape[1]), dtype=A.dtype)
+        accumulate = False
+    if A.shape[0] != G.shape[0]:
+        raise ValueError(f"A is {A.shape} but G is {G.shape}: A.shape[0] must equal G.shape[0]")
+    return _k.csr_t_matmul(A.indptr, A.indices, vals, G, out, accumulate,
+                           A.transpose_structure)
+
+
+def sddmm(A, H, Vt, c=None, out=None):
+    """Values of ``H @ Vt.T + c`` at the stored positions of ``A`` (n x m), in
+    CSR order: a length-nnz array. ``H`` (n x k), ``Vt`` (m x k), ``c`` (m,)."""
+    A = as_pattern(A)
+    H = _dense(H, "H", A.dtype)
+    Vt = _dense(Vt, "Vt", A.dtype)
+    if c is not None:
+        c = _dense(c, "c", A.dtype)
+    if out is None:
+        out = numpy.empty(A.nnz, dtype=A.dtype)
+    return _k.sddmm(A.indptr, A.indices, H, Vt, c, out)
+
+
+def column_sums(A, vals, out=None, accumulate=True):
+    """Per-column sums of ``vals`` (length nnz) over ``A``'s pattern (float64
+    accumulation): the bias gradient of an SDDMM."""
+    A = as_pattern(A)
+    vals = _dense(vals, "vals", A.dtype)
+    if out is None:
+        out = numpy.zeros(A.shape[1], dtype=A.dtype)
+    return _k.column_sums(A.indices, vals, out, accumulate)
+
+
+def masked_sq_error(pred_vals, target_vals, weights=None, grad_out=None):
+    """``(loss, grad_vals)``: ``loss = sum w * (pred - target)**2`` over the
+    observed entries only (float64 sum), ``grad_vals = 2 w (pred - target)``."""
+    return _k.masked_sq_error(numpy.ascontiguousarray(pred_vals),
+                              numpy.ascontiguousarray(target_vals),
+                              None if weights is None else numpy.ascontiguousarray(weights),
+                              grad_out)
+
+
+adam_update = _k.adam_update
+
+
+def sparse_dense_forward(X, W, b=None, activation="sigmoid", dW=None, db=None):
+    """Dense layer on a sparse input: ``act(X @ W + b)`` with ``X`` CSR (n x m),
+    ``W`` (m x k), ``b`` (k,). Returns ``(H, backprop)``; ``backprop(dH)``
+    accumulates ``dW += X.T @ dZ`` (only rows of ``W`` whose input column is
+    present are nonzero) and ``db += dZ.sum(0)``, and returns None: the input is
+    data, not a parameter. ``dW``/``db`` default to fresh zero arrays, exposed
+    as ``backprop.dW``/``backprop.db``. Activations in ``FUSED_ACTIVATIONS`` run
+    in the SpMM kernel's epilogue; any other backend activation works too."""
+    X = as_pattern(X, W.dtype)
+    ops = get_backend()
+    if activation in FUSED_ACTIVATIONS:  # bias + activation fused into the SpMM
+        W = _dense(W, "W", X.dtype)
+        b = None if b is None else _dense(b, "b", X.dtype)
+        H = _k.csr_matmul(X.indptr, X.indices, X.data, W,
+                          numpy.empty((X.shape[0], W.shape[1]), X.dtype), False, b, activation)
+    else:
+        Z = spmm(X, W)
+        if b is not None:
+            Z += b
+        H = ops.activation_forward(activation, Z)
+
+    def backprop(dH):
+        dZ = dH if activation == "linear" else ops.activation_backward(activation, H, dH)
+        dZ = numpy.ascontiguousarray(dZ, dtype=W.dtype)
+        nonlocal dW, db
+        if dW is None:
+            dW = numpy.zeros_like(W)
+        spmm_t(X, dZ, out=dW, accumulate=True)
+        if b is not None:
+            if db is None:
+                db = numpy.zeros_like(b)
+            db += dZ.sum(axis=0, dtype=numpy.float64).astype(db.dtype)
+        backprop.dW, backprop.db = dW, db
+        return None
+
+    return H, backprop
+
+
+def sampled_dense_forward(pattern, H, Vt, c=None, dVt=None, dc=None):
+    """Dense layer evaluated only at observed outputs: the values of
+    ``H @ Vt.T + c`` at ``pattern``'s stored positions (length nnz, CSR order).
+    Returns ``(vals, backprop)``; ``backprop(dvals)`` accumulates
+    ``dVt += G.T @ H`` and ``dc += column sums of G`` where ``G`` is the sparse
+    matrix of ``dvals`` on the pattern, and returns ``dH = G @ Vt``."""
+    pattern = as_pattern(pattern, H.dtype)
+    vals = sddmm(pattern, H, Vt, c)
+
+    def backprop(dvals):
+        nonlocal dVt, dc
+        dvals = _dense(dvals, "dvals", H.dtype)
+        G = SparsePattern(pattern.indptr, pattern.indices, dvals, pattern.shape)
+        G._transpose = pattern.transpose_structure
+        if dVt is None:
+            dVt = numpy.zeros_like(Vt)
+        spmm_t(G, H, out=dVt, accumulate=True)
+        if c is not None:
+            if dc is None:
+                dc = numpy.zeros_like(c)
+            column_sums(G, dvals, out=dc, accumulate=True)
+        backprop.dVt, backprop.dc = dVt, dc
+        return spmm(G, Vt)
+
+    return vals, backprop

@@ -1,0 +1,158 @@
+"""The sparse AutoRec path (SpMM encoder -> sigmoid -> SDDMM decoder -> masked
+loss) equals the dense masked formulation in loss and in every parameter
+gradient, and passes a float64 central-difference gradient check."""
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from fastnn.recsys import sparse_ops as so
+
+
+def problem(n=9, m=14, k=6, density=0.3, dtype=np.float64, seed=0):
+    rng = np.random.default_rng(seed)
+    X = sp.random(n, m, density=density, format="lil", random_state=rng, dtype=np.float64)
+    X[0, :] = 0                       # a sample with nothing observed
+    X[1, :] = 0
+    X[1, 3] = 4.0                     # one observation
+    X[2, :] = rng.integers(1, 6, m)   # fully observed
+    X[3, 5] = 0.0                     # (no explicit zeros here: scipy drops them)
+    X = X.tocsr().astype(dtype)
+    X.data = np.round(X.data * 4 + 1).astype(dtype)
+    params = dict(W=rng.normal(0, 0.3, (m, k)), b=rng.normal(0, 0.1, k),
+                  Vt=rng.normal(0, 0.3, (m, k)), c=rng.normal(0, 0.1, m))
+    return X, {name: p.astype(dtype) for name, p in params.items()}
+
+
+def sparse_path(X, W, b, Vt, c, target=None, weights=None):
+    """Loss and gradients through the sparse kernels. ``target``: a CSR matrix
+    giving the loss pattern and values (default: X itself, as in AutoRec)."""
+    P = so.as_pattern(X, W.dtype)
+    T = P if target is None else so.as_pattern(target, W.dtype)
+    H, enc_back = so.sparse_dense_forward(P, W, b, "sigmoid")
+    vals, dec_back = so.sampled_dense_forward(T, H, Vt, c)
+    loss, dvals = so.masked_sq_error(vals, T.data, weights)
+    assert enc_back(dec_back(dvals)) is None
+    return loss, dict(W=enc_back.dW, b=enc_back.db, Vt=dec_back.dVt, c=dec_back.dc)
+
+
+def dense_path(X, W, b, Vt, c, target=None, weights=None):
+    """The dense masked formulation: dense input with zeros, dense decoder, mask."""
+    Xd = X.toarray()
+    Td = Xd if target is None else target.toarray()
+    M = ((X if target is None else target) != 0).toarray().astype(Xd.dtype)
+    if weights is not None:  # weights in CSR order of the target -> dense
+        Wm = (X if target is None else target).copy()
+        Wm.data = weights
+        M = Wm.toarray()
+    Z = Xd @ W + b
+    H = 1 / (1 + np.exp(-Z))
+    R = H @ Vt.T + c
+    E = R - Td
+    loss = float((M * E * E).sum(dtype=np.float64))
+    dR = 2 * M * E
+    dH = dR @ Vt
+    dZ = dH * H * (1 - H)
+    return loss, dict(W=Xd.T @ dZ, b=dZ.sum(0), Vt=dR.T @ H, c=dR.sum(0))
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sparse_path_equals_dense_masked(seed, dtype):
+    X, p = problem(dtype=dtype, seed=seed, n=5 + 7 * seed, m=11 + 5 * seed, k=3 + seed)
+    loss, grads = sparse_path(X, **p)
+    ref_loss, ref = dense_path(X.astype(np.float64), **{k: v.astype(np.float64) for k, v in p.items()})
+    rtol = 2e-5 if dtype == np.float32 else 1e-12
+    assert loss == pytest.approx(ref_loss, rel=rtol)
+    for name in ref:
+        assert grads[name].dtype == dtype and grads[name].shape == p[name].shape
+        scale = np.abs(ref[name]).max()
+        np.testing.assert_allclose(grads[name], ref[name], rtol=rtol, atol=rtol * scale,
+                                   err_msg=name)
+
+
+def test_other_target_pattern_and_weights():
+    X, p = problem(seed=7)
+    rng = np.random.default_rng(1)
+    target = sp.random(*X.shape, density=0.4, format="csr", random_state=rng) * 5 + 0
+    target.data += 1
+    w = rng.random(target.nnz)
+    loss, grads = sparse_path(X, **p, target=target, weights=w)
+    ref_loss, ref = dense_path(X, **p, target=target, weights=w)
+    assert loss == pytest.approx(ref_loss, rel=1e-12)
+    for name in ref:
+        np.testing.assert_allclose(grads[name], ref[name], rtol=1e-10, atol=1e-12, err_msg=name)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_gradient_check_float64(seed):
+    X, p = problem(seed=seed)
+    loss, grads = sparse_path(X, **p)
+    rng = np.random.default_rng(seed + 100)
+    eps = 1e-5
+    for name in p:
+        for _ in range(3):  # random directions: one finite difference each
+            d = rng.standard_normal(p[name].shape)
+            plus = dict(p, **{name: p[name] + eps * d})
+            minus = dict(p, **{name: p[name] - eps * d})
+            numeric = (sparse_path(X, **plus)[0] - sparse_path(X, **minus)[0]) / (2 * eps)
+            assert float((grads[name] * d).sum()) == pytest.approx(numeric, rel=1e-5, abs=1e-6), name
+        flat = p[name].reshape(-1)
+        for idx in rng.choice(flat.size, size=min(4, flat.size), replace=False):
+            e = np.zeros_like(flat)
+            e[idx] = eps
+            plus = dict(p, **{name: (flat + e).reshape(p[name].shape)})
+            minus = dict(p, **{name: (flat - e).reshape(p[name].shape)})
+            numeric = (sparse_path(X, **plus)[0] - sparse_path(X, **minus)[0]) / (2 * eps)
+            assert grads[name].reshape(-1)[idx] == pytest.approx(numeric, rel=1e-5, abs=1e-6), name
+
+
+def test_gradients_accumulate_into_given_arrays():
+    X, p = problem(seed=2)
+    P = so.as_pattern(X)
+    dW = np.ones_like(p["W"])
+    H, back = so.sparse_dense_forward(P, p["W"], None, "sigmoid", dW=dW)
+    back(np.ones_like(H))
+    assert back.dW is dW and back.db is None
+    ref = 1 + X.T @ (H * (1 - H))
+    np.testing.assert_allclose(dW, ref, rtol=1e-12)
+
+
+def test_pattern_helpers():
+    X, _ = problem(seed=3)
+    P = so.as_pattern(X, np.float32)
+    assert P.indices.dtype == np.int32 and P.dtype == np.float32
+    assert so.as_pattern(P) is P
+    t_indptr, t_indices, perm = P.transpose_structure
+    assert P.transpose_structure[0] is t_indptr  # cached
+    np.testing.assert_array_equal(
+        sp.csr_matrix((P.data[perm], t_indices, t_indptr), shape=X.shape[::-1]).toarray(),
+        X.T.toarray().astype(np.float32))
+    np.testing.assert_array_equal(P.row_ids(), X.nonzero()[0])
+    B = np.ones((X.shape[1], 2), np.float32)
+    np.testing.assert_allclose(so.spmm(X.astype(np.float32), B), X @ B, rtol=1e-6)
+    np.testing.assert_allclose(so.spmm_t(P, np.ones((X.shape[0], 2), np.float32)),
+                               X.T @ np.ones((X.shape[0], 2)), rtol=1e-6)
+    np.testing.assert_allclose(so.column_sums(P, P.data), np.asarray(X.sum(0)).ravel(), rtol=1e-6)
+
+
+def test_sparse_ops_errors():
+    X, p = problem(seed=1)
+    with pytest.raises(TypeError, match="scipy.sparse"):
+        so.as_pattern(X.toarray())
+    with pytest.raises(ValueError, match="A.shape\\[1\\] must equal B.shape\\[0\\]"):
+        so.spmm(X, np.ones((3, 2)))
+    with pytest.raises(ValueError, match="dtype float32; expected float64"):
+        so.spmm(X, np.ones((X.shape[1], 2), np.float32))
+    with pytest.raises(ValueError, match="Vt has shape"):
+        so.sddmm(X, np.ones((X.shape[0], 3)), np.ones((X.shape[1], 2)))
+    with pytest.raises(ValueError, match="float32 or float64"):
+        so.as_pattern(X, np.int64)
+
+
+@pytest.mark.parametrize("activation", ["linear", "sigmoid", "relu", "tanh", "elu"])
+def test_encoder_activations(activation):
+    from fastnn.backend.ops import Ops
+    X, p = problem(seed=4)
+    H, back = so.sparse_dense_forward(X, p["W"], p["b"], activation)
+    ref = Ops().activation_forward(activation, X.toarray() @ p["W"] + p["b"])
+    np.testing.assert_allclose(H, ref, rtol=1e-12, atol=1e-14)
