@@ -1,0 +1,400 @@
+"""AutoRec (Sedhain et al., WWW 2015): an autoencoder that reconstructs the
+rows of a rating matrix, trained on observed ratings only.
+
+I-AutoRec (``variant="item"``) takes each item's ratings over all users as one
+sample, U-AutoRec (``variant="user"``) each user's ratings over all items.
+With ``x`` a sample (mostly unobserved), the model is
+
+    h = sigmoid(W' x + b),   r = V h + c,
+    loss = sum over observed entries (x - r)^2 + lam / 2 * (|W|^2 + |V|^2)
+
+and fastnn never computes what the loss ignores: the encoder is a CSR x dense
+product (SpMM, O(nnz k)) and the decoder is evaluated only at the observed
+positions (SDDMM, O(nnz k)); backward is the same two sparse products
+transposed. Gradients are those of the dense masked formulation (tested).
+Deeper stacks (``hidden=(500, 250, 500)``) put fastnn ``Dense`` layers between
+the sparse encoder and the sparse decoder.
+
+Training: minibatch Adam (or any fastnn optimizer) with early stopping on
+validation RMSE, or full-batch L-BFGS (``optimizer="lbfgs"``, the paper's
+choice), where one sparse epoch is one function evaluation.
+
+Prediction rule for entries the training data cannot inform: an item (for
+I-AutoRec; a user for U-AutoRec) with no training rating has no input, and a
+user (item) with no training rating has an untrained decoder row; for those
+entries the model predicts the mean training rating of the other side (the
+user's mean, or the item's mean), or the global mean when both are unseen.
+Predictions are clipped to the rating range unless ``clip=False``.
+"""
+import math
+import time
+
+import numpy
+import scipy.sparse
+
+from .. import initializers
+from .. import optimizers as optimizers_mod
+from ..layers import Dense
+from ..random import get_rng, set_seed
+from . import sparse_ops
+from .data import Ratings
+
+
+def _csr(ratings, what):
+    if isinstance(ratings, Ratings):
+        return ratings.matrix
+    if scipy.sparse.issparse(ratings):
+        return scipy.sparse.csr_matrix(ratings)
+    raise TypeError(f"{what} must be a fastnn.recsys.Ratings or a scipy.sparse matrix, "
+                    f"got {type(ratings).__name__}")
+
+
+class AutoRec:
+    """I-AutoRec / U-AutoRec on sparse ratings.
+
+    Parameters
+    ----------
+    hidden : int or tuple of int
+        Hidden layer sizes; ``500`` is the paper's model, ``(500, 250, 500)`` a
+        deeper stack.
+    variant : "item" or "user"
+    lam : float
+        L2 weight of ``lam / 2 * sum |W|^2`` over all weight matrices.
+    activation : hidden activation ("sigmoid" in the paper).
+    optimizer : a fastnn optimizer name or instance, or "lbfgs" (full batch).
+    learning_rate, batch_size : minibatch training settings.
+    input_dropout : fraction of observed input ratings dropped while training
+        (denoising AutoRec); the loss still covers every observed rating.
+    clip : clip predictions to the rating range.
+    dtype : "float32" (default) or "float64".
+    seed : seeds initial weights, batch order and dropout.
+    """
+
+    def __init__(self, hidden=500, variant="item", lam=1.0, activation="sigmoid",
+                 optimizer="adam", learning_rate=1e-3, batch_size=256, input_dropout=0.0,
+                 clip=True, dtype="float32", seed=0):
+        if variant not in ("item", "user"):
+            raise ValueError(f"variant must be 'item' or 'user', got {variant!r}")
+        self.hidden = (hidden,) if isinstance(hidden, int) else tuple(int(h) for h in hidden)
+        if not self.hidden or any(h < 1 for h in self.hidden):
+            raise ValueError(f"hidden sizes must be positive integers, got {hidden!r}")
+        if lam < 0:
+            raise ValueError(f"lam must be >= 0, got {lam}")
+        if not 0 <= input_dropout < 1:
+            raise ValueError(f"input_dropout must be in [0, 1), got {input_dropout}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.variant, self.lam, self.activation = variant, float(lam), activation
+        self.optimizer_spec, self.learning_rate = optimizer, float(learning_rate)
+        self.batch_size, self.input_dropout = int(batch_size), float(input_dropout)
+        self.clip, self.dtype, self.seed = clip, numpy.dtype(dtype), seed
+        self.history = {}
+        self.stop_training = False
+        self.optimizer = None
+        self.built = False
+
+    # ------------------------------------------------------------------ data
+    def _samples(self, matrix):
+        """Rows are samples: items x users for I-AutoRec, users x items for U-AutoRec."""
+        m = matrix.T.tocsr() if self.variant == "item" else matrix.tocsr()
+        m.sort_indices()
+        return m.astype(self.dtype)
+
+    # ----------------------------------------------------------------- build
+    def build(self, n_features):
+        self.n_features = int(n_features)
+        sizes = (self.n_features,) + self.hidden
+        glorot = initializers.get("glorot_uniform")
+        self.W = glorot((sizes[0], sizes[1]), self.dtype)
+        self.b = numpy.zeros(sizes[1], self.dtype)
+        self.middle = []
+        for i in range(1, len(self.hidden)):
+            layer = Dense(sizes[i + 1], activation=self.activation, dtype=self.dtype,
+                          name=f"autorec_hidden_{i}")
+            layer.build((sizes[i],))
+            self.middle.append(layer)
+        # Decoder stored transposed, (n_features, k): each output's weights contiguous.
+        self.Vt = glorot((self.n_features, sizes[-1]), self.dtype)
+        self.c = numpy.zeros(self.n_features, self.dtype)
+        self.built = True
+
+    def _params(self):
+        """(name, param, grad, is_weight_matrix) in a fixed order."""
+        out = [("W", self.W, self.dW, True), ("b", self.b, self.db, False)]
+        for layer in self.middle:
+            out.append((layer.name + "/kernel", layer.params["kernel"], layer.grads["kernel"], True))
+            out.append((layer.name + "/bias", layer.params["bias"], layer.grads["bias"], False))
+        out += [("Vt", self.Vt, self.dVt, True), ("c", self.c, self.dc, False)]
+        return out
+
+    def _alloc_grads(self):
+        self.dW, self.db = numpy.zeros_like(self.W), numpy.zeros_like(self.b)
+        self.dVt, self.dc = numpy.zeros_like(self.Vt), numpy.zeros_like(self.c)
+
+    def get_weights(self):
+        return [p.copy() for _, p, _, _ in self._params()]
+
+    def set_weights(self, weights):
+        params = self._params()
+        if len(weights) != len(params):
+            raise ValueError(f"AutoRec has {len(params)} weight arrays, got {len(weights)}")
+        for (name, p, _, _), w in zip(params, weights):
+            if numpy.shape(w) != p.shape:
+                raise ValueError(f"weight {name}: expected shape {p.shape}, got {numpy.shape(w)}")
+            p[...] = w
+
+    # ---------------------------------------------------------- forward/back
+    def _encode(self, X, training=False):
+        """Hidden codes for the CSR sample rows ``X``; returns (H, backprops)."""
+        H, enc_back = sparse_ops.sparse_dense_forward(X, self.W, self.b, self.activation,
+                                                      self.dW if training else None,
+                                                      self.db if training else None)
+        backs = [enc_back]
+        for layer in self.middle:
+            H, back = layer.forward(H, training)
+            backs.append(back)
+        return H, backs
+
+    def _loss_and_grads(self, X, n_total, weight_frac):
+        """Objective on batch ``X`` (its data = targets) and gradients
+        accumulated into the grad arrays. ``weight_frac`` scales the L2 term so
+        that one epoch's batches add up to the full objective."""
+        X_in = X
+        if self.input_dropout:
+            keep = get_rng().random(X.nnz) >= self.input_dropout
+            X_in = scipy.sparse.csr_matrix(
+                (X.data * keep / self.dtype.type(1 - self.input_dropout), X.indices, X.indptr),
+                shape=X.shape)
+        H, backs = self._encode(X_in, training=True)
+        vals, dec_back = sparse_ops.sampled_dense_forward(X, H, self.Vt, self.c, self.dVt, self.dc)
+        data_loss, dvals = sparse_ops.masked_sq_error(vals, X.data)
+        dH = dec_back(dvals)
+        for layer_back in reversed(backs[1:]):
+            dH = layer_back(dH)
+        backs[0](dH)
+        reg = 0.0
+        if self.lam:
+            scale = self.lam * weight_frac
+            for _, p, g, is_weight in self._params():
+                if is_weight:
+                    reg += 0.5 * scale * float(numpy.square(p, dtype=numpy.float64).sum())
+                    g += p.dtype.type(scale) * p
+        return data_loss, reg
+
+    def _zero_grads(self):
+        for _, _, g, _ in self._params():
+            g.fill(0)
+
+    # ------------------------------------------------------------------- fit
+    def fit(self, train, validation=None, epochs=100, patience=10, verbose=1, callbacks=None,
+            max_iter=None):
+        """Train on ``train`` (Ratings or a users x items sparse matrix);
+        with ``validation``, early-stop on validation RMSE (restoring the best
+        weights) after ``patience`` epochs without improvement. Returns the
+        history dict ("loss", "rmse", and "val_rmse"/"val_mae" with validation).
+        For ``optimizer="lbfgs"`` an epoch is one L-BFGS iteration."""
+        from ..callbacks import CallbackList, History, ProgbarLogger
+        matrix = _csr(train, "train")
+        if matrix.nnz == 0:
+            raise ValueError("train has no ratings")
+        data = numpy.asarray(matrix.data)
+        if not numpy.isfinite(data).all():
+            raise ValueError("train ratings contain NaN or infinite values")
+        self._fit_stats(matrix, train)
+        X = self._samples(matrix)
+        set_seed(self.seed) if self.seed is not None else None
+        if not self.built:
+            self.build(X.shape[1])
+        elif X.shape[1] != self.n_features:
+            raise ValueError(f"this AutoRec was built for {self.n_features} inputs per sample, "
+                             f"got a matrix with {X.shape[1]}")
+        self._alloc_grads()
+        self._train_X = X
+        val = None
+        if validation is not None:
+            vm = _csr(validation, "validation")
+            if vm.shape != matrix.shape:
+                raise ValueError(f"validation has shape {vm.shape} but train has {matrix.shape}; "
+                                 "split parts must share one shape")
+            val = vm
+        history = History()
+        extra = list(callbacks or [])
+        cbs = CallbackList(extra + ([ProgbarLogger()] if verbose else []) + [history], model=self,
+                           params={"epochs": epochs, "verbose": verbose,
+                                   "steps": 1 if self.optimizer_spec == "lbfgs"
+                                   else math.ceil(X.shape[0] / self.batch_size)})
+        self.stop_training = False
+        best = {"rmse": math.inf, "weights": None, "epoch": -1}
+        cbs.on_train_begin({})
+        step = self._fit_lbfgs if self.optimizer_spec == "lbfgs" else self._fit_minibatch
+        step(X, val, epochs, patience, cbs, best)
+        if best["weights"] is not None:
+            self.set_weights(best["weights"])
+        self.best_epoch = best["epoch"]
+        cbs.on_train_end({})
+        self.history = history.history
+        return self.history
+
+    def _epoch_end(self, epoch, logs, val, patience, cbs, best):
+        if val is not None:
+            logs["val_rmse"], logs["val_mae"] = self.evaluate(val, _train=self._train_X)
+            if logs["val_rmse"] < best["rmse"] - 1e-6:
+                best.update(rmse=logs["val_rmse"], weights=self.get_weights(), epoch=epoch + 1)
+            elif epoch + 1 - best["epoch"] >= patience:
+                self.stop_training = True
+        cbs.on_epoch_end(epoch, logs)
+
+    def _fit_minibatch(self, X, val, epochs, patience, cbs, best):
+        if self.optimizer is None:
+            spec = self.optimizer_spec
+            self.optimizer = optimizers_mod.get(spec) if not isinstance(spec, str) else \
+                optimizers_mod.get({"class_name": optimizers_mod.get(spec).__class__.__name__,
+                                    "config": {"learning_rate": self.learning_rate}})
+        n = X.shape[0]
+        params = [p for _, p, _, _ in self._params()]
+        grads = [g for _, _, g, _ in self._params()]
+        for epoch in range(epochs):
+            if self.stop_training:
+                break
+            cbs.on_epoch_begin(epoch, {})
+            order = get_rng().permutation(n)
+            data_sum, reg_sum, count = 0.0, 0.0, 0
+            for step, lo in enumerate(range(0, n, self.batch_size)):
+                rows = numpy.sort(order[lo:lo + self.batch_size])
+                Xb = X[rows]
+                cbs.on_train_batch_begin(step, {})
+                self._zero_grads()
+                data_loss, reg = self._loss_and_grads(Xb, n, len(rows) / n)
+                self.optimizer.apply_gradients(params, grads)
+                data_sum += data_loss
+                reg_sum += reg
+                count += Xb.nnz
+                cbs.on_train_batch_end(step, {"loss": (data_sum + reg_sum) / max(count, 1)})
+            logs = {"loss": (data_sum + reg_sum) / max(count, 1),
+                    "rmse": math.sqrt(data_sum / max(count, 1))}
+            self._epoch_end(epoch, logs, val, patience, cbs, best)
+
+    def _fit_lbfgs(self, X, val, epochs, patience, cbs, best):
+        from scipy.optimize import minimize
+        params = self._params()
+        shapes = [p.shape for _, p, _, _ in params]
+        sizes = [p.size for _, p, _, _ in params]
+
+        def unpack(theta):
+            off = 0
+            for (_, p, _, _), size in zip(params, sizes):
+                p[...] = theta[off:off + size].reshape(p.shape)
+                off += size
+
+        def objective(theta):
+            unpack(theta)
+            self._zero_grads()
+            data_loss, reg = self._loss_and_grads(X, X.shape[0], 1.0)
+            grad = numpy.concatenate([g.ravel() for _, _, g, _ in params]).astype(numpy.float64)
+            objective.last = data_loss
+            return data_loss + reg, grad
+
+        state = {"epoch": 0}
+
+        def callback(intermediate_result):
+            epoch = state["epoch"]
+            unpack(intermediate_result.x)
+            logs = {"loss": float(intermediate_result.fun) / X.nnz,
+                    "rmse": math.sqrt(objective.last / X.nnz)}
+            self._epoch_end(epoch, logs, val, patience, cbs, best)
+            state["epoch"] += 1
+            if self.stop_training or state["epoch"] >= epochs:
+                raise StopIteration
+            cbs.on_epoch_begin(state["epoch"], {})
+
+        theta0 = numpy.concatenate([p.ravel() for _, p, _, _ in params]).astype(numpy.float64)
+        cbs.on_epoch_begin(0, {})
+        result = minimize(objective, theta0, jac=True, method="L-BFGS-B", callback=callback,
+                          options={"maxiter": epochs, "maxcor": 20})
+        unpack(result.x)
+        del shapes
+
+    # --------------------------------------------------------------- predict
+    def _fit_stats(self, matrix, ratings):
+        self.rating_range = ratings.rating_range if isinstance(ratings, Ratings) else \
+            (float(matrix.data.min()), float(matrix.data.max()))
+        counts_u = numpy.diff(matrix.indptr)
+        sums_u = numpy.add.reduceat(matrix.data.astype(numpy.float64),
+                                    numpy.minimum(matrix.indptr[:-1], max(matrix.nnz - 1, 0))) \
+            if matrix.nnz else numpy.zeros(matrix.shape[0])
+        sums_u = numpy.where(counts_u > 0, sums_u, 0.0)
+        counts_i = numpy.bincount(matrix.indices, minlength=matrix.shape[1])
+        sums_i = numpy.bincount(matrix.indices, weights=matrix.data, minlength=matrix.shape[1])
+        self.global_mean = float(matrix.data.mean())
+        self.user_mean = numpy.where(counts_u > 0, sums_u / numpy.maximum(counts_u, 1), numpy.nan)
+        self.item_mean = numpy.where(counts_i > 0, sums_i / numpy.maximum(counts_i, 1), numpy.nan)
+        self.shape = matrix.shape
+
+    def _check_fitted(self):
+        if not self.built or not hasattr(self, "_train_X"):
+            raise RuntimeError("this AutoRec is not fitted yet; call fit(train) first")
+
+    def predict(self, users, items, _train=None):
+        """Predicted ratings for the (user index, item index) pairs."""
+        self._check_fitted()
+        users = numpy.asarray(users, dtype=numpy.int64).ravel()
+        items = numpy.asarray(items, dtype=numpy.int64).ravel()
+        if users.shape != items.shape:
+            raise ValueError(f"users and items must have the same length, got {users.size} "
+                             f"and {items.size}")
+        n_users, n_items = self.shape
+        for name, idx, n in (("user", users, n_users), ("item", items, n_items)):
+            if idx.size and (idx.min() < 0 or idx.max() >= n):
+                raise ValueError(f"{name} indices must lie in [0, {n}), got values in "
+                                 f"[{idx.min()}, {idx.max()}]")
+        X = self._train_X if _train is None else _train
+        samples, features = (items, users) if self.variant == "item" else (users, items)
+        out = numpy.empty(users.size, dtype=numpy.float64)
+        needed = numpy.unique(samples)
+        H = numpy.zeros((X.shape[0], self.hidden[-1]), dtype=self.dtype)
+        if needed.size:
+            H[needed] = self._encode(X[needed])[0]
+        for lo in range(0, users.size, 65536):
+            s, f = samples[lo:lo + 65536], features[lo:lo + 65536]
+            out[lo:lo + 65536] = numpy.einsum("ij,ij->i", H[s], self.Vt[f],
+                                              dtype=numpy.float64) + self.c[f]
+        out = self._fallback(out, users, items)
+        if self.clip:
+            out = numpy.clip(out, *self.rating_range)
+        return out
+
+    def _fallback(self, out, users, items):
+        user_seen = ~numpy.isnan(self.user_mean[users])
+        item_seen = ~numpy.isnan(self.item_mean[items])
+        cold = ~(user_seen & item_seen)
+        if cold.any():
+            fill = numpy.full(cold.sum(), self.global_mean)
+            u, i = users[cold], items[cold]
+            fill = numpy.where(user_seen[cold], self.user_mean[u], fill)
+            fill = numpy.where(item_seen[cold], self.item_mean[i], fill)
+            out = out.copy()
+            out[cold] = fill
+        return out
+
+    def evaluate(self, test, _train=None):
+        """(RMSE, MAE) over the ratings of ``test`` (same shape as train)."""
+        m = _csr(test, "test").tocoo()
+        if m.shape != self.shape:
+            raise ValueError(f"test has shape {m.shape} but the model was fitted on {self.shape}")
+        if m.nnz == 0:
+            raise ValueError("test has no ratings")
+        pred = self.predict(m.row, m.col, _train=_train)
+        err = pred - m.data.astype(numpy.float64)
+        return float(numpy.sqrt(numpy.mean(err ** 2))), float(numpy.mean(numpy.abs(err)))
+
+    def score_matrix(self, users=None):
+        """Dense predicted scores (users x items) for ranking metrics; rows for
+        ``users`` (default: all)."""
+        self._check_fitted()
+        n_users, n_items = self.shape
+        users = numpy.arange(n_users) if users is None else numpy.asarray(users)
+        if self.variant == "item":
+            H = self._encode(self._train_X)[0]                      # items x k
+            return (self.Vt[users] @ H.T + self.c[users, None]).astype(numpy.float64)
+        H = self._encode(self._train_X[users])[0]                   # users x k
+        return (H @ self.Vt.T + self.c).astype(numpy.float64)
