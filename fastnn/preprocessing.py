@@ -52,7 +52,7 @@ def _stratified_test_indices(labels, n_test, rng):
     """Pick ``n_test`` indices so each class keeps its share (largest remainders)."""
     classes, y_idx, counts = numpy.unique(labels, return_inverse=True, return_counts=True)
     if counts.min() < 2:
-        bad = classes[counts.argmin()]
+        bad = classes[counts.argmin()].item()
         raise ValueError(f"stratify: class {bad!r} has only {counts.min()} sample; every "
                          f"class needs at least 2 to appear in both splits")
     n = len(labels)
