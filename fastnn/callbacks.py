@@ -12,6 +12,7 @@ Callbacks use only this model interface: ``stop_training``, ``get_weights()``,
 """
 import csv
 import math
+import numbers
 import os
 import sys
 import warnings
@@ -227,7 +228,12 @@ def _learning_rate(model, owner):
     if optimizer is None or not hasattr(optimizer, "learning_rate"):
         raise AttributeError(f"{owner} needs model.optimizer.learning_rate; compile the "
                              f"model first")
-    return float(optimizer.learning_rate)
+    lr = optimizer.learning_rate
+    if isinstance(lr, bool) or not isinstance(lr, numbers.Real):
+        raise TypeError(f"{owner} reads and sets optimizer.learning_rate, but it is "
+                        f"{type(lr).__name__}, not a float; give the optimizer a float "
+                        f"learning rate to use {owner}")
+    return float(lr)
 
 
 # ------------------------------------------------------------------- History

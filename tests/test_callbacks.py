@@ -425,3 +425,13 @@ def test_lambda_callback():
     assert events == ["begin", 0, ("epoch", 0), 0, ("epoch", 1), "end"]
     with pytest.raises(ValueError, match="unknown hooks"):
         C.LambdaCallback(on_epoch_finish=print)
+
+
+def test_learning_rate_schedule_object_is_a_clear_error():
+    class Schedule:
+        def __call__(self, step):
+            return 0.1
+    model = FakeModel()
+    model.optimizer.learning_rate = Schedule()
+    with pytest.raises(TypeError, match="not a float"):
+        run_epochs([C.ReduceLROnPlateau()], val_losses(1.0), model=model)
