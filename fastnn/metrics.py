@@ -1,40 +1,662 @@
-"""Placeholder metrics (accuracy and mean-decomposable ones); replaced by the
-full module from the training-experience work."""
+"""Metrics on NumPy arrays: plain functions and streaming ``Metric`` objects for ``fit``.
+
+Functions take ``(y_true, y_pred)`` arrays and return a Python float (or a
+NumPy array for per-class results). ``get_metric(name)`` returns a ``Metric``
+that accumulates float64 sums and counts over batches, so its epoch value is
+the metric over the whole epoch, not a mean of batch values. Metrics never
+touch model internals; they see arrays only.
+"""
+import math
+
 import numpy
 
-from .backend import get_backend
+__all__ = [
+    "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy", "accuracy",
+    "top_k_categorical_accuracy", "sparse_top_k_categorical_accuracy",
+    "precision", "recall", "f1_score", "precision_recall_f1", "precision_score",
+    "recall_score", "confusion_matrix", "classification_report",
+    "mean_absolute_error", "mean_squared_error", "root_mean_squared_error", "mae", "mse",
+    "rmse", "Metric", "MeanMetricWrapper", "Accuracy", "Precision", "Recall", "F1Score",
+    "RootMeanSquaredError", "get_metric", "metric_names",
+]
 
 
-class _Accuracy:
-    def __init__(self, kind, name="accuracy"):
-        self.kind, self.name = kind, name
+# --------------------------------------------------------------------- inputs
+def _to_numpy(x, what):
+    if type(x).__module__.split(".")[0] == "cupy":
+        x = x.get()
+    x = numpy.asarray(x)
+    if x.dtype == object or not (numpy.issubdtype(x.dtype, numpy.number)
+                                 or x.dtype == numpy.bool_):
+        raise ValueError(f"{what} must be a numeric array, got dtype {x.dtype}")
+    return x
+
+
+def _pair(y_true, y_pred):
+    y_true, y_pred = _to_numpy(y_true, "y_true"), _to_numpy(y_pred, "y_pred")
+    if y_true.ndim == 0 or y_pred.ndim == 0:
+        raise ValueError("y_true and y_pred must have a sample axis, got scalars")
+    if y_true.shape[0] != y_pred.shape[0]:
+        raise ValueError(f"y_true has {y_true.shape[0]} samples but y_pred has "
+                         f"{y_pred.shape[0]}")
+    return y_true, y_pred
+
+
+def _weights(sample_weight, n):
+    if sample_weight is None:
+        return numpy.ones(n, dtype=numpy.float64)
+    w = _to_numpy(sample_weight, "sample_weight").astype(numpy.float64).reshape(-1)
+    if w.shape != (n,):
+        raise ValueError(f"sample_weight has {w.size} values for {n} samples")
+    return w
+
+
+def _per_sample(values):
+    """Mean over every axis but the first: one value per sample."""
+    values = values.astype(numpy.float64)
+    return values.reshape(values.shape[0], -1).mean(axis=1) if values.ndim > 1 else values
+
+
+def _weighted_mean(per_sample, sample_weight):
+    w = _weights(sample_weight, per_sample.shape[0])
+    total = w.sum()
+    return float(per_sample @ w / total) if total else 0.0
+
+
+def _sparse_labels(y_true, y_pred):
+    """Integer labels shaped like ``y_pred.shape[:-1]`` (accepts a trailing 1)."""
+    target = y_pred.shape[:-1]
+    if y_true.shape != target:
+        if y_true.size != math.prod(target):
+            raise ValueError(f"sparse labels of shape {y_true.shape} do not match "
+                             f"predictions of shape {y_pred.shape} (expected {target})")
+        y_true = y_true.reshape(target)
+    return y_true
+
+
+# ------------------------------------------------------------ per-sample cores
+def _binary_accuracy_values(y_true, y_pred, threshold=0.5):
+    if y_true.shape != y_pred.shape:
+        if y_true.size != y_pred.size:
+            raise ValueError(f"binary accuracy: y_true shape {y_true.shape} does not match "
+                             f"y_pred shape {y_pred.shape}")
+        y_true = y_true.reshape(y_pred.shape)
+    return _per_sample(y_true == (y_pred > threshold))
+
+
+def _categorical_accuracy_values(y_true, y_pred):
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"categorical accuracy needs one-hot y_true shaped like y_pred "
+                         f"{y_pred.shape}, got {y_true.shape}; use sparse_categorical_accuracy "
+                         f"for integer labels")
+    return _per_sample(y_true.argmax(-1) == y_pred.argmax(-1))
+
+
+def _sparse_categorical_accuracy_values(y_true, y_pred):
+    y_true = _sparse_labels(y_true, y_pred)
+    return _per_sample(y_pred.argmax(-1) == y_true)
+
+
+def _in_top_k(y_pred, labels, k):
+    """True where the label's score is among the k largest (ties count as in, as TF)."""
+    labels = labels.astype(numpy.int64)
+    n_classes = y_pred.shape[-1]
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        raise ValueError(f"labels must be in [0, {n_classes}), got range "
+                         f"[{labels.min()}, {labels.max()}]")
+    score = numpy.take_along_axis(y_pred, labels[..., None], axis=-1)
+    return (y_pred > score).sum(axis=-1) < k
+
+
+def _top_k_values(y_true, y_pred, k=5):
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"top-k categorical accuracy needs one-hot y_true shaped like "
+                         f"y_pred {y_pred.shape}, got {y_true.shape}")
+    return _per_sample(_in_top_k(y_pred, y_true.argmax(-1), k))
+
+
+def _sparse_top_k_values(y_true, y_pred, k=5):
+    return _per_sample(_in_top_k(y_pred, _sparse_labels(y_true, y_pred), k))
+
+
+def _accuracy_kind(y_true, y_pred):
+    """Keras's choice for "accuracy" from shapes when the loss does not decide it."""
+    if y_pred.ndim == 1 or y_pred.shape[-1] == 1:
+        return "binary"
+    if y_true.ndim < y_pred.ndim or y_true.shape[-1] == 1:
+        return "sparse"
+    return "categorical"
+
+
+_ACCURACY_CORES = {"binary": _binary_accuracy_values,
+                   "categorical": _categorical_accuracy_values,
+                   "sparse": _sparse_categorical_accuracy_values}
+
+
+def _error_values(y_true, y_pred, power):
+    if y_true.shape != y_pred.shape:
+        if y_true.size != y_pred.size:
+            raise ValueError(f"y_true shape {y_true.shape} does not match y_pred shape "
+                             f"{y_pred.shape}")
+        y_true = y_true.reshape(y_pred.shape)
+    diff = y_pred.astype(numpy.float64) - y_true.astype(numpy.float64)
+    return _per_sample(numpy.abs(diff) if power == 1 else diff * diff)
+
+
+# -------------------------------------------------------- standalone functions
+def binary_accuracy(y_true, y_pred, threshold=0.5, sample_weight=None):
+    """Fraction of entries where ``y_pred > threshold`` equals ``y_true`` (0/1)."""
+    y_true, y_pred = _pair(y_true, y_pred)
+    return _weighted_mean(_binary_accuracy_values(y_true, y_pred, threshold), sample_weight)
+
+
+def categorical_accuracy(y_true, y_pred, sample_weight=None):
+    """Fraction of samples whose argmax matches the one-hot (or probability) ``y_true``."""
+    y_true, y_pred = _pair(y_true, y_pred)
+    return _weighted_mean(_categorical_accuracy_values(y_true, y_pred), sample_weight)
+
+
+def sparse_categorical_accuracy(y_true, y_pred, sample_weight=None):
+    """Fraction of samples whose argmax equals the integer label ``y_true``."""
+    y_true, y_pred = _pair(y_true, y_pred)
+    return _weighted_mean(_sparse_categorical_accuracy_values(y_true, y_pred), sample_weight)
+
+
+def accuracy(y_true, y_pred, sample_weight=None, threshold=0.5):
+    """Accuracy of any of three kinds, chosen from the shapes as Keras does.
+
+    ``y_pred`` with one column (or 1-D) → binary accuracy; integer labels
+    against class scores → sparse categorical; equal shapes → categorical.
+    When both are 1-D label arrays of integers, the fraction of equal labels.
+    """
+    y_true, y_pred = _pair(y_true, y_pred)
+    if y_pred.ndim == 1 and numpy.issubdtype(y_pred.dtype, numpy.integer):
+        return _weighted_mean(_per_sample(y_true.reshape(y_pred.shape) == y_pred),
+                              sample_weight)
+    kind = _accuracy_kind(y_true, y_pred)
+    if kind == "binary":
+        return binary_accuracy(y_true, y_pred, threshold, sample_weight)
+    return _weighted_mean(_ACCURACY_CORES[kind](y_true, y_pred), sample_weight)
+
+
+def top_k_categorical_accuracy(y_true, y_pred, k=5, sample_weight=None):
+    """Fraction of samples whose one-hot class is among the ``k`` highest scores."""
+    y_true, y_pred = _pair(y_true, y_pred)
+    return _weighted_mean(_top_k_values(y_true, y_pred, k), sample_weight)
+
+
+def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5, sample_weight=None):
+    """Fraction of samples whose integer label is among the ``k`` highest scores."""
+    y_true, y_pred = _pair(y_true, y_pred)
+    return _weighted_mean(_sparse_top_k_values(y_true, y_pred, k), sample_weight)
+
+
+def mean_absolute_error(y_true, y_pred, sample_weight=None):
+    y_true, y_pred = _pair(y_true, y_pred)
+    return _weighted_mean(_error_values(y_true, y_pred, 1), sample_weight)
+
+
+def mean_squared_error(y_true, y_pred, sample_weight=None):
+    y_true, y_pred = _pair(y_true, y_pred)
+    return _weighted_mean(_error_values(y_true, y_pred, 2), sample_weight)
+
+
+def root_mean_squared_error(y_true, y_pred, sample_weight=None):
+    """Square root of the mean squared error over all samples (not a mean of roots)."""
+    return math.sqrt(mean_squared_error(y_true, y_pred, sample_weight))
+
+
+mae, mse, rmse = mean_absolute_error, mean_squared_error, root_mean_squared_error
+
+
+# ------------------------------------------------- labels and confusion counts
+def _as_labels(y, what, threshold=0.5):
+    """Class labels from labels, one-hot rows, class scores or binary probabilities.
+
+    Integer/bool arrays are labels (a trailing axis of 1 dropped); float arrays
+    with several columns are scores (argmax); a single float column holds
+    labels when every value is a whole number, otherwise probabilities
+    thresholded at ``threshold``.
+    """
+    y = _to_numpy(y, what)
+    if y.ndim > 1 and y.shape[-1] == 1:
+        y = y[..., 0]
+    if y.ndim == 2:
+        return y.argmax(-1)
+    if y.ndim != 1:
+        raise ValueError(f"{what}: expected labels (N,) or scores (N, classes), got shape "
+                         f"{y.shape}")
+    if numpy.issubdtype(y.dtype, numpy.integer) or y.dtype == numpy.bool_:
+        return y.astype(numpy.int64)
+    if numpy.isnan(y).any():
+        raise ValueError(f"{what} contains NaN")
+    whole = numpy.all(y == numpy.round(y))
+    if whole:
+        return y.astype(numpy.int64)
+    if y.min() >= 0 and y.max() <= 1:
+        return (y > threshold).astype(numpy.int64)
+    raise ValueError(f"{what}: cannot read 1-D float values outside [0, 1] that are not "
+                     f"whole numbers as labels or probabilities")
+
+
+def _confusion(t, p, labels, w):
+    """Weighted confusion counts (rows: true, columns: predicted) over sorted ``labels``.
+
+    Every label in ``t`` and ``p`` must be in ``labels``.
+    """
+    k = len(labels)
+    cm = numpy.zeros((k, k), dtype=numpy.float64)
+    numpy.add.at(cm, (numpy.searchsorted(labels, t), numpy.searchsorted(labels, p)), w)
+    return cm
+
+
+def _labelled_confusion(y_true, y_pred, labels=None, sample_weight=None, threshold=0.5):
+    """Confusion counts over every label seen or asked for, and where ``labels`` sit in it.
+
+    Returns ``(cm, full, selected, present)``: ``cm`` over the sorted ``full``
+    label set, ``selected`` the indices of the requested labels (default: all
+    present ones) in the requested order, ``present`` the labels in the data.
+    Samples whose labels were not requested still count in the row and column
+    totals, as scikit-learn's precision/recall count them.
+    """
+    t, p = _as_labels(y_true, "y_true", threshold), _as_labels(y_pred, "y_pred", threshold)
+    if t.shape != p.shape:
+        raise ValueError(f"y_true has {t.shape[0]} labels but y_pred has {p.shape[0]}")
+    present = numpy.union1d(t, p)
+    if labels is None:
+        labels = present
+    else:
+        labels = numpy.asarray(labels)
+        if labels.ndim != 1 or labels.size == 0:
+            raise ValueError(f"labels must be a non-empty 1-D list, got {labels.tolist()}")
+        if len(numpy.unique(labels)) != len(labels):
+            raise ValueError(f"labels has duplicates: {labels.tolist()}")
+    full = numpy.union1d(present, labels)
+    cm = _confusion(t, p, full, _weights(sample_weight, t.shape[0]))
+    return cm, full, numpy.searchsorted(full, labels), present
+
+
+def confusion_matrix(y_true, y_pred, labels=None, sample_weight=None, normalize=None):
+    """Confusion matrix ``C[i, j]`` = samples of true class ``labels[i]`` predicted as ``labels[j]``.
+
+    As scikit-learn: rows are true labels, columns predictions; ``labels``
+    defaults to the sorted union of both label sets; ``normalize`` is None,
+    "true" (rows sum to 1), "pred" (columns) or "all". Counts are int64 unless
+    weights or normalization make them fractional. Scores and one-hot rows
+    are turned into labels by argmax, single probability columns by 0.5.
+    """
+    if normalize not in (None, "true", "pred", "all"):
+        raise ValueError(f"normalize must be None, 'true', 'pred' or 'all', got {normalize!r}")
+    cm, _, selected, _ = _labelled_confusion(y_true, y_pred, labels, sample_weight)
+    cm = cm[numpy.ix_(selected, selected)]
+    if normalize is None:
+        return cm.astype(numpy.int64) if sample_weight is None else cm
+    with numpy.errstate(invalid="ignore", divide="ignore"):
+        if normalize == "true":
+            cm = cm / cm.sum(axis=1, keepdims=True)
+        elif normalize == "pred":
+            cm = cm / cm.sum(axis=0, keepdims=True)
+        else:
+            cm = cm / cm.sum()
+    return numpy.nan_to_num(cm)
+
+
+def _divide(num, den, zero_division):
+    num, den = numpy.asarray(num, float), numpy.asarray(den, float)
+    out = numpy.full(num.shape, float(zero_division))
+    numpy.divide(num, den, out=out, where=den != 0)
+    return out
+
+
+_AVERAGES = ("binary", "micro", "macro", "weighted", None)
+
+
+def _prf_from_confusion(cm, full, selected, present, average, pos_label, zero_division):
+    """Precision, recall, F1 and support from confusion counts, scikit-learn's way.
+
+    ``cm`` is over the label set ``full``; averages run over ``full[selected]``.
+    """
+    if average not in _AVERAGES:
+        raise ValueError(f"average must be one of {_AVERAGES}, got {average!r}")
+    tp = numpy.diag(cm)
+    pred_count, true_count = cm.sum(axis=0), cm.sum(axis=1)
+    if average != "binary":
+        tp, pred_count, true_count = tp[selected], pred_count[selected], true_count[selected]
+    if average == "binary":
+        if len(present) > 2:
+            raise ValueError(f"average='binary' but the targets have {len(present)} classes "
+                             f"{present.tolist()}; choose average='macro', 'micro' or "
+                             f"'weighted'")
+        if pos_label not in present and len(present) >= 2:
+            raise ValueError(f"pos_label={pos_label!r} is not a valid label; labels are "
+                             f"{present.tolist()}")
+        idx = numpy.flatnonzero(full == pos_label)
+        if idx.size == 0:
+            return 0.0 + zero_division, 0.0 + zero_division, 0.0 + zero_division, 0.0
+        i = idx[0]
+        tp, pred_count, true_count = tp[i:i + 1], pred_count[i:i + 1], true_count[i:i + 1]
+    elif average == "micro":
+        tp, pred_count, true_count = tp.sum(keepdims=True), pred_count.sum(
+            keepdims=True), true_count.sum(keepdims=True)
+    p = _divide(tp, pred_count, zero_division)
+    r = _divide(tp, true_count, zero_division)
+    f = _divide(2 * tp, pred_count + true_count, zero_division)
+    if average is None:
+        return p, r, f, true_count
+    if average == "weighted":
+        total = true_count.sum()
+        if total == 0:
+            return (float(zero_division),) * 3 + (0.0,)
+        return (float(p @ true_count / total), float(r @ true_count / total),
+                float(f @ true_count / total), float(total))
+    if average == "macro":
+        return float(p.mean()), float(r.mean()), float(f.mean()), float(true_count.sum())
+    return float(p[0]), float(r[0]), float(f[0]), float(true_count.sum())
+
+
+def precision_recall_f1(y_true, y_pred, average="binary", labels=None, pos_label=1,
+                        sample_weight=None, zero_division=0.0, threshold=0.5):
+    """Precision, recall, F1 and support, with scikit-learn's averaging rules.
+
+    ``average``: "binary" (only ``pos_label``; error for more than two
+    classes), "micro" (global counts), "macro" (unweighted mean over labels),
+    "weighted" (mean weighted by support) or None (per-label arrays, in the
+    order of ``labels``, default the sorted union of labels). A ratio with a
+    zero denominator is ``zero_division`` (default 0), as in scikit-learn.
+    """
+    cm, full, selected, present = _labelled_confusion(y_true, y_pred, labels, sample_weight,
+                                                      threshold)
+    return _prf_from_confusion(cm, full, selected, present, average, pos_label, zero_division)
+
+
+def precision(y_true, y_pred, average="binary", labels=None, pos_label=1, sample_weight=None,
+              zero_division=0.0, threshold=0.5):
+    """Precision tp / (tp + fp); see ``precision_recall_f1`` for the arguments."""
+    return precision_recall_f1(y_true, y_pred, average, labels, pos_label, sample_weight,
+                               zero_division, threshold)[0]
+
+
+def recall(y_true, y_pred, average="binary", labels=None, pos_label=1, sample_weight=None,
+           zero_division=0.0, threshold=0.5):
+    """Recall tp / (tp + fn); see ``precision_recall_f1`` for the arguments."""
+    return precision_recall_f1(y_true, y_pred, average, labels, pos_label, sample_weight,
+                               zero_division, threshold)[1]
+
+
+def f1_score(y_true, y_pred, average="binary", labels=None, pos_label=1, sample_weight=None,
+             zero_division=0.0, threshold=0.5):
+    """F1 = 2 tp / (2 tp + fp + fn); see ``precision_recall_f1`` for the arguments."""
+    return precision_recall_f1(y_true, y_pred, average, labels, pos_label, sample_weight,
+                               zero_division, threshold)[2]
+
+
+precision_score, recall_score = precision, recall
+
+
+def _format_support(s):
+    return str(int(round(s))) if float(s).is_integer() else f"{s:.{1}f}"
+
+
+def classification_report(y_true, y_pred, labels=None, target_names=None, digits=2,
+                          sample_weight=None, zero_division=0.0):
+    """Text report of per-class precision, recall, F1 and support, as scikit-learn's.
+
+    The last lines hold accuracy (or micro average when ``labels`` leave some
+    classes out), the macro average and the support-weighted average.
+    """
+    cm, full, selected, present = _labelled_confusion(y_true, y_pred, labels, sample_weight)
+    labels = full[selected]
+    p, r, f, s = _prf_from_confusion(cm, full, selected, present, None, 1, zero_division)
+    if target_names is None:
+        target_names = [str(label) for label in labels]
+    elif len(target_names) != len(labels):
+        raise ValueError(f"{len(target_names)} target_names for {len(labels)} labels "
+                         f"{labels.tolist()}")
+    headers = ["precision", "recall", "f1-score", "support"]
+    width = max(max(len(name) for name in target_names), len("weighted avg"), digits)
+    head_fmt = "{:>{width}s} " + " {:>9}" * len(headers)
+    row_fmt = "{:>{width}s} " + " {:>9.{digits}f}" * 3 + " {:>9}\n"
+    report = head_fmt.format("", *headers, width=width) + "\n\n"
+    for i, name in enumerate(target_names):
+        report += row_fmt.format(name, p[i], r[i], f[i], _format_support(s[i]), width=width,
+                                 digits=digits)
+    report += "\n"
+    micro_is_accuracy = set(present.tolist()) <= set(numpy.asarray(labels).tolist())
+    for average in ("micro", "macro", "weighted"):
+        ap, ar, af, asupport = _prf_from_confusion(cm, full, selected, present, average, 1,
+                                                   zero_division)
+        if average == "micro" and micro_is_accuracy:
+            acc_fmt = "{:>{width}s} " + " {:>9}" * 2 + " {:>9.{digits}f}" + " {:>9}\n"
+            report += acc_fmt.format("accuracy", "", "", af, _format_support(asupport),
+                                     width=width, digits=digits)
+        else:
+            report += row_fmt.format(f"{average} avg", ap, ar, af, _format_support(asupport),
+                                     width=width, digits=digits)
+    return report
+
+
+# ------------------------------------------------------------ streaming metrics
+class Metric:
+    """A metric accumulated over batches: ``update_state`` … ``result`` … ``reset_state``.
+
+    Subclasses keep float64 sums (or counts) so ``result()`` is exact over
+    everything seen since the last reset.
+    """
+
+    name = "metric"
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        raise NotImplementedError
+
+    def result(self):
+        raise NotImplementedError
+
+    def reset_state(self):
+        raise NotImplementedError
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        """Result over one batch alone (state is reset first), as a float."""
+        self.reset_state()
+        self.update_state(y_true, y_pred, sample_weight)
+        return self.result()
+
+    def __repr__(self):
+        return f"<{type(self).__name__} name={self.name!r}>"
+
+
+class MeanMetricWrapper(Metric):
+    """Weighted mean of a per-sample function ``fn(y_true, y_pred, **kwargs)``.
+
+    ``fn`` may return one value per sample or a single batch value; a batch
+    value counts as many times as the batch has samples.
+    """
+
+    def __init__(self, fn, name=None, **kwargs):
+        self.fn, self.kwargs = fn, kwargs
+        self.name = name or getattr(fn, "__name__", "metric")
         self.reset_state()
 
     def reset_state(self):
         self.total, self.count = 0.0, 0.0
 
+    def _values(self, y_true, y_pred):
+        return self.fn(y_true, y_pred, **self.kwargs)
+
     def update_state(self, y_true, y_pred, sample_weight=None):
-        ops = get_backend()
-        y_true, y_pred = ops.to_numpy(y_true), ops.to_numpy(y_pred)
-        if self.kind == "sparse":
-            hit = y_pred.argmax(-1) == y_true.reshape(y_pred.shape[:-1])
-        elif self.kind == "categorical":
-            hit = y_pred.argmax(-1) == y_true.argmax(-1)
+        y_true, y_pred = _pair(y_true, y_pred)
+        values = _to_numpy(self._values(y_true, y_pred), f"metric {self.name!r}")
+        w = _weights(sample_weight, y_true.shape[0])
+        values = values.astype(numpy.float64)
+        if values.ndim == 0:
+            self.total += float(values) * float(w.sum())
         else:
-            hit = ((y_pred > 0.5) == (y_true > 0.5)).reshape(len(y_pred), -1).mean(-1)
-        self.total += float(hit.sum())
-        self.count += hit.size
+            self.total += float(_per_sample(values) @ w)
+        self.count += float(w.sum())
 
     def result(self):
-        return self.total / max(self.count, 1)
+        return self.total / self.count if self.count else 0.0
 
 
-def get_metric(spec, loss=None):
-    from . import losses
-    if spec in ("accuracy", "acc"):
-        if isinstance(loss, losses.SparseCategoricalCrossentropy):
-            return _Accuracy("sparse")
-        if isinstance(loss, losses.CategoricalCrossentropy):
-            return _Accuracy("categorical")
-        return _Accuracy("binary")
-    raise ValueError(f"unknown metric {spec!r}")
+class Accuracy(MeanMetricWrapper):
+    """Accuracy for ``fit``: ``kind`` is "binary", "categorical", "sparse" or None.
+
+    None picks the kind from the loss (a name or an object with ``.name``) when
+    that decides it, otherwise from the first batch's shapes, as Keras does.
+    """
+
+    def __init__(self, kind=None, loss=None, name="accuracy", threshold=None):
+        if kind not in (None, "binary", "categorical", "sparse"):
+            raise ValueError(f"kind must be None, 'binary', 'categorical' or 'sparse', "
+                             f"got {kind!r}")
+        loss_name = getattr(loss, "name", loss) if loss is not None else ""
+        loss_name = loss_name if isinstance(loss_name, str) else ""
+        if kind is None:
+            if "sparse_categorical" in loss_name:
+                kind = "sparse"
+            elif "categorical" in loss_name or loss_name.startswith("kl"):
+                kind = "categorical"
+            elif "binary" in loss_name or "hinge" in loss_name:
+                kind = "binary"
+        if threshold is None:
+            # Binary cross-entropy on logits: p > 0.5 is logit > 0.
+            threshold = 0.0 if getattr(loss, "from_logits", False) is True else 0.5
+        self.kind, self.threshold = kind, threshold
+        super().__init__(None, name=name)
+
+    def _values(self, y_true, y_pred):
+        kind = self.kind or _accuracy_kind(y_true, y_pred)
+        self.kind = kind
+        if kind == "binary":
+            return _binary_accuracy_values(y_true, y_pred, self.threshold)
+        return _ACCURACY_CORES[kind](y_true, y_pred)
+
+
+class RootMeanSquaredError(MeanMetricWrapper):
+    """Square root of the mean squared error over everything seen."""
+
+    def __init__(self, name="rmse"):
+        super().__init__(_error_values, name=name, power=2)
+
+    def result(self):
+        return math.sqrt(super().result())
+
+
+class _ConfusionMetric(Metric):
+    """Precision/recall/F1 streamed through weighted confusion counts.
+
+    Labels must be non-negative integers (class scores are argmaxed, single
+    probabilities thresholded); the matrix grows as new labels appear.
+    ``average="auto"`` means "binary" while labels stay in {0, 1}, else "macro".
+    """
+
+    _index = None
+
+    def __init__(self, name, average="auto", pos_label=1, zero_division=0.0, threshold=0.5):
+        if average != "auto" and average not in _AVERAGES[:-1]:
+            raise ValueError(f"average must be 'auto', 'binary', 'micro', 'macro' or "
+                             f"'weighted', got {average!r}")
+        self.name, self.average, self.pos_label = name, average, pos_label
+        self.zero_division, self.threshold = zero_division, threshold
+        self.reset_state()
+
+    def reset_state(self):
+        self.confusion = numpy.zeros((2, 2), dtype=numpy.float64)
+        self._seen = numpy.zeros(2, dtype=bool)
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        t = _as_labels(y_true, "y_true", self.threshold)
+        p = _as_labels(y_pred, "y_pred", self.threshold)
+        if t.shape != p.shape:
+            raise ValueError(f"y_true has {t.shape[0]} labels but y_pred has {p.shape[0]}")
+        if t.size == 0:
+            return
+        if min(t.min(), p.min()) < 0:
+            raise ValueError(f"{self.name}: labels must be non-negative integers")
+        k = int(max(t.max(), p.max())) + 1
+        if k > len(self.confusion):
+            grown = numpy.zeros((k, k))
+            old = len(self.confusion)
+            grown[:old, :old] = self.confusion
+            self.confusion = grown
+            self._seen = numpy.concatenate([self._seen, numpy.zeros(k - old, dtype=bool)])
+        numpy.add.at(self.confusion, (t, p), _weights(sample_weight, t.shape[0]))
+        self._seen[t] = True
+        self._seen[p] = True
+
+    def result(self):
+        present = numpy.flatnonzero(self._seen)
+        average = self.average
+        if average == "auto":
+            average = "binary" if present.size == 0 or present.max() <= 1 else "macro"
+        full = numpy.arange(len(self.confusion))
+        return _prf_from_confusion(self.confusion, full, present, present, average,
+                                   self.pos_label, self.zero_division)[self._index]
+
+
+class Precision(_ConfusionMetric):
+    _index = 0
+
+    def __init__(self, name="precision", **kwargs):
+        super().__init__(name, **kwargs)
+
+
+class Recall(_ConfusionMetric):
+    _index = 1
+
+    def __init__(self, name="recall", **kwargs):
+        super().__init__(name, **kwargs)
+
+
+class F1Score(_ConfusionMetric):
+    _index = 2
+
+    def __init__(self, name="f1", **kwargs):
+        super().__init__(name, **kwargs)
+
+
+def _factory(fn, **kwargs):
+    return lambda name, loss: MeanMetricWrapper(fn, name=name, **kwargs)
+
+
+_REGISTRY = {
+    "accuracy": lambda name, loss: Accuracy(loss=loss, name=name),
+    "binary_accuracy": lambda name, loss: Accuracy("binary", loss=loss, name=name),
+    "categorical_accuracy": lambda name, loss: Accuracy("categorical", name=name),
+    "sparse_categorical_accuracy": lambda name, loss: Accuracy("sparse", name=name),
+    "top_k_categorical_accuracy": _factory(_top_k_values, k=5),
+    "sparse_top_k_categorical_accuracy": _factory(_sparse_top_k_values, k=5),
+    "precision": lambda name, loss: Precision(name=name),
+    "recall": lambda name, loss: Recall(name=name),
+    "f1": lambda name, loss: F1Score(name=name),
+    "mean_absolute_error": _factory(_error_values, power=1),
+    "mean_squared_error": _factory(_error_values, power=2),
+    "root_mean_squared_error": lambda name, loss: RootMeanSquaredError(name=name),
+}
+_ALIASES = {"acc": "accuracy", "f1_score": "f1", "mae": "mean_absolute_error",
+            "mse": "mean_squared_error", "rmse": "root_mean_squared_error"}
+
+
+def metric_names():
+    """Every name ``get_metric`` accepts (aliases included), sorted."""
+    return sorted(set(_REGISTRY) | set(_ALIASES))
+
+
+def get_metric(metric, loss=None):
+    """A streaming ``Metric`` from a name, a ``Metric`` or a function ``f(y_true, y_pred)``.
+
+    ``loss`` (a name or a loss object with ``.name``) lets "accuracy" pick
+    binary, categorical or sparse categorical accuracy. The metric's ``name``
+    (its key in the logs) is the name it was asked for, e.g. "acc" stays "acc".
+    """
+    if isinstance(metric, Metric):
+        return metric
+    if isinstance(metric, str):
+        key = _ALIASES.get(metric, metric)
+        if key not in _REGISTRY:
+            raise ValueError(f"unknown metric {metric!r}; valid names are "
+                             f"{', '.join(metric_names())}, or pass a function "
+                             f"f(y_true, y_pred) or a fastnn.metrics.Metric")
+        return _REGISTRY[key](metric, loss)
+    if callable(metric):
+        return MeanMetricWrapper(metric)
+    raise TypeError(f"a metric must be a name, a function or a Metric, got {metric!r}")
