@@ -1,4 +1,5 @@
 # cython: language_level=3
+# distutils: extra_compile_args = -fno-math-errno
 """Sparse kernels for recommendation: CSR x dense (SpMM), its transpose, sampled
 dense x dense (SDDMM), the masked squared-error loss over observed entries, and
 a fused Adam step. Compiled to ``fastnn._C.sparse``.
@@ -16,15 +17,29 @@ floating array of one call shares one dtype (float32 or float64).
 import numpy as np
 
 cimport cython
-from cython.parallel cimport prange
+from cython.parallel cimport parallel, prange
 from libc.math cimport sqrt
 from libc.stdint cimport int32_t, int64_t
-from libc.string cimport memset
+from libc.stdlib cimport free, malloc
 
 cdef extern from "sparse_simd.h" nogil:
     int fastnn_threads_for(double work)
     void fastnn_axpy_f32(Py_ssize_t n, float a, const float* x, float* y)
     void fastnn_axpy_f64(Py_ssize_t n, double a, const double* x, double* y)
+    void fastnn_axpy4_f32(Py_ssize_t n, float a0, const float* x0, float a1, const float* x1,
+                          float a2, const float* x2, float a3, const float* x3, float* y,
+                          const float* nx0, const float* nx1, const float* nx2,
+                          const float* nx3)
+    void fastnn_axpy4_f64(Py_ssize_t n, double a0, const double* x0, double a1,
+                          const double* x1, double a2, const double* x2, double a3,
+                          const double* x3, double* y, const double* nx0,
+                          const double* nx1, const double* nx2, const double* nx3)
+    void fastnn_dot4_f32(Py_ssize_t n, const float* x, const float* y0, const float* y1,
+                         const float* y2, const float* y3, float* out, const float* ny0,
+                         const float* ny1, const float* ny2, const float* ny3)
+    void fastnn_dot4_f64(Py_ssize_t n, const double* x, const double* y0, const double* y1,
+                         const double* y2, const double* y3, double* out, const double* ny0,
+                         const double* ny1, const double* ny2, const double* ny3)
     float fastnn_dot_f32(Py_ssize_t n, const float* x, const float* y)
     double fastnn_dot_f64(Py_ssize_t n, const double* x, const double* y)
     void fastnn_bias_act_f32(Py_ssize_t n, float* y, const float* bias, int act)
@@ -61,6 +76,42 @@ cdef inline void _axpy(Py_ssize_t n, floating a, const floating* x, floating* y)
         fastnn_axpy_f32(n, a, x, y)
     else:
         fastnn_axpy_f64(n, a, x, y)
+
+
+cdef inline void _combine_rows(const index_t* cols, const index_t* perm,
+                               const floating* vals, index_t lo, index_t hi,
+                               const floating* B, Py_ssize_t k, floating* y) noexcept nogil:
+    """y += sum over p in [lo, hi) of vals[perm[p] or p] * B[cols[p], :], in order,
+    four rows at a time so y is loaded and stored once per four, prefetching the
+    next four rows of B (they are scattered: the hardware cannot guess them)."""
+    cdef index_t p = lo, nxt
+    cdef floating a0, a1, a2, a3
+    while p + 4 <= hi:
+        if perm != NULL:
+            a0 = vals[perm[p]]
+            a1 = vals[perm[p + 1]]
+            a2 = vals[perm[p + 2]]
+            a3 = vals[perm[p + 3]]
+        else:
+            a0 = vals[p]
+            a1 = vals[p + 1]
+            a2 = vals[p + 2]
+            a3 = vals[p + 3]
+        nxt = p + 4 if p + 8 <= hi else p
+        if floating is float:
+            fastnn_axpy4_f32(k, a0, B + cols[p] * k, a1, B + cols[p + 1] * k,
+                             a2, B + cols[p + 2] * k, a3, B + cols[p + 3] * k, y,
+                             B + cols[nxt] * k, B + cols[nxt + 1] * k,
+                             B + cols[nxt + 2] * k, B + cols[nxt + 3] * k)
+        else:
+            fastnn_axpy4_f64(k, a0, B + cols[p] * k, a1, B + cols[p + 1] * k,
+                             a2, B + cols[p + 2] * k, a3, B + cols[p + 3] * k, y,
+                             B + cols[nxt] * k, B + cols[nxt + 1] * k,
+                             B + cols[nxt + 2] * k, B + cols[nxt + 3] * k)
+        p = p + 4
+    while p < hi:
+        _axpy(k, vals[perm[p]] if perm != NULL else vals[p], B + cols[p] * k, y)
+        p = p + 1
 
 
 cdef inline floating _dot(const floating* x, const floating* y, Py_ssize_t n) noexcept nogil:
@@ -163,8 +214,8 @@ def _csr_matmul(const index_t[::1] indptr, const index_t[::1] indices,
         if not accumulate:
             for t in range(k):
                 orow[t] = 0
-        for p in range(indptr[i], indptr[i + 1]):
-            _axpy(k, data[p], &B[indices[p], 0], orow)
+        _combine_rows(&indices[0], <const index_t*>NULL, &data[0], indptr[i], indptr[i + 1],
+                      &B[0, 0], k, orow)
         if b != NULL or act != 0:
             if floating is float:
                 fastnn_bias_act_f32(k, orow, b, act)
@@ -267,8 +318,22 @@ def _csr_perm_matmul(const index_t[::1] t_indptr, const index_t[::1] t_indices,
         if not accumulate:
             for t in range(k):
                 orow[t] = 0
-        for q in range(t_indptr[j], t_indptr[j + 1]):
-            _axpy(k, data[perm[q]], &G[t_indices[q], 0], orow)
+        _combine_rows(&t_indices[0], &perm[0], &data[0], t_indptr[j], t_indptr[j + 1],
+                      &G[0, 0], k, orow)
+
+
+def _transpose_of(indptr, indices, data, n, m, transpose):
+    """Validated ``(t_indptr, t_indices, perm)`` of CSR ``A`` (n x m)."""
+    check_csr(indptr, indices, n, m, data.shape[0])
+    if transpose is None:
+        return csr_transpose(indptr, indices, m)
+    t_indptr, t_indices, perm = transpose
+    check_csr(t_indptr, t_indices, m, n, data.shape[0], name="transpose")
+    _array(perm, "transpose perm", 1)
+    if perm.dtype != t_indptr.dtype or perm.shape[0] != data.shape[0]:
+        raise ValueError(f"transpose perm must be {t_indptr.dtype} with {data.shape[0]} "
+                         f"entries, got {perm.dtype} with {perm.shape[0]}")
+    return t_indptr, t_indices, perm
 
 
 def csr_t_matmul(indptr, indices, data, G, out, accumulate=False, transpose=None):
@@ -286,20 +351,74 @@ def csr_t_matmul(indptr, indices, data, G, out, accumulate=False, transpose=None
     _float_dtype({"data": data, "G": G, "out": out})
     _writable(out, "out")
     n, m = G.shape[0], out.shape[0]
-    check_csr(indptr, indices, n, m, data.shape[0])
     _shape(out, "out", (m, G.shape[1]))
-    if transpose is None:
-        t_indptr, t_indices, perm = csr_transpose(indptr, indices, m)
-    else:
-        t_indptr, t_indices, perm = transpose
-        check_csr(t_indptr, t_indices, m, n, data.shape[0], name="transpose")
-        _array(perm, "transpose perm", 1)
-        if perm.dtype != t_indptr.dtype or perm.shape[0] != data.shape[0]:
-            raise ValueError(f"transpose perm must be {t_indptr.dtype} with {data.shape[0]} "
-                             f"entries, got {perm.dtype} with {perm.shape[0]}")
+    t_indptr, t_indices, perm = _transpose_of(indptr, indices, data, n, m, transpose)
     if m and G.shape[1]:
         _csr_perm_matmul(t_indptr, t_indices, perm, data, G, out, accumulate)
     return out
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def _csr_perm_matmul_adam(const index_t[::1] t_indptr, const index_t[::1] t_indices,
+                          const index_t[::1] perm, const floating[::1] data,
+                          const floating[:, ::1] G, floating[:, ::1] param,
+                          floating[:, ::1] m, floating[:, ::1] v, double lr_t, double beta1,
+                          double beta2, double eps_t, double wd, double decay):
+    cdef Py_ssize_t rows = t_indptr.shape[0] - 1, k = G.shape[1]
+    cdef Py_ssize_t j, t
+    cdef index_t q
+    cdef floating* grad
+    cdef int nt = fastnn_threads_for(<double>(t_indptr[rows] + 4 * rows) * k)
+    with nogil, parallel(num_threads=nt):
+        # One gradient row per thread, reused: it lives in L1, never in memory.
+        grad = <floating*>malloc(k * sizeof(floating))
+        if grad == NULL:
+            with gil:
+                raise MemoryError()
+        for j in prange(rows, schedule="dynamic", chunksize=ROW_CHUNK):
+            for t in range(k):
+                grad[t] = 0
+            _combine_rows(&t_indices[0], &perm[0], &data[0], t_indptr[j], t_indptr[j + 1],
+                          &G[0, 0], k, grad)
+            if floating is float:
+                fastnn_adam_f32(k, &param[j, 0], grad, &m[j, 0], &v[j, 0], <float>beta1,
+                                <float>beta2, <float>lr_t, <float>eps_t, <float>wd,
+                                <float>(1.0 - decay), 0)
+            else:
+                fastnn_adam_f64(k, &param[j, 0], grad, &m[j, 0], &v[j, 0], beta1, beta2,
+                                lr_t, eps_t, wd, 1.0 - decay, 0)
+        free(grad)
+
+
+def csr_t_matmul_adam(indptr, indices, data, G, param, m, v, lr, beta1, beta2, eps, step,
+                      weight_decay=0.0, decoupled=False, transpose=None):
+    """One Adam step on ``param`` (m x k) whose gradient is ``A.T @ G`` (CSR ``A``
+    n x m, dense ``G`` n x k), without materialising the gradient.
+
+    Each thread computes one gradient row into an L1 buffer and applies Adam
+    to that row of ``param``, ``m``, ``v`` at once: every row is updated every
+    step (rows with no entries get gradient 0, plus L2), so the result equals
+    ``csr_t_matmul`` followed by ``adam_update`` exactly, at the memory traffic
+    of the Adam pass alone. Same arguments and math as ``adam_update``.
+    """
+    _array(data, "data", 1)
+    _array(G, "G", 2)
+    arrays = {"data": data, "G": G, "param": param, "m": m, "v": v}
+    for name in ("param", "m", "v"):
+        _array(arrays[name], name, 2)
+        _writable(arrays[name], name)
+    _float_dtype(arrays)
+    n, rows = G.shape[0], param.shape[0]
+    _shape(param, "param", (rows, G.shape[1]))
+    _shape(m, "m", param.shape)
+    _shape(v, "v", param.shape)
+    t_indptr, t_indices, perm = _transpose_of(indptr, indices, data, n, rows, transpose)
+    lr_t, eps_t, wd, decay = _adam_coefficients(lr, beta1, beta2, eps, step, weight_decay,
+                                                decoupled)
+    if param.size:
+        _csr_perm_matmul_adam(t_indptr, t_indices, perm, data, G, param, m, v, lr_t, beta1,
+                              beta2, eps_t, wd, decay)
 
 
 # --------------------------------------------------------------------- SDDMM
@@ -310,16 +429,36 @@ def _sddmm(const index_t[::1] indptr, const index_t[::1] indices,
            const floating[::1] c, bint has_c, floating[::1] out_vals):
     cdef Py_ssize_t n = indptr.shape[0] - 1, k = H.shape[1]
     cdef Py_ssize_t i
-    cdef index_t p, j
+    cdef index_t p, hi, nxt
     cdef const floating* hrow
+    cdef const floating* V = &Vt[0, 0]
+    cdef const index_t* cols = &indices[0]
+    cdef floating* out = &out_vals[0]
     cdef int nt = fastnn_threads_for(<double>indptr[n] * k)
     for i in prange(n, nogil=True, schedule="dynamic", chunksize=ROW_CHUNK, num_threads=nt):
         hrow = &H[i, 0]
-        for p in range(indptr[i], indptr[i + 1]):
-            j = indices[p]
-            out_vals[p] = _dot(hrow, &Vt[j, 0], k)
-            if has_c:
-                out_vals[p] = out_vals[p] + c[j]
+        p = indptr[i]
+        hi = indptr[i + 1]
+        # Four outputs at a time share the loads of H's row (same sums as _dot).
+        while p + 4 <= hi:
+            nxt = p + 4 if p + 8 <= hi else p
+            if floating is float:
+                fastnn_dot4_f32(k, hrow, V + cols[p] * k, V + cols[p + 1] * k,
+                                V + cols[p + 2] * k, V + cols[p + 3] * k, out + p,
+                                V + cols[nxt] * k, V + cols[nxt + 1] * k,
+                                V + cols[nxt + 2] * k, V + cols[nxt + 3] * k)
+            else:
+                fastnn_dot4_f64(k, hrow, V + cols[p] * k, V + cols[p + 1] * k,
+                                V + cols[p + 2] * k, V + cols[p + 3] * k, out + p,
+                                V + cols[nxt] * k, V + cols[nxt + 1] * k,
+                                V + cols[nxt + 2] * k, V + cols[nxt + 3] * k)
+            p = p + 4
+        while p < hi:
+            out[p] = _dot(hrow, V + cols[p] * k, k)
+            p = p + 1
+        if has_c:
+            for p in range(indptr[i], hi):
+                out[p] = out[p] + c[cols[p]]
 
 
 def sddmm(indptr, indices, H, Vt, c, out_vals):
@@ -469,6 +608,16 @@ def _adam(floating[::1] param, floating[::1] grad, floating[::1] m, floating[::1
                             beta1, beta2, lr_t, eps_t, wd, 1.0 - decay, zero_grad)
 
 
+def _adam_coefficients(lr, beta1, beta2, eps, step, weight_decay, decoupled):
+    """(step size, epsilon, L2, decoupled decay) with bias corrections folded in."""
+    if step < 1:
+        raise ValueError(f"step is {step}; expected a count starting at 1")
+    c1 = 1.0 - beta1 ** step
+    c2 = 1.0 - beta2 ** step
+    return (lr * sqrt(c2) / c1, eps * sqrt(c2), 0.0 if decoupled else weight_decay,
+            lr * weight_decay if decoupled else 0.0)
+
+
 def adam_update(param, grad, m, v, lr, beta1, beta2, eps, step, weight_decay=0.0,
                 decoupled=False, zero_grad=False):
     """One fused, parallel Adam step in place (``step`` counts from 1): one pass
@@ -489,14 +638,8 @@ def adam_update(param, grad, m, v, lr, beta1, beta2, eps, step, weight_decay=0.0
     _float_dtype(arrays)
     for name in ("param", "m", "v") + (("grad",) if zero_grad else ()):
         _writable(arrays[name], name)
-    if step < 1:
-        raise ValueError(f"step is {step}; expected a count starting at 1")
-    c1 = 1.0 - beta1 ** step
-    c2 = 1.0 - beta2 ** step
-    lr_t = lr * sqrt(c2) / c1
-    eps_t = eps * sqrt(c2)
-    wd = 0.0 if decoupled else weight_decay
-    decay = lr * weight_decay if decoupled else 0.0
+    lr_t, eps_t, wd, decay = _adam_coefficients(lr, beta1, beta2, eps, step, weight_decay,
+                                                decoupled)
     if param.size:
         _adam(param.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1),
               lr_t, beta1, beta2, eps_t, wd, decay, zero_grad)

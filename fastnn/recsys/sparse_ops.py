@@ -32,7 +32,7 @@ from ..backend import get_backend  # noqa: E402
 from .._C import sparse as _k  # noqa: E402
 
 __all__ = ["SparsePattern", "as_pattern", "spmm", "spmm_t", "sddmm", "column_sums",
-           "masked_sq_error", "adam_update", "sparse_dense_forward",
+           "masked_sq_error", "adam_update", "spmm_t_adam", "sparse_dense_forward",
            "sampled_dense_forward", "check_csr"]
 
 check_csr = _k.check_csr
@@ -178,6 +178,25 @@ def masked_sq_error(pred_vals, target_vals, weights=None, grad_out=None):
 
 
 adam_update = _k.adam_update
+
+
+def spmm_t_adam(A, G, param, m, v, lr, beta1, beta2, eps, step, weight_decay=0.0,
+                decoupled=False, data=None):
+    """One Adam step on ``param`` (A.shape[1] x k) whose gradient is
+    ``A.T @ G``, never materialised: each gradient row is computed in a
+    per-thread buffer and applied at once. Exactly ``adam_update(param,
+    spmm_t(A, G), m, v, ...)`` (bitwise), at the memory traffic of the Adam
+    pass alone. For a training step that owns the gradient (no clipping or
+    other reader of it)."""
+    A = as_pattern(A)
+    G = _dense(G, "G", A.dtype)
+    vals = A.data if data is None else _dense(data, "data", A.dtype)
+    if A.shape[0] != G.shape[0]:
+        raise ValueError(f"A is {A.shape} but G is {G.shape}: A.shape[0] must equal G.shape[0]")
+    if param.shape[0] != A.shape[1]:
+        raise ValueError(f"param has shape {param.shape}; expected ({A.shape[1]}, {G.shape[1]})")
+    _k.csr_t_matmul_adam(A.indptr, A.indices, vals, G, param, m, v, lr, beta1, beta2, eps,
+                         step, weight_decay, decoupled, A.transpose_structure)
 
 
 def sparse_dense_forward(X, W, b=None, activation="sigmoid", dW=None, db=None):

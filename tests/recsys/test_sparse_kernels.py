@@ -268,3 +268,41 @@ def test_large_inputs_take_the_parallel_path_and_agree():
     big = rng.standard_normal(300000).astype(np.float32)
     loss, _ = K.masked_sq_error(big, np.zeros_like(big))
     assert loss == pytest.approx(float((big.astype(np.float64) ** 2).sum()), rel=1e-12)
+
+
+@pytest.mark.parametrize("index", INDEX)
+@pytest.mark.parametrize("dtype", FLOAT)
+@pytest.mark.parametrize("n,m,k", [(1, 1, 1), (7, 5, 3), (40, 300, 64), (600, 900, 40)])
+@pytest.mark.parametrize("decoupled", [False, True])
+def test_csr_t_matmul_adam_equals_unfused(index, dtype, n, m, k, decoupled):
+    rng = np.random.default_rng(n + m + k)
+    indptr, indices, data, A = random_csr(n, m, rng, dtype, index, unsorted=True)
+    fused = [rng.standard_normal((m, k)).astype(dtype), np.zeros((m, k), dtype),
+             np.zeros((m, k), dtype)]
+    plain = [a.copy() for a in fused]
+    t = K.csr_transpose(indptr, indices, m)
+    for step in (1, 2, 3):
+        G = rng.standard_normal((n, k)).astype(dtype)
+        K.csr_t_matmul_adam(indptr, indices, data, G, *fused, 1e-2, 0.9, 0.999, 1e-8, step,
+                            weight_decay=0.05, decoupled=decoupled,
+                            transpose=t if step > 1 else None)
+        grad = K.csr_t_matmul(indptr, indices, data, G, np.empty((m, k), dtype))
+        K.adam_update(plain[0], grad, plain[1], plain[2], 1e-2, 0.9, 0.999, 1e-8, step,
+                      weight_decay=0.05, decoupled=decoupled)
+    for a, b in zip(fused, plain):  # same operations in the same order: bitwise equal
+        np.testing.assert_array_equal(a, b)
+
+
+def test_csr_t_matmul_adam_rejects_bad_input():
+    rng = np.random.default_rng(0)
+    indptr, indices, data, A = random_csr(6, 4, rng)
+    G = np.ones((6, 3), np.float32)
+    p, m, v = (np.zeros((4, 3), np.float32) for _ in range(3))
+    with pytest.raises(ValueError, match="m has shape"):
+        K.csr_t_matmul_adam(indptr, indices, data, G, p, m[:2], v, 1e-3, .9, .999, 1e-8, 1)
+    with pytest.raises(ValueError, match="share one float dtype"):
+        K.csr_t_matmul_adam(indptr, indices, data, G, p, m, v.astype(np.float64),
+                            1e-3, .9, .999, 1e-8, 1)
+    with pytest.raises(ValueError, match=r"in \[0, 2\)"):
+        K.csr_t_matmul_adam(indptr, indices, data, G, p[:2], m[:2], v[:2], 1e-3, .9, .999,
+                            1e-8, 1)
