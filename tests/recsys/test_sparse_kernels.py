@@ -306,3 +306,40 @@ def test_csr_t_matmul_adam_rejects_bad_input():
     with pytest.raises(ValueError, match=r"in \[0, 2\)"):
         K.csr_t_matmul_adam(indptr, indices, data, G, p[:2], m[:2], v[:2], 1e-3, .9, .999,
                             1e-8, 1)
+
+
+# ------------------------------------------------------------ property-based
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@st.composite
+def csr_problems(draw):
+    n = draw(st.integers(0, 12))
+    m = draw(st.integers(1, 12))
+    k = draw(st.integers(1, 40))
+    dtype = draw(st.sampled_from(FLOAT))
+    index = draw(st.sampled_from(INDEX))
+    seed = draw(st.integers(0, 2**32 - 1))
+    density = draw(st.floats(0.0, 1.0))
+    rng = np.random.default_rng(seed)
+    A = sp.random(n, m, density=density, format="csr", random_state=rng, dtype=np.float64)
+    A.data = rng.standard_normal(A.nnz)
+    return (A.indptr.astype(index), A.indices.astype(index), A.data.astype(dtype),
+            A.astype(np.float64), k, dtype, rng)
+
+
+@settings(max_examples=60, deadline=None)
+@given(csr_problems())
+def test_kernels_property(problem):
+    indptr, indices, data, A, k, dtype, rng = problem
+    n, m = A.shape
+    Ad = A.toarray()
+    B = rng.standard_normal((m, k)).astype(dtype)
+    G = rng.standard_normal((n, k)).astype(dtype)
+    np.testing.assert_allclose(K.csr_matmul(indptr, indices, data, B, np.empty((n, k), dtype)),
+                               Ad @ B, **tol(dtype))
+    np.testing.assert_allclose(K.csr_t_matmul(indptr, indices, data, G, np.empty((m, k), dtype)),
+                               Ad.T @ G, **tol(dtype))
+    vals = K.sddmm(indptr, indices, G, B, None, np.empty(len(data), dtype))
+    rows = np.repeat(np.arange(n), np.diff(indptr))
+    np.testing.assert_allclose(vals, (G @ B.T)[rows, indices], **tol(dtype))
