@@ -1,8 +1,11 @@
 # cython: language_level=3
 # distutils: extra_compile_args = -fno-math-errno
-"""Sparse kernels for recommendation: CSR x dense (SpMM), its transpose, sampled
-dense x dense (SDDMM), the masked squared-error loss over observed entries, and
-a fused Adam step. Compiled to ``fastnn._C.sparse``.
+"""Sparse kernels for recommendation: CSR x dense (SpMM, with a fused bias +
+activation epilogue), its transpose, sampled dense x dense (SDDMM), the masked
+squared-error loss over observed entries, a fused Adam step, and the transpose
+SpMM fused with Adam (the weight gradient applied without being stored).
+Compiled to ``fastnn._C.sparse``; the per-row inner loops are C in
+sparse_simd.h (AVX2/AVX-512 versions chosen at load time).
 
 Holds kernels only: no model logic, no scipy. Every public function validates
 its arguments with NumPy (dtypes, shapes, contiguity, CSR structure, index
@@ -20,7 +23,10 @@ cimport cython
 from cython.parallel cimport parallel, prange
 from libc.math cimport sqrt
 from libc.stdint cimport int32_t, int64_t
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport free
+
+cdef extern from "<stdlib.h>" nogil:
+    void* aligned_alloc(size_t alignment, size_t size)
 
 cdef extern from "sparse_simd.h" nogil:
     int fastnn_threads_for(double work)
@@ -372,7 +378,8 @@ def _csr_perm_matmul_adam(const index_t[::1] t_indptr, const index_t[::1] t_indi
     cdef int nt = fastnn_threads_for(<double>(t_indptr[rows] + 4 * rows) * k)
     with nogil, parallel(num_threads=nt):
         # One gradient row per thread, reused: it lives in L1, never in memory.
-        grad = <floating*>malloc(k * sizeof(floating))
+        # Cache-line aligned: a misaligned buffer splits every vector access.
+        grad = <floating*>aligned_alloc(64, ((k * sizeof(floating) + 63) // 64) * 64)
         if grad == NULL:
             with gil:
                 raise MemoryError()
