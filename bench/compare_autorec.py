@@ -146,13 +146,10 @@ class FusedSparseIAutoRec(SparseIAutoRec):
             t = self._tick("slice batch", t)
             H, _ = so.sparse_dense_forward(P, p["W"], p["b"], "sigmoid")
             t = self._tick("encoder SpMM + sigmoid", t)
-            vals = so.sddmm(P, H, p["Vt"], p["c"])
-            t = self._tick("decoder SDDMM", t)
-            loss, dvals = so.masked_sq_error(vals, P.data)
+            loss, _, dec_back = so.sampled_dense_sq_error(P, H, p["Vt"], p["c"])
+            dvals, dH = dec_back.grad_vals, dec_back.dH
             total += loss
-            t = self._tick("masked loss", t)
-            dH = so.spmm(so.SparsePattern(P.indptr, P.indices, dvals, P.shape), p["Vt"])
-            t = self._tick("decoder dH (SpMM, before Vt changes)", t)
+            t = self._tick("decoder SDDMM + masked loss + dH (fused)", t)
             self.step += 1
             so.spmm_t_adam(P, H, p["Vt"], self.m["Vt"], self.v["Vt"], step=self.step,
                            weight_decay=self.lam, data=dvals, **adam)

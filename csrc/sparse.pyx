@@ -429,6 +429,30 @@ def csr_t_matmul_adam(indptr, indices, data, G, param, m, v, lr, beta1, beta2, e
 
 
 # --------------------------------------------------------------------- SDDMM
+cdef inline void _sddmm_row(const floating* hrow, const floating* V, const index_t* cols,
+                            index_t lo, index_t hi, Py_ssize_t k,
+                            floating* out) noexcept nogil:
+    """out[p] = hrow . V[cols[p], :] for p in [lo, hi); four at a time sharing
+    the loads of hrow (the same sums as _dot), prefetching the next four rows."""
+    cdef index_t p = lo, nxt
+    while p + 4 <= hi:
+        nxt = p + 4 if p + 8 <= hi else p
+        if floating is float:
+            fastnn_dot4_f32(k, hrow, V + cols[p] * k, V + cols[p + 1] * k,
+                            V + cols[p + 2] * k, V + cols[p + 3] * k, out + p,
+                            V + cols[nxt] * k, V + cols[nxt + 1] * k,
+                            V + cols[nxt + 2] * k, V + cols[nxt + 3] * k)
+        else:
+            fastnn_dot4_f64(k, hrow, V + cols[p] * k, V + cols[p + 1] * k,
+                            V + cols[p + 2] * k, V + cols[p + 3] * k, out + p,
+                            V + cols[nxt] * k, V + cols[nxt + 1] * k,
+                            V + cols[nxt + 2] * k, V + cols[nxt + 3] * k)
+        p = p + 4
+    while p < hi:
+        out[p] = _dot(hrow, V + cols[p] * k, k)
+        p = p + 1
+
+
 @cython.boundscheck(False)
 @cython.wraparound(False)
 def _sddmm(const index_t[::1] indptr, const index_t[::1] indices,
@@ -436,35 +460,14 @@ def _sddmm(const index_t[::1] indptr, const index_t[::1] indices,
            const floating[::1] c, bint has_c, floating[::1] out_vals):
     cdef Py_ssize_t n = indptr.shape[0] - 1, k = H.shape[1]
     cdef Py_ssize_t i
-    cdef index_t p, hi, nxt
-    cdef const floating* hrow
-    cdef const floating* V = &Vt[0, 0]
+    cdef index_t p
     cdef const index_t* cols = &indices[0]
     cdef floating* out = &out_vals[0]
     cdef int nt = fastnn_threads_for(<double>indptr[n] * k)
     for i in prange(n, nogil=True, schedule="dynamic", chunksize=ROW_CHUNK, num_threads=nt):
-        hrow = &H[i, 0]
-        p = indptr[i]
-        hi = indptr[i + 1]
-        # Four outputs at a time share the loads of H's row (same sums as _dot).
-        while p + 4 <= hi:
-            nxt = p + 4 if p + 8 <= hi else p
-            if floating is float:
-                fastnn_dot4_f32(k, hrow, V + cols[p] * k, V + cols[p + 1] * k,
-                                V + cols[p + 2] * k, V + cols[p + 3] * k, out + p,
-                                V + cols[nxt] * k, V + cols[nxt + 1] * k,
-                                V + cols[nxt + 2] * k, V + cols[nxt + 3] * k)
-            else:
-                fastnn_dot4_f64(k, hrow, V + cols[p] * k, V + cols[p + 1] * k,
-                                V + cols[p + 2] * k, V + cols[p + 3] * k, out + p,
-                                V + cols[nxt] * k, V + cols[nxt + 1] * k,
-                                V + cols[nxt + 2] * k, V + cols[nxt + 3] * k)
-            p = p + 4
-        while p < hi:
-            out[p] = _dot(hrow, V + cols[p] * k, k)
-            p = p + 1
+        _sddmm_row(&H[i, 0], &Vt[0, 0], cols, indptr[i], indptr[i + 1], k, out)
         if has_c:
-            for p in range(indptr[i], hi):
+            for p in range(indptr[i], indptr[i + 1]):
                 out[p] = out[p] + c[cols[p]]
 
 
@@ -499,6 +502,90 @@ def sddmm(indptr, indices, H, Vt, c, out_vals):
     _sddmm(indptr, indices, H, Vt, np.empty(0, H.dtype) if c is None else c, c is not None,
            out_vals)
     return out_vals
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def _sddmm_sq_error(const index_t[::1] indptr, const index_t[::1] indices,
+                    const floating[:, ::1] H, const floating[:, ::1] Vt,
+                    const floating[::1] c, bint has_c, const floating[::1] target,
+                    const floating[::1] weights, bint has_w, floating[::1] out_vals,
+                    floating[::1] grad_vals, floating[:, ::1] dH, bint accumulate,
+                    double[::1] row_loss):
+    cdef Py_ssize_t n = indptr.shape[0] - 1, k = H.shape[1]
+    cdef Py_ssize_t i, t
+    cdef index_t p, lo, hi
+    cdef double s, d, w
+    cdef const floating* V = &Vt[0, 0]
+    cdef const index_t* cols = &indices[0]
+    cdef floating* out = &out_vals[0]
+    cdef floating* grad = &grad_vals[0]
+    cdef floating* dhrow
+    cdef int nt = fastnn_threads_for(<double>indptr[n] * k * 2)
+    for i in prange(n, nogil=True, schedule="dynamic", chunksize=ROW_CHUNK, num_threads=nt):
+        lo = indptr[i]
+        hi = indptr[i + 1]
+        _sddmm_row(&H[i, 0], V, cols, lo, hi, k, out)
+        s = 0
+        for p in range(lo, hi):
+            if has_c:
+                out[p] = out[p] + c[cols[p]]
+            d = <double>out[p] - <double>target[p]
+            w = <double>weights[p] if has_w else 1.0
+            s = s + w * d * d
+            grad[p] = <floating>(2.0 * w * d)
+        row_loss[i] = s
+        dhrow = &dH[i, 0]
+        if not accumulate:
+            for t in range(k):
+                dhrow[t] = 0
+        # The row's Vt rows were just read for the dots: still in cache.
+        _combine_rows(cols, <const index_t*>NULL, grad, lo, hi, V, k, dhrow)
+
+
+def sddmm_sq_error(indptr, indices, H, Vt, c, target_vals, out_vals, grad_vals, dH,
+                   weights=None, accumulate=False):
+    """Decoder forward, masked squared error and the decoder's input gradient
+    in one pass over the pattern (each ``Vt`` row is read once per entry, not
+    twice): ``out_vals = sddmm(...)``, ``grad_vals = 2 w (out - target)``,
+    ``dH = G @ Vt`` (``+=`` when ``accumulate``) with ``G`` the sparse matrix
+    of ``grad_vals``. Returns the loss ``sum w (out - target)**2`` (float64,
+    summed per row, then over rows in order). ``out_vals``, ``grad_vals`` and
+    ``dH`` equal what ``sddmm``, ``masked_sq_error`` and ``csr_matmul`` give."""
+    for name, a, nd in (("H", H, 2), ("Vt", Vt, 2), ("target_vals", target_vals, 1),
+                        ("out_vals", out_vals, 1), ("grad_vals", grad_vals, 1), ("dH", dH, 2)):
+        _array(a, name, nd)
+    if c is not None:
+        _array(c, "c", 1)
+    if weights is not None:
+        _array(weights, "weights", 1)
+    _float_dtype({"H": H, "Vt": Vt, "c": c, "target_vals": target_vals, "weights": weights,
+                  "out_vals": out_vals, "grad_vals": grad_vals, "dH": dH})
+    for name, a in (("out_vals", out_vals), ("grad_vals", grad_vals), ("dH", dH)):
+        _writable(a, name)
+    n, m = H.shape[0], Vt.shape[0]
+    nnz = out_vals.shape[0]
+    check_csr(indptr, indices, n, m, nnz)
+    if Vt.shape[1] != H.shape[1]:
+        raise ValueError(f"Vt has shape {Vt.shape}; expected ({m}, {H.shape[1]}) "
+                         f"(its second axis must match H's, {H.shape[1]})")
+    if c is not None:
+        _shape(c, "c", (m,))
+    for name, a in (("target_vals", target_vals), ("grad_vals", grad_vals), ("weights", weights)):
+        if a is not None:
+            _shape(a, name, (nnz,))
+    _shape(dH, "dH", H.shape)
+    if nnz == 0 or H.shape[1] == 0:
+        pred = sddmm(indptr, indices, H, Vt, c, out_vals)
+        loss, _ = masked_sq_error(pred, target_vals, weights, grad_vals)
+        if not accumulate:
+            dH[...] = 0
+        return loss
+    row_loss = np.empty(n, dtype=np.float64)
+    _sddmm_sq_error(indptr, indices, H, Vt, np.empty(0, H.dtype) if c is None else c,
+                    c is not None, target_vals, target_vals if weights is None else weights,
+                    weights is not None, out_vals, grad_vals, dH, accumulate, row_loss)
+    return float(row_loss.sum())
 
 
 # --------------------------------------------------------- column reductions

@@ -32,7 +32,7 @@ from ..backend import get_backend  # noqa: E402
 from .._C import sparse as _k  # noqa: E402
 
 __all__ = ["SparsePattern", "as_pattern", "spmm", "spmm_t", "sddmm", "column_sums",
-           "masked_sq_error", "adam_update", "spmm_t_adam", "sparse_dense_forward",
+           "masked_sq_error", "adam_update", "spmm_t_adam", "sampled_dense_sq_error", "sparse_dense_forward",
            "sampled_dense_forward", "check_csr"]
 
 check_csr = _k.check_csr
@@ -262,3 +262,48 @@ def sampled_dense_forward(pattern, H, Vt, c=None, dVt=None, dc=None):
         return spmm(G, Vt)
 
     return vals, backprop
+
+
+def sampled_dense_sq_error(pattern, H, Vt, c=None, target_vals=None, weights=None,
+                           dVt=None, dc=None):
+    """``sampled_dense_forward`` and ``masked_sq_error`` fused: the decoder
+    outputs at ``pattern``'s positions, their squared error against
+    ``target_vals`` (default: ``pattern``'s values) and ``dH`` in one pass over
+    the pattern, so each ``Vt`` row is fetched once per entry instead of twice.
+
+    Returns ``(loss, vals, backprop)``; ``backprop()`` accumulates ``dVt += G.T
+    @ H`` and ``dc += column sums of G`` (``G``: the loss gradient on the
+    pattern) and returns ``dH``, computed in the forward pass. Same values,
+    bitwise, as the unfused composition (the loss up to float64 summation order).
+    """
+    pattern = as_pattern(pattern, H.dtype)
+    H = _dense(H, "H", pattern.dtype)
+    Vt = _dense(Vt, "Vt", pattern.dtype)
+    if c is not None:
+        c = _dense(c, "c", pattern.dtype)
+    target = pattern.data if target_vals is None else _dense(target_vals, "target_vals",
+                                                             pattern.dtype)
+    vals = numpy.empty(pattern.nnz, pattern.dtype)
+    grad = numpy.empty(pattern.nnz, pattern.dtype)
+    dH = numpy.empty_like(H)
+    loss = _k.sddmm_sq_error(pattern.indptr, pattern.indices, H, Vt, c, target, vals, grad, dH,
+                             None if weights is None else _dense(weights, "weights",
+                                                                 pattern.dtype))
+
+    def backprop():
+        nonlocal dVt, dc
+        G = SparsePattern(pattern.indptr, pattern.indices, grad, pattern.shape)
+        G._transpose = pattern.transpose_structure
+        if dVt is None:
+            dVt = numpy.zeros_like(Vt)
+        spmm_t(G, H, out=dVt, accumulate=True)
+        if c is not None:
+            if dc is None:
+                dc = numpy.zeros_like(c)
+            column_sums(G, grad, out=dc, accumulate=True)
+        backprop.dVt, backprop.dc = dVt, dc
+        return dH
+
+    # For callers that apply the gradient themselves (e.g. spmm_t_adam on Vt).
+    backprop.grad_vals, backprop.dH = grad, dH
+    return loss, vals, backprop

@@ -343,3 +343,44 @@ def test_kernels_property(problem):
     vals = K.sddmm(indptr, indices, G, B, None, np.empty(len(data), dtype))
     rows = np.repeat(np.arange(n), np.diff(indptr))
     np.testing.assert_allclose(vals, (G @ B.T)[rows, indices], **tol(dtype))
+
+
+@pytest.mark.parametrize("index", INDEX)
+@pytest.mark.parametrize("dtype", FLOAT)
+@pytest.mark.parametrize("n,m,k", [(1, 1, 1), (7, 5, 3), (17, 33, 9), (40, 300, 64),
+                                   (600, 900, 40), (5, 3, 0)])
+@pytest.mark.parametrize("with_c,weighted", [(True, False), (False, True)])
+def test_sddmm_sq_error_equals_unfused(index, dtype, n, m, k, with_c, weighted):
+    rng = np.random.default_rng(n * 3 + m + k)
+    indptr, indices, data, A = random_csr(n, m, rng, dtype, index, unsorted=True)
+    H = rng.standard_normal((n, k)).astype(dtype)
+    Vt = rng.standard_normal((m, k)).astype(dtype)
+    c = rng.standard_normal(m).astype(dtype) if with_c else None
+    w = rng.random(len(data)).astype(dtype) if weighted else None
+    vals, grad = np.empty_like(data), np.empty_like(data)
+    dH = np.full((n, k), np.nan, dtype)
+    loss = K.sddmm_sq_error(indptr, indices, H, Vt, c, data, vals, grad, dH, weights=w)
+    ref_vals = K.sddmm(indptr, indices, H, Vt, c, np.empty_like(data))
+    ref_loss, ref_grad = K.masked_sq_error(ref_vals, data, w)
+    ref_dH = K.csr_matmul(indptr, indices, ref_grad, Vt, np.empty((n, k), dtype))
+    np.testing.assert_array_equal(vals, ref_vals)   # same operations, same order
+    np.testing.assert_array_equal(grad, ref_grad)
+    np.testing.assert_array_equal(dH, ref_dH)
+    assert loss == pytest.approx(ref_loss, rel=1e-12, abs=1e-300)
+    K.sddmm_sq_error(indptr, indices, H, Vt, c, data, vals, grad, dH, weights=w,
+                     accumulate=True)
+    np.testing.assert_allclose(dH, 2 * ref_dH, **tol(dtype))
+
+
+def test_sddmm_sq_error_rejects_bad_input():
+    rng = np.random.default_rng(0)
+    indptr, indices, data, A = random_csr(6, 4, rng)
+    H, Vt = np.ones((6, 3), np.float32), np.ones((4, 3), np.float32)
+    vals, grad = np.empty_like(data), np.empty_like(data)
+    with pytest.raises(ValueError, match="dH has shape"):
+        K.sddmm_sq_error(indptr, indices, H, Vt, None, data, vals, grad, np.empty((6, 2), np.float32))
+    with pytest.raises(ValueError, match="target_vals has shape"):
+        K.sddmm_sq_error(indptr, indices, H, Vt, None, data[:-1], vals, grad, np.empty_like(H))
+    with pytest.raises(ValueError, match="share one float dtype"):
+        K.sddmm_sq_error(indptr, indices, H, Vt.astype(np.float64), None, data, vals, grad,
+                         np.empty_like(H))
