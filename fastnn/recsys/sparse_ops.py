@@ -15,6 +15,12 @@ The AutoRec hot path (DESIGN.md, "The recommendation hot path") is::
 
 with the decoder weight stored transposed, ``Vt`` of shape (n_out, k), so the
 dense equivalent is ``H @ Vt.T + c`` read at the stored positions of ``X``.
+Pass one ``SparsePattern`` (``as_pattern(X)``) to both layers so the transposed
+structure is built once per batch.
+
+Fused variants for a training step that owns its gradients (same math, bitwise
+the same values): ``sampled_dense_sq_error`` (decoder + loss + dH in one pass)
+and ``spmm_t_adam`` (the W / Vt gradient applied by Adam row by row, never stored).
 """
 import os
 
