@@ -237,7 +237,8 @@ class TorchIAutoRec:
         return total
 
 
-WAYS = {"fused": FusedSparseIAutoRec, "sparse": SparseIAutoRec, "numpy": NumpyIAutoRec, "torch": TorchIAutoRec}
+WAYS = {"fused": FusedSparseIAutoRec, "sparse": SparseIAutoRec, "numpy": NumpyIAutoRec,
+        "torch": TorchIAutoRec}
 
 
 def run_one(args):

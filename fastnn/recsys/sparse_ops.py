@@ -38,8 +38,8 @@ from ..backend import get_backend  # noqa: E402
 from .._C import sparse as _k  # noqa: E402
 
 __all__ = ["SparsePattern", "as_pattern", "spmm", "spmm_t", "sddmm", "column_sums",
-           "masked_sq_error", "adam_update", "spmm_t_adam", "sampled_dense_sq_error", "sparse_dense_forward",
-           "sampled_dense_forward", "check_csr"]
+           "masked_sq_error", "adam_update", "spmm_t_adam", "sampled_dense_sq_error",
+           "sparse_dense_forward", "sampled_dense_forward", "check_csr"]
 
 check_csr = _k.check_csr
 #: Activations the SpMM kernel applies in its epilogue (others go through the backend).
