@@ -20,13 +20,9 @@ floating array of one call shares one dtype (float32 or float64).
 import numpy as np
 
 cimport cython
-from cython.parallel cimport parallel, prange
+from cython.parallel cimport prange, threadid
 from libc.math cimport sqrt
 from libc.stdint cimport int32_t, int64_t
-from libc.stdlib cimport free
-
-cdef extern from "<stdlib.h>" nogil:
-    void* aligned_alloc(size_t alignment, size_t size)
 
 cdef extern from "sparse_simd.h" nogil:
     int fastnn_threads_for(double work)
@@ -370,32 +366,26 @@ def _csr_perm_matmul_adam(const index_t[::1] t_indptr, const index_t[::1] t_indi
                           const index_t[::1] perm, const floating[::1] data,
                           const floating[:, ::1] G, floating[:, ::1] param,
                           floating[:, ::1] m, floating[:, ::1] v, double lr_t, double beta1,
-                          double beta2, double eps_t, double wd, double decay):
+                          double beta2, double eps_t, double wd, double decay,
+                          floating[::1] rows_buf, Py_ssize_t stride, int nt):
     cdef Py_ssize_t rows = t_indptr.shape[0] - 1, k = G.shape[1]
     cdef Py_ssize_t j, t
-    cdef index_t q
     cdef floating* grad
-    cdef int nt = fastnn_threads_for(<double>(t_indptr[rows] + 4 * rows) * k)
-    with nogil, parallel(num_threads=nt):
-        # One gradient row per thread, reused: it lives in L1, never in memory.
-        # Cache-line aligned: a misaligned buffer splits every vector access.
-        grad = <floating*>aligned_alloc(64, ((k * sizeof(floating) + 63) // 64) * 64)
-        if grad == NULL:
-            with gil:
-                raise MemoryError()
-        for j in prange(rows, schedule="dynamic", chunksize=ROW_CHUNK):
-            for t in range(k):
-                grad[t] = 0
-            _combine_rows(&t_indices[0], &perm[0], &data[0], t_indptr[j], t_indptr[j + 1],
-                          &G[0, 0], k, grad)
-            if floating is float:
-                fastnn_adam_f32(k, &param[j, 0], grad, &m[j, 0], &v[j, 0], <float>beta1,
-                                <float>beta2, <float>lr_t, <float>eps_t, <float>wd,
-                                <float>(1.0 - decay), 0)
-            else:
-                fastnn_adam_f64(k, &param[j, 0], grad, &m[j, 0], &v[j, 0], beta1, beta2,
-                                lr_t, eps_t, wd, 1.0 - decay, 0)
-        free(grad)
+    for j in prange(rows, nogil=True, schedule="dynamic", chunksize=ROW_CHUNK,
+                    num_threads=nt):
+        # This thread's gradient row: it lives in L1, never in memory.
+        grad = &rows_buf[threadid() * stride]
+        for t in range(k):
+            grad[t] = 0
+        _combine_rows(&t_indices[0], &perm[0], &data[0], t_indptr[j], t_indptr[j + 1],
+                      &G[0, 0], k, grad)
+        if floating is float:
+            fastnn_adam_f32(k, &param[j, 0], grad, &m[j, 0], &v[j, 0], <float>beta1,
+                            <float>beta2, <float>lr_t, <float>eps_t, <float>wd,
+                            <float>(1.0 - decay), 0)
+        else:
+            fastnn_adam_f64(k, &param[j, 0], grad, &m[j, 0], &v[j, 0], beta1, beta2,
+                            lr_t, eps_t, wd, 1.0 - decay, 0)
 
 
 def csr_t_matmul_adam(indptr, indices, data, G, param, m, v, lr, beta1, beta2, eps, step,
@@ -424,8 +414,17 @@ def csr_t_matmul_adam(indptr, indices, data, G, param, m, v, lr, beta1, beta2, e
     lr_t, eps_t, wd, decay = _adam_coefficients(lr, beta1, beta2, eps, step, weight_decay,
                                                 decoupled)
     if param.size:
+        k = G.shape[1]
+        nt = fastnn_threads_for((t_indptr[rows] + 4.0 * rows) * k)
+        # One gradient row per thread, each on its own 64-byte lines (allocated
+        # here, with the GIL, so the parallel loop never needs it).
+        per_line = 64 // param.itemsize
+        stride = -(-k // per_line) * per_line
+        buf = np.empty(nt * stride + per_line, dtype=param.dtype)
+        start = (-buf.ctypes.data % 64) // param.itemsize
         _csr_perm_matmul_adam(t_indptr, t_indices, perm, data, G, param, m, v, lr_t, beta1,
-                              beta2, eps_t, wd, decay)
+                              beta2, eps_t, wd, decay, buf[start:start + nt * stride],
+                              stride, nt)
 
 
 # --------------------------------------------------------------------- SDDMM

@@ -43,6 +43,27 @@ static int fastnn_threads_for(double work)
  * sqrt has no errno side effect and the Adam loop vectorises; an optimize
  * pragma or attribute does not achieve that in GCC 12. */
 
+/* exp(x) for x <= 0 in float32, in straight-line code the compiler vectorises
+ * (libm's expf is a call, one element at a time): Cephes' expf, range reduction
+ * x = n ln2 + r then a degree-6 polynomial; within 2 ulp of expf. Inputs below
+ * -87 are clamped (exp(-87) = 1.6e-38: the sigmoid is 0 or 1 to float32 there). */
+static inline float fastnn_expf_nonpos(float x)
+{
+    x = x < -87.0f ? -87.0f : x;
+    float n = __builtin_floorf(x * 1.44269504088896341f + 0.5f);
+    float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    union { int i; float f; } scale;
+    scale.i = ((int)n + 127) << 23;
+    return p * scale.f;
+}
+
 enum { FASTNN_LINEAR = 0, FASTNN_SIGMOID = 1, FASTNN_RELU = 2, FASTNN_TANH = 3 };
 
 #define FASTNN_DEFINE(T, S, EXP, TANH)                                                   \
@@ -135,7 +156,8 @@ FASTNN_CLONES static T fastnn_dot_##S(ptrdiff_t n, const T *restrict x,         
     return acc[0];                                                                      \
 }                                                                                       \
                                                                                         \
-static void fastnn_bias_act_##S(ptrdiff_t n, T *restrict y, const T *restrict bias,     \
+FASTNN_CLONES static void fastnn_bias_act_##S(ptrdiff_t n, T *restrict y,               \
+                                              const T *restrict bias,                   \
                                 int act)                                                \
 {                                                                                       \
     if (bias)                                                                           \
@@ -180,7 +202,7 @@ FASTNN_CLONES static void fastnn_adam_##S(ptrdiff_t n, T *restrict p, T *restric
 #define FASTNN_LINE_f64 8
 #define sqrtf32 sqrtf
 #define sqrtf64 sqrt
-FASTNN_DEFINE(float, f32, expf, tanhf)
+FASTNN_DEFINE(float, f32, fastnn_expf_nonpos, tanhf)
 FASTNN_DEFINE(double, f64, exp, tanh)
 
 #endif

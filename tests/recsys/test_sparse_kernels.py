@@ -384,3 +384,18 @@ def test_sddmm_sq_error_rejects_bad_input():
     with pytest.raises(ValueError, match="share one float dtype"):
         K.sddmm_sq_error(indptr, indices, H, Vt.astype(np.float64), None, data, vals, grad,
                          np.empty_like(H))
+
+
+def test_float32_sigmoid_epilogue_within_2_ulp():
+    # The float32 epilogue uses a vectorisable exp (Cephes polynomial), not libm.
+    z = np.concatenate([np.linspace(-100, 100, 20001),
+                        np.random.default_rng(0).standard_normal(5000) * 5]).astype(np.float32)
+    n = len(z)
+    ident = np.arange(n + 1, dtype=np.int32)
+    out = K.csr_matmul(ident, ident[:-1], np.ones(n, np.float32), z.reshape(-1, 1).copy(),
+                       np.empty((n, 1), np.float32), activation="sigmoid")[:, 0]
+    ref = (1 / (1 + np.exp(-z.astype(np.float64)))).astype(np.float32)
+    normal = ref > 1e-30
+    ulps = np.abs(out.view(np.int32).astype(np.int64) - ref.view(np.int32).astype(np.int64))
+    assert ulps[normal].max() <= 2
+    assert np.abs(out - ref).max() < 1e-30 + 1e-7 and ((out >= 0) & (out <= 1)).all()
