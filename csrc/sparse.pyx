@@ -1,7 +1,11 @@
 # cython: language_level=3
-"""Sparse kernels for recommendation: CSR x dense (SpMM), its transpose, sampled
-dense x dense (SDDMM), the masked squared-error loss over observed entries, and
-a fused Adam step. Compiled to ``fastnn._C.sparse``.
+# distutils: extra_compile_args = -fno-math-errno
+"""Sparse kernels for recommendation: CSR x dense (SpMM, with a fused bias +
+activation epilogue), its transpose, sampled dense x dense (SDDMM), the masked
+squared-error loss over observed entries, a fused Adam step, and the transpose
+SpMM fused with Adam (the weight gradient applied without being stored).
+Compiled to ``fastnn._C.sparse``; the per-row inner loops are C in
+sparse_simd.h (AVX2/AVX-512 versions chosen at load time).
 
 Holds kernels only: no model logic, no scipy. Every public function validates
 its arguments with NumPy (dtypes, shapes, contiguity, CSR structure, index
@@ -16,15 +20,28 @@ floating array of one call shares one dtype (float32 or float64).
 import numpy as np
 
 cimport cython
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 from libc.math cimport sqrt
 from libc.stdint cimport int32_t, int64_t
-from libc.string cimport memset
 
 cdef extern from "sparse_simd.h" nogil:
     int fastnn_threads_for(double work)
     void fastnn_axpy_f32(Py_ssize_t n, float a, const float* x, float* y)
     void fastnn_axpy_f64(Py_ssize_t n, double a, const double* x, double* y)
+    void fastnn_axpy4_f32(Py_ssize_t n, float a0, const float* x0, float a1, const float* x1,
+                          float a2, const float* x2, float a3, const float* x3, float* y,
+                          const float* nx0, const float* nx1, const float* nx2,
+                          const float* nx3)
+    void fastnn_axpy4_f64(Py_ssize_t n, double a0, const double* x0, double a1,
+                          const double* x1, double a2, const double* x2, double a3,
+                          const double* x3, double* y, const double* nx0,
+                          const double* nx1, const double* nx2, const double* nx3)
+    void fastnn_dot4_f32(Py_ssize_t n, const float* x, const float* y0, const float* y1,
+                         const float* y2, const float* y3, float* out, const float* ny0,
+                         const float* ny1, const float* ny2, const float* ny3)
+    void fastnn_dot4_f64(Py_ssize_t n, const double* x, const double* y0, const double* y1,
+                         const double* y2, const double* y3, double* out, const double* ny0,
+                         const double* ny1, const double* ny2, const double* ny3)
     float fastnn_dot_f32(Py_ssize_t n, const float* x, const float* y)
     double fastnn_dot_f64(Py_ssize_t n, const double* x, const double* y)
     void fastnn_bias_act_f32(Py_ssize_t n, float* y, const float* bias, int act)
@@ -61,6 +78,42 @@ cdef inline void _axpy(Py_ssize_t n, floating a, const floating* x, floating* y)
         fastnn_axpy_f32(n, a, x, y)
     else:
         fastnn_axpy_f64(n, a, x, y)
+
+
+cdef inline void _combine_rows(const index_t* cols, const index_t* perm,
+                               const floating* vals, index_t lo, index_t hi,
+                               const floating* B, Py_ssize_t k, floating* y) noexcept nogil:
+    """y += sum over p in [lo, hi) of vals[perm[p] or p] * B[cols[p], :], in order,
+    four rows at a time so y is loaded and stored once per four, prefetching the
+    next four rows of B (they are scattered: the hardware cannot guess them)."""
+    cdef index_t p = lo, nxt
+    cdef floating a0, a1, a2, a3
+    while p + 4 <= hi:
+        if perm != NULL:
+            a0 = vals[perm[p]]
+            a1 = vals[perm[p + 1]]
+            a2 = vals[perm[p + 2]]
+            a3 = vals[perm[p + 3]]
+        else:
+            a0 = vals[p]
+            a1 = vals[p + 1]
+            a2 = vals[p + 2]
+            a3 = vals[p + 3]
+        nxt = p + 4 if p + 8 <= hi else p
+        if floating is float:
+            fastnn_axpy4_f32(k, a0, B + cols[p] * k, a1, B + cols[p + 1] * k,
+                             a2, B + cols[p + 2] * k, a3, B + cols[p + 3] * k, y,
+                             B + cols[nxt] * k, B + cols[nxt + 1] * k,
+                             B + cols[nxt + 2] * k, B + cols[nxt + 3] * k)
+        else:
+            fastnn_axpy4_f64(k, a0, B + cols[p] * k, a1, B + cols[p + 1] * k,
+                             a2, B + cols[p + 2] * k, a3, B + cols[p + 3] * k, y,
+                             B + cols[nxt] * k, B + cols[nxt + 1] * k,
+                             B + cols[nxt + 2] * k, B + cols[nxt + 3] * k)
+        p = p + 4
+    while p < hi:
+        _axpy(k, vals[perm[p]] if perm != NULL else vals[p], B + cols[p] * k, y)
+        p = p + 1
 
 
 cdef inline floating _dot(const floating* x, const floating* y, Py_ssize_t n) noexcept nogil:
@@ -163,8 +216,8 @@ def _csr_matmul(const index_t[::1] indptr, const index_t[::1] indices,
         if not accumulate:
             for t in range(k):
                 orow[t] = 0
-        for p in range(indptr[i], indptr[i + 1]):
-            _axpy(k, data[p], &B[indices[p], 0], orow)
+        _combine_rows(&indices[0], <const index_t*>NULL, &data[0], indptr[i], indptr[i + 1],
+                      &B[0, 0], k, orow)
         if b != NULL or act != 0:
             if floating is float:
                 fastnn_bias_act_f32(k, orow, b, act)
@@ -267,8 +320,22 @@ def _csr_perm_matmul(const index_t[::1] t_indptr, const index_t[::1] t_indices,
         if not accumulate:
             for t in range(k):
                 orow[t] = 0
-        for q in range(t_indptr[j], t_indptr[j + 1]):
-            _axpy(k, data[perm[q]], &G[t_indices[q], 0], orow)
+        _combine_rows(&t_indices[0], &perm[0], &data[0], t_indptr[j], t_indptr[j + 1],
+                      &G[0, 0], k, orow)
+
+
+def _transpose_of(indptr, indices, data, n, m, transpose):
+    """Validated ``(t_indptr, t_indices, perm)`` of CSR ``A`` (n x m)."""
+    check_csr(indptr, indices, n, m, data.shape[0])
+    if transpose is None:
+        return csr_transpose(indptr, indices, m)
+    t_indptr, t_indices, perm = transpose
+    check_csr(t_indptr, t_indices, m, n, data.shape[0], name="transpose")
+    _array(perm, "transpose perm", 1)
+    if perm.dtype != t_indptr.dtype or perm.shape[0] != data.shape[0]:
+        raise ValueError(f"transpose perm must be {t_indptr.dtype} with {data.shape[0]} "
+                         f"entries, got {perm.dtype} with {perm.shape[0]}")
+    return t_indptr, t_indices, perm
 
 
 def csr_t_matmul(indptr, indices, data, G, out, accumulate=False, transpose=None):
@@ -286,23 +353,105 @@ def csr_t_matmul(indptr, indices, data, G, out, accumulate=False, transpose=None
     _float_dtype({"data": data, "G": G, "out": out})
     _writable(out, "out")
     n, m = G.shape[0], out.shape[0]
-    check_csr(indptr, indices, n, m, data.shape[0])
     _shape(out, "out", (m, G.shape[1]))
-    if transpose is None:
-        t_indptr, t_indices, perm = csr_transpose(indptr, indices, m)
-    else:
-        t_indptr, t_indices, perm = transpose
-        check_csr(t_indptr, t_indices, m, n, data.shape[0], name="transpose")
-        _array(perm, "transpose perm", 1)
-        if perm.dtype != t_indptr.dtype or perm.shape[0] != data.shape[0]:
-            raise ValueError(f"transpose perm must be {t_indptr.dtype} with {data.shape[0]} "
-                             f"entries, got {perm.dtype} with {perm.shape[0]}")
+    t_indptr, t_indices, perm = _transpose_of(indptr, indices, data, n, m, transpose)
     if m and G.shape[1]:
         _csr_perm_matmul(t_indptr, t_indices, perm, data, G, out, accumulate)
     return out
 
 
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def _csr_perm_matmul_adam(const index_t[::1] t_indptr, const index_t[::1] t_indices,
+                          const index_t[::1] perm, const floating[::1] data,
+                          const floating[:, ::1] G, floating[:, ::1] param,
+                          floating[:, ::1] m, floating[:, ::1] v, double lr_t, double beta1,
+                          double beta2, double eps_t, double wd, double decay,
+                          floating[::1] rows_buf, Py_ssize_t stride, int nt):
+    cdef Py_ssize_t rows = t_indptr.shape[0] - 1, k = G.shape[1]
+    cdef Py_ssize_t j, t
+    cdef floating* grad
+    for j in prange(rows, nogil=True, schedule="dynamic", chunksize=ROW_CHUNK,
+                    num_threads=nt):
+        # This thread's gradient row: it lives in L1, never in memory.
+        grad = &rows_buf[threadid() * stride]
+        for t in range(k):
+            grad[t] = 0
+        _combine_rows(&t_indices[0], &perm[0], &data[0], t_indptr[j], t_indptr[j + 1],
+                      &G[0, 0], k, grad)
+        if floating is float:
+            fastnn_adam_f32(k, &param[j, 0], grad, &m[j, 0], &v[j, 0], <float>beta1,
+                            <float>beta2, <float>lr_t, <float>eps_t, <float>wd,
+                            <float>(1.0 - decay), 0)
+        else:
+            fastnn_adam_f64(k, &param[j, 0], grad, &m[j, 0], &v[j, 0], beta1, beta2,
+                            lr_t, eps_t, wd, 1.0 - decay, 0)
+
+
+def csr_t_matmul_adam(indptr, indices, data, G, param, m, v, lr, beta1, beta2, eps, step,
+                      weight_decay=0.0, decoupled=False, transpose=None):
+    """One Adam step on ``param`` (m x k) whose gradient is ``A.T @ G`` (CSR ``A``
+    n x m, dense ``G`` n x k), without materialising the gradient.
+
+    Each thread computes one gradient row into an L1 buffer and applies Adam
+    to that row of ``param``, ``m``, ``v`` at once: every row is updated every
+    step (rows with no entries get gradient 0, plus L2), so the result equals
+    ``csr_t_matmul`` followed by ``adam_update`` exactly, at the memory traffic
+    of the Adam pass alone. Same arguments and math as ``adam_update``.
+    """
+    _array(data, "data", 1)
+    _array(G, "G", 2)
+    arrays = {"data": data, "G": G, "param": param, "m": m, "v": v}
+    for name in ("param", "m", "v"):
+        _array(arrays[name], name, 2)
+        _writable(arrays[name], name)
+    _float_dtype(arrays)
+    n, rows = G.shape[0], param.shape[0]
+    _shape(param, "param", (rows, G.shape[1]))
+    _shape(m, "m", param.shape)
+    _shape(v, "v", param.shape)
+    t_indptr, t_indices, perm = _transpose_of(indptr, indices, data, n, rows, transpose)
+    lr_t, eps_t, wd, decay = _adam_coefficients(lr, beta1, beta2, eps, step, weight_decay,
+                                                decoupled)
+    if param.size:
+        k = G.shape[1]
+        nt = fastnn_threads_for((t_indptr[rows] + 4.0 * rows) * k)
+        # One gradient row per thread, each on its own 64-byte lines (allocated
+        # here, with the GIL, so the parallel loop never needs it).
+        per_line = 64 // param.itemsize
+        stride = -(-k // per_line) * per_line
+        buf = np.empty(nt * stride + per_line, dtype=param.dtype)
+        start = (-buf.ctypes.data % 64) // param.itemsize
+        _csr_perm_matmul_adam(t_indptr, t_indices, perm, data, G, param, m, v, lr_t, beta1,
+                              beta2, eps_t, wd, decay, buf[start:start + nt * stride],
+                              stride, nt)
+
+
 # --------------------------------------------------------------------- SDDMM
+cdef inline void _sddmm_row(const floating* hrow, const floating* V, const index_t* cols,
+                            index_t lo, index_t hi, Py_ssize_t k,
+                            floating* out) noexcept nogil:
+    """out[p] = hrow . V[cols[p], :] for p in [lo, hi); four at a time sharing
+    the loads of hrow (the same sums as _dot), prefetching the next four rows."""
+    cdef index_t p = lo, nxt
+    while p + 4 <= hi:
+        nxt = p + 4 if p + 8 <= hi else p
+        if floating is float:
+            fastnn_dot4_f32(k, hrow, V + cols[p] * k, V + cols[p + 1] * k,
+                            V + cols[p + 2] * k, V + cols[p + 3] * k, out + p,
+                            V + cols[nxt] * k, V + cols[nxt + 1] * k,
+                            V + cols[nxt + 2] * k, V + cols[nxt + 3] * k)
+        else:
+            fastnn_dot4_f64(k, hrow, V + cols[p] * k, V + cols[p + 1] * k,
+                            V + cols[p + 2] * k, V + cols[p + 3] * k, out + p,
+                            V + cols[nxt] * k, V + cols[nxt + 1] * k,
+                            V + cols[nxt + 2] * k, V + cols[nxt + 3] * k)
+        p = p + 4
+    while p < hi:
+        out[p] = _dot(hrow, V + cols[p] * k, k)
+        p = p + 1
+
+
 @cython.boundscheck(False)
 @cython.wraparound(False)
 def _sddmm(const index_t[::1] indptr, const index_t[::1] indices,
@@ -310,16 +459,15 @@ def _sddmm(const index_t[::1] indptr, const index_t[::1] indices,
            const floating[::1] c, bint has_c, floating[::1] out_vals):
     cdef Py_ssize_t n = indptr.shape[0] - 1, k = H.shape[1]
     cdef Py_ssize_t i
-    cdef index_t p, j
-    cdef const floating* hrow
+    cdef index_t p
+    cdef const index_t* cols = &indices[0]
+    cdef floating* out = &out_vals[0]
     cdef int nt = fastnn_threads_for(<double>indptr[n] * k)
     for i in prange(n, nogil=True, schedule="dynamic", chunksize=ROW_CHUNK, num_threads=nt):
-        hrow = &H[i, 0]
-        for p in range(indptr[i], indptr[i + 1]):
-            j = indices[p]
-            out_vals[p] = _dot(hrow, &Vt[j, 0], k)
-            if has_c:
-                out_vals[p] = out_vals[p] + c[j]
+        _sddmm_row(&H[i, 0], &Vt[0, 0], cols, indptr[i], indptr[i + 1], k, out)
+        if has_c:
+            for p in range(indptr[i], indptr[i + 1]):
+                out[p] = out[p] + c[cols[p]]
 
 
 def sddmm(indptr, indices, H, Vt, c, out_vals):
@@ -353,6 +501,90 @@ def sddmm(indptr, indices, H, Vt, c, out_vals):
     _sddmm(indptr, indices, H, Vt, np.empty(0, H.dtype) if c is None else c, c is not None,
            out_vals)
     return out_vals
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def _sddmm_sq_error(const index_t[::1] indptr, const index_t[::1] indices,
+                    const floating[:, ::1] H, const floating[:, ::1] Vt,
+                    const floating[::1] c, bint has_c, const floating[::1] target,
+                    const floating[::1] weights, bint has_w, floating[::1] out_vals,
+                    floating[::1] grad_vals, floating[:, ::1] dH, bint accumulate,
+                    double[::1] row_loss):
+    cdef Py_ssize_t n = indptr.shape[0] - 1, k = H.shape[1]
+    cdef Py_ssize_t i, t
+    cdef index_t p, lo, hi
+    cdef double s, d, w
+    cdef const floating* V = &Vt[0, 0]
+    cdef const index_t* cols = &indices[0]
+    cdef floating* out = &out_vals[0]
+    cdef floating* grad = &grad_vals[0]
+    cdef floating* dhrow
+    cdef int nt = fastnn_threads_for(<double>indptr[n] * k * 2)
+    for i in prange(n, nogil=True, schedule="dynamic", chunksize=ROW_CHUNK, num_threads=nt):
+        lo = indptr[i]
+        hi = indptr[i + 1]
+        _sddmm_row(&H[i, 0], V, cols, lo, hi, k, out)
+        s = 0
+        for p in range(lo, hi):
+            if has_c:
+                out[p] = out[p] + c[cols[p]]
+            d = <double>out[p] - <double>target[p]
+            w = <double>weights[p] if has_w else 1.0
+            s = s + w * d * d
+            grad[p] = <floating>(2.0 * w * d)
+        row_loss[i] = s
+        dhrow = &dH[i, 0]
+        if not accumulate:
+            for t in range(k):
+                dhrow[t] = 0
+        # The row's Vt rows were just read for the dots: still in cache.
+        _combine_rows(cols, <const index_t*>NULL, grad, lo, hi, V, k, dhrow)
+
+
+def sddmm_sq_error(indptr, indices, H, Vt, c, target_vals, out_vals, grad_vals, dH,
+                   weights=None, accumulate=False):
+    """Decoder forward, masked squared error and the decoder's input gradient
+    in one pass over the pattern (each ``Vt`` row is read once per entry, not
+    twice): ``out_vals = sddmm(...)``, ``grad_vals = 2 w (out - target)``,
+    ``dH = G @ Vt`` (``+=`` when ``accumulate``) with ``G`` the sparse matrix
+    of ``grad_vals``. Returns the loss ``sum w (out - target)**2`` (float64,
+    summed per row, then over rows in order). ``out_vals``, ``grad_vals`` and
+    ``dH`` equal what ``sddmm``, ``masked_sq_error`` and ``csr_matmul`` give."""
+    for name, a, nd in (("H", H, 2), ("Vt", Vt, 2), ("target_vals", target_vals, 1),
+                        ("out_vals", out_vals, 1), ("grad_vals", grad_vals, 1), ("dH", dH, 2)):
+        _array(a, name, nd)
+    if c is not None:
+        _array(c, "c", 1)
+    if weights is not None:
+        _array(weights, "weights", 1)
+    _float_dtype({"H": H, "Vt": Vt, "c": c, "target_vals": target_vals, "weights": weights,
+                  "out_vals": out_vals, "grad_vals": grad_vals, "dH": dH})
+    for name, a in (("out_vals", out_vals), ("grad_vals", grad_vals), ("dH", dH)):
+        _writable(a, name)
+    n, m = H.shape[0], Vt.shape[0]
+    nnz = out_vals.shape[0]
+    check_csr(indptr, indices, n, m, nnz)
+    if Vt.shape[1] != H.shape[1]:
+        raise ValueError(f"Vt has shape {Vt.shape}; expected ({m}, {H.shape[1]}) "
+                         f"(its second axis must match H's, {H.shape[1]})")
+    if c is not None:
+        _shape(c, "c", (m,))
+    for name, a in (("target_vals", target_vals), ("grad_vals", grad_vals), ("weights", weights)):
+        if a is not None:
+            _shape(a, name, (nnz,))
+    _shape(dH, "dH", H.shape)
+    if nnz == 0 or H.shape[1] == 0:
+        pred = sddmm(indptr, indices, H, Vt, c, out_vals)
+        loss, _ = masked_sq_error(pred, target_vals, weights, grad_vals)
+        if not accumulate:
+            dH[...] = 0
+        return loss
+    row_loss = np.empty(n, dtype=np.float64)
+    _sddmm_sq_error(indptr, indices, H, Vt, np.empty(0, H.dtype) if c is None else c,
+                    c is not None, target_vals, target_vals if weights is None else weights,
+                    weights is not None, out_vals, grad_vals, dH, accumulate, row_loss)
+    return float(row_loss.sum())
 
 
 # --------------------------------------------------------- column reductions
@@ -469,6 +701,16 @@ def _adam(floating[::1] param, floating[::1] grad, floating[::1] m, floating[::1
                             beta1, beta2, lr_t, eps_t, wd, 1.0 - decay, zero_grad)
 
 
+def _adam_coefficients(lr, beta1, beta2, eps, step, weight_decay, decoupled):
+    """(step size, epsilon, L2, decoupled decay) with bias corrections folded in."""
+    if step < 1:
+        raise ValueError(f"step is {step}; expected a count starting at 1")
+    c1 = 1.0 - beta1 ** step
+    c2 = 1.0 - beta2 ** step
+    return (lr * sqrt(c2) / c1, eps * sqrt(c2), 0.0 if decoupled else weight_decay,
+            lr * weight_decay if decoupled else 0.0)
+
+
 def adam_update(param, grad, m, v, lr, beta1, beta2, eps, step, weight_decay=0.0,
                 decoupled=False, zero_grad=False):
     """One fused, parallel Adam step in place (``step`` counts from 1): one pass
@@ -489,14 +731,8 @@ def adam_update(param, grad, m, v, lr, beta1, beta2, eps, step, weight_decay=0.0
     _float_dtype(arrays)
     for name in ("param", "m", "v") + (("grad",) if zero_grad else ()):
         _writable(arrays[name], name)
-    if step < 1:
-        raise ValueError(f"step is {step}; expected a count starting at 1")
-    c1 = 1.0 - beta1 ** step
-    c2 = 1.0 - beta2 ** step
-    lr_t = lr * sqrt(c2) / c1
-    eps_t = eps * sqrt(c2)
-    wd = 0.0 if decoupled else weight_decay
-    decay = lr * weight_decay if decoupled else 0.0
+    lr_t, eps_t, wd, decay = _adam_coefficients(lr, beta1, beta2, eps, step, weight_decay,
+                                                decoupled)
     if param.size:
         _adam(param.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1),
               lr_t, beta1, beta2, eps_t, wd, decay, zero_grad)

@@ -39,12 +39,30 @@ static int fastnn_threads_for(double work)
 #define FASTNN_CLONES
 #endif
 
-/* sqrt needs no errno here (its argument is a sum of squares); without errno
- * handling the compiler can vectorise it. */
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC push_options
-#pragma GCC optimize("no-math-errno")
-#endif
+/* sparse.pyx compiles this with -fno-math-errno (a "# distutils:" line), so
+ * sqrt has no errno side effect and the Adam loop vectorises; an optimize
+ * pragma or attribute does not achieve that in GCC 12. */
+
+/* exp(x) for x <= 0 in float32, in straight-line code the compiler vectorises
+ * (libm's expf is a call, one element at a time): Cephes' expf, range reduction
+ * x = n ln2 + r then a degree-6 polynomial; within 2 ulp of expf. Inputs below
+ * -87 are clamped (exp(-87) = 1.6e-38: the sigmoid is 0 or 1 to float32 there). */
+static inline float fastnn_expf_nonpos(float x)
+{
+    x = x < -87.0f ? -87.0f : x;
+    float n = __builtin_floorf(x * 1.44269504088896341f + 0.5f);
+    float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    union { int i; float f; } scale;
+    scale.i = ((int)n + 127) << 23;
+    return p * scale.f;
+}
 
 enum { FASTNN_LINEAR = 0, FASTNN_SIGMOID = 1, FASTNN_RELU = 2, FASTNN_TANH = 3 };
 
@@ -53,6 +71,76 @@ FASTNN_CLONES static void fastnn_axpy_##S(ptrdiff_t n, T a, const T *restrict x,
                                           T *restrict y)                                \
 {                                                                                       \
     for (ptrdiff_t i = 0; i < n; i++) y[i] += a * x[i];                                 \
+}                                                                                       \
+                                                                                        \
+/* y += a0*x0 + a1*x1 + a2*x2 + a3*x3, evaluated as four axpys in that order   \
+ * (bitwise the same as four fastnn_axpy calls), with y loaded and stored once.  \
+ * nx0..nx3: the rows of the next call, prefetched line by line meanwhile. */      \
+FASTNN_CLONES static void fastnn_axpy4_##S(ptrdiff_t n, T a0, const T *restrict x0,    \
+                                           T a1, const T *restrict x1, T a2,            \
+                                           const T *restrict x2, T a3,                  \
+                                           const T *restrict x3, T *restrict y,         \
+                                           const T *nx0, const T *nx1, const T *nx2,    \
+                                           const T *nx3)                                \
+{                                                                                       \
+    ptrdiff_t i = 0;                                                                    \
+    for (; i + FASTNN_LINE_##S <= n; i += FASTNN_LINE_##S) {                            \
+        __builtin_prefetch(nx0 + i); __builtin_prefetch(nx1 + i);                       \
+        __builtin_prefetch(nx2 + i); __builtin_prefetch(nx3 + i);                       \
+        for (int j = 0; j < FASTNN_LINE_##S; j++) {                                     \
+            T t = y[i + j];                                                             \
+            t += a0 * x0[i + j];                                                        \
+            t += a1 * x1[i + j];                                                        \
+            t += a2 * x2[i + j];                                                        \
+            t += a3 * x3[i + j];                                                        \
+            y[i + j] = t;                                                               \
+        }                                                                               \
+    }                                                                                   \
+    for (; i < n; i++) {                                                                \
+        T t = y[i];                                                                     \
+        t += a0 * x0[i];                                                                \
+        t += a1 * x1[i];                                                                \
+        t += a2 * x2[i];                                                                \
+        t += a3 * x3[i];                                                                \
+        y[i] = t;                                                                       \
+    }                                                                                   \
+}                                                                                       \
+                                                                                        \
+/* Four dot products of x with y0..y3 sharing the loads of x; each result is         \
+ * bitwise the same as fastnn_dot(n, x, yj). */                                      \
+FASTNN_CLONES static void fastnn_dot4_##S(ptrdiff_t n, const T *restrict x,             \
+                                          const T *restrict y0, const T *restrict y1,   \
+                                          const T *restrict y2, const T *restrict y3,   \
+                                          T *restrict out, const T *ny0, const T *ny1,  \
+                                          const T *ny2, const T *ny3)                   \
+{                                                                                       \
+    T a0[16] = {0}, a1[16] = {0}, a2[16] = {0}, a3[16] = {0};                           \
+    ptrdiff_t i = 0;                                                                    \
+    for (; i + 16 <= n; i += 16) {                                                      \
+        __builtin_prefetch(ny0 + i); __builtin_prefetch(ny1 + i);                       \
+        __builtin_prefetch(ny2 + i); __builtin_prefetch(ny3 + i);                       \
+        for (int j = 0; j < 16; j++) {                                                  \
+            T xv = x[i + j];                                                            \
+            a0[j] += xv * y0[i + j];                                                    \
+            a1[j] += xv * y1[i + j];                                                    \
+            a2[j] += xv * y2[i + j];                                                    \
+            a3[j] += xv * y3[i + j];                                                    \
+        }                                                                               \
+    }                                                                                   \
+    for (int j = 0; i < n; i++, j++) {                                                  \
+        a0[j] += x[i] * y0[i];                                                          \
+        a1[j] += x[i] * y1[i];                                                          \
+        a2[j] += x[i] * y2[i];                                                          \
+        a3[j] += x[i] * y3[i];                                                          \
+    }                                                                                   \
+    for (int w = 8; w > 0; w >>= 1)                                                     \
+        for (int j = 0; j < w; j++) {                                                   \
+            a0[j] += a0[j + w];                                                         \
+            a1[j] += a1[j + w];                                                         \
+            a2[j] += a2[j + w];                                                         \
+            a3[j] += a3[j + w];                                                         \
+        }                                                                               \
+    out[0] = a0[0]; out[1] = a1[0]; out[2] = a2[0]; out[3] = a3[0];                     \
 }                                                                                       \
                                                                                         \
 FASTNN_CLONES static T fastnn_dot_##S(ptrdiff_t n, const T *restrict x,                 \
@@ -68,7 +156,8 @@ FASTNN_CLONES static T fastnn_dot_##S(ptrdiff_t n, const T *restrict x,         
     return acc[0];                                                                      \
 }                                                                                       \
                                                                                         \
-static void fastnn_bias_act_##S(ptrdiff_t n, T *restrict y, const T *restrict bias,     \
+FASTNN_CLONES static void fastnn_bias_act_##S(ptrdiff_t n, T *restrict y,               \
+                                              const T *restrict bias,                   \
                                 int act)                                                \
 {                                                                                       \
     if (bias)                                                                           \
@@ -108,13 +197,12 @@ FASTNN_CLONES static void fastnn_adam_##S(ptrdiff_t n, T *restrict p, T *restric
     }                                                                                   \
 }
 
+/* elements per 64-byte cache line */
+#define FASTNN_LINE_f32 16
+#define FASTNN_LINE_f64 8
 #define sqrtf32 sqrtf
 #define sqrtf64 sqrt
-FASTNN_DEFINE(float, f32, expf, tanhf)
+FASTNN_DEFINE(float, f32, fastnn_expf_nonpos, tanhf)
 FASTNN_DEFINE(double, f64, exp, tanh)
-
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC pop_options
-#endif
 
 #endif

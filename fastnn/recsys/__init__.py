@@ -3,5 +3,11 @@
 (sparse_ops.py) and evaluation metrics (metrics.py). Re-exports only."""
 from .data import Ratings, load_ratings, read_movielens, read_dat, read_csv, read_inter
 from .splits import random_split, load_fold, leave_k_out, validation_split
-from .metrics import rmse, mae, ranking_metrics, precision_at_k, recall_at_k, ndcg_at_k, hit_rate_at_k
+from .metrics import (rmse, mae, ranking_metrics, precision_at_k, recall_at_k, ndcg_at_k,
+                      hit_rate_at_k)
 from . import sparse_ops
+
+__all__ = ["Ratings", "load_ratings", "read_movielens", "read_dat", "read_csv", "read_inter",
+           "random_split", "load_fold", "leave_k_out", "validation_split", "rmse", "mae",
+           "ranking_metrics", "precision_at_k", "recall_at_k", "ndcg_at_k", "hit_rate_at_k",
+           "sparse_ops"]

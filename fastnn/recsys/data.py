@@ -237,8 +237,8 @@ def _index(raw, ids, kind, where, lines):
     found = (ids[order][pos] == raw) if len(ids) else numpy.zeros(len(raw), dtype=bool)
     if not found.all():
         i = int(numpy.argmin(found))
-        raise ValueError(f"{where}, line {lines[i]}: {kind} {raw[i].tolist()!r} is not in the given "
-                         f"{kind}_ids")
+        raise ValueError(f"{where}, line {lines[i]}: {kind} {raw[i].tolist()!r} is not in the "
+                         f"given {kind}_ids")
     return ids, order[pos].astype(numpy.int64)
 
 

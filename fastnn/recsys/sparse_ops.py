@@ -15,6 +15,12 @@ The AutoRec hot path (DESIGN.md, "The recommendation hot path") is::
 
 with the decoder weight stored transposed, ``Vt`` of shape (n_out, k), so the
 dense equivalent is ``H @ Vt.T + c`` read at the stored positions of ``X``.
+Pass one ``SparsePattern`` (``as_pattern(X)``) to both layers so the transposed
+structure is built once per batch.
+
+Fused variants for a training step that owns its gradients (same math, bitwise
+the same values): ``sampled_dense_sq_error`` (decoder + loss + dH in one pass)
+and ``spmm_t_adam`` (the W / Vt gradient applied by Adam row by row, never stored).
 """
 import os
 
@@ -32,8 +38,8 @@ from ..backend import get_backend  # noqa: E402
 from .._C import sparse as _k  # noqa: E402
 
 __all__ = ["SparsePattern", "as_pattern", "spmm", "spmm_t", "sddmm", "column_sums",
-           "masked_sq_error", "adam_update", "sparse_dense_forward",
-           "sampled_dense_forward", "check_csr"]
+           "masked_sq_error", "adam_update", "spmm_t_adam", "sampled_dense_sq_error",
+           "sparse_dense_forward", "sampled_dense_forward", "check_csr"]
 
 check_csr = _k.check_csr
 #: Activations the SpMM kernel applies in its epilogue (others go through the backend).
@@ -180,6 +186,25 @@ def masked_sq_error(pred_vals, target_vals, weights=None, grad_out=None):
 adam_update = _k.adam_update
 
 
+def spmm_t_adam(A, G, param, m, v, lr, beta1, beta2, eps, step, weight_decay=0.0,
+                decoupled=False, data=None):
+    """One Adam step on ``param`` (A.shape[1] x k) whose gradient is
+    ``A.T @ G``, never materialised: each gradient row is computed in a
+    per-thread buffer and applied at once. Exactly ``adam_update(param,
+    spmm_t(A, G), m, v, ...)`` (bitwise), at the memory traffic of the Adam
+    pass alone. For a training step that owns the gradient (no clipping or
+    other reader of it)."""
+    A = as_pattern(A)
+    G = _dense(G, "G", A.dtype)
+    vals = A.data if data is None else _dense(data, "data", A.dtype)
+    if A.shape[0] != G.shape[0]:
+        raise ValueError(f"A is {A.shape} but G is {G.shape}: A.shape[0] must equal G.shape[0]")
+    if param.shape[0] != A.shape[1]:
+        raise ValueError(f"param has shape {param.shape}; expected ({A.shape[1]}, {G.shape[1]})")
+    _k.csr_t_matmul_adam(A.indptr, A.indices, vals, G, param, m, v, lr, beta1, beta2, eps,
+                         step, weight_decay, decoupled, A.transpose_structure)
+
+
 def sparse_dense_forward(X, W, b=None, activation="sigmoid", dW=None, db=None):
     """Dense layer on a sparse input: ``act(X @ W + b)`` with ``X`` CSR (n x m),
     ``W`` (m x k), ``b`` (k,). Returns ``(H, backprop)``; ``backprop(dH)``
@@ -243,3 +268,48 @@ def sampled_dense_forward(pattern, H, Vt, c=None, dVt=None, dc=None):
         return spmm(G, Vt)
 
     return vals, backprop
+
+
+def sampled_dense_sq_error(pattern, H, Vt, c=None, target_vals=None, weights=None,
+                           dVt=None, dc=None):
+    """``sampled_dense_forward`` and ``masked_sq_error`` fused: the decoder
+    outputs at ``pattern``'s positions, their squared error against
+    ``target_vals`` (default: ``pattern``'s values) and ``dH`` in one pass over
+    the pattern, so each ``Vt`` row is fetched once per entry instead of twice.
+
+    Returns ``(loss, vals, backprop)``; ``backprop()`` accumulates ``dVt += G.T
+    @ H`` and ``dc += column sums of G`` (``G``: the loss gradient on the
+    pattern) and returns ``dH``, computed in the forward pass. Same values,
+    bitwise, as the unfused composition (the loss up to float64 summation order).
+    """
+    pattern = as_pattern(pattern, H.dtype)
+    H = _dense(H, "H", pattern.dtype)
+    Vt = _dense(Vt, "Vt", pattern.dtype)
+    if c is not None:
+        c = _dense(c, "c", pattern.dtype)
+    target = pattern.data if target_vals is None else _dense(target_vals, "target_vals",
+                                                             pattern.dtype)
+    vals = numpy.empty(pattern.nnz, pattern.dtype)
+    grad = numpy.empty(pattern.nnz, pattern.dtype)
+    dH = numpy.empty_like(H)
+    loss = _k.sddmm_sq_error(pattern.indptr, pattern.indices, H, Vt, c, target, vals, grad, dH,
+                             None if weights is None else _dense(weights, "weights",
+                                                                 pattern.dtype))
+
+    def backprop():
+        nonlocal dVt, dc
+        G = SparsePattern(pattern.indptr, pattern.indices, grad, pattern.shape)
+        G._transpose = pattern.transpose_structure
+        if dVt is None:
+            dVt = numpy.zeros_like(Vt)
+        spmm_t(G, H, out=dVt, accumulate=True)
+        if c is not None:
+            if dc is None:
+                dc = numpy.zeros_like(c)
+            column_sums(G, grad, out=dc, accumulate=True)
+        backprop.dVt, backprop.dc = dVt, dc
+        return dH
+
+    # For callers that apply the gradient themselves (e.g. spmm_t_adam on Vt).
+    backprop.grad_vals, backprop.dH = grad, dH
+    return loss, vals, backprop

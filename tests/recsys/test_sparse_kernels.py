@@ -268,3 +268,134 @@ def test_large_inputs_take_the_parallel_path_and_agree():
     big = rng.standard_normal(300000).astype(np.float32)
     loss, _ = K.masked_sq_error(big, np.zeros_like(big))
     assert loss == pytest.approx(float((big.astype(np.float64) ** 2).sum()), rel=1e-12)
+
+
+@pytest.mark.parametrize("index", INDEX)
+@pytest.mark.parametrize("dtype", FLOAT)
+@pytest.mark.parametrize("n,m,k", [(1, 1, 1), (7, 5, 3), (40, 300, 64), (600, 900, 40)])
+@pytest.mark.parametrize("decoupled", [False, True])
+def test_csr_t_matmul_adam_equals_unfused(index, dtype, n, m, k, decoupled):
+    rng = np.random.default_rng(n + m + k)
+    indptr, indices, data, A = random_csr(n, m, rng, dtype, index, unsorted=True)
+    fused = [rng.standard_normal((m, k)).astype(dtype), np.zeros((m, k), dtype),
+             np.zeros((m, k), dtype)]
+    plain = [a.copy() for a in fused]
+    t = K.csr_transpose(indptr, indices, m)
+    for step in (1, 2, 3):
+        G = rng.standard_normal((n, k)).astype(dtype)
+        K.csr_t_matmul_adam(indptr, indices, data, G, *fused, 1e-2, 0.9, 0.999, 1e-8, step,
+                            weight_decay=0.05, decoupled=decoupled,
+                            transpose=t if step > 1 else None)
+        grad = K.csr_t_matmul(indptr, indices, data, G, np.empty((m, k), dtype))
+        K.adam_update(plain[0], grad, plain[1], plain[2], 1e-2, 0.9, 0.999, 1e-8, step,
+                      weight_decay=0.05, decoupled=decoupled)
+    for a, b in zip(fused, plain):  # same operations in the same order: bitwise equal
+        np.testing.assert_array_equal(a, b)
+
+
+def test_csr_t_matmul_adam_rejects_bad_input():
+    rng = np.random.default_rng(0)
+    indptr, indices, data, A = random_csr(6, 4, rng)
+    G = np.ones((6, 3), np.float32)
+    p, m, v = (np.zeros((4, 3), np.float32) for _ in range(3))
+    with pytest.raises(ValueError, match="m has shape"):
+        K.csr_t_matmul_adam(indptr, indices, data, G, p, m[:2], v, 1e-3, .9, .999, 1e-8, 1)
+    with pytest.raises(ValueError, match="share one float dtype"):
+        K.csr_t_matmul_adam(indptr, indices, data, G, p, m, v.astype(np.float64),
+                            1e-3, .9, .999, 1e-8, 1)
+    with pytest.raises(ValueError, match=r"in \[0, 2\)"):
+        K.csr_t_matmul_adam(indptr, indices, data, G, p[:2], m[:2], v[:2], 1e-3, .9, .999,
+                            1e-8, 1)
+
+
+# ------------------------------------------------------------ property-based
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@st.composite
+def csr_problems(draw):
+    n = draw(st.integers(0, 12))
+    m = draw(st.integers(1, 12))
+    k = draw(st.integers(1, 40))
+    dtype = draw(st.sampled_from(FLOAT))
+    index = draw(st.sampled_from(INDEX))
+    seed = draw(st.integers(0, 2**32 - 1))
+    density = draw(st.floats(0.0, 1.0))
+    rng = np.random.default_rng(seed)
+    A = sp.random(n, m, density=density, format="csr", random_state=rng, dtype=np.float64)
+    A.data = rng.standard_normal(A.nnz)
+    return (A.indptr.astype(index), A.indices.astype(index), A.data.astype(dtype),
+            A.astype(np.float64), k, dtype, rng)
+
+
+@settings(max_examples=60, deadline=None)
+@given(csr_problems())
+def test_kernels_property(problem):
+    indptr, indices, data, A, k, dtype, rng = problem
+    n, m = A.shape
+    Ad = A.toarray()
+    B = rng.standard_normal((m, k)).astype(dtype)
+    G = rng.standard_normal((n, k)).astype(dtype)
+    np.testing.assert_allclose(K.csr_matmul(indptr, indices, data, B, np.empty((n, k), dtype)),
+                               Ad @ B, **tol(dtype))
+    np.testing.assert_allclose(K.csr_t_matmul(indptr, indices, data, G, np.empty((m, k), dtype)),
+                               Ad.T @ G, **tol(dtype))
+    vals = K.sddmm(indptr, indices, G, B, None, np.empty(len(data), dtype))
+    rows = np.repeat(np.arange(n), np.diff(indptr))
+    np.testing.assert_allclose(vals, (G @ B.T)[rows, indices], **tol(dtype))
+
+
+@pytest.mark.parametrize("index", INDEX)
+@pytest.mark.parametrize("dtype", FLOAT)
+@pytest.mark.parametrize("n,m,k", [(1, 1, 1), (7, 5, 3), (17, 33, 9), (40, 300, 64),
+                                   (600, 900, 40), (5, 3, 0)])
+@pytest.mark.parametrize("with_c,weighted", [(True, False), (False, True)])
+def test_sddmm_sq_error_equals_unfused(index, dtype, n, m, k, with_c, weighted):
+    rng = np.random.default_rng(n * 3 + m + k)
+    indptr, indices, data, A = random_csr(n, m, rng, dtype, index, unsorted=True)
+    H = rng.standard_normal((n, k)).astype(dtype)
+    Vt = rng.standard_normal((m, k)).astype(dtype)
+    c = rng.standard_normal(m).astype(dtype) if with_c else None
+    w = rng.random(len(data)).astype(dtype) if weighted else None
+    vals, grad = np.empty_like(data), np.empty_like(data)
+    dH = np.full((n, k), np.nan, dtype)
+    loss = K.sddmm_sq_error(indptr, indices, H, Vt, c, data, vals, grad, dH, weights=w)
+    ref_vals = K.sddmm(indptr, indices, H, Vt, c, np.empty_like(data))
+    ref_loss, ref_grad = K.masked_sq_error(ref_vals, data, w)
+    ref_dH = K.csr_matmul(indptr, indices, ref_grad, Vt, np.empty((n, k), dtype))
+    np.testing.assert_array_equal(vals, ref_vals)   # same operations, same order
+    np.testing.assert_array_equal(grad, ref_grad)
+    np.testing.assert_array_equal(dH, ref_dH)
+    assert loss == pytest.approx(ref_loss, rel=1e-12, abs=1e-300)
+    K.sddmm_sq_error(indptr, indices, H, Vt, c, data, vals, grad, dH, weights=w,
+                     accumulate=True)
+    np.testing.assert_allclose(dH, 2 * ref_dH, **tol(dtype))
+
+
+def test_sddmm_sq_error_rejects_bad_input():
+    rng = np.random.default_rng(0)
+    indptr, indices, data, A = random_csr(6, 4, rng)
+    H, Vt = np.ones((6, 3), np.float32), np.ones((4, 3), np.float32)
+    vals, grad = np.empty_like(data), np.empty_like(data)
+    with pytest.raises(ValueError, match="dH has shape"):
+        K.sddmm_sq_error(indptr, indices, H, Vt, None, data, vals, grad, np.empty((6, 2), np.float32))
+    with pytest.raises(ValueError, match="target_vals has shape"):
+        K.sddmm_sq_error(indptr, indices, H, Vt, None, data[:-1], vals, grad, np.empty_like(H))
+    with pytest.raises(ValueError, match="share one float dtype"):
+        K.sddmm_sq_error(indptr, indices, H, Vt.astype(np.float64), None, data, vals, grad,
+                         np.empty_like(H))
+
+
+def test_float32_sigmoid_epilogue_within_2_ulp():
+    # The float32 epilogue uses a vectorisable exp (Cephes polynomial), not libm.
+    z = np.concatenate([np.linspace(-100, 100, 20001),
+                        np.random.default_rng(0).standard_normal(5000) * 5]).astype(np.float32)
+    n = len(z)
+    ident = np.arange(n + 1, dtype=np.int32)
+    out = K.csr_matmul(ident, ident[:-1], np.ones(n, np.float32), z.reshape(-1, 1).copy(),
+                       np.empty((n, 1), np.float32), activation="sigmoid")[:, 0]
+    ref = (1 / (1 + np.exp(-z.astype(np.float64)))).astype(np.float32)
+    normal = ref > 1e-30
+    ulps = np.abs(out.view(np.int32).astype(np.int64) - ref.view(np.int32).astype(np.int64))
+    assert ulps[normal].max() <= 2
+    assert np.abs(out - ref).max() < 1e-30 + 1e-7 and ((out >= 0) & (out <= 1)).all()

@@ -156,3 +156,20 @@ def test_encoder_activations(activation):
     H, back = so.sparse_dense_forward(X, p["W"], p["b"], activation)
     ref = Ops().activation_forward(activation, X.toarray() @ p["W"] + p["b"])
     np.testing.assert_allclose(H, ref, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_fused_decoder_loss_equals_composition(dtype):
+    X, p = problem(seed=5, dtype=dtype)
+    P = so.as_pattern(X)
+    H, _ = so.sparse_dense_forward(P, p["W"], p["b"], "sigmoid")
+    vals, dec_back = so.sampled_dense_forward(P, H, p["Vt"], p["c"])
+    loss, dvals = so.masked_sq_error(vals, P.data)
+    dH = dec_back(dvals)
+    loss2, vals2, back2 = so.sampled_dense_sq_error(P, H, p["Vt"], p["c"])
+    dH2 = back2()
+    assert loss2 == pytest.approx(loss, rel=1e-12)
+    np.testing.assert_array_equal(vals2, vals)
+    np.testing.assert_array_equal(dH2, dH)
+    np.testing.assert_array_equal(back2.dVt, dec_back.dVt)
+    np.testing.assert_array_equal(back2.dc, dec_back.dc)
