@@ -16,7 +16,9 @@ from _gemm cimport gemm_rm
 cnp.import_array()
 
 cdef enum:
-    PARALLEL_MIN = 16384  # output elements below which the epilogue stays serial
+    # Below this many output elements the epilogue stays serial: it is a few µs, and
+    # waking OpenMP threads right after a BLAS call makes them fight the BLAS threads.
+    PARALLEL_MIN = 262144
     SUM_ROWS = 16         # rows per partial column sum: fixes the summation order
 
 
