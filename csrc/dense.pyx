@@ -199,7 +199,7 @@ def dense_backward(x, W, y, dy, dW, db, activation="linear", double alpha=0.0,
     dy = numpy.ascontiguousarray(dy)
     y = numpy.ascontiguousarray(y)
     dz = dy if code == ACT_LINEAR else numpy.empty_like(dy)
-    cdef Py_ssize_t nblocks = (m + SUM_ROWS - 1) // SUM_ROWS if has_db else 1
+    cdef Py_ssize_t nblocks = (m + SUM_ROWS - 1) // SUM_ROWS
     partial = numpy.empty((nblocks, n if has_db else 1), dtype=numpy.float64)
     dx = numpy.empty((m, k), dtype=x.dtype) if need_dx else numpy.empty((1, 1), x.dtype)
     cdef bint tx, tw, dW_t = not dW.flags.c_contiguous
