@@ -1,7 +1,140 @@
 """NumpyOps: the CPU backend. Hot methods go to the Cython kernels in fastnn._C;
-anything a kernel does not handle falls back to the plain NumPy ``Ops``."""
-from .ops import Ops
+anything a kernel does not handle (integer or float16 data, mixed dtypes, odd
+layouts of in-place outputs) falls back to the plain NumPy ``Ops``, so results
+never depend on which path ran. No kernel code and no layer logic here."""
+import numpy
+
+from .ops import FLOAT_DTYPES, Ops
+from fastnn._C import activations as _act
+from fastnn._C import blas as _blas
+from fastnn._C import dense as _dense
+from fastnn._C import optim as _optim
+from fastnn._C import xent as _xent
+
+
+def _kernel_dtype(*arrays):
+    """True when every array (None skipped) is an ndarray of one float32/float64 dtype."""
+    dtype = None
+    for a in arrays:
+        if a is None:
+            continue
+        if not isinstance(a, numpy.ndarray) or a.dtype not in FLOAT_DTYPES:
+            return False
+        if dtype is None:
+            dtype = a.dtype
+        elif a.dtype != dtype:
+            return False
+    return dtype is not None
+
+
+def _contiguous(*arrays):
+    return all(a is None or a.flags.c_contiguous or a.flags.f_contiguous for a in arrays)
+
+
+def _same_order(param, *arrays):
+    """Flat in-place updates need every state array laid out like ``param``."""
+    order = "C" if param.flags.c_contiguous else "F"
+    return all(a is None or a.flags[f"{order}_CONTIGUOUS"] for a in arrays)
 
 
 class NumpyOps(Ops):
     name = "numpy"
+
+    # ------------------------------------------------------------ matrix math
+    def gemm(self, a, b, trans_a=False, trans_b=False, out=None, alpha=1.0, beta=0.0):
+        if (not _kernel_dtype(a, b, out) or a.ndim != 2 or b.ndim != 2
+                or (out is not None and (out.ndim != 2 or not out.flags.c_contiguous
+                                         or not out.flags.writeable))):
+            return super().gemm(a, b, trans_a, trans_b, out, alpha, beta)
+        return _blas.gemm(a, b, trans_a, trans_b, out, alpha, beta)
+
+    # ------------------------------------------------------------ activations
+    def activation_forward(self, name, x, alpha=0.0):
+        if not _kernel_dtype(x) or (name == "softmax" and x.ndim == 0):
+            return super().activation_forward(name, x, alpha)
+        return _act.activation_forward(name, numpy.ascontiguousarray(x), alpha)
+
+    def activation_backward(self, name, y, dy, alpha=0.0):
+        if not _kernel_dtype(y, dy) or y.shape != dy.shape or (name == "softmax" and y.ndim == 0):
+            return super().activation_backward(name, y, dy, alpha)
+        return _act.activation_backward(name, numpy.ascontiguousarray(y),
+                                        numpy.ascontiguousarray(dy), alpha)
+
+    def softmax(self, x):
+        if not _kernel_dtype(x) or x.ndim == 0:
+            return super().softmax(x)
+        return _act.softmax(numpy.ascontiguousarray(x))
+
+    def softmax_backward(self, y, dy):
+        if not _kernel_dtype(y, dy) or y.shape != dy.shape or y.ndim == 0:
+            return super().softmax_backward(y, dy)
+        return _act.softmax_backward(numpy.ascontiguousarray(y), numpy.ascontiguousarray(dy))
+
+    def maxout_forward(self, x, pieces):
+        if not _kernel_dtype(x) or x.ndim != 2:
+            return super().maxout_forward(x, pieces)
+        return _act.maxout_forward(numpy.ascontiguousarray(x), pieces)
+
+    def maxout_backward(self, dy, idx, pieces):
+        if not _kernel_dtype(dy) or dy.ndim != 2 or not isinstance(idx, numpy.ndarray) \
+                or idx.dtype.kind not in "iu":
+            return super().maxout_backward(dy, idx, pieces)
+        return _act.maxout_backward(numpy.ascontiguousarray(dy),
+                                    numpy.ascontiguousarray(idx, dtype=numpy.int32), pieces)
+
+    # -------------------------------------------------------------- dense layer
+    def dense_forward(self, x, W, b, activation="linear", alpha=0.0):
+        if not _kernel_dtype(x, W, b) or x.ndim != 2 or W.ndim != 2:
+            return super().dense_forward(x, W, b, activation, alpha)
+        return _dense.dense_forward(x, W, b, activation, alpha)
+
+    def dense_backward(self, x, W, y, dy, dW, db, activation="linear", alpha=0.0,
+                       need_dx=True):
+        if (not _kernel_dtype(x, W, y, dy, dW, db) or x.ndim != 2 or W.ndim != 2
+                or not _contiguous(dW) or not dW.flags.writeable
+                or (db is not None and (not db.flags.c_contiguous or not db.flags.writeable))):
+            return super().dense_backward(x, W, y, dy, dW, db, activation, alpha, need_dx)
+        return _dense.dense_backward(x, W, y, dy, dW, db, activation, alpha, need_dx)
+
+    # ------------------------------------------------------------------ losses
+    def softmax_cross_entropy(self, logits, labels):
+        if not _kernel_dtype(logits) or not isinstance(labels, numpy.ndarray):
+            return super().softmax_cross_entropy(logits, labels)
+        if labels.ndim == 1 and logits.ndim == 2:
+            return _xent.softmax_cross_entropy(logits, labels)
+        if labels.ndim >= 2 and labels.shape == logits.shape and _kernel_dtype(logits, labels):
+            c = logits.shape[-1]
+            loss, grad = _xent.softmax_cross_entropy(logits.reshape(-1, c), labels.reshape(-1, c))
+            return loss.reshape(logits.shape[:-1]), grad.reshape(logits.shape)
+        return super().softmax_cross_entropy(logits, labels)
+
+    # -------------------------------------------------------------- optimizers
+    def _flat_ok(self, param, *state):
+        return (_kernel_dtype(param, *state) and _contiguous(param, *state)
+                and _same_order(param, *state)
+                and all(a is None or a.shape == param.shape for a in state))
+
+    def sgd_update(self, param, grad, velocity, lr, momentum=0.0, nesterov=False,
+                   weight_decay=0.0):
+        if not self._flat_ok(param, grad, velocity if momentum else None):
+            return super().sgd_update(param, grad, velocity, lr, momentum, nesterov,
+                                      weight_decay)
+        _optim.sgd_update(param, grad, velocity, lr, momentum, nesterov, weight_decay)
+
+    def rmsprop_update(self, param, grad, sq, lr, rho=0.9, eps=1e-7, weight_decay=0.0):
+        if not self._flat_ok(param, grad, sq):
+            return super().rmsprop_update(param, grad, sq, lr, rho, eps, weight_decay)
+        _optim.rmsprop_update(param, grad, sq, lr, rho, eps, weight_decay)
+
+    def adagrad_update(self, param, grad, acc, lr, eps=1e-7, weight_decay=0.0):
+        if not self._flat_ok(param, grad, acc):
+            return super().adagrad_update(param, grad, acc, lr, eps, weight_decay)
+        _optim.adagrad_update(param, grad, acc, lr, eps, weight_decay)
+
+    def adam_update(self, param, grad, m, v, lr, beta1, beta2, eps, step,
+                    weight_decay=0.0, decoupled=False):
+        if not self._flat_ok(param, grad, m, v):
+            return super().adam_update(param, grad, m, v, lr, beta1, beta2, eps, step,
+                                       weight_decay, decoupled)
+        _optim.adam_update(param, grad, m, v, lr, beta1, beta2, eps, step, weight_decay,
+                           decoupled)

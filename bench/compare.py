@@ -1,0 +1,170 @@
+"""fastnn against the NumPy reference (``Ops``) and PyTorch CPU, in one process.
+
+Every case is timed by interleaved repeats (fastnn, NumPy, PyTorch, fastnn, ...,
+each a short block of calls, see ``measure``) so machine noise hits all alike; the table reports median times and the
+ratios of medians (and of minima, the least noisy estimate on a shared machine).
+PyTorch is optional (skipped when not importable) and limited to 2 threads.
+
+    python bench/compare.py [--repeats 50] [--markdown bench/RESULTS.md]
+"""
+import argparse
+import platform
+import sys
+import time
+
+import numpy
+
+# Run from a checkout (built in place) without installing fastnn.
+sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
+
+from fastnn._C.blas import gemm
+from fastnn.backend import NumpyOps, Ops
+
+try:
+    import torch
+    torch.set_num_threads(2)
+except ImportError:
+    torch = None
+
+FAST, REF = NumpyOps(), Ops()
+
+
+def gemm_case(m, k, n):
+    rng = numpy.random.default_rng(0)
+    a = rng.standard_normal((m, k)).astype(numpy.float32)
+    b = rng.standard_normal((k, n)).astype(numpy.float32)
+    out = numpy.empty((m, n), numpy.float32)
+    fns = {"fastnn": lambda: gemm(a, b, out=out),
+           "numpy": lambda: numpy.matmul(a, b, out=out)}
+    if torch is not None:
+        ta, tb, tout = torch.from_numpy(a), torch.from_numpy(b), torch.from_numpy(out)
+        fns["torch"] = lambda: torch.matmul(ta, tb, out=tout)
+    return fns
+
+
+def dense_case(need_dx, m=128, k=784, n=256):
+    """Forward + backward of a 784->256 ReLU layer. need_dx=False is a first layer:
+    fastnn skips dx, PyTorch gets an input that does not require grad."""
+    rng = numpy.random.default_rng(0)
+    x = rng.standard_normal((m, k)).astype(numpy.float32)
+    W = (rng.standard_normal((k, n)) * 0.05).astype(numpy.float32)
+    b = numpy.zeros(n, numpy.float32)
+    dy = rng.standard_normal((m, n)).astype(numpy.float32)
+    dW, db = numpy.zeros_like(W), numpy.zeros_like(b)
+
+    def step(ops):
+        y = ops.dense_forward(x, W, b, "relu")
+        return ops.dense_backward(x, W, y, dy, dW, db, "relu", need_dx=need_dx)
+
+    # The NumPy reference always computes dx: that is the Ops formula's cost.
+    fns = {"fastnn": lambda: step(FAST), "numpy": lambda: step(REF)}
+    if torch is not None:
+        tx = torch.from_numpy(x).requires_grad_(need_dx)
+        tW = torch.from_numpy(W.T.copy()).requires_grad_(True)  # (out, in) as nn.Linear
+        tb = torch.from_numpy(b).requires_grad_(True)
+        tdy = torch.from_numpy(dy)
+
+        def torch_step():
+            y = torch.relu(torch.nn.functional.linear(tx, tW, tb))
+            y.backward(tdy)
+        fns["torch"] = torch_step
+    return fns
+
+
+def adam_case(n=1 << 20):
+    rng = numpy.random.default_rng(0)
+    p, g = (rng.standard_normal(n).astype(numpy.float32) for _ in range(2))
+    state = {name: [p.copy(), g, numpy.zeros_like(p), numpy.zeros_like(p)] for name in
+             ("fastnn", "numpy")}
+    counter = {"fastnn": 0, "numpy": 0}
+
+    def step(name, ops):
+        counter[name] += 1
+        ops.adam_update(*state[name], 1e-3, 0.9, 0.999, 1e-7, counter[name])
+
+    fns = {"fastnn": lambda: step("fastnn", FAST), "numpy": lambda: step("numpy", REF)}
+    if torch is not None:
+        tp = torch.from_numpy(p.copy()).requires_grad_(True)
+        tp.grad = torch.from_numpy(g.copy())
+        opt = torch.optim.Adam([tp], lr=1e-3, eps=1e-7)
+        fns["torch"] = opt.step
+    return fns
+
+
+CASES = [
+    ("gemm 1024x1024x1024", lambda: gemm_case(1024, 1024, 1024)),
+    ("gemm 128x784x256", lambda: gemm_case(128, 784, 256)),
+    ("dense 128x784->256 relu fwd+bwd, need dx (torch: x requires grad)",
+     lambda: dense_case(True)),
+    ("dense 128x784->256 relu fwd+bwd, no dx (torch: x no grad)", lambda: dense_case(False)),
+    ("adam step, 1M float32 params", adam_case),
+]
+
+
+def measure(fns, repeats, block=5, warmup=2):
+    """Per-call times of each library, ``repeats`` times, interleaving the libraries
+    in blocks of ``block`` calls after one untimed call. fastnn (SciPy's OpenBLAS),
+    NumPy (its own OpenBLAS) and PyTorch (its own OpenMP pool) each keep idle
+    threads spinning for a while after a call; on 2 cores the first call after a
+    switch waits for the other library's spinners, a cost of switching libraries
+    every call that a training loop does not pay. Blocks measure the steady state."""
+    times = {name: [] for name in fns}
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            fn()
+            t0 = time.perf_counter()
+            for _ in range(block):
+                fn()
+            times[name].append((time.perf_counter() - t0) / block)
+    return {name: numpy.array(t) for name, t in times.items()}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument("--markdown", help="also write the table to this file")
+    args = parser.parse_args(argv)
+    rows = []
+    header = ("| case | fastnn ms | numpy ref ms | torch ms | fastnn/numpy (median, min) "
+              "| fastnn/torch (median, min) |")
+    rows.append(header)
+    rows.append("|" + "---|" * 6)
+    for title, make in CASES:
+        t = measure(make(), args.repeats)
+        med = {k: numpy.median(v) * 1e3 for k, v in t.items()}
+        low = {k: v.min() * 1e3 for k, v in t.items()}
+
+        def ratio(other):
+            if other not in med:
+                return "n/a"
+            return f"{med['fastnn'] / med[other]:.2f}, {low['fastnn'] / low[other]:.2f}"
+        rows.append(f"| {title} | {med['fastnn']:.3f} | {med['numpy']:.3f} | "
+                    f"{med['torch']:.3f} | " if "torch" in med else
+                    f"| {title} | {med['fastnn']:.3f} | {med['numpy']:.3f} | n/a | ")
+        rows[-1] += f"{ratio('numpy')} | {ratio('torch')} |"
+        print(rows[-1] if len(rows) > 3 else "\n".join(rows), flush=True)
+    env = (f"Python {platform.python_version()}, numpy {numpy.__version__}, "
+           f"torch {torch.__version__ if torch else 'not installed'} (2 threads), "
+           f"{platform.machine()}, {repeats_note(args.repeats)}")
+    print(env)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write("# Benchmark results\n\n")
+            f.write(f"Produced by `python bench/compare.py --repeats {args.repeats} "
+                    f"--markdown {args.markdown}` on "
+                    f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.\n\n")
+            f.write(env + ".\nTimes are medians of interleaved repeats; ratios < 1 mean "
+                    "fastnn is faster. The machine is a shared, noisy 2-core VM, so the "
+                    "ratio of minima is the steadier number.\n\n")
+            f.write("\n".join(rows) + "\n")
+
+
+def repeats_note(repeats):
+    return f"{repeats} interleaved repeats (blocks of 5 calls) per case"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

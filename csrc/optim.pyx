@@ -1,0 +1,232 @@
+"""Optimizer updates as single fused, in-place passes over contiguous parameter
+and state arrays (same math as the ``Ops`` updates). Parallel with a static
+prange over fixed blocks, so results do not depend on the thread count."""
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.math cimport sqrt, sqrtf
+cimport numpy as cnp
+import numpy
+
+from _checks cimport check_float, check_same_shape
+
+cnp.import_array()
+
+cdef enum:
+    BLOCK = 8192
+    PARALLEL_MIN = 32768
+
+
+cdef inline floating _sqrt(floating v) noexcept nogil:
+    if floating is float:
+        return sqrtf(v)
+    else:
+        return sqrt(v)
+
+
+cdef object _flat(str what, object a, object like):
+    """A flat writeable view of a contiguous array shaped like ``like``."""
+    check_float(what, a, like)
+    check_same_shape(what, a, "param", like)
+    if not (a.flags.c_contiguous or a.flags.f_contiguous):
+        raise ValueError(f"{what} must be contiguous (optimizer updates run over flat memory)")
+    return a.reshape(-1, order="C" if a.flags.c_contiguous else "F")
+
+
+cdef object _check_layouts(object param, object arrays):
+    """Flat views of ``param`` and each (name, array) sharing param's memory order."""
+    check_float("param", param)
+    if not param.flags.writeable:
+        raise ValueError("param is read-only but is updated in place")
+    flats = [_flat("param", param, param)]
+    c_order = param.flags.c_contiguous
+    for what, a in arrays:
+        flats.append(_flat(what, a, param))
+        if a.ndim > 1 and a.flags.c_contiguous != c_order and not (
+                a.flags.c_contiguous and a.flags.f_contiguous):
+            raise ValueError(f"{what} and param must share one memory order (both C or both F)")
+    return flats
+
+
+# ---------------------------------------------------------------------- sgd
+cdef inline void _sgd_run(floating* p, const floating* g, floating* vel, Py_ssize_t n,
+                          floating lr, floating mom, bint nesterov, floating wd) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating gi, vi
+    for i in range(n):
+        gi = g[i] + wd * p[i]
+        if mom != 0:
+            vi = mom * vel[i] - lr * gi
+            vel[i] = vi
+            if nesterov:
+                p[i] += mom * vi - lr * gi
+            else:
+                p[i] += vi
+        else:
+            p[i] -= lr * gi
+
+
+cdef void _sgd(floating[::1] p, floating[::1] g, floating[::1] vel, double lr, double mom,
+               bint nesterov, double wd):
+    cdef Py_ssize_t n = p.shape[0], nb = (n + BLOCK - 1) // BLOCK, b, s
+    cdef floating* vp = &vel[0] if mom != 0 else NULL
+    with nogil:
+        if n < PARALLEL_MIN:
+            _sgd_run(&p[0], &g[0], vp, n, <floating>lr, <floating>mom, nesterov, <floating>wd)
+        else:
+            for b in prange(nb, schedule="static"):
+                s = b * BLOCK
+                _sgd_run(&p[s], &g[s], vp + s if vp != NULL else NULL, min(<Py_ssize_t>BLOCK, n - s),
+                         <floating>lr, <floating>mom, nesterov, <floating>wd)
+
+
+def sgd_update(param, grad, velocity, double lr, double momentum=0.0, bint nesterov=False,
+               double weight_decay=0.0):
+    """In place: ``g = grad + weight_decay * param``; with momentum
+    ``velocity = momentum * velocity - lr * g`` and ``param += velocity`` (nesterov:
+    ``param += momentum * velocity - lr * g``); else ``param -= lr * g``.
+    ``velocity`` may be None when ``momentum`` is 0."""
+    arrays = [("grad", grad)]
+    if momentum != 0:
+        if velocity is None:
+            raise ValueError("sgd_update: momentum needs a velocity array, got None")
+        arrays.append(("velocity", velocity))
+    flats = _check_layouts(param, arrays)
+    vel = flats[2] if momentum != 0 else flats[0]
+    if param.size == 0:
+        return
+    if param.dtype == numpy.float32:
+        _sgd[float](flats[0], flats[1], vel, lr, momentum, nesterov, weight_decay)
+    else:
+        _sgd[double](flats[0], flats[1], vel, lr, momentum, nesterov, weight_decay)
+
+
+# ------------------------------------------------------------------ rmsprop
+cdef inline void _rmsprop_run(floating* p, const floating* g, floating* sq, Py_ssize_t n,
+                              floating lr, floating rho, floating eps,
+                              floating wd) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating gi, si
+    for i in range(n):
+        gi = g[i] + wd * p[i]
+        si = rho * sq[i] + (1 - rho) * gi * gi
+        sq[i] = si
+        p[i] -= lr * gi / (_sqrt(si) + eps)
+
+
+cdef void _rmsprop(floating[::1] p, floating[::1] g, floating[::1] sq, double lr, double rho,
+                   double eps, double wd):
+    cdef Py_ssize_t n = p.shape[0], nb = (n + BLOCK - 1) // BLOCK, b, s
+    with nogil:
+        if n < PARALLEL_MIN:
+            _rmsprop_run(&p[0], &g[0], &sq[0], n, <floating>lr, <floating>rho, <floating>eps,
+                         <floating>wd)
+        else:
+            for b in prange(nb, schedule="static"):
+                s = b * BLOCK
+                _rmsprop_run(&p[s], &g[s], &sq[s], min(<Py_ssize_t>BLOCK, n - s), <floating>lr,
+                             <floating>rho, <floating>eps, <floating>wd)
+
+
+def rmsprop_update(param, grad, sq, double lr, double rho=0.9, double eps=1e-7,
+                   double weight_decay=0.0):
+    """In place: ``sq = rho * sq + (1 - rho) * g**2``; ``param -= lr * g / (sqrt(sq) + eps)``."""
+    flats = _check_layouts(param, [("grad", grad), ("sq", sq)])
+    if param.size == 0:
+        return
+    if param.dtype == numpy.float32:
+        _rmsprop[float](flats[0], flats[1], flats[2], lr, rho, eps, weight_decay)
+    else:
+        _rmsprop[double](flats[0], flats[1], flats[2], lr, rho, eps, weight_decay)
+
+
+# ------------------------------------------------------------------ adagrad
+cdef inline void _adagrad_run(floating* p, const floating* g, floating* acc, Py_ssize_t n,
+                              floating lr, floating eps, floating wd) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating gi, ai
+    for i in range(n):
+        gi = g[i] + wd * p[i]
+        ai = acc[i] + gi * gi
+        acc[i] = ai
+        p[i] -= lr * gi / (_sqrt(ai) + eps)
+
+
+cdef void _adagrad(floating[::1] p, floating[::1] g, floating[::1] acc, double lr, double eps,
+                   double wd):
+    cdef Py_ssize_t n = p.shape[0], nb = (n + BLOCK - 1) // BLOCK, b, s
+    with nogil:
+        if n < PARALLEL_MIN:
+            _adagrad_run(&p[0], &g[0], &acc[0], n, <floating>lr, <floating>eps, <floating>wd)
+        else:
+            for b in prange(nb, schedule="static"):
+                s = b * BLOCK
+                _adagrad_run(&p[s], &g[s], &acc[s], min(<Py_ssize_t>BLOCK, n - s),
+                             <floating>lr, <floating>eps, <floating>wd)
+
+
+def adagrad_update(param, grad, acc, double lr, double eps=1e-7, double weight_decay=0.0):
+    """In place: ``acc += g**2``; ``param -= lr * g / (sqrt(acc) + eps)``."""
+    flats = _check_layouts(param, [("grad", grad), ("acc", acc)])
+    if param.size == 0:
+        return
+    if param.dtype == numpy.float32:
+        _adagrad[float](flats[0], flats[1], flats[2], lr, eps, weight_decay)
+    else:
+        _adagrad[double](flats[0], flats[1], flats[2], lr, eps, weight_decay)
+
+
+# --------------------------------------------------------------------- adam
+cdef inline void _adam_run(floating* p, const floating* g, floating* m, floating* v,
+                           Py_ssize_t n, floating b1, floating b2, floating eps,
+                           floating inv_c2, floating step, floating l2,
+                           floating decay) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating gi, mi, vi, pi
+    for i in range(n):
+        pi = p[i]
+        gi = g[i] + l2 * pi
+        mi = b1 * m[i] + (1 - b1) * gi
+        vi = b2 * v[i] + (1 - b2) * gi * gi
+        m[i] = mi
+        v[i] = vi
+        pi = pi - decay * pi
+        p[i] = pi - step * mi / (_sqrt(vi * inv_c2) + eps)
+
+
+cdef void _adam(floating[::1] p, floating[::1] g, floating[::1] m, floating[::1] v,
+                double b1, double b2, double eps, double inv_c2, double step, double l2,
+                double decay):
+    cdef Py_ssize_t n = p.shape[0], nb = (n + BLOCK - 1) // BLOCK, b, s
+    with nogil:
+        if n < PARALLEL_MIN:
+            _adam_run(&p[0], &g[0], &m[0], &v[0], n, <floating>b1, <floating>b2,
+                      <floating>eps, <floating>inv_c2, <floating>step, <floating>l2,
+                      <floating>decay)
+        else:
+            for b in prange(nb, schedule="static"):
+                s = b * BLOCK
+                _adam_run(&p[s], &g[s], &m[s], &v[s], min(<Py_ssize_t>BLOCK, n - s),
+                          <floating>b1, <floating>b2, <floating>eps, <floating>inv_c2,
+                          <floating>step, <floating>l2, <floating>decay)
+
+
+def adam_update(param, grad, m, v, double lr, double beta1, double beta2, double eps,
+                step, double weight_decay=0.0, bint decoupled=False):
+    """One Adam step in place (``step`` counts from 1). ``decoupled`` gives AdamW
+    (``param -= lr * weight_decay * param`` apart from the adaptive step);
+    otherwise ``weight_decay`` is L2 added to the gradient."""
+    if step < 1:
+        raise ValueError(f"adam_update: step counts from 1, got {step}")
+    flats = _check_layouts(param, [("grad", grad), ("m", m), ("v", v)])
+    if param.size == 0:
+        return
+    c1 = 1 - beta1 ** step
+    c2 = 1 - beta2 ** step
+    l2 = 0.0 if decoupled else weight_decay
+    decay = lr * weight_decay if decoupled else 0.0
+    if param.dtype == numpy.float32:
+        _adam[float](flats[0], flats[1], flats[2], flats[3], beta1, beta2, eps, 1 / c2,
+                     lr / c1, l2, decay)
+    else:
+        _adam[double](flats[0], flats[1], flats[2], flats[3], beta1, beta2, eps, 1 / c2,
+                      lr / c1, l2, decay)
