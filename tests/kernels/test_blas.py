@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from fastnn._C.blas import gemm
-from kernel_helpers import DTYPES, LAYOUTS, assert_close, make
+from fastnn.testing import DTYPES, LAYOUTS, assert_close, make
 
 SHAPES = [(1, 1, 1), (3, 17, 5), (129, 784, 257), (2, 1, 3), (1, 300, 1), (300, 64, 700)]
 

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from fastnn._C import dense as kernels
-from kernel_helpers import DTYPES, LAYOUTS, assert_close, make
+from fastnn.testing import DTYPES, LAYOUTS, assert_close, make
 
 ACTS = ["linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softmax"]
 SHAPES = [(1, 1, 1), (3, 17, 5), (129, 784, 257), (300, 40, 1100)]

@@ -3,7 +3,7 @@ import numpy
 import pytest
 
 from fastnn._C import optim as kernels
-from kernel_helpers import DTYPES, assert_close, make
+from fastnn.testing import DTYPES, assert_close, make
 
 CASES = [
     ("sgd_update", 1, dict(lr=0.1)),

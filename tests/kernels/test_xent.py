@@ -3,7 +3,7 @@ import numpy
 import pytest
 
 from fastnn._C.xent import softmax_cross_entropy
-from kernel_helpers import DTYPES, assert_close, make
+from fastnn.testing import DTYPES, assert_close, make
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
