@@ -230,11 +230,9 @@ class Model:
     def _fusable(self):
         """Whether the output activation pairs with the loss (softmax + CE ...)."""
         act = self.loss.fused_activation
-        if act is None:
-            return False
         last = self._nodes[-1].layer
-        return getattr(last, "activation", None) == act and hasattr(last, "forward") and \
-            "fused_output" in last.forward.__code__.co_varnames
+        return act is not None and getattr(last, "supports_fused_output", False) \
+            and last.activation == act
 
     # ----------------------------------------------------------------- checks
     def _prepare_x(self, x):
@@ -381,8 +379,6 @@ class Model:
                 yb = y[idx]
                 swb = None if sw is None else sw[idx]
                 loss, pred = self._train_step(xb, yb, swb)
-                if not math.isfinite(loss):
-                    pass  # reported to callbacks (TerminateOnNaN decides)
                 loss_sum += loss * (hi - lo)
                 seen += hi - lo
                 batch_logs = {"loss": loss_sum / seen}
@@ -405,10 +401,7 @@ class Model:
             return None
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
             raise ValueError("validation_data must be (x_val, y_val) or (x_val, y_val, sample_weight)")
-        vx = validation_data[0]
-        vxs = vx if isinstance(vx, list) and all(get_backend().is_native(a) for a in vx) \
-            and len(vx) == len(self.inputs) and len(self.inputs) > 1 else vx
-        vxs = self._prepare_x(vxs)
+        vxs = self._prepare_x(validation_data[0])
         vy = self._prepare_y(validation_data[1], vxs[0].shape[0])
         vsw = validation_data[2] if len(validation_data) == 3 else None
         return vxs, vy, vsw

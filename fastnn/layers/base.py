@@ -68,6 +68,9 @@ class Layer:
 
     multi_input = False     # True for merge layers, which take a list of inputs
     skips_input_grad = False
+    # True when forward(x, training, fused_output=True) can skip the activation so
+    # that the loss differentiates activation + loss in one step.
+    supports_fused_output = False
 
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None,
                  activity_regularizer=None):

@@ -14,6 +14,7 @@ class Dense(Layer):
     backward fuses the activation derivative into the incoming gradient.
     """
     skips_input_grad = True
+    supports_fused_output = True
 
     def __init__(self, units, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
@@ -85,6 +86,7 @@ def _ser(obj):
 
 class Activation(Layer):
     """Applies an activation by name: ``Activation("relu")``."""
+    supports_fused_output = True
 
     def __init__(self, activation, alpha=None, **kwargs):
         super().__init__(**kwargs)
