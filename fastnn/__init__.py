@@ -2,8 +2,10 @@
 
 This module holds the public API only (re-exports); nothing is defined here.
 """
-from . import activations, initializers, layers, losses, optimizers, regularizers
+from . import (activations, callbacks, datasets, initializers, layers, losses, metrics,
+               optimizers, preprocessing, regularizers)
 from .backend import get_backend, set_backend, use_backend
+from .gradcheck import gradcheck
 from .layers import Input
 from .model import Model, Sequential
 from .random import set_seed
@@ -11,6 +13,7 @@ from .saving import load_model
 
 __version__ = "0.1.0"
 
-__all__ = ["Model", "Sequential", "Input", "layers", "losses", "optimizers", "activations",
-           "initializers", "regularizers", "get_backend", "set_backend", "use_backend",
-           "set_seed", "load_model", "__version__"]
+__all__ = ["Model", "Sequential", "Input", "load_model", "gradcheck", "set_seed",
+           "get_backend", "set_backend", "use_backend", "layers", "losses", "optimizers",
+           "activations", "initializers", "regularizers", "metrics", "callbacks", "datasets",
+           "preprocessing", "__version__"]
