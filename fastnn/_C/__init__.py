@@ -9,3 +9,11 @@ right after this file runs; an explicit OMP_WAIT_POLICY from the user wins.
 import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+_here = os.path.dirname(os.path.abspath(__file__))
+if not any(name.endswith((".so", ".pyd")) for name in os.listdir(_here)):
+    raise ImportError(
+        f"fastnn's compiled kernels are missing from {_here}. This is usually the source "
+        "checkout shadowing the installed package: run Python from another directory (or use "
+        "the `fastnn` command), or build the kernels in place with `pip install -e .` or "
+        "`python setup.py build_ext --inplace`.")
