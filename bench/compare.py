@@ -3,16 +3,31 @@
 Every case is timed by interleaved repeats (fastnn, NumPy, PyTorch, fastnn, ...,
 each a short block of calls, see ``measure``) so machine noise hits all alike; the table reports median times and the
 ratios of medians (and of minima, the least noisy estimate on a shared machine).
-PyTorch is optional (skipped when not importable) and limited to 2 threads.
+PyTorch is optional (skipped when not importable). Every library gets
+``--threads`` threads (default 2: OpenBLAS, OpenMP and PyTorch).
 
-    python bench/compare.py [--repeats 50] [--markdown bench/RESULTS.md]
+    python bench/compare.py [--repeats 50] [--threads 2] [--only dense] [--markdown FILE]
 """
 import argparse
+import os
 import platform
 import sys
 import time
 
-import numpy
+
+def _threads_from_argv(default=2):
+    """--threads must act before NumPy, SciPy and PyTorch start their pools."""
+    for i, arg in enumerate(sys.argv):
+        if arg == "--threads" and i + 1 < len(sys.argv):
+            return int(sys.argv[i + 1])
+    return default
+
+
+THREADS = _threads_from_argv()
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
+    os.environ[_var] = str(THREADS)
+
+import numpy  # noqa: E402
 
 # Run from a checkout (built in place) without installing fastnn.
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
@@ -22,7 +37,7 @@ from fastnn.backend import NumpyOps, Ops
 
 try:
     import torch
-    torch.set_num_threads(2)
+    torch.set_num_threads(THREADS)
 except ImportError:
     torch = None
 
@@ -126,6 +141,10 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=50)
     parser.add_argument("--markdown", help="also write the table to this file")
+    parser.add_argument("--threads", type=int, default=2,
+                        help="threads for every library (read before imports)")
+    parser.add_argument("--append", action="store_true",
+                        help="add this run as a new section of the --markdown file")
     parser.add_argument("--only", default="", help="run only cases whose title contains this")
     args = parser.parse_args(argv)
     rows = []
@@ -150,20 +169,22 @@ def main(argv=None):
         rows[-1] += f"{ratio('numpy')} | {ratio('torch')} |"
         print(rows[-1] if len(rows) > 3 else "\n".join(rows), flush=True)
     env = (f"Python {platform.python_version()}, numpy {numpy.__version__}, "
-           f"torch {torch.__version__ if torch else 'not installed'} (2 threads), "
+           f"torch {torch.__version__ if torch else 'not installed'}, {THREADS} threads each, "
            f"{platform.machine()}, {repeats_note(args.repeats)}")
     print(env)
     if args.markdown:
-        with open(args.markdown, "w") as f:
-            f.write("# Benchmark results\n\n")
+        with open(args.markdown, "a" if args.append else "w") as f:
+            f.write(f"\n## {THREADS} thread(s)\n\n" if args.append else "# Benchmark results\n\n")
             f.write(f"Produced by `python bench/compare.py --repeats {args.repeats} "
+                    f"--threads {THREADS}{' --append' if args.append else ''} "
                     f"--markdown {args.markdown}` on "
                     f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.\n\n")
             f.write(env + ".\nTimes are medians of interleaved repeats; ratios < 1 mean "
                     "fastnn is faster. The machine is a shared, noisy 2-core VM, so the "
                     "ratio of minima is the steadier number.\n\n")
             f.write("\n".join(rows) + "\n")
-            f.write(NOTES)
+            if not args.append:
+                f.write(NOTES)
 
 
 NOTES = """
