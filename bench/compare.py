@@ -147,6 +147,7 @@ def main(argv=None):
                         help="add this run as a new section of the --markdown file")
     parser.add_argument("--only", default="", help="run only cases whose title contains this")
     args = parser.parse_args(argv)
+    load_before = os.getloadavg()[0]
     rows = []
     header = ("| case | fastnn ms | numpy ref ms | torch ms | fastnn/numpy (median, min) "
               "| fastnn/torch (median, min) |")
@@ -170,7 +171,8 @@ def main(argv=None):
         print(rows[-1] if len(rows) > 3 else "\n".join(rows), flush=True)
     env = (f"Python {platform.python_version()}, numpy {numpy.__version__}, "
            f"torch {torch.__version__ if torch else 'not installed'}, {THREADS} threads each, "
-           f"{platform.machine()}, {repeats_note(args.repeats)}")
+           f"{platform.machine()}, {repeats_note(args.repeats)}, load average before/after "
+           f"{load_before:.1f}/{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(env)
     if args.markdown:
         with open(args.markdown, "a" if args.append else "w") as f:
