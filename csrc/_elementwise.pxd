@@ -4,7 +4,12 @@
 # Derivatives come from the activation's output y, as in fastnn.backend.Ops.
 # Callers validate and own parallelism; this only computes.
 from cython cimport floating
-from libc.math cimport exp, expf, tanh, tanhf, expm1, expm1f
+from libc.math cimport exp, tanh, expm1
+
+cdef extern from "fastnn_math.h" nogil:
+    float fastnn_exp_nonpos_f(float x)
+    float fastnn_expm1_nonpos_f(float x)
+    float fastnn_tanh_f(float x)
 
 cdef enum:
     ACT_LINEAR = 0
@@ -16,21 +21,49 @@ cdef enum:
     ACT_SOFTMAX = 6
 
 
-cdef inline floating _exp(floating v) noexcept nogil:
+cdef inline floating _exp_nonpos(floating v) noexcept nogil:
+    """exp(v) for v <= 0: vectorizable for float32, libm for float64."""
     if floating is float:
-        return expf(v)
+        return fastnn_exp_nonpos_f(v)
     else:
         return exp(v)
 
 
 cdef inline floating _sigmoid(floating v) noexcept nogil:
     # Stable for large |v|: exp of a non-positive number only.
-    cdef floating e
-    if v >= 0:
-        e = _exp(-v)
-        return 1 / (1 + e)
-    e = _exp(v)
-    return e / (1 + e)
+    # A select, not a branch, so the loop vectorizes.
+    cdef floating e = _exp_nonpos(-v if v >= 0 else v)
+    cdef floating r = 1 / (1 + e)
+    return r if v >= 0 else e * r
+
+
+cdef inline double sum_f64(const floating* a, Py_ssize_t n) noexcept nogil:
+    """Sum in float64 over 8 independent accumulators (fixed order: deterministic),
+    so the loop is not one long chain of dependent additions."""
+    cdef double acc[8]
+    cdef Py_ssize_t j, k, n8 = n - n % 8
+    for k in range(8):
+        acc[k] = 0
+    for j in range(0, n8, 8):
+        for k in range(8):
+            acc[k] += a[j + k]
+    for j in range(n8, n):
+        acc[0] += a[j]
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
+
+
+cdef inline double dot_f64(const floating* a, const floating* b, Py_ssize_t n) noexcept nogil:
+    """Like sum_f64, for sum(a * b)."""
+    cdef double acc[8]
+    cdef Py_ssize_t j, k, n8 = n - n % 8
+    for k in range(8):
+        acc[k] = 0
+    for j in range(0, n8, 8):
+        for k in range(8):
+            acc[k] += <double>a[j + k] * b[j + k]
+    for j in range(n8, n):
+        acc[0] += <double>a[j] * b[j]
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
 
 
 cdef inline void softmax_row(const floating* x, floating* y, Py_ssize_t n) noexcept nogil:
@@ -41,9 +74,10 @@ cdef inline void softmax_row(const floating* x, floating* y, Py_ssize_t n) noexc
     for j in range(1, n):
         if x[j] > mx:
             mx = x[j]
+    # exp and the (float64, serial) sum in separate loops so the exp loop vectorizes.
     for j in range(n):
-        y[j] = _exp(x[j] - mx)
-        total += y[j]
+        y[j] = _exp_nonpos(x[j] - mx)
+    total = sum_f64(y, n)
     scale = <floating>(1.0 / total)
     for j in range(n):
         y[j] *= scale
@@ -54,8 +88,7 @@ cdef inline void softmax_backward_row(const floating* y, const floating* dy, flo
     cdef Py_ssize_t j
     cdef double dot = 0
     cdef floating d
-    for j in range(n):
-        dot += dy[j] * y[j]
+    dot = dot_f64(dy, y, n)
     d = <floating>dot
     for j in range(n):
         dx[j] = y[j] * (dy[j] - d)
@@ -84,18 +117,16 @@ cdef inline void act_forward_run(int code, const floating* x, floating* y, Py_ss
     elif code == ACT_TANH:
         for j in range(n):
             if floating is float:
-                y[j] = tanhf(x[j])
+                y[j] = fastnn_tanh_f(x[j])
             else:
                 y[j] = tanh(x[j])
     elif code == ACT_ELU:
         for j in range(n):
             v = x[j]
-            if v <= 0:
-                if floating is float:
-                    v = alpha * expm1f(v)
-                else:
-                    v = alpha * expm1(v)
-            y[j] = v
+            if floating is float:
+                y[j] = v if v > 0 else alpha * fastnn_expm1_nonpos_f(v)
+            else:
+                y[j] = v if v > 0 else alpha * expm1(v)
     elif code == ACT_SOFTMAX:
         softmax_row(x, y, n)
 

@@ -3,7 +3,9 @@ logits in one pass per row, stable for huge logits. Matches
 ``Ops.softmax_cross_entropy`` (integer labels or target distributions)."""
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport exp, log
+from libc.math cimport log
+
+from _elementwise cimport _exp_nonpos, sum_f64
 cimport numpy as cnp
 import numpy
 
@@ -15,43 +17,47 @@ cdef enum:
     PARALLEL_MIN = 16384
 
 
-cdef inline double _row_logsumexp(const floating* x, Py_ssize_t c, floating* mx) noexcept nogil:
-    """log(sum(exp(x - max))) with the max stored in mx[0]."""
+cdef inline double _row_softmax(const floating* x, floating* p, Py_ssize_t c,
+                                floating* mx) noexcept nogil:
+    """p = softmax(x); returns log(sum(exp(x - max))) and stores the max in mx[0].
+    The exp loop is kept apart from the float64 sum so it vectorizes."""
     cdef Py_ssize_t j
-    cdef floating top = x[0]
+    cdef floating top = x[0], scale
     cdef double total = 0
     for j in range(1, c):
         if x[j] > top:
             top = x[j]
     for j in range(c):
-        total += exp(<double>(x[j] - top))
+        p[j] = _exp_nonpos(x[j] - top)
+    total = sum_f64(p, c)
+    scale = <floating>(1.0 / total)
+    for j in range(c):
+        p[j] *= scale
     mx[0] = top
     return log(total)
 
 
 cdef inline void _labels_row(const floating* x, Py_ssize_t label, floating* loss,
                              floating* grad, Py_ssize_t c) noexcept nogil:
-    cdef Py_ssize_t j
     cdef floating mx
-    cdef floating lse = <floating>_row_logsumexp(x, c, &mx)
-    for j in range(c):
-        grad[j] = <floating>exp(<double>((x[j] - mx) - lse))
+    cdef double lse = _row_softmax(x, grad, c, &mx)
     grad[label] -= 1
-    loss[0] = -((x[label] - mx) - lse)
+    loss[0] = <floating>(lse - (x[label] - mx))
 
 
 cdef inline void _targets_row(const floating* x, const floating* t, floating* loss,
                               floating* grad, Py_ssize_t c) noexcept nogil:
     cdef Py_ssize_t j
-    cdef floating mx, logp
-    cdef floating lse = <floating>_row_logsumexp(x, c, &mx)
+    cdef floating mx
+    cdef double lse = _row_softmax(x, grad, c, &mx)
     cdef double tsum = 0, total = 0
+    cdef floating ts
     for j in range(c):
         tsum += t[j]
+        total += t[j] * ((x[j] - mx) - lse)
+    ts = <floating>tsum
     for j in range(c):
-        logp = (x[j] - mx) - lse
-        total += t[j] * logp
-        grad[j] = <floating>(exp(<double>logp) * tsum) - t[j]
+        grad[j] = grad[j] * ts - t[j]
     loss[0] = <floating>(-total)
 
 
