@@ -86,3 +86,15 @@ def test_bad_input(rng):
     bad = scipy.sparse.csr_matrix(numpy.array([[1.0, numpy.nan], [0, 2.0]]))
     with pytest.raises(ValueError, match="NaN"):
         AutoRec(hidden=2).fit(bad, verbose=0)
+
+
+def test_user_means_with_trailing_empty_users():
+    """The cold-start fallback's user means are exact even when the last users
+    have no training rating (a reduceat over indptr used to drop a rating)."""
+    m = scipy.sparse.csr_matrix(numpy.array([[1.0, 0, 3], [2.0, 5, 0], [0, 0, 0], [0, 0, 0]]))
+    model = AutoRec(hidden=2, seed=0)
+    model.fit(m, epochs=1, verbose=0)
+    numpy.testing.assert_allclose(model.user_mean[:2], [2.0, 3.5])
+    assert numpy.isnan(model.user_mean[2:]).all()
+    # a cold user on a warm item gets the item mean
+    assert model.predict([3], [0])[0] == pytest.approx(1.5)
