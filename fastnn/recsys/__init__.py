@@ -5,3 +5,5 @@ from .data import Ratings, load_ratings, read_movielens, read_dat, read_csv, rea
 from .splits import random_split, load_fold, leave_k_out, validation_split
 from .metrics import rmse, mae, ranking_metrics, precision_at_k, recall_at_k, ndcg_at_k, hit_rate_at_k
 from . import sparse_ops
+from .synthetic import synthetic_ratings
+from .protocol import evaluate_autorec
