@@ -19,7 +19,25 @@ from .splits import random_split, validation_split
 
 #: lambda grid searched by default (log-spaced; the best value on MovieLens-100K
 #: with Adam sits inside it, not on its edge).
-DEFAULT_LAMS = (50.0, 100.0, 200.0, 400.0)
+DEFAULT_LAMS = (100.0, 200.0, 400.0)
+
+
+class _Average:
+    """Mean prediction of several fitted AutoRec models (the same lambda and
+    epochs, different initial weights): ``evaluate`` and ``score_matrix`` as
+    AutoRec's."""
+
+    def __init__(self, models):
+        self.models = models
+
+    def evaluate(self, test):
+        m = test.matrix.tocoo()
+        pred = numpy.mean([model.predict(m.row, m.col) for model in self.models], axis=0)
+        err = pred - m.data.astype(numpy.float64)
+        return float(numpy.sqrt(numpy.mean(err ** 2))), float(numpy.mean(numpy.abs(err)))
+
+    def score_matrix(self, users=None):
+        return numpy.mean([model.score_matrix(users) for model in self.models], axis=0)
 
 
 def _mean_std(values):
@@ -30,8 +48,8 @@ def _mean_std(values):
 def evaluate_autorec(ratings, seeds=(0, 1, 2, 3, 4), test_frac=0.1, val_frac=0.1,
                      lams=DEFAULT_LAMS, optimizer="adam", epochs=300, patience=25,
                      variant="item", hidden=500, refit=True, learning_rate=1e-3,
-                     batch_size=256, input_dropout=0.0, dtype="float32", k=10,
-                     threshold=4.0, log=None):
+                     batch_size=256, input_dropout=0.25, dtype="float32", k=10,
+                     threshold=4.0, n_models=1, log=None):
     """Run the AutoRec protocol on ``ratings`` (a ``Ratings``) for each seed.
 
     Per seed ``s``:
@@ -46,8 +64,10 @@ def evaluate_autorec(ratings, seeds=(0, 1, 2, 3, 4), test_frac=0.1, val_frac=0.1
        ``lams``) and its best epoch count;
     5. ``refit=True``: train a fresh model (same seed) on the whole ``train``
        (fit_part + val) with the chosen ``lam`` for the chosen number of epochs,
-       no early stopping; ``refit=False``: keep the selected model (its best
-       weights, trained on ``fit_part`` only);
+       no early stopping; with ``n_models > 1``, that many such models (initial
+       weights seeded ``seed``, ``seed + 1000``, ...) whose predictions are
+       averaged; ``refit=False``: keep the selected model (its best weights,
+       trained on ``fit_part`` only);
     6. evaluate on ``test``: RMSE and MAE (predictions clipped to the rating
        range; cold users/items by the model's fallback rule) and
        Precision/Recall/NDCG/HR@``k`` over all items, each user's ``train``
@@ -66,6 +86,8 @@ def evaluate_autorec(ratings, seeds=(0, 1, 2, 3, 4), test_frac=0.1, val_frac=0.1
         raise ValueError("lams is empty; give at least one lambda")
     if not seeds:
         raise ValueError("seeds is empty; give at least one seed")
+    if n_models < 1 or (n_models > 1 and not refit):
+        raise ValueError(f"n_models={n_models}; expected 1, or more with refit=True")
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     hidden = (hidden,) if isinstance(hidden, int) else tuple(int(h) for h in hidden)
@@ -83,9 +105,11 @@ def evaluate_autorec(ratings, seeds=(0, 1, 2, 3, 4), test_frac=0.1, val_frac=0.1
         "selection": "lam and epochs by lowest validation RMSE (early stopping, "
                      f"patience {patience}, at most {epochs} epochs); test never used",
         "refit": ("fresh model on train (= fit part + validation) with the chosen lam "
-                  "for the chosen number of epochs" if refit else
+                  "for the chosen number of epochs"
+                  + (f", predictions averaged over {n_models} such models" if n_models > 1
+                     else "") if refit else
                   "none: the selected model trained on the fit part is tested"),
-        "lams": list(lams), "epochs": epochs, "patience": patience,
+        "lams": list(lams), "epochs": epochs, "patience": patience, "n_models": n_models,
         "model": {**model_kwargs, "hidden": list(hidden)},
         "ranking": {"k": k, "threshold": threshold, "exclude": "each user's train items",
                     "candidates": "all items"},
@@ -119,8 +143,11 @@ def evaluate_autorec(ratings, seeds=(0, 1, 2, 3, 4), test_frac=0.1, val_frac=0.1
         chosen = min(range(len(selection)), key=lambda j: (selection[j]["val_rmse"], j))
         lam, n_epochs = selection[chosen]["lam"], selection[chosen]["best_epoch"]
         if refit:
-            model = AutoRec(lam=lam, seed=seed, **model_kwargs)
-            model.fit(train, epochs=n_epochs, verbose=0)
+            members = []
+            for j in range(n_models):
+                members.append(AutoRec(lam=lam, seed=seed + 1000 * j, **model_kwargs))
+                members[-1].fit(train, epochs=n_epochs, verbose=0)
+            model = members[0] if n_models == 1 else _Average(members)
         else:
             model = best_model[1]
         test_rmse, test_mae = model.evaluate(test)

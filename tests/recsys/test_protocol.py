@@ -116,3 +116,19 @@ def test_ml100k_i_autorec_quality():
     mean = res["summary"]["test_rmse"]["mean"]
     per_seed = [round(r["test_rmse"], 4) for r in res["seeds"]]
     assert mean <= 0.880, f"mean test RMSE {mean:.4f} (per seed {per_seed}, {elapsed:.0f} s)"
+
+
+def test_refit_average_of_several_models():
+    r = _small(3)
+    kw = dict(seeds=(0,), lams=(10.0,), hidden=8, epochs=20, patience=5, batch_size=16,
+              learning_rate=1e-2)
+    one = evaluate_autorec(r, **kw)
+    two = evaluate_autorec(r, n_models=2, **kw)
+    assert two["protocol"]["n_models"] == 2 and "averaged over 2" in two["protocol"]["refit"]
+    assert two["seeds"][0]["selection"] == [
+        {**s, "seconds": s1["seconds"]} for s, s1 in zip(one["seeds"][0]["selection"],
+                                                         two["seeds"][0]["selection"])]
+    assert two["seeds"][0]["test_rmse"] != one["seeds"][0]["test_rmse"]
+    assert numpy.isfinite(two["seeds"][0]["ndcg@10"])
+    with pytest.raises(ValueError, match="n_models"):
+        evaluate_autorec(r, n_models=2, refit=False, **kw)
