@@ -319,10 +319,10 @@ class AutoRec:
         self.rating_range = ratings.rating_range if isinstance(ratings, Ratings) else \
             (float(matrix.data.min()), float(matrix.data.max()))
         counts_u = numpy.diff(matrix.indptr)
-        sums_u = numpy.add.reduceat(matrix.data.astype(numpy.float64),
-                                    numpy.minimum(matrix.indptr[:-1], max(matrix.nnz - 1, 0))) \
-            if matrix.nnz else numpy.zeros(matrix.shape[0])
-        sums_u = numpy.where(counts_u > 0, sums_u, 0.0)
+        # bincount over row ids, not add.reduceat over indptr: reduceat drops the
+        # last rating of the last non-empty row when empty rows trail it.
+        rows = numpy.repeat(numpy.arange(matrix.shape[0]), counts_u)
+        sums_u = numpy.bincount(rows, weights=matrix.data, minlength=matrix.shape[0])
         counts_i = numpy.bincount(matrix.indices, minlength=matrix.shape[1])
         sums_i = numpy.bincount(matrix.indices, weights=matrix.data, minlength=matrix.shape[1])
         self.global_mean = float(matrix.data.mean())

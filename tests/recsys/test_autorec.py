@@ -86,3 +86,79 @@ def test_bad_input(rng):
     bad = scipy.sparse.csr_matrix(numpy.array([[1.0, numpy.nan], [0, 2.0]]))
     with pytest.raises(ValueError, match="NaN"):
         AutoRec(hidden=2).fit(bad, verbose=0)
+
+
+def test_user_means_with_trailing_empty_users():
+    """The cold-start fallback's user means are exact even when the last users
+    have no training rating (a reduceat over indptr used to drop a rating)."""
+    m = scipy.sparse.csr_matrix(numpy.array([[1.0, 0, 3], [2.0, 5, 0], [0, 0, 0], [0, 0, 0]]))
+    model = AutoRec(hidden=2, seed=0)
+    model.fit(m, epochs=1, verbose=0)
+    numpy.testing.assert_allclose(model.user_mean[:2], [2.0, 3.5])
+    assert numpy.isnan(model.user_mean[2:]).all()
+    # a cold user on a warm item gets the item mean
+    assert model.predict([3], [0])[0] == pytest.approx(1.5)
+
+
+def test_cold_user_gets_item_mean_and_both_cold_get_global_mean(rng):
+    ratings = _ratings(rng, density=0.3)
+    m = ratings.matrix.tolil()
+    m[7, :] = 0
+    m[:, 2] = 0
+    train = scipy.sparse.csr_matrix(m)
+    train.eliminate_zeros()
+    for variant in ("item", "user"):
+        model = AutoRec(hidden=4, variant=variant, seed=0)
+        model.fit(train, epochs=2, verbose=0)
+        col = train.getcol(5)
+        assert model.predict([7], [5])[0] == pytest.approx(col.data.mean())
+        assert model.predict([7], [2])[0] == pytest.approx(train.data.mean())
+
+
+def test_predictions_are_clipped_unless_clip_false(rng):
+    ratings = _ratings(rng, density=0.4)
+    model = AutoRec(hidden=4, seed=0, clip=True)
+    model.fit(ratings, epochs=1, verbose=0)
+    model.c[...] = 100.0                         # push every output far above 5
+    u, i, _ = ratings.to_triples()
+    assert (model.predict(u, i) == 5.0).all()
+    model.clip = False
+    assert (model.predict(u, i) > 50).all()
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_deeper_stack_and_lbfgs_train(rng, optimizer):
+    ratings = _ratings(rng, density=0.4)
+    model = AutoRec(hidden=(8, 4, 8), lam=0.1, seed=0, batch_size=8, optimizer=optimizer,
+                    learning_rate=1e-2, dtype="float64" if optimizer == "lbfgs" else "float32")
+    history = model.fit(ratings, validation=ratings, epochs=25, patience=50, verbose=0)
+    assert history["rmse"][-1] < history["rmse"][0]
+    assert min(history["val_rmse"]) < history["val_rmse"][0]
+    assert len(history["loss"]) <= 25
+    assert model.best_epoch == int(numpy.argmin(history["val_rmse"])) + 1
+
+
+def test_lbfgs_early_stopping_restores_best(rng):
+    ratings = _ratings(rng, density=0.3)
+    model = AutoRec(hidden=6, lam=0.0, seed=0, optimizer="lbfgs", dtype="float64")
+    history = model.fit(ratings, validation=ratings, epochs=40, patience=3, verbose=0)
+    assert model.evaluate(ratings)[0] == pytest.approx(min(history["val_rmse"]), rel=1e-9)
+
+
+def test_predict_rejects_out_of_range_and_mismatched_indices(rng):
+    model = AutoRec(hidden=2, seed=0)
+    with pytest.raises(RuntimeError, match="not fitted"):
+        model.predict([0], [0])
+    ratings = _ratings(rng)
+    model.fit(ratings, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match=r"user indices must lie in \[0, 40\)"):
+        model.predict([-1], [0])
+    with pytest.raises(ValueError, match=r"user indices must lie in \[0, 40\)"):
+        model.predict([40], [0])
+    with pytest.raises(ValueError, match="same length"):
+        model.predict([0, 1], [0])
+    with pytest.raises(ValueError, match="shape"):
+        model.evaluate(scipy.sparse.csr_matrix((3, 3)))
+    inf = scipy.sparse.csr_matrix(numpy.array([[1.0, numpy.inf], [0, 2.0]]))
+    with pytest.raises(ValueError, match="infinite"):
+        AutoRec(hidden=2).fit(inf, verbose=0)

@@ -1,0 +1,85 @@
+import json
+
+import numpy
+import pytest
+
+from fastnn.__main__ import main
+from fastnn.recsys import synthetic_ratings
+
+
+def _write_udata(path, seed=0):
+    r = synthetic_ratings(40, 50, density=0.2, seed=seed)
+    u, i, v = r.to_triples()
+    lines = [f"{a + 1}\t{b + 1}\t{int(c)}\t{881250949 + n}" for n, (a, b, c) in
+             enumerate(zip(u, i, v))]
+    path.write_text("\n".join(lines) + "\n")
+    return r
+
+
+FAST = ["--hidden", "8", "--lam", "1", "10", "--epochs", "5", "--patience", "2",
+        "--batch-size", "16", "--seeds", "0", "1"]
+
+
+def test_json_output_parses(tmp_path, capsys):
+    data = tmp_path / "u.data"
+    r = _write_udata(data)
+    assert main(["autorec", "--data", str(data), "--json"] + FAST) == 0
+    out, err = capsys.readouterr()
+    res = json.loads(out)
+    assert err == ""
+    assert res["protocol"]["lams"] == [1.0, 10.0] and res["protocol"]["seeds"] == [0, 1]
+    assert res["protocol"]["ratings"] == r.nnz
+    assert [row["seed"] for row in res["seeds"]] == [0, 1]
+    for row in res["seeds"]:
+        assert row["chosen_lam"] in (1.0, 10.0) and len(row["selection"]) == 2
+    assert numpy.isfinite(res["summary"]["test_rmse"]["mean"])
+
+
+def test_table_output_and_progress(tmp_path, capsys):
+    data = tmp_path / "u.data"
+    _write_udata(data, seed=1)
+    assert main(["autorec", "--data", str(data), "--format", "movielens", "--variant", "user",
+                 "--optimizer", "lbfgs", "--no-refit", "--hidden", "6", "4", "6",
+                 "--lam", "3", "--epochs", "4", "--seeds", "2"]) == 0
+    out, err = capsys.readouterr()
+    assert "val RMSE" in out and "test RMSE" in out and "NDCG@10" in out
+    assert "seed 2" in err and "lam 3" in err
+
+
+def test_dat_format(tmp_path, capsys):
+    r = synthetic_ratings(30, 40, density=0.25, seed=4)
+    u, i, v = r.to_triples()
+    data = tmp_path / "ratings.dat"
+    data.write_text("".join(f"{a + 1}::{b + 1}::{int(c)}::978300760\n"
+                            for a, b, c in zip(u, i, v)))
+    assert main(["autorec", "--data", str(data), "--json", "--seeds", "0", "--hidden", "4",
+                 "--lam", "1", "--epochs", "2"]) == 0
+    assert json.loads(capsys.readouterr().out)["protocol"]["ratings"] == r.nnz
+
+
+def test_malformed_line_names_file_and_line(tmp_path):
+    data = tmp_path / "u.data"
+    data.write_text("1\t1\t5\t881250949\n2\t1\t4\t881250949\n3\t2\n")
+    with pytest.raises(SystemExit, match=r"u\.data, line 3: expected at least 4 fields"):
+        main(["autorec", "--data", str(data), "--json"])
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(SystemExit, match="nothere.data"):
+        main(["autorec", "--data", str(tmp_path / "nothere.data")])
+
+
+def test_help_is_clear(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["autorec", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for word in ("--data", "--lam", "--optimizer", "--seeds", "--json", "validation"):
+        assert word in out
+
+
+def test_missing_data_argument_fails(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["autorec"])
+    assert exc.value.code == 2
+    assert "--data" in capsys.readouterr().err
