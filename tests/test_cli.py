@@ -39,6 +39,10 @@ def test_demo_runs_on_embedded_data(capsys):
     out = capsys.readouterr().out
     accuracy = float(out.split("test accuracy")[1].split()[0])
     assert accuracy > 0.85
+    assert "SYNTHETIC ratings" in out
+    rmse = float(out.split("test RMSE")[1].split()[0])
+    baseline = float(out.split("predicting the mean rating: RMSE")[1].split(")")[0])
+    assert rmse < baseline  # AutoRec beats the mean rating
 
 
 @needs_mnist
