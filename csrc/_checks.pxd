@@ -1,7 +1,6 @@
 # Shared argument validation for the kernels (inline, so no runtime cimport is
 # needed between fastnn._C modules). Everything here runs with the GIL, before a
 # kernel enters nogil code; nothing here computes.
-cimport numpy as cnp
 import numpy
 
 cdef enum:

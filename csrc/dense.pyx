@@ -26,9 +26,8 @@ cdef void _forward(int code, floating[:, ::1] x, bint tx, floating[:, ::1] W, bi
                    floating[::1] b, bint has_b, floating[:, ::1] y, double alpha):
     cdef int m = <int>y.shape[0], n = <int>y.shape[1]
     cdef int k = <int>(x.shape[0] if tx else x.shape[1])
-    cdef Py_ssize_t i, j
+    cdef Py_ssize_t i
     cdef floating a = <floating>alpha
-    cdef floating* row
     cdef const floating* bias = &b[0] if has_b else NULL
     with nogil:
         gemm_rm(tx, tw, m, n, k, 1, &x[0, 0], max(1, <int>x.shape[1]), &W[0, 0],
@@ -101,10 +100,9 @@ cdef void _backward(int code, floating[:, ::1] x, bint tx, floating[:, ::1] W, b
                     double[:, ::1] partial, floating[:, ::1] dx, bint need_dx, double alpha):
     cdef int m = <int>dy.shape[0], n = <int>dy.shape[1]
     cdef int k = <int>(x.shape[0] if tx else x.shape[1])
-    cdef Py_ssize_t nblocks = partial.shape[0], blk, i, j, r0, r1
+    cdef Py_ssize_t nblocks = partial.shape[0], blk, j
     cdef floating a = <floating>alpha
     cdef bint fuse = code != ACT_LINEAR
-    cdef double* acc
     cdef double s
     with nogil:
         if fuse or has_db:
