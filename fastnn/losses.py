@@ -61,21 +61,27 @@ class Loss(Configurable):
         _check_pair(y_true, y_pred, self.name)
         return y_true, y_pred
 
-    # Elementwise losses: per-sample = mean over the non-batch axes.
     def elementwise(self, y_true, y_pred):
-        """(values, d values / d y_pred), both shaped like ``y_pred``."""
+        """(values, d values / d y_pred), both shaped like ``y_pred``: the
+        per-sample loss is the mean of the sample's values."""
         raise NotImplementedError
 
+    def _loss_and_grad(self, y_true, y_pred):
+        """(loss values, gradient): the values have the batch axis first and the
+        per-sample loss is their mean over the other axes; the gradient is
+        d(sum of values)/d y_pred. Elementwise losses by default; losses that
+        reduce a class axis override this."""
+        return self.elementwise(y_true, y_pred)
+
     def per_sample(self, y_true, y_pred):
-        values, _ = self.elementwise(y_true, y_pred)
+        values, _ = self._loss_and_grad(y_true, y_pred)
         return values.reshape(values.shape[0], -1).mean(axis=1)
 
     def forward_backward(self, y_true, y_pred, sample_weight=None):
         """(mean loss as a float, d mean loss / d y_pred)."""
         y_true, y_pred = self._prepare(y_true, y_pred)
-        values, grad = self.elementwise(y_true, y_pred)
-        n = values.shape[0]
-        per_sample = values.reshape(n, -1).mean(axis=1)
+        values, grad = self._loss_and_grad(y_true, y_pred)
+        per_sample = values.reshape(values.shape[0], -1).mean(axis=1)
         scale = grad.dtype.type(1.0 / values.size)
         if sample_weight is None:
             return _weighted_mean(per_sample, None), grad * scale
@@ -200,10 +206,8 @@ class CategoricalCrossentropy(Loss):
             get_backend().xp.ascontiguousarray(z), yt)
         return loss.reshape(logits.shape[:-1]), grad.reshape(logits.shape)
 
-    def per_sample(self, y_true, y_pred):
-        if self.from_logits:
-            return self._logits_loss(y_true, y_pred)[0].reshape(y_pred.shape[0], -1).mean(axis=1)
-        return self._prob_loss(y_true, y_pred)[0].reshape(y_pred.shape[0], -1).mean(axis=1)
+    def _loss_and_grad(self, y_true, y_pred):
+        return (self._logits_loss if self.from_logits else self._prob_loss)(y_true, y_pred)
 
     def _prob_loss(self, y_true, y_pred):
         xp = get_backend().xp
@@ -221,18 +225,6 @@ class CategoricalCrossentropy(Loss):
         oh = get_backend().xp.zeros(like.shape, dtype=like.dtype)
         oh[get_backend().xp.arange(labels.shape[0]), labels] = 1
         return oh
-
-    def forward_backward(self, y_true, y_pred, sample_weight=None):
-        y_true, y_pred = self._prepare(y_true, y_pred)
-        fn = self._logits_loss if self.from_logits else self._prob_loss
-        loss, grad = fn(y_true, y_pred)
-        n = y_pred.shape[0]
-        per_sample = loss.reshape(n, -1).mean(axis=1)
-        scale = grad.dtype.type(1.0 / loss.size)
-        if sample_weight is None:
-            return _weighted_mean(per_sample, None), grad * scale
-        w = _sample_weight(sample_weight, grad)
-        return _weighted_mean(per_sample, sample_weight), grad * (w * scale)
 
     def forward_backward_logits(self, y_true, logits, sample_weight=None):
         """(loss, d loss / d logits, softmax(logits)) for a fused softmax output."""
@@ -273,25 +265,13 @@ class KLDivergence(Loss):
     """``sum(y * log(y / p))`` over the last axis, both clipped to [eps, 1]."""
     name = "kl_divergence"
 
-    def per_sample(self, y_true, y_pred):
+    def _loss_and_grad(self, y_true, y_pred):
         xp = get_backend().xp
         y = xp.clip(y_true, EPSILON, 1)
         p = xp.clip(y_pred, EPSILON, 1)
         values = (y * xp.log(y / p)).sum(axis=-1)
-        return values.reshape(values.shape[0], -1).mean(axis=1)
-
-    def forward_backward(self, y_true, y_pred, sample_weight=None):
-        xp = get_backend().xp
-        y_true, y_pred = self._prepare(y_true, y_pred)
-        y = xp.clip(y_true, EPSILON, 1)
-        p = xp.clip(y_pred, EPSILON, 1)
-        values = (y * xp.log(y / p)).sum(axis=-1)
-        per_sample = values.reshape(values.shape[0], -1).mean(axis=1)
         grad = -y / p * ((y_pred >= EPSILON) & (y_pred <= 1))
-        grad = grad.astype(y_pred.dtype, copy=False) * y_pred.dtype.type(1.0 / values.size)
-        if sample_weight is not None:
-            grad = grad * _sample_weight(sample_weight, grad)
-        return _weighted_mean(per_sample, sample_weight), grad
+        return values, grad.astype(y_pred.dtype, copy=False)
 
 
 _TABLE = {

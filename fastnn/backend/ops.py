@@ -173,6 +173,10 @@ class Ops:
         logp = z - logsumexp
         p = xp.exp(logp)
         if labels.ndim == 1:
+            c = logits.shape[-1]
+            if labels.size and (int(labels.min()) < 0 or int(labels.max()) >= c):
+                raise ValueError(f"softmax_cross_entropy: labels must lie in [0, {c}), got "
+                                 f"values in [{int(labels.min())}, {int(labels.max())}]")
             rows = xp.arange(logits.shape[0])
             loss = -logp[rows, labels]
             grad = p
