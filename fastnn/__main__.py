@@ -181,9 +181,9 @@ def build_parser():
                     help="epochs without validation improvement before stopping (default 25)")
     ar.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     ar.add_argument("--batch-size", type=int, default=256, help="minibatch size (default 256)")
-    ar.add_argument("--input-dropout", type=float, default=0.25,
+    ar.add_argument("--input-dropout", type=float, default=0.5,
                     help="fraction of input ratings dropped in training (denoising; "
-                         "default 0.25)")
+                         "default 0.5)")
     ar.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4],
                     help="one split per seed (default 0 1 2 3 4)")
     ar.add_argument("--test-frac", type=float, default=0.1, help="test fraction (default 0.1)")
