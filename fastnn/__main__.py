@@ -118,7 +118,7 @@ def _autorec(args):
         lams=tuple(args.lam), optimizer=args.optimizer, epochs=args.epochs,
         patience=args.patience, variant=args.variant, hidden=hidden, refit=not args.no_refit,
         learning_rate=args.lr, batch_size=args.batch_size, input_dropout=args.input_dropout,
-        k=args.k, log=log)
+        n_models=args.models, k=args.k, log=log)
     if args.json:
         print(json.dumps(result, indent=1))
     else:
@@ -207,9 +207,9 @@ def build_parser():
                     help="epochs without validation improvement before stopping (default 25)")
     ar.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
     ar.add_argument("--batch-size", type=int, default=256, help="minibatch size (default 256)")
-    ar.add_argument("--input-dropout", type=float, default=0.25,
+    ar.add_argument("--input-dropout", type=float, default=0.5,
                     help="fraction of input ratings dropped in training (denoising; "
-                         "default 0.25)")
+                         "default 0.5)")
     ar.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4],
                     help="one split per seed (default 0 1 2 3 4)")
     ar.add_argument("--test-frac", type=float, default=0.1, help="test fraction (default 0.1)")
@@ -218,6 +218,9 @@ def build_parser():
     ar.add_argument("--no-refit", action="store_true",
                     help="test the selected model as trained on the fit part, without the "
                          "refit on train+validation")
+    ar.add_argument("--models", type=int, default=1,
+                    help="refit this many models (different initial weights) and average "
+                         "their predictions (default 1: a single model)")
     ar.add_argument("--k", type=int, default=10, help="K of the ranking metrics (default 10)")
     ar.add_argument("--json", action="store_true",
                     help="print only the machine-readable result (JSON), no progress")

@@ -19,7 +19,7 @@ from .splits import random_split, validation_split
 
 #: lambda grid searched by default (log-spaced; the best value on MovieLens-100K
 #: with Adam sits inside it, not on its edge).
-DEFAULT_LAMS = (100.0, 200.0, 400.0)
+DEFAULT_LAMS = (50.0, 100.0, 200.0, 400.0)
 
 
 class _Average:
@@ -48,7 +48,7 @@ def _mean_std(values):
 def evaluate_autorec(ratings, seeds=(0, 1, 2, 3, 4), test_frac=0.1, val_frac=0.1,
                      lams=DEFAULT_LAMS, optimizer="adam", epochs=300, patience=25,
                      variant="item", hidden=500, refit=True, learning_rate=1e-3,
-                     batch_size=256, input_dropout=0.25, dtype="float32", k=10,
+                     batch_size=256, input_dropout=0.5, dtype="float32", k=10,
                      threshold=4.0, n_models=1, log=None):
     """Run the AutoRec protocol on ``ratings`` (a ``Ratings``) for each seed.
 

@@ -74,7 +74,7 @@ def test_help_is_clear(capsys):
         main(["autorec", "--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    for word in ("--data", "--lam", "--optimizer", "--seeds", "--json", "validation"):
+    for word in ("--data", "--lam", "--optimizer", "--seeds", "--json", "--models", "validation"):
         assert word in out
 
 
@@ -83,3 +83,12 @@ def test_missing_data_argument_fails(capsys):
         main(["autorec"])
     assert exc.value.code == 2
     assert "--data" in capsys.readouterr().err
+
+
+def test_models_average(tmp_path, capsys):
+    data = tmp_path / "u.data"
+    _write_udata(data, seed=5)
+    assert main(["autorec", "--data", str(data), "--json", "--models", "2", "--seeds", "0",
+                 "--hidden", "4", "--lam", "1", "--epochs", "3"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["protocol"]["n_models"] == 2
