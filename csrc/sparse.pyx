@@ -56,6 +56,14 @@ cdef extern from "sparse_simd.h" nogil:
                               float b1, float b2, float lr, float eps, float wd)
     double fastnn_adam_sq_f64(Py_ssize_t n, double* p, const double* g, double* m, double* v,
                               double b1, double b2, double lr, double eps, double wd)
+    void fastnn_grad_scatter4_f32(Py_ssize_t n, float g0, const float* h0, float g1,
+                                  const float* h1, float g2, const float* h2, float g3,
+                                  const float* h3, float* grad, const float* x, float* d0,
+                                  float* d1, float* d2, float* d3)
+    void fastnn_grad_scatter4_f64(Py_ssize_t n, double g0, const double* h0, double g1,
+                                  const double* h1, double g2, const double* h2, double g3,
+                                  const double* h3, double* grad, const double* x, double* d0,
+                                  double* d1, double* d2, double* d3)
     void fastnn_act_grad_f32(Py_ssize_t n, const float* y, const float* dy, float* dz, int act)
     void fastnn_act_grad_f64(Py_ssize_t n, const double* y, const double* dy, double* dz,
                              int act)
@@ -780,7 +788,7 @@ cdef void _decoder_block(Py_ssize_t j0, Py_ssize_t j1, const index_t* tptr,
     ``dh``, n x k), then Adam (+ L2) on Vt[j] and Adam on c[j] at once: Vt[j] is
     read from memory once per step, by the Adam pass that has to read it anyway."""
     cdef Py_ssize_t j, t, u
-    cdef index_t q, lo, hi, qn
+    cdef index_t q, lo, hi, qn, i0, i1, i2, i3
     cdef floating pr[4]
     cdef floating g[4]
     cdef floating* vrow
@@ -815,19 +823,35 @@ cdef void _decoder_block(Py_ssize_t j0, Py_ssize_t j1, const index_t* tptr,
                 s = s + d * d
                 g[u] = <floating>(2.0 * d)
                 gc = gc + g[u]
-            # Vt gradient row: the same four-at-a-time sums as csr_t_matmul.
-            if floating is float:
-                fastnn_axpy4_f32(k, g[0], H + tind[q] * k, g[1], H + tind[q + 1] * k,
-                                 g[2], H + tind[q + 2] * k, g[3], H + tind[q + 3] * k, grad,
-                                 H + tind[q] * k, H + tind[q + 1] * k, H + tind[q + 2] * k,
-                                 H + tind[q + 3] * k)
+            # Vt gradient row (the same four-at-a-time sums as csr_t_matmul) and
+            # the four dH rows, in one pass; rows must be distinct for the fused
+            # version (a pattern may repeat an entry: then one at a time).
+            i0 = tind[q]
+            i1 = tind[q + 1]
+            i2 = tind[q + 2]
+            i3 = tind[q + 3]
+            if i0 != i1 and i0 != i2 and i0 != i3 and i1 != i2 and i1 != i3 and i2 != i3:
+                if floating is float:
+                    fastnn_grad_scatter4_f32(k, g[0], H + i0 * k, g[1], H + i1 * k, g[2],
+                                             H + i2 * k, g[3], H + i3 * k, grad, vrow,
+                                             dh + i0 * k, dh + i1 * k, dh + i2 * k,
+                                             dh + i3 * k)
+                else:
+                    fastnn_grad_scatter4_f64(k, g[0], H + i0 * k, g[1], H + i1 * k, g[2],
+                                             H + i2 * k, g[3], H + i3 * k, grad, vrow,
+                                             dh + i0 * k, dh + i1 * k, dh + i2 * k,
+                                             dh + i3 * k)
             else:
-                fastnn_axpy4_f64(k, g[0], H + tind[q] * k, g[1], H + tind[q + 1] * k,
-                                 g[2], H + tind[q + 2] * k, g[3], H + tind[q + 3] * k, grad,
-                                 H + tind[q] * k, H + tind[q + 1] * k, H + tind[q + 2] * k,
-                                 H + tind[q + 3] * k)
-            for u in range(4):
-                _axpy(k, g[u], vrow, dh + tind[q + u] * k)
+                if floating is float:
+                    fastnn_axpy4_f32(k, g[0], H + i0 * k, g[1], H + i1 * k, g[2], H + i2 * k,
+                                     g[3], H + i3 * k, grad, H + i0 * k, H + i1 * k,
+                                     H + i2 * k, H + i3 * k)
+                else:
+                    fastnn_axpy4_f64(k, g[0], H + i0 * k, g[1], H + i1 * k, g[2], H + i2 * k,
+                                     g[3], H + i3 * k, grad, H + i0 * k, H + i1 * k,
+                                     H + i2 * k, H + i3 * k)
+                for u in range(4):
+                    _axpy(k, g[u], vrow, dh + tind[q + u] * k)
             q = q + 4
         while q < hi:
             d = <double>(_dot(vrow, H + tind[q] * k, k) + cj) - <double>target[perm[q]]

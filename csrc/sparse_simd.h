@@ -230,6 +230,32 @@ FASTNN_CLONES static double fastnn_adam_sq_##S(ptrdiff_t n, T *restrict p,      
     return (double)acc[0];                                                              \
 }                                                                                       \
                                                                                         \
+/* The decoder sweep's per-entry update for four entries of one output unit:  \
+ * grad += g0*h0 + g1*h1 + g2*h2 + g3*h3 (bitwise fastnn_axpy4's sums) and       \
+ * d_q += g_q * x for q = 0..3 (four distinct rows), in one pass, x loaded once. */ \
+FASTNN_CLONES static void fastnn_grad_scatter4_##S(ptrdiff_t n, T g0, const T *restrict h0, \
+                                                   T g1, const T *restrict h1, T g2,    \
+                                                   const T *restrict h2, T g3,          \
+                                                   const T *restrict h3,                \
+                                                   T *restrict grad, const T *restrict x, \
+                                                   T *restrict d0, T *restrict d1,      \
+                                                   T *restrict d2, T *restrict d3)      \
+{                                                                                       \
+    for (ptrdiff_t i = 0; i < n; i++) {                                                 \
+        T t = grad[i];                                                                  \
+        t += g0 * h0[i];                                                                \
+        t += g1 * h1[i];                                                                \
+        t += g2 * h2[i];                                                                \
+        t += g3 * h3[i];                                                                \
+        grad[i] = t;                                                                    \
+        T xi = x[i];                                                                    \
+        d0[i] += g0 * xi;                                                               \
+        d1[i] += g1 * xi;                                                               \
+        d2[i] += g2 * xi;                                                               \
+        d3[i] += g3 * xi;                                                               \
+    }                                                                                   \
+}                                                                                       \
+                                                                                        \
 /* dz = dy * f'(y) from the activation's output y (sigmoid: y(1-y), tanh: 1-y^2,     \
  * relu: y > 0), the same expressions as Ops.activation_backward. */                 \
 FASTNN_CLONES static void fastnn_act_grad_##S(ptrdiff_t n, const T *restrict y,         \

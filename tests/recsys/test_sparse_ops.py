@@ -269,3 +269,28 @@ def test_autorec_adam_step_errors():
         so.autorec_adam_step(X[:, :5], p["W"], p["b"], p["Vt"], p["c"], st, *ADAM, 1, 0.1)
     with pytest.raises(TypeError):
         so.autorec_adam_step(X.toarray(), p["W"], p["b"], p["Vt"], p["c"], st, *ADAM, 1, 0.1)
+
+
+def test_autorec_adam_step_with_repeated_entries():
+    """A pattern that stores one (sample, output) twice (scipy allows it): each
+    stored entry is a term of the loss. Exercises the decoder sweep's fallback
+    for four entries of one output unit that are not all distinct rows."""
+    rng = np.random.default_rng(7)
+    n, m, k = 6, 3, 5
+    rows = [[0, 0, 1], [0, 0, 2], [1, 1], [2, 0, 1, 2], [0, 0, 0, 1], [1]]
+    indptr = np.cumsum([0] + [len(r) for r in rows]).astype(np.int32)
+    indices = np.concatenate(rows).astype(np.int32)
+    data = rng.integers(1, 6, indices.size).astype(np.float64)
+    P = so.SparsePattern(indptr, indices, data, (n, m))
+    p = dict(W=rng.normal(0, 0.3, (m, k)), b=rng.normal(0, 0.1, k),
+             Vt=rng.normal(0, 0.3, (m, k)), c=rng.normal(0, 0.1, m))
+    q = {name: a.copy() for name, a in p.items()}
+    st_p = so.autorec_adam_state(p["W"], p["b"], p["Vt"], p["c"])
+    st_q = so.autorec_adam_state(q["W"], q["b"], q["Vt"], q["c"])
+    for step in (1, 2):
+        loss, reg = so.autorec_adam_step(P, p["W"], p["b"], p["Vt"], p["c"], st_p, *ADAM, step,
+                                         0.1)
+        rloss, rreg = _unfused_step(P, q, st_q, step, 0.1, None, ADAM)
+        assert loss == pytest.approx(rloss, rel=1e-12)
+        for name in p:
+            np.testing.assert_allclose(p[name], q[name], rtol=1e-10, atol=1e-12)
