@@ -879,9 +879,15 @@ def _autorec_decoder(const index_t[::1] t_indptr, const index_t[::1] t_indices,
                      double[::1] row_sq):
     cdef Py_ssize_t nb = bounds.shape[0] - 1, n = H.shape[0], k = H.shape[1]
     cdef Py_ssize_t blk
-    # Block blk always sums into partial blk, whichever thread runs it: the
-    # result depends on the number of blocks only, never on the schedule.
-    for blk in prange(nb, nogil=True, schedule="static", chunksize=1, num_threads=nb):
+    cdef int nt = fastnn_threads_for(<double>(t_indptr[t_indptr.shape[0] - 1]
+                                              + 4.0 * Vt.shape[0]) * k)
+    if nt > nb:
+        nt = <int>nb
+    # Block blk always sums into partial blk (and uses row buffer blk), whichever
+    # thread runs it: the result depends on the number of blocks only, never on
+    # the schedule, so blocks can be handed out dynamically (a thread that loses
+    # its core on a shared machine does not hold the others up).
+    for blk in prange(nb, nogil=True, schedule="dynamic", chunksize=1, num_threads=nt):
         _decoder_block(bounds[blk], bounds[blk + 1], &t_indptr[0], &t_indices[0], &perm[0],
                        &target[0], &H[0, 0], n, k, &Vt[0, 0], &mV[0, 0], &vV[0, 0], &c[0],
                        &mc[0], &vc[0], beta1, beta2, lr_t, eps_t, wd, &dH_part[blk, 0, 0],
@@ -969,9 +975,10 @@ def autorec_adam_step(indptr, indices, target, W, b, Vt, c, mW, vW, mb, vb, mVt,
     place; returns ``(data_loss, sq_W, sq_Vt)``: the summed squared error and
     the squared norms of W and Vt before the step (float64).
 
-    ``n_blocks`` (default: the OpenMP thread count) is the number of output-unit
-    blocks of the decoder sweep; each sums its dH contribution into its own
-    partial, added in block order, so results depend on ``n_blocks`` only.
+    ``n_blocks`` (default: twice the OpenMP thread count, 1 for problems too small
+    to parallelise) is the number of output-unit blocks of the decoder sweep,
+    scheduled dynamically; each sums its dH contribution into its own partial,
+    added in block order, so results depend on ``n_blocks`` only.
     ``timings``: a dict to which each phase's seconds are added (profiling).
     """
     tick = _Ticker(timings)
@@ -1015,8 +1022,10 @@ def autorec_adam_step(indptr, indices, target, W, b, Vt, c, mW, vW, mb, vb, mVt,
     tick("encoder SpMM + bias + activation")
     # Decoder sweep over output units in blocks balanced by work: a unit costs its
     # Adam row (about two entries' work) plus its entries.
-    nb = int(n_blocks) if n_blocks is not None else fastnn_threads_for(
-        (t_indptr[m_out] + 4.0 * m_out) * k)
+    nt = fastnn_threads_for((t_indptr[m_out] + 4.0 * m_out) * k)
+    # Two blocks per thread (dynamically scheduled) when parallel: on a shared
+    # machine a preempted thread then delays half as much work.
+    nb = int(n_blocks) if n_blocks is not None else (1 if nt == 1 else 2 * nt)
     nb = max(1, min(nb, m_out))
     cost = np.cumsum(np.diff(t_indptr).astype(np.float64) + 2.0)
     bounds = np.empty(nb + 1, np.int64)

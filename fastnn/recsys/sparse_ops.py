@@ -373,7 +373,8 @@ def autorec_adam_step(X, W, b, Vt, c, adam_state, lr, beta1, beta2, eps, step, l
     ``sampled_dense_forward``, ``masked_sq_error``, backprop, ``+ lam_scale*p``,
     ``adam_update``) up to float32 rounding: predictions, the Vt, c and W
     gradient rows are the same sums in the same order; dH is summed per block
-    of output units (``n_blocks``, default the OpenMP thread count), so it
+    of output units (``n_blocks``, default twice the OpenMP thread count, 1 for
+    small problems), so it
     and everything downstream may differ in the last bits, deterministically
     (repeated calls with the same ``n_blocks`` give the same bits).
     ``timings``: optional dict; each phase's seconds are added to it (profiling).
