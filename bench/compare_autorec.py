@@ -1,16 +1,22 @@
-"""Time one I-AutoRec training epoch three ways and report ratios and memory.
+"""Time one I-AutoRec training epoch several ways and report ratios and memory.
 
-(a) sparse: fastnn's kernels (SpMM encoder, SDDMM decoder, masked loss, the
-    transposed products backward) and the fused parallel Adam kernel from
-    csrc/sparse.pyx (full, exact Adam over every parameter);
-(b) numpy: the dense masked formulation in NumPy with NumPy Adam;
-(c) torch: the dense masked formulation in PyTorch CPU, autograd, torch.optim.Adam
+(step) fastnn.recsys.sparse_ops.autorec_adam_step: the whole exact training
+    step (forward, loss, backward, L2, Adam on every parameter) in one call;
+(fused) fastnn's kernels composed by hand with the W / Vt gradients applied by
+    Adam row by row (spmm_t_adam) and decoder + loss + dH fused;
+(sparse) fastnn's kernels through the layer contract, then the fused Adam kernel;
+(autorec) the library's own fastnn.recsys.autorec.AutoRec, fit(epochs=1,
+    verbose=0) per epoch (its own initial weights and L2 scaling, so its losses
+    differ; its time is what a user gets today);
+(numpy) the dense masked formulation in NumPy with NumPy Adam;
+(torch) the dense masked formulation in PyTorch CPU, autograd, torch.optim.Adam
     (skipped when torch is not importable).
 
 I-AutoRec: items are samples (a row of the items x users matrix), input dim =
 n_users, k hidden units, sigmoid encoder, identity decoder, loss = sum over
 observed entries of squared error, L2 ``lam`` through Adam's weight decay
-(L2 added to the gradient, identical in all three). Adam lr 1e-3.
+(L2 added to the gradient, identical in all ways but autorec). Adam lr 1e-3,
+full dense Adam on every parameter every step in every way.
 
 Each way runs in its own subprocess so that its peak memory is its own:
 ``peak RSS`` is the process's maximum resident set over its whole run, data
@@ -18,10 +24,11 @@ included; ``traced`` is NumPy's peak allocation during one epoch (tracemalloc;
 torch's allocator is invisible to it). Times are the median of ``--epochs``
 timed epochs after one warm-up epoch. Ratios compare medians from one run.
 
-    python bench/compare_autorec.py                  # ML-1M size, all three
+    python bench/compare_autorec.py                  # ML-1M size: step, fused, autorec, torch
+    python bench/compare_autorec.py --ways step,fused,sparse,numpy,torch
     python bench/compare_autorec.py --size ml100k    # ML-100K size (synthetic)
     python bench/compare_autorec.py --size ml100k --real   # real u.data
-    python bench/compare_autorec.py --profile        # where the sparse time goes
+    python bench/compare_autorec.py --profile        # where the fastnn time goes
 """
 import argparse
 import json
@@ -279,7 +286,7 @@ class TorchIAutoRec:
             loss.backward()
             self.opt.step()
             self.opt_l2.step()
-            total += float(loss)
+            total += float(loss.detach())
         return total
 
 
