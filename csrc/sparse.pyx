@@ -2,8 +2,9 @@
 # distutils: extra_compile_args = -fno-math-errno
 """Sparse kernels for recommendation: CSR x dense (SpMM, with a fused bias +
 activation epilogue), its transpose, sampled dense x dense (SDDMM), the masked
-squared-error loss over observed entries, a fused Adam step, and the transpose
-SpMM fused with Adam (the weight gradient applied without being stored).
+squared-error loss over observed entries, a fused Adam step, the transpose
+SpMM fused with Adam (the weight gradient applied without being stored), and
+``autorec_adam_step``, a whole exact AutoRec training step (Adam + L2).
 Compiled to ``fastnn._C.sparse``; the per-row inner loops are C in
 sparse_simd.h (AVX2/AVX-512 versions chosen at load time).
 
@@ -11,7 +12,9 @@ Holds kernels only: no model logic, no scipy. Every public function validates
 its arguments with NumPy (dtypes, shapes, contiguity, CSR structure, index
 ranges) and raises ValueError naming what was wrong before any ``nogil`` code
 runs. Results are deterministic: each output element is written by one thread
-in a fixed order, and reductions sum fixed-size blocks, then the blocks in order.
+in a fixed order, and reductions sum fixed-size blocks, then the blocks in order
+(``autorec_adam_step``'s dH: one partial per block of output units, summed in
+block order; the bits depend on its ``n_blocks``, not on the schedule).
 
 CSR arguments come as ``(indptr, indices, data)`` of an ``n x m`` matrix;
 ``indptr`` and ``indices`` share one integer dtype (int32 or int64), every
