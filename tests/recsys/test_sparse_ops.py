@@ -294,3 +294,31 @@ def test_autorec_adam_step_with_repeated_entries():
         assert loss == pytest.approx(rloss, rel=1e-12)
         for name in p:
             np.testing.assert_allclose(p[name], q[name], rtol=1e-10, atol=1e-12)
+
+
+def test_autorec_adam_step_drives_a_fastnn_adam_optimizer_state():
+    """The wiring AutoRec can use: the moments of a fastnn.optimizers.Adam (built
+    on [W, b, Vt, c]) passed as adam_state, with its lr, betas, epsilon and
+    iteration count, give what apply_gradients gives on the unfused gradients."""
+    from fastnn import optimizers
+    X, p = problem(n=20, m=30, k=7, seed=11, dtype=np.float64)
+    q = {n: a.copy() for n, a in p.items()}
+    names = ("W", "b", "Vt", "c")
+    fused_opt = optimizers.Adam(learning_rate=3e-3)
+    ref_opt = optimizers.Adam(learning_rate=3e-3)
+    fused_opt.build([p[n] for n in names])
+    lam = 0.4
+    for _ in range(3):
+        lr = fused_opt.current_learning_rate
+        fused_opt.iterations += 1
+        state = {n: (s["m"], s["v"]) for n, s in zip(names, fused_opt._state)}
+        loss, reg = so.autorec_adam_step(X, p["W"], p["b"], p["Vt"], p["c"], state, lr,
+                                         fused_opt.beta_1, fused_opt.beta_2, fused_opt.epsilon,
+                                         fused_opt.iterations, lam)
+        rloss, g = dense_path(X, q["W"], q["b"], q["Vt"], q["c"])
+        g["W"] = g["W"] + lam * q["W"]
+        g["Vt"] = g["Vt"] + lam * q["Vt"]
+        ref_opt.apply_gradients([q[n] for n in names], [g[n] for n in names])
+        assert loss == pytest.approx(rloss, rel=1e-10)
+        for n in names:
+            np.testing.assert_allclose(p[n], q[n], rtol=1e-10, atol=1e-12, err_msg=n)
