@@ -290,8 +290,8 @@ class TorchIAutoRec:
         return total
 
 
-WAYS = {"step": StepIAutoRec, "autorec": AutoRecClass, "fused": FusedSparseIAutoRec, "sparse": SparseIAutoRec, "numpy": NumpyIAutoRec,
-        "torch": TorchIAutoRec}
+WAYS = {"step": StepIAutoRec, "autorec": AutoRecClass, "fused": FusedSparseIAutoRec,
+        "sparse": SparseIAutoRec, "numpy": NumpyIAutoRec, "torch": TorchIAutoRec}
 
 
 def run_one(args):
