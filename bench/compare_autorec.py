@@ -1,16 +1,22 @@
-"""Time one I-AutoRec training epoch three ways and report ratios and memory.
+"""Time one I-AutoRec training epoch several ways and report ratios and memory.
 
-(a) sparse: fastnn's kernels (SpMM encoder, SDDMM decoder, masked loss, the
-    transposed products backward) and the fused parallel Adam kernel from
-    csrc/sparse.pyx (full, exact Adam over every parameter);
-(b) numpy: the dense masked formulation in NumPy with NumPy Adam;
-(c) torch: the dense masked formulation in PyTorch CPU, autograd, torch.optim.Adam
+(step) fastnn.recsys.sparse_ops.autorec_adam_step: the whole exact training
+    step (forward, loss, backward, L2, Adam on every parameter) in one call;
+(fused) fastnn's kernels composed by hand with the W / Vt gradients applied by
+    Adam row by row (spmm_t_adam) and decoder + loss + dH fused;
+(sparse) fastnn's kernels through the layer contract, then the fused Adam kernel;
+(autorec) the library's own fastnn.recsys.autorec.AutoRec, fit(epochs=1,
+    verbose=0) per epoch (its own initial weights and L2 scaling, so its losses
+    differ; its time is what a user gets today);
+(numpy) the dense masked formulation in NumPy with NumPy Adam;
+(torch) the dense masked formulation in PyTorch CPU, autograd, torch.optim.Adam
     (skipped when torch is not importable).
 
 I-AutoRec: items are samples (a row of the items x users matrix), input dim =
 n_users, k hidden units, sigmoid encoder, identity decoder, loss = sum over
 observed entries of squared error, L2 ``lam`` through Adam's weight decay
-(L2 added to the gradient, identical in all three). Adam lr 1e-3.
+(L2 added to the gradient, identical in all ways but autorec). Adam lr 1e-3,
+full dense Adam on every parameter every step in every way.
 
 Each way runs in its own subprocess so that its peak memory is its own:
 ``peak RSS`` is the process's maximum resident set over its whole run, data
@@ -18,10 +24,11 @@ included; ``traced`` is NumPy's peak allocation during one epoch (tracemalloc;
 torch's allocator is invisible to it). Times are the median of ``--epochs``
 timed epochs after one warm-up epoch. Ratios compare medians from one run.
 
-    python bench/compare_autorec.py                  # ML-1M size, all three
+    python bench/compare_autorec.py                  # ML-1M size: step, fused, autorec, torch
+    python bench/compare_autorec.py --ways step,fused,sparse,numpy,torch
     python bench/compare_autorec.py --size ml100k    # ML-100K size (synthetic)
     python bench/compare_autorec.py --size ml100k --real   # real u.data
-    python bench/compare_autorec.py --profile        # where the sparse time goes
+    python bench/compare_autorec.py --profile        # where the fastnn time goes
 """
 import argparse
 import json
@@ -166,6 +173,52 @@ class FusedSparseIAutoRec(SparseIAutoRec):
         return total
 
 
+class StepIAutoRec(SparseIAutoRec):
+    """The whole training step in one call, ``sparse_ops.autorec_adam_step``:
+    encoder SpMM, then one sweep over users (decoder dots, loss, Vt and c
+    gradient rows applied by Adam at once, dH), then the W gradient applied by
+    Adam; L2 inside the Adam passes. Same math as the other ways."""
+
+    def epoch(self):
+        so, p = self.so, self.p
+        state = {n: (self.m[n], self.v[n]) for n in p}
+        order = self.rng.permutation(self.X.shape[0])
+        total = 0.0
+        for s in range(0, len(order), self.batch):
+            t = time.perf_counter()
+            P = so.as_pattern(self.X[np.sort(order[s:s + self.batch])])
+            t = self._tick("slice batch", t)
+            self.step += 1
+            before = sum(self.times.values())
+            loss, _ = so.autorec_adam_step(P, p["W"], p["b"], p["Vt"], p["c"], state, self.lr,
+                                           0.9, 0.999, 1e-8, self.step, self.lam,
+                                           timings=self.times)
+            total += loss
+            inside = sum(self.times.values()) - before
+            self.times["step: wrapper, allocation"] = (
+                self.times.get("step: wrapper, allocation", 0.0)
+                + time.perf_counter() - t - inside)
+        return total
+
+
+class AutoRecClass:
+    """The library's own ``fastnn.recsys.AutoRec`` (whatever training step it
+    uses now), one ``fit(epochs=1, verbose=0)`` call per epoch. Its L2 is
+    ``lam`` scaled per batch and its initial weights are its own, so losses are
+    not comparable with the other ways; times are."""
+
+    def __init__(self, X, k, lam, lr, batch, seed):
+        from fastnn.recsys.autorec import AutoRec
+        # fit() takes users x items and builds the items x users samples itself.
+        self.R = X.T.tocsr()
+        self.model = AutoRec(hidden=k, variant="item", lam=lam, learning_rate=lr,
+                             batch_size=batch, seed=seed)
+
+    def epoch(self):
+        h = self.model.fit(self.R, epochs=1, verbose=0)
+        return float(h["loss"][-1]) * self.R.nnz
+
+
 # -------------------------------------------------------------- (b) numpy path
 class NumpyIAutoRec:
     def __init__(self, X, k, lam, lr, batch, seed):
@@ -233,12 +286,12 @@ class TorchIAutoRec:
             loss.backward()
             self.opt.step()
             self.opt_l2.step()
-            total += float(loss)
+            total += float(loss.detach())
         return total
 
 
-WAYS = {"fused": FusedSparseIAutoRec, "sparse": SparseIAutoRec, "numpy": NumpyIAutoRec,
-        "torch": TorchIAutoRec}
+WAYS = {"step": StepIAutoRec, "autorec": AutoRecClass, "fused": FusedSparseIAutoRec,
+        "sparse": SparseIAutoRec, "numpy": NumpyIAutoRec, "torch": TorchIAutoRec}
 
 
 def run_one(args):
@@ -279,7 +332,7 @@ def main():
     ap.add_argument("--lam", type=float, default=1e-3)
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--ways", default="fused,sparse,numpy,torch")
+    ap.add_argument("--ways", default="step,fused,autorec,torch")
     ap.add_argument("--profile", action="store_true", help="print the sparse path's breakdown")
     ap.add_argument("--way", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -314,7 +367,7 @@ def main():
         vs_n = r["epoch_s"] / results["numpy"]["epoch_s"] if "numpy" in results else float("nan")
         print(f"{way:8s} {r['epoch_s']:9.3f} {vs_t:9.3f} {vs_n:9.3f} {r['peak_rss_mb']:12.0f} "
               f"{r['traced_mb']:10.0f}  {r['losses'][0]:.4g} / {r['losses'][-1]:.4g}")
-    for way in ("fused", "sparse"):
+    for way in ("step", "fused", "sparse"):
         if args.profile and way in results:
             prof = results[way]["profile"]
             tot = sum(prof.values())

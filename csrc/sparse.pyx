@@ -2,8 +2,9 @@
 # distutils: extra_compile_args = -fno-math-errno
 """Sparse kernels for recommendation: CSR x dense (SpMM, with a fused bias +
 activation epilogue), its transpose, sampled dense x dense (SDDMM), the masked
-squared-error loss over observed entries, a fused Adam step, and the transpose
-SpMM fused with Adam (the weight gradient applied without being stored).
+squared-error loss over observed entries, a fused Adam step, the transpose
+SpMM fused with Adam (the weight gradient applied without being stored), and
+``autorec_adam_step``, a whole exact AutoRec training step (Adam + L2).
 Compiled to ``fastnn._C.sparse``; the per-row inner loops are C in
 sparse_simd.h (AVX2/AVX-512 versions chosen at load time).
 
@@ -11,7 +12,9 @@ Holds kernels only: no model logic, no scipy. Every public function validates
 its arguments with NumPy (dtypes, shapes, contiguity, CSR structure, index
 ranges) and raises ValueError naming what was wrong before any ``nogil`` code
 runs. Results are deterministic: each output element is written by one thread
-in a fixed order, and reductions sum fixed-size blocks, then the blocks in order.
+in a fixed order, and reductions sum fixed-size blocks, then the blocks in order
+(``autorec_adam_step``'s dH: one partial per block of output units, summed in
+block order; the bits depend on its ``n_blocks``, not on the schedule).
 
 CSR arguments come as ``(indptr, indices, data)`` of an ``n x m`` matrix;
 ``indptr`` and ``indices`` share one integer dtype (int32 or int64), every
@@ -22,6 +25,7 @@ import numpy as np
 cimport cython
 from cython.parallel cimport prange, threadid
 from libc.math cimport sqrt
+from libc.string cimport memset
 from libc.stdint cimport int32_t, int64_t
 
 cdef extern from "sparse_simd.h" nogil:
@@ -51,6 +55,21 @@ cdef extern from "sparse_simd.h" nogil:
     void fastnn_adam_f64(Py_ssize_t n, double* p, double* g, double* m, double* v, double b1,
                          double b2, double lr, double eps, double wd, double keep,
                          int zero_grad)
+    double fastnn_adam_sq_f32(Py_ssize_t n, float* p, const float* g, float* m, float* v,
+                              float b1, float b2, float lr, float eps, float wd)
+    double fastnn_adam_sq_f64(Py_ssize_t n, double* p, const double* g, double* m, double* v,
+                              double b1, double b2, double lr, double eps, double wd)
+    void fastnn_grad_scatter4_f32(Py_ssize_t n, float g0, const float* h0, float g1,
+                                  const float* h1, float g2, const float* h2, float g3,
+                                  const float* h3, float* grad, const float* x, float* d0,
+                                  float* d1, float* d2, float* d3)
+    void fastnn_grad_scatter4_f64(Py_ssize_t n, double g0, const double* h0, double g1,
+                                  const double* h1, double g2, const double* h2, double g3,
+                                  const double* h3, double* grad, const double* x, double* d0,
+                                  double* d1, double* d2, double* d3)
+    void fastnn_act_grad_f32(Py_ssize_t n, const float* y, const float* dy, float* dz, int act)
+    void fastnn_act_grad_f64(Py_ssize_t n, const double* y, const double* dy, double* dz,
+                             int act)
 
 ctypedef fused index_t:
     int32_t
@@ -736,3 +755,304 @@ def adam_update(param, grad, m, v, lr, beta1, beta2, eps, step, weight_decay=0.0
     if param.size:
         _adam(param.reshape(-1), grad.reshape(-1), m.reshape(-1), v.reshape(-1),
               lr_t, beta1, beta2, eps_t, wd, decay, zero_grad)
+
+
+# ------------------------------------------------- whole AutoRec training step
+cdef inline double _adam_sq(Py_ssize_t k, floating* p, const floating* g, floating* m,
+                            floating* v, double b1, double b2, double lr_t, double eps_t,
+                            double wd) noexcept nogil:
+    if floating is float:
+        return fastnn_adam_sq_f32(k, p, g, m, v, <float>b1, <float>b2, <float>lr_t,
+                                  <float>eps_t, <float>wd)
+    else:
+        return fastnn_adam_sq_f64(k, p, g, m, v, b1, b2, lr_t, eps_t, wd)
+
+
+cdef inline void _adam1(floating* p, floating* g, floating* m, floating* v, double b1,
+                        double b2, double lr_t, double eps_t) noexcept nogil:
+    """Adam on one scalar, no L2: the same expression as adam_update's kernel."""
+    if floating is float:
+        fastnn_adam_f32(1, p, g, m, v, <float>b1, <float>b2, <float>lr_t, <float>eps_t,
+                        0.0, 1.0, 0)
+    else:
+        fastnn_adam_f64(1, p, g, m, v, b1, b2, lr_t, eps_t, 0.0, 1.0, 0)
+
+
+cdef void _decoder_block(Py_ssize_t j0, Py_ssize_t j1, const index_t* tptr,
+                         const index_t* tind, const index_t* perm, const floating* target,
+                         const floating* H, Py_ssize_t n, Py_ssize_t k, floating* Vt,
+                         floating* mV, floating* vV, floating* c, floating* mc, floating* vc,
+                         double b1, double b2, double lr_t, double eps_t, double wd,
+                         floating* dh, floating* grad, double* row_loss,
+                         double* row_sq) noexcept nogil:
+    """Output units (users) j0..j1-1 of the decoder, one at a time: predictions
+    at the unit's observed entries, their squared error, the unit's Vt and c
+    gradient (in a buffer) and its contribution to dH (into this block's partial
+    ``dh``, n x k), then Adam (+ L2) on Vt[j] and Adam on c[j] at once: Vt[j] is
+    read from memory once per step, by the Adam pass that has to read it anyway."""
+    cdef Py_ssize_t j, t, u
+    cdef index_t q, lo, hi, qn, i0, i1, i2, i3
+    cdef floating pr[4]
+    cdef floating g[4]
+    cdef floating* vrow
+    cdef floating cj, gc_f
+    cdef double s, d, gc
+    memset(dh, 0, n * k * sizeof(floating))
+    for j in range(j0, j1):
+        vrow = Vt + j * k
+        lo = tptr[j]
+        hi = tptr[j + 1]
+        cj = c[j]
+        for t in range(k):
+            grad[t] = 0
+        s = 0
+        gc = 0
+        q = lo
+        while q + 4 <= hi:
+            qn = q + 4 if q + 8 <= hi else q
+            # The same products and sums as sddmm's (dot4 of H row and Vt row).
+            if floating is float:
+                fastnn_dot4_f32(k, vrow, H + tind[q] * k, H + tind[q + 1] * k,
+                                H + tind[q + 2] * k, H + tind[q + 3] * k, pr,
+                                H + tind[qn] * k, H + tind[qn + 1] * k,
+                                H + tind[qn + 2] * k, H + tind[qn + 3] * k)
+            else:
+                fastnn_dot4_f64(k, vrow, H + tind[q] * k, H + tind[q + 1] * k,
+                                H + tind[q + 2] * k, H + tind[q + 3] * k, pr,
+                                H + tind[qn] * k, H + tind[qn + 1] * k,
+                                H + tind[qn + 2] * k, H + tind[qn + 3] * k)
+            for u in range(4):
+                d = <double>(pr[u] + cj) - <double>target[perm[q + u]]
+                s = s + d * d
+                g[u] = <floating>(2.0 * d)
+                gc = gc + g[u]
+            # Vt gradient row (the same four-at-a-time sums as csr_t_matmul) and
+            # the four dH rows, in one pass; rows must be distinct for the fused
+            # version (a pattern may repeat an entry: then one at a time).
+            i0 = tind[q]
+            i1 = tind[q + 1]
+            i2 = tind[q + 2]
+            i3 = tind[q + 3]
+            if i0 != i1 and i0 != i2 and i0 != i3 and i1 != i2 and i1 != i3 and i2 != i3:
+                if floating is float:
+                    fastnn_grad_scatter4_f32(k, g[0], H + i0 * k, g[1], H + i1 * k, g[2],
+                                             H + i2 * k, g[3], H + i3 * k, grad, vrow,
+                                             dh + i0 * k, dh + i1 * k, dh + i2 * k,
+                                             dh + i3 * k)
+                else:
+                    fastnn_grad_scatter4_f64(k, g[0], H + i0 * k, g[1], H + i1 * k, g[2],
+                                             H + i2 * k, g[3], H + i3 * k, grad, vrow,
+                                             dh + i0 * k, dh + i1 * k, dh + i2 * k,
+                                             dh + i3 * k)
+            else:
+                if floating is float:
+                    fastnn_axpy4_f32(k, g[0], H + i0 * k, g[1], H + i1 * k, g[2], H + i2 * k,
+                                     g[3], H + i3 * k, grad, H + i0 * k, H + i1 * k,
+                                     H + i2 * k, H + i3 * k)
+                else:
+                    fastnn_axpy4_f64(k, g[0], H + i0 * k, g[1], H + i1 * k, g[2], H + i2 * k,
+                                     g[3], H + i3 * k, grad, H + i0 * k, H + i1 * k,
+                                     H + i2 * k, H + i3 * k)
+                for u in range(4):
+                    _axpy(k, g[u], vrow, dh + tind[q + u] * k)
+            q = q + 4
+        while q < hi:
+            d = <double>(_dot(vrow, H + tind[q] * k, k) + cj) - <double>target[perm[q]]
+            s = s + d * d
+            g[0] = <floating>(2.0 * d)
+            gc = gc + g[0]
+            _axpy(k, g[0], H + tind[q] * k, grad)
+            _axpy(k, g[0], vrow, dh + tind[q] * k)
+            q = q + 1
+        row_loss[j] = s
+        row_sq[j] = _adam_sq(k, vrow, grad, mV + j * k, vV + j * k, b1, b2, lr_t, eps_t, wd)
+        gc_f = <floating>gc
+        _adam1(c + j, &gc_f, mc + j, vc + j, b1, b2, lr_t, eps_t)
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def _autorec_decoder(const index_t[::1] t_indptr, const index_t[::1] t_indices,
+                     const index_t[::1] perm, const floating[::1] target,
+                     const floating[:, ::1] H, floating[:, ::1] Vt, floating[:, ::1] mV,
+                     floating[:, ::1] vV, floating[::1] c, floating[::1] mc, floating[::1] vc,
+                     double lr_t, double beta1, double beta2, double eps_t, double wd,
+                     const int64_t[::1] bounds, floating[:, :, ::1] dH_part,
+                     floating[::1] rows_buf, Py_ssize_t stride, double[::1] row_loss,
+                     double[::1] row_sq):
+    cdef Py_ssize_t nb = bounds.shape[0] - 1, n = H.shape[0], k = H.shape[1]
+    cdef Py_ssize_t blk
+    cdef int nt = fastnn_threads_for(<double>(t_indptr[t_indptr.shape[0] - 1]
+                                              + 4.0 * Vt.shape[0]) * k)
+    if nt > nb:
+        nt = <int>nb
+    # Block blk always sums into partial blk (and uses row buffer blk), whichever
+    # thread runs it: the result depends on the number of blocks only, never on
+    # the schedule, so blocks can be handed out dynamically (a thread that loses
+    # its core on a shared machine does not hold the others up).
+    for blk in prange(nb, nogil=True, schedule="dynamic", chunksize=1, num_threads=nt):
+        _decoder_block(bounds[blk], bounds[blk + 1], &t_indptr[0], &t_indices[0], &perm[0],
+                       &target[0], &H[0, 0], n, k, &Vt[0, 0], &mV[0, 0], &vV[0, 0], &c[0],
+                       &mc[0], &vc[0], beta1, beta2, lr_t, eps_t, wd, &dH_part[blk, 0, 0],
+                       &rows_buf[blk * stride], &row_loss[0], &row_sq[0])
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def _sum_parts_act_grad(const floating[:, :, ::1] parts, const floating[:, ::1] H,
+                        floating[:, ::1] dZ, int act):
+    """dZ = act'(H) * (sum of the partials, in partial order), row-parallel."""
+    cdef Py_ssize_t nb = parts.shape[0], n = H.shape[0], k = H.shape[1]
+    cdef Py_ssize_t i, b, t
+    cdef floating* z
+    cdef int nt = fastnn_threads_for(<double>nb * n * k)
+    for i in prange(n, nogil=True, schedule="static", num_threads=nt):
+        z = &dZ[i, 0]
+        for t in range(k):
+            z[t] = parts[0, i, t]
+        for b in range(1, nb):
+            _axpy(k, <floating>1, &parts[b, i, 0], z)
+        if floating is float:
+            fastnn_act_grad_f32(k, &H[i, 0], z, z, act)
+        else:
+            fastnn_act_grad_f64(k, &H[i, 0], z, z, act)
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def _csr_perm_matmul_adam_sq(const index_t[::1] t_indptr, const index_t[::1] t_indices,
+                             const index_t[::1] perm, const floating[::1] data,
+                             const floating[:, ::1] G, floating[:, ::1] param,
+                             floating[:, ::1] m, floating[:, ::1] v, double lr_t, double beta1,
+                             double beta2, double eps_t, double wd, floating[::1] rows_buf,
+                             Py_ssize_t stride, int nt, double[::1] row_sq):
+    """csr_t_matmul_adam with the L2 term fused and each row's squared norm
+    (before the step) written to row_sq."""
+    cdef Py_ssize_t rows = t_indptr.shape[0] - 1, k = G.shape[1]
+    cdef Py_ssize_t j, t
+    cdef floating* grad
+    for j in prange(rows, nogil=True, schedule="dynamic", chunksize=ROW_CHUNK,
+                    num_threads=nt):
+        grad = &rows_buf[threadid() * stride]
+        for t in range(k):
+            grad[t] = 0
+        _combine_rows(&t_indices[0], &perm[0], &data[0], t_indptr[j], t_indptr[j + 1],
+                      &G[0, 0], k, grad)
+        row_sq[j] = _adam_sq(k, &param[j, 0], grad, &m[j, 0], &v[j, 0], beta1, beta2, lr_t,
+                             eps_t, wd)
+
+
+class _Ticker:
+    """Adds the seconds since the previous call to ``timings[name]`` (no-op without a dict)."""
+
+    def __init__(self, timings):
+        import time
+        self.timings, self.clock = timings, time.perf_counter
+        self.t = self.clock() if timings is not None else 0.0
+
+    def __call__(self, name):
+        if self.timings is not None:
+            t = self.clock()
+            self.timings[name] = self.timings.get(name, 0.0) + t - self.t
+            self.t = t
+
+
+def _row_buffers(nt, k, dtype):
+    """``nt`` rows of length k, each starting on its own 64-byte line: (buf, stride)."""
+    itemsize = np.dtype(dtype).itemsize
+    per_line = 64 // itemsize
+    stride = -(-k // per_line) * per_line
+    buf = np.empty(nt * stride + per_line, dtype=dtype)
+    start = (-buf.ctypes.data % 64) // itemsize
+    return buf[start:start + nt * stride], stride
+
+
+def autorec_adam_step(indptr, indices, target, W, b, Vt, c, mW, vW, mb, vb, mVt, vVt, mc, vc,
+                      lr, beta1, beta2, eps, step, lam_scale, activation="sigmoid",
+                      input_values=None, transpose=None, n_blocks=None, timings=None):
+    """One exact AutoRec training step with Adam (see
+    ``fastnn.recsys.sparse_ops.autorec_adam_step`` for the semantics), on the
+    batch's CSR pattern ``(indptr, indices)`` (n samples x m outputs) with
+    ``target`` its values (CSR order) and ``input_values`` the encoder's input
+    values (default ``target``). Updates W, b, Vt, c and their Adam moments in
+    place; returns ``(data_loss, sq_W, sq_Vt)``: the summed squared error and
+    the squared norms of W and Vt before the step (float64).
+
+    ``n_blocks`` (default: twice the OpenMP thread count, 1 for problems too small
+    to parallelise) is the number of output-unit blocks of the decoder sweep,
+    scheduled dynamically; each sums its dH contribution into its own partial,
+    added in block order, so results depend on ``n_blocks`` only.
+    ``timings``: a dict to which each phase's seconds are added (profiling).
+    """
+    tick = _Ticker(timings)
+    for name, a, nd in (("target", target, 1), ("W", W, 2), ("b", b, 1), ("Vt", Vt, 2),
+                        ("c", c, 1), ("mW", mW, 2), ("vW", vW, 2), ("mb", mb, 1), ("vb", vb, 1),
+                        ("mVt", mVt, 2), ("vVt", vVt, 2), ("mc", mc, 1), ("vc", vc, 1)):
+        _array(a, name, nd)
+    x_in = target if input_values is None else _array(input_values, "input_values", 1)
+    _float_dtype({"target": target, "input_values": x_in, "W": W, "b": b, "Vt": Vt, "c": c,
+                  "mW": mW, "vW": vW, "mb": mb, "vb": vb, "mVt": mVt, "vVt": vVt, "mc": mc,
+                  "vc": vc})
+    for name, a in (("W", W), ("b", b), ("Vt", Vt), ("c", c), ("mW", mW), ("vW", vW),
+                    ("mb", mb), ("vb", vb), ("mVt", mVt), ("vVt", vVt), ("mc", mc), ("vc", vc)):
+        _writable(a, name)
+    if activation not in _ACTIVATIONS:
+        raise ValueError(f"activation={activation!r}; expected one of {sorted(_ACTIVATIONS)}")
+    m_out, k = W.shape
+    if m_out == 0 or k == 0:
+        raise ValueError(f"W has shape {W.shape}; expected at least one input and one "
+                         f"hidden unit")
+    _array(indptr, "indptr", 1)
+    n = indptr.shape[0] - 1
+    check_csr(indptr, indices, n, m_out, target.shape[0])
+    _shape(x_in, "input_values", target.shape)
+    for name, a, shape in (("b", b, (k,)), ("Vt", Vt, (m_out, k)), ("c", c, (m_out,)),
+                           ("mW", mW, W.shape), ("vW", vW, W.shape), ("mb", mb, (k,)),
+                           ("vb", vb, (k,)), ("mVt", mVt, (m_out, k)), ("vVt", vVt, (m_out, k)),
+                           ("mc", mc, (m_out,)), ("vc", vc, (m_out,))):
+        _shape(a, name, shape)
+    t_indptr, t_indices, perm = _transpose_of(indptr, indices, target, n, m_out, transpose)
+    lr_t, eps_t, _, _ = _adam_coefficients(lr, beta1, beta2, eps, step, 0.0, False)
+    wd = float(lam_scale)
+    if wd < 0:
+        raise ValueError(f"lam_scale is {lam_scale}; expected >= 0")
+    dtype = W.dtype
+    tick("validation, transpose")
+    # Encoder: H = act(X_in @ W + b), bias and activation fused.
+    H = np.empty((n, k), dtype)
+    if n:
+        _csr_matmul(indptr, indices, x_in, W, H, False, b, _ACTIVATIONS[activation])
+    tick("encoder SpMM + bias + activation")
+    # Decoder sweep over output units in blocks balanced by work: a unit costs its
+    # Adam row (about two entries' work) plus its entries.
+    nt = fastnn_threads_for((t_indptr[m_out] + 4.0 * m_out) * k)
+    # Two blocks per thread (dynamically scheduled) when parallel: on a shared
+    # machine a preempted thread then delays half as much work.
+    nb = int(n_blocks) if n_blocks is not None else (1 if nt == 1 else 2 * nt)
+    nb = max(1, min(nb, m_out))
+    cost = np.cumsum(np.diff(t_indptr).astype(np.float64) + 2.0)
+    bounds = np.empty(nb + 1, np.int64)
+    bounds[0], bounds[nb] = 0, m_out
+    bounds[1:nb] = np.searchsorted(cost, cost[-1] * np.arange(1, nb) / nb)
+    dH_part = np.empty((nb, n, k), dtype)
+    buf, stride = _row_buffers(nb, k, dtype)
+    row_loss = np.empty(m_out, np.float64)
+    sq_V = np.empty(m_out, np.float64)
+    _autorec_decoder(t_indptr, t_indices, perm, target, H, Vt, mVt, vVt, c, mc, vc, lr_t,
+                     beta1, beta2, eps_t, wd, bounds, dH_part, buf, stride, row_loss, sq_V)
+    tick("decoder sweep: SDDMM, loss, dH, Vt/c grad + Adam")
+    # Encoder backward: dZ = act'(H) * dH, db, then W's gradient applied by Adam.
+    dZ = np.empty((n, k), dtype)
+    if n:
+        _sum_parts_act_grad(dH_part, H, dZ, _ACTIVATIONS[activation])
+    del dH_part
+    db = dZ.sum(axis=0, dtype=np.float64).astype(dtype)
+    adam_update(b, db, mb, vb, lr, beta1, beta2, eps, step)
+    tick("dH reduce, activation', db + Adam")
+    nt = fastnn_threads_for((t_indptr[m_out] + 4.0 * m_out) * k)
+    buf, stride = _row_buffers(nt, k, dtype)
+    sq_W = np.empty(m_out, np.float64)
+    _csr_perm_matmul_adam_sq(t_indptr, t_indices, perm, x_in, dZ, W, mW, vW, lr_t, beta1, beta2,
+                             eps_t, wd, buf, stride, nt, sq_W)
+    tick("W: SpMM-T grad + Adam")
+    return float(row_loss.sum()), float(sq_W.sum()), float(sq_V.sum())

@@ -195,6 +195,81 @@ FASTNN_CLONES static void fastnn_adam_##S(ptrdiff_t n, T *restrict p, T *restric
             p[i] = keep * p[i] - lr * mi / (sqrt##S(vi) + eps);                         \
         }                                                                               \
     }                                                                                   \
+}                                                                                       \
+                                                                                        \
+/* Adam on one row with the L2 term inside (gradient g + wd * p; g is only read)       \
+ * and the squared norm of the row *before* the update returned (16 partial sums,     \
+ * fixed tree, as fastnn_dot), for the L2 part of the objective at no extra pass. */   \
+FASTNN_CLONES static double fastnn_adam_sq_##S(ptrdiff_t n, T *restrict p,              \
+                                               const T *restrict g, T *restrict m,       \
+                                               T *restrict v, T b1, T b2, T lr, T eps,   \
+                                               T wd)                                     \
+{                                                                                       \
+    const T ob1 = (T)1 - b1, ob2 = (T)1 - b2;                                           \
+    T acc[16] = {0};                                                                    \
+    ptrdiff_t i = 0;                                                                    \
+    for (; i + 16 <= n; i += 16)                                                        \
+        for (int j = 0; j < 16; j++) {                                                  \
+            T pi = p[i + j];                                                            \
+            acc[j] += pi * pi;                                                          \
+            T gi = g[i + j] + wd * pi;                                                  \
+            T mi = b1 * m[i + j] + ob1 * gi, vi = b2 * v[i + j] + ob2 * gi * gi;        \
+            m[i + j] = mi; v[i + j] = vi;                                               \
+            p[i + j] = pi - lr * mi / (sqrt##S(vi) + eps);                              \
+        }                                                                               \
+    for (int j = 0; i < n; i++, j++) {                                                  \
+        T pi = p[i];                                                                    \
+        acc[j] += pi * pi;                                                              \
+        T gi = g[i] + wd * pi;                                                          \
+        T mi = b1 * m[i] + ob1 * gi, vi = b2 * v[i] + ob2 * gi * gi;                    \
+        m[i] = mi; v[i] = vi;                                                           \
+        p[i] = pi - lr * mi / (sqrt##S(vi) + eps);                                      \
+    }                                                                                   \
+    for (int w = 8; w > 0; w >>= 1)                                                     \
+        for (int j = 0; j < w; j++) acc[j] += acc[j + w];                               \
+    return (double)acc[0];                                                              \
+}                                                                                       \
+                                                                                        \
+/* The decoder sweep's per-entry update for four entries of one output unit:  \
+ * grad += g0*h0 + g1*h1 + g2*h2 + g3*h3 (bitwise fastnn_axpy4's sums) and       \
+ * d_q += g_q * x for q = 0..3 (four distinct rows), in one pass, x loaded once. */ \
+FASTNN_CLONES static void fastnn_grad_scatter4_##S(ptrdiff_t n, T g0, const T *restrict h0, \
+                                                   T g1, const T *restrict h1, T g2,    \
+                                                   const T *restrict h2, T g3,          \
+                                                   const T *restrict h3,                \
+                                                   T *restrict grad, const T *restrict x, \
+                                                   T *restrict d0, T *restrict d1,      \
+                                                   T *restrict d2, T *restrict d3)      \
+{                                                                                       \
+    for (ptrdiff_t i = 0; i < n; i++) {                                                 \
+        T t = grad[i];                                                                  \
+        t += g0 * h0[i];                                                                \
+        t += g1 * h1[i];                                                                \
+        t += g2 * h2[i];                                                                \
+        t += g3 * h3[i];                                                                \
+        grad[i] = t;                                                                    \
+        T xi = x[i];                                                                    \
+        d0[i] += g0 * xi;                                                               \
+        d1[i] += g1 * xi;                                                               \
+        d2[i] += g2 * xi;                                                               \
+        d3[i] += g3 * xi;                                                               \
+    }                                                                                   \
+}                                                                                       \
+                                                                                        \
+/* dz = dy * f'(y) from the activation's output y (sigmoid: y(1-y), tanh: 1-y^2,     \
+ * relu: y > 0), the same expressions as Ops.activation_backward. */                 \
+FASTNN_CLONES static void fastnn_act_grad_##S(ptrdiff_t n, const T *restrict y,         \
+                                              const T *restrict dy, T *restrict dz,     \
+                                              int act)                                  \
+{                                                                                       \
+    if (act == FASTNN_SIGMOID)                                                          \
+        for (ptrdiff_t i = 0; i < n; i++) dz[i] = dy[i] * y[i] * ((T)1 - y[i]);         \
+    else if (act == FASTNN_TANH)                                                        \
+        for (ptrdiff_t i = 0; i < n; i++) dz[i] = dy[i] * ((T)1 - y[i] * y[i]);         \
+    else if (act == FASTNN_RELU)                                                        \
+        for (ptrdiff_t i = 0; i < n; i++) dz[i] = y[i] > 0 ? dy[i] : (T)0;              \
+    else                                                                                \
+        for (ptrdiff_t i = 0; i < n; i++) dz[i] = dy[i];                                \
 }
 
 /* elements per 64-byte cache line */

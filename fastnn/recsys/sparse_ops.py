@@ -21,6 +21,11 @@ structure is built once per batch.
 Fused variants for a training step that owns its gradients (same math, bitwise
 the same values): ``sampled_dense_sq_error`` (decoder + loss + dH in one pass)
 and ``spmm_t_adam`` (the W / Vt gradient applied by Adam row by row, never stored).
+
+A whole exact training step (forward, loss, backward, L2, Adam on every
+parameter) is ``autorec_adam_step``: the decoder runs output unit by output unit
+(the batch's transposed structure) so each ``Vt`` row is read from memory once,
+by the Adam pass, and its gradient row is used while in L1.
 """
 import os
 
@@ -39,7 +44,8 @@ from .._C import sparse as _k  # noqa: E402
 
 __all__ = ["SparsePattern", "as_pattern", "spmm", "spmm_t", "sddmm", "column_sums",
            "masked_sq_error", "adam_update", "spmm_t_adam", "sampled_dense_sq_error",
-           "sparse_dense_forward", "sampled_dense_forward", "check_csr"]
+           "sparse_dense_forward", "sampled_dense_forward", "check_csr",
+           "autorec_adam_step", "autorec_adam_state"]
 
 check_csr = _k.check_csr
 #: Activations the SpMM kernel applies in its epilogue (others go through the backend).
@@ -313,3 +319,77 @@ def sampled_dense_sq_error(pattern, H, Vt, c=None, target_vals=None, weights=Non
     # For callers that apply the gradient themselves (e.g. spmm_t_adam on Vt).
     backprop.grad_vals, backprop.dH = grad, dH
     return loss, vals, backprop
+
+
+_STEP_PARAMS = ("W", "b", "Vt", "c")
+
+
+def autorec_adam_state(W, b, Vt, c):
+    """Fresh (zero) Adam moments for ``autorec_adam_step``: ``{name: (m, v)}``
+    for ``"W"``, ``"b"``, ``"Vt"``, ``"c"``, each shaped and typed like the parameter."""
+    return {name: (numpy.zeros_like(p), numpy.zeros_like(p))
+            for name, p in zip(_STEP_PARAMS, (W, b, Vt, c))}
+
+
+def autorec_adam_step(X, W, b, Vt, c, adam_state, lr, beta1, beta2, eps, step, lam_scale,
+                      activation="sigmoid", input_values=None, n_blocks=None, timings=None):
+    """One exact training step of a one-hidden-layer AutoRec with Adam and L2,
+    fused; updates ``W, b, Vt, c`` and the moments in ``adam_state`` in place.
+
+    Arguments: ``X`` the batch (a SciPy CSR matrix or a ``SparsePattern``,
+    samples x n_out, ``n_out = W.shape[0]``): its stored entries are the observed
+    ratings and its values the targets. ``W`` (n_out x k) encoder weight, ``b``
+    (k,), ``Vt`` (n_out x k) decoder weight stored transposed, ``c`` (n_out,);
+    all C-contiguous, one float dtype (X's values are converted to it).
+    ``adam_state``: ``{"W": (m, v), "b": (m, v), "Vt": (m, v), "c": (m, v)}``
+    (``autorec_adam_state`` makes zeros). ``step`` counts from 1.
+    ``input_values`` (length ``X.nnz``, CSR order of ``X``, default ``X``'s
+    values): the encoder's input at the same positions, e.g. after input
+    dropout (a dropped rating is a stored 0); the targets stay ``X``'s values.
+
+    Math, with ``x`` the input rows and ``r`` the targets::
+
+        H    = act(x @ W + b)                  act: sigmoid, relu, tanh, linear
+        rhat = H @ Vt.T + c                    only at X's stored positions
+        data_loss = sum over stored (r - rhat)**2
+        objective = data_loss + lam_scale/2 * (|W|^2 + |Vt|^2)
+
+    gradients of ``objective`` (the exact gradients of the dense masked
+    formulation; L2 gradient ``lam_scale * W``, ``lam_scale * Vt``; none on
+    ``b``, ``c``), then Adam on all four parameters, every element, as
+    ``Ops.adam_update(p, g, m, v, lr, beta1, beta2, eps, step)`` with
+    ``weight_decay=0, decoupled=False`` and ``g`` including the L2 term::
+
+        m = beta1 m + (1 - beta1) g;  v = beta2 v + (1 - beta2) g^2
+        p -= lr/(1 - beta1^step) * m / (sqrt(v/(1 - beta2^step)) + eps)
+
+    (computed as ``lr*sqrt(c2)/c1 * m / (sqrt(v) + eps*sqrt(c2))``, the same
+    value up to rounding). Returns ``(data_loss, reg_loss)``, floats, both at the
+    parameters *before* the step: ``reg_loss = lam_scale/2 * (|W|^2 + |Vt|^2)``
+    (computed inside the Adam passes). ``lam_scale`` is the L2 weight for this
+    batch (AutoRec: ``lam * batch_size / n_samples``).
+
+    Equals the unfused composition (``sparse_dense_forward``,
+    ``sampled_dense_forward``, ``masked_sq_error``, backprop, ``+ lam_scale*p``,
+    ``adam_update``) up to float32 rounding: predictions, the Vt, c and W
+    gradient rows are the same sums in the same order; dH is summed per block
+    of output units (``n_blocks``, default twice the OpenMP thread count, 1 for
+    small problems), so it
+    and everything downstream may differ in the last bits, deterministically
+    (repeated calls with the same ``n_blocks`` give the same bits).
+    ``timings``: optional dict; each phase's seconds are added to it (profiling).
+    """
+    if set(adam_state) != set(_STEP_PARAMS):
+        raise ValueError(f"adam_state must have keys {_STEP_PARAMS}, got {sorted(adam_state)}")
+    X = as_pattern(X, W.dtype)
+    (mW, vW), (mb, vb), (mVt, vVt), (mc, vc) = (adam_state[n] for n in _STEP_PARAMS)
+    if input_values is not None:
+        input_values = _dense(numpy.asarray(input_values).ravel(), "input_values", X.dtype)
+    if X.shape[1] != W.shape[0]:
+        raise ValueError(f"X is {X.shape} but W is {W.shape}: X.shape[1] must equal "
+                         f"W.shape[0]")
+    data_loss, sq_W, sq_V = _k.autorec_adam_step(
+        X.indptr, X.indices, X.data, W, b, Vt, c, mW, vW, mb, vb, mVt, vVt, mc, vc,
+        lr, beta1, beta2, eps, step, lam_scale, activation, input_values,
+        X.transpose_structure, n_blocks, timings)
+    return data_loss, 0.5 * float(lam_scale) * (sq_W + sq_V)

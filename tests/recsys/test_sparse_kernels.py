@@ -399,3 +399,210 @@ def test_float32_sigmoid_epilogue_within_2_ulp():
     ulps = np.abs(out.view(np.int32).astype(np.int64) - ref.view(np.int32).astype(np.int64))
     assert ulps[normal].max() <= 2
     assert np.abs(out - ref).max() < 1e-30 + 1e-7 and ((out >= 0) & (out <= 1)).all()
+
+
+# ------------------------------------------------- whole AutoRec training step
+ACT_REF = {
+    "sigmoid": (lambda z: 1 / (1 + np.exp(-z)), lambda y: y * (1 - y)),
+    "tanh": (np.tanh, lambda y: 1 - y * y),
+    "relu": (lambda z: np.maximum(z, 0), lambda y: (y > 0).astype(y.dtype)),
+    "linear": (lambda z: z, lambda y: np.ones_like(y)),
+}
+ADAM = dict(lr=1e-2, beta1=0.9, beta2=0.999, eps=1e-8)
+
+
+def _np_adam(p, g, m, v, step, lr, beta1, beta2, eps):
+    """Ops.adam_update's formula (weight_decay=0, decoupled=False), float64."""
+    m[...] = beta1 * m + (1 - beta1) * g
+    v[...] = beta2 * v + (1 - beta2) * g * g
+    p -= lr / (1 - beta1 ** step) * m / (np.sqrt(v / (1 - beta2 ** step)) + eps)
+
+
+def _step_reference(A, x_in, params, state, step, lam, act):
+    """Dense masked I-AutoRec step in float64 NumPy, then NumPy Adam."""
+    f, df = ACT_REF[act]
+    Xd = sp.csr_matrix((x_in.astype(np.float64), A.indices, A.indptr), shape=A.shape).toarray()
+    T = A.toarray().astype(np.float64)
+    M = sp.csr_matrix((np.ones(A.nnz), A.indices, A.indptr), shape=A.shape).toarray()
+    W, b, Vt, c = (params[n] for n in ("W", "b", "Vt", "c"))
+    H = f(Xd @ W + b)
+    E = M * (H @ Vt.T + c - T)
+    loss = float((E * E).sum())
+    reg = lam / 2 * float((W ** 2).sum() + (Vt ** 2).sum())
+    dR = 2 * E
+    dZ = (dR @ Vt) * df(H)
+    g = dict(W=Xd.T @ dZ + lam * W, b=dZ.sum(0), Vt=dR.T @ H + lam * Vt, c=dR.sum(0))
+    for n in params:
+        _np_adam(params[n], g[n], *state[n], step, **ADAM)
+    return loss, reg
+
+
+def _step_problem(n, m, k, dtype, index, seed):
+    rng = np.random.default_rng(seed)
+    indptr, indices, data, A = random_csr(n, m, rng, dtype, index, density=0.25)
+    data[...] = rng.integers(1, 6, data.shape[0])
+    A = sp.csr_matrix((data, indices, indptr), shape=(n, m))
+    params = dict(W=rng.normal(0, 0.3, (m, k)), b=rng.normal(0, 0.1, k),
+                  Vt=rng.normal(0, 0.3, (m, k)), c=rng.normal(0, 0.1, m))
+    params = {name: p.astype(dtype) for name, p in params.items()}
+    state = {name: (rng.random(p.shape).astype(dtype) * 0.01,
+                    rng.random(p.shape).astype(dtype) * 1e-4) for name, p in params.items()}
+    return indptr, indices, data, A, params, state
+
+
+def _kernel_step(indptr, indices, data, params, state, step, lam, act, x_in=None,
+                 n_blocks=None):
+    return K.autorec_adam_step(indptr, indices, data, params["W"], params["b"], params["Vt"],
+                               params["c"], *state["W"], *state["b"], *state["Vt"],
+                               *state["c"], step=step, lam_scale=lam, activation=act,
+                               input_values=x_in, n_blocks=n_blocks, **ADAM)
+
+
+def _copy(params, state):
+    return ({n: p.copy() for n, p in params.items()},
+            {n: (m.copy(), v.copy()) for n, (m, v) in state.items()})
+
+
+@pytest.mark.parametrize("index", INDEX)
+@pytest.mark.parametrize("dtype", FLOAT)
+@pytest.mark.parametrize("n,m,k", [(1, 1, 1), (3, 1, 2), (7, 5, 1), (17, 33, 9), (40, 300, 21),
+                                   (0, 4, 3)])
+@pytest.mark.parametrize("act", sorted(ACT_REF))
+@pytest.mark.parametrize("n_blocks", [None, 1, 3])
+def test_autorec_adam_step_matches_dense_numpy(index, dtype, n, m, k, act, n_blocks):
+    indptr, indices, data, A, params, state = _step_problem(n, m, k, dtype, index, n + m + k)
+    ref_p, ref_s = _copy(params, state)
+    ref_p = {n_: p.astype(np.float64) for n_, p in ref_p.items()}
+    ref_s = {n_: (a.astype(np.float64), b.astype(np.float64)) for n_, (a, b) in ref_s.items()}
+    lam = 0.3
+    for step in (1, 2, 3):
+        loss, sq_W, sq_V = _kernel_step(indptr, indices, data, params, state, step, lam, act,
+                                        n_blocks=n_blocks)
+        rloss, rreg = _step_reference(A, data, ref_p, ref_s, step, lam, act)
+        # float64: to 1e-10. float32: to float32 rounding of sums with cancellation,
+        # relative to each array's scale.
+        t = 1e-10 if dtype == np.float64 else 1e-3
+        assert loss == pytest.approx(rloss, rel=t, abs=t)
+        assert lam / 2 * (sq_W + sq_V) == pytest.approx(rreg, rel=t, abs=t)
+        for name in params:
+            for got, want in ((params[name], ref_p[name]), (state[name][0], ref_s[name][0]),
+                              (state[name][1], ref_s[name][1])):
+                scale = float(np.abs(want).max()) if want.size else 0.0
+                np.testing.assert_allclose(got, want, rtol=t,
+                                           atol=1e-10 if dtype == np.float64 else 1e-4 * scale,
+                                           err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", FLOAT)
+def test_autorec_adam_step_input_values_differ_from_targets(dtype):
+    indptr, indices, data, A, params, state = _step_problem(30, 40, 7, dtype, np.int32, 9)
+    rng = np.random.default_rng(0)
+    x_in = (data * (rng.random(data.shape[0]) > 0.3) / dtype(0.7)).astype(dtype)
+    ref_p = {n: p.astype(np.float64) for n, p in params.items()}
+    ref_s = {n: (a.astype(np.float64), b.astype(np.float64)) for n, (a, b) in state.items()}
+    loss, _, _ = _kernel_step(indptr, indices, data, params, state, 1, 0.1, "sigmoid", x_in)
+    rloss, _ = _step_reference(A, x_in, ref_p, ref_s, 1, 0.1, "sigmoid")
+    t = 1e-10 if dtype == np.float64 else 2e-4
+    assert loss == pytest.approx(rloss, rel=t)
+    for name in params:
+        np.testing.assert_allclose(params[name], ref_p[name], rtol=t, atol=t)
+
+
+@pytest.mark.parametrize("n_blocks", [None, 1, 2, 5])
+def test_autorec_adam_step_deterministic(n_blocks):
+    base = _step_problem(200, 150, 64, np.float32, np.int32, 3)
+    outs = []
+    for _ in range(4):
+        indptr, indices, data, A, params, state = base[:4] + _copy(*base[4:])
+        losses = [_kernel_step(indptr, indices, data, params, state, s, 0.01, "sigmoid",
+                               n_blocks=n_blocks) for s in (1, 2)]
+        outs.append((losses, params, state))
+    for losses, params, state in outs[1:]:
+        assert losses == outs[0][0]
+        for name in params:
+            np.testing.assert_array_equal(params[name], outs[0][1][name])
+            np.testing.assert_array_equal(state[name][0], outs[0][2][name][0])
+            np.testing.assert_array_equal(state[name][1], outs[0][2][name][1])
+
+
+def test_autorec_adam_step_large_parallel_agrees_with_one_block():
+    """A problem big enough for the parallel path: blocks change only dH's
+    summation order, so every result agrees to float32 rounding."""
+    base = _step_problem(300, 2000, 128, np.float32, np.int64, 4)
+    res = []
+    for nb in (1, 2, 4):
+        indptr, indices, data, A, params, state = base[:4] + _copy(*base[4:])
+        loss = _kernel_step(indptr, indices, data, params, state, 1, 0.01, "sigmoid",
+                            n_blocks=nb)
+        res.append((loss, params))
+    for loss, params in res[1:]:
+        np.testing.assert_allclose(loss, res[0][0], rtol=1e-6)
+        for name in params:
+            # atol: 1e-3 of an Adam step (lr = 1e-2)
+            np.testing.assert_allclose(params[name], res[0][1][name], rtol=1e-5, atol=1e-5)
+
+
+def test_autorec_adam_step_rejects_bad_input():
+    indptr, indices, data, A, params, state = _step_problem(6, 5, 3, np.float32, np.int32, 0)
+    with pytest.raises(ValueError, match="step"):
+        _kernel_step(indptr, indices, data, params, state, 0, 0.1, "sigmoid")
+    with pytest.raises(ValueError, match="activation"):
+        _kernel_step(indptr, indices, data, params, state, 1, 0.1, "softmax")
+    with pytest.raises(ValueError, match="lam_scale"):
+        _kernel_step(indptr, indices, data, params, state, 1, -1.0, "sigmoid")
+    with pytest.raises(ValueError, match="input_values"):
+        _kernel_step(indptr, indices, data, params, state, 1, 0.1, "sigmoid", data[:-1].copy())
+    bad = dict(params, Vt=params["Vt"][:, :2].copy())
+    with pytest.raises(ValueError, match="Vt"):
+        _kernel_step(indptr, indices, data, bad, state, 1, 0.1, "sigmoid")
+    bad = dict(params, W=params["W"].astype(np.float64))
+    with pytest.raises(ValueError, match="float dtype"):
+        _kernel_step(indptr, indices, data, bad, state, 1, 0.1, "sigmoid")
+    bad_idx = indices.copy()
+    bad_idx[-1] = 5
+    with pytest.raises(ValueError, match="column"):
+        _kernel_step(indptr, bad_idx, data, params, state, 1, 0.1, "sigmoid")
+    ro = params["W"].copy()
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        _kernel_step(indptr, indices, data, dict(params, W=ro), state, 1, 0.1, "sigmoid")
+
+
+@pytest.mark.parametrize("index", INDEX)
+@pytest.mark.parametrize("dtype", FLOAT)
+def test_csr_perm_matmul_adam_sq(index, dtype):
+    """The W part of the step: gradient A.T @ G + wd * p, Adam, row squared norms."""
+    rng = np.random.default_rng(2)
+    indptr, indices, data, A = random_csr(23, 41, rng, dtype, index)
+    k = 19
+    G = rng.standard_normal((23, k)).astype(dtype)
+    p = rng.standard_normal((41, k)).astype(dtype)
+    m = rng.random((41, k)).astype(dtype) * 0.1
+    v = rng.random((41, k)).astype(dtype) * 0.01
+    rp, rm, rv = (a.astype(np.float64) for a in (p, m, v))
+    sq_ref = (rp ** 2).sum(1)
+    _np_adam(rp, A.toarray().T.astype(np.float64) @ G + 0.2 * rp, rm, rv, 2, **ADAM)
+    t_indptr, t_indices, perm = K.csr_transpose(indptr, indices, 41)
+    lr_t, eps_t, _, _ = K._adam_coefficients(ADAM["lr"], ADAM["beta1"], ADAM["beta2"],
+                                             ADAM["eps"], 2, 0.0, False)
+    buf, stride = K._row_buffers(2, k, dtype)
+    sq = np.empty(41)
+    K._csr_perm_matmul_adam_sq(t_indptr, t_indices, perm, data, G, p, m, v, lr_t,
+                               ADAM["beta1"], ADAM["beta2"], eps_t, 0.2, buf, stride, 2, sq)
+    t = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(sq, sq_ref, rtol=t)
+    np.testing.assert_allclose(p, rp, rtol=t, atol=t)
+    np.testing.assert_allclose(m, rm, rtol=t, atol=t)
+    np.testing.assert_allclose(v, rv, rtol=t, atol=t)
+
+
+@pytest.mark.parametrize("dtype", FLOAT)
+@pytest.mark.parametrize("act", sorted(ACT_REF))
+def test_sum_parts_act_grad(dtype, act):
+    rng = np.random.default_rng(3)
+    parts = rng.standard_normal((3, 11, 7)).astype(dtype)
+    H = ACT_REF[act][0](rng.standard_normal((11, 7))).astype(dtype)
+    dZ = np.empty((11, 7), dtype)
+    K._sum_parts_act_grad(parts, H, dZ, {"linear": 0, "sigmoid": 1, "relu": 2, "tanh": 3}[act])
+    ref = parts.astype(np.float64).sum(0) * ACT_REF[act][1](H.astype(np.float64))
+    np.testing.assert_allclose(dZ, ref, **tol(dtype))

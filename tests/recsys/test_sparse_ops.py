@@ -173,3 +173,152 @@ def test_fused_decoder_loss_equals_composition(dtype):
     np.testing.assert_array_equal(dH2, dH)
     np.testing.assert_array_equal(back2.dVt, dec_back.dVt)
     np.testing.assert_array_equal(back2.dc, dec_back.dc)
+
+
+def _unfused_step(X, p, state, step, lam, x_in=None, adam=None):
+    """The step composed from the layer-contract pieces: sparse_dense_forward ->
+    sampled_dense_forward -> masked_sq_error -> backprop -> + lam*p -> adam_update."""
+    from fastnn.backend.ops import Ops
+    P = so.as_pattern(X, p["W"].dtype)
+    P_in = P if x_in is None else so.SparsePattern(P.indptr, P.indices, x_in, P.shape)
+    H, enc_back = so.sparse_dense_forward(P_in, p["W"], p["b"], "sigmoid")
+    vals, dec_back = so.sampled_dense_forward(P, H, p["Vt"], p["c"])
+    loss, dvals = so.masked_sq_error(vals, P.data)
+    enc_back(dec_back(dvals))
+    g = dict(W=enc_back.dW, b=enc_back.db, Vt=dec_back.dVt, c=dec_back.dc)
+    reg = lam / 2 * float((p["W"].astype(np.float64) ** 2).sum()
+                          + (p["Vt"].astype(np.float64) ** 2).sum())
+    for n in ("W", "Vt"):
+        g[n] = g[n] + p[n].dtype.type(lam) * p[n]
+    for n in p:
+        Ops().adam_update(p[n], g[n], *state[n], *adam, step)
+    return loss, reg
+
+
+ADAM = (1e-2, 0.9, 0.999, 1e-8)
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("dropout", [False, True])
+def test_autorec_adam_step_equals_unfused_float32(seed, dropout):
+    X, p = problem(n=30, m=50, k=12, seed=seed, dtype=np.float32)
+    x_in = None
+    if dropout:
+        rng = np.random.default_rng(seed)
+        x_in = (X.data * (rng.random(X.nnz) > 0.25) / np.float32(0.75)).astype(np.float32)
+    q = {n: a.copy() for n, a in p.items()}
+    # One step from the same state (later steps would compare two trajectories
+    # that drift apart from float32 rounding); nonzero moments, step 1 and 3.
+    rng = np.random.default_rng(seed + 10)
+    st_p = {n: ((rng.random(a.shape) * 0.1).astype(np.float32),
+                (rng.random(a.shape) * 0.01).astype(np.float32)) for n, a in p.items()}
+    st_q = {n: (m.copy(), v.copy()) for n, (m, v) in st_p.items()}
+    for step in (1, 3):
+        if step == 3:  # restart both from the same point
+            q = {n: a.copy() for n, a in p.items()}
+            st_q = {n: (m.copy(), v.copy()) for n, (m, v) in st_p.items()}
+        loss, reg = so.autorec_adam_step(X, p["W"], p["b"], p["Vt"], p["c"], st_p, *ADAM, step,
+                                         0.05, input_values=x_in)
+        rloss, rreg = _unfused_step(X, q, st_q, step, 0.05, x_in, ADAM)
+        assert loss == pytest.approx(rloss, rel=1e-6)
+        assert reg == pytest.approx(rreg, rel=1e-6)
+        # float32 rounding: dH is summed in another order, so the gradients of W
+        # and b agree to float32 rounding of sums with cancellation (relative to
+        # the array's scale); parameters to 1e-4 of an Adam step.
+        for n in p:
+            np.testing.assert_allclose(p[n], q[n], rtol=1e-5, atol=1e-6, err_msg=n)
+            for got, want in zip(st_p[n], st_q[n]):
+                np.testing.assert_allclose(got, want, rtol=1e-4,
+                                           atol=2e-6 * float(np.abs(want).max()), err_msg=n)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_autorec_adam_step_equals_dense_masked_float64(seed):
+    """Against the dense masked formulation (dense_path) + NumPy Adam, to 1e-10."""
+    X, p = problem(n=25, m=40, k=8, seed=seed, dtype=np.float64)
+    q = {n: a.copy() for n, a in p.items()}
+    st_p = so.autorec_adam_state(*(p[n] for n in ("W", "b", "Vt", "c")))
+    st_q = {n: (np.zeros_like(a), np.zeros_like(a)) for n, a in q.items()}
+    lam, (lr, b1, b2, eps) = 0.2, ADAM
+    for step in (1, 2, 3, 4):
+        loss, reg = so.autorec_adam_step(X, p["W"], p["b"], p["Vt"], p["c"], st_p, lr, b1, b2,
+                                         eps, step, lam)
+        rloss, g = dense_path(X, q["W"], q["b"], q["Vt"], q["c"])
+        rreg = lam / 2 * float((q["W"] ** 2).sum() + (q["Vt"] ** 2).sum())
+        g["W"] = g["W"] + lam * q["W"]
+        g["Vt"] = g["Vt"] + lam * q["Vt"]
+        for n in q:
+            m, v = st_q[n]
+            m[...] = b1 * m + (1 - b1) * g[n]
+            v[...] = b2 * v + (1 - b2) * g[n] ** 2
+            q[n] -= lr / (1 - b1 ** step) * m / (np.sqrt(v / (1 - b2 ** step)) + eps)
+        assert loss == pytest.approx(rloss, rel=1e-10)
+        assert reg == pytest.approx(rreg, rel=1e-10)
+        for n in p:
+            np.testing.assert_allclose(p[n], q[n], rtol=1e-10, atol=1e-10, err_msg=n)
+            np.testing.assert_allclose(st_p[n][0], st_q[n][0], rtol=1e-10, atol=1e-10)
+            np.testing.assert_allclose(st_p[n][1], st_q[n][1], rtol=1e-10, atol=1e-12)
+
+
+def test_autorec_adam_step_errors():
+    X, p = problem()
+    st = so.autorec_adam_state(p["W"], p["b"], p["Vt"], p["c"])
+    with pytest.raises(ValueError, match="adam_state"):
+        so.autorec_adam_step(X, p["W"], p["b"], p["Vt"], p["c"], {"W": st["W"]}, *ADAM, 1, 0.1)
+    with pytest.raises(ValueError, match="X.shape"):
+        so.autorec_adam_step(X[:, :5], p["W"], p["b"], p["Vt"], p["c"], st, *ADAM, 1, 0.1)
+    with pytest.raises(TypeError):
+        so.autorec_adam_step(X.toarray(), p["W"], p["b"], p["Vt"], p["c"], st, *ADAM, 1, 0.1)
+
+
+def test_autorec_adam_step_with_repeated_entries():
+    """A pattern that stores one (sample, output) twice (scipy allows it): each
+    stored entry is a term of the loss. Exercises the decoder sweep's fallback
+    for four entries of one output unit that are not all distinct rows."""
+    rng = np.random.default_rng(7)
+    n, m, k = 6, 3, 5
+    rows = [[0, 0, 1], [0, 0, 2], [1, 1], [2, 0, 1, 2], [0, 0, 0, 1], [1]]
+    indptr = np.cumsum([0] + [len(r) for r in rows]).astype(np.int32)
+    indices = np.concatenate(rows).astype(np.int32)
+    data = rng.integers(1, 6, indices.size).astype(np.float64)
+    P = so.SparsePattern(indptr, indices, data, (n, m))
+    p = dict(W=rng.normal(0, 0.3, (m, k)), b=rng.normal(0, 0.1, k),
+             Vt=rng.normal(0, 0.3, (m, k)), c=rng.normal(0, 0.1, m))
+    q = {name: a.copy() for name, a in p.items()}
+    st_p = so.autorec_adam_state(p["W"], p["b"], p["Vt"], p["c"])
+    st_q = so.autorec_adam_state(q["W"], q["b"], q["Vt"], q["c"])
+    for step in (1, 2):
+        loss, reg = so.autorec_adam_step(P, p["W"], p["b"], p["Vt"], p["c"], st_p, *ADAM, step,
+                                         0.1)
+        rloss, rreg = _unfused_step(P, q, st_q, step, 0.1, None, ADAM)
+        assert loss == pytest.approx(rloss, rel=1e-12)
+        for name in p:
+            np.testing.assert_allclose(p[name], q[name], rtol=1e-10, atol=1e-12)
+
+
+def test_autorec_adam_step_drives_a_fastnn_adam_optimizer_state():
+    """The wiring AutoRec can use: the moments of a fastnn.optimizers.Adam (built
+    on [W, b, Vt, c]) passed as adam_state, with its lr, betas, epsilon and
+    iteration count, give what apply_gradients gives on the unfused gradients."""
+    from fastnn import optimizers
+    X, p = problem(n=20, m=30, k=7, seed=11, dtype=np.float64)
+    q = {n: a.copy() for n, a in p.items()}
+    names = ("W", "b", "Vt", "c")
+    fused_opt = optimizers.Adam(learning_rate=3e-3)
+    ref_opt = optimizers.Adam(learning_rate=3e-3)
+    fused_opt.build([p[n] for n in names])
+    lam = 0.4
+    for _ in range(3):
+        lr = fused_opt.current_learning_rate
+        fused_opt.iterations += 1
+        state = {n: (s["m"], s["v"]) for n, s in zip(names, fused_opt._state)}
+        loss, reg = so.autorec_adam_step(X, p["W"], p["b"], p["Vt"], p["c"], state, lr,
+                                         fused_opt.beta_1, fused_opt.beta_2, fused_opt.epsilon,
+                                         fused_opt.iterations, lam)
+        rloss, g = dense_path(X, q["W"], q["b"], q["Vt"], q["c"])
+        g["W"] = g["W"] + lam * q["W"]
+        g["Vt"] = g["Vt"] + lam * q["Vt"]
+        ref_opt.apply_gradients([q[n] for n in names], [g[n] for n in names])
+        assert loss == pytest.approx(rloss, rel=1e-10)
+        for n in names:
+            np.testing.assert_allclose(p[n], q[n], rtol=1e-10, atol=1e-12, err_msg=n)
