@@ -253,6 +253,7 @@ class AutoRec:
         n = X.shape[0]
         params = [p for _, p, _, _ in self._params()]
         grads = [g for _, _, g, _ in self._params()]
+        fused = self._fused_adam_applies()
         for epoch in range(epochs):
             if self.stop_training:
                 break
@@ -263,9 +264,12 @@ class AutoRec:
                 rows = numpy.sort(order[lo:lo + self.batch_size])
                 Xb = X[rows]
                 cbs.on_train_batch_begin(step, {})
-                self._zero_grads()
-                data_loss, reg = self._loss_and_grads(Xb, n, len(rows) / n)
-                self.optimizer.apply_gradients(params, grads)
+                if fused:
+                    data_loss, reg = self._fused_step(Xb, len(rows) / n, params)
+                else:
+                    self._zero_grads()
+                    data_loss, reg = self._loss_and_grads(Xb, n, len(rows) / n)
+                    self.optimizer.apply_gradients(params, grads)
                 data_sum += data_loss
                 reg_sum += reg
                 count += Xb.nnz
@@ -273,6 +277,34 @@ class AutoRec:
             logs = {"loss": (data_sum + reg_sum) / max(count, 1),
                     "rmse": math.sqrt(data_sum / max(count, 1))}
             self._epoch_end(epoch, logs, val, patience, cbs, best)
+
+    def _fused_adam_applies(self):
+        """Whether one fused kernel can do the whole step (forward, backward, L2
+        and Adam; ``sparse_ops.autorec_adam_step``, exact): one hidden layer,
+        plain Adam without clipping or weight decay, a kernel-fused activation."""
+        opt = self.optimizer
+        return (not self.middle and type(opt) is optimizers_mod.Adam and not opt.weight_decay
+                and opt.clipvalue is None and opt.clipnorm is None
+                and opt.global_clipnorm is None
+                and self.activation in sparse_ops.FUSED_ACTIVATIONS)
+
+    def _fused_step(self, X, weight_frac, params):
+        """The minibatch step in one kernel, on the optimizer's own moments (so
+        switching between this and the layer-by-layer path loses nothing)."""
+        opt = self.optimizer
+        if opt._state is None:
+            opt.build(params)
+        lr = opt.current_learning_rate
+        opt.iterations += 1
+        state = {name: (s["m"], s["v"]) for name, s in zip(("W", "b", "Vt", "c"), opt._state)}
+        input_values = None
+        if self.input_dropout:  # the same draws as _loss_and_grads makes
+            keep = get_rng().random(X.nnz) >= self.input_dropout
+            input_values = X.data * keep / self.dtype.type(1 - self.input_dropout)
+        return sparse_ops.autorec_adam_step(
+            X, self.W, self.b, self.Vt, self.c, state, lr, opt.beta_1, opt.beta_2, opt.epsilon,
+            opt.iterations, self.lam * weight_frac, activation=self.activation,
+            input_values=input_values)
 
     def _fit_lbfgs(self, X, val, epochs, patience, cbs, best):
         from scipy.optimize import minimize

@@ -162,3 +162,27 @@ def test_predict_rejects_out_of_range_and_mismatched_indices(rng):
     inf = scipy.sparse.csr_matrix(numpy.array([[1.0, numpy.inf], [0, 2.0]]))
     with pytest.raises(ValueError, match="infinite"):
         AutoRec(hidden=2).fit(inf, verbose=0)
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_fused_step_equals_layer_by_layer_training(dropout, rng, monkeypatch):
+    """AutoRec's one-kernel Adam step trains to the same weights as the
+    layer-by-layer path (forward, backprop, L2, Adam) in float64."""
+    ratings = _ratings(rng, density=0.3)
+    from fastnn.recsys import sparse_ops
+    calls = []
+    real_step = sparse_ops.autorec_adam_step
+    monkeypatch.setattr(sparse_ops, "autorec_adam_step",
+                        lambda *a, **k: calls.append(1) or real_step(*a, **k))
+    weights = []
+    for fused in (True, False):
+        model = AutoRec(hidden=6, lam=2.0, input_dropout=dropout, dtype="float64", seed=3,
+                        batch_size=7)
+        if not fused:
+            model._fused_adam_applies = lambda: False
+        model.fit(ratings, epochs=3, verbose=0)
+        weights.append(model.get_weights())
+        assert bool(calls) == fused
+        calls.clear()
+    for a, b in zip(*weights):
+        numpy.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
