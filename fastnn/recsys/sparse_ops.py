@@ -27,20 +27,11 @@ parameter) is ``autorec_adam_step``: the decoder runs output unit by output unit
 (the batch's transposed structure) so each ``Vt`` row is read from memory once,
 by the Adam pass, and its gradient row is used while in L1.
 """
-import os
+import numpy
+import scipy.sparse
 
-# The kernels' OpenMP teams should sleep, not spin, while they wait at the end
-# of a parallel loop: on shared cores a spinning thread takes the CPU from the
-# thread doing the work, which made an AutoRec epoch 10x slower here. Read by
-# libgomp when it loads, so it must come before the first OpenMP kernel import;
-# an explicit OMP_WAIT_POLICY from the user wins.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-import numpy  # noqa: E402
-import scipy.sparse  # noqa: E402
-
-from ..backend import get_backend  # noqa: E402
-from .._C import sparse as _k  # noqa: E402
+from ..backend import get_backend
+from .._C import sparse as _k  # fastnn._C sets the OpenMP wait policy first
 
 __all__ = ["SparsePattern", "as_pattern", "spmm", "spmm_t", "sddmm", "column_sums",
            "masked_sq_error", "adam_update", "spmm_t_adam", "sampled_dense_sq_error",
