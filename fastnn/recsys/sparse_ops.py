@@ -240,6 +240,22 @@ def sparse_dense_forward(X, W, b=None, activation="sigmoid", dW=None, db=None):
     return H, backprop
 
 
+def _decoder_param_grads(pattern, gvals, H, Vt, c, dVt, dc):
+    """Accumulate the decoder's parameter gradients from the per-entry output
+    gradients ``gvals`` on ``pattern``: ``dVt += G.T @ H`` and ``dc += column
+    sums of G``. Returns ``(G, dVt, dc)``, allocating zero gradients when None."""
+    G = SparsePattern(pattern.indptr, pattern.indices, gvals, pattern.shape)
+    G._transpose = pattern.transpose_structure
+    if dVt is None:
+        dVt = numpy.zeros_like(Vt)
+    spmm_t(G, H, out=dVt, accumulate=True)
+    if c is not None:
+        if dc is None:
+            dc = numpy.zeros_like(c)
+        column_sums(G, gvals, out=dc, accumulate=True)
+    return G, dVt, dc
+
+
 def sampled_dense_forward(pattern, H, Vt, c=None, dVt=None, dc=None):
     """Dense layer evaluated only at observed outputs: the values of
     ``H @ Vt.T + c`` at ``pattern``'s stored positions (length nnz, CSR order).
@@ -252,15 +268,7 @@ def sampled_dense_forward(pattern, H, Vt, c=None, dVt=None, dc=None):
     def backprop(dvals):
         nonlocal dVt, dc
         dvals = _dense(dvals, "dvals", H.dtype)
-        G = SparsePattern(pattern.indptr, pattern.indices, dvals, pattern.shape)
-        G._transpose = pattern.transpose_structure
-        if dVt is None:
-            dVt = numpy.zeros_like(Vt)
-        spmm_t(G, H, out=dVt, accumulate=True)
-        if c is not None:
-            if dc is None:
-                dc = numpy.zeros_like(c)
-            column_sums(G, dvals, out=dc, accumulate=True)
+        G, dVt, dc = _decoder_param_grads(pattern, dvals, H, Vt, c, dVt, dc)
         backprop.dVt, backprop.dc = dVt, dc
         return spmm(G, Vt)
 
@@ -295,15 +303,7 @@ def sampled_dense_sq_error(pattern, H, Vt, c=None, target_vals=None, weights=Non
 
     def backprop():
         nonlocal dVt, dc
-        G = SparsePattern(pattern.indptr, pattern.indices, grad, pattern.shape)
-        G._transpose = pattern.transpose_structure
-        if dVt is None:
-            dVt = numpy.zeros_like(Vt)
-        spmm_t(G, H, out=dVt, accumulate=True)
-        if c is not None:
-            if dc is None:
-                dc = numpy.zeros_like(c)
-            column_sums(G, grad, out=dc, accumulate=True)
+        _, dVt, dc = _decoder_param_grads(pattern, grad, H, Vt, c, dVt, dc)
         backprop.dVt, backprop.dc = dVt, dc
         return dH
 
