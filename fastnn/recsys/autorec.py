@@ -247,9 +247,9 @@ class AutoRec:
     def _fit_minibatch(self, X, val, epochs, patience, cbs, best):
         if self.optimizer is None:
             spec = self.optimizer_spec
-            self.optimizer = optimizers_mod.get(spec) if not isinstance(spec, str) else \
-                optimizers_mod.get({"class_name": optimizers_mod.get(spec).__class__.__name__,
-                                    "config": {"learning_rate": self.learning_rate}})
+            # A name gets this model's learning rate; an instance is used as given.
+            self.optimizer = type(optimizers_mod.get(spec))(learning_rate=self.learning_rate) \
+                if isinstance(spec, str) else optimizers_mod.get(spec)
         n = X.shape[0]
         params = [p for _, p, _, _ in self._params()]
         grads = [g for _, _, g, _ in self._params()]
@@ -309,7 +309,6 @@ class AutoRec:
     def _fit_lbfgs(self, X, val, epochs, patience, cbs, best):
         from scipy.optimize import minimize
         params = self._params()
-        shapes = [p.shape for _, p, _, _ in params]
         sizes = [p.size for _, p, _, _ in params]
 
         def unpack(theta):
@@ -344,7 +343,6 @@ class AutoRec:
         result = minimize(objective, theta0, jac=True, method="L-BFGS-B", callback=callback,
                           options={"maxiter": epochs, "maxcor": 20})
         unpack(result.x)
-        del shapes
 
     # --------------------------------------------------------------- predict
     def _fit_stats(self, matrix, ratings):
