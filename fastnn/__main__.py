@@ -118,12 +118,28 @@ def _autorec(args):
         lams=tuple(args.lam), optimizer=args.optimizer, epochs=args.epochs,
         patience=args.patience, variant=args.variant, hidden=hidden, refit=not args.no_refit,
         learning_rate=args.lr, batch_size=args.batch_size, input_dropout=args.input_dropout,
-        n_models=args.models, k=args.k, log=log)
+        lr_decay=None if args.no_lr_decay else args.lr_decay,
+        lr_decay_patience=args.lr_decay_patience, n_models=args.models, k=args.k, log=log)
     if args.json:
         print(json.dumps(result, indent=1))
     else:
         print(format_table(result))
     return 0
+
+
+def _factor(text):
+    """argparse type: a float strictly between 0 and 1."""
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be a factor in (0, 1), got {text}")
+    return value
+
+
+def _positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
+    return value
 
 
 def build_parser():
@@ -206,6 +222,15 @@ def build_parser():
     ar.add_argument("--patience", type=int, default=25,
                     help="epochs without validation improvement before stopping (default 25)")
     ar.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    ar.add_argument("--lr-decay", type=_factor, default=None, metavar="FACTOR",
+                    help="multiply the learning rate by FACTOR, in (0, 1), after every "
+                         "--lr-decay-patience epochs without a new best validation RMSE; "
+                         "the refit replays the recorded cuts (default: constant rate; "
+                         "ignored with L-BFGS)")
+    ar.add_argument("--lr-decay-patience", type=_positive_int, default=5, metavar="N",
+                    help="epochs without improvement before each cut (default 5)")
+    ar.add_argument("--no-lr-decay", action="store_true",
+                    help="keep the learning rate constant")
     ar.add_argument("--batch-size", type=int, default=256, help="minibatch size (default 256)")
     ar.add_argument("--input-dropout", type=float, default=0.5,
                     help="fraction of input ratings dropped in training (denoising; "

@@ -54,11 +54,13 @@ def test_selection_is_argmin_of_validation_and_refit_uses_chosen_epochs():
     assert "test RMSE" in table and "±" in table
 
 
-def test_test_ratings_never_influence_selection():
+@pytest.mark.parametrize("lr_decay", [None, 0.5])
+def test_test_ratings_never_influence_selection(lr_decay):
     """Scrambling the test part's values (positions kept, so the splits are the
     same) leaves every selection score and choice unchanged; only test metrics move."""
     r = _small(1)
-    kw = dict(seeds=(0,), lams=(1.0, 100.0), hidden=12, epochs=15, patience=4, batch_size=16)
+    kw = dict(seeds=(0,), lams=(1.0, 100.0), hidden=12, epochs=15, patience=4, batch_size=16,
+              lr_decay=lr_decay, lr_decay_patience=2)
     a = evaluate_autorec(r, **kw)
     n_test = int(round(0.1 * r.nnz))
     test_mask = numpy.zeros(r.nnz, dtype=bool)
@@ -72,6 +74,7 @@ def test_test_ratings_never_influence_selection():
         {**s, "seconds": s2["seconds"]} for s, s2 in zip(b["seeds"][0]["selection"],
                                                          a["seeds"][0]["selection"])]
     assert a["seeds"][0]["chosen_lam"] == b["seeds"][0]["chosen_lam"]
+    assert a["seeds"][0]["refit_lr_drops"] == b["seeds"][0]["refit_lr_drops"]
     assert a["seeds"][0]["test_rmse"] != b["seeds"][0]["test_rmse"]
 
 
@@ -83,6 +86,10 @@ def test_no_refit_lbfgs_user_variant_and_stack():
     row = res["seeds"][0]
     assert res["protocol"]["model"]["hidden"] == [8, 4, 8]
     assert "none" in res["protocol"]["refit"]
+    # L-BFGS has no learning rate: the default decay is off, and the record says so
+    assert res["protocol"]["model"]["lr_decay"] is None
+    assert res["protocol"]["lr_schedule"] == "constant"
+    assert row["refit_lr_drops"] is None and row["selection"][0]["lr_drops"] == []
     assert row["selection"][0]["epochs_run"] <= 10 and numpy.isfinite(row["test_rmse"])
 
 
@@ -91,6 +98,56 @@ def test_bad_arguments():
         evaluate_autorec(_small(), lams=())
     with pytest.raises(ValueError, match="seeds"):
         evaluate_autorec(_small(), seeds=())
+    # model settings fail before any training (these would take minutes otherwise)
+    with pytest.raises(ValueError, match=r"lr_decay must be None or a factor in \(0, 1\)"):
+        evaluate_autorec(_small(), lr_decay=1.5)
+    with pytest.raises(ValueError, match="lr_decay_patience"):
+        evaluate_autorec(_small(), lr_decay_patience=0)
+
+
+def test_refit_replays_the_chosen_runs_learning_rate_cuts(monkeypatch):
+    """Selection records where each run cut its learning rate; the refit (no
+    validation) cuts at the chosen run's epochs before its best one, and the
+    JSON says so."""
+    from fastnn.recsys.autorec import AutoRec
+    fits = []
+    real_fit = AutoRec.fit
+
+    def fit(self, train, validation=None, **kw):
+        history = real_fit(self, train, validation=validation, **kw)
+        fits.append({"validation": validation is not None, "lam": self.lam,
+                     "lr_drops": kw.get("lr_drops"), "lr": list(history["learning_rate"])})
+        return history
+
+    monkeypatch.setattr(AutoRec, "fit", fit)
+    res = evaluate_autorec(_small(4), seeds=(0, 1), lams=(0.1, 10.0), hidden=16, epochs=40,
+                           patience=8, batch_size=16, learning_rate=3e-2, lr_decay=0.5,
+                           lr_decay_patience=2)
+    assert res["protocol"]["model"]["lr_decay"] == 0.5
+    assert res["protocol"]["model"]["lr_decay_patience"] == 2
+    assert "x0.5 after every 2 epochs" in res["protocol"]["lr_schedule"]
+    assert "learning-rate cuts" in res["protocol"]["refit"]
+    refits = [f for f in fits if not f["validation"]]
+    assert len(refits) == 2 and len(fits) == 6
+    replayed = 0
+    for row, refit in zip(res["seeds"], refits):
+        chosen = next(s for s in row["selection"] if s["lam"] == row["chosen_lam"])
+        expected = [e for e in chosen["lr_drops"] if e < row["chosen_epochs"]]
+        assert row["refit_lr_drops"] == expected == refit["lr_drops"]
+        assert refit["lam"] == row["chosen_lam"] and len(refit["lr"]) == row["chosen_epochs"]
+        rates = [3e-2 * 0.5 ** sum(d <= e for d in expected) for e in range(len(refit["lr"]))]
+        numpy.testing.assert_allclose(refit["lr"], rates, rtol=1e-12)
+        replayed += len(expected)
+    assert replayed > 0                              # some cut was really replayed
+
+
+def test_constant_learning_rate_is_recorded():
+    res = evaluate_autorec(_small(), seeds=(0,), lams=(1.0,), hidden=8, epochs=6, patience=3,
+                           batch_size=16, lr_decay=None)
+    assert res["protocol"]["lr_schedule"] == "constant"
+    assert res["protocol"]["model"]["lr_decay"] is None
+    assert res["seeds"][0]["selection"][0]["lr_drops"] == []
+    assert res["seeds"][0]["refit_lr_drops"] == []
 
 
 def _ml100k():
