@@ -191,7 +191,7 @@ def build_parser():
     ae.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
     ae.set_defaults(func=_autoencoder)
 
-    from fastnn.recsys.protocol import DEFAULT_LAMS
+    from fastnn.recsys.protocol import DEFAULT_LAMS, LEARNING_RATE, LR_DECAY, LR_DECAY_PATIENCE
     ar = sub.add_parser(
         "autorec", help="evaluate I-/U-AutoRec on a ratings file (split, select, test)",
         description="Run the AutoRec protocol on a ratings file: per seed, a random "
@@ -221,14 +221,17 @@ def build_parser():
                          "validation RMSE picks the count (default 300)")
     ar.add_argument("--patience", type=int, default=25,
                     help="epochs without validation improvement before stopping (default 25)")
-    ar.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
-    ar.add_argument("--lr-decay", type=_factor, default=None, metavar="FACTOR",
+    ar.add_argument("--lr", type=float, default=LEARNING_RATE,
+                    help=f"initial Adam learning rate (default {LEARNING_RATE:g})")
+    ar.add_argument("--lr-decay", type=_factor, default=LR_DECAY, metavar="FACTOR",
                     help="multiply the learning rate by FACTOR, in (0, 1), after every "
                          "--lr-decay-patience epochs without a new best validation RMSE; "
-                         "the refit replays the recorded cuts (default: constant rate; "
-                         "ignored with L-BFGS)")
-    ar.add_argument("--lr-decay-patience", type=_positive_int, default=5, metavar="N",
-                    help="epochs without improvement before each cut (default 5)")
+                         "the refit replays the recorded cuts (default "
+                         f"{LR_DECAY:g}; ignored with L-BFGS)")
+    ar.add_argument("--lr-decay-patience", type=_positive_int, default=LR_DECAY_PATIENCE,
+                    metavar="N",
+                    help=f"epochs without improvement before each cut (default "
+                         f"{LR_DECAY_PATIENCE})")
     ar.add_argument("--no-lr-decay", action="store_true",
                     help="keep the learning rate constant")
     ar.add_argument("--batch-size", type=int, default=256, help="minibatch size (default 256)")

@@ -17,9 +17,15 @@ from .autorec import AutoRec
 from .metrics import ranking_metrics
 from .splits import random_split, validation_split
 
-#: lambda grid searched by default (log-spaced; the best value on MovieLens-100K
-#: with Adam sits inside it, not on its edge).
-DEFAULT_LAMS = (50.0, 100.0, 200.0, 400.0)
+#: lambda grid searched by default (the best value on MovieLens-100K with the
+#: default Adam schedule, 100 or 150, sits inside it, not on its edge).
+DEFAULT_LAMS = (50.0, 100.0, 150.0, 200.0)
+#: Default Adam learning rate, and its decay: the factor and the epochs without
+#: a new best validation RMSE before each cut. Chosen on validation RMSE
+#: (bench/RESULTS_autorec_quality.md); a rate this high needs the decay.
+LEARNING_RATE = 1e-2
+LR_DECAY = 0.5
+LR_DECAY_PATIENCE = 5
 
 
 class _Average:
@@ -47,9 +53,9 @@ def _mean_std(values):
 
 def evaluate_autorec(ratings, seeds=(0, 1, 2, 3, 4), test_frac=0.1, val_frac=0.1,
                      lams=DEFAULT_LAMS, optimizer="adam", epochs=300, patience=25,
-                     variant="item", hidden=500, refit=True, learning_rate=1e-3,
-                     batch_size=256, input_dropout=0.5, lr_decay=None,
-                     lr_decay_patience=5, dtype="float32", k=10,
+                     variant="item", hidden=500, refit=True, learning_rate=LEARNING_RATE,
+                     batch_size=256, input_dropout=0.5, lr_decay=LR_DECAY,
+                     lr_decay_patience=LR_DECAY_PATIENCE, dtype="float32", k=10,
                      threshold=4.0, n_models=1, log=None):
     """Run the AutoRec protocol on ``ratings`` (a ``Ratings``) for each seed.
 
@@ -217,4 +223,5 @@ def format_table(result):
     return "\n".join(lines)
 
 
-__all__ = ["evaluate_autorec", "format_table", "DEFAULT_LAMS"]
+__all__ = ["evaluate_autorec", "format_table", "DEFAULT_LAMS", "LEARNING_RATE",
+           "LR_DECAY", "LR_DECAY_PATIENCE"]

@@ -161,12 +161,14 @@ def _ml100k():
                 "~/.cache/fastnn-data/ml-100k; fetch it with: bash ../shared/data/fetch.sh")
 
 
-#: The issue's target for a single I-AutoRec (k=500) under this protocol. Not
-#: met yet: the defaults measure 0.8837 (bench/RESULTS_autorec_quality.md).
+#: The issue's target for a single I-AutoRec (k=500) under this protocol. The
+#: defaults (Adam lr 1e-2 halved after 5 epochs without a new best validation
+#: RMSE, the cuts replayed in the refit) measure 0.8782 +- 0.0065
+#: (bench/RESULTS_autorec_quality.md); before the decay they measured 0.8837.
 TARGET_RMSE = 0.880
-#: What the test guards today: the measured mean plus a margin for BLAS and
-#: platform differences in float32; tighten to TARGET_RMSE once reached.
-GUARD_RMSE = 0.886
+#: What the test guards: the target itself, 0.0018 above the measured mean (room
+#: for BLAS, thread-count and platform differences in float32).
+GUARD_RMSE = TARGET_RMSE
 
 
 @pytest.mark.slow
@@ -174,14 +176,17 @@ def test_ml100k_i_autorec_quality():
     """The documented protocol (bench/RESULTS_autorec_quality.md) on real
     MovieLens-100K with the defaults of ``evaluate_autorec``: 5 seeds, 90/10
     random splits, lambda and epochs chosen on a 10% validation part carved
-    from training, refit on train+validation, single I-AutoRec k=500.
-    About 5 minutes of one core."""
+    from training (the learning-rate cuts too), refit on train+validation
+    replaying them, single I-AutoRec k=500. About 2.5 minutes of one core
+    (measured: 318 s wall, 135 s user, under nice on the loaded 2-core box)."""
     ratings = load_ratings(_ml100k())
     start = time.perf_counter()
     res = evaluate_autorec(ratings)
     elapsed = time.perf_counter() - start
     mean = res["summary"]["test_rmse"]["mean"]
     per_seed = [round(r["test_rmse"], 4) for r in res["seeds"]]
+    assert res["protocol"]["model"]["lr_decay"] is not None
+    assert all(r["refit_lr_drops"] for r in res["seeds"])   # the refits did replay cuts
     assert mean <= GUARD_RMSE, (f"mean test RMSE {mean:.4f} (per seed {per_seed}, "
                                 f"{elapsed:.0f} s); target {TARGET_RMSE}")
 
