@@ -74,7 +74,9 @@ class AutoRec:
         ``lr_decay_patience`` epochs without a new best validation RMSE
         (counted from the best epoch or the last cut, whichever is later);
         without validation, ``fit`` needs ``lr_drops`` to say when. Minibatch
-        optimizers with a float learning rate only.
+        optimizers with a float learning rate only. The cuts change
+        ``self.optimizer.learning_rate`` in place, so a second ``fit`` of the
+        same model starts from the cut rate (as with Keras' ReduceLROnPlateau).
     lr_decay_patience : int >= 1, see ``lr_decay``.
     clip : clip predictions to the rating range.
     dtype : "float32" (default) or "float64".

@@ -251,6 +251,8 @@ def test_lr_drops_replay_equals_the_same_step_schedule(rng):
         numpy.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
     assert any(not numpy.allclose(a, c) for a, c in zip(replay.get_weights(),
                                                         constant.get_weights()))
+    again = replay.fit(ratings, epochs=1, lr_drops=[], verbose=0)   # the cut rate persists
+    assert again["learning_rate"] == [2.5e-3] and replay.lr_drops == []
 
 
 def test_lr_decay_bad_arguments(rng):
