@@ -196,8 +196,9 @@ def build_parser():
         "autorec", help="evaluate I-/U-AutoRec on a ratings file (split, select, test)",
         description="Run the AutoRec protocol on a ratings file: per seed, a random "
                     "test split and a validation part carved from training; lambda and "
-                    "the number of epochs chosen on validation RMSE only; a refit on "
-                    "train+validation for the chosen epochs; then test RMSE/MAE and "
+                    "the number of epochs (and the learning-rate cuts) chosen on "
+                    "validation RMSE only; a refit on train+validation for the chosen "
+                    "epochs, replaying the cuts; then test RMSE/MAE and "
                     "Precision/Recall/NDCG/HR@K (training items excluded). Prints "
                     "validation and test metrics per seed and mean ± std.",
         epilog="example: python -m fastnn autorec --data ~/.cache/fastnn-data/ml-100k/u.data "
