@@ -118,12 +118,28 @@ def _autorec(args):
         lams=tuple(args.lam), optimizer=args.optimizer, epochs=args.epochs,
         patience=args.patience, variant=args.variant, hidden=hidden, refit=not args.no_refit,
         learning_rate=args.lr, batch_size=args.batch_size, input_dropout=args.input_dropout,
-        n_models=args.models, k=args.k, log=log)
+        lr_decay=None if args.no_lr_decay else args.lr_decay,
+        lr_decay_patience=args.lr_decay_patience, n_models=args.models, k=args.k, log=log)
     if args.json:
         print(json.dumps(result, indent=1))
     else:
         print(format_table(result))
     return 0
+
+
+def _factor(text):
+    """argparse type: a float strictly between 0 and 1."""
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be a factor in (0, 1), got {text}")
+    return value
+
+
+def _positive_int(text):
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an integer >= 1, got {text}")
+    return value
 
 
 def build_parser():
@@ -175,13 +191,14 @@ def build_parser():
     ae.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
     ae.set_defaults(func=_autoencoder)
 
-    from fastnn.recsys.protocol import DEFAULT_LAMS
+    from fastnn.recsys.protocol import DEFAULT_LAMS, LEARNING_RATE, LR_DECAY, LR_DECAY_PATIENCE
     ar = sub.add_parser(
         "autorec", help="evaluate I-/U-AutoRec on a ratings file (split, select, test)",
         description="Run the AutoRec protocol on a ratings file: per seed, a random "
                     "test split and a validation part carved from training; lambda and "
-                    "the number of epochs chosen on validation RMSE only; a refit on "
-                    "train+validation for the chosen epochs; then test RMSE/MAE and "
+                    "the number of epochs (and the learning-rate cuts) chosen on "
+                    "validation RMSE only; a refit on train+validation for the chosen "
+                    "epochs, replaying the cuts; then test RMSE/MAE and "
                     "Precision/Recall/NDCG/HR@K (training items excluded). Prints "
                     "validation and test metrics per seed and mean ± std.",
         epilog="example: python -m fastnn autorec --data ~/.cache/fastnn-data/ml-100k/u.data "
@@ -205,7 +222,19 @@ def build_parser():
                          "validation RMSE picks the count (default 300)")
     ar.add_argument("--patience", type=int, default=25,
                     help="epochs without validation improvement before stopping (default 25)")
-    ar.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default 1e-3)")
+    ar.add_argument("--lr", type=float, default=LEARNING_RATE,
+                    help=f"initial Adam learning rate (default {LEARNING_RATE:g})")
+    ar.add_argument("--lr-decay", type=_factor, default=LR_DECAY, metavar="FACTOR",
+                    help="multiply the learning rate by FACTOR, in (0, 1), after every "
+                         "--lr-decay-patience epochs without a new best validation RMSE; "
+                         "the refit replays the recorded cuts (default "
+                         f"{LR_DECAY:g}; ignored with L-BFGS)")
+    ar.add_argument("--lr-decay-patience", type=_positive_int, default=LR_DECAY_PATIENCE,
+                    metavar="N",
+                    help=f"epochs without improvement before each cut (default "
+                         f"{LR_DECAY_PATIENCE})")
+    ar.add_argument("--no-lr-decay", action="store_true",
+                    help="keep the learning rate constant")
     ar.add_argument("--batch-size", type=int, default=256, help="minibatch size (default 256)")
     ar.add_argument("--input-dropout", type=float, default=0.5,
                     help="fraction of input ratings dropped in training (denoising; "

@@ -17,7 +17,11 @@ the sparse encoder and the sparse decoder.
 
 Training: minibatch Adam (or any fastnn optimizer) with early stopping on
 validation RMSE, or full-batch L-BFGS (``optimizer="lbfgs"``, the paper's
-choice), where one sparse epoch is one function evaluation.
+choice), where one sparse epoch is one function evaluation. With
+``lr_decay``, the minibatch learning rate is multiplied by that factor
+whenever validation RMSE has not improved for ``lr_decay_patience`` epochs;
+the epochs at which it was cut are kept (``lr_drops``) so that a refit without
+validation can replay the same schedule (``fit(..., lr_drops=...)``).
 
 Prediction rule for entries the training data cannot inform: an item (for
 I-AutoRec; a user for U-AutoRec) with no training rating has no input, and a
@@ -65,14 +69,27 @@ class AutoRec:
     learning_rate, batch_size : minibatch training settings.
     input_dropout : fraction of observed input ratings dropped while training
         (denoising AutoRec); the loss still covers every observed rating.
+    lr_decay : None (constant learning rate) or a factor in (0, 1): with
+        validation, the learning rate is multiplied by it after every
+        ``lr_decay_patience`` epochs without a new best validation RMSE
+        (counted from the best epoch or the last cut, whichever is later);
+        without validation, ``fit`` needs ``lr_drops`` to say when. Minibatch
+        optimizers with a float learning rate only. The cuts change
+        ``self.optimizer.learning_rate`` in place, so a second ``fit`` of the
+        same model starts from the cut rate (as with Keras' ReduceLROnPlateau).
+    lr_decay_patience : int >= 1, see ``lr_decay``.
     clip : clip predictions to the rating range.
     dtype : "float32" (default) or "float64".
     seed : seeds initial weights, batch order and dropout.
+
+    After ``fit``: ``best_epoch`` (validation), ``lr_drops`` (sorted epoch
+    counts after which the learning rate was cut) and ``history``
+    (with ``lr_decay``, ``history["learning_rate"]`` is the rate each epoch ran at).
     """
 
     def __init__(self, hidden=500, variant="item", lam=1.0, activation="sigmoid",
                  optimizer="adam", learning_rate=1e-3, batch_size=256, input_dropout=0.0,
-                 clip=True, dtype="float32", seed=0):
+                 lr_decay=None, lr_decay_patience=5, clip=True, dtype="float32", seed=0):
         if variant not in ("item", "user"):
             raise ValueError(f"variant must be 'item' or 'user', got {variant!r}")
         self.hidden = (hidden,) if isinstance(hidden, int) else tuple(int(h) for h in hidden)
@@ -84,9 +101,22 @@ class AutoRec:
             raise ValueError(f"input_dropout must be in [0, 1), got {input_dropout}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if lr_decay is not None:
+            if not 0 < lr_decay < 1:
+                raise ValueError(f"lr_decay must be None or a factor in (0, 1), got {lr_decay}")
+            if optimizer == "lbfgs":
+                raise ValueError("lr_decay needs a minibatch optimizer; L-BFGS has no "
+                                 "learning rate")
+        if isinstance(lr_decay_patience, bool) or int(lr_decay_patience) != lr_decay_patience \
+                or lr_decay_patience < 1:
+            raise ValueError(f"lr_decay_patience must be an integer >= 1, got "
+                             f"{lr_decay_patience!r}")
         self.variant, self.lam, self.activation = variant, float(lam), activation
         self.optimizer_spec, self.learning_rate = optimizer, float(learning_rate)
         self.batch_size, self.input_dropout = int(batch_size), float(input_dropout)
+        self.lr_decay = None if lr_decay is None else float(lr_decay)
+        self.lr_decay_patience = int(lr_decay_patience)
+        self.lr_drops = []
         self.clip, self.dtype, self.seed = clip, numpy.dtype(dtype), seed
         self.history = {}
         self.stop_training = False
@@ -187,13 +217,18 @@ class AutoRec:
 
     # ------------------------------------------------------------------- fit
     def fit(self, train, validation=None, epochs=100, patience=10, verbose=1, callbacks=None,
-            max_iter=None):
+            max_iter=None, lr_drops=None):
         """Train on ``train`` (Ratings or a users x items sparse matrix);
         with ``validation``, early-stop on validation RMSE (restoring the best
         weights) after ``patience`` epochs without improvement. Returns the
         history dict ("loss", "rmse", and "val_rmse"/"val_mae" with validation).
-        For ``optimizer="lbfgs"`` an epoch is one L-BFGS iteration."""
+        For ``optimizer="lbfgs"`` an epoch is one L-BFGS iteration.
+
+        ``lr_drops`` (needs ``lr_decay``): replay a learning-rate schedule, i.e.
+        multiply the rate by ``lr_decay`` after each of these epoch counts
+        (another fit's ``lr_drops``) instead of deciding on validation RMSE."""
         from ..callbacks import CallbackList, History, ProgbarLogger
+        replay = self._check_lr_drops(lr_drops, validation)
         matrix = _csr(train, "train")
         if matrix.nnz == 0:
             raise ValueError("train has no ratings")
@@ -224,6 +259,7 @@ class AutoRec:
                                    "steps": 1 if self.optimizer_spec == "lbfgs"
                                    else math.ceil(X.shape[0] / self.batch_size)})
         self.stop_training = False
+        self.lr_drops, self._lr_replay = [], replay
         best = {"rmse": math.inf, "weights": None, "epoch": -1}
         cbs.on_train_begin({})
         step = self._fit_lbfgs if self.optimizer_spec == "lbfgs" else self._fit_minibatch
@@ -235,6 +271,29 @@ class AutoRec:
         self.history = history.history
         return self.history
 
+    def _check_lr_drops(self, lr_drops, validation):
+        """The replayed drop epochs as a set (None: no replay), after checking
+        that the learning-rate settings make sense for this fit."""
+        if self.lr_decay is not None:
+            lr = getattr(self.optimizer_spec, "learning_rate", None)
+            if isinstance(lr, optimizers_mod.LearningRateSchedule):
+                raise ValueError("lr_decay multiplies a float learning rate, but the "
+                                 "optimizer has a learning-rate schedule; use one or the other")
+        if lr_drops is None:
+            if self.lr_decay is not None and validation is None:
+                raise ValueError("lr_decay decides when to cut the learning rate on "
+                                 "validation RMSE; give validation, or lr_drops to replay "
+                                 "a schedule")
+            return None
+        if self.lr_decay is None:
+            raise ValueError("lr_drops replays cuts by lr_decay, but this AutoRec has "
+                             "lr_decay=None")
+        drops = [int(e) for e in lr_drops]
+        if any(e < 1 or e != d for e, d in zip(drops, lr_drops)):
+            raise ValueError(f"lr_drops must be epoch counts (integers >= 1), got "
+                             f"{list(lr_drops)!r}")
+        return set(drops)
+
     def _epoch_end(self, epoch, logs, val, patience, cbs, best):
         if val is not None:
             logs["val_rmse"], logs["val_mae"] = self.evaluate(val, _train=self._train_X)
@@ -242,7 +301,22 @@ class AutoRec:
                 best.update(rmse=logs["val_rmse"], weights=self.get_weights(), epoch=epoch + 1)
             elif epoch + 1 - best["epoch"] >= patience:
                 self.stop_training = True
+        if self.lr_decay is not None:
+            self._decay_learning_rate(epoch + 1, logs, best)
         cbs.on_epoch_end(epoch, logs)
+
+    def _decay_learning_rate(self, done, logs, best):
+        """After ``done`` epochs: log the rate they ran at, and cut it (by the
+        replayed schedule, or after lr_decay_patience epochs without a new best)."""
+        logs["learning_rate"] = self.optimizer.learning_rate
+        if self._lr_replay is not None:
+            cut = done in self._lr_replay
+        else:
+            last = max(best["epoch"], self.lr_drops[-1] if self.lr_drops else 0)
+            cut = done - last >= self.lr_decay_patience
+        if cut:
+            self.optimizer.learning_rate = self.optimizer.learning_rate * self.lr_decay
+            self.lr_drops.append(done)
 
     def _fit_minibatch(self, X, val, epochs, patience, cbs, best):
         if self.optimizer is None:

@@ -17,9 +17,15 @@ from .autorec import AutoRec
 from .metrics import ranking_metrics
 from .splits import random_split, validation_split
 
-#: lambda grid searched by default (log-spaced; the best value on MovieLens-100K
-#: with Adam sits inside it, not on its edge).
-DEFAULT_LAMS = (50.0, 100.0, 200.0, 400.0)
+#: lambda grid searched by default (the best value on MovieLens-100K with the
+#: default Adam schedule, 100 or 150, sits inside it, not on its edge).
+DEFAULT_LAMS = (50.0, 100.0, 150.0, 200.0)
+#: Default Adam learning rate, and its decay: the factor and the epochs without
+#: a new best validation RMSE before each cut. Chosen on validation RMSE
+#: (bench/RESULTS_autorec_quality.md); a rate this high needs the decay.
+LEARNING_RATE = 1e-2
+LR_DECAY = 0.5
+LR_DECAY_PATIENCE = 5
 
 
 class _Average:
@@ -47,8 +53,9 @@ def _mean_std(values):
 
 def evaluate_autorec(ratings, seeds=(0, 1, 2, 3, 4), test_frac=0.1, val_frac=0.1,
                      lams=DEFAULT_LAMS, optimizer="adam", epochs=300, patience=25,
-                     variant="item", hidden=500, refit=True, learning_rate=1e-3,
-                     batch_size=256, input_dropout=0.5, dtype="float32", k=10,
+                     variant="item", hidden=500, refit=True, learning_rate=LEARNING_RATE,
+                     batch_size=256, input_dropout=0.5, lr_decay=LR_DECAY,
+                     lr_decay_patience=LR_DECAY_PATIENCE, dtype="float32", k=10,
                      threshold=4.0, n_models=1, log=None):
     """Run the AutoRec protocol on ``ratings`` (a ``Ratings``) for each seed.
 
@@ -59,14 +66,19 @@ def evaluate_autorec(ratings, seeds=(0, 1, 2, 3, 4), test_frac=0.1, val_frac=0.1
     3. for each ``lam`` in ``lams``: train on ``fit_part`` for at most
        ``epochs`` epochs (L-BFGS: iterations), early-stopping on validation RMSE
        with ``patience``; its score is the best validation RMSE and its epoch
-       count the epoch reaching it;
+       count the epoch reaching it. With ``lr_decay`` (minibatch optimizers;
+       ignored, and recorded as None, with L-BFGS) the learning rate is
+       multiplied by ``lr_decay`` after every ``lr_decay_patience`` epochs
+       without a new best validation RMSE, and the epochs of those cuts are
+       recorded (``lr_drops``);
     4. choose the ``lam`` with the lowest validation RMSE (ties: the first in
        ``lams``) and its best epoch count;
     5. ``refit=True``: train a fresh model (same seed) on the whole ``train``
        (fit_part + val) with the chosen ``lam`` for the chosen number of epochs,
-       no early stopping; with ``n_models > 1``, that many such models (initial
-       weights seeded ``seed``, ``seed + 1000``, ...) whose predictions are
-       averaged; ``refit=False``: keep the selected model (its best weights,
+       no early stopping, replaying the chosen run's learning-rate cuts that
+       came before its best epoch (``refit_lr_drops``); with ``n_models > 1``,
+       that many such models (initial weights seeded ``seed``, ``seed + 1000``,
+       ...) whose predictions are averaged; ``refit=False``: keep the selected model (its best weights,
        trained on ``fit_part`` only);
     6. evaluate on ``test``: RMSE and MAE (predictions clipped to the rating
        range; cold users/items by the model's fallback rule) and
@@ -91,10 +103,14 @@ def evaluate_autorec(ratings, seeds=(0, 1, 2, 3, 4), test_frac=0.1, val_frac=0.1
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     hidden = (hidden,) if isinstance(hidden, int) else tuple(int(h) for h in hidden)
+    if optimizer == "lbfgs":
+        lr_decay = None  # no learning rate to decay
     say = log or (lambda line: None)
     model_kwargs = dict(hidden=hidden, variant=variant, optimizer=optimizer,
                         learning_rate=learning_rate, batch_size=batch_size,
-                        input_dropout=input_dropout, dtype=dtype)
+                        input_dropout=input_dropout, lr_decay=lr_decay,
+                        lr_decay_patience=lr_decay_patience, dtype=dtype)
+    AutoRec(lam=1.0, **model_kwargs)  # bad model settings fail here, before any training
     protocol = {
         "data": getattr(ratings, "source", None),
         "shape": list(ratings.shape), "ratings": int(ratings.nnz),
@@ -104,8 +120,13 @@ def evaluate_autorec(ratings, seeds=(0, 1, 2, 3, 4), test_frac=0.1, val_frac=0.1
         "seeds": list(seeds), "test_frac": test_frac, "val_frac": val_frac,
         "selection": "lam and epochs by lowest validation RMSE (early stopping, "
                      f"patience {patience}, at most {epochs} epochs); test never used",
+        "lr_schedule": (f"learning rate x{lr_decay:g} after every {lr_decay_patience} epochs "
+                        "without a new best validation RMSE; the refit replays the chosen "
+                        "run's cuts before its best epoch" if lr_decay is not None
+                        else "constant"),
         "refit": ("fresh model on train (= fit part + validation) with the chosen lam "
                   "for the chosen number of epochs"
+                  + (" and the chosen run's learning-rate cuts" if lr_decay is not None else "")
                   + (f", predictions averaged over {n_models} such models" if n_models > 1
                      else "") if refit else
                   "none: the selected model trained on the fit part is tested"),
@@ -135,18 +156,23 @@ def evaluate_autorec(ratings, seeds=(0, 1, 2, 3, 4), test_frac=0.1, val_frac=0.1
             selection.append({"lam": lam, "val_rmse": val_curve[best],
                               "val_mae": float(history["val_mae"][best]),
                               "best_epoch": best + 1, "epochs_run": len(val_curve),
+                              "lr_drops": list(model.lr_drops),
                               "seconds": round(time.perf_counter() - t1, 2)})
+            cuts = f", lr cut after epochs {model.lr_drops}" if model.lr_drops else ""
             say(f"seed {seed}  lam {lam:<8g} val RMSE {val_curve[best]:.4f} at epoch "
-                f"{best + 1} of {len(val_curve)}  ({time.perf_counter() - t1:.1f} s)")
+                f"{best + 1} of {len(val_curve)}{cuts}  ({time.perf_counter() - t1:.1f} s)")
             if best_model is None or val_curve[best] < best_model[0]:
                 best_model = (val_curve[best], model)
         chosen = min(range(len(selection)), key=lambda j: (selection[j]["val_rmse"], j))
         lam, n_epochs = selection[chosen]["lam"], selection[chosen]["best_epoch"]
+        # Cuts at or after the best epoch did not shape the selected weights.
+        refit_drops = [e for e in selection[chosen]["lr_drops"] if e < n_epochs]
         if refit:
             members = []
             for j in range(n_models):
                 members.append(AutoRec(lam=lam, seed=seed + 1000 * j, **model_kwargs))
-                members[-1].fit(train, epochs=n_epochs, verbose=0)
+                members[-1].fit(train, epochs=n_epochs, verbose=0,
+                                lr_drops=refit_drops if lr_decay is not None else None)
             model = members[0] if n_models == 1 else _Average(members)
         else:
             model = best_model[1]
@@ -154,6 +180,7 @@ def evaluate_autorec(ratings, seeds=(0, 1, 2, 3, 4), test_frac=0.1, val_frac=0.1
         ranking = ranking_metrics(model.score_matrix, train, test, k=k, threshold=threshold)
         row = {"seed": seed, "n_fit": int(fit_part.nnz), "n_val": int(val.nnz),
                "n_test": int(test.nnz), "chosen_lam": lam, "chosen_epochs": n_epochs,
+               "refit_lr_drops": refit_drops if refit else None,
                "val_rmse": selection[chosen]["val_rmse"], "selection": selection,
                "test_rmse": test_rmse, "test_mae": test_mae,
                **{key: v for key, v in ranking.items() if key != "users"},
@@ -196,4 +223,5 @@ def format_table(result):
     return "\n".join(lines)
 
 
-__all__ = ["evaluate_autorec", "format_table", "DEFAULT_LAMS"]
+__all__ = ["evaluate_autorec", "format_table", "DEFAULT_LAMS", "LEARNING_RATE",
+           "LR_DECAY", "LR_DECAY_PATIENCE"]

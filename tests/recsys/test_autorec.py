@@ -186,3 +186,94 @@ def test_fused_step_equals_layer_by_layer_training(dropout, rng, monkeypatch):
         calls.clear()
     for a, b in zip(*weights):
         numpy.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+
+
+def _plateau_cuts(val_rmse, patience):
+    """The documented lr_decay rule, from a validation curve: after epoch
+    count e, cut when e - max(best epoch, last cut) >= patience."""
+    best, best_epoch, cuts = numpy.inf, 0, []
+    for e, v in enumerate(val_rmse, start=1):
+        if v < best - 1e-6:
+            best, best_epoch = v, e
+        if e - max(best_epoch, cuts[-1] if cuts else 0) >= patience:
+            cuts.append(e)
+    return cuts
+
+
+def _recording_lr(monkeypatch):
+    """Patch the fused Adam step to record the learning rate it is given."""
+    from fastnn.recsys import sparse_ops
+    seen = []
+    real_step = sparse_ops.autorec_adam_step
+
+    def step(X, W, b, Vt, c, state, lr, *args, **kwargs):
+        seen.append(lr)
+        return real_step(X, W, b, Vt, c, state, lr, *args, **kwargs)
+
+    monkeypatch.setattr(sparse_ops, "autorec_adam_step", step)
+    return seen
+
+
+def test_lr_decay_cuts_the_rate_the_step_uses_after_a_plateau(rng, monkeypatch):
+    from fastnn.recsys import validation_split
+    part, val = validation_split(_ratings(rng, density=0.4), 0.2, seed=0)
+    seen = _recording_lr(monkeypatch)
+    model = AutoRec(hidden=8, lam=0.1, learning_rate=3e-2, batch_size=8, lr_decay=0.5,
+                    lr_decay_patience=2, seed=0)
+    history = model.fit(part, validation=val, epochs=40, patience=12, verbose=0)
+    n_epochs = len(history["val_rmse"])
+    assert model.lr_drops == _plateau_cuts(history["val_rmse"], 2)
+    assert len(model.lr_drops) >= 2                  # the rule did fire here
+    expected = [3e-2 * 0.5 ** sum(d <= e for d in model.lr_drops) for e in range(n_epochs)]
+    numpy.testing.assert_allclose(history["learning_rate"], expected, rtol=1e-12)
+    steps = len(seen) // n_epochs                     # the kernel ran at those rates
+    assert steps * n_epochs == len(seen)
+    numpy.testing.assert_allclose(seen, numpy.repeat(expected, steps), rtol=1e-12)
+
+
+def test_lr_drops_replay_equals_the_same_step_schedule(rng):
+    """A refit's replay (lr_drops, no validation) trains exactly like an Adam
+    whose learning rate steps down at those epochs; and differs from constant."""
+    from fastnn.optimizers import Adam, PiecewiseConstantDecay
+    ratings = _ratings(rng, density=0.4)
+    kw = dict(hidden=6, lam=0.5, batch_size=8, seed=2)
+    replay = AutoRec(learning_rate=1e-2, lr_decay=0.5, **kw)
+    history = replay.fit(ratings, epochs=5, lr_drops=[2, 4], verbose=0)
+    assert replay.lr_drops == [2, 4]
+    assert history["learning_rate"] == [1e-2, 1e-2, 5e-3, 5e-3, 2.5e-3]
+    steps = -(-ratings.n_items // 8)                  # I-AutoRec: one sample per item
+    schedule = PiecewiseConstantDecay([2 * steps - 1, 4 * steps - 1], [1e-2, 5e-3, 2.5e-3])
+    stepped = AutoRec(optimizer=Adam(learning_rate=schedule), **kw)
+    stepped.fit(ratings, epochs=5, verbose=0)
+    constant = AutoRec(learning_rate=1e-2, **kw)
+    constant.fit(ratings, epochs=5, verbose=0)
+    for a, b, c in zip(replay.get_weights(), stepped.get_weights(), constant.get_weights()):
+        numpy.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+    assert any(not numpy.allclose(a, c) for a, c in zip(replay.get_weights(),
+                                                        constant.get_weights()))
+    again = replay.fit(ratings, epochs=1, lr_drops=[], verbose=0)   # the cut rate persists
+    assert again["learning_rate"] == [2.5e-3] and replay.lr_drops == []
+
+
+def test_lr_decay_bad_arguments(rng):
+    from fastnn.optimizers import Adam, ExponentialDecay
+    for factor in (0, 1, 1.5, -0.5):
+        with pytest.raises(ValueError, match=r"lr_decay must be None or a factor in \(0, 1\)"):
+            AutoRec(lr_decay=factor)
+    for patience in (0, -1, 2.5):
+        with pytest.raises(ValueError, match="lr_decay_patience must be an integer >= 1"):
+            AutoRec(lr_decay=0.5, lr_decay_patience=patience)
+    with pytest.raises(ValueError, match="L-BFGS has no learning rate"):
+        AutoRec(lr_decay=0.5, optimizer="lbfgs")
+    ratings = _ratings(rng)
+    with pytest.raises(ValueError, match="give validation, or lr_drops"):
+        AutoRec(hidden=2, lr_decay=0.5).fit(ratings, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="lr_decay=None"):
+        AutoRec(hidden=2).fit(ratings, epochs=1, verbose=0, lr_drops=[1])
+    for drops in ([0], [1.5], [-3]):
+        with pytest.raises(ValueError, match=r"lr_drops must be epoch counts"):
+            AutoRec(hidden=2, lr_decay=0.5).fit(ratings, epochs=1, verbose=0, lr_drops=drops)
+    scheduled = Adam(learning_rate=ExponentialDecay(1e-2, 10, 0.9))
+    with pytest.raises(ValueError, match="learning-rate schedule"):
+        AutoRec(hidden=2, lr_decay=0.5, optimizer=scheduled).fit(ratings, validation=ratings,
+                                                                 epochs=1, verbose=0)

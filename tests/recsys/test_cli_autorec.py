@@ -1,4 +1,5 @@
 import json
+import re
 
 import numpy
 import pytest
@@ -74,7 +75,8 @@ def test_help_is_clear(capsys):
         main(["autorec", "--help"])
     assert exc.value.code == 0
     out = capsys.readouterr().out
-    for word in ("--data", "--lam", "--optimizer", "--seeds", "--json", "--models", "validation"):
+    for word in ("--data", "--lam", "--optimizer", "--seeds", "--json", "--models", "validation",
+                 "--lr-decay", "--lr-decay-patience", "--no-lr-decay"):
         assert word in out
 
 
@@ -92,3 +94,36 @@ def test_models_average(tmp_path, capsys):
                  "--hidden", "4", "--lam", "1", "--epochs", "3"]) == 0
     res = json.loads(capsys.readouterr().out)
     assert res["protocol"]["n_models"] == 2
+
+
+def test_lr_decay_flags_reach_the_protocol(tmp_path, capsys):
+    data = tmp_path / "u.data"
+    _write_udata(data, seed=6)
+    assert main(["autorec", "--data", str(data), "--json", "--lr-decay", "0.25",
+                 "--lr-decay-patience", "2"] + FAST) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["protocol"]["model"]["lr_decay"] == 0.25
+    assert res["protocol"]["model"]["lr_decay_patience"] == 2
+    assert "x0.25 after every 2 epochs" in res["protocol"]["lr_schedule"]
+    for row in res["seeds"]:
+        assert all("lr_drops" in s for s in row["selection"])
+        assert isinstance(row["refit_lr_drops"], list)
+    assert main(["autorec", "--data", str(data), "--json", "--no-lr-decay"] + FAST) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["protocol"]["model"]["lr_decay"] is None
+    assert res["protocol"]["lr_schedule"] == "constant"
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--lr-decay", "1.5", r"must be a factor in \(0, 1\), got 1.5"),
+    ("--lr-decay", "0", r"must be a factor in \(0, 1\), got 0"),
+    ("--lr-decay-patience", "0", "must be an integer >= 1, got 0"),
+])
+def test_bad_lr_decay_flags_fail_clearly(tmp_path, capsys, flag, value, message):
+    data = tmp_path / "u.data"
+    _write_udata(data)
+    with pytest.raises(SystemExit) as exc:
+        main(["autorec", "--data", str(data), flag, value])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert flag in err and re.search(message, err)
