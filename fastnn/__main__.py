@@ -103,7 +103,8 @@ def _autorec(args):
     from fastnn.recsys.protocol import evaluate_autorec, format_table
 
     try:
-        ratings = load_ratings(args.data, format=args.format)
+        ratings = load_ratings(args.data, format=args.format,
+                               rating_range=args.rating_range, duplicates=args.duplicates)
     except (OSError, ValueError) as e:
         # A bad file is the user's input, not a bug: one clear line, exit status 1.
         raise SystemExit(f"python -m fastnn autorec: error: {e}") from None
@@ -113,13 +114,19 @@ def _autorec(args):
         print(f"autorec: {ratings!r} from {args.data}; {args.variant}-AutoRec "
               f"hidden {args.hidden}, {args.optimizer}, lambda grid {args.lam}, "
               f"seeds {args.seeds}", file=sys.stderr)
-    result = evaluate_autorec(
-        ratings, seeds=tuple(args.seeds), test_frac=args.test_frac, val_frac=args.val_frac,
-        lams=tuple(args.lam), optimizer=args.optimizer, epochs=args.epochs,
-        patience=args.patience, variant=args.variant, hidden=hidden, refit=not args.no_refit,
-        learning_rate=args.lr, batch_size=args.batch_size, input_dropout=args.input_dropout,
-        lr_decay=None if args.no_lr_decay else args.lr_decay,
-        lr_decay_patience=args.lr_decay_patience, n_models=args.models, k=args.k, log=log)
+    try:
+        result = evaluate_autorec(
+            ratings, seeds=tuple(args.seeds), test_frac=args.test_frac,
+            val_frac=args.val_frac, lams=tuple(args.lam), optimizer=args.optimizer,
+            epochs=args.epochs, patience=args.patience, variant=args.variant, hidden=hidden,
+            refit=not args.no_refit, learning_rate=args.lr, batch_size=args.batch_size,
+            input_dropout=args.input_dropout,
+            lr_decay=None if args.no_lr_decay else args.lr_decay,
+            lr_decay_patience=args.lr_decay_patience, n_models=args.models, k=args.k, log=log)
+    except ValueError as e:
+        # Settings that do not fit the data (an empty split part, a bad fraction):
+        # the protocol says what is wrong before training on it.
+        raise SystemExit(f"python -m fastnn autorec: error: {e}") from None
     if args.json:
         print(json.dumps(result, indent=1))
     else:
@@ -207,6 +214,13 @@ def build_parser():
                     "ratings.csv or a RecBole .inter file)")
     ar.add_argument("--format", default=None, choices=["movielens", "dat", "csv", "inter"],
                     help="file layout (default: detected from the name and first line)")
+    ar.add_argument("--rating-range", type=float, nargs=2, default=None, metavar=("LO", "HI"),
+                    help="declared rating scale, e.g. 1 5: a rating outside it is an error "
+                         "naming its line, and predictions are clipped to it (default: the "
+                         "observed min and max)")
+    ar.add_argument("--duplicates", default="last", choices=["last", "error"],
+                    help="a repeated (user, item) pair: keep the last in file order "
+                         "(default) or stop with an error naming both lines")
     ar.add_argument("--variant", default="item", choices=["item", "user"],
                     help="I-AutoRec (one sample per item, default) or U-AutoRec")
     ar.add_argument("--hidden", type=int, nargs="+", default=[500],

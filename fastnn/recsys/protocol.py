@@ -143,6 +143,13 @@ def evaluate_autorec(ratings, seeds=(0, 1, 2, 3, 4), test_frac=0.1, val_frac=0.1
         t0 = time.perf_counter()
         train, test = random_split(ratings, test_frac, seed)
         fit_part, val = validation_split(train, val_frac, seed)
+        for part, name in ((fit_part, "fit"), (val, "validation"), (test, "test")):
+            if part.nnz == 0:
+                raise ValueError(
+                    f"seed {seed}: the {name} part of the split is empty ({ratings.nnz} "
+                    f"ratings, test_frac={test_frac}, val_frac={val_frac}); the protocol "
+                    "needs at least one rating in each of fit, validation and test: use "
+                    "more ratings or larger fractions")
         selection = []
         best_model = None
         for lam in lams:

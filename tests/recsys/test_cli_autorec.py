@@ -127,3 +127,38 @@ def test_bad_lr_decay_flags_fail_clearly(tmp_path, capsys, flag, value, message)
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert flag in err and re.search(message, err)
+
+
+def test_rating_range_flag_rejects_a_rating_outside_it(tmp_path):
+    data = tmp_path / "ratings.dat"
+    data.write_text("1::1::5::978300760\n1::2::7::978300760\n")
+    with pytest.raises(SystemExit, match=r"ratings\.dat, line 2"):
+        main(["autorec", "--data", str(data), "--rating-range", "1", "5"])
+
+
+def test_rating_range_flag_sets_the_clipping_range(tmp_path, capsys):
+    data = tmp_path / "u.data"
+    _write_udata(data, seed=7)
+    assert main(["autorec", "--data", str(data), "--json", "--rating-range", "0", "10",
+                 "--seeds", "0", "--hidden", "4", "--lam", "1", "--epochs", "2"]) == 0
+    assert json.loads(capsys.readouterr().out)["protocol"]["rating_range"] == [0.0, 10.0]
+
+
+def test_duplicates_flag(tmp_path, capsys):
+    data = tmp_path / "u.data"
+    r = _write_udata(data, seed=8)
+    first = data.read_text().splitlines()[0]
+    data.write_text(data.read_text() + first + "\n")  # the first pair again, last line
+    with pytest.raises(SystemExit, match="duplicate"):
+        main(["autorec", "--data", str(data), "--duplicates", "error"])
+    assert main(["autorec", "--data", str(data), "--json", "--seeds", "0", "--hidden", "4",
+                 "--lam", "1", "--epochs", "2"]) == 0  # default: keep the last
+    assert json.loads(capsys.readouterr().out)["protocol"]["ratings"] == r.nnz
+
+
+def test_too_few_ratings_for_the_split_is_a_clear_error(tmp_path):
+    data = tmp_path / "u.data"
+    data.write_text("1\t1\t5\t1\n1\t2\t3\t2\n2\t1\t4\t3\n")
+    with pytest.raises(SystemExit, match=r"seed 0: the (fit|validation|test) part of the "
+                                         r"split is empty \(3 ratings"):
+        main(["autorec", "--data", str(data), "--seeds", "0"])
