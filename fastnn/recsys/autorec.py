@@ -455,13 +455,20 @@ class AutoRec:
         samples, features = (items, users) if self.variant == "item" else (users, items)
         out = numpy.empty(users.size, dtype=numpy.float64)
         needed = numpy.unique(samples)
-        H = numpy.zeros((X.shape[0], self.hidden[-1]), dtype=self.dtype)
+        H = numpy.zeros((X.shape[0], self.hidden[-1]), dtype=numpy.float64)
         if needed.size:
             H[needed] = self._encode(X[needed])[0]
-        for lo in range(0, users.size, 65536):
-            s, f = samples[lo:lo + 65536], features[lo:lo + 65536]
-            out[lo:lo + 65536] = numpy.einsum("ij,ij->i", H[s], self.Vt[f],
-                                              dtype=numpy.float64) + self.c[f]
+        if users.size:
+            # The pairs as a CSR pattern (samples x outputs) and the SDDMM kernel
+            # on it, in float64: each prediction is one dot product of two rows,
+            # without gathering a copy of both rows for every pair.
+            order = numpy.argsort(samples, kind="stable")
+            indptr = numpy.searchsorted(samples[order], numpy.arange(X.shape[0] + 1))
+            pairs = sparse_ops.SparsePattern(indptr.astype(numpy.int64),
+                                             features[order].astype(numpy.int64),
+                                             numpy.empty(users.size), (X.shape[0], X.shape[1]))
+            out[order] = sparse_ops.sddmm(pairs, H, self.Vt.astype(numpy.float64),
+                                          self.c.astype(numpy.float64))
         out = self._fallback(out, users, items)
         if self.clip:
             out = numpy.clip(out, *self.rating_range)

@@ -115,6 +115,26 @@ def test_cold_user_gets_item_mean_and_both_cold_get_global_mean(rng):
         assert model.predict([7], [2])[0] == pytest.approx(train.data.mean())
 
 
+@pytest.mark.parametrize("variant", ["item", "user"])
+@pytest.mark.parametrize("hidden", [7, (6, 4, 6)])
+def test_predict_equals_the_dense_reconstruction(variant, hidden, rng):
+    """predict() on pairs in any order, repeated pairs included, equals
+    score_matrix() (the whole reconstruction by dense products) at those pairs."""
+    ratings = _ratings(rng, density=0.3)
+    model = AutoRec(hidden=hidden, variant=variant, lam=1.0, seed=2, batch_size=8, clip=False)
+    model.fit(ratings, epochs=3, verbose=0)
+    n_users, n_items = ratings.shape
+    seen_u = numpy.flatnonzero(numpy.diff(ratings.matrix.indptr))
+    seen_i = numpy.unique(ratings.matrix.indices)
+    users = rng.choice(seen_u, 200)
+    items = rng.choice(seen_i, 200)
+    users[-5:], items[-5:] = users[0], items[0]  # repeated pairs
+    dense = model.score_matrix()
+    numpy.testing.assert_allclose(model.predict(users, items), dense[users, items],
+                                  rtol=1e-5, atol=1e-5)
+    assert model.predict([], []).shape == (0,)
+
+
 def test_predictions_are_clipped_unless_clip_false(rng):
     ratings = _ratings(rng, density=0.4)
     model = AutoRec(hidden=4, seed=0, clip=True)
