@@ -15,6 +15,7 @@ from . import metrics as metrics_mod
 from . import optimizers as optimizers_mod
 from .backend import get_backend
 from .callbacks import CallbackList, History, ProgbarLogger
+from .progress import Progbar
 from .layers.base import Layer, SymbolicTensor
 from .layers.input import Input, InputLayer
 
@@ -45,6 +46,15 @@ def _topological_nodes(inputs, outputs):
     for t in outputs:
         visit(t)
     return order
+
+
+def _check_verbose(verbose):
+    """evaluate/predict verbosity: 0, 1, 2 or "auto" (= 1)."""
+    if verbose == "auto":
+        return 1
+    if isinstance(verbose, bool) or verbose not in (0, 1, 2):
+        raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
+    return int(verbose)
 
 
 class Model:
@@ -409,22 +419,30 @@ class Model:
     # -------------------------------------------------------------- evaluate
     def evaluate(self, x=None, y=None, batch_size=32, verbose=0, sample_weight=None,
                  return_dict=False):
-        """Loss (and metrics) over ``(x, y)``; a dict with ``return_dict=True``."""
+        """Loss (and metrics) over ``(x, y)``; a dict with ``return_dict=True``.
+        ``verbose``: 0 silent, 1 a progress bar with the running loss and
+        metrics (one final line when output is not a terminal), 2 one final
+        line; ``"auto"`` is 1."""
         self._require_compiled("evaluate")
+        verbose = _check_verbose(verbose)
         xs = self._prepare_x(x)
         y = self._prepare_y(y, xs[0].shape[0])
         if xs[0].shape[0] == 0:
             raise ValueError("evaluate got empty arrays (0 samples)")
-        logs = self._evaluate_arrays(xs, y, sample_weight, batch_size=batch_size)
+        logs = self._evaluate_arrays(xs, y, sample_weight, batch_size=batch_size,
+                                     verbose=verbose)
         if return_dict:
             return logs
         return list(logs.values()) if len(logs) > 1 else logs["loss"]
 
-    def _evaluate_arrays(self, xs, y, sample_weight=None, batch_size=256):
+    def _evaluate_arrays(self, xs, y, sample_weight=None, batch_size=256, verbose=0):
         n = xs[0].shape[0]
         metrics = [metrics_mod.get_metric(spec, loss=self.loss) for spec in self._metric_specs]
+        bar = Progbar(math.ceil(n / batch_size), verbose=verbose,
+                      stateful_metrics="all") if verbose else None
         total, weight_total = 0.0, 0.0
-        for lo in range(0, n, batch_size):
+        reg = self._regularization_loss()  # the weights do not change while evaluating
+        for step, lo in enumerate(range(0, n, batch_size)):
             hi = min(n, lo + batch_size)
             pred = self._forward([a[lo:hi] for a in xs], False)[0]
             swb = None if sample_weight is None else numpy.asarray(sample_weight)[lo:hi]
@@ -432,18 +450,27 @@ class Model:
             weight_total += hi - lo
             for m in metrics:
                 m.update_state(y[lo:hi], pred, swb)
-        logs = {"loss": total / weight_total + self._regularization_loss()}
+            if bar is not None:
+                bar.update(step + 1, {"loss": total / weight_total + reg,
+                                      **{m.name: float(m.result()) for m in metrics}})
+        logs = {"loss": total / weight_total + reg}
         for m in metrics:
             logs[m.name] = float(m.result())
         return logs
 
     # --------------------------------------------------------------- predict
     def predict(self, x, batch_size=32, verbose=0):
-        """Outputs for ``x`` in batches (nothing is kept for backward)."""
+        """Outputs for ``x`` in batches (nothing is kept for backward).
+        ``verbose`` as in ``evaluate`` (a bar of the batches done)."""
+        verbose = _check_verbose(verbose)
         xs = self._prepare_x(x)
         n = xs[0].shape[0]
-        outs = [self._forward([a[lo:lo + batch_size] for a in xs], False)[0]
-                for lo in range(0, n, batch_size)]
+        bar = Progbar(math.ceil(n / batch_size), verbose=verbose) if verbose and n else None
+        outs = []
+        for step, lo in enumerate(range(0, n, batch_size)):
+            outs.append(self._forward([a[lo:lo + batch_size] for a in xs], False)[0])
+            if bar is not None:
+                bar.update(step + 1)
         if not outs:
             return numpy.zeros((0,) + self.outputs[0].shape, dtype=self.outputs[0].dtype)
         ops = get_backend()

@@ -189,3 +189,38 @@ class TestBadInput:
         a, b = fastnn.Input((2,)), fastnn.Input((2,))
         with pytest.raises(ValueError, match="disconnected"):
             fastnn.Model(a, L.Add()([a, b]))
+
+
+def _compiled_classifier(rng):
+    x, y = _blobs(rng, n=100)
+    # with a weight penalty, so the bar's loss must include it as the result does
+    model = fastnn.Sequential([fastnn.Input((10,)),
+                               L.Dense(3, activation="softmax", kernel_regularizer="l2")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    return model, x, y
+
+
+@pytest.mark.parametrize("verbose", [1, 2, "auto"])
+def test_evaluate_and_predict_show_progress_when_verbose(verbose, rng, capsys):
+    model, x, y = _compiled_classifier(rng)
+    logs = model.evaluate(x, y, batch_size=32, verbose=verbose, return_dict=True)
+    out = capsys.readouterr().out
+    # captured output is not a terminal: one final line with the final values
+    assert out.count("\n") == 1 and out.startswith("4/4 ")
+    assert f"loss: {logs['loss']:.4f}" in out and f"accuracy: {logs['accuracy']:.4f}" in out
+    assert model.evaluate(x, y, verbose=0) == pytest.approx([logs["loss"], logs["accuracy"]])
+    assert capsys.readouterr().out == ""
+    pred = model.predict(x, batch_size=40, verbose=verbose)
+    out = capsys.readouterr().out
+    assert pred.shape == (100, 3) and out.startswith("3/3 ") and out.count("\n") == 1
+    numpy.testing.assert_array_equal(pred, model.predict(x, batch_size=40))
+
+
+@pytest.mark.parametrize("bad", [3, -1, True, "yes"])
+def test_evaluate_and_predict_reject_bad_verbose(bad, rng):
+    model, x, y = _compiled_classifier(rng)
+    with pytest.raises(ValueError, match="verbose must be 0, 1, 2 or 'auto'"):
+        model.evaluate(x, y, verbose=bad)
+    with pytest.raises(ValueError, match="verbose must be 0, 1, 2 or 'auto'"):
+        model.predict(x, verbose=bad)
