@@ -90,7 +90,9 @@ def evaluate_autorec(ratings, seeds=(0, 1, 2, 3, 4), test_frac=0.1, val_frac=0.1
     Returns a JSON-able dict: ``protocol`` (everything needed to rerun it),
     ``seeds`` (per seed: chosen lam/epochs, every validation score, test
     metrics, seconds), ``summary`` (mean and sample std over seeds of each test
-    metric) and ``seconds``.
+    metric) and ``seconds``. Raises ValueError for bad settings, and for a seed
+    whose fit, validation or test part is empty (too few ratings for the
+    fractions), before that seed trains anything.
     """
     lams = tuple(float(x) for x in numpy.atleast_1d(lams))
     seeds = tuple(int(s) for s in seeds)
