@@ -122,7 +122,6 @@ class Hinge(Loss):
     name = "hinge"
 
     def _signed(self, y_true):
-        xp = get_backend().xp
         if y_true.size and float(y_true.min()) >= 0:
             return 2 * y_true - 1
         return y_true

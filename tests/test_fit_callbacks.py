@@ -1,7 +1,4 @@
 """Callbacks driven by a real ``Model.fit`` (their unit tests use a fake model)."""
-import io
-
-import numpy
 import pytest
 
 import fastnn

@@ -31,7 +31,6 @@ user's mean, or the item's mean), or the global mean when both are unseen.
 Predictions are clipped to the rating range unless ``clip=False``.
 """
 import math
-import time
 
 import numpy
 import scipy.sparse

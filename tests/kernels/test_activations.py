@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from fastnn._C import activations as kernels
-from fastnn.testing import DTYPES, LAYOUTS, assert_close, make
+from fastnn.testing import DTYPES, assert_close, make
 
 NAMES = ["linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softmax"]
 SHAPES = [(1, 1), (3, 17), (129, 257), (7,), (2, 3, 5), (16, 70000)]

@@ -123,7 +123,6 @@ def test_predict_equals_the_dense_reconstruction(variant, hidden, rng):
     ratings = _ratings(rng, density=0.3)
     model = AutoRec(hidden=hidden, variant=variant, lam=1.0, seed=2, batch_size=8, clip=False)
     model.fit(ratings, epochs=3, verbose=0)
-    n_users, n_items = ratings.shape
     seen_u = numpy.flatnonzero(numpy.diff(ratings.matrix.indptr))
     seen_i = numpy.unique(ratings.matrix.indices)
     users = rng.choice(seen_u, 200)

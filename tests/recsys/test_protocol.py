@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy
 import pytest
 
-from fastnn.recsys import Ratings, load_ratings, random_split, synthetic_ratings
+from fastnn.recsys import load_ratings, random_split, synthetic_ratings
 from fastnn.recsys.protocol import evaluate_autorec, format_table
 
 
