@@ -463,11 +463,11 @@ class AutoRec:
             # without gathering a copy of both rows for every pair.
             order = numpy.argsort(samples, kind="stable")
             indptr = numpy.searchsorted(samples[order], numpy.arange(X.shape[0] + 1))
-            pairs = sparse_ops.SparsePattern(indptr.astype(numpy.int64),
-                                             features[order].astype(numpy.int64),
-                                             numpy.empty(users.size), (X.shape[0], X.shape[1]))
-            out[order] = sparse_ops.sddmm(pairs, H, self.Vt.astype(numpy.float64),
-                                          self.c.astype(numpy.float64))
+            pairs = sparse_ops.SparsePattern(indptr.astype(numpy.int64, copy=False),
+                                             features[order], numpy.empty(users.size),
+                                             (X.shape[0], X.shape[1]))
+            out[order] = sparse_ops.sddmm(pairs, H, self.Vt.astype(numpy.float64, copy=False),
+                                          self.c.astype(numpy.float64, copy=False))
         out = self._fallback(out, users, items)
         if self.clip:
             out = numpy.clip(out, *self.rating_range)
