@@ -29,6 +29,9 @@ timed epochs after one warm-up epoch. Ratios compare medians from one run.
     python bench/compare_autorec.py --size ml100k    # ML-100K size (synthetic)
     python bench/compare_autorec.py --size ml100k --real   # real u.data
     python bench/compare_autorec.py --profile        # where the fastnn time goes
+    python bench/compare_autorec.py --ways step --sweep samples   # force one sweep
+    python bench/compare_autorec.py --size ml100k --real --ways step,torch --interleave \
+        --epochs 15      # one process, epochs alternating: ratios under the same load
 """
 import argparse
 import json
@@ -174,25 +177,30 @@ class FusedSparseIAutoRec(SparseIAutoRec):
 
 
 class StepIAutoRec(SparseIAutoRec):
-    """The whole training step in one call, ``sparse_ops.autorec_adam_step``:
-    encoder SpMM, then one sweep over users (decoder dots, loss, Vt and c
-    gradient rows applied by Adam at once, dH), then the W gradient applied by
-    Adam; L2 inside the Adam passes. Same math as the other ways."""
+    """The whole training step in one call, ``sparse_ops.autorec_adam_step``,
+    with its default sweep (``--sweep`` picks one): "samples" (item by item:
+    encoder, predictions, loss, dH; then user by user: the W, Vt and c gradient
+    rows applied by Adam at once) or "outputs" (encoder, then user by user:
+    predictions, loss, Vt and c gradient + Adam, dH; then W's gradient + Adam);
+    L2 inside the Adam passes. Same math as the other ways."""
+    sweep = None
 
     def epoch(self):
         so, p = self.so, self.p
         state = {n: (self.m[n], self.v[n]) for n in p}
+        if not hasattr(self, "pattern"):  # as AutoRec.fit: batches sliced off one pattern
+            self.pattern = so.as_pattern(self.X, np.float32)
         order = self.rng.permutation(self.X.shape[0])
         total = 0.0
         for s in range(0, len(order), self.batch):
             t = time.perf_counter()
-            P = so.as_pattern(self.X[np.sort(order[s:s + self.batch])])
+            P = self.pattern.take_rows(np.sort(order[s:s + self.batch]))
             t = self._tick("slice batch", t)
             self.step += 1
             before = sum(self.times.values())
             loss, _ = so.autorec_adam_step(P, p["W"], p["b"], p["Vt"], p["c"], state, self.lr,
                                            0.9, 0.999, 1e-8, self.step, self.lam,
-                                           timings=self.times)
+                                           timings=self.times, sweep=self.sweep)
             total += loss
             inside = sum(self.times.values()) - before
             self.times["step: wrapper, allocation"] = (
@@ -319,6 +327,7 @@ def run_one(args):
     X = R.T.tocsr()  # items x users: I-AutoRec samples
     X.sort_indices()
     model = WAYS[args.way](X, args.k, args.lam, 1e-3, args.batch, args.seed)
+    model.sweep = None if args.sweep == "auto" else args.sweep
     rss_setup = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     if hasattr(model, "timed_epochs"):
         losses, times = model.timed_epochs(args.epochs)
@@ -346,6 +355,56 @@ def run_one(args):
     print(json.dumps(out))
 
 
+def run_interleaved(args):
+    """All ways in this process, one epoch of each per round (the order rotating),
+    so that every way sees the same machine load; ratios are per round, then the
+    median. No memory figures (one process holds every way). A way may name a
+    sweep, "step:samples" or "step:outputs", to compare both in one run.
+    OMP_WAIT_POLICY=PASSIVE (fastnn's default), set before torch loads: spinning
+    OpenMP threads of one library would starve the other's next epoch."""
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    R = load_data(args)
+    X = R.T.tocsr()
+    X.sort_indices()
+    ways = [w for w in args.ways.split(",") if w != "autorec"]
+    if len(ways) < len(args.ways.split(",")):
+        print("autorec: not in --interleave (a fit per epoch would charge its setup); "
+              "its epoch equals the step way's within noise (see the subprocess mode)")
+    models = {}
+    for way in ways:
+        if way == "torch":
+            try:
+                import torch  # noqa: F401
+            except ImportError:
+                print("torch: not importable, skipped")
+                continue
+        kind, _, sweep = way.partition(":")
+        models[way] = WAYS[kind](X, args.k, args.lam, 1e-3, args.batch, args.seed)
+        sweep = sweep or args.sweep
+        models[way].sweep = None if sweep == "auto" else sweep
+        models[way].epoch()  # warm-up
+    names = list(models)
+    times = {w: [] for w in names}
+    for r in range(args.epochs):
+        for i in range(len(names)):
+            w = names[(r + i) % len(names)]
+            t = time.perf_counter()
+            models[w].epoch()
+            times[w].append(time.perf_counter() - t)
+    print(f"I-AutoRec epoch, {'real ML-100K' if args.real else 'synthetic ' + args.size}: "
+          f"{X.shape[0]} items x {X.shape[1]} users, {X.nnz} ratings, k={args.k}, "
+          f"batch={args.batch}; {args.epochs} rounds interleaved in one process; "
+          f"load average {os.getloadavg()[0]:.2f}")
+    print(f"{'way':14s} {'median s':>9s} {'min s':>7s} {'ratio vs torch: median':>23s} "
+          f"{'min':>6s} {'max':>6s}")
+    for w in names:
+        line = f"{w:14s} {np.median(times[w]):9.3f} {min(times[w]):7.3f}"
+        if "torch" in times:
+            ratio = np.array(times[w]) / np.array(times["torch"])
+            line += f" {np.median(ratio):23.3f} {ratio.min():6.3f} {ratio.max():6.3f}"
+        print(line)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--size", choices=sorted(SIZES), default="ml1m")
@@ -357,12 +416,18 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--ways", default="step,fused,autorec,torch")
     ap.add_argument("--profile", action="store_true", help="print the sparse path's breakdown")
+    ap.add_argument("--sweep", choices=("auto", "samples", "outputs"), default="auto",
+                    help="autorec_adam_step's sweep for the step way (auto: its default)")
+    ap.add_argument("--interleave", action="store_true",
+                    help="run the ways in one process, an epoch of each per round")
     ap.add_argument("--way", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.way:
         return run_one(args)
     if args.real and args.size != "ml100k":
         ap.error("--real needs --size ml100k")
+    if args.interleave:
+        return run_interleaved(args)
     results = {}
     for way in args.ways.split(","):
         if way == "torch":

@@ -25,7 +25,7 @@ import numpy as np
 cimport cython
 from cython.parallel cimport prange, threadid
 from libc.math cimport sqrt
-from libc.string cimport memset
+from libc.string cimport memcpy, memset
 from libc.stdint cimport int32_t, int64_t
 
 cdef extern from "sparse_simd.h" nogil:
@@ -195,7 +195,9 @@ def check_csr(indptr, indices, n_rows, n_cols, nnz=None, name="A"):
                          f"n_rows + 1 = {n_rows + 1}")
     if indptr[0] != 0:
         raise ValueError(f"{name}.indptr[0] is {indptr[0]}; expected 0")
-    if n_rows > 0 and (np.diff(indptr) < 0).any():
+    # One compiled pass over the arrays; NumPy only to name what is wrong.
+    bad = _csr_scan(indptr, indices, n_cols)
+    if bad & 1:
         row = int(np.argmax(np.diff(indptr) < 0))
         raise ValueError(f"{name}.indptr decreases at row {row} "
                          f"({indptr[row]} -> {indptr[row + 1]}); it must be non-decreasing")
@@ -204,12 +206,85 @@ def check_csr(indptr, indices, n_rows, n_cols, nnz=None, name="A"):
                          f"{indices.shape[0]} entries; they must be equal (nnz)")
     if nnz is not None and indices.shape[0] != nnz:
         raise ValueError(f"{name} has {indices.shape[0]} stored entries; expected {nnz}")
-    if indices.shape[0]:
+    if bad & 2:
         lo, hi = indices.min(), indices.max()
         if lo < 0 or hi >= n_cols:
             bad = lo if lo < 0 else hi
             raise ValueError(f"{name}.indices holds column {bad}; expected every column "
                              f"index in [0, {n_cols})")
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def _csr_scan(const index_t[::1] indptr, const index_t[::1] indices, Py_ssize_t n_cols):
+    """Bit 0: ``indptr`` decreases somewhere; bit 1: an index is outside [0, n_cols)."""
+    cdef Py_ssize_t n = indptr.shape[0] - 1, nnz = indices.shape[0], i, p
+    cdef int dec = 0, out = 0
+    with nogil:
+        for i in range(n):
+            dec = dec | (indptr[i + 1] < indptr[i])
+        for p in range(nnz):
+            out = out | (indices[p] < 0) | (indices[p] >= n_cols)
+    return dec | (out << 1)
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def _csr_take_rows(const index_t[::1] indptr, const index_t[::1] indices,
+                   const floating[::1] data, const int64_t[::1] rows, index_t[::1] out_indptr,
+                   index_t[::1] out_indices, floating[::1] out_data):
+    cdef Py_ssize_t r, nr = rows.shape[0], i
+    cdef index_t lo, hi, q
+    with nogil:
+        out_indptr[0] = 0
+        for r in range(nr):
+            i = rows[r]
+            out_indptr[r + 1] = out_indptr[r] + (indptr[i + 1] - indptr[i])
+        for r in range(nr):
+            i = rows[r]
+            lo = indptr[i]
+            hi = indptr[i + 1]
+            q = out_indptr[r]
+            if hi > lo:
+                memcpy(&out_indices[q], &indices[lo], (hi - lo) * sizeof(index_t))
+                memcpy(&out_data[q], &data[lo], (hi - lo) * sizeof(floating))
+
+
+def csr_take_rows(indptr, indices, data, rows):
+    """Rows ``rows`` (any order, repeats allowed) of a CSR matrix whose
+    structure is already valid (``check_csr``), as ``(indptr, indices, data)``
+    of the same dtypes: what ``A[rows]`` gives in SciPy, without its overhead.
+    ``rows`` must be integers in ``[0, n_rows)``."""
+    rows = np.asarray(rows)
+    if rows.ndim != 1 or (rows.size and rows.dtype.kind not in "iu"):
+        raise ValueError(f"rows must be a 1-D array of integers, got dtype {rows.dtype} "
+                         f"and shape {rows.shape}")
+    n = indptr.shape[0] - 1
+    rows = np.ascontiguousarray(rows, dtype=np.int64)
+    if rows.size and (rows.min() < 0 or rows.max() >= n):
+        bad = rows.min() if rows.min() < 0 else rows.max()
+        raise ValueError(f"rows holds {bad}; expected row numbers in [0, {n})")
+    nnz = int((indptr[rows + 1] - indptr[rows]).sum()) if rows.size else 0
+    out_indptr = np.empty(rows.shape[0] + 1, indptr.dtype)
+    out_indices = np.empty(nnz, indptr.dtype)
+    out_data = np.empty(nnz, data.dtype)
+    _csr_take_rows(indptr, indices, data, rows, out_indptr, out_indices, out_data)
+    return out_indptr, out_indices, out_data
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def _sum_rows(const floating[:, ::1] A, floating[::1] out):
+    """out = A.sum(axis=0), summed in float64 row by row, in row order."""
+    cdef Py_ssize_t n = A.shape[0], k = A.shape[1], i, t
+    acc_arr = np.zeros(k, np.float64)
+    cdef double[::1] acc = acc_arr
+    with nogil:
+        for i in range(n):
+            for t in range(k):
+                acc[t] = acc[t] + A[i, t]
+        for t in range(k):
+            out[t] = <floating>acc[t]
 
 
 def _shape(x, name, shape):
@@ -347,7 +422,11 @@ def _transpose_of(indptr, indices, data, n, m, transpose):
     """Validated ``(t_indptr, t_indices, perm)`` of CSR ``A`` (n x m)."""
     check_csr(indptr, indices, n, m, data.shape[0])
     if transpose is None:
-        return csr_transpose(indptr, indices, m)
+        t_indptr = np.empty(m + 1, dtype=indptr.dtype)
+        t_indices = np.empty(indices.shape[0], dtype=indptr.dtype)
+        perm = np.empty(indices.shape[0], dtype=indptr.dtype)
+        _csr_transpose(indptr, indices, t_indptr, t_indices, perm)
+        return t_indptr, t_indices, perm
     t_indptr, t_indices, perm = transpose
     check_csr(t_indptr, t_indices, m, n, data.shape[0], name="transpose")
     _array(perm, "transpose perm", 1)
@@ -942,6 +1021,141 @@ def _csr_perm_matmul_adam_sq(const index_t[::1] t_indptr, const index_t[::1] t_i
                              eps_t, wd)
 
 
+cdef void _sample_row(Py_ssize_t i, const index_t* ptr, const index_t* ind,
+                      const floating* x_in, const floating* target, const floating* W,
+                      const floating* b, const floating* Vt, const floating* c, Py_ssize_t k,
+                      int act, floating* H, floating* dZ, floating* G, floating* dh,
+                      double* row_loss) noexcept nogil:
+    """Sample i of the batch, forward and back to its pre-activation: the
+    encoder row h = act(x_i W + b) (csr_matmul's sums), the predictions
+    h . Vt[j] + c[j] at its stored outputs j (sddmm's sums), their squared error
+    and gradient G = 2 (pred - target) (CSR order), dh = sum_j G_ij Vt[j]
+    (csr_matmul's sums: four rows at a time in CSR order, each four used while
+    still in L1 from their dots) and dZ_i = act'(h) * dh."""
+    cdef index_t lo = ptr[i], hi = ptr[i + 1], p, pn
+    cdef floating* h = H + i * k
+    cdef floating pr[4]
+    cdef double s = 0, d
+    cdef Py_ssize_t t, u
+    for t in range(k):
+        h[t] = 0
+    _combine_rows(ind, <const index_t*>NULL, x_in, lo, hi, W, k, h)
+    if floating is float:
+        fastnn_bias_act_f32(k, h, b, act)
+    else:
+        fastnn_bias_act_f64(k, h, b, act)
+    for t in range(k):
+        dh[t] = 0
+    p = lo
+    while p + 4 <= hi:
+        pn = p + 4 if p + 8 <= hi else p
+        if floating is float:
+            fastnn_dot4_f32(k, h, Vt + ind[p] * k, Vt + ind[p + 1] * k, Vt + ind[p + 2] * k,
+                            Vt + ind[p + 3] * k, pr, Vt + ind[pn] * k, Vt + ind[pn + 1] * k,
+                            Vt + ind[pn + 2] * k, Vt + ind[pn + 3] * k)
+        else:
+            fastnn_dot4_f64(k, h, Vt + ind[p] * k, Vt + ind[p + 1] * k, Vt + ind[p + 2] * k,
+                            Vt + ind[p + 3] * k, pr, Vt + ind[pn] * k, Vt + ind[pn + 1] * k,
+                            Vt + ind[pn + 2] * k, Vt + ind[pn + 3] * k)
+        for u in range(4):
+            d = <double>(pr[u] + c[ind[p + u]]) - <double>target[p + u]
+            s = s + d * d
+            G[p + u] = <floating>(2.0 * d)
+        # The four Vt rows are in L1: "prefetch" them again rather than reach ahead.
+        if floating is float:
+            fastnn_axpy4_f32(k, G[p], Vt + ind[p] * k, G[p + 1], Vt + ind[p + 1] * k,
+                             G[p + 2], Vt + ind[p + 2] * k, G[p + 3], Vt + ind[p + 3] * k, dh,
+                             Vt + ind[p] * k, Vt + ind[p + 1] * k, Vt + ind[p + 2] * k,
+                             Vt + ind[p + 3] * k)
+        else:
+            fastnn_axpy4_f64(k, G[p], Vt + ind[p] * k, G[p + 1], Vt + ind[p + 1] * k,
+                             G[p + 2], Vt + ind[p + 2] * k, G[p + 3], Vt + ind[p + 3] * k, dh,
+                             Vt + ind[p] * k, Vt + ind[p + 1] * k, Vt + ind[p + 2] * k,
+                             Vt + ind[p + 3] * k)
+        p = p + 4
+    while p < hi:
+        d = <double>(_dot(h, Vt + ind[p] * k, k) + c[ind[p]]) - <double>target[p]
+        s = s + d * d
+        G[p] = <floating>(2.0 * d)
+        _axpy(k, G[p], Vt + ind[p] * k, dh)
+        p = p + 1
+    if floating is float:
+        fastnn_act_grad_f32(k, h, dh, dZ + i * k, act)
+    else:
+        fastnn_act_grad_f64(k, h, dh, dZ + i * k, act)
+    row_loss[i] = s
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def _autorec_samples(const index_t[::1] indptr, const index_t[::1] indices,
+                     const floating[::1] x_in, const floating[::1] target,
+                     const floating[:, ::1] W, const floating[::1] b,
+                     const floating[:, ::1] Vt, const floating[::1] c, int act,
+                     floating[:, ::1] H, floating[:, ::1] dZ, floating[::1] G,
+                     floating[::1] rows_buf, Py_ssize_t stride, int nt,
+                     double[::1] row_loss):
+    """The "samples" sweep's first pass: _sample_row for every sample, samples
+    handed out one at a time (their lengths are long-tailed)."""
+    cdef Py_ssize_t n = indptr.shape[0] - 1, k = W.shape[1]
+    cdef Py_ssize_t i
+    for i in prange(n, nogil=True, schedule="dynamic", chunksize=1, num_threads=nt):
+        _sample_row(i, &indptr[0], &indices[0], &x_in[0], &target[0], &W[0, 0], &b[0],
+                    &Vt[0, 0], &c[0], k, act, &H[0, 0], &dZ[0, 0], &G[0],
+                    &rows_buf[threadid() * stride], &row_loss[0])
+
+
+cdef void _output_unit_adam(Py_ssize_t j, const index_t* tptr, const index_t* tind,
+                            const index_t* perm, const floating* G, const floating* x_in,
+                            const floating* H, const floating* dZ, Py_ssize_t k, floating* W,
+                            floating* mW, floating* vW, floating* Vt, floating* mV,
+                            floating* vV, floating* c, floating* mc, floating* vc, double b1,
+                            double b2, double lr_t, double eps_t, double wd, floating* gv,
+                            floating* gw, double* sq_W, double* sq_V) noexcept nogil:
+    """Output unit j of the "samples" sweep's second pass (see _autorec_outputs_adam)."""
+    cdef index_t q, lo = tptr[j], hi = tptr[j + 1]
+    cdef Py_ssize_t t
+    cdef double gc = 0
+    cdef floating gc_f
+    for t in range(k):
+        gv[t] = 0
+        gw[t] = 0
+    _combine_rows(tind, perm, G, lo, hi, H, k, gv)
+    _combine_rows(tind, perm, x_in, lo, hi, dZ, k, gw)
+    for q in range(lo, hi):
+        gc = gc + G[perm[q]]
+    sq_V[j] = _adam_sq(k, Vt + j * k, gv, mV + j * k, vV + j * k, b1, b2, lr_t, eps_t, wd)
+    sq_W[j] = _adam_sq(k, W + j * k, gw, mW + j * k, vW + j * k, b1, b2, lr_t, eps_t, wd)
+    gc_f = <floating>gc
+    _adam1(c + j, &gc_f, mc + j, vc + j, b1, b2, lr_t, eps_t)
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def _autorec_outputs_adam(const index_t[::1] t_indptr, const index_t[::1] t_indices,
+                          const index_t[::1] perm, const floating[::1] G,
+                          const floating[::1] x_in, const floating[:, ::1] H,
+                          const floating[:, ::1] dZ, floating[:, ::1] W, floating[:, ::1] mW,
+                          floating[:, ::1] vW, floating[:, ::1] Vt, floating[:, ::1] mV,
+                          floating[:, ::1] vV, floating[::1] c, floating[::1] mc,
+                          floating[::1] vc, double lr_t, double beta1, double beta2,
+                          double eps_t, double wd, floating[::1] rows_buf, Py_ssize_t stride,
+                          int nt, double[::1] sq_W, double[::1] sq_V):
+    """The "samples" sweep's second pass, output unit j by unit: its Vt gradient
+    row (G.T @ H, csr_t_matmul's sums), its W gradient row (X_in.T @ dZ, the
+    same) and its c gradient, each applied by Adam (+ L2 on Vt and W) at once;
+    squared norms of the Vt and W rows before the step into sq_V, sq_W."""
+    cdef Py_ssize_t m = t_indptr.shape[0] - 1, k = W.shape[1]
+    cdef Py_ssize_t j
+    cdef floating* gv
+    for j in prange(m, nogil=True, schedule="dynamic", chunksize=ROW_CHUNK, num_threads=nt):
+        gv = &rows_buf[2 * threadid() * stride]
+        _output_unit_adam(j, &t_indptr[0], &t_indices[0], &perm[0], &G[0], &x_in[0],
+                          &H[0, 0], &dZ[0, 0], k, &W[0, 0], &mW[0, 0], &vW[0, 0], &Vt[0, 0],
+                          &mV[0, 0], &vV[0, 0], &c[0], &mc[0], &vc[0], beta1, beta2, lr_t,
+                          eps_t, wd, gv, gv + stride, &sq_W[0], &sq_V[0])
+
+
 class _Ticker:
     """Adds the seconds since the previous call to ``timings[name]`` (no-op without a dict)."""
 
@@ -967,9 +1181,28 @@ def _row_buffers(nt, k, dtype):
     return buf[start:start + nt * stride], stride
 
 
+#: W and Vt together at most this many bytes: the "samples" sweep by default.
+#: Measured on a Zen 3 (32 MiB L3, 512 KiB L2 per core; bench/compare_autorec.py
+#: --sweep): "samples" was faster with W + Vt at 16 MB (4,000 x 500 float32),
+#: "outputs" at 24 MB (ML-1M's 6,040 x 500). A fixed number: the OS's view of
+#: the cache is not to be trusted in a VM (this one reports a 256 MiB L3).
+SAMPLES_SWEEP_MAX_BYTES = 16 << 20
+SWEEPS = ("samples", "outputs")
+
+
+def default_sweep(m_out, k, dtype):
+    """The sweep ``autorec_adam_step`` uses by default: "samples" while W and Vt
+    (``2 * m_out * k`` elements) take at most SAMPLES_SWEEP_MAX_BYTES, so that
+    its scattered Vt row reads mostly hit the cache, else "outputs", which
+    reads Vt in order."""
+    nbytes = 2 * int(m_out) * int(k) * np.dtype(dtype).itemsize
+    return "samples" if nbytes <= SAMPLES_SWEEP_MAX_BYTES else "outputs"
+
+
 def autorec_adam_step(indptr, indices, target, W, b, Vt, c, mW, vW, mb, vb, mVt, vVt, mc, vc,
                       lr, beta1, beta2, eps, step, lam_scale, activation="sigmoid",
-                      input_values=None, transpose=None, n_blocks=None, timings=None):
+                      input_values=None, transpose=None, n_blocks=None, timings=None,
+                      sweep=None):
     """One exact AutoRec training step with Adam (see
     ``fastnn.recsys.sparse_ops.autorec_adam_step`` for the semantics), on the
     batch's CSR pattern ``(indptr, indices)`` (n samples x m outputs) with
@@ -978,10 +1211,25 @@ def autorec_adam_step(indptr, indices, target, W, b, Vt, c, mW, vW, mb, vb, mVt,
     place; returns ``(data_loss, sq_W, sq_Vt)``: the summed squared error and
     the squared norms of W and Vt before the step (float64).
 
-    ``n_blocks`` (default: twice the OpenMP thread count, 1 for problems too small
-    to parallelise) is the number of output-unit blocks of the decoder sweep,
-    scheduled dynamically; each sums its dH contribution into its own partial,
-    added in block order, so results depend on ``n_blocks`` only.
+    ``sweep`` chooses how the work is ordered (the math is the same):
+
+    - ``"samples"``: one pass over the samples (encoder row, predictions, loss,
+      dH row, dZ row: everything of a sample while its rows are in cache), then
+      one over the output units (the W, Vt and c gradient rows, each applied by
+      Adam at once). Every output is written by one thread in a fixed order:
+      the bits do not depend on the thread count, and every sum is the one the
+      unfused kernels compute. Its Vt reads are scattered: fast while W and Vt
+      fit in the cache.
+    - ``"outputs"``: the encoder, then one sweep over the output units doing
+      the decoder (predictions, loss, Vt/c gradient + Adam, dH), then W's
+      gradient + Adam. Vt is read in order (fast when it is far bigger than the
+      cache); dH is summed in ``n_blocks`` partials (default: twice the OpenMP
+      thread count, 1 for problems too small to parallelise; blocks are
+      scheduled dynamically), added in block order, so the bits depend on
+      ``n_blocks`` only.
+    - ``None`` (default): ``default_sweep(m, k, dtype)``, or ``"outputs"`` when
+      ``n_blocks`` is given.
+
     ``timings``: a dict to which each phase's seconds are added (profiling).
     """
     tick = _Ticker(timings)
@@ -1004,24 +1252,35 @@ def autorec_adam_step(indptr, indices, target, W, b, Vt, c, mW, vW, mb, vb, mVt,
                          f"hidden unit")
     _array(indptr, "indptr", 1)
     n = indptr.shape[0] - 1
-    check_csr(indptr, indices, n, m_out, target.shape[0])
+    t_indptr, t_indices, perm = _transpose_of(indptr, indices, target, n, m_out, transpose)
     _shape(x_in, "input_values", target.shape)
     for name, a, shape in (("b", b, (k,)), ("Vt", Vt, (m_out, k)), ("c", c, (m_out,)),
                            ("mW", mW, W.shape), ("vW", vW, W.shape), ("mb", mb, (k,)),
                            ("vb", vb, (k,)), ("mVt", mVt, (m_out, k)), ("vVt", vVt, (m_out, k)),
                            ("mc", mc, (m_out,)), ("vc", vc, (m_out,))):
         _shape(a, name, shape)
-    t_indptr, t_indices, perm = _transpose_of(indptr, indices, target, n, m_out, transpose)
     lr_t, eps_t, _, _ = _adam_coefficients(lr, beta1, beta2, eps, step, 0.0, False)
     wd = float(lam_scale)
     if wd < 0:
         raise ValueError(f"lam_scale is {lam_scale}; expected >= 0")
+    if sweep is None:
+        sweep = "outputs" if n_blocks is not None else default_sweep(m_out, k, W.dtype)
+    if sweep not in SWEEPS:
+        raise ValueError(f"sweep={sweep!r}; expected one of {SWEEPS} or None")
+    if sweep == "samples" and n_blocks is not None:
+        raise ValueError(f"n_blocks={n_blocks!r} is for sweep='outputs'; the 'samples' "
+                         f"sweep has no blocks")
     dtype = W.dtype
+    act = _ACTIVATIONS[activation]
     tick("validation, transpose")
+    if sweep == "samples":
+        return _step_samples(indptr, indices, target, x_in, W, b, Vt, c, mW, vW, mb, vb, mVt,
+                             vVt, mc, vc, t_indptr, t_indices, perm, lr, beta1, beta2, eps,
+                             step, lr_t, eps_t, wd, act, tick)
     # Encoder: H = act(X_in @ W + b), bias and activation fused.
     H = np.empty((n, k), dtype)
     if n:
-        _csr_matmul(indptr, indices, x_in, W, H, False, b, _ACTIVATIONS[activation])
+        _csr_matmul(indptr, indices, x_in, W, H, False, b, act)
     tick("encoder SpMM + bias + activation")
     # Decoder sweep over output units in blocks balanced by work: a unit costs its
     # Adam row (about two entries' work) plus its entries.
@@ -1044,9 +1303,10 @@ def autorec_adam_step(indptr, indices, target, W, b, Vt, c, mW, vW, mb, vb, mVt,
     # Encoder backward: dZ = act'(H) * dH, db, then W's gradient applied by Adam.
     dZ = np.empty((n, k), dtype)
     if n:
-        _sum_parts_act_grad(dH_part, H, dZ, _ACTIVATIONS[activation])
+        _sum_parts_act_grad(dH_part, H, dZ, act)
     del dH_part
-    db = dZ.sum(axis=0, dtype=np.float64).astype(dtype)
+    db = np.empty(k, dtype)
+    _sum_rows(dZ, db)
     adam_update(b, db, mb, vb, lr, beta1, beta2, eps, step)
     tick("dH reduce, activation', db + Adam")
     nt = fastnn_threads_for((t_indptr[m_out] + 4.0 * m_out) * k)
@@ -1055,4 +1315,34 @@ def autorec_adam_step(indptr, indices, target, W, b, Vt, c, mW, vW, mb, vb, mVt,
     _csr_perm_matmul_adam_sq(t_indptr, t_indices, perm, x_in, dZ, W, mW, vW, lr_t, beta1, beta2,
                              eps_t, wd, buf, stride, nt, sq_W)
     tick("W: SpMM-T grad + Adam")
+    return float(row_loss.sum()), float(sq_W.sum()), float(sq_V.sum())
+
+
+def _step_samples(indptr, indices, target, x_in, W, b, Vt, c, mW, vW, mb, vb, mVt, vVt, mc, vc,
+                  t_indptr, t_indices, perm, lr, beta1, beta2, eps, step, lr_t, eps_t, wd, act,
+                  tick):
+    """autorec_adam_step's "samples" sweep on validated arguments."""
+    n, m_out, k, nnz = indptr.shape[0] - 1, W.shape[0], W.shape[1], target.shape[0]
+    dtype = W.dtype
+    H = np.empty((n, k), dtype)
+    dZ = np.empty((n, k), dtype)
+    G = np.empty(nnz, dtype)
+    row_loss = np.empty(n, np.float64)
+    if n:
+        nt = fastnn_threads_for((2.0 * nnz + n) * k)
+        buf, stride = _row_buffers(nt, k, dtype)
+        _autorec_samples(indptr, indices, x_in, target, W, b, Vt, c, act, H, dZ, G, buf,
+                         stride, nt, row_loss)
+    tick("samples: encoder, SDDMM, loss, dH, activation'")
+    db = np.empty(k, dtype)
+    _sum_rows(dZ, db)
+    adam_update(b, db, mb, vb, lr, beta1, beta2, eps, step)
+    tick("db + Adam")
+    nt = fastnn_threads_for((2.0 * nnz + 4.0 * m_out) * k)
+    buf, stride = _row_buffers(2 * nt, k, dtype)
+    sq_W = np.empty(m_out, np.float64)
+    sq_V = np.empty(m_out, np.float64)
+    _autorec_outputs_adam(t_indptr, t_indices, perm, G, x_in, H, dZ, W, mW, vW, Vt, mVt, vVt,
+                          c, mc, vc, lr_t, beta1, beta2, eps_t, wd, buf, stride, nt, sq_W, sq_V)
+    tick("outputs: Vt, W, c gradients + Adam")
     return float(row_loss.sum()), float(sq_W.sum()), float(sq_V.sum())

@@ -327,6 +327,8 @@ class AutoRec:
         params = [p for _, p, _, _ in self._params()]
         grads = [g for _, _, g, _ in self._params()]
         fused = self._fused_adam_applies()
+        # The fused step slices batches off one pattern (a compiled copy per batch).
+        pattern = sparse_ops.as_pattern(X, self.dtype) if fused else None
         for epoch in range(epochs):
             if self.stop_training:
                 break
@@ -335,7 +337,7 @@ class AutoRec:
             data_sum, reg_sum, count = 0.0, 0.0, 0
             for step, lo in enumerate(range(0, n, self.batch_size)):
                 rows = numpy.sort(order[lo:lo + self.batch_size])
-                Xb = X[rows]
+                Xb = pattern.take_rows(rows) if fused else X[rows]
                 cbs.on_train_batch_begin(step, {})
                 if fused:
                     data_loss, reg = self._fused_step(Xb, len(rows) / n, params)

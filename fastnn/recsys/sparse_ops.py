@@ -75,6 +75,18 @@ class SparsePattern:
             self._transpose = _k.csr_transpose(self.indptr, self.indices, self.shape[1])
         return self._transpose
 
+    def take_rows(self, rows):
+        """The pattern of rows ``rows`` (integers in ``[0, n_rows)``, any order),
+        like SciPy's ``A[rows]`` but a copy by one compiled loop, with no
+        re-validation (the rows of a valid pattern make a valid pattern): the
+        per-batch slice of a training loop."""
+        indptr, indices, data = _k.csr_take_rows(self.indptr, self.indices, self.data, rows)
+        out = SparsePattern.__new__(SparsePattern)
+        out.indptr, out.indices, out.data = indptr, indices, data
+        out.shape = (indptr.shape[0] - 1, self.shape[1])
+        out._transpose = None
+        return out
+
     def row_ids(self):
         """Row index of every stored entry (length nnz), in CSR order."""
         return numpy.repeat(numpy.arange(self.shape[0], dtype=self.indices.dtype),
@@ -323,7 +335,8 @@ def autorec_adam_state(W, b, Vt, c):
 
 
 def autorec_adam_step(X, W, b, Vt, c, adam_state, lr, beta1, beta2, eps, step, lam_scale,
-                      activation="sigmoid", input_values=None, n_blocks=None, timings=None):
+                      activation="sigmoid", input_values=None, n_blocks=None, timings=None,
+                      sweep=None):
     """One exact training step of a one-hidden-layer AutoRec with Adam and L2,
     fused; updates ``W, b, Vt, c`` and the moments in ``adam_state`` in place.
 
@@ -362,12 +375,20 @@ def autorec_adam_step(X, W, b, Vt, c, adam_state, lr, beta1, beta2, eps, step, l
 
     Equals the unfused composition (``sparse_dense_forward``,
     ``sampled_dense_forward``, ``masked_sq_error``, backprop, ``+ lam_scale*p``,
-    ``adam_update``) up to float32 rounding: predictions, the Vt, c and W
-    gradient rows are the same sums in the same order; dH is summed per block
-    of output units (``n_blocks``, default twice the OpenMP thread count, 1 for
-    small problems), so it
-    and everything downstream may differ in the last bits, deterministically
-    (repeated calls with the same ``n_blocks`` give the same bits).
+    ``adam_update``) up to float32 rounding: predictions, dH and the Vt, c and W
+    gradient rows are the same sums in the same order, except in the
+    ``"outputs"`` sweep, which sums dH per block of output units.
+
+    ``sweep`` orders the work (same math; ``fastnn._C.sparse.autorec_adam_step``
+    has the details): ``"samples"`` runs sample by sample (encoder to dZ), then
+    output unit by unit (gradient rows applied by Adam at once); its results do
+    not depend on the thread count. ``"outputs"`` runs the decoder output unit
+    by unit, reading Vt in order (for models far bigger than the cache), with
+    dH summed in ``n_blocks`` partials (default twice the OpenMP thread count, 1
+    for small problems): its bits depend on ``n_blocks``, never on the
+    schedule. ``None``: ``"samples"`` while W and Vt take at most 16 MiB
+    (``fastnn._C.sparse.default_sweep``; ML-100K's 943 x 500 float32 do, ML-1M's
+    6,040 x 500 do not), ``"outputs"`` otherwise or when ``n_blocks`` is given.
     ``timings``: optional dict; each phase's seconds are added to it (profiling).
     """
     if set(adam_state) != set(_STEP_PARAMS):
@@ -382,5 +403,5 @@ def autorec_adam_step(X, W, b, Vt, c, adam_state, lr, beta1, beta2, eps, step, l
     data_loss, sq_W, sq_V = _k.autorec_adam_step(
         X.indptr, X.indices, X.data, W, b, Vt, c, mW, vW, mb, vb, mVt, vVt, mc, vc,
         lr, beta1, beta2, eps, step, lam_scale, activation, input_values,
-        X.transpose_structure, n_blocks, timings)
+        X.transpose_structure, n_blocks, timings, sweep)
     return data_loss, 0.5 * float(lam_scale) * (sq_W + sq_V)

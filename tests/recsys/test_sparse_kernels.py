@@ -451,11 +451,15 @@ def _step_problem(n, m, k, dtype, index, seed):
 
 
 def _kernel_step(indptr, indices, data, params, state, step, lam, act, x_in=None,
-                 n_blocks=None):
+                 n_blocks=None, sweep=None):
     return K.autorec_adam_step(indptr, indices, data, params["W"], params["b"], params["Vt"],
                                params["c"], *state["W"], *state["b"], *state["Vt"],
                                *state["c"], step=step, lam_scale=lam, activation=act,
-                               input_values=x_in, n_blocks=n_blocks, **ADAM)
+                               input_values=x_in, n_blocks=n_blocks, sweep=sweep, **ADAM)
+
+
+# Both sweeps; "outputs" with its default, one and three blocks.
+SWEEP_BLOCKS = [("samples", None), ("outputs", None), ("outputs", 1), ("outputs", 3)]
 
 
 def _copy(params, state):
@@ -468,8 +472,8 @@ def _copy(params, state):
 @pytest.mark.parametrize("n,m,k", [(1, 1, 1), (3, 1, 2), (7, 5, 1), (17, 33, 9), (40, 300, 21),
                                    (0, 4, 3)])
 @pytest.mark.parametrize("act", sorted(ACT_REF))
-@pytest.mark.parametrize("n_blocks", [None, 1, 3])
-def test_autorec_adam_step_matches_dense_numpy(index, dtype, n, m, k, act, n_blocks):
+@pytest.mark.parametrize("sweep,n_blocks", SWEEP_BLOCKS)
+def test_autorec_adam_step_matches_dense_numpy(index, dtype, n, m, k, act, sweep, n_blocks):
     indptr, indices, data, A, params, state = _step_problem(n, m, k, dtype, index, n + m + k)
     ref_p, ref_s = _copy(params, state)
     ref_p = {n_: p.astype(np.float64) for n_, p in ref_p.items()}
@@ -477,7 +481,7 @@ def test_autorec_adam_step_matches_dense_numpy(index, dtype, n, m, k, act, n_blo
     lam = 0.3
     for step in (1, 2, 3):
         loss, sq_W, sq_V = _kernel_step(indptr, indices, data, params, state, step, lam, act,
-                                        n_blocks=n_blocks)
+                                        n_blocks=n_blocks, sweep=sweep)
         rloss, rreg = _step_reference(A, data, ref_p, ref_s, step, lam, act)
         # float64: to 1e-10. float32: to float32 rounding of sums with cancellation,
         # relative to each array's scale.
@@ -494,13 +498,15 @@ def test_autorec_adam_step_matches_dense_numpy(index, dtype, n, m, k, act, n_blo
 
 
 @pytest.mark.parametrize("dtype", FLOAT)
-def test_autorec_adam_step_input_values_differ_from_targets(dtype):
+@pytest.mark.parametrize("sweep", ["samples", "outputs"])
+def test_autorec_adam_step_input_values_differ_from_targets(dtype, sweep):
     indptr, indices, data, A, params, state = _step_problem(30, 40, 7, dtype, np.int32, 9)
     rng = np.random.default_rng(0)
     x_in = (data * (rng.random(data.shape[0]) > 0.3) / dtype(0.7)).astype(dtype)
     ref_p = {n: p.astype(np.float64) for n, p in params.items()}
     ref_s = {n: (a.astype(np.float64), b.astype(np.float64)) for n, (a, b) in state.items()}
-    loss, _, _ = _kernel_step(indptr, indices, data, params, state, 1, 0.1, "sigmoid", x_in)
+    loss, _, _ = _kernel_step(indptr, indices, data, params, state, 1, 0.1, "sigmoid", x_in,
+                              sweep=sweep)
     rloss, _ = _step_reference(A, x_in, ref_p, ref_s, 1, 0.1, "sigmoid")
     t = 1e-10 if dtype == np.float64 else 2e-4
     assert loss == pytest.approx(rloss, rel=t)
@@ -508,14 +514,15 @@ def test_autorec_adam_step_input_values_differ_from_targets(dtype):
         np.testing.assert_allclose(params[name], ref_p[name], rtol=t, atol=t)
 
 
-@pytest.mark.parametrize("n_blocks", [None, 1, 2, 5])
-def test_autorec_adam_step_deterministic(n_blocks):
+@pytest.mark.parametrize("sweep,n_blocks", [("samples", None), ("outputs", None),
+                                            ("outputs", 1), ("outputs", 2), ("outputs", 5)])
+def test_autorec_adam_step_deterministic(sweep, n_blocks):
     base = _step_problem(200, 150, 64, np.float32, np.int32, 3)
     outs = []
     for _ in range(4):
         indptr, indices, data, A, params, state = base[:4] + _copy(*base[4:])
         losses = [_kernel_step(indptr, indices, data, params, state, s, 0.01, "sigmoid",
-                               n_blocks=n_blocks) for s in (1, 2)]
+                               n_blocks=n_blocks, sweep=sweep) for s in (1, 2)]
         outs.append((losses, params, state))
     for losses, params, state in outs[1:]:
         assert losses == outs[0][0]
@@ -526,14 +533,14 @@ def test_autorec_adam_step_deterministic(n_blocks):
 
 
 def test_autorec_adam_step_large_parallel_agrees_with_one_block():
-    """A problem big enough for the parallel path: blocks change only dH's
-    summation order, so every result agrees to float32 rounding."""
+    """A problem big enough for the parallel path: blocks, and the sweep, change
+    only dH's summation order, so every result agrees to float32 rounding."""
     base = _step_problem(300, 2000, 128, np.float32, np.int64, 4)
     res = []
-    for nb in (1, 2, 4):
+    for sweep, nb in (("outputs", 1), ("outputs", 2), ("outputs", 4), ("samples", None)):
         indptr, indices, data, A, params, state = base[:4] + _copy(*base[4:])
         loss = _kernel_step(indptr, indices, data, params, state, 1, 0.01, "sigmoid",
-                            n_blocks=nb)
+                            n_blocks=nb, sweep=sweep)
         res.append((loss, params))
     for loss, params in res[1:]:
         np.testing.assert_allclose(loss, res[0][0], rtol=1e-6)
@@ -566,6 +573,83 @@ def test_autorec_adam_step_rejects_bad_input():
     ro.flags.writeable = False
     with pytest.raises(ValueError, match="read-only"):
         _kernel_step(indptr, indices, data, dict(params, W=ro), state, 1, 0.1, "sigmoid")
+    with pytest.raises(ValueError, match="sweep='rows'"):
+        _kernel_step(indptr, indices, data, params, state, 1, 0.1, "sigmoid", sweep="rows")
+    with pytest.raises(ValueError, match="n_blocks=2 is for sweep='outputs'"):
+        _kernel_step(indptr, indices, data, params, state, 1, 0.1, "sigmoid", n_blocks=2,
+                     sweep="samples")
+
+
+def test_default_sweep_follows_the_size_of_w_and_vt():
+    """ML-100K-sized float32 models take the "samples" sweep, ML-1M-sized ones
+    "outputs" (where the measurements put each; SAMPLES_SWEEP_MAX_BYTES)."""
+    assert K.default_sweep(943, 500, np.float32) == "samples"
+    assert K.default_sweep(4000, 500, np.float32) == "samples"
+    assert K.default_sweep(6040, 500, np.float32) == "outputs"
+    assert K.default_sweep(4000, 500, np.float64) == "outputs"
+    limit = K.SAMPLES_SWEEP_MAX_BYTES // 8
+    assert K.default_sweep(limit, 1, np.float32) == "samples"
+    assert K.default_sweep(limit + 1, 1, np.float32) == "outputs"
+
+
+@pytest.mark.parametrize("dtype", FLOAT)
+def test_samples_sweep_passes_equal_the_unfused_kernels_bitwise(dtype):
+    """The "samples" sweep's two passes compute every sum the unfused kernels
+    do, in their order: H is csr_matmul's, the loss, the entry gradients and dH
+    are sddmm_sq_error's, dZ is act'(H) * dH, and each W / Vt row update is
+    _csr_perm_matmul_adam_sq's (X_in.T @ dZ and G.T @ H). Bitwise, on a problem
+    big enough to run in parallel."""
+    indptr, indices, data, A, params, state = _step_problem(260, 700, 96, dtype, np.int32, 11)
+    W, b, Vt, c = (params[n] for n in ("W", "b", "Vt", "c"))
+    n, m, k = A.shape[0], W.shape[0], W.shape[1]
+    act = 1  # sigmoid
+    x_in = (data * (np.arange(data.shape[0]) % 3 > 0)).astype(dtype)  # "dropout"
+    H, dZ = np.empty((n, k), dtype), np.empty((n, k), dtype)
+    G, row_loss = np.empty(A.nnz, dtype), np.empty(n)
+    buf, stride = K._row_buffers(2, k, dtype)
+    K._autorec_samples(indptr, indices, x_in, data, W, b, Vt, c, act, H, dZ, G, buf, stride, 2,
+                       row_loss)
+    H_ref = np.empty((n, k), dtype)
+    K.csr_matmul(indptr, indices, x_in, W, H_ref, bias=b, activation="sigmoid")
+    np.testing.assert_array_equal(H, H_ref)
+    pred, G_ref, dH = np.empty(A.nnz, dtype), np.empty(A.nnz, dtype), np.empty((n, k), dtype)
+    loss_ref = K.sddmm_sq_error(indptr, indices, H_ref, Vt, c, data, pred, G_ref, dH)
+    np.testing.assert_array_equal(G, G_ref)
+    assert row_loss.sum() == loss_ref
+    dZ_ref = np.empty((n, k), dtype)
+    K._sum_parts_act_grad(dH[None], H_ref, dZ_ref, act)
+    np.testing.assert_array_equal(dZ, dZ_ref)
+
+    t_indptr, t_indices, perm = K.csr_transpose(indptr, indices, m)
+    lr_t, eps_t, _, _ = K._adam_coefficients(ADAM["lr"], ADAM["beta1"], ADAM["beta2"],
+                                             ADAM["eps"], 3, 0.0, False)
+    hyper = (lr_t, ADAM["beta1"], ADAM["beta2"], eps_t, 0.05)
+    got_p, got_s = _copy(params, state)
+    buf, stride = K._row_buffers(4, k, dtype)
+    sq_W, sq_V = np.empty(m), np.empty(m)
+    K._autorec_outputs_adam(t_indptr, t_indices, perm, G, x_in, H, dZ, got_p["W"],
+                            *got_s["W"], got_p["Vt"], *got_s["Vt"], got_p["c"], *got_s["c"],
+                            *hyper, buf, stride, 2, sq_W, sq_V)
+    ref_p, ref_s = _copy(params, state)
+    buf, stride = K._row_buffers(2, k, dtype)
+    sq_W_ref, sq_V_ref = np.empty(m), np.empty(m)
+    K._csr_perm_matmul_adam_sq(t_indptr, t_indices, perm, x_in, dZ_ref, ref_p["W"],
+                               *ref_s["W"], *hyper, buf, stride, 2, sq_W_ref)
+    K._csr_perm_matmul_adam_sq(t_indptr, t_indices, perm, G_ref, H_ref, ref_p["Vt"],
+                               *ref_s["Vt"], *hyper, buf, stride, 2, sq_V_ref)
+    for name in ("W", "Vt"):
+        np.testing.assert_array_equal(got_p[name], ref_p[name], err_msg=name)
+        np.testing.assert_array_equal(got_s[name][0], ref_s[name][0], err_msg=name)
+        np.testing.assert_array_equal(got_s[name][1], ref_s[name][1], err_msg=name)
+    np.testing.assert_array_equal(sq_W, sq_W_ref)
+    np.testing.assert_array_equal(sq_V, sq_V_ref)
+    # c: Adam on the column sums of G (float64, in the transposed order).
+    gc = np.array([G[perm[t_indptr[j]:t_indptr[j + 1]]].astype(np.float64).sum()
+                   for j in range(m)])
+    ref_c, (mc, vc) = params["c"].astype(np.float64), (a.astype(np.float64) for a in state["c"])
+    _np_adam(ref_c, gc.astype(dtype).astype(np.float64), mc, vc, 3, **ADAM)
+    t = 1e-12 if dtype == np.float64 else 1e-6
+    np.testing.assert_allclose(got_p["c"], ref_c, rtol=t, atol=t)
 
 
 @pytest.mark.parametrize("index", INDEX)
@@ -606,3 +690,39 @@ def test_sum_parts_act_grad(dtype, act):
     K._sum_parts_act_grad(parts, H, dZ, {"linear": 0, "sigmoid": 1, "relu": 2, "tanh": 3}[act])
     ref = parts.astype(np.float64).sum(0) * ACT_REF[act][1](H.astype(np.float64))
     np.testing.assert_allclose(dZ, ref, **tol(dtype))
+
+
+@pytest.mark.parametrize("index", INDEX)
+@pytest.mark.parametrize("dtype", FLOAT)
+@pytest.mark.parametrize("n,m", [(1, 1), (3, 4), (40, 300)])
+def test_csr_take_rows_matches_scipy(index, dtype, n, m):
+    rng = np.random.default_rng(n + m)
+    indptr, indices, data, A = random_csr(n, m, rng, dtype, index, unsorted=True)
+    for rows in (np.arange(n), rng.permutation(n), rng.integers(0, n, 2 * n),  # repeats
+                 np.array([], np.int64), np.array([n - 1, 0], np.int32), [0]):
+        got = K.csr_take_rows(indptr, indices, data, rows)
+        want = A[np.asarray(rows, np.int64)]
+        assert [a.dtype for a in got] == [np.dtype(index), np.dtype(index), np.dtype(dtype)]
+        np.testing.assert_array_equal(got[0], want.indptr)
+        np.testing.assert_array_equal(got[1], want.indices)
+        np.testing.assert_array_equal(got[2], want.data)
+
+
+def test_csr_take_rows_rejects_bad_rows():
+    indptr, indices, data, A = random_csr(6, 5, np.random.default_rng(0))
+    for rows, match in (([6], r"rows holds 6; expected row numbers in \[0, 6\)"),
+                        ([-1, 2], r"rows holds -1"),
+                        (np.zeros((2, 2), np.int64), "1-D array of integers"),
+                        (np.array([0.0, 1.0]), "1-D array of integers")):
+        with pytest.raises(ValueError, match=match):
+            K.csr_take_rows(indptr, indices, data, rows)
+
+
+@pytest.mark.parametrize("dtype", FLOAT)
+@pytest.mark.parametrize("n,k", [(0, 3), (1, 1), (7, 5), (300, 129)])
+def test_sum_rows(dtype, n, k):
+    A = np.random.default_rng(n + k).standard_normal((n, k)).astype(dtype)
+    out = np.empty(k, dtype)
+    K._sum_rows(A, out)
+    t = 1e-12 if dtype == np.float64 else 1e-6
+    np.testing.assert_allclose(out, A.astype(np.float64).sum(axis=0), rtol=t, atol=t)

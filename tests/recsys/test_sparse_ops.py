@@ -133,6 +133,14 @@ def test_pattern_helpers():
     np.testing.assert_allclose(so.spmm_t(P, np.ones((X.shape[0], 2), np.float32)),
                                X.T @ np.ones((X.shape[0], 2)), rtol=1e-6)
     np.testing.assert_allclose(so.column_sums(P, P.data), np.asarray(X.sum(0)).ravel(), rtol=1e-6)
+    rows = np.array([4, 0, 2, 2])
+    Q = P.take_rows(rows)
+    assert Q.shape == (4, X.shape[1]) and Q.dtype == np.float32
+    np.testing.assert_array_equal(Q.to_scipy().toarray(), X[rows].toarray().astype(np.float32))
+    np.testing.assert_array_equal(Q.transpose_structure[0],
+                                  so.as_pattern(X[rows], np.float32).transpose_structure[0])
+    with pytest.raises(ValueError, match="rows holds"):
+        P.take_rows([X.shape[0]])
 
 
 def test_sparse_ops_errors():
@@ -200,7 +208,8 @@ ADAM = (1e-2, 0.9, 0.999, 1e-8)
 
 @pytest.mark.parametrize("seed", range(3))
 @pytest.mark.parametrize("dropout", [False, True])
-def test_autorec_adam_step_equals_unfused_float32(seed, dropout):
+@pytest.mark.parametrize("sweep", ["samples", "outputs"])
+def test_autorec_adam_step_equals_unfused_float32(seed, dropout, sweep):
     X, p = problem(n=30, m=50, k=12, seed=seed, dtype=np.float32)
     x_in = None
     if dropout:
@@ -218,7 +227,7 @@ def test_autorec_adam_step_equals_unfused_float32(seed, dropout):
             q = {n: a.copy() for n, a in p.items()}
             st_q = {n: (m.copy(), v.copy()) for n, (m, v) in st_p.items()}
         loss, reg = so.autorec_adam_step(X, p["W"], p["b"], p["Vt"], p["c"], st_p, *ADAM, step,
-                                         0.05, input_values=x_in)
+                                         0.05, input_values=x_in, sweep=sweep)
         rloss, rreg = _unfused_step(X, q, st_q, step, 0.05, x_in, ADAM)
         assert loss == pytest.approx(rloss, rel=1e-6)
         assert reg == pytest.approx(rreg, rel=1e-6)
@@ -233,7 +242,8 @@ def test_autorec_adam_step_equals_unfused_float32(seed, dropout):
 
 
 @pytest.mark.parametrize("seed", range(3))
-def test_autorec_adam_step_equals_dense_masked_float64(seed):
+@pytest.mark.parametrize("sweep", ["samples", "outputs"])
+def test_autorec_adam_step_equals_dense_masked_float64(seed, sweep):
     """Against the dense masked formulation (dense_path) + NumPy Adam, to 1e-10."""
     X, p = problem(n=25, m=40, k=8, seed=seed, dtype=np.float64)
     q = {n: a.copy() for n, a in p.items()}
@@ -242,7 +252,7 @@ def test_autorec_adam_step_equals_dense_masked_float64(seed):
     lam, (lr, b1, b2, eps) = 0.2, ADAM
     for step in (1, 2, 3, 4):
         loss, reg = so.autorec_adam_step(X, p["W"], p["b"], p["Vt"], p["c"], st_p, lr, b1, b2,
-                                         eps, step, lam)
+                                         eps, step, lam, sweep=sweep)
         rloss, g = dense_path(X, q["W"], q["b"], q["Vt"], q["c"])
         rreg = lam / 2 * float((q["W"] ** 2).sum() + (q["Vt"] ** 2).sum())
         g["W"] = g["W"] + lam * q["W"]
@@ -271,9 +281,10 @@ def test_autorec_adam_step_errors():
         so.autorec_adam_step(X.toarray(), p["W"], p["b"], p["Vt"], p["c"], st, *ADAM, 1, 0.1)
 
 
-def test_autorec_adam_step_with_repeated_entries():
+@pytest.mark.parametrize("sweep", ["samples", "outputs"])
+def test_autorec_adam_step_with_repeated_entries(sweep):
     """A pattern that stores one (sample, output) twice (scipy allows it): each
-    stored entry is a term of the loss. Exercises the decoder sweep's fallback
+    stored entry is a term of the loss. Exercises the "outputs" sweep's fallback
     for four entries of one output unit that are not all distinct rows."""
     rng = np.random.default_rng(7)
     n, m, k = 6, 3, 5
@@ -289,7 +300,7 @@ def test_autorec_adam_step_with_repeated_entries():
     st_q = so.autorec_adam_state(q["W"], q["b"], q["Vt"], q["c"])
     for step in (1, 2):
         loss, reg = so.autorec_adam_step(P, p["W"], p["b"], p["Vt"], p["c"], st_p, *ADAM, step,
-                                         0.1)
+                                         0.1, sweep=sweep)
         rloss, rreg = _unfused_step(P, q, st_q, step, 0.1, None, ADAM)
         assert loss == pytest.approx(rloss, rel=1e-12)
         for name in p:
