@@ -245,6 +245,40 @@ class AutoRecClass:
         h = self.model.fit(self.R, epochs=1 + n, verbose=0, callbacks=[EpochTimer()])
         return [float(x) * self.R.nnz for x in h["loss"]], seconds
 
+    def start_stepping(self, n):
+        """For --interleave: one fit of ``n`` epochs in a thread, each epoch
+        waiting for ``next_epoch()``, which returns its seconds (timed inside fit,
+        from on_epoch_begin to on_epoch_end)."""
+        import queue
+        import threading
+
+        from fastnn.callbacks import Callback
+        gate, done = threading.Semaphore(0), queue.Queue()
+
+        class Gate(Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                gate.acquire()
+                self.t = time.perf_counter()
+
+            def on_epoch_end(self, epoch, logs=None):
+                done.put(time.perf_counter() - self.t)
+
+        def run():
+            try:
+                self.model.fit(self.R, epochs=n, verbose=0, callbacks=[Gate()])
+            except BaseException as e:  # handed to the main thread
+                done.put(e)
+
+        self._gate, self._done = gate, done
+        threading.Thread(target=run, daemon=True).start()
+
+    def next_epoch(self):
+        self._gate.release()
+        out = self._done.get(timeout=3600)
+        if isinstance(out, BaseException):
+            raise out
+        return out
+
 
 # -------------------------------------------------------------- (b) numpy path
 class NumpyIAutoRec:
@@ -358,7 +392,8 @@ def run_one(args):
 def run_interleaved(args):
     """All ways in this process, one epoch of each per round (the order rotating),
     so that every way sees the same machine load; ratios are per round, then the
-    median. No memory figures (one process holds every way). A way may name a
+    median. No memory figures (one process holds every way). The autorec way
+    is one fit in a thread, let through one epoch per round. A way may name a
     sweep, "step:samples" or "step:outputs", to compare both in one run.
     OMP_WAIT_POLICY=PASSIVE (fastnn's default), set before torch loads: spinning
     OpenMP threads of one library would starve the other's next epoch."""
@@ -366,10 +401,7 @@ def run_interleaved(args):
     R = load_data(args)
     X = R.T.tocsr()
     X.sort_indices()
-    ways = [w for w in args.ways.split(",") if w != "autorec"]
-    if len(ways) < len(args.ways.split(",")):
-        print("autorec: not in --interleave (a fit per epoch would charge its setup); "
-              "its epoch equals the step way's within noise (see the subprocess mode)")
+    ways = args.ways.split(",")
     models = {}
     for way in ways:
         if way == "torch":
@@ -382,12 +414,19 @@ def run_interleaved(args):
         models[way] = WAYS[kind](X, args.k, args.lam, 1e-3, args.batch, args.seed)
         sweep = sweep or args.sweep
         models[way].sweep = None if sweep == "auto" else sweep
-        models[way].epoch()  # warm-up
+        if kind == "autorec":  # one fit, stepped an epoch at a time
+            models[way].start_stepping(1 + args.epochs)
+            models[way].next_epoch()  # warm-up
+        else:
+            models[way].epoch()  # warm-up
     names = list(models)
     times = {w: [] for w in names}
     for r in range(args.epochs):
         for i in range(len(names)):
             w = names[(r + i) % len(names)]
+            if hasattr(models[w], "next_epoch"):
+                times[w].append(models[w].next_epoch())
+                continue
             t = time.perf_counter()
             models[w].epoch()
             times[w].append(time.perf_counter() - t)

@@ -181,7 +181,8 @@ def check_csr(indptr, indices, n_rows, n_cols, nnz=None, name="A"):
     Checks: 1-D C-contiguous int32/int64 arrays of one dtype, ``len(indptr) ==
     n_rows + 1``, ``indptr[0] == 0``, ``indptr`` non-decreasing,
     ``indptr[-1] == len(indices)`` (``== nnz`` when given) and every column
-    index in ``[0, n_cols)``. Column order within a row is not required.
+    index in ``[0, n_cols)``, and every row's column indices in non-decreasing
+    order (sorted; a repeated index is a second stored entry, allowed).
     """
     _array(indptr, f"{name}.indptr", 1)
     _array(indices, f"{name}.indices", 1)
@@ -195,9 +196,8 @@ def check_csr(indptr, indices, n_rows, n_cols, nnz=None, name="A"):
                          f"n_rows + 1 = {n_rows + 1}")
     if indptr[0] != 0:
         raise ValueError(f"{name}.indptr[0] is {indptr[0]}; expected 0")
-    # One compiled pass over the arrays; NumPy only to name what is wrong.
-    bad = _csr_scan(indptr, indices, n_cols)
-    if bad & 1:
+    # Compiled passes over the arrays; NumPy only to name what is wrong.
+    if _indptr_decreases(indptr):
         row = int(np.argmax(np.diff(indptr) < 0))
         raise ValueError(f"{name}.indptr decreases at row {row} "
                          f"({indptr[row]} -> {indptr[row + 1]}); it must be non-decreasing")
@@ -206,26 +206,47 @@ def check_csr(indptr, indices, n_rows, n_cols, nnz=None, name="A"):
                          f"{indices.shape[0]} entries; they must be equal (nnz)")
     if nnz is not None and indices.shape[0] != nnz:
         raise ValueError(f"{name} has {indices.shape[0]} stored entries; expected {nnz}")
-    if bad & 2:
+    bad = _indices_scan(indptr, indices, n_cols)
+    if bad & 1:
         lo, hi = indices.min(), indices.max()
-        if lo < 0 or hi >= n_cols:
-            bad = lo if lo < 0 else hi
-            raise ValueError(f"{name}.indices holds column {bad}; expected every column "
-                             f"index in [0, {n_cols})")
+        bad = lo if lo < 0 else hi
+        raise ValueError(f"{name}.indices holds column {bad}; expected every column "
+                         f"index in [0, {n_cols})")
+    if bad & 2:
+        starts = np.zeros(indices.shape[0], bool)
+        starts[indptr[:-1][indptr[:-1] < indices.shape[0]]] = True
+        p = int(np.flatnonzero((np.diff(indices) < 0) & ~starts[1:])[0]) + 1
+        row = int(np.searchsorted(indptr, p, side="right")) - 1
+        raise ValueError(f"{name}.indices are not sorted in row {row} (column "
+                         f"{indices[p - 1]} before {indices[p]}); expected each row's column "
+                         f"indices in non-decreasing order (SciPy: A.sort_indices())")
 
 
 @cython.boundscheck(False)
 @cython.wraparound(False)
-def _csr_scan(const index_t[::1] indptr, const index_t[::1] indices, Py_ssize_t n_cols):
-    """Bit 0: ``indptr`` decreases somewhere; bit 1: an index is outside [0, n_cols)."""
-    cdef Py_ssize_t n = indptr.shape[0] - 1, nnz = indices.shape[0], i, p
-    cdef int dec = 0, out = 0
+def _indptr_decreases(const index_t[::1] indptr):
+    cdef Py_ssize_t n = indptr.shape[0] - 1, i
+    cdef int dec = 0
     with nogil:
         for i in range(n):
             dec = dec | (indptr[i + 1] < indptr[i])
+    return dec
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def _indices_scan(const index_t[::1] indptr, const index_t[::1] indices, Py_ssize_t n_cols):
+    """On a valid indptr: bit 0, an index outside [0, n_cols); bit 1, a row whose
+    indices decrease somewhere (repeats are allowed: each is a stored entry)."""
+    cdef Py_ssize_t n = indptr.shape[0] - 1, nnz = indices.shape[0], i, p
+    cdef int out = 0, dec = 0
+    with nogil:
         for p in range(nnz):
             out = out | (indices[p] < 0) | (indices[p] >= n_cols)
-    return dec | (out << 1)
+        for i in range(n):
+            for p in range(indptr[i] + 1, indptr[i + 1]):
+                dec = dec | (indices[p] < indices[p - 1])
+    return out | (dec << 1)
 
 
 @cython.boundscheck(False)

@@ -463,7 +463,7 @@ class AutoRec:
             # The pairs as a CSR pattern (samples x outputs) and the SDDMM kernel
             # on it, in float64: each prediction is one dot product of two rows,
             # without gathering a copy of both rows for every pair.
-            order = numpy.argsort(samples, kind="stable")
+            order = numpy.lexsort((features, samples))  # kernels take sorted rows
             indptr = numpy.searchsorted(samples[order], numpy.arange(X.shape[0] + 1))
             pairs = sparse_ops.SparsePattern(indptr.astype(numpy.int64, copy=False),
                                              features[order], numpy.empty(users.size),

@@ -49,7 +49,9 @@ class SparsePattern:
     structure, computed on first use and cached (a pattern used for two
     transposed products, e.g. AutoRec's input and its loss mask, pays once).
 
-    Build with ``as_pattern(matrix, dtype)``. Column indices need not be sorted.
+    Build with ``as_pattern(matrix, dtype)`` (which sorts a SciPy matrix's
+    indices when they are not); the arrays given here must be valid CSR with
+    each row's column indices sorted (``check_csr``), or ValueError.
     """
 
     def __init__(self, indptr, indices, data, shape):
@@ -102,8 +104,9 @@ class SparsePattern:
 def as_pattern(matrix, dtype=None):
     """A ``SparsePattern`` from a SciPy sparse matrix/array (any format) or a
     ``SparsePattern``. ``dtype`` (float32 or float64) converts the data; the
-    index arrays keep int32 when they fit. Explicitly stored zeros stay stored:
-    the pattern, not the value, says what is observed."""
+    index arrays keep int32 when they fit; rows whose indices are not sorted are
+    sorted (in a copy). Explicitly stored zeros stay stored: the pattern, not
+    the value, says what is observed."""
     if isinstance(matrix, SparsePattern):
         if dtype is None or numpy.dtype(dtype) == matrix.dtype:
             return matrix
@@ -112,6 +115,8 @@ def as_pattern(matrix, dtype=None):
     if not scipy.sparse.issparse(matrix):
         raise TypeError(f"expected a scipy.sparse matrix (CSR), got {type(matrix).__name__}")
     m = matrix.tocsr()
+    if not m.has_sorted_indices:  # the kernels take sorted rows; a copy, yours stays
+        m = m.sorted_indices()
     dtype = numpy.dtype(dtype if dtype is not None else
                         (m.dtype if m.dtype in (numpy.float32, numpy.float64) else numpy.float32))
     if dtype not in (numpy.float32, numpy.float64):

@@ -141,6 +141,20 @@ def test_pattern_helpers():
                                   so.as_pattern(X[rows], np.float32).transpose_structure[0])
     with pytest.raises(ValueError, match="rows holds"):
         P.take_rows([X.shape[0]])
+    # Unsorted rows (SciPy allows them): as_pattern sorts a copy; the raw arrays
+    # are rejected by the pattern itself.
+    U = X.astype(np.float32)
+    for i in range(U.shape[0]):
+        sl = slice(U.indptr[i], U.indptr[i + 1])
+        U.indices[sl], U.data[sl] = U.indices[sl][::-1].copy(), U.data[sl][::-1].copy()
+    U.has_sorted_indices = False
+    before = U.indices.copy()
+    Q = so.as_pattern(U)
+    np.testing.assert_array_equal(U.indices, before)  # the caller's matrix is untouched
+    np.testing.assert_array_equal(Q.to_scipy().toarray(), X.toarray().astype(np.float32))
+    np.testing.assert_array_equal(Q.indices, P.indices)
+    with pytest.raises(ValueError, match="not sorted in row 2"):
+        so.SparsePattern(U.indptr, U.indices, U.data, U.shape)
 
 
 def test_sparse_ops_errors():
@@ -288,7 +302,7 @@ def test_autorec_adam_step_with_repeated_entries(sweep):
     for four entries of one output unit that are not all distinct rows."""
     rng = np.random.default_rng(7)
     n, m, k = 6, 3, 5
-    rows = [[0, 0, 1], [0, 0, 2], [1, 1], [2, 0, 1, 2], [0, 0, 0, 1], [1]]
+    rows = [[0, 0, 1], [0, 0, 2], [1, 1], [0, 1, 2, 2], [0, 0, 0, 1], [1]]  # sorted, repeats
     indptr = np.cumsum([0] + [len(r) for r in rows]).astype(np.int32)
     indices = np.concatenate(rows).astype(np.int32)
     data = rng.integers(1, 6, indices.size).astype(np.float64)
