@@ -140,6 +140,49 @@ def test_batch_step_dense_masked(benchmark, batch):
     benchmark(dense_step, batch)
 
 
+def _train_state(d, key):
+    """Parameters and Adam moments of their own per benchmark (steps update them)."""
+    if key not in d:
+        params = {n: d[n].copy() for n in ("W", "b", "Vt", "c")}
+        d[key] = (params, so.autorec_adam_state(*(params[n] for n in ("W", "b", "Vt", "c"))),
+                  [0])
+    return d[key]
+
+
+def fused_train_step(d, sweep):
+    params, state, step = _train_state(d, f"train-{sweep}")
+    step[0] += 1
+    return so.autorec_adam_step(d["P"], params["W"], params["b"], params["Vt"], params["c"],
+                                state, 1e-3, 0.9, 0.999, 1e-8, step[0], 1e-3, sweep=sweep)
+
+
+def dense_train_step(d, ops=Ops()):
+    params, state, step = _train_state(d, "train-dense")
+    step[0] += 1
+    saved = {n: d[n] for n in params}
+    d.update(params)
+    try:
+        loss, grads = dense_step(d)
+    finally:
+        d.update(saved)
+    for (n, p), g in zip(params.items(), grads):
+        m, v = state[n]
+        ops.adam_update(p, g, m, v, 1e-3, 0.9, 0.999, 1e-8, step[0],
+                        weight_decay=1e-3 if n in ("W", "Vt") else 0.0)
+    return loss
+
+
+@pytest.mark.benchmark(group="I-AutoRec training step (forward, backward, L2, Adam)")
+@pytest.mark.parametrize("sweep", ["samples", "outputs"])
+def test_train_step_fused(benchmark, batch, sweep):
+    benchmark(fused_train_step, batch, sweep)
+
+
+@pytest.mark.benchmark(group="I-AutoRec training step (forward, backward, L2, Adam)")
+def test_train_step_dense_masked(benchmark, batch):
+    benchmark(dense_train_step, batch)
+
+
 def best_time(fn, repeat=15):
     fn()
     times = []

@@ -13,8 +13,9 @@ its arguments with NumPy (dtypes, shapes, contiguity, CSR structure, index
 ranges) and raises ValueError naming what was wrong before any ``nogil`` code
 runs. Results are deterministic: each output element is written by one thread
 in a fixed order, and reductions sum fixed-size blocks, then the blocks in order
-(``autorec_adam_step``'s dH: one partial per block of output units, summed in
-block order; the bits depend on its ``n_blocks``, not on the schedule).
+(``autorec_adam_step``'s "outputs" sweep sums dH in one partial per block of
+output units, in block order: its bits depend on ``n_blocks``, not on the
+schedule; its "samples" sweep has no partials).
 
 CSR arguments come as ``(indptr, indices, data)`` of an ``n x m`` matrix;
 ``indptr`` and ``indices`` share one integer dtype (int32 or int64), every
