@@ -30,6 +30,8 @@ timed epochs after one warm-up epoch. Ratios compare medians from one run.
     python bench/compare_autorec.py --size ml100k --real   # real u.data
     python bench/compare_autorec.py --profile        # where the fastnn time goes
     python bench/compare_autorec.py --ways step --sweep samples   # force one sweep
+    python bench/compare_autorec.py --size 4000x3500x700000 --ways step:samples,step:outputs \
+        --interleave --epochs 8      # any synthetic size: where the two sweeps cross
     python bench/compare_autorec.py --size ml100k --real --ways step,torch --interleave \
         --epochs 15      # one process, epochs alternating: ratios under the same load
 """
@@ -48,6 +50,18 @@ import scipy.sparse as sp
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 SIZES = {"ml1m": (6040, 3706, 1_000_209), "ml100k": (943, 1682, 100_000)}
+
+
+def size_of(name):
+    """(users, items, ratings) of a named size or of "USERSxITEMSxRATINGS"."""
+    if name in SIZES:
+        return SIZES[name]
+    try:
+        users, items, nnz = (int(x) for x in name.split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"size {name!r}: expected one of {sorted(SIZES)} or USERSxITEMSxRATINGS") from None
+    return users, items, nnz
 
 
 # ---------------------------------------------------------------------- data
@@ -79,7 +93,7 @@ def load_data(args):
         from fastnn.recsys import load_ratings
         path = os.path.expanduser("~/.cache/fastnn-data/ml-100k/u.data")
         return load_ratings(path).matrix
-    return synthetic_ratings(*SIZES[args.size], seed=args.seed)
+    return synthetic_ratings(*size_of(args.size), seed=args.seed)
 
 
 def init_params(n_in, k, seed):
@@ -446,7 +460,8 @@ def run_interleaved(args):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--size", choices=sorted(SIZES), default="ml1m")
+    ap.add_argument("--size", default="ml1m",
+                    help=f"one of {sorted(SIZES)} or USERSxITEMSxRATINGS (synthetic)")
     ap.add_argument("--real", action="store_true", help="real ML-100K u.data (with --size ml100k)")
     ap.add_argument("--k", type=int, default=500)
     ap.add_argument("--batch", type=int, default=256)
@@ -463,6 +478,10 @@ def main():
     args = ap.parse_args()
     if args.way:
         return run_one(args)
+    try:
+        size_of(args.size)  # a bad size fails here, not in a child
+    except argparse.ArgumentTypeError as e:
+        ap.error(str(e))
     if args.real and args.size != "ml100k":
         ap.error("--real needs --size ml100k")
     if args.interleave:

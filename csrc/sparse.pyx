@@ -1205,8 +1205,9 @@ def _row_buffers(nt, k, dtype):
 
 #: W and Vt together at most this many bytes: the "samples" sweep by default.
 #: Measured on a Zen 3 (32 MiB L3, 512 KiB L2 per core; bench/compare_autorec.py
-#: --sweep): "samples" was faster with W + Vt at 16 MB (4,000 x 500 float32),
-#: "outputs" at 24 MB (ML-1M's 6,040 x 500). A fixed number: the OS's view of
+#: --size ... --ways step:samples,step:outputs --interleave): "samples" was as
+#: fast or faster up to W + Vt at 16 MB (4,000 x 500 float32) and much faster at
+#: ML-100K, "outputs" faster at 24 MB (ML-1M's 6,040 x 500). A fixed number: the OS's view of
 #: the cache is not to be trusted in a VM (this one reports a 256 MiB L3).
 SAMPLES_SWEEP_MAX_BYTES = 16 << 20
 SWEEPS = ("samples", "outputs")
