@@ -1043,32 +1043,19 @@ def _csr_perm_matmul_adam_sq(const index_t[::1] t_indptr, const index_t[::1] t_i
                              eps_t, wd)
 
 
-cdef void _sample_row(Py_ssize_t i, const index_t* ptr, const index_t* ind,
-                      const floating* x_in, const floating* target, const floating* W,
-                      const floating* b, const floating* Vt, const floating* c, Py_ssize_t k,
-                      int act, floating* H, floating* dZ, floating* G, floating* dh,
-                      double* row_loss) noexcept nogil:
-    """Sample i of the batch, forward and back to its pre-activation: the
-    encoder row h = act(x_i W + b) (csr_matmul's sums), the predictions
-    h . Vt[j] + c[j] at its stored outputs j (sddmm's sums), their squared error
-    and gradient G = 2 (pred - target) (CSR order), dh = sum_j G_ij Vt[j]
+cdef inline void _sample_decode(Py_ssize_t i, index_t lo, index_t hi, const index_t* ind,
+                                const floating* target, const floating* Vt,
+                                const floating* c, Py_ssize_t k, const floating* h,
+                                floating* G, floating* dh, double* row_loss) noexcept nogil:
+    """Sample i's stored outputs lo..hi-1 (CSR positions): predictions
+    h . Vt[j] + c[j] (sddmm's sums), their squared error added to row_loss[i]
+    one entry at a time, G = 2 (pred - target), and dh += sum G_ij Vt[j]
     (csr_matmul's sums: four rows at a time in CSR order, each four used while
-    still in L1 from their dots) and dZ_i = act'(h) * dh."""
-    cdef index_t lo = ptr[i], hi = ptr[i + 1], p, pn
-    cdef floating* h = H + i * k
+    still in L1 from their dots)."""
+    cdef index_t p = lo, pn
     cdef floating pr[4]
-    cdef double s = 0, d
-    cdef Py_ssize_t t, u
-    for t in range(k):
-        h[t] = 0
-    _combine_rows(ind, <const index_t*>NULL, x_in, lo, hi, W, k, h)
-    if floating is float:
-        fastnn_bias_act_f32(k, h, b, act)
-    else:
-        fastnn_bias_act_f64(k, h, b, act)
-    for t in range(k):
-        dh[t] = 0
-    p = lo
+    cdef double s = row_loss[i], d
+    cdef Py_ssize_t u
     while p + 4 <= hi:
         pn = p + 4 if p + 8 <= hi else p
         if floating is float:
@@ -1101,11 +1088,56 @@ cdef void _sample_row(Py_ssize_t i, const index_t* ptr, const index_t* ind,
         G[p] = <floating>(2.0 * d)
         _axpy(k, G[p], Vt + ind[p] * k, dh)
         p = p + 1
-    if floating is float:
-        fastnn_act_grad_f32(k, h, dh, dZ + i * k, act)
-    else:
-        fastnn_act_grad_f64(k, h, dh, dZ + i * k, act)
     row_loss[i] = s
+
+
+cdef inline void _bias_act(Py_ssize_t k, floating* h, const floating* b, int act) noexcept nogil:
+    if floating is float:
+        fastnn_bias_act_f32(k, h, b, act)
+    else:
+        fastnn_bias_act_f64(k, h, b, act)
+
+
+cdef inline void _act_grad(Py_ssize_t k, const floating* h, const floating* dh, floating* dz,
+                           int act) noexcept nogil:
+    if floating is float:
+        fastnn_act_grad_f32(k, h, dh, dz, act)
+    else:
+        fastnn_act_grad_f64(k, h, dh, dz, act)
+
+
+cdef void _sample_row(Py_ssize_t i, const index_t* ptr, const index_t* ind,
+                      const floating* x_in, const floating* target, const floating* W,
+                      const floating* b, const floating* Vt, const floating* c, Py_ssize_t k,
+                      int act, floating* H, floating* dZ, floating* G, floating* dh,
+                      double* row_loss) noexcept nogil:
+    """Sample i of the batch, forward and back to its pre-activation: the
+    encoder row h = act(x_i W + b) (csr_matmul's sums), then _sample_decode
+    over all its outputs into the buffer dh, then dZ_i = act'(h) * dh."""
+    cdef floating* h = H + i * k
+    cdef Py_ssize_t t
+    for t in range(k):
+        h[t] = 0
+    _combine_rows(ind, <const index_t*>NULL, x_in, ptr[i], ptr[i + 1], W, k, h)
+    _bias_act(k, h, b, act)
+    for t in range(k):
+        dh[t] = 0
+    row_loss[i] = 0
+    _sample_decode(i, ptr[i], ptr[i + 1], ind, target, Vt, c, k, h, G, dh, row_loss)
+    _act_grad(k, h, dh, dZ + i * k, act)
+
+
+cdef inline index_t _lower_bound(const index_t* a, index_t lo, index_t hi,
+                                 Py_ssize_t x) noexcept nogil:
+    """First position in the sorted a[lo:hi] holding a value >= x (hi if none)."""
+    cdef index_t mid
+    while lo < hi:
+        mid = lo + (hi - lo) // 2
+        if a[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 @cython.boundscheck(False)
@@ -1116,15 +1148,82 @@ def _autorec_samples(const index_t[::1] indptr, const index_t[::1] indices,
                      const floating[:, ::1] Vt, const floating[::1] c, int act,
                      floating[:, ::1] H, floating[:, ::1] dZ, floating[::1] G,
                      floating[::1] rows_buf, Py_ssize_t stride, int nt,
-                     double[::1] row_loss):
+                     double[::1] row_loss, Py_ssize_t block=0, floating[:, ::1] dH=None):
     """The "samples" sweep's first pass: _sample_row for every sample, samples
-    handed out one at a time (their lengths are long-tailed)."""
-    cdef Py_ssize_t n = indptr.shape[0] - 1, k = W.shape[1]
-    cdef Py_ssize_t i
-    for i in prange(n, nogil=True, schedule="dynamic", chunksize=1, num_threads=nt):
-        _sample_row(i, &indptr[0], &indices[0], &x_in[0], &target[0], &W[0, 0], &b[0],
-                    &Vt[0, 0], &c[0], k, act, &H[0, 0], &dZ[0, 0], &G[0],
-                    &rows_buf[threadid() * stride], &row_loss[0])
+    handed out one at a time (their lengths are long-tailed).
+
+    ``block`` > 0 (with ``dH``, n x k scratch): the same sums in the same order,
+    output units taken ``block`` at a time, so that the W and Vt rows a phase
+    gathers lie in a cache-sized slice of each: the encoder for every sample
+    over units [0, block), then [block, 2 block), ...; the activation; then the
+    decoder (_sample_decode into dH) slice by slice; then dZ. Each sample's
+    sums run over its entries in CSR order across the slices, as unblocked:
+    the bits do not depend on ``block``."""
+    cdef Py_ssize_t n = indptr.shape[0] - 1, m = W.shape[0], k = W.shape[1]
+    cdef Py_ssize_t i, t, s, ns
+    cdef index_t* seg
+    if block <= 0 or block >= m:
+        for i in prange(n, nogil=True, schedule="dynamic", chunksize=1, num_threads=nt):
+            _sample_row(i, &indptr[0], &indices[0], &x_in[0], &target[0], &W[0, 0], &b[0],
+                        &Vt[0, 0], &c[0], k, act, &H[0, 0], &dZ[0, 0], &G[0],
+                        &rows_buf[threadid() * stride], &row_loss[0])
+        return
+    if dH is None or dH.shape[0] != n or dH.shape[1] != k:
+        raise ValueError(f"dH must be {n} x {k} scratch when block > 0")
+    ns = (m + block - 1) // block
+    bounds = _slice_bounds(indptr, indices, block, ns, nt)
+    cdef index_t[::1] bnd = bounds
+    seg = &bnd[0]
+    _encoder_slices(indptr, indices, x_in, W, b, act, H, bounds, ns, nt)
+    for i in prange(n, nogil=True, schedule="static", num_threads=nt):
+        for t in range(k):
+            dH[i, t] = 0
+        row_loss[i] = 0
+    for s in range(ns):
+        for i in prange(n, nogil=True, schedule="dynamic", chunksize=1, num_threads=nt):
+            _sample_decode(i, seg[i * (ns + 1) + s], seg[i * (ns + 1) + s + 1], &indices[0],
+                           &target[0], &Vt[0, 0], &c[0], k, &H[i, 0], &G[0], &dH[i, 0],
+                           &row_loss[0])
+    for i in prange(n, nogil=True, schedule="static", num_threads=nt):
+        _act_grad(k, &H[i, 0], &dH[i, 0], &dZ[i, 0], act)
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def _slice_bounds(const index_t[::1] indptr, const index_t[::1] indices, Py_ssize_t block,
+                  Py_ssize_t ns, int nt):
+    """(n * (ns + 1),) array: entry i * (ns + 1) + s is row i's first CSR position
+    with a column >= s * block (rows' columns sorted); the last is indptr[i + 1]."""
+    cdef Py_ssize_t n = indptr.shape[0] - 1, i, r
+    bounds = np.empty(n * (ns + 1), dtype=np.asarray(indptr).dtype)
+    cdef index_t[::1] seg = bounds
+    for i in prange(n, nogil=True, schedule="static", num_threads=nt):
+        seg[i * (ns + 1)] = indptr[i]
+        for r in range(1, ns):
+            seg[i * (ns + 1) + r] = _lower_bound(&indices[0], seg[i * (ns + 1) + r - 1],
+                                                 indptr[i + 1], r * block)
+        seg[i * (ns + 1) + ns] = indptr[i + 1]
+    return bounds
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+def _encoder_slices(const index_t[::1] indptr, const index_t[::1] indices,
+                    const floating[::1] x_in, const floating[:, ::1] W, const floating[::1] b,
+                    int act, floating[:, ::1] H, const index_t[::1] seg, Py_ssize_t ns, int nt):
+    """H = act(X_in @ W + b) with csr_matmul's sums in its order (bitwise the
+    same), gathered one slice of W's rows at a time (``seg`` from _slice_bounds):
+    every sample's entries in [0, block), then [block, 2 block), ..."""
+    cdef Py_ssize_t n = indptr.shape[0] - 1, k = W.shape[1], i, t, s
+    for i in prange(n, nogil=True, schedule="static", num_threads=nt):
+        for t in range(k):
+            H[i, t] = 0
+    for s in range(ns):
+        for i in prange(n, nogil=True, schedule="dynamic", chunksize=1, num_threads=nt):
+            _combine_rows(&indices[0], <const index_t*>NULL, &x_in[0], seg[i * (ns + 1) + s],
+                          seg[i * (ns + 1) + s + 1], &W[0, 0], k, &H[i, 0])
+    for i in prange(n, nogil=True, schedule="static", num_threads=nt):
+        _bias_act(k, &H[i, 0], &b[0], act)
 
 
 cdef void _output_unit_adam(Py_ssize_t j, const index_t* tptr, const index_t* tind,
@@ -1203,23 +1302,26 @@ def _row_buffers(nt, k, dtype):
     return buf[start:start + nt * stride], stride
 
 
-#: W and Vt together at most this many bytes: the "samples" sweep by default.
-#: Measured on a Zen 3 (32 MiB L3, 512 KiB L2 per core; bench/compare_autorec.py
-#: --size ... --ways step:samples,step:outputs --interleave): "samples" was as
-#: fast or faster up to W + Vt at 16 MB (4,000 x 500 float32) and much faster at
-#: ML-100K, "outputs" faster at 24 MB (ML-1M's 6,040 x 500). A fixed number: the OS's view of
-#: the cache is not to be trusted in a VM (this one reports a 256 MiB L3).
-SAMPLES_SWEEP_MAX_BYTES = 16 << 20
 SWEEPS = ("samples", "outputs")
 
+#: The "samples" sweep's first pass gathers W and Vt rows one slice of output
+#: units at a time, each slice at most this many bytes of W (see
+#: _autorec_samples). Measured on a Zen 3 VM (bench/compare_autorec.py --size
+#: ... --ways step:samples,step:outputs --interleave; bench/RESULTS_sparse.md,
+#: round 5): a random 2 KB row gather costs about 50-90 ns from a working set
+#: of up to 4 MB, 110 ns at 8 MB, 230 ns at 16 MB and 300+ ns beyond (the L3 is
+#: shared with other tenants); slicing made the first pass 35% faster at 4,000
+#: x 500 float32 and 30% at ML-1M's 6,040 x 500, and 15% slower at ML-100K's
+#: 943 x 500 (1.9 MB, unsliced under this limit). A fixed number: the OS's view
+#: of the cache is not to be trusted in a VM (this one reports a 256 MiB L3).
+SAMPLES_BLOCK_BYTES = 4 << 20
 
-def default_sweep(m_out, k, dtype):
-    """The sweep ``autorec_adam_step`` uses by default: "samples" while W and Vt
-    (``2 * m_out * k`` elements) take at most SAMPLES_SWEEP_MAX_BYTES, so that
-    its scattered Vt row reads mostly hit the cache, else "outputs", which
-    reads Vt in order."""
-    nbytes = 2 * int(m_out) * int(k) * np.dtype(dtype).itemsize
-    return "samples" if nbytes <= SAMPLES_SWEEP_MAX_BYTES else "outputs"
+
+def samples_block(m_out, k, dtype):
+    """Output units per slice of the "samples" sweep's first pass: as many
+    rows of W (or Vt) as fit in SAMPLES_BLOCK_BYTES; m_out (no slicing) if all do."""
+    rows = max(1, SAMPLES_BLOCK_BYTES // (int(k) * np.dtype(dtype).itemsize))
+    return min(int(m_out), rows)
 
 
 def autorec_adam_step(indptr, indices, target, W, b, Vt, c, mW, vW, mb, vb, mVt, vVt, mc, vc,
@@ -1241,16 +1343,18 @@ def autorec_adam_step(indptr, indices, target, W, b, Vt, c, mW, vW, mb, vb, mVt,
       one over the output units (the W, Vt and c gradient rows, each applied by
       Adam at once). Every output is written by one thread in a fixed order:
       the bits do not depend on the thread count, and every sum is the one the
-      unfused kernels compute. Its Vt reads are scattered: fast while W and Vt
-      fit in the cache.
+      unfused kernels compute. Its W and Vt reads are scattered: for models
+      bigger than SAMPLES_BLOCK_BYTES the first pass takes the output units
+      one cache-sized slice at a time (``samples_block``; same sums, same
+      order, same bits).
     - ``"outputs"``: the encoder, then one sweep over the output units doing
       the decoder (predictions, loss, Vt/c gradient + Adam, dH), then W's
-      gradient + Adam. Vt is read in order (fast when it is far bigger than the
-      cache); dH is summed in ``n_blocks`` partials (default: twice the OpenMP
+      gradient + Adam. Vt is read in order; dH is summed in ``n_blocks`` partials (default: twice the OpenMP
       thread count, 1 for problems too small to parallelise; blocks are
       scheduled dynamically), added in block order, so the bits depend on
       ``n_blocks`` only.
-    - ``None`` (default): ``default_sweep(m, k, dtype)``, or ``"outputs"`` when
+    - ``None`` (default): ``"samples"`` (as fast or faster at every size
+      measured, from ML-100K to 12,000 outputs), or ``"outputs"`` when
       ``n_blocks`` is given.
 
     ``timings``: a dict to which each phase's seconds are added (profiling).
@@ -1287,7 +1391,7 @@ def autorec_adam_step(indptr, indices, target, W, b, Vt, c, mW, vW, mb, vb, mVt,
     if wd < 0:
         raise ValueError(f"lam_scale is {lam_scale}; expected >= 0")
     if sweep is None:
-        sweep = "outputs" if n_blocks is not None else default_sweep(m_out, k, W.dtype)
+        sweep = "outputs" if n_blocks is not None else "samples"
     if sweep not in SWEEPS:
         raise ValueError(f"sweep={sweep!r}; expected one of {SWEEPS} or None")
     if sweep == "samples" and n_blocks is not None:
@@ -1354,8 +1458,10 @@ def _step_samples(indptr, indices, target, x_in, W, b, Vt, c, mW, vW, mb, vb, mV
     if n:
         nt = fastnn_threads_for((2.0 * nnz + n) * k)
         buf, stride = _row_buffers(nt, k, dtype)
+        block = samples_block(m_out, k, dtype)
         _autorec_samples(indptr, indices, x_in, target, W, b, Vt, c, act, H, dZ, G, buf,
-                         stride, nt, row_loss)
+                         stride, nt, row_loss, block,
+                         np.empty((n, k), dtype) if block < m_out else None)
     tick("samples: encoder, SDDMM, loss, dH, activation'")
     db = np.empty(k, dtype)
     _sum_rows(dZ, db)

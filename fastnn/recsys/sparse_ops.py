@@ -388,12 +388,11 @@ def autorec_adam_step(X, W, b, Vt, c, adam_state, lr, beta1, beta2, eps, step, l
     has the details): ``"samples"`` runs sample by sample (encoder to dZ), then
     output unit by unit (gradient rows applied by Adam at once); its results do
     not depend on the thread count. ``"outputs"`` runs the decoder output unit
-    by unit, reading Vt in order (for models far bigger than the cache), with
+    by unit, reading Vt in order, with
     dH summed in ``n_blocks`` partials (default twice the OpenMP thread count, 1
     for small problems): its bits depend on ``n_blocks``, never on the
-    schedule. ``None``: ``"samples"`` while W and Vt take at most 16 MiB
-    (``fastnn._C.sparse.default_sweep``; ML-100K's 943 x 500 float32 do, ML-1M's
-    6,040 x 500 do not), ``"outputs"`` otherwise or when ``n_blocks`` is given.
+    schedule. ``None``: ``"samples"`` (as fast or faster at every size measured),
+    ``"outputs"`` when ``n_blocks`` is given.
     ``timings``: optional dict; each phase's seconds are added to it (profiling).
     """
     if set(adam_state) != set(_STEP_PARAMS):

@@ -566,6 +566,53 @@ def test_autorec_adam_step_deterministic(sweep, n_blocks):
             np.testing.assert_array_equal(state[name][1], outs[0][2][name][1])
 
 
+@pytest.mark.parametrize("index", INDEX)
+@pytest.mark.parametrize("dtype", FLOAT)
+@pytest.mark.parametrize("n,m,k,rows", [(200, 150, 64, 1), (200, 150, 64, 37),
+                                        (200, 150, 64, 149), (9, 40, 3, 6), (0, 12, 5, 4)])
+def test_samples_sweep_sliced_step_is_bitwise_the_unsliced_step(monkeypatch, index, dtype,
+                                                                n, m, k, rows):
+    """A model bigger than SAMPLES_BLOCK_BYTES takes the first pass in slices of
+    output units: two steps (dropout inputs on the second) give the same
+    losses, parameters and moments, bit for bit, as without slicing (which
+    test_autorec_adam_step_matches_dense_numpy checks against NumPy)."""
+    base = _step_problem(n, m, k, dtype, index, n + m + rows)
+    data = base[2]
+    x_in = (data * (np.arange(data.shape[0]) % 4 > 0)).astype(dtype)
+    itemsize = np.dtype(dtype).itemsize
+    outs = []
+    for limit in (m * k * itemsize, rows * k * itemsize):
+        monkeypatch.setattr(K, "SAMPLES_BLOCK_BYTES", limit)
+        assert K.samples_block(m, k, dtype) == (m if limit == m * k * itemsize else rows)
+        indptr, indices, data, A, params, state = base[:4] + _copy(*base[4:])
+        losses = [_kernel_step(indptr, indices, data, params, state, 1, 0.01, "sigmoid",
+                               sweep="samples"),
+                  _kernel_step(indptr, indices, data, params, state, 2, 0.01, "tanh", x_in,
+                               sweep="samples")]
+        outs.append((losses, params, state))
+    (l0, p0, s0), (l1, p1, s1) = outs
+    assert l1 == l0
+    for name in p0:
+        np.testing.assert_array_equal(p1[name], p0[name], err_msg=name)
+        np.testing.assert_array_equal(s1[name][0], s0[name][0], err_msg=name)
+        np.testing.assert_array_equal(s1[name][1], s0[name][1], err_msg=name)
+    if n:
+        assert not np.array_equal(p1["W"], base[4]["W"])  # the steps did something
+
+
+def test_autorec_samples_sliced_needs_its_scratch():
+    indptr, indices, data, A, params, state = _step_problem(6, 10, 4, np.float32, np.int32, 1)
+    H, dZ = np.empty((6, 4), np.float32), np.empty((6, 4), np.float32)
+    G, row_loss = np.empty(A.nnz, np.float32), np.empty(6)
+    buf, stride = K._row_buffers(1, 4, np.float32)
+    args = (indptr, indices, data, data, params["W"], params["b"], params["Vt"], params["c"], 1,
+            H, dZ, G, buf, stride, 1, row_loss, 3)
+    with pytest.raises(ValueError, match="dH must be 6 x 4 scratch"):
+        K._autorec_samples(*args)
+    with pytest.raises(ValueError, match="dH must be 6 x 4 scratch"):
+        K._autorec_samples(*args, np.empty((6, 5), np.float32))
+
+
 def test_autorec_adam_step_large_parallel_agrees_with_one_block():
     """A problem big enough for the parallel path: blocks, and the sweep, change
     only dH's summation order, so every result agrees to float32 rounding."""
@@ -614,25 +661,45 @@ def test_autorec_adam_step_rejects_bad_input():
                      sweep="samples")
 
 
-def test_default_sweep_follows_the_size_of_w_and_vt():
-    """ML-100K-sized float32 models take the "samples" sweep, ML-1M-sized ones
-    "outputs" (where the measurements put each; SAMPLES_SWEEP_MAX_BYTES)."""
-    assert K.default_sweep(943, 500, np.float32) == "samples"
-    assert K.default_sweep(4000, 500, np.float32) == "samples"
-    assert K.default_sweep(6040, 500, np.float32) == "outputs"
-    assert K.default_sweep(4000, 500, np.float64) == "outputs"
-    limit = K.SAMPLES_SWEEP_MAX_BYTES // 8
-    assert K.default_sweep(limit, 1, np.float32) == "samples"
-    assert K.default_sweep(limit + 1, 1, np.float32) == "outputs"
+def test_samples_block_slices_models_bigger_than_the_limit():
+    """Output units per slice of the "samples" sweep's first pass: all of them
+    while W fits in SAMPLES_BLOCK_BYTES (ML-100K's 943 x 500 float32), else as
+    many rows as fit; at least one."""
+    limit = K.SAMPLES_BLOCK_BYTES
+    assert K.samples_block(943, 500, np.float32) == 943
+    assert K.samples_block(6040, 500, np.float32) == limit // 2000
+    assert K.samples_block(6040, 500, np.float64) == limit // 4000
+    assert K.samples_block(limit // 4, 1, np.float32) == limit // 4
+    assert K.samples_block(limit // 4 + 1, 1, np.float32) == limit // 4
+    assert K.samples_block(10, limit, np.float32) == 1
+
+
+@pytest.mark.parametrize("index", INDEX)
+def test_slice_bounds_match_searchsorted(index):
+    """Row i's first CSR position at a column >= s * block, for every slice s,
+    on rows that are empty, single, full, and long-tailed."""
+    rng = np.random.default_rng(5)
+    indptr, indices, data, A = random_csr(37, 53, rng, np.float32, index)
+    for block in (1, 2, 7, 26, 52, 53):
+        ns = -(-53 // block)
+        got = K._slice_bounds(indptr, indices, block, ns, 2).reshape(37, ns + 1)
+        assert got.dtype == indptr.dtype
+        for i in range(37):
+            cols = indices[indptr[i]:indptr[i + 1]]
+            want = indptr[i] + np.searchsorted(cols, np.arange(ns + 1) * block)
+            want[ns] = indptr[i + 1]
+            np.testing.assert_array_equal(got[i], want, err_msg=f"row {i}, block {block}")
 
 
 @pytest.mark.parametrize("dtype", FLOAT)
-def test_samples_sweep_passes_equal_the_unfused_kernels_bitwise(dtype):
+@pytest.mark.parametrize("block", [0, 1, 64, 699, 700])
+def test_samples_sweep_passes_equal_the_unfused_kernels_bitwise(dtype, block):
     """The "samples" sweep's two passes compute every sum the unfused kernels
     do, in their order: H is csr_matmul's, the loss, the entry gradients and dH
     are sddmm_sq_error's, dZ is act'(H) * dH, and each W / Vt row update is
     _csr_perm_matmul_adam_sq's (X_in.T @ dZ and G.T @ H). Bitwise, on a problem
-    big enough to run in parallel."""
+    big enough to run in parallel; unsliced (block 0, or one slice of all 700
+    outputs) and in slices of 1, 64 and 699 output units (the same bits)."""
     indptr, indices, data, A, params, state = _step_problem(260, 700, 96, dtype, np.int32, 11)
     W, b, Vt, c = (params[n] for n in ("W", "b", "Vt", "c"))
     n, m, k = A.shape[0], W.shape[0], W.shape[1]
@@ -642,7 +709,7 @@ def test_samples_sweep_passes_equal_the_unfused_kernels_bitwise(dtype):
     G, row_loss = np.empty(A.nnz, dtype), np.empty(n)
     buf, stride = K._row_buffers(2, k, dtype)
     K._autorec_samples(indptr, indices, x_in, data, W, b, Vt, c, act, H, dZ, G, buf, stride, 2,
-                       row_loss)
+                       row_loss, block, np.empty((n, k), dtype) if block else None)
     H_ref = np.empty((n, k), dtype)
     K.csr_matmul(indptr, indices, x_in, W, H_ref, bias=b, activation="sigmoid")
     np.testing.assert_array_equal(H, H_ref)
