@@ -1311,7 +1311,7 @@ SWEEPS = ("samples", "outputs")
 #: round 5): a random 2 KB row gather costs about 50-90 ns from a working set
 #: of up to 4 MB, 110 ns at 8 MB, 230 ns at 16 MB and 300+ ns beyond (the L3 is
 #: shared with other tenants); slicing made the first pass 35% faster at 4,000
-#: x 500 float32 and 30% at ML-1M's 6,040 x 500, and 15% slower at ML-100K's
+#: x 500 float32 and 25-30% at ML-1M's 6,040 x 500, and 15% slower at ML-100K's
 #: 943 x 500 (1.9 MB, unsliced under this limit). A fixed number: the OS's view
 #: of the cache is not to be trusted in a VM (this one reports a 256 MiB L3).
 SAMPLES_BLOCK_BYTES = 4 << 20
@@ -1349,10 +1349,10 @@ def autorec_adam_step(indptr, indices, target, W, b, Vt, c, mW, vW, mb, vb, mVt,
       order, same bits).
     - ``"outputs"``: the encoder, then one sweep over the output units doing
       the decoder (predictions, loss, Vt/c gradient + Adam, dH), then W's
-      gradient + Adam. Vt is read in order; dH is summed in ``n_blocks`` partials (default: twice the OpenMP
-      thread count, 1 for problems too small to parallelise; blocks are
-      scheduled dynamically), added in block order, so the bits depend on
-      ``n_blocks`` only.
+      gradient + Adam. Vt is read in order; dH is summed in ``n_blocks``
+      partials (default: twice the OpenMP thread count, 1 for problems too
+      small to parallelise; blocks are scheduled dynamically), added in block
+      order, so the bits depend on ``n_blocks`` only.
     - ``None`` (default): ``"samples"`` (as fast or faster at every size
       measured, from ML-100K to 12,000 outputs), or ``"outputs"`` when
       ``n_blocks`` is given.
