@@ -257,10 +257,10 @@ FASTNN_CLONES static void fastnn_grad_scatter4_##S(ptrdiff_t n, T g0, const T *r
 }                                                                                       \
                                                                                         \
 /* dz = dy * f'(y) from the activation's output y (sigmoid: y(1-y), tanh: 1-y^2,     \
- * relu: y > 0), the same expressions as Ops.activation_backward. */                 \
+ * relu: y > 0), the same expressions as Ops.activation_backward. dz may be dy        \
+ * (in place: element i reads dy[i] before it writes dz[i]), so neither is restrict. */\
 FASTNN_CLONES static void fastnn_act_grad_##S(ptrdiff_t n, const T *restrict y,         \
-                                              const T *restrict dy, T *restrict dz,     \
-                                              int act)                                  \
+                                              const T *dy, T *dz, int act)              \
 {                                                                                       \
     if (act == FASTNN_SIGMOID)                                                          \
         for (ptrdiff_t i = 0; i < n; i++) dz[i] = dy[i] * y[i] * ((T)1 - y[i]);         \
