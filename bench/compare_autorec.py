@@ -34,8 +34,11 @@ timed epochs after one warm-up epoch. Ratios compare medians from one run.
         --interleave --epochs 8      # any synthetic size: where the two sweeps cross
     python bench/compare_autorec.py --size ml100k --real --ways step,torch --interleave \
         --epochs 15      # one process, epochs alternating: ratios under the same load
+    python bench/compare_autorec.py --ways step:samples:64,step:samples:4 --interleave \
+        --epochs 6       # the samples sweep unsliced (64 MiB limit) vs in 4 MiB slices
 """
 import argparse
+import contextlib
 import json
 import os
 import resource
@@ -103,6 +106,21 @@ def init_params(n_in, k, seed):
                 b=np.zeros(k, np.float32),
                 Vt=rng.uniform(-1 / np.sqrt(k), 1 / np.sqrt(k), (n_in, k)).astype(np.float32),
                 c=np.zeros(n_in, np.float32))
+
+
+@contextlib.contextmanager
+def samples_block_bytes(mib):
+    """SAMPLES_BLOCK_BYTES set to ``mib`` MiB meanwhile (None: left as it is)."""
+    if mib is None:
+        yield
+        return
+    from fastnn._C import sparse as kernels
+    saved = kernels.SAMPLES_BLOCK_BYTES
+    kernels.SAMPLES_BLOCK_BYTES = int(mib * (1 << 20))
+    try:
+        yield
+    finally:
+        kernels.SAMPLES_BLOCK_BYTES = saved
 
 
 # ------------------------------------------------------------- (a) sparse path
@@ -196,8 +214,11 @@ class StepIAutoRec(SparseIAutoRec):
     encoder, predictions, loss, dH; then user by user: the W, Vt and c gradient
     rows applied by Adam at once) or "outputs" (encoder, then user by user:
     predictions, loss, Vt and c gradient + Adam, dH; then W's gradient + Adam);
-    L2 inside the Adam passes. Same math as the other ways."""
+    L2 inside the Adam passes. Same math as the other ways. ``block_mib``
+    (way "step:samples:MIB", --interleave only): the samples sweep's slice
+    limit (``fastnn._C.sparse.SAMPLES_BLOCK_BYTES``) for this way's steps."""
     sweep = None
+    block_mib = None
 
     def epoch(self):
         so, p = self.so, self.p
@@ -212,9 +233,10 @@ class StepIAutoRec(SparseIAutoRec):
             t = self._tick("slice batch", t)
             self.step += 1
             before = sum(self.times.values())
-            loss, _ = so.autorec_adam_step(P, p["W"], p["b"], p["Vt"], p["c"], state, self.lr,
-                                           0.9, 0.999, 1e-8, self.step, self.lam,
-                                           timings=self.times, sweep=self.sweep)
+            with samples_block_bytes(self.block_mib):
+                loss, _ = so.autorec_adam_step(P, p["W"], p["b"], p["Vt"], p["c"], state,
+                                               self.lr, 0.9, 0.999, 1e-8, self.step, self.lam,
+                                               timings=self.times, sweep=self.sweep)
             total += loss
             inside = sum(self.times.values()) - before
             self.times["step: wrapper, allocation"] = (
@@ -408,7 +430,9 @@ def run_interleaved(args):
     so that every way sees the same machine load; ratios are per round, then the
     median. No memory figures (one process holds every way). The autorec way
     is one fit in a thread, let through one epoch per round. A way may name a
-    sweep, "step:samples" or "step:outputs", to compare both in one run.
+    sweep, "step:samples" or "step:outputs", to compare both in one run, and
+    the samples sweep's slice limit in MiB, "step:samples:64" (64 MiB: ML-1M
+    unsliced).
     OMP_WAIT_POLICY=PASSIVE (fastnn's default), set before torch loads: spinning
     OpenMP threads of one library would starve the other's next epoch."""
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
@@ -424,10 +448,15 @@ def run_interleaved(args):
             except ImportError:
                 print("torch: not importable, skipped")
                 continue
-        kind, _, sweep = way.partition(":")
+        kind, _, rest = way.partition(":")
+        sweep, _, block_mib = rest.partition(":")
         models[way] = WAYS[kind](X, args.k, args.lam, 1e-3, args.batch, args.seed)
         sweep = sweep or args.sweep
         models[way].sweep = None if sweep == "auto" else sweep
+        try:
+            models[way].block_mib = float(block_mib) if block_mib else None
+        except ValueError:
+            sys.exit(f"way {way!r}: the slice limit must be a number of MiB, e.g. step:samples:4")
         if kind == "autorec":  # one fit, stepped an epoch at a time
             models[way].start_stepping(1 + args.epochs)
             models[way].next_epoch()  # warm-up
@@ -448,10 +477,10 @@ def run_interleaved(args):
           f"{X.shape[0]} items x {X.shape[1]} users, {X.nnz} ratings, k={args.k}, "
           f"batch={args.batch}; {args.epochs} rounds interleaved in one process; "
           f"load average {os.getloadavg()[0]:.2f}")
-    print(f"{'way':14s} {'median s':>9s} {'min s':>7s} {'ratio vs torch: median':>23s} "
+    print(f"{'way':16s} {'median s':>9s} {'min s':>7s} {'ratio vs torch: median':>23s} "
           f"{'min':>6s} {'max':>6s}")
     for w in names:
-        line = f"{w:14s} {np.median(times[w]):9.3f} {min(times[w]):7.3f}"
+        line = f"{w:16s} {np.median(times[w]):9.3f} {min(times[w]):7.3f}"
         if "torch" in times:
             ratio = np.array(times[w]) / np.array(times["torch"])
             line += f" {np.median(ratio):23.3f} {ratio.min():6.3f} {ratio.max():6.3f}"

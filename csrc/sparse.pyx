@@ -1306,14 +1306,14 @@ SWEEPS = ("samples", "outputs")
 
 #: The "samples" sweep's first pass gathers W and Vt rows one slice of output
 #: units at a time, each slice at most this many bytes of W (see
-#: _autorec_samples). Measured on a Zen 3 VM (bench/compare_autorec.py --size
-#: ... --ways step:samples,step:outputs --interleave; bench/RESULTS_sparse.md,
-#: round 5): a random 2 KB row gather costs about 50-90 ns from a working set
-#: of up to 4 MB, 110 ns at 8 MB, 230 ns at 16 MB and 300+ ns beyond (the L3 is
-#: shared with other tenants); slicing made the first pass 35% faster at 4,000
-#: x 500 float32 and 25-30% at ML-1M's 6,040 x 500, and 15% slower at ML-100K's
-#: 943 x 500 (1.9 MB, unsliced under this limit). A fixed number: the OS's view
-#: of the cache is not to be trusted in a VM (this one reports a 256 MiB L3).
+#: _autorec_samples). On a Zen 3 VM a random 2 KB row read cost about 50-90 ns
+#: from up to 4 MB, 230 ns from 16 MB and 300+ ns beyond (the L3 is shared with
+#: other tenants). Whole epochs, `bench/compare_autorec.py --ways
+#: step:samples:64,step:samples:4 --interleave` (bench/RESULTS_sparse.md, round
+#: 5): slicing was 10% faster at ML-1M's 6,040 x 500 float32 and 5% at 4,000 x
+#: 500; 0.5 MiB slices were 17% slower at ML-100K's 943 x 500 (1.9 MB, unsliced
+#: under this limit). A fixed number: the OS's view of the cache is not to be
+#: trusted in a VM (this one reports a 256 MiB L3).
 SAMPLES_BLOCK_BYTES = 4 << 20
 
 

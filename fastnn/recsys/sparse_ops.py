@@ -388,11 +388,11 @@ def autorec_adam_step(X, W, b, Vt, c, adam_state, lr, beta1, beta2, eps, step, l
     has the details): ``"samples"`` runs sample by sample (encoder to dZ), then
     output unit by unit (gradient rows applied by Adam at once); its results do
     not depend on the thread count. ``"outputs"`` runs the decoder output unit
-    by unit, reading Vt in order, with
-    dH summed in ``n_blocks`` partials (default twice the OpenMP thread count, 1
-    for small problems): its bits depend on ``n_blocks``, never on the
-    schedule. ``None``: ``"samples"`` (as fast or faster at every size measured),
-    ``"outputs"`` when ``n_blocks`` is given.
+    by unit, reading Vt in order, with dH summed in ``n_blocks`` partials
+    (default twice the OpenMP thread count, 1 for small problems): its bits
+    depend on ``n_blocks``, never on the schedule. ``None``: ``"samples"`` (as
+    fast or faster at every size measured), ``"outputs"`` when ``n_blocks`` is
+    given.
     ``timings``: optional dict; each phase's seconds are added to it (profiling).
     """
     if set(adam_state) != set(_STEP_PARAMS):
