@@ -18,11 +18,17 @@ observed entries of squared error, L2 ``lam`` through Adam's weight decay
 (L2 added to the gradient, identical in all ways but autorec). Adam lr 1e-3,
 full dense Adam on every parameter every step in every way.
 
-Each way runs in its own subprocess so that its peak memory is its own:
-``peak RSS`` is the process's maximum resident set over its whole run, data
-included; ``traced`` is NumPy's peak allocation during one epoch (tracemalloc;
-torch's allocator is invisible to it). Times are the median of ``--epochs``
-timed epochs after one warm-up epoch. Ratios compare medians from one run.
+Each way runs in its own subprocess, so that its peak memory is its own and
+each library runs with its own defaults (fastnn's OpenMP threads sleep while
+they wait, OMP_WAIT_POLICY=PASSIVE; torch's spin a while first): ``peak RSS``
+is the process's maximum resident set over its whole run, data included;
+``traced`` is NumPy's peak allocation during one epoch (tracemalloc; torch's
+allocator is invisible to it). Times are the median of ``--epochs`` timed
+epochs after one warm-up epoch. Ratios compare medians from one run: the ways
+run one after another. With ``--interleave`` the ways' processes live side by
+side and take turns, an epoch each per round (the order rotating), so that all
+see the same machine load; ratios are per round, then the median (use this on a
+noisy machine).
 
     python bench/compare_autorec.py                  # ML-1M size: step, fused, autorec, torch
     python bench/compare_autorec.py --ways step,fused,sparse,numpy,torch
@@ -33,9 +39,12 @@ timed epochs after one warm-up epoch. Ratios compare medians from one run.
     python bench/compare_autorec.py --size 4000x3500x700000 --ways step:samples,step:outputs \
         --interleave --epochs 8      # any synthetic size: where the two sweeps cross
     python bench/compare_autorec.py --size ml100k --real --ways step,torch --interleave \
-        --epochs 15      # one process, epochs alternating: ratios under the same load
+        --epochs 15      # epochs alternating: ratios under the same load
     python bench/compare_autorec.py --ways step:samples:64,step:samples:4 --interleave \
         --epochs 6       # the samples sweep unsliced (64 MiB limit) vs in 4 MiB slices
+    python bench/compare_autorec.py --size ml100k --real --interleave --epochs 101 \
+        --ways step@GOMP_SPINCOUNT=0,step,torch   # fastnn's threads sleeping at once vs
+                         # its default short spin (fastnn/_C/__init__.py)
 """
 import argparse
 import contextlib
@@ -215,7 +224,7 @@ class StepIAutoRec(SparseIAutoRec):
     rows applied by Adam at once) or "outputs" (encoder, then user by user:
     predictions, loss, Vt and c gradient + Adam, dH; then W's gradient + Adam);
     L2 inside the Adam passes. Same math as the other ways. ``block_mib``
-    (way "step:samples:MIB", --interleave only): the samples sweep's slice
+    (way "step:samples:MIB"): the samples sweep's slice
     limit (``fastnn._C.sparse.SAMPLES_BLOCK_BYTES``) for this way's steps."""
     sweep = None
     block_mib = None
@@ -391,13 +400,74 @@ WAYS = {"step": StepIAutoRec, "autorec": AutoRecClass, "fused": FusedSparseIAuto
         "sparse": SparseIAutoRec, "numpy": NumpyIAutoRec, "torch": TorchIAutoRec}
 
 
-def run_one(args):
-    """Child process: build the data and one model, time epochs, print JSON."""
+def torch_installed():
+    """Whether torch can be found, without importing it here: a child process
+    inherits its parent's peak RSS on Linux, so the parent stays small."""
+    import importlib.util
+    if importlib.util.find_spec("torch") is None:
+        print("torch: not installed, skipped")
+        return False
+    return True
+
+
+def way_env(spec):
+    """"WAY@VAR=VALUE@..." -> (WAY, the environment of its process): e.g.
+    "step@GOMP_SPINCOUNT=0" runs the step way with fastnn's threads sleeping at
+    once. SystemExit on a setting without "="."""
+    way, *settings = spec.split("@")
+    env = dict(os.environ)
+    for setting in settings:
+        var, eq, value = setting.partition("=")
+        if not eq or not var:
+            sys.exit(f"way {spec!r}: expected WAY@VAR=VALUE, e.g. step@GOMP_SPINCOUNT=0")
+        env[var] = value
+    return way, env
+
+
+def parse_way(way):
+    """"kind[:sweep[:MIB]]" -> (kind, sweep or None, slice limit in MiB or None);
+    SystemExit with the reason on a bad way."""
+    way = way.split("@")[0]
+    kind, _, rest = way.partition(":")
+    sweep, _, block_mib = rest.partition(":")
+    if kind not in WAYS:
+        sys.exit(f"way {way!r}: expected one of {sorted(WAYS)}, optionally "
+                 f"step:SWEEP or step:samples:MIB")
+    if rest and kind != "step":
+        sys.exit(f"way {way!r}: only the step way takes a sweep (step:samples, step:outputs)")
+    if sweep and sweep not in ("auto", "samples", "outputs"):
+        sys.exit(f"way {way!r}: the sweep must be auto, samples or outputs")
+    try:
+        block = float(block_mib) if block_mib else None
+    except ValueError:
+        block = -1.0
+    if block is not None and not block > 0:
+        sys.exit(f"way {way!r}: the slice limit must be a positive number of MiB, "
+                 f"e.g. step:samples:4")
+    return kind, sweep or None, block
+
+
+def make_model(way, args):
+    """The data and the model of one way, in this process. torch is imported
+    first, before anything can load fastnn's kernels: fastnn sets
+    OMP_WAIT_POLICY=PASSIVE for its OpenMP runtime when it loads (the one
+    OpenMP runtime of the process), and torch is to run with its own defaults."""
+    kind, sweep, block_mib = parse_way(way)
+    if kind == "torch":
+        import torch  # noqa: F401
     R = load_data(args)
     X = R.T.tocsr()  # items x users: I-AutoRec samples
     X.sort_indices()
-    model = WAYS[args.way](X, args.k, args.lam, 1e-3, args.batch, args.seed)
-    model.sweep = None if args.sweep == "auto" else args.sweep
+    model = WAYS[kind](X, args.k, args.lam, 1e-3, args.batch, args.seed)
+    sweep = sweep or args.sweep
+    model.sweep = None if sweep == "auto" else sweep
+    model.block_mib = block_mib
+    return R, model
+
+
+def run_one(args):
+    """Child process: build the data and one model, time epochs, print JSON."""
+    R, model = make_model(args.way, args)
     rss_setup = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     if hasattr(model, "timed_epochs"):
         losses, times = model.timed_epochs(args.epochs)
@@ -425,66 +495,90 @@ def run_one(args):
     print(json.dumps(out))
 
 
+def serve_one(args):
+    """Child process of --interleave: build one way, run the warm-up epoch, say
+    "ready" (with the data's shape); then one timed epoch per "epoch" line on
+    stdin, answering its seconds; at end of input, the peak RSS."""
+    R, model = make_model(args.serve, args)
+    if hasattr(model, "start_stepping"):  # autorec: one fit, stepped an epoch at a time
+        model.start_stepping(1 + args.epochs)
+        model.next_epoch()  # warm-up
+    else:
+        model.epoch()  # warm-up
+    print(json.dumps(dict(ready=True, shape=list(R.shape), nnz=int(R.nnz))), flush=True)
+    for line in sys.stdin:
+        if line.strip() != "epoch":
+            break
+        if hasattr(model, "next_epoch"):
+            seconds = model.next_epoch()
+        else:
+            t = time.perf_counter()
+            model.epoch()
+            seconds = time.perf_counter() - t
+        print(json.dumps(dict(seconds=seconds)), flush=True)
+    print(json.dumps(dict(peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+                          / 1024)), flush=True)
+
+
 def run_interleaved(args):
-    """All ways in this process, one epoch of each per round (the order rotating),
-    so that every way sees the same machine load; ratios are per round, then the
-    median. No memory figures (one process holds every way). The autorec way
-    is one fit in a thread, let through one epoch per round. A way may name a
+    """Every way in its own process, each with its library's defaults (torch
+    with its OpenMP settings, fastnn with its own), all alive at once; one epoch
+    of each per round, the order rotating, so that every way sees the same
+    machine load; ratios are per round, then the median. A way may name a
     sweep, "step:samples" or "step:outputs", to compare both in one run, and
     the samples sweep's slice limit in MiB, "step:samples:64" (64 MiB: ML-1M
-    unsliced).
-    OMP_WAIT_POLICY=PASSIVE (fastnn's default), set before torch loads: spinning
-    OpenMP threads of one library would starve the other's next epoch."""
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    R = load_data(args)
-    X = R.T.tocsr()
-    X.sort_indices()
-    ways = args.ways.split(",")
-    models = {}
+    unsliced). A way may set variables in its process's environment,
+    "step@GOMP_SPINCOUNT=0", to compare settings. Peak RSS is each process's,
+    data included."""
+    ways = []
+    for way in args.ways.split(","):
+        if parse_way(way)[0] == "torch" and not torch_installed():
+            continue
+        ways.append(way)
+    base = [a for a in sys.argv[1:] if a != "--interleave"]
+    procs, info = {}, {}
     for way in ways:
-        if way == "torch":
-            try:
-                import torch  # noqa: F401
-            except ImportError:
-                print("torch: not importable, skipped")
-                continue
-        kind, _, rest = way.partition(":")
-        sweep, _, block_mib = rest.partition(":")
-        models[way] = WAYS[kind](X, args.k, args.lam, 1e-3, args.batch, args.seed)
-        sweep = sweep or args.sweep
-        models[way].sweep = None if sweep == "auto" else sweep
-        try:
-            models[way].block_mib = float(block_mib) if block_mib else None
-        except ValueError:
-            sys.exit(f"way {way!r}: the slice limit must be a number of MiB, e.g. step:samples:4")
-        if kind == "autorec":  # one fit, stepped an epoch at a time
-            models[way].start_stepping(1 + args.epochs)
-            models[way].next_epoch()  # warm-up
-        else:
-            models[way].epoch()  # warm-up
-    names = list(models)
-    times = {w: [] for w in names}
+        name, env = way_env(way)
+        cmd = [sys.executable, os.path.abspath(__file__), "--serve", name] + base
+        procs[way] = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      text=True, bufsize=1, env=env)
+
+    def answer(way):
+        line = procs[way].stdout.readline()
+        if not line:
+            for p in procs.values():
+                p.kill()
+            sys.exit(f"way {way}: its process ended early (rc {procs[way].wait()})")
+        return json.loads(line)
+
+    for way in ways:  # all built (in parallel) and warmed up before any timing
+        info[way] = answer(way)
+    times = {w: [] for w in ways}
     for r in range(args.epochs):
-        for i in range(len(names)):
-            w = names[(r + i) % len(names)]
-            if hasattr(models[w], "next_epoch"):
-                times[w].append(models[w].next_epoch())
-                continue
-            t = time.perf_counter()
-            models[w].epoch()
-            times[w].append(time.perf_counter() - t)
+        for i in range(len(ways)):
+            w = ways[(r + i) % len(ways)]
+            procs[w].stdin.write("epoch\n")
+            times[w].append(answer(w)["seconds"])
+    rss = {}
+    for w in ways:
+        procs[w].stdin.close()
+        rss[w] = answer(w)["peak_rss_mb"]
+        procs[w].wait()
+    first = info[ways[0]]
     print(f"I-AutoRec epoch, {'real ML-100K' if args.real else 'synthetic ' + args.size}: "
-          f"{X.shape[0]} items x {X.shape[1]} users, {X.nnz} ratings, k={args.k}, "
-          f"batch={args.batch}; {args.epochs} rounds interleaved in one process; "
-          f"load average {os.getloadavg()[0]:.2f}")
-    print(f"{'way':16s} {'median s':>9s} {'min s':>7s} {'ratio vs torch: median':>23s} "
-          f"{'min':>6s} {'max':>6s}")
-    for w in names:
-        line = f"{w:16s} {np.median(times[w]):9.3f} {min(times[w]):7.3f}"
+          f"{first['shape'][1]} items x {first['shape'][0]} users, {first['nnz']} ratings, "
+          f"k={args.k}, batch={args.batch}; {args.epochs} rounds interleaved, a process per "
+          f"way; load average {os.getloadavg()[0]:.2f}")
+    print(f"{'way':24s} {'median s':>9s} {'min s':>7s} {'ratio vs torch: median':>23s} "
+          f"{'min':>6s} {'max':>6s} {'peak RSS MB':>12s}")
+    for w in ways:
+        line = f"{w:24s} {np.median(times[w]):9.3f} {min(times[w]):7.3f}"
         if "torch" in times:
             ratio = np.array(times[w]) / np.array(times["torch"])
             line += f" {np.median(ratio):23.3f} {ratio.min():6.3f} {ratio.max():6.3f}"
-        print(line)
+        else:
+            line += f" {'':23s} {'':6s} {'':6s}"
+        print(line + f" {rss[w]:12.0f}")
 
 
 def main():
@@ -502,11 +596,14 @@ def main():
     ap.add_argument("--sweep", choices=("auto", "samples", "outputs"), default="auto",
                     help="autorec_adam_step's sweep for the step way (auto: its default)")
     ap.add_argument("--interleave", action="store_true",
-                    help="run the ways in one process, an epoch of each per round")
+                    help="the ways' processes take turns, an epoch of each per round")
     ap.add_argument("--way", help=argparse.SUPPRESS)
+    ap.add_argument("--serve", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.way:
         return run_one(args)
+    if args.serve:
+        return serve_one(args)
     try:
         size_of(args.size)  # a bad size fails here, not in a child
     except argparse.ArgumentTypeError as e:
@@ -517,14 +614,11 @@ def main():
         return run_interleaved(args)
     results = {}
     for way in args.ways.split(","):
-        if way == "torch":
-            try:
-                import torch  # noqa: F401
-            except ImportError:
-                print("torch: not importable, skipped")
-                continue
-        cmd = [sys.executable, os.path.abspath(__file__), "--way", way] + sys.argv[1:]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if parse_way(way)[0] == "torch" and not torch_installed():
+            continue
+        name, env = way_env(way)
+        cmd = [sys.executable, os.path.abspath(__file__), "--way", name] + sys.argv[1:]
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if proc.returncode:
             print(f"{way}: failed\n{proc.stderr}")
             continue
