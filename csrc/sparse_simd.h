@@ -270,6 +270,13 @@ FASTNN_CLONES static void fastnn_act_grad_##S(ptrdiff_t n, const T *restrict y, 
         for (ptrdiff_t i = 0; i < n; i++) dz[i] = y[i] > 0 ? dy[i] : (T)0;              \
     else                                                                                \
         for (ptrdiff_t i = 0; i < n; i++) dz[i] = dy[i];                                \
+}                                                                                       \
+                                                                                        \
+/* acc += x, in double (one add per element: the order of a row-by-row sum). */         \
+FASTNN_CLONES static void fastnn_acc_row_##S(ptrdiff_t n, const T *restrict x,          \
+                                             double *restrict acc)                      \
+{                                                                                       \
+    for (ptrdiff_t i = 0; i < n; i++) acc[i] += (double)x[i];                           \
 }
 
 /* elements per 64-byte cache line */

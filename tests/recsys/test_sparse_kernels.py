@@ -820,10 +820,14 @@ def test_csr_take_rows_rejects_bad_rows():
 
 
 @pytest.mark.parametrize("dtype", FLOAT)
-@pytest.mark.parametrize("n,k", [(0, 3), (1, 1), (7, 5), (300, 129)])
+@pytest.mark.parametrize("n,k", [(0, 3), (4, 0), (1, 1), (7, 5), (300, 129), (700, 501)])
 def test_sum_rows(dtype, n, k):
+    # (700, 501) is big enough for threads, which take blocks of columns: the
+    # bits must still be those of a float64 sum row by row, in row order.
     A = np.random.default_rng(n + k).standard_normal((n, k)).astype(dtype)
     out = np.empty(k, dtype)
     K._sum_rows(A, out)
-    t = 1e-12 if dtype == np.float64 else 1e-6
-    np.testing.assert_allclose(out, A.astype(np.float64).sum(axis=0), rtol=t, atol=t)
+    acc = np.zeros(k, np.float64)
+    for row in A:
+        acc += row
+    np.testing.assert_array_equal(out, acc.astype(dtype))
