@@ -19,8 +19,9 @@ observed entries of squared error, L2 ``lam`` through Adam's weight decay
 full dense Adam on every parameter every step in every way.
 
 Each way runs in its own subprocess, so that its peak memory is its own and
-each library runs with its own defaults (fastnn's OpenMP threads sleep while
-they wait, OMP_WAIT_POLICY=PASSIVE; torch's spin a while first): ``peak RSS``
+each library runs with its own defaults (fastnn's OpenMP threads spin some
+microseconds, then sleep, see fastnn/_C/__init__.py; torch's spin for
+milliseconds first): ``peak RSS``
 is the process's maximum resident set over its whole run, data included;
 ``traced`` is NumPy's peak allocation during one epoch (tracemalloc; torch's
 allocator is invisible to it). Times are the median of ``--epochs`` timed
@@ -449,9 +450,10 @@ def parse_way(way):
 
 def make_model(way, args):
     """The data and the model of one way, in this process. torch is imported
-    first, before anything can load fastnn's kernels: fastnn sets
-    OMP_WAIT_POLICY=PASSIVE for its OpenMP runtime when it loads (the one
-    OpenMP runtime of the process), and torch is to run with its own defaults."""
+    first, before anything can load fastnn's kernels: fastnn sets its
+    OpenMP waiting (OMP_WAIT_POLICY, GOMP_SPINCOUNT) when it loads, the one
+    OpenMP runtime of the process reads them once, and torch is to run with
+    its own defaults."""
     kind, sweep, block_mib = parse_way(way)
     if kind == "torch":
         import torch  # noqa: F401
