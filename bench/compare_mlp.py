@@ -2,10 +2,19 @@
 on 60,000 random MNIST-shaped samples: fastnn against a plain PyTorch CPU loop,
 interleaved in one run, as a ratio of median times.
 
+Each library runs in its own process with its own defaults (a process has one
+OpenMP runtime, and fastnn sets its waiting policy when it loads: in one
+process torch would run with fastnn's). The two processes live side by side
+and take turns, an epoch each per repeat, so both see the same machine load.
+
     python bench/compare_mlp.py [--repeats 5] [--samples 60000]
 """
 import argparse
+import importlib.util
+import json
 import os
+import subprocess
+import sys
 import time
 
 import numpy
@@ -45,30 +54,63 @@ def torch_epoch(x, y, batch):
     return run
 
 
+def serve(args):
+    """Child: build one library's epoch, warm it up, say "ready"; then time one
+    epoch per "epoch" line on stdin and answer its seconds."""
+    if args.serve == "pytorch":
+        import torch
+        torch.set_num_threads(int(os.environ.get("FASTNN_BENCH_THREADS", "2")))
+    rng = numpy.random.default_rng(0)
+    x = rng.random((args.samples, 784), dtype=numpy.float32)
+    y = rng.integers(0, 10, args.samples)
+    run = (fastnn_epoch if args.serve == "fastnn" else torch_epoch)(x, y, args.batch)
+    run()  # warm up
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        if line.strip() != "epoch":
+            break
+        t = time.perf_counter()
+        run()
+        print(json.dumps({"seconds": time.perf_counter() - t}), flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--samples", type=int, default=60000)
     parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--serve", choices=("fastnn", "pytorch"), help=argparse.SUPPRESS)
     args = parser.parse_args()
-    rng = numpy.random.default_rng(0)
-    x = rng.random((args.samples, 784), dtype=numpy.float32)
-    y = rng.integers(0, 10, args.samples)
-    runs = {"fastnn": fastnn_epoch(x, y, args.batch)}
-    try:
-        import torch
-        torch.set_num_threads(int(os.environ.get("FASTNN_BENCH_THREADS", "2")))
-        runs["pytorch"] = torch_epoch(x, y, args.batch)
-    except ImportError:
+    if args.serve:
+        return serve(args)
+    names = ["fastnn"]
+    if importlib.util.find_spec("torch") is not None:
+        names.append("pytorch")
+    else:
         print("PyTorch not installed (pip install torch==2.13.0): fastnn only")
-    times = {k: [] for k in runs}
-    for name, run in runs.items():
-        run()  # warm up
-    for _ in range(args.repeats):
-        for name, run in runs.items():
-            t = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - t)
+    procs = {n: subprocess.Popen([sys.executable, os.path.abspath(__file__), "--serve", n]
+                                 + sys.argv[1:], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 text=True, bufsize=1) for n in names}
+
+    def answer(name):
+        line = procs[name].stdout.readline()
+        if not line:
+            for p in procs.values():
+                p.kill()
+            sys.exit(f"{name}: its process ended early (rc {procs[name].wait()})")
+        return json.loads(line)
+
+    for name in names:
+        answer(name)  # ready
+    times = {n: [] for n in names}
+    for r in range(args.repeats):
+        for i in range(len(names)):
+            name = names[(r + i) % len(names)]
+            procs[name].stdin.write("epoch\n")
+            times[name].append(answer(name)["seconds"])
+    for p in procs.values():
+        p.stdin.close()
+        p.wait()
     med = {k: float(numpy.median(v)) for k, v in times.items()}
     for k, v in med.items():
         print(f"{k:8s} epoch: median {v:.3f} s over {args.repeats} (min {min(times[k]):.3f} s)")
