@@ -1469,9 +1469,9 @@ def _step_samples(indptr, indices, target, x_in, W, b, Vt, c, mW, vW, mb, vb, mV
     """autorec_adam_step's "samples" sweep on validated arguments.
 
     Everything is allocated first, so that only b's update (about 80 us at
-    ML-100K) runs between the two passes: the OpenMP threads that end the
-    first pass are then more often still in their short spin when the second
-    starts, not asleep (see fastnn/_C/__init__.py)."""
+    ML-100K) runs between the two passes: a short gap, in which the OpenMP
+    threads that ended the first pass spin briefly before they sleep (see
+    fastnn/_C/__init__.py)."""
     n, m_out, k, nnz = indptr.shape[0] - 1, W.shape[0], W.shape[1], target.shape[0]
     dtype = W.dtype
     H = np.empty((n, k), dtype)
