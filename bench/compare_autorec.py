@@ -51,7 +51,6 @@ import argparse
 import contextlib
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -61,6 +60,8 @@ import numpy as np
 import scipy.sparse as sp
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _turns import peak_rss_mb, serve, take_turns  # noqa: E402
 
 SIZES = {"ml1m": (6040, 3706, 1_000_209), "ml100k": (943, 1682, 100_000)}
 
@@ -470,7 +471,7 @@ def make_model(way, args):
 def run_one(args):
     """Child process: build the data and one model, time epochs, print JSON."""
     R, model = make_model(args.way, args)
-    rss_setup = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss_setup = peak_rss_mb()
     if hasattr(model, "timed_epochs"):
         losses, times = model.timed_epochs(args.epochs)
         times = times[1:]  # the first epoch is the warm-up
@@ -490,36 +491,32 @@ def run_one(args):
     tracemalloc.stop()
     out = dict(way=args.way, shape=list(R.shape), nnz=int(R.nnz), epoch_s=float(np.median(times)),
                all_s=times, losses=losses, traced_mb=traced / 2**20,
-               peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-               setup_rss_mb=rss_setup / 1024)
+               peak_rss_mb=peak_rss_mb(),
+               setup_rss_mb=rss_setup)
     if profile:
         out["profile"] = {k: v / args.epochs for k, v in profile.items()}
     print(json.dumps(out))
 
 
 def serve_one(args):
-    """Child process of --interleave: build one way, run the warm-up epoch, say
-    "ready" (with the data's shape); then one timed epoch per "epoch" line on
-    stdin, answering its seconds; at end of input, the peak RSS."""
+    """Child process of --interleave (bench/_turns.py): build one way, run the
+    warm-up epoch, say "ready" (with the data's shape), then time epochs on
+    demand."""
     R, model = make_model(args.serve, args)
     if hasattr(model, "start_stepping"):  # autorec: one fit, stepped an epoch at a time
         model.start_stepping(1 + args.epochs)
         model.next_epoch()  # warm-up
     else:
         model.epoch()  # warm-up
-    print(json.dumps(dict(ready=True, shape=list(R.shape), nnz=int(R.nnz))), flush=True)
-    for line in sys.stdin:
-        if line.strip() != "epoch":
-            break
+
+    def epoch_seconds():
         if hasattr(model, "next_epoch"):
-            seconds = model.next_epoch()
-        else:
-            t = time.perf_counter()
-            model.epoch()
-            seconds = time.perf_counter() - t
-        print(json.dumps(dict(seconds=seconds)), flush=True)
-    print(json.dumps(dict(peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-                          / 1024)), flush=True)
+            return model.next_epoch()
+        t = time.perf_counter()
+        model.epoch()
+        return time.perf_counter() - t
+
+    serve(epoch_seconds, dict(ready=True, shape=list(R.shape), nnz=int(R.nnz)))
 
 
 def run_interleaved(args):
@@ -538,34 +535,12 @@ def run_interleaved(args):
             continue
         ways.append(way)
     base = [a for a in sys.argv[1:] if a != "--interleave"]
-    procs, info = {}, {}
+    children = {}
     for way in ways:
         name, env = way_env(way)
-        cmd = [sys.executable, os.path.abspath(__file__), "--serve", name] + base
-        procs[way] = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                      text=True, bufsize=1, env=env)
-
-    def answer(way):
-        line = procs[way].stdout.readline()
-        if not line:
-            for p in procs.values():
-                p.kill()
-            sys.exit(f"way {way}: its process ended early (rc {procs[way].wait()})")
-        return json.loads(line)
-
-    for way in ways:  # all built (in parallel) and warmed up before any timing
-        info[way] = answer(way)
-    times = {w: [] for w in ways}
-    for r in range(args.epochs):
-        for i in range(len(ways)):
-            w = ways[(r + i) % len(ways)]
-            procs[w].stdin.write("epoch\n")
-            times[w].append(answer(w)["seconds"])
-    rss = {}
-    for w in ways:
-        procs[w].stdin.close()
-        rss[w] = answer(w)["peak_rss_mb"]
-        procs[w].wait()
+        children[way] = ([sys.executable, os.path.abspath(__file__), "--serve", name] + base,
+                         env)
+    info, times, last = take_turns(children, args.epochs)
     first = info[ways[0]]
     print(f"I-AutoRec epoch, {'real ML-100K' if args.real else 'synthetic ' + args.size}: "
           f"{first['shape'][1]} items x {first['shape'][0]} users, {first['nnz']} ratings, "
@@ -580,7 +555,7 @@ def run_interleaved(args):
             line += f" {np.median(ratio):23.3f} {ratio.min():6.3f} {ratio.max():6.3f}"
         else:
             line += f" {'':23s} {'':6s} {'':6s}"
-        print(line + f" {rss[w]:12.0f}")
+        print(line + f" {last[w]['peak_rss_mb']:12.0f}")
 
 
 def main():

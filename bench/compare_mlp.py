@@ -5,19 +5,21 @@ interleaved in one run, as a ratio of median times.
 Each library runs in its own process with its own defaults (a process has one
 OpenMP runtime, and fastnn sets its waiting policy when it loads: in one
 process torch would run with fastnn's). The two processes live side by side
-and take turns, an epoch each per repeat, so both see the same machine load.
+and take turns, an epoch each per repeat, so both see the same machine load
+(bench/_turns.py).
 
     python bench/compare_mlp.py [--repeats 5] [--samples 60000]
 """
 import argparse
 import importlib.util
-import json
 import os
-import subprocess
 import sys
 import time
 
 import numpy
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _turns import serve, take_turns  # noqa: E402
 
 
 def fastnn_epoch(x, y, batch):
@@ -54,7 +56,7 @@ def torch_epoch(x, y, batch):
     return run
 
 
-def serve(args):
+def serve_one(args):
     """Child: build one library's epoch, warm it up, say "ready"; then time one
     epoch per "epoch" line on stdin and answer its seconds."""
     if args.serve == "pytorch":
@@ -65,13 +67,13 @@ def serve(args):
     y = rng.integers(0, 10, args.samples)
     run = (fastnn_epoch if args.serve == "fastnn" else torch_epoch)(x, y, args.batch)
     run()  # warm up
-    print(json.dumps({"ready": True}), flush=True)
-    for line in sys.stdin:
-        if line.strip() != "epoch":
-            break
+
+    def epoch_seconds():
         t = time.perf_counter()
         run()
-        print(json.dumps({"seconds": time.perf_counter() - t}), flush=True)
+        return time.perf_counter() - t
+
+    serve(epoch_seconds, {"ready": True})
 
 
 def main():
@@ -82,35 +84,14 @@ def main():
     parser.add_argument("--serve", choices=("fastnn", "pytorch"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        return serve(args)
+        return serve_one(args)
     names = ["fastnn"]
     if importlib.util.find_spec("torch") is not None:
         names.append("pytorch")
     else:
         print("PyTorch not installed (pip install torch==2.13.0): fastnn only")
-    procs = {n: subprocess.Popen([sys.executable, os.path.abspath(__file__), "--serve", n]
-                                 + sys.argv[1:], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                 text=True, bufsize=1) for n in names}
-
-    def answer(name):
-        line = procs[name].stdout.readline()
-        if not line:
-            for p in procs.values():
-                p.kill()
-            sys.exit(f"{name}: its process ended early (rc {procs[name].wait()})")
-        return json.loads(line)
-
-    for name in names:
-        answer(name)  # ready
-    times = {n: [] for n in names}
-    for r in range(args.repeats):
-        for i in range(len(names)):
-            name = names[(r + i) % len(names)]
-            procs[name].stdin.write("epoch\n")
-            times[name].append(answer(name)["seconds"])
-    for p in procs.values():
-        p.stdin.close()
-        p.wait()
+    _, times, _ = take_turns({n: ([sys.executable, os.path.abspath(__file__), "--serve", n]
+                                  + sys.argv[1:], None) for n in names}, args.repeats)
     med = {k: float(numpy.median(v)) for k, v in times.items()}
     for k, v in med.items():
         print(f"{k:8s} epoch: median {v:.3f} s over {args.repeats} (min {min(times[k]):.3f} s)")

@@ -1,0 +1,67 @@
+"""Timing by turns across processes, for the compare_* scripts: one child
+process per way, all alive at once, one epoch each per round in rotating order.
+Every way sees the same machine load, and each library runs with its own
+defaults (a process has one OpenMP runtime, which reads its settings once, when
+it loads: in one process torch would run with fastnn's).
+
+The protocol: a child prints one JSON line when it is ready; then it answers
+each "epoch" line on its stdin with ``{"seconds": s}``; at end of input it
+prints one last JSON line. ``serve`` is the child's side, ``take_turns`` the
+parent's.
+"""
+import json
+import resource
+import subprocess
+import sys
+
+
+def peak_rss_mb():
+    """This process's peak resident set so far, MB (on Linux a child inherits
+    its parent's peak across exec: keep parents small)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def serve(epoch_seconds, ready):
+    """Child: print ``ready`` (a dict), answer each "epoch" line with the
+    seconds ``epoch_seconds()`` returns, and print ``{"peak_rss_mb": ...}`` at
+    end of input."""
+    print(json.dumps(ready), flush=True)
+    for line in sys.stdin:
+        if line.strip() != "epoch":
+            break
+        print(json.dumps({"seconds": epoch_seconds()}), flush=True)
+    print(json.dumps({"peak_rss_mb": peak_rss_mb()}), flush=True)
+
+
+def take_turns(children, rounds):
+    """``children``: ``{name: (argv, env or None)}``, each a ``serve`` child.
+    Starts them all (they build and warm up in parallel), waits until all are
+    ready, then runs ``rounds`` rounds. Returns ``(ready, times, last)``, dicts
+    by name: the ready line, the list of epoch seconds, the last line. A child
+    that dies ends the run (SystemExit, the others killed)."""
+    procs = {name: subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    text=True, bufsize=1, env=env)
+             for name, (argv, env) in children.items()}
+
+    def answer(name):
+        line = procs[name].stdout.readline()
+        if not line:
+            for p in procs.values():
+                p.kill()
+            sys.exit(f"{name}: its process ended early (rc {procs[name].wait()})")
+        return json.loads(line)
+
+    names = list(procs)
+    ready = {name: answer(name) for name in names}
+    times = {name: [] for name in names}
+    for r in range(rounds):
+        for i in range(len(names)):
+            name = names[(r + i) % len(names)]
+            procs[name].stdin.write("epoch\n")
+            times[name].append(answer(name)["seconds"])
+    last = {}
+    for name in names:
+        procs[name].stdin.close()
+        last[name] = answer(name)
+        procs[name].wait()
+    return ready, times, last
