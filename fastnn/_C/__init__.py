@@ -12,10 +12,11 @@ own figure for oversubscribed threads: some tens of microseconds).
   parallel loops back to back. On a 2-vCPU VM a real MovieLens-100K AutoRec
   epoch took 0.036 s sleeping at once and 0.033 s with this spin, median of 101
   interleaved rounds (`python bench/compare_autorec.py --size ml100k --real
-  --interleave --epochs 101 --ways step@GOMP_SPINCOUNT=0,step,torch`); beside
-  a CPU hog, 0.049 s and 0.050 s, where 10,000 spins took 0.063 s. The cost:
-  an MLP epoch, whose BLAS threads share the cores with these, took 2.23 s
-  against 2.14 s without the spin (16 interleaved rounds, within the noise).
+  --interleave --epochs 101 --ways step@GOMP_SPINCOUNT=0,step,torch`). Ad hoc
+  (a throwaway driver of the same processes, not committed): beside a CPU hog,
+  0.049 s and 0.050 s, where 10,000 spins took 0.063 s; and an MLP epoch,
+  whose BLAS threads share the cores with these, took 2.23 s against 2.14 s
+  without the spin (16 interleaved rounds, within the noise).
 
 libgomp reads these when it loads, which is when the first kernel module is
 imported, right after this file runs. An explicit OMP_WAIT_POLICY from the
