@@ -1,14 +1,20 @@
-"""fastnn against the NumPy reference (``Ops``) and PyTorch CPU, in one process.
+"""fastnn against the NumPy reference (``Ops``) and PyTorch CPU, a process per library.
 
-Every case is timed by interleaved repeats (fastnn, NumPy, PyTorch, fastnn, ...,
-each a short block of calls, see ``measure``) so machine noise hits all alike; the table reports median times and the
-ratios of medians (and of minima, the least noisy estimate on a shared machine).
-PyTorch is optional (skipped when not importable). Every library gets
-``--threads`` threads (default 2: OpenBLAS, OpenMP and PyTorch).
+Every case is timed by interleaved repeats: one process per library, all alive
+at once, taking turns (fastnn, NumPy, PyTorch, NumPy, PyTorch, fastnn, ...: a
+short block of calls each, see ``serve_case``; bench/_turns.py), so machine
+noise hits all alike and each library runs with its own defaults. (In one
+process they would share one OpenMP runtime, which reads its settings once:
+torch's threads would then wait the way fastnn sets, not torch's own way.) The
+table reports median times and the ratios of medians (and of minima, the least
+noisy estimate on a shared machine). PyTorch is optional (skipped when not
+installed). Every library gets ``--threads`` threads (default 2: OpenBLAS,
+OpenMP and PyTorch).
 
     python bench/compare.py [--repeats 50] [--threads 2] [--only dense] [--markdown FILE]
 """
 import argparse
+import importlib.util
 import os
 import platform
 import sys
@@ -29,17 +35,24 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
 
 import numpy  # noqa: E402
 
+# The PyTorch process (serve_case) loads torch before fastnn: importing fastnn
+# sets OpenMP's waiting policy in the environment (fastnn/_C/__init__.py), which
+# an OpenMP runtime loaded after it would read. Other processes never load torch.
+torch = None
+if "--serve" in sys.argv[:-1] and sys.argv[sys.argv.index("--serve") + 1] == "torch":
+    import torch
+    torch.set_num_threads(THREADS)
+
 # Run from a checkout (built in place) without installing fastnn.
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1]))
 
-from fastnn._C.blas import gemm
-from fastnn.backend import NumpyOps, Ops
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _turns import serve, take_turns  # noqa: E402
 
-try:
-    import torch
-    torch.set_num_threads(THREADS)
-except ImportError:
-    torch = None
+from fastnn._C.blas import gemm  # noqa: E402
+from fastnn.backend import NumpyOps, Ops  # noqa: E402
+
+LIBRARIES = ("fastnn", "numpy", "torch")
 
 FAST, REF = NumpyOps(), Ops()
 
@@ -116,24 +129,35 @@ CASES = [
 ]
 
 
-def measure(fns, repeats, block=5, warmup=2):
-    """Per-call times of each library, ``repeats`` times, interleaving the libraries
-    in blocks of ``block`` calls after one untimed call. fastnn (SciPy's OpenBLAS),
-    NumPy (its own OpenBLAS) and PyTorch (its own OpenMP pool) each keep idle
-    threads spinning for a while after a call; on 2 cores the first call after a
-    switch waits for the other library's spinners, a cost of switching libraries
-    every call that a training loop does not pay. Blocks measure the steady state."""
-    times = {name: [] for name in fns}
+def serve_case(library, case, block=5, warmup=2):
+    """Child: build case ``case`` (an index into CASES) for ``library`` (torch is
+    loaded, first, only in the PyTorch process: see the imports), call it
+    ``warmup`` times, say "ready"; then for each turn make one untimed call and
+    answer the mean time of ``block`` calls. fastnn (SciPy's OpenBLAS), NumPy
+    (its own OpenBLAS) and PyTorch (its own OpenMP pool) each keep idle threads
+    waiting for a while after a call; the untimed call and the block measure
+    the steady state of a loop of calls, as in training."""
+    fn = CASES[case][1]()[library]
     for _ in range(warmup):
-        for fn in fns.values():
+        fn()
+
+    def turn():
+        fn()
+        t0 = time.perf_counter()
+        for _ in range(block):
             fn()
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            fn()
-            t0 = time.perf_counter()
-            for _ in range(block):
-                fn()
-            times[name].append((time.perf_counter() - t0) / block)
+        return (time.perf_counter() - t0) / block
+
+    serve(turn, {"ready": True})
+
+
+def measure(case, libraries, repeats):
+    """Per-call times (seconds, ``repeats`` turns each) of case ``case`` for
+    each library, one process per library taking turns (bench/_turns.py)."""
+    children = {lib: ([sys.executable, os.path.abspath(__file__), "--serve", lib,
+                       "--case", str(case), "--threads", str(THREADS)], None)
+                for lib in libraries}
+    _, times, _ = take_turns(children, repeats)
     return {name: numpy.array(t) for name, t in times.items()}
 
 
@@ -146,17 +170,29 @@ def main(argv=None):
     parser.add_argument("--append", action="store_true",
                         help="add this run as a new section of the --markdown file")
     parser.add_argument("--only", default="", help="run only cases whose title contains this")
+    parser.add_argument("--serve", choices=LIBRARIES, help=argparse.SUPPRESS)
+    parser.add_argument("--case", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.serve:
+        return serve_case(args.serve, args.case)
+    libraries = list(LIBRARIES)
+    if importlib.util.find_spec("torch") is None:
+        print("PyTorch not installed (pip install torch==2.13.0): fastnn and NumPy only")
+        libraries.remove("torch")
+    torch_version = None
+    if "torch" in libraries:
+        from importlib.metadata import version
+        torch_version = version("torch")
     load_before = os.getloadavg()[0]
     rows = []
     header = ("| case | fastnn ms | numpy ref ms | torch ms | fastnn/numpy (median, min) "
               "| fastnn/torch (median, min) |")
     rows.append(header)
     rows.append("|" + "---|" * 6)
-    for title, make in CASES:
+    for case, (title, _) in enumerate(CASES):
         if args.only not in title:
             continue
-        t = measure(make(), args.repeats)
+        t = measure(case, libraries, args.repeats)
         med = {k: numpy.median(v) * 1e3 for k, v in t.items()}
         low = {k: v.min() * 1e3 for k, v in t.items()}
 
@@ -170,7 +206,7 @@ def main(argv=None):
         rows[-1] += f"{ratio('numpy')} | {ratio('torch')} |"
         print(rows[-1] if len(rows) > 3 else "\n".join(rows), flush=True)
     env = (f"Python {platform.python_version()}, numpy {numpy.__version__}, "
-           f"torch {torch.__version__ if torch else 'not installed'}, {THREADS} threads each, "
+           f"torch {torch_version or 'not installed'}, {THREADS} threads each, "
            f"{platform.machine()}, {repeats_note(args.repeats)}, load average before/after "
            f"{load_before:.1f}/{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(env)
@@ -198,17 +234,18 @@ Reading the table:
   the layer). The fair PyTorch comparisons are row by row: `need_dx=True` against
   an input that requires grad, `need_dx=False` (a first layer) against one that
   does not.
-* fastnn calls SciPy's OpenBLAS, NumPy has its own: two thread pools whose idle
-  threads spin after each call. On 2 cores, calling one right after the other
-  costs milliseconds; the blocks in `measure` keep that out of the steady-state
-  numbers.
+* Each library runs in its own process, taking turns with the others: fastnn
+  calls SciPy's OpenBLAS, NumPy has its own, PyTorch its own OpenMP pool, each
+  with its own defaults for how idle threads wait. The blocks of calls in
+  `serve_case` measure the steady state of a loop of calls.
 * Other jobs share this VM; when they run, absolute times inflate several-fold
   and the median ratios wander. Prefer the ratio of minima.
 """
 
 
 def repeats_note(repeats):
-    return f"{repeats} interleaved repeats (blocks of 5 calls) per case"
+    return (f"{repeats} turns per library per case (blocks of 5 calls), a process per "
+            f"library")
 
 
 if __name__ == "__main__":
