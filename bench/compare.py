@@ -32,6 +32,10 @@ def _threads_from_argv(default=2):
 THREADS = _threads_from_argv()
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
     os.environ[_var] = str(THREADS)
+# The children's environment, taken before fastnn is imported here: importing it
+# sets OMP_WAIT_POLICY and GOMP_SPINCOUNT in os.environ (fastnn/_C/__init__.py),
+# which the PyTorch child would inherit and its OpenMP runtime obey.
+CHILD_ENV = dict(os.environ)
 
 import numpy  # noqa: E402
 
@@ -129,19 +133,24 @@ CASES = [
 ]
 
 
-def serve_case(library, case, block=5, warmup=2):
+def serve_case(library, case, block=5, warmup=2, settle=0.3):
     """Child: build case ``case`` (an index into CASES) for ``library`` (torch is
     loaded, first, only in the PyTorch process: see the imports), call it
     ``warmup`` times, say "ready"; then for each turn make one untimed call and
     answer the mean time of ``block`` calls. fastnn (SciPy's OpenBLAS), NumPy
     (its own OpenBLAS) and PyTorch (its own OpenMP pool) each keep idle threads
-    waiting for a while after a call; the untimed call and the block measure
-    the steady state of a loop of calls, as in training."""
+    spinning for a while after a call (OpenBLAS's for up to about 0.1 s): each
+    turn first sleeps ``settle`` seconds, so the previous process's spinners
+    have stopped, then the untimed call and the block measure the steady state
+    of a loop of calls, as in training. (The dense case with dx, one run of 20
+    turns each: 2.02, 2.65 and 3.24 ms a call for fastnn, NumPy and PyTorch with
+    no sleep, 1.34, 1.17 and 1.54 ms with 0.3 s.)"""
     fn = CASES[case][1]()[library]
     for _ in range(warmup):
         fn()
 
     def turn():
+        time.sleep(settle)
         fn()
         t0 = time.perf_counter()
         for _ in range(block):
@@ -151,11 +160,12 @@ def serve_case(library, case, block=5, warmup=2):
     serve(turn, {"ready": True})
 
 
-def measure(case, libraries, repeats):
+def measure(case, libraries, repeats, settle):
     """Per-call times (seconds, ``repeats`` turns each) of case ``case`` for
     each library, one process per library taking turns (bench/_turns.py)."""
     children = {lib: ([sys.executable, os.path.abspath(__file__), "--serve", lib,
-                       "--case", str(case), "--threads", str(THREADS)], None)
+                       "--case", str(case), "--threads", str(THREADS), "--settle",
+                       str(settle)], CHILD_ENV)
                 for lib in libraries}
     _, times, _ = take_turns(children, repeats)
     return {name: numpy.array(t) for name, t in times.items()}
@@ -170,11 +180,14 @@ def main(argv=None):
     parser.add_argument("--append", action="store_true",
                         help="add this run as a new section of the --markdown file")
     parser.add_argument("--only", default="", help="run only cases whose title contains this")
+    parser.add_argument("--settle", type=float, default=0.3,
+                        help="seconds each turn sleeps first (other processes' spinning "
+                             "threads stop meanwhile)")
     parser.add_argument("--serve", choices=LIBRARIES, help=argparse.SUPPRESS)
     parser.add_argument("--case", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
-        return serve_case(args.serve, args.case)
+        return serve_case(args.serve, args.case, settle=args.settle)
     libraries = list(LIBRARIES)
     if importlib.util.find_spec("torch") is None:
         print("PyTorch not installed (pip install torch==2.13.0): fastnn and NumPy only")
@@ -192,7 +205,7 @@ def main(argv=None):
     for case, (title, _) in enumerate(CASES):
         if args.only not in title:
             continue
-        t = measure(case, libraries, args.repeats)
+        t = measure(case, libraries, args.repeats, args.settle)
         med = {k: numpy.median(v) * 1e3 for k, v in t.items()}
         low = {k: v.min() * 1e3 for k, v in t.items()}
 
