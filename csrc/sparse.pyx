@@ -1279,15 +1279,52 @@ def _autorec_outputs_adam(const index_t[::1] t_indptr, const index_t[::1] t_indi
                           floating[:, ::1] vV, floating[::1] c, floating[::1] mc,
                           floating[::1] vc, double lr_t, double beta1, double beta2,
                           double eps_t, double wd, floating[::1] rows_buf, Py_ssize_t stride,
-                          int nt, double[::1] sq_W, double[::1] sq_V):
+                          int nt, double[::1] sq_W, double[::1] sq_V, floating[::1] b=None,
+                          floating[::1] mb=None, floating[::1] vb=None):
     """The "samples" sweep's second pass, output unit j by unit: its Vt gradient
     row (G.T @ H, csr_t_matmul's sums), its W gradient row (X_in.T @ dZ, the
     same) and its c gradient, each applied by Adam (+ L2 on Vt and W) at once;
-    squared norms of the Vt and W rows before the step into sq_V, sq_W."""
-    cdef Py_ssize_t m = t_indptr.shape[0] - 1, k = W.shape[1]
-    cdef Py_ssize_t j
+    squared norms of the Vt and W rows before the step into sq_V, sq_W.
+
+    With ``b``, ``mb``, ``vb``: also b's gradient, the column sums of dZ
+    (_sum_rows' sums: float64, row by row, in blocks of SUM_COLS columns, each
+    block one more task of the same loop), applied by Adam (adam_update's
+    kernel, no L2): one parallel loop for the whole pass."""
+    cdef Py_ssize_t m = t_indptr.shape[0] - 1, k = W.shape[1], n = H.shape[0]
+    cdef Py_ssize_t j, i, c0, c1, t
+    cdef Py_ssize_t nblk = (k + SUM_COLS - 1) // SUM_COLS if b is not None else 0
     cdef floating* gv
-    for j in prange(m, nogil=True, schedule="dynamic", chunksize=ROW_CHUNK, num_threads=nt):
+    cdef double* acc
+    cdef floating* dbf
+    if b is not None:
+        for name, a in (("b", b), ("mb", mb), ("vb", vb)):
+            if a is None or a.shape[0] != k:
+                raise ValueError(f"{name} must have length {k} (with b)")
+    acc_arr = np.zeros(k, np.float64)
+    db_arr = np.empty(k, np.asarray(W).dtype)
+    cdef double[::1] acc_v = acc_arr
+    cdef floating[::1] db_v = db_arr
+    for j in prange(m + nblk, nogil=True, schedule="dynamic", chunksize=ROW_CHUNK,
+                    num_threads=nt):
+        if j >= m:
+            c0 = (j - m) * SUM_COLS
+            c1 = min(c0 + SUM_COLS, k)
+            acc = &acc_v[0]
+            dbf = &db_v[0]
+            for i in range(n):
+                if floating is float:
+                    fastnn_acc_row_f32(c1 - c0, &dZ[i, c0], acc + c0)
+                else:
+                    fastnn_acc_row_f64(c1 - c0, &dZ[i, c0], acc + c0)
+            for t in range(c0, c1):
+                dbf[t] = <floating>acc[t]
+            if floating is float:
+                fastnn_adam_f32(c1 - c0, &b[c0], dbf + c0, &mb[c0], &vb[c0], <float>beta1,
+                                <float>beta2, <float>lr_t, <float>eps_t, 0.0, 1.0, 0)
+            else:
+                fastnn_adam_f64(c1 - c0, &b[c0], dbf + c0, &mb[c0], &vb[c0], beta1, beta2,
+                                lr_t, eps_t, 0.0, 1.0, 0)
+            continue
         gv = &rows_buf[2 * threadid() * stride]
         _output_unit_adam(j, &t_indptr[0], &t_indices[0], &perm[0], &G[0], &x_in[0],
                           &H[0, 0], &dZ[0, 0], k, &W[0, 0], &mW[0, 0], &vW[0, 0], &Vt[0, 0],
@@ -1468,10 +1505,10 @@ def _step_samples(indptr, indices, target, x_in, W, b, Vt, c, mW, vW, mb, vb, mV
                   tick):
     """autorec_adam_step's "samples" sweep on validated arguments.
 
-    Everything is allocated first, so that only b's update (about 80 us at
-    ML-100K) runs between the two passes: a short gap, in which the OpenMP
-    threads that ended the first pass spin briefly before they sleep (see
-    fastnn/_C/__init__.py)."""
+    Everything is allocated first, so that nothing runs between the two passes
+    (b's update is part of the second): the OpenMP threads that ended the first
+    pass are still spinning (briefly, before they sleep: see
+    fastnn/_C/__init__.py) when the second starts."""
     n, m_out, k, nnz = indptr.shape[0] - 1, W.shape[0], W.shape[1], target.shape[0]
     dtype = W.dtype
     H = np.empty((n, k), dtype)
@@ -1485,15 +1522,12 @@ def _step_samples(indptr, indices, target, x_in, W, b, Vt, c, mW, vW, mb, vb, mV
     buf, stride = _row_buffers(max(nt1, 2 * nt2), k, dtype)
     sq_W = np.empty(m_out, np.float64)
     sq_V = np.empty(m_out, np.float64)
-    db = np.empty(k, dtype)
     if n:
         _autorec_samples(indptr, indices, x_in, target, W, b, Vt, c, act, H, dZ, G, buf,
                          stride, nt1, row_loss, block, dH)
     tick("samples: encoder, SDDMM, loss, dH, activation'")
-    _sum_rows(dZ, db)
-    adam_update(b, db, mb, vb, lr, beta1, beta2, eps, step)
-    tick("db + Adam")
     _autorec_outputs_adam(t_indptr, t_indices, perm, G, x_in, H, dZ, W, mW, vW, Vt, mVt, vVt,
-                          c, mc, vc, lr_t, beta1, beta2, eps_t, wd, buf, stride, nt2, sq_W, sq_V)
-    tick("outputs: Vt, W, c gradients + Adam")
+                          c, mc, vc, lr_t, beta1, beta2, eps_t, wd, buf, stride, nt2, sq_W, sq_V,
+                          b, mb, vb)
+    tick("outputs: Vt, W, b, c gradients + Adam")
     return float(row_loss.sum()), float(sq_W.sum()), float(sq_V.sum())

@@ -693,16 +693,18 @@ def test_slice_bounds_match_searchsorted(index):
 
 @pytest.mark.parametrize("dtype", FLOAT)
 @pytest.mark.parametrize("block", [0, 1, 64, 699, 700])
-def test_samples_sweep_passes_equal_the_unfused_kernels_bitwise(dtype, block):
+@pytest.mark.parametrize("k", [96, 300])  # 300: b's gradient in three column blocks
+def test_samples_sweep_passes_equal_the_unfused_kernels_bitwise(dtype, block, k):
     """The "samples" sweep's two passes compute every sum the unfused kernels
     do, in their order: H is csr_matmul's, the loss, the entry gradients and dH
     are sddmm_sq_error's, dZ is act'(H) * dH, and each W / Vt row update is
-    _csr_perm_matmul_adam_sq's (X_in.T @ dZ and G.T @ H). Bitwise, on a problem
+    _csr_perm_matmul_adam_sq's (X_in.T @ dZ and G.T @ H), b's is _sum_rows(dZ)
+    then adam_update. Bitwise, on a problem
     big enough to run in parallel; unsliced (block 0, or one slice of all 700
     outputs) and in slices of 1, 64 and 699 output units (the same bits)."""
-    indptr, indices, data, A, params, state = _step_problem(260, 700, 96, dtype, np.int32, 11)
+    indptr, indices, data, A, params, state = _step_problem(260, 700, k, dtype, np.int32, 11)
     W, b, Vt, c = (params[n] for n in ("W", "b", "Vt", "c"))
-    n, m, k = A.shape[0], W.shape[0], W.shape[1]
+    n, m = A.shape[0], W.shape[0]
     act = 1  # sigmoid
     x_in = (data * (np.arange(data.shape[0]) % 3 > 0)).astype(dtype)  # "dropout"
     H, dZ = np.empty((n, k), dtype), np.empty((n, k), dtype)
@@ -730,7 +732,7 @@ def test_samples_sweep_passes_equal_the_unfused_kernels_bitwise(dtype, block):
     sq_W, sq_V = np.empty(m), np.empty(m)
     K._autorec_outputs_adam(t_indptr, t_indices, perm, G, x_in, H, dZ, got_p["W"],
                             *got_s["W"], got_p["Vt"], *got_s["Vt"], got_p["c"], *got_s["c"],
-                            *hyper, buf, stride, 2, sq_W, sq_V)
+                            *hyper, buf, stride, 2, sq_W, sq_V, got_p["b"], *got_s["b"])
     ref_p, ref_s = _copy(params, state)
     buf, stride = K._row_buffers(2, k, dtype)
     sq_W_ref, sq_V_ref = np.empty(m), np.empty(m)
@@ -744,6 +746,15 @@ def test_samples_sweep_passes_equal_the_unfused_kernels_bitwise(dtype, block):
         np.testing.assert_array_equal(got_s[name][1], ref_s[name][1], err_msg=name)
     np.testing.assert_array_equal(sq_W, sq_W_ref)
     np.testing.assert_array_equal(sq_V, sq_V_ref)
+    # b, in the same loop: _sum_rows' column sums of dZ, then adam_update's kernel.
+    db = np.empty(k, dtype)
+    K._sum_rows(dZ_ref, db)
+    K.adam_update(ref_p["b"], db, *ref_s["b"], ADAM["lr"], ADAM["beta1"], ADAM["beta2"],
+                  ADAM["eps"], 3)
+    np.testing.assert_array_equal(got_p["b"], ref_p["b"])
+    np.testing.assert_array_equal(got_s["b"][0], ref_s["b"][0])
+    np.testing.assert_array_equal(got_s["b"][1], ref_s["b"][1])
+    assert not np.array_equal(got_p["b"], params["b"])  # b moved
     # c: Adam on the column sums of G (float64, in the transposed order).
     gc = np.array([G[perm[t_indptr[j]:t_indptr[j + 1]]].astype(np.float64).sum()
                    for j in range(m)])
