@@ -407,5 +407,7 @@ def autorec_adam_step(X, W, b, Vt, c, adam_state, lr, beta1, beta2, eps, step, l
     data_loss, sq_W, sq_V = _k.autorec_adam_step(
         X.indptr, X.indices, X.data, W, b, Vt, c, mW, vW, mb, vb, mVt, vVt, mc, vc,
         lr, beta1, beta2, eps, step, lam_scale, activation, input_values,
-        X.transpose_structure, n_blocks, timings, sweep)
+        # A transpose already made is reused; else the kernel makes one after its
+        # own check of X (a batch's pattern is used once: no second check).
+        X._transpose, n_blocks, timings, sweep)
     return data_loss, 0.5 * float(lam_scale) * (sq_W + sq_V)
