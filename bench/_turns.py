@@ -13,6 +13,7 @@ import json
 import resource
 import subprocess
 import sys
+import time
 
 
 def peak_rss_mb():
@@ -31,6 +32,15 @@ def serve(epoch_seconds, ready):
             break
         print(json.dumps({"seconds": epoch_seconds()}), flush=True)
     print(json.dumps({"peak_rss_mb": peak_rss_mb()}), flush=True)
+
+
+def serve_timed(run, ready):
+    """Child: ``serve`` with each epoch's seconds the wall time of one ``run()``."""
+    def seconds():
+        t = time.perf_counter()
+        run()
+        return time.perf_counter() - t
+    serve(seconds, ready)
 
 
 def take_turns(children, rounds):

@@ -16,14 +16,13 @@ import argparse
 import importlib.util
 import os
 import sys
-import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _turns import serve, take_turns  # noqa: E402
+from _turns import serve_timed, take_turns  # noqa: E402
 # compare_autorec loads no fastnn kernels when imported.
 from compare_autorec import SIZES  # noqa: E402
 
@@ -78,12 +77,7 @@ def make_epoch(way, size, k):
 def serve_way(way, size, k):
     epoch = make_epoch(way, size, k)
     epoch()  # warm-up
-
-    def seconds():
-        t = time.perf_counter()
-        epoch()
-        return time.perf_counter() - t
-    serve(seconds, {"ready": True})
+    serve_timed(epoch, {"ready": True})
 
 
 def main():

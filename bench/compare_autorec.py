@@ -61,7 +61,7 @@ import scipy.sparse as sp
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _turns import peak_rss_mb, serve, take_turns  # noqa: E402
+from _turns import peak_rss_mb, serve, serve_timed, take_turns  # noqa: E402
 
 SIZES = {"ml1m": (6040, 3706, 1_000_209), "ml100k": (943, 1682, 100_000)}
 
@@ -503,20 +503,14 @@ def serve_one(args):
     warm-up epoch, say "ready" (with the data's shape), then time epochs on
     demand."""
     R, model = make_model(args.serve, args)
+    ready = dict(ready=True, shape=list(R.shape), nnz=int(R.nnz))
     if hasattr(model, "start_stepping"):  # autorec: one fit, stepped an epoch at a time
         model.start_stepping(1 + args.epochs)
         model.next_epoch()  # warm-up
+        serve(model.next_epoch, ready)  # it times its own epochs (a callback)
     else:
         model.epoch()  # warm-up
-
-    def epoch_seconds():
-        if hasattr(model, "next_epoch"):
-            return model.next_epoch()
-        t = time.perf_counter()
-        model.epoch()
-        return time.perf_counter() - t
-
-    serve(epoch_seconds, dict(ready=True, shape=list(R.shape), nnz=int(R.nnz)))
+        serve_timed(model.epoch, ready)
 
 
 def run_interleaved(args):

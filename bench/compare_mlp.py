@@ -14,12 +14,11 @@ import argparse
 import importlib.util
 import os
 import sys
-import time
 
 import numpy
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _turns import serve, take_turns  # noqa: E402
+from _turns import serve_timed, take_turns  # noqa: E402
 
 
 def fastnn_epoch(x, y, batch):
@@ -67,13 +66,7 @@ def serve_one(args):
     y = rng.integers(0, 10, args.samples)
     run = (fastnn_epoch if args.serve == "fastnn" else torch_epoch)(x, y, args.batch)
     run()  # warm up
-
-    def epoch_seconds():
-        t = time.perf_counter()
-        run()
-        return time.perf_counter() - t
-
-    serve(epoch_seconds, {"ready": True})
+    serve_timed(run, {"ready": True})
 
 
 def main():
