@@ -298,13 +298,25 @@ def csr_take_rows(indptr, indices, data, rows):
     return out_indptr, out_indices, out_data
 
 
+cdef inline void _acc_rows_block(const floating* A, Py_ssize_t n, Py_ssize_t k, Py_ssize_t c0,
+                                 Py_ssize_t c1, double* acc) noexcept nogil:
+    """acc[c0:c1] += A[i, c0:c1] for i = 0, 1, ..., n - 1 in that order, in float64
+    (A: n x k, C order): one column block of _sum_rows' sums."""
+    cdef Py_ssize_t i
+    for i in range(n):
+        if floating is float:
+            fastnn_acc_row_f32(c1 - c0, A + i * k + c0, acc + c0)
+        else:
+            fastnn_acc_row_f64(c1 - c0, A + i * k + c0, acc + c0)
+
+
 @cython.boundscheck(False)
 @cython.wraparound(False)
 def _sum_rows(const floating[:, ::1] A, floating[::1] out):
     """out = A.sum(axis=0), summed in float64 row by row, in row order (each
     element's order: threads take blocks of columns, so the bits do not depend
     on their number)."""
-    cdef Py_ssize_t n = A.shape[0], k = A.shape[1], i, t, blk, c0, c1
+    cdef Py_ssize_t n = A.shape[0], k = A.shape[1], t, blk, c0, c1
     cdef Py_ssize_t nblk = (k + SUM_COLS - 1) // SUM_COLS
     # Memory-bound (the rows are often in another core's cache or evicted): threads
     # pay from far less work than an arithmetic loop.
@@ -318,11 +330,7 @@ def _sum_rows(const floating[:, ::1] A, floating[::1] out):
     for blk in prange(nblk, nogil=True, schedule="static", num_threads=nt):
         c0 = blk * SUM_COLS
         c1 = min(c0 + SUM_COLS, k)
-        for i in range(n):
-            if floating is float:
-                fastnn_acc_row_f32(c1 - c0, &A[i, c0], &acc[c0])
-            else:
-                fastnn_acc_row_f64(c1 - c0, &A[i, c0], &acc[c0])
+        _acc_rows_block(&A[0, 0], n, k, c0, c1, &acc[0])
     for t in range(k):
         out[t] = <floating>acc[t]
 
@@ -817,6 +825,18 @@ def masked_sq_error(pred_vals, target_vals, weights=None, grad_out=None):
 
 
 # ---------------------------------------------------------------- optimizer
+cdef inline void _adam_n(Py_ssize_t n, floating* p, floating* g, floating* m, floating* v,
+                         double b1, double b2, double lr_t, double eps_t, double wd,
+                         double keep, bint zero_grad) noexcept nogil:
+    """Adam on n contiguous elements: adam_update's kernel (every fused update
+    that must match it bit for bit goes through here)."""
+    if floating is float:
+        fastnn_adam_f32(n, p, g, m, v, <float>b1, <float>b2, <float>lr_t, <float>eps_t,
+                        <float>wd, <float>keep, zero_grad)
+    else:
+        fastnn_adam_f64(n, p, g, m, v, b1, b2, lr_t, eps_t, wd, keep, zero_grad)
+
+
 @cython.boundscheck(False)
 @cython.wraparound(False)
 def _adam(floating[::1] param, floating[::1] grad, floating[::1] m, floating[::1] v,
@@ -830,13 +850,8 @@ def _adam(floating[::1] param, floating[::1] grad, floating[::1] m, floating[::1
         size = n - start
         if size > ELEM_CHUNK:
             size = ELEM_CHUNK
-        if floating is float:
-            fastnn_adam_f32(size, &param[start], &grad[start], &m[start], &v[start],
-                            <float>beta1, <float>beta2, <float>lr_t, <float>eps_t, <float>wd,
-                            <float>(1.0 - decay), zero_grad)
-        else:
-            fastnn_adam_f64(size, &param[start], &grad[start], &m[start], &v[start],
-                            beta1, beta2, lr_t, eps_t, wd, 1.0 - decay, zero_grad)
+        _adam_n(size, &param[start], &grad[start], &m[start], &v[start], beta1, beta2, lr_t,
+                eps_t, wd, 1.0 - decay, zero_grad)
 
 
 def _adam_coefficients(lr, beta1, beta2, eps, step, weight_decay, decoupled):
@@ -890,11 +905,7 @@ cdef inline double _adam_sq(Py_ssize_t k, floating* p, const floating* g, floati
 cdef inline void _adam1(floating* p, floating* g, floating* m, floating* v, double b1,
                         double b2, double lr_t, double eps_t) noexcept nogil:
     """Adam on one scalar, no L2: the same expression as adam_update's kernel."""
-    if floating is float:
-        fastnn_adam_f32(1, p, g, m, v, <float>b1, <float>b2, <float>lr_t, <float>eps_t,
-                        0.0, 1.0, 0)
-    else:
-        fastnn_adam_f64(1, p, g, m, v, b1, b2, lr_t, eps_t, 0.0, 1.0, 0)
+    _adam_n(1, p, g, m, v, b1, b2, lr_t, eps_t, 0.0, 1.0, 0)
 
 
 cdef void _decoder_block(Py_ssize_t j0, Py_ssize_t j1, const index_t* tptr,
@@ -1291,7 +1302,7 @@ def _autorec_outputs_adam(const index_t[::1] t_indptr, const index_t[::1] t_indi
     block one more task of the same loop), applied by Adam (adam_update's
     kernel, no L2): one parallel loop for the whole pass."""
     cdef Py_ssize_t m = t_indptr.shape[0] - 1, k = W.shape[1], n = H.shape[0]
-    cdef Py_ssize_t j, i, c0, c1, t
+    cdef Py_ssize_t j, c0, c1, t
     cdef Py_ssize_t nblk = (k + SUM_COLS - 1) // SUM_COLS if b is not None else 0
     cdef floating* gv
     cdef double* acc
@@ -1311,19 +1322,12 @@ def _autorec_outputs_adam(const index_t[::1] t_indptr, const index_t[::1] t_indi
             c1 = min(c0 + SUM_COLS, k)
             acc = &acc_v[0]
             dbf = &db_v[0]
-            for i in range(n):
-                if floating is float:
-                    fastnn_acc_row_f32(c1 - c0, &dZ[i, c0], acc + c0)
-                else:
-                    fastnn_acc_row_f64(c1 - c0, &dZ[i, c0], acc + c0)
+            if n:
+                _acc_rows_block(&dZ[0, 0], n, k, c0, c1, acc)
             for t in range(c0, c1):
                 dbf[t] = <floating>acc[t]
-            if floating is float:
-                fastnn_adam_f32(c1 - c0, &b[c0], dbf + c0, &mb[c0], &vb[c0], <float>beta1,
-                                <float>beta2, <float>lr_t, <float>eps_t, 0.0, 1.0, 0)
-            else:
-                fastnn_adam_f64(c1 - c0, &b[c0], dbf + c0, &mb[c0], &vb[c0], beta1, beta2,
-                                lr_t, eps_t, 0.0, 1.0, 0)
+            _adam_n(c1 - c0, &b[c0], dbf + c0, &mb[c0], &vb[c0], beta1, beta2, lr_t, eps_t,
+                    0.0, 1.0, 0)
             continue
         gv = &rows_buf[2 * threadid() * stride]
         _output_unit_adam(j, &t_indptr[0], &t_indices[0], &perm[0], &G[0], &x_in[0],
