@@ -1322,8 +1322,7 @@ def _autorec_outputs_adam(const index_t[::1] t_indptr, const index_t[::1] t_indi
             c1 = min(c0 + SUM_COLS, k)
             acc = &acc_v[0]
             dbf = &db_v[0]
-            if n:
-                _acc_rows_block(&dZ[0, 0], n, k, c0, c1, acc)
+            _acc_rows_block(&dZ[0, 0], n, k, c0, c1, acc)
             for t in range(c0, c1):
                 dbf[t] = <floating>acc[t]
             _adam_n(c1 - c0, &b[c0], dbf + c0, &mb[c0], &vb[c0], beta1, beta2, lr_t, eps_t,
