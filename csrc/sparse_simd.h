@@ -45,11 +45,17 @@ static int fastnn_threads_for(double work)
 
 /* exp(x) for x <= 0 in float32, in straight-line code the compiler vectorises
  * (libm's expf is a call, one element at a time): Cephes' expf, range reduction
- * x = n ln2 + r then a degree-6 polynomial; within 2 ulp of expf. Inputs below
- * -87 are clamped (exp(-87) = 1.6e-38: the sigmoid is 0 or 1 to float32 there). */
+ * x = n ln2 + r then a degree-6 polynomial; within 2 ulp of expf. Below
+ * -87.33654 (where exp(x) < FLT_MIN = 1.2e-38) the result is 0, as expf's would
+ * be to float32 up to a denormal, and as fastnn_math.h's is. It used to be
+ * exp(-87) = 1.6e-38 there: saturated sigmoid units then held 1.6e-38, and
+ * every product of it with a gradient below 1 was a denormal, which costs this
+ * Xeon about three times the time of a normal multiply-add (ad hoc C loop,
+ * bench/RESULTS_sparse.md, round 9). */
 static inline float fastnn_expf_nonpos(float x)
 {
-    x = x < -87.0f ? -87.0f : x;
+    float x0 = x;
+    x = x < -87.33654f ? -87.33654f : x;
     float n = __builtin_floorf(x * 1.44269504088896341f + 0.5f);
     float r = x - n * 0.693359375f + n * 2.12194440e-4f;
     float p = 1.9875691500e-4f;
@@ -61,7 +67,7 @@ static inline float fastnn_expf_nonpos(float x)
     p = p * r * r + r + 1.0f;
     union { int i; float f; } scale;
     scale.i = ((int)n + 127) << 23;
-    return p * scale.f;
+    return x0 < -87.33654f ? 0.0f : p * scale.f;
 }
 
 enum { FASTNN_LINEAR = 0, FASTNN_SIGMOID = 1, FASTNN_RELU = 2, FASTNN_TANH = 3 };

@@ -435,6 +435,30 @@ def test_float32_sigmoid_epilogue_within_2_ulp():
     assert np.abs(out - ref).max() < 1e-30 + 1e-7 and ((out >= 0) & (out <= 1)).all()
 
 
+def _sigmoid_epilogue_f32(z):
+    n = len(z)
+    ident = np.arange(n + 1, dtype=np.int32)
+    return K.csr_matmul(ident, ident[:-1], np.ones(n, np.float32), z.reshape(-1, 1).copy(),
+                        np.empty((n, 1), np.float32), activation="sigmoid")[:, 0]
+
+
+def test_float32_sigmoid_epilogue_saturates_to_zero_never_to_a_denormal():
+    # Saturated units must hold 0, not a tiny value: products of a tiny value
+    # with gradients below 1 are denormals, several times slower to compute.
+    tiny = np.finfo(np.float32).tiny
+    z = np.linspace(-300, 0, 300001).astype(np.float32)
+    out = _sigmoid_epilogue_f32(z)
+    assert not ((out > 0) & (out < tiny)).any()
+    assert (out[z < -87.34] == 0).all()
+    # Just above the cut the values are normal floats and still accurate.
+    near = np.linspace(-87.3, -80, 5001).astype(np.float32)
+    got = _sigmoid_epilogue_f32(near)
+    ref = (1 / (1 + np.exp(-near.astype(np.float64)))).astype(np.float32)
+    assert (got >= tiny).all()
+    ulps = np.abs(got.view(np.int32).astype(np.int64) - ref.view(np.int32).astype(np.int64))
+    assert ulps.max() <= 2
+
+
 # ------------------------------------------------- whole AutoRec training step
 ACT_REF = {
     "sigmoid": (lambda z: 1 / (1 + np.exp(-z)), lambda y: y * (1 - y)),
