@@ -43,12 +43,24 @@ def serve_timed(run, ready):
     serve(seconds, ready)
 
 
-def take_turns(children, rounds):
+#: Seconds of quiet before each turn. A runtime's threads keep spinning a while
+#: after their work ends (PyTorch's for milliseconds, fastnn's for microseconds:
+#: fastnn/_C/__init__.py), on the cores the next way then runs on. With no pause
+#: the way that follows torch in the rotation pays for it. With the ways step,
+#: autorec, torch, the step way follows torch in two rounds of three; at real
+#: ML-100K (61 rounds) it measured 0.019 s against autorec's 0.017 s. With 5 ms
+#: both took 0.018 s. With 50 ms both took 0.024-0.025 s: after that long idle
+#: the cores start the next epoch slowly (bench/RESULTS_sparse.md, round 9).
+TURN_GAP_S = 0.005
+
+
+def take_turns(children, rounds, gap=TURN_GAP_S):
     """``children``: ``{name: (argv, env or None)}``, each a ``serve`` child.
     Starts them all (they build and warm up in parallel), waits until all are
-    ready, then runs ``rounds`` rounds. Returns ``(ready, times, last)``, dicts
-    by name: the ready line, the list of epoch seconds, the last line. A child
-    that dies ends the run (SystemExit, the others killed)."""
+    ready, then runs ``rounds`` rounds, each turn after ``gap`` seconds of
+    quiet. Returns ``(ready, times, last)``, dicts by name: the ready line, the
+    list of epoch seconds, the last line. A child that dies ends the run
+    (SystemExit, the others killed)."""
     procs = {name: subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                     text=True, bufsize=1, env=env)
              for name, (argv, env) in children.items()}
@@ -67,6 +79,7 @@ def take_turns(children, rounds):
     for r in range(rounds):
         for i in range(len(names)):
             name = names[(r + i) % len(names)]
+            time.sleep(gap)
             procs[name].stdin.write("epoch\n")
             times[name].append(answer(name)["seconds"])
     last = {}

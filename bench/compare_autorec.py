@@ -27,9 +27,10 @@ is the process's maximum resident set over its whole run, data included;
 allocator is invisible to it). Times are the median of ``--epochs`` timed
 epochs after one warm-up epoch. Ratios compare medians from one run: the ways
 run one after another. With ``--interleave`` the ways' processes live side by
-side and take turns, an epoch each per round (the order rotating), so that all
-see the same machine load; ratios are per round, then the median (use this on a
-noisy machine).
+side and take turns, an epoch each per round (the order rotating, 5 ms of quiet
+before each turn so that torch's spinning threads do not slow the next way:
+bench/_turns.py), so that all see the same machine load; ratios are per round,
+then the median (use this on a noisy machine).
 
     python bench/compare_autorec.py                  # ML-1M size: step, fused, autorec, torch
     python bench/compare_autorec.py --ways step,fused,sparse,numpy,torch
