@@ -48,9 +48,10 @@ def serve_timed(run, ready):
 #: fastnn/_C/__init__.py), on the cores the next way then runs on. With no pause
 #: the way that follows torch in the rotation pays for it. With the ways step,
 #: autorec, torch, the step way follows torch in two rounds of three; at real
-#: ML-100K (61 rounds) it measured 0.019 s against autorec's 0.017 s. With 5 ms
-#: both took 0.018 s. With 50 ms both took 0.024-0.025 s: after that long idle
-#: the cores start the next epoch slowly (bench/RESULTS_sparse.md, round 9).
+#: ML-100K (101 rounds) it measured 0.021 s against autorec's 0.018 s. With 5 ms
+#: both took 0.018 s. With 50 ms (61 rounds) both took 0.024-0.025 s: after that
+#: long an idle the cores start the next epoch slowly (bench/RESULTS_sparse.md,
+#: round 9).
 TURN_GAP_S = 0.005
 
 
