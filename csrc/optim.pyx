@@ -1,6 +1,7 @@
 """Optimizer updates as single fused, in-place passes over contiguous parameter
-and state arrays (same math as the ``Ops`` updates). Parallel with a static
-prange over fixed blocks, so results do not depend on the thread count."""
+and state arrays (same math as the ``Ops`` updates, with denormals flushed to
+0 while they run: fastnn_fpenv.h). Parallel with a static prange over fixed
+blocks, so results do not depend on the thread count."""
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport sqrt, sqrtf
@@ -10,6 +11,10 @@ import numpy
 from _checks cimport check_float, check_same_shape
 
 cnp.import_array()
+
+cdef extern from "fastnn_fpenv.h" nogil:
+    unsigned fastnn_flush_denormals_begin()
+    void fastnn_flush_denormals_end(unsigned saved)
 
 cdef enum:
     BLOCK = 8192
@@ -69,14 +74,19 @@ cdef void _sgd(floating[::1] p, floating[::1] g, floating[::1] vel, double lr, d
                bint nesterov, double wd):
     cdef Py_ssize_t n = p.shape[0], nb = (n + BLOCK - 1) // BLOCK, b, s
     cdef floating* vp = &vel[0] if mom != 0 else NULL
+    cdef unsigned saved
     with nogil:
         if n < PARALLEL_MIN:
+            saved = fastnn_flush_denormals_begin()
             _sgd_run(&p[0], &g[0], vp, n, <floating>lr, <floating>mom, nesterov, <floating>wd)
+            fastnn_flush_denormals_end(saved)
         else:
             for b in prange(nb, schedule="static"):
+                saved = fastnn_flush_denormals_begin()
                 s = b * BLOCK
                 _sgd_run(&p[s], &g[s], vp + s if vp != NULL else NULL, min(<Py_ssize_t>BLOCK, n - s),
                          <floating>lr, <floating>mom, nesterov, <floating>wd)
+                fastnn_flush_denormals_end(saved)
 
 
 def sgd_update(param, grad, velocity, double lr, double momentum=0.0, bint nesterov=False,
@@ -116,15 +126,20 @@ cdef inline void _rmsprop_run(floating* p, const floating* g, floating* sq, Py_s
 cdef void _rmsprop(floating[::1] p, floating[::1] g, floating[::1] sq, double lr, double rho,
                    double eps, double wd):
     cdef Py_ssize_t n = p.shape[0], nb = (n + BLOCK - 1) // BLOCK, b, s
+    cdef unsigned saved
     with nogil:
         if n < PARALLEL_MIN:
+            saved = fastnn_flush_denormals_begin()
             _rmsprop_run(&p[0], &g[0], &sq[0], n, <floating>lr, <floating>rho, <floating>eps,
                          <floating>wd)
+            fastnn_flush_denormals_end(saved)
         else:
             for b in prange(nb, schedule="static"):
+                saved = fastnn_flush_denormals_begin()
                 s = b * BLOCK
                 _rmsprop_run(&p[s], &g[s], &sq[s], min(<Py_ssize_t>BLOCK, n - s), <floating>lr,
                              <floating>rho, <floating>eps, <floating>wd)
+                fastnn_flush_denormals_end(saved)
 
 
 def rmsprop_update(param, grad, sq, double lr, double rho=0.9, double eps=1e-7,
@@ -154,14 +169,19 @@ cdef inline void _adagrad_run(floating* p, const floating* g, floating* acc, Py_
 cdef void _adagrad(floating[::1] p, floating[::1] g, floating[::1] acc, double lr, double eps,
                    double wd):
     cdef Py_ssize_t n = p.shape[0], nb = (n + BLOCK - 1) // BLOCK, b, s
+    cdef unsigned saved
     with nogil:
         if n < PARALLEL_MIN:
+            saved = fastnn_flush_denormals_begin()
             _adagrad_run(&p[0], &g[0], &acc[0], n, <floating>lr, <floating>eps, <floating>wd)
+            fastnn_flush_denormals_end(saved)
         else:
             for b in prange(nb, schedule="static"):
+                saved = fastnn_flush_denormals_begin()
                 s = b * BLOCK
                 _adagrad_run(&p[s], &g[s], &acc[s], min(<Py_ssize_t>BLOCK, n - s),
                              <floating>lr, <floating>eps, <floating>wd)
+                fastnn_flush_denormals_end(saved)
 
 
 def adagrad_update(param, grad, acc, double lr, double eps=1e-7, double weight_decay=0.0):
@@ -197,17 +217,22 @@ cdef void _adam(floating[::1] p, floating[::1] g, floating[::1] m, floating[::1]
                 double b1, double b2, double eps, double inv_c2, double step, double l2,
                 double decay):
     cdef Py_ssize_t n = p.shape[0], nb = (n + BLOCK - 1) // BLOCK, b, s
+    cdef unsigned saved
     with nogil:
         if n < PARALLEL_MIN:
+            saved = fastnn_flush_denormals_begin()
             _adam_run(&p[0], &g[0], &m[0], &v[0], n, <floating>b1, <floating>b2,
                       <floating>eps, <floating>inv_c2, <floating>step, <floating>l2,
                       <floating>decay)
+            fastnn_flush_denormals_end(saved)
         else:
             for b in prange(nb, schedule="static"):
+                saved = fastnn_flush_denormals_begin()
                 s = b * BLOCK
                 _adam_run(&p[s], &g[s], &m[s], &v[s], min(<Py_ssize_t>BLOCK, n - s),
                           <floating>b1, <floating>b2, <floating>eps, <floating>inv_c2,
                           <floating>step, <floating>l2, <floating>decay)
+                fastnn_flush_denormals_end(saved)
 
 
 def adam_update(param, grad, m, v, double lr, double beta1, double beta2, double eps,

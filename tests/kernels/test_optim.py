@@ -1,4 +1,6 @@
 """fastnn._C.optim updates and NumpyOps against the Ops updates, over several steps."""
+import platform
+
 import numpy
 import pytest
 
@@ -81,3 +83,44 @@ def test_errors(rng):
         kernels.sgd_update(ro, p, None, 0.1)
     with pytest.raises(TypeError, match="float32 or float64"):
         kernels.sgd_update(numpy.zeros(3, numpy.int32), numpy.zeros(3, numpy.int32), None, 0.1)
+
+
+X86 = platform.machine().lower() in ("x86_64", "amd64", "i686", "x86")
+
+
+@pytest.mark.skipif(not X86, reason="denormals are flushed through the x86 MXCSR only; "
+                                    "elsewhere the kernels keep IEEE denormals")
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [5, 1 << 17])  # the serial and the parallel path
+def test_decaying_state_is_flushed_not_left_denormal(dtype, n):
+    # A zero gradient (a dead unit): the moments decay by beta each step and
+    # would pass through the denormals, which are slow on x86.
+    tiny = numpy.finfo(dtype).tiny
+    p = numpy.ones(n, dtype)
+    g = numpy.zeros(n, dtype)
+    m = numpy.full(n, 1.05 * tiny, dtype)
+    v = numpy.full(n, 1.05 * tiny, dtype)
+    kernels.adam_update(p, g, m, v, 1e-3, 0.5, 0.5, 1e-7, 3)
+    assert (m == 0).all() and (v == 0).all() and (p == 1).all()
+    vel = numpy.full(n, 1.05 * tiny, dtype)
+    kernels.sgd_update(p, g, vel, 0.1, momentum=0.5)
+    assert (vel == 0).all()
+    sq = numpy.full(n, 1.05 * tiny, dtype)
+    kernels.rmsprop_update(p, g, sq, 0.1, rho=0.5)
+    assert (sq == 0).all()
+    # Normal values are untouched by the flags: the same update as the reference.
+    m = numpy.full(n, 1e-3, dtype)
+    v = numpy.full(n, 1e-3, dtype)
+    kernels.adam_update(p, g, m, v, 1e-3, 0.5, 0.5, 1e-7, 3)
+    assert (m == dtype(0.5) * dtype(1e-3)).all()
+
+
+def test_flush_flags_do_not_leak_into_the_callers_numpy():
+    p, g = numpy.ones(8, numpy.float32), numpy.zeros(8, numpy.float32)
+    kernels.adam_update(p, g, numpy.zeros(8, numpy.float32), numpy.zeros(8, numpy.float32),
+                        1e-3, 0.9, 0.999, 1e-7, 1)
+    tiny = numpy.finfo(numpy.float32).tiny
+    half = numpy.float32(tiny) * numpy.float32(0.5)  # a denormal under IEEE rules
+    assert half > 0 and half < tiny
+    tiny64 = numpy.finfo(numpy.float64).tiny
+    assert numpy.float64(tiny64) * 0.5 > 0
