@@ -12,6 +12,8 @@ from _checks cimport check_float, check_same_shape
 
 cnp.import_array()
 
+# Every *_run below runs with denormals flushed, on the thread that runs it
+# (each prange block and the serial path alike): fastnn_fpenv.h.
 cdef extern from "fastnn_fpenv.h" nogil:
     unsigned fastnn_flush_denormals_begin()
     void fastnn_flush_denormals_end(unsigned saved)
@@ -57,6 +59,7 @@ cdef inline void _sgd_run(floating* p, const floating* g, floating* vel, Py_ssiz
                           floating lr, floating mom, bint nesterov, floating wd) noexcept nogil:
     cdef Py_ssize_t i
     cdef floating gi, vi
+    cdef unsigned saved = fastnn_flush_denormals_begin()
     for i in range(n):
         gi = g[i] + wd * p[i]
         if mom != 0:
@@ -68,25 +71,21 @@ cdef inline void _sgd_run(floating* p, const floating* g, floating* vel, Py_ssiz
                 p[i] += vi
         else:
             p[i] -= lr * gi
+    fastnn_flush_denormals_end(saved)
 
 
 cdef void _sgd(floating[::1] p, floating[::1] g, floating[::1] vel, double lr, double mom,
                bint nesterov, double wd):
     cdef Py_ssize_t n = p.shape[0], nb = (n + BLOCK - 1) // BLOCK, b, s
     cdef floating* vp = &vel[0] if mom != 0 else NULL
-    cdef unsigned saved
     with nogil:
         if n < PARALLEL_MIN:
-            saved = fastnn_flush_denormals_begin()
             _sgd_run(&p[0], &g[0], vp, n, <floating>lr, <floating>mom, nesterov, <floating>wd)
-            fastnn_flush_denormals_end(saved)
         else:
             for b in prange(nb, schedule="static"):
-                saved = fastnn_flush_denormals_begin()
                 s = b * BLOCK
                 _sgd_run(&p[s], &g[s], vp + s if vp != NULL else NULL, min(<Py_ssize_t>BLOCK, n - s),
                          <floating>lr, <floating>mom, nesterov, <floating>wd)
-                fastnn_flush_denormals_end(saved)
 
 
 def sgd_update(param, grad, velocity, double lr, double momentum=0.0, bint nesterov=False,
@@ -116,30 +115,27 @@ cdef inline void _rmsprop_run(floating* p, const floating* g, floating* sq, Py_s
                               floating wd) noexcept nogil:
     cdef Py_ssize_t i
     cdef floating gi, si
+    cdef unsigned saved = fastnn_flush_denormals_begin()
     for i in range(n):
         gi = g[i] + wd * p[i]
         si = rho * sq[i] + (1 - rho) * gi * gi
         sq[i] = si
         p[i] -= lr * gi / (_sqrt(si) + eps)
+    fastnn_flush_denormals_end(saved)
 
 
 cdef void _rmsprop(floating[::1] p, floating[::1] g, floating[::1] sq, double lr, double rho,
                    double eps, double wd):
     cdef Py_ssize_t n = p.shape[0], nb = (n + BLOCK - 1) // BLOCK, b, s
-    cdef unsigned saved
     with nogil:
         if n < PARALLEL_MIN:
-            saved = fastnn_flush_denormals_begin()
             _rmsprop_run(&p[0], &g[0], &sq[0], n, <floating>lr, <floating>rho, <floating>eps,
                          <floating>wd)
-            fastnn_flush_denormals_end(saved)
         else:
             for b in prange(nb, schedule="static"):
-                saved = fastnn_flush_denormals_begin()
                 s = b * BLOCK
                 _rmsprop_run(&p[s], &g[s], &sq[s], min(<Py_ssize_t>BLOCK, n - s), <floating>lr,
                              <floating>rho, <floating>eps, <floating>wd)
-                fastnn_flush_denormals_end(saved)
 
 
 def rmsprop_update(param, grad, sq, double lr, double rho=0.9, double eps=1e-7,
@@ -159,29 +155,26 @@ cdef inline void _adagrad_run(floating* p, const floating* g, floating* acc, Py_
                               floating lr, floating eps, floating wd) noexcept nogil:
     cdef Py_ssize_t i
     cdef floating gi, ai
+    cdef unsigned saved = fastnn_flush_denormals_begin()
     for i in range(n):
         gi = g[i] + wd * p[i]
         ai = acc[i] + gi * gi
         acc[i] = ai
         p[i] -= lr * gi / (_sqrt(ai) + eps)
+    fastnn_flush_denormals_end(saved)
 
 
 cdef void _adagrad(floating[::1] p, floating[::1] g, floating[::1] acc, double lr, double eps,
                    double wd):
     cdef Py_ssize_t n = p.shape[0], nb = (n + BLOCK - 1) // BLOCK, b, s
-    cdef unsigned saved
     with nogil:
         if n < PARALLEL_MIN:
-            saved = fastnn_flush_denormals_begin()
             _adagrad_run(&p[0], &g[0], &acc[0], n, <floating>lr, <floating>eps, <floating>wd)
-            fastnn_flush_denormals_end(saved)
         else:
             for b in prange(nb, schedule="static"):
-                saved = fastnn_flush_denormals_begin()
                 s = b * BLOCK
                 _adagrad_run(&p[s], &g[s], &acc[s], min(<Py_ssize_t>BLOCK, n - s),
                              <floating>lr, <floating>eps, <floating>wd)
-                fastnn_flush_denormals_end(saved)
 
 
 def adagrad_update(param, grad, acc, double lr, double eps=1e-7, double weight_decay=0.0):
@@ -202,6 +195,7 @@ cdef inline void _adam_run(floating* p, const floating* g, floating* m, floating
                            floating decay) noexcept nogil:
     cdef Py_ssize_t i
     cdef floating gi, mi, vi, pi
+    cdef unsigned saved = fastnn_flush_denormals_begin()
     for i in range(n):
         pi = p[i]
         gi = g[i] + l2 * pi
@@ -211,28 +205,24 @@ cdef inline void _adam_run(floating* p, const floating* g, floating* m, floating
         v[i] = vi
         pi = pi - decay * pi
         p[i] = pi - step * mi / (_sqrt(vi * inv_c2) + eps)
+    fastnn_flush_denormals_end(saved)
 
 
 cdef void _adam(floating[::1] p, floating[::1] g, floating[::1] m, floating[::1] v,
                 double b1, double b2, double eps, double inv_c2, double step, double l2,
                 double decay):
     cdef Py_ssize_t n = p.shape[0], nb = (n + BLOCK - 1) // BLOCK, b, s
-    cdef unsigned saved
     with nogil:
         if n < PARALLEL_MIN:
-            saved = fastnn_flush_denormals_begin()
             _adam_run(&p[0], &g[0], &m[0], &v[0], n, <floating>b1, <floating>b2,
                       <floating>eps, <floating>inv_c2, <floating>step, <floating>l2,
                       <floating>decay)
-            fastnn_flush_denormals_end(saved)
         else:
             for b in prange(nb, schedule="static"):
-                saved = fastnn_flush_denormals_begin()
                 s = b * BLOCK
                 _adam_run(&p[s], &g[s], &m[s], &v[s], min(<Py_ssize_t>BLOCK, n - s),
                           <floating>b1, <floating>b2, <floating>eps, <floating>inv_c2,
                           <floating>step, <floating>l2, <floating>decay)
-                fastnn_flush_denormals_end(saved)
 
 
 def adam_update(param, grad, m, v, double lr, double beta1, double beta2, double eps,
