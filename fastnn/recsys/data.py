@@ -291,8 +291,14 @@ def _parse(path, rows, sep, columns):
 
 
 def _lines(path):
-    with open(path, encoding="utf-8", errors="strict") as f:
-        text = f.read()
+    with open(path, "rb") as f:
+        data = f.read()
+    try:
+        text = data.decode("utf-8-sig")  # a leading BOM (Excel's CSVs) is not data
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise ValueError(f"{path}, line {line}: not UTF-8 text (byte 0x{data[e.start]:02x}); "
+                         f"expected a ratings text file") from None
     return [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
 
 

@@ -84,6 +84,21 @@ def test_bad_input(tmp_path, text, message):
         load_ratings(p)
 
 
+def test_binary_file_is_an_error_naming_file_and_line(tmp_path):
+    p = tmp_path / "ratings.dat"
+    p.write_bytes(b"1::2::5::9\n1::3::4::9\n\x9b\xff::1::2::3\n")
+    with pytest.raises(ValueError, match=r"ratings.dat, line 3: not UTF-8 text \(byte 0x9b"):
+        load_ratings(p)
+
+
+def test_csv_with_a_byte_order_mark_and_crlf_reads(tmp_path):
+    p = tmp_path / "ratings.csv"
+    p.write_bytes(b"\xef\xbb\xbfuserId,movieId,rating\r\n1,2,5\r\n2,2,3\r\n")
+    r = load_ratings(p)
+    assert r.shape == (2, 1) and r.nnz == 2
+    assert r.matrix[r.user_index[2], r.item_index[2]] == 3
+
+
 def test_header_only_file_is_an_error(tmp_path):
     p = write(tmp_path, "r.csv", "userId,movieId,rating,timestamp\n")
     with pytest.raises(ValueError, match="no ratings"):
