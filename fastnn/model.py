@@ -245,8 +245,19 @@ class Model:
             and last.activation == act
 
     # ----------------------------------------------------------------- checks
+    def _split_inputs(self, x):
+        """x as a list of one array per model input. A list or tuple of arrays
+        is one array per input; one of plain Python data (numbers, nested
+        lists) is the samples of a one-input model, as NumPy would read it."""
+        if not isinstance(x, (list, tuple)):
+            return [x]
+        one_input = not self._graph_ready or len(self.inputs) == 1
+        if one_input and len(x) and not any(hasattr(e, "shape") for e in x):
+            return [x]
+        return list(x)
+
     def _prepare_x(self, x):
-        xs = list(x) if isinstance(x, (list, tuple)) else [x]
+        xs = self._split_inputs(x)
         if not self._graph_ready:
             arr = numpy.asarray(xs[0]) if not get_backend().is_native(xs[0]) else xs[0]
             self.build(arr.shape[1:])

@@ -98,6 +98,21 @@ def test_train_test_predict_on_batch(rng):
     assert model.predict_on_batch(x).shape == (64, 3)
 
 
+def test_nested_python_lists_are_one_input_lists_of_arrays_are_several(rng):
+    x, y = _blobs(rng, n=32)
+    model = fastnn.Sequential([L.Dense(3, activation="softmax")])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x.tolist(), y.tolist(), epochs=1, verbose=0)  # builds from the list
+    numpy.testing.assert_allclose(model.predict(x[:5].tolist()), model.predict(x[:5]),
+                                  rtol=1e-6)
+    a, b = fastnn.Input((2,)), fastnn.Input((3,))
+    two = fastnn.Model(inputs=[a, b], outputs=L.Dense(1)(L.Concatenate()([a, b])))
+    xa, xb = numpy.ones((4, 2), "float32"), numpy.ones((4, 3), "float32")
+    assert two.predict([xa, xb]).shape == (4, 1)
+    with pytest.raises(ValueError, match="has 2 inputs, got 1 arrays"):
+        two.predict([xa])
+
+
 def test_weights_round_trip(rng):
     a = fastnn.Sequential([fastnn.Input((4,)), L.Dense(3), L.Dense(2)])
     b = fastnn.Sequential([fastnn.Input((4,)), L.Dense(3), L.Dense(2)])
