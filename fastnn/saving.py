@@ -120,7 +120,7 @@ def save_weights(model, path):
 class _Archive:
     """Checked access to a model file; every failure names the file."""
 
-    def __init__(self, path):
+    def __init__(self, path, format=FORMAT, version=VERSION, what="fastnn model file"):
         self.path = os.fspath(path)
         if not os.path.exists(self.path):
             raise FileNotFoundError(f"no model file at {self.path!r}")
@@ -128,21 +128,24 @@ class _Archive:
             self.zip = zipfile.ZipFile(self.path)
             names = set(self.zip.namelist())
         except (zipfile.BadZipFile, OSError, EOFError) as e:
-            raise ModelFileError(f"{self.path}: not a fastnn model file or truncated/corrupt "
+            raise ModelFileError(f"{self.path}: not a {what} or truncated/corrupt "
                                  f"({e})") from None
         if _CONFIG not in names:
-            raise ModelFileError(f"{self.path}: not a fastnn model file (no {_CONFIG} inside)")
+            raise ModelFileError(f"{self.path}: not a {what} (no {_CONFIG} inside)")
         self.names = names
         try:
             self.config = json.loads(self.zip.read(_CONFIG).decode("utf-8"))
         except (ValueError, UnicodeDecodeError, zipfile.BadZipFile, OSError) as e:
             raise ModelFileError(f"{self.path}: corrupt model description ({e})") from None
-        if not isinstance(self.config, dict) or self.config.get("format") != FORMAT:
-            raise ModelFileError(f"{self.path}: not a fastnn model file (format "
-                                 f"{self.config.get('format') if isinstance(self.config, dict) else None!r})")
-        if self.config.get("version") != VERSION:
+        found = self.config.get("format") if isinstance(self.config, dict) else None
+        if found != format:
+            hint = {FORMAT: " (a Keras-style model: load it with fastnn.load_model)",
+                    "fastnn-autorec": " (an AutoRec: load it with "
+                                      "fastnn.recsys.AutoRec.load)"}.get(found, "")
+            raise ModelFileError(f"{self.path}: not a {what} (format {found!r}){hint}")
+        if self.config.get("version") != version:
             raise ModelFileError(f"{self.path}: file format version {self.config.get('version')} "
-                                 f"is not supported (this fastnn reads version {VERSION})")
+                                 f"is not supported (this fastnn reads version {version})")
 
     def array(self, name):
         if name not in self.names:

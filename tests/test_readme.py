@@ -30,3 +30,19 @@ def test_keras_example_runs(tmp_path, monkeypatch, capsys):
     printed = capsys.readouterr().out
     assert float(printed.split("'accuracy': ")[1].split("}")[0]) > 0.9
     assert (tmp_path / "model.fastnn").exists()
+
+
+def test_recommendation_example_runs_and_learns(tmp_path, monkeypatch, capsys):
+    import numpy
+    code = re.search(r"## A recommendation example\n\n.*?```python\n(.*?)```", _text(),
+                     re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    scope = {}
+    exec(compile(code, "README recommendation example", "exec"), scope)
+    rmse = float(capsys.readouterr().out.split("test RMSE ")[1].split(",")[0])
+    # better than predicting the training mean for every test rating
+    baseline = numpy.sqrt(numpy.mean((scope["test"].matrix.data
+                                      - scope["train"].matrix.data.mean()) ** 2))
+    assert rmse < 0.9 * baseline
+    assert (tmp_path / "autorec.fastnn").exists()
+    numpy.testing.assert_array_equal(scope["same"].recommend(0, k=5)[0], scope["items"])

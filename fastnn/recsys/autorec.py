@@ -83,7 +83,13 @@ class AutoRec:
 
     After ``fit``: ``best_epoch`` (validation), ``lr_drops`` (sorted epoch
     counts after which the learning rate was cut) and ``history``
-    (with ``lr_decay``, ``history["learning_rate"]`` is the rate each epoch ran at).
+    (with ``lr_decay``, ``history["learning_rate"]`` is the rate each epoch ran at);
+    ``user_ids`` / ``item_ids``, the raw id of each index when fitted on a
+    ``Ratings`` (None for a plain sparse matrix).
+
+    ``predict(users, items)`` rates index pairs, ``recommend(users, k)`` lists
+    each user's top-k unrated items, ``save(path)`` / ``AutoRec.load(path)``
+    keep a fitted model in one file.
     """
 
     def __init__(self, hidden=500, variant="item", lam=1.0, activation="sigmoid",
@@ -121,6 +127,14 @@ class AutoRec:
         self.stop_training = False
         self.optimizer = None
         self.built = False
+
+    def __repr__(self):
+        opt = self.optimizer_spec if isinstance(self.optimizer_spec, str) \
+            else type(self.optimizer_spec).__name__
+        state = (f"fitted on {self.shape[0]} users x {self.shape[1]} items"
+                 if self.built and hasattr(self, "_train_X") else "not fitted")
+        return (f"AutoRec(variant={self.variant!r}, hidden={list(self.hidden)}, "
+                f"lam={self.lam:g}, optimizer={opt!r}, {state})")
 
     # ------------------------------------------------------------------ data
     def _samples(self, matrix):
@@ -235,6 +249,10 @@ class AutoRec:
         if not numpy.isfinite(data).all():
             raise ValueError("train ratings contain NaN or infinite values")
         self._fit_stats(matrix, train)
+        if isinstance(train, Ratings):
+            self.user_ids, self.item_ids = train.user_ids, train.item_ids
+        else:
+            self.user_ids = self.item_ids = None
         X = self._samples(matrix)
         set_seed(self.seed) if self.seed is not None else None
         if not self.built:
@@ -510,3 +528,186 @@ class AutoRec:
             return (self.Vt[users] @ H.T + self.c[users, None]).astype(numpy.float64)
         H = self._encode(self._train_X[users])[0]                   # users x k
         return (H @ self.Vt.T + self.c).astype(numpy.float64)
+
+    # ------------------------------------------------------------- recommend
+    def recommend(self, users, k=10, exclude_train=True):
+        """The top-``k`` items of each user index in ``users``, best first:
+        ``(items, scores)``, int64 and float64 arrays of shape (len(users), k),
+        or (k,) for a single user index. Raw ids: ``self.item_ids[items]``.
+
+        Items are ranked by ``score_matrix`` (the model's unclipped scores, as
+        the ranking metrics rank them). With ``exclude_train`` a user's training
+        items are left out; where fewer than ``k`` items are left, the row ends
+        with item -1 and score NaN. A user with no training rating (an untrained
+        decoder row) gets the items ranked by their mean training rating
+        instead, items without one at the global mean, as ``predict`` rates them.
+        """
+        self._check_fitted()
+        n_users, n_items = self.shape
+        if isinstance(k, bool) or not isinstance(k, (int, numpy.integer)) or not 1 <= k <= n_items:
+            raise ValueError(f"k must be an integer in [1, {n_items}] (the number of items), "
+                             f"got {k!r}")
+        single = numpy.ndim(users) == 0
+        users = numpy.asarray(users).ravel()
+        if users.dtype.kind not in "iu":
+            raise ValueError(f"users must be integer user indices, got dtype {users.dtype}")
+        users = users.astype(numpy.int64)
+        if users.size and (users.min() < 0 or users.max() >= n_users):
+            raise ValueError(f"user indices must lie in [0, {n_users}), got values in "
+                             f"[{users.min()}, {users.max()}]")
+        seen = (self._train_X.T.tocsr() if self.variant == "item" else self._train_X) \
+            if exclude_train else None
+        popular = numpy.where(numpy.isnan(self.item_mean), self.global_mean, self.item_mean)
+        items_out = numpy.empty((users.size, k), dtype=numpy.int64)
+        scores_out = numpy.empty((users.size, k), dtype=numpy.float64)
+        block = 1024  # bounds the dense score block at 1024 x n_items
+        for lo in range(0, users.size, block):
+            u = users[lo:lo + block]
+            scores = self.score_matrix(u)
+            cold = numpy.isnan(self.user_mean[u])
+            scores[cold] = popular
+            if seen is not None:
+                sub = seen[u]
+                scores[numpy.repeat(numpy.arange(u.size), numpy.diff(sub.indptr)),
+                       sub.indices] = -numpy.inf
+            top = numpy.argpartition(-scores, k - 1, axis=1)[:, :k]
+            part = numpy.take_along_axis(scores, top, 1)
+            order = numpy.lexsort((top, -part), axis=1)  # best first, ties by index
+            items_out[lo:lo + u.size] = numpy.take_along_axis(top, order, 1)
+            scores_out[lo:lo + u.size] = numpy.take_along_axis(part, order, 1)
+        gone = numpy.isneginf(scores_out)
+        items_out[gone], scores_out[gone] = -1, numpy.nan
+        return (items_out[0], scores_out[0]) if single else (items_out, scores_out)
+
+    # ------------------------------------------------------------ save, load
+    def save(self, path):
+        """Write this fitted model to one file: its settings, weights, the
+        training ratings its predictions are encoded from, the fallback means,
+        the id maps, the history and the optimizer's state (so that ``fit``
+        resumes where it stopped). A zip of JSON and ``.npy`` arrays, written
+        atomically as ``Model.save`` writes; never pickle."""
+        import json
+        import zipfile
+        from ..saving import _array_bytes, _atomic_write, _CONFIG
+        from .._registry import serialize
+        self._check_fitted()
+        spec = self.optimizer_spec
+        config = {
+            "format": AUTOREC_FORMAT, "version": AUTOREC_VERSION,
+            "settings": {"hidden": list(self.hidden), "variant": self.variant, "lam": self.lam,
+                         "activation": self.activation,
+                         "optimizer": spec if isinstance(spec, str) else serialize(spec),
+                         "learning_rate": self.learning_rate, "batch_size": self.batch_size,
+                         "input_dropout": self.input_dropout, "lr_decay": self.lr_decay,
+                         "lr_decay_patience": self.lr_decay_patience, "clip": bool(self.clip),
+                         "dtype": self.dtype.name, "seed": self.seed},
+            "shape": [int(n) for n in self.shape], "n_features": self.n_features,
+            "rating_range": list(self.rating_range), "global_mean": self.global_mean,
+            "best_epoch": getattr(self, "best_epoch", None), "lr_drops": list(self.lr_drops),
+            "history": self.history, "n_weights": len(self._params()),
+            "ids": self.user_ids is not None, "optimizer": None,
+        }
+        arrays = {f"weights/{i:05d}.npy": w for i, w in enumerate(self.get_weights())}
+        X = self._train_X
+        arrays.update({"train/indptr.npy": X.indptr, "train/indices.npy": X.indices,
+                       "train/data.npy": X.data, "means/user.npy": self.user_mean,
+                       "means/item.npy": self.item_mean})
+        if self.user_ids is not None:
+            arrays.update({"ids/users.npy": self.user_ids, "ids/items.npy": self.item_ids})
+        opt = self.optimizer
+        if opt is not None and getattr(opt, "_state", None) is not None:
+            state = opt.get_state()
+            config["optimizer"] = {"config": serialize(opt), "iterations": state["iterations"],
+                                   "slots": sorted(state["arrays"])}
+            arrays.update({f"optimizer/{key}.npy": a for key, a in state["arrays"].items()})
+        text = json.dumps(config, indent=1, default=float)
+
+        def write(f):
+            with zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as z:
+                z.writestr(_CONFIG, text)
+                for name, a in arrays.items():
+                    z.writestr(name, _array_bytes(a))
+
+        _atomic_write(path, write)
+
+    @classmethod
+    def load(cls, path):
+        """An AutoRec saved by ``save``, ready to predict, recommend or go on
+        training. A missing, truncated or inconsistent file raises
+        ``fastnn.saving.ModelFileError`` (a ValueError) naming the file and
+        what is wrong; nothing in the file is run."""
+        from ..saving import ModelFileError, _Archive
+        archive = _Archive(path, AUTOREC_FORMAT, AUTOREC_VERSION, "fastnn AutoRec file")
+        where = archive.path
+        try:
+            return cls._from_archive(archive)
+        except ModelFileError:
+            raise
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as e:
+            raise ModelFileError(f"{where}: inconsistent AutoRec file ({type(e).__name__}: "
+                                 f"{e})") from None
+        finally:
+            archive.close()
+
+    @classmethod
+    def _from_archive(cls, archive):
+        from .. import optimizers as optimizers_mod
+        config = archive.config
+        settings = dict(config["settings"])
+        if not isinstance(settings["optimizer"], str):
+            settings["optimizer"] = optimizers_mod.get(settings["optimizer"])
+        model = cls(**settings)
+        n_users, n_items = (int(n) for n in config["shape"])
+        n_samples, n_features = (n_items, n_users) if model.variant == "item" else (n_users, n_items)
+        if int(config["n_features"]) != n_features:
+            raise ValueError(f"n_features {config['n_features']} does not match shape "
+                             f"{config['shape']} for variant {model.variant!r}")
+
+        def floats(name, shape=None):
+            a = archive.array(name)
+            if a.dtype.kind != "f" or (shape is not None and a.shape != shape):
+                raise ValueError(f"{name} has dtype {a.dtype} and shape {a.shape}; expected "
+                                 f"floats" + (f" of shape {shape}" if shape else ""))
+            return a
+
+        model.build(n_features)
+        model._alloc_grads()
+        model.set_weights([floats(f"weights/{i:05d}.npy")
+                           for i in range(int(config["n_weights"]))])
+        for _, p, _, _ in model._params():
+            if not numpy.isfinite(p).all():
+                raise ValueError("the weights hold NaN or infinite values")
+        indptr, indices = archive.array("train/indptr.npy"), archive.array("train/indices.npy")
+        data = floats("train/data.npy")
+        sparse_ops.check_csr(indptr, indices, n_samples, n_features, data.shape[0],
+                             name="train")
+        if not numpy.isfinite(data).all():
+            raise ValueError("the training ratings hold NaN or infinite values")
+        model._train_X = scipy.sparse.csr_matrix(
+            (data.astype(model.dtype, copy=False), indices, indptr), shape=(n_samples, n_features))
+        model.user_mean = floats("means/user.npy", (n_users,))
+        model.item_mean = floats("means/item.npy", (n_items,))
+        model.shape = (n_users, n_items)
+        lo, hi = (float(x) for x in config["rating_range"])
+        model.rating_range, model.global_mean = (lo, hi), float(config["global_mean"])
+        model.user_ids = model.item_ids = None
+        if config["ids"]:
+            model.user_ids, model.item_ids = (archive.array("ids/users.npy"),
+                                              archive.array("ids/items.npy"))
+            if model.user_ids.shape != (n_users,) or model.item_ids.shape != (n_items,):
+                raise ValueError(f"id maps of shapes {model.user_ids.shape} and "
+                                 f"{model.item_ids.shape} do not match shape {config['shape']}")
+        model.best_epoch, model.lr_drops = config["best_epoch"], list(config["lr_drops"])
+        model.history = dict(config["history"])
+        opt = config["optimizer"]
+        if opt is not None:
+            model.optimizer = optimizers_mod.get(opt["config"])
+            params = [p for _, p, _, _ in model._params()]
+            model.optimizer.set_state({"iterations": opt["iterations"],
+                                       "arrays": {key: archive.array(f"optimizer/{key}.npy")
+                                                  for key in opt["slots"]}}, params)
+        return model
+
+
+AUTOREC_FORMAT = "fastnn-autorec"
+AUTOREC_VERSION = 1

@@ -84,7 +84,8 @@ def ranking_metrics(scores, train, test, k=10, threshold=4.0, block=1024):
     one relevant test item. Returns a dict with keys ``precision@k``,
     ``recall@k``, ``ndcg@k``, ``hr@k`` and ``users`` (how many were evaluated).
 
-    ``scores``: dense (n_users x n_items) or ``score(users) -> block of rows``.
+    ``scores``: dense (n_users x n_items), ``score(users) -> block of rows``,
+    or a fitted model with ``score_matrix`` (an ``AutoRec``).
     """
     tr, te = _csr(train, "train"), _csr(test, "test")
     if tr.shape != te.shape:
@@ -92,7 +93,14 @@ def ranking_metrics(scores, train, test, k=10, threshold=4.0, block=1024):
     if k < 1:
         raise ValueError(f"k={k}; expected k >= 1")
     n_users, n_items = te.shape
+    if hasattr(scores, "score_matrix"):
+        scores = scores.score_matrix
     if not callable(scores):
+        if not isinstance(scores, numpy.ndarray) and not hasattr(scores, "__array__") \
+                and not isinstance(scores, (list, tuple)):
+            raise TypeError(f"scores must be a dense (n_users x n_items) array, a function "
+                            f"of user indices, or a model with score_matrix; got "
+                            f"{type(scores).__name__}")
         dense = numpy.asarray(scores)
         if dense.shape != te.shape:
             raise ValueError(f"scores have shape {dense.shape}; expected {te.shape}")
