@@ -8,7 +8,7 @@ over it, so a crash mid-save leaves the previous file intact.
 import io
 import json
 import os
-import tempfile
+import secrets
 import zipfile
 
 import numpy
@@ -37,7 +37,16 @@ def _array_bytes(a):
 def _atomic_write(path, write):
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".fastnn-", suffix=".tmp", dir=directory)
+    # Not tempfile.mkstemp: its file is 0600, and a saved model should get the
+    # mode of any file the user writes (0666 less the umask, applied by open).
+    while True:
+        tmp = os.path.join(directory, f".fastnn-{os.getpid()}-{secrets.token_hex(6)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
+                         0o666)
+            break
+        except FileExistsError:
+            continue
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)

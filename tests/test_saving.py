@@ -86,6 +86,21 @@ def test_save_is_atomic(rng, tmp_path, monkeypatch):
     assert os.listdir(tmp_path) == ["m.fastnn"]  # no temporary file left behind
 
 
+@pytest.mark.skipif(os.name != "posix", reason="file modes and the umask are POSIX")
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_saved_file_gets_the_mode_any_new_file_gets(umask, tmp_path):
+    """Not mkstemp's 0600: a saved model is as readable as the user's other files."""
+    model = _sequential()
+    old = os.umask(umask)
+    try:
+        model.save(tmp_path / "m.fastnn")
+        (tmp_path / "plain").write_bytes(b"")
+    finally:
+        os.umask(old)
+    mode = os.stat(tmp_path / "m.fastnn").st_mode & 0o777
+    assert mode == os.stat(tmp_path / "plain").st_mode & 0o777 == 0o666 & ~umask
+
+
 def test_weights_only(rng, tmp_path):
     a, b = _sequential(), _sequential()
     a.save_weights(tmp_path / "w.fastnn")
