@@ -108,6 +108,10 @@ def _autorec(args):
     except (OSError, ValueError) as e:
         # A bad file is the user's input, not a bug: one clear line, exit status 1.
         raise SystemExit(f"python -m fastnn autorec: error: {e}") from None
+    if args.save and (len(args.seeds) != 1 or args.models != 1):
+        raise SystemExit("python -m fastnn autorec: error: --save keeps one model: give one "
+                         f"seed (got --seeds {' '.join(map(str, args.seeds))}) and --models 1 "
+                         f"(got {args.models})")
     hidden = args.hidden[0] if len(args.hidden) == 1 else tuple(args.hidden)
     log = None if args.json else (lambda line: print(line, file=sys.stderr, flush=True))
     if log:
@@ -122,11 +126,23 @@ def _autorec(args):
             refit=not args.no_refit, learning_rate=args.lr, batch_size=args.batch_size,
             input_dropout=args.input_dropout,
             lr_decay=None if args.no_lr_decay else args.lr_decay,
-            lr_decay_patience=args.lr_decay_patience, n_models=args.models, k=args.k, log=log)
+            lr_decay_patience=args.lr_decay_patience, n_models=args.models, k=args.k, log=log,
+            keep_models=bool(args.save))
     except ValueError as e:
         # Settings that do not fit the data (an empty split part, a bad fraction):
         # the protocol says what is wrong before training on it.
         raise SystemExit(f"python -m fastnn autorec: error: {e}") from None
+    models = result.pop("models", None)
+    if args.save:
+        try:
+            models[0].save(args.save)
+        except OSError as e:
+            raise SystemExit(f"python -m fastnn autorec: error: cannot save to {args.save}: "
+                             f"{e}") from None
+        result["saved"] = args.save
+        if log:
+            log(f"saved the tested model of seed {args.seeds[0]} to {args.save} "
+                "(fastnn.recsys.AutoRec.load reads it)")
     if args.json:
         print(json.dumps(result, indent=1))
     else:
@@ -267,6 +283,9 @@ def build_parser():
     ar.add_argument("--k", type=int, default=10, help="K of the ranking metrics (default 10)")
     ar.add_argument("--json", action="store_true",
                     help="print only the machine-readable result (JSON), no progress")
+    ar.add_argument("--save", metavar="FILE", default=None,
+                    help="save the tested model (one seed, --models 1) to FILE, for "
+                         "fastnn.recsys.AutoRec.load")
     ar.set_defaults(func=_autorec)
     return parser
 

@@ -56,7 +56,7 @@ def evaluate_autorec(ratings, seeds=(0, 1, 2, 3, 4), test_frac=0.1, val_frac=0.1
                      variant="item", hidden=500, refit=True, learning_rate=LEARNING_RATE,
                      batch_size=256, input_dropout=0.5, lr_decay=LR_DECAY,
                      lr_decay_patience=LR_DECAY_PATIENCE, dtype="float32", k=10,
-                     threshold=4.0, n_models=1, log=None):
+                     threshold=4.0, n_models=1, log=None, keep_models=False):
     """Run the AutoRec protocol on ``ratings`` (a ``Ratings``) for each seed.
 
     Per seed ``s``:
@@ -86,6 +86,9 @@ def evaluate_autorec(ratings, seeds=(0, 1, 2, 3, 4), test_frac=0.1, val_frac=0.1
        items excluded, test ratings ``>= threshold`` relevant.
 
     ``log``: optional callable receiving one progress line at a time.
+    ``keep_models``: also return the tested model of each seed under
+    ``"models"`` (AutoRec objects, or averages of them with ``n_models > 1``;
+    that entry is not JSON-able).
 
     Returns a JSON-able dict: ``protocol`` (everything needed to rerun it),
     ``seeds`` (per seed: chosen lam/epochs, every validation score, test
@@ -140,7 +143,7 @@ def evaluate_autorec(ratings, seeds=(0, 1, 2, 3, 4), test_frac=0.1, val_frac=0.1
                     f"numpy {numpy.__version__}",
     }
     start = time.perf_counter()
-    per_seed = []
+    per_seed, models = [], []
     for seed in seeds:
         t0 = time.perf_counter()
         train, test = random_split(ratings, test_frac, seed)
@@ -196,6 +199,8 @@ def evaluate_autorec(ratings, seeds=(0, 1, 2, 3, 4), test_frac=0.1, val_frac=0.1
                "ranking_users": ranking["users"],
                "seconds": round(time.perf_counter() - t0, 2)}
         per_seed.append(row)
+        if keep_models:
+            models.append(model)
         say(f"seed {seed}  chose lam {lam:g}, {n_epochs} epochs"
             f"{' (refit on train+val)' if refit else ''}: test RMSE {test_rmse:.4f}  "
             f"MAE {test_mae:.4f}  NDCG@{k} {ranking[f'ndcg@{k}']:.4f}  "
@@ -203,8 +208,11 @@ def evaluate_autorec(ratings, seeds=(0, 1, 2, 3, 4), test_frac=0.1, val_frac=0.1
     metrics = ["val_rmse", "test_rmse", "test_mae", f"precision@{k}", f"recall@{k}",
                f"ndcg@{k}", f"hr@{k}"]
     summary = {m: _mean_std([r[m] for r in per_seed]) for m in metrics}
-    return {"protocol": protocol, "seeds": per_seed, "summary": summary,
-            "seconds": round(time.perf_counter() - start, 2)}
+    result = {"protocol": protocol, "seeds": per_seed, "summary": summary,
+              "seconds": round(time.perf_counter() - start, 2)}
+    if keep_models:
+        result["models"] = models
+    return result
 
 
 def format_table(result):

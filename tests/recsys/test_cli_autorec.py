@@ -162,3 +162,29 @@ def test_too_few_ratings_for_the_split_is_a_clear_error(tmp_path):
     with pytest.raises(SystemExit, match=r"seed 0: the (fit|validation|test) part of the "
                                          r"split is empty \(3 ratings"):
         main(["autorec", "--data", str(data), "--seeds", "0"])
+
+
+def test_save_keeps_the_tested_model(tmp_path, capsys):
+    from fastnn.recsys import AutoRec, load_ratings, random_split
+    data = tmp_path / "u.data"
+    _write_udata(data)
+    path = tmp_path / "m.autorec"
+    fast = FAST[:FAST.index("--seeds")] + ["--seeds", "3"]
+    assert main(["autorec", "--data", str(data), "--json", "--save", str(path)] + fast) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["saved"] == str(path)
+    model = AutoRec.load(path)
+    _, test = random_split(load_ratings(data), test_frac=0.1, seed=3)
+    rmse, mae = model.evaluate(test)
+    assert rmse == pytest.approx(res["seeds"][0]["test_rmse"], rel=1e-12)
+    assert mae == pytest.approx(res["seeds"][0]["test_mae"], rel=1e-12)
+    assert model.lam == res["seeds"][0]["chosen_lam"]
+
+
+@pytest.mark.parametrize("extra", [["--seeds", "0", "1"], ["--seeds", "0", "--models", "2"]])
+def test_save_with_several_models_is_a_clear_error(tmp_path, extra):
+    data = tmp_path / "u.data"
+    _write_udata(data)
+    with pytest.raises(SystemExit, match="--save keeps one model: give one seed"):
+        main(["autorec", "--data", str(data), "--save", str(tmp_path / "m")] + extra)
+    assert not (tmp_path / "m").exists()
