@@ -115,7 +115,7 @@ def _autorec(args):
     hidden = args.hidden[0] if len(args.hidden) == 1 else tuple(args.hidden)
     log = None if args.json else (lambda line: print(line, file=sys.stderr, flush=True))
     if log:
-        print(f"autorec: {ratings!r} from {args.data}; {args.variant}-AutoRec "
+        print(f"autorec: {ratings!r} from {ratings.source or args.data}; {args.variant}-AutoRec "
               f"hidden {args.hidden}, {args.optimizer}, lambda grid {args.lam}, "
               f"seeds {args.seeds}", file=sys.stderr)
     try:
@@ -227,7 +227,7 @@ def build_parser():
         epilog="example: python -m fastnn autorec --data ~/.cache/fastnn-data/ml-100k/u.data "
                "(MovieLens-1M: --data ml-1m/ratings.dat)")
     ar.add_argument("--data", required=True, help="ratings file (u.data, ratings.dat, "
-                    "ratings.csv or a RecBole .inter file)")
+                    "ratings.csv or a RecBole .inter file), or the directory holding it")
     ar.add_argument("--format", default=None, choices=["movielens", "dat", "csv", "inter"],
                     help="file layout (default: detected from the name and first line)")
     ar.add_argument("--rating-range", type=float, nargs=2, default=None, metavar=("LO", "HI"),

@@ -382,10 +382,28 @@ def detect_format(path):
     return "movielens"
 
 
+def _ratings_file_in(directory):
+    for name in ("u.data", "ratings.dat", "ratings.csv"):
+        candidate = os.path.join(directory, name)
+        if os.path.isfile(candidate):
+            return candidate
+    inter = sorted(n for n in os.listdir(directory) if n.endswith(".inter"))
+    if len(inter) == 1:
+        return os.path.join(directory, inter[0])
+    found = f"; it holds several: {inter}" if inter else ""
+    raise ValueError(f"{directory} is a directory without a ratings file: expected u.data, "
+                     f"ratings.dat, ratings.csv or one .inter file in it{found}")
+
+
 def load_ratings(path, format=None, rating_range=None, duplicates="last", user_ids=None,
                  item_ids=None):
     """Read a ratings file into a ``Ratings``; ``format`` is one of
-    ``FORMATS`` or None to detect it (see the module docstring for the rules)."""
+    ``FORMATS`` or None to detect it (see the module docstring for the rules).
+    A directory stands for the ratings file in it: ``u.data``, ``ratings.dat``,
+    ``ratings.csv`` or a single ``.inter`` file (an unpacked MovieLens or
+    RecBole dataset)."""
+    if os.path.isdir(path):
+        path = _ratings_file_in(path)
     if format is None:
         format = detect_format(path)
     if format not in _READERS:

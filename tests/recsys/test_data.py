@@ -144,3 +144,20 @@ def test_given_id_maps():
 def test_item_matrix_is_transpose():
     r = Ratings.from_triples([1, 1, 2], [1, 2, 2], [1, 2, 3])
     np.testing.assert_array_equal(r.item_matrix().toarray(), r.matrix.toarray().T)
+
+
+def test_a_directory_stands_for_the_ratings_file_in_it(tmp_path):
+    (tmp_path / "ml").mkdir()
+    write(tmp_path / "ml", "u.data", "1\t2\t3\t4\n2\t2\t5\t4\n")
+    write(tmp_path / "ml", "u.item", "not ratings\n")
+    r = load_ratings(tmp_path / "ml")
+    assert r.nnz == 2 and r.source.endswith("u.data")
+    (tmp_path / "rb").mkdir()
+    write(tmp_path / "rb", "ml.inter", "user_id:token\titem_id:token\trating:float\n1\t2\t3\n")
+    assert load_ratings(tmp_path / "rb").nnz == 1
+    write(tmp_path / "rb", "other.inter", "user_id:token\titem_id:token\trating:float\n")
+    with pytest.raises(ValueError, match=r"several: \['ml.inter', 'other.inter'\]"):
+        load_ratings(tmp_path / "rb")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="is a directory without a ratings file: expected u.data"):
+        load_ratings(tmp_path / "empty")
