@@ -37,10 +37,19 @@ import scipy.sparse
 
 from .. import initializers
 from .. import optimizers as optimizers_mod
+from ..backend.ops import ACTIVATIONS
 from ..layers import Dense
 from ..random import get_rng, set_seed
 from . import sparse_ops
 from .data import Ratings
+
+
+def _is_int(x):
+    return isinstance(x, (int, numpy.integer)) and not isinstance(x, (bool, numpy.bool_))
+
+
+def _is_real(x):
+    return (_is_int(x) or isinstance(x, (float, numpy.floating))) and math.isfinite(x)
 
 
 def _csr(ratings, what):
@@ -97,15 +106,29 @@ class AutoRec:
                  lr_decay=None, lr_decay_patience=5, clip=True, dtype="float32", seed=0):
         if variant not in ("item", "user"):
             raise ValueError(f"variant must be 'item' or 'user', got {variant!r}")
-        self.hidden = (hidden,) if isinstance(hidden, int) else tuple(int(h) for h in hidden)
-        if not self.hidden or any(h < 1 for h in self.hidden):
-            raise ValueError(f"hidden sizes must be positive integers, got {hidden!r}")
-        if lam < 0:
-            raise ValueError(f"lam must be >= 0, got {lam}")
-        if not 0 <= input_dropout < 1:
-            raise ValueError(f"input_dropout must be in [0, 1), got {input_dropout}")
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        sizes = [hidden] if _is_int(hidden) else hidden
+        if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__") \
+                or not list(sizes) or not all(_is_int(h) and h >= 1 for h in sizes):
+            raise ValueError(f"hidden must be a positive integer or a sequence of them, e.g. "
+                             f"500 or (500, 250, 500); got {hidden!r}")
+        self.hidden = tuple(int(h) for h in sizes)
+        if not _is_real(lam) or not lam >= 0:
+            raise ValueError(f"lam must be a finite number >= 0, got {lam!r}")
+        if not _is_real(learning_rate) or not learning_rate > 0:
+            raise ValueError(f"learning_rate must be a finite number > 0, got {learning_rate!r}")
+        if not _is_real(input_dropout) or not 0 <= input_dropout < 1:
+            raise ValueError(f"input_dropout must be in [0, 1), got {input_dropout!r}")
+        if not _is_int(batch_size) or batch_size < 1:
+            raise ValueError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}; expected one of "
+                             f"{ACTIVATIONS}")
+        if isinstance(optimizer, str) and optimizer != "lbfgs":
+            optimizers_mod.get(optimizer)  # an unknown name: ValueError listing the valid ones
+        if numpy.dtype(dtype) not in (numpy.float32, numpy.float64):
+            raise ValueError(f"dtype must be float32 or float64, got {numpy.dtype(dtype)}")
+        if seed is not None and not _is_int(seed):
+            raise ValueError(f"seed must be an integer or None, got {seed!r}")
         if lr_decay is not None:
             if not 0 < lr_decay < 1:
                 raise ValueError(f"lr_decay must be None or a factor in (0, 1), got {lr_decay}")
@@ -122,7 +145,8 @@ class AutoRec:
         self.lr_decay = None if lr_decay is None else float(lr_decay)
         self.lr_decay_patience = int(lr_decay_patience)
         self.lr_drops = []
-        self.clip, self.dtype, self.seed = clip, numpy.dtype(dtype), seed
+        self.clip, self.dtype = bool(clip), numpy.dtype(dtype)
+        self.seed = None if seed is None else int(seed)
         self.history = {}
         self.stop_training = False
         self.optimizer = None

@@ -88,6 +88,46 @@ def test_bad_input(rng):
         AutoRec(hidden=2).fit(bad, verbose=0)
 
 
+@pytest.mark.parametrize("kwargs,message", [
+    ({"hidden": 500.0}, "hidden must be a positive integer or a sequence"),
+    ({"hidden": "500"}, "hidden must be"),
+    ({"hidden": (50, 0, 50)}, "hidden must be"),
+    ({"hidden": ()}, "hidden must be"),
+    ({"hidden": True}, "hidden must be"),
+    ({"lam": float("nan")}, "lam must be a finite number >= 0"),
+    ({"lam": -1}, "lam must be"),
+    ({"learning_rate": 0}, "learning_rate must be a finite number > 0"),
+    ({"learning_rate": float("inf")}, "learning_rate must be"),
+    ({"batch_size": 2.5}, "batch_size must be an integer >= 1"),
+    ({"batch_size": 0}, "batch_size must be"),
+    ({"input_dropout": 1.0}, r"input_dropout must be in \[0, 1\)"),
+    ({"activation": "foo"}, "unknown activation 'foo'"),
+    ({"optimizer": "foo"}, "unknown optimizer 'foo'; valid names are"),
+    ({"dtype": "int32"}, "dtype must be float32 or float64"),
+    ({"seed": 1.5}, "seed must be an integer or None"),
+])
+def test_bad_settings_are_refused_when_the_model_is_made(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        AutoRec(**kwargs)
+
+
+def test_numpy_integers_are_settings_too():
+    model = AutoRec(hidden=numpy.int64(20), batch_size=numpy.int32(64), seed=numpy.int64(3))
+    assert model.hidden == (20,) and model.batch_size == 64
+    assert AutoRec(hidden=[numpy.int64(8), 4, 8]).hidden == (8, 4, 8)
+    assert type(model.seed) is int  # saved as JSON
+
+
+def test_numpy_settings_survive_save_and_load(rng, tmp_path):
+    ratings = _ratings(rng)
+    model = AutoRec(hidden=numpy.int64(6), lam=numpy.float32(0.5), seed=numpy.int64(3),
+                    batch_size=numpy.int64(8))
+    model.fit(ratings, epochs=1, verbose=0)
+    model.save(tmp_path / "m")
+    back = AutoRec.load(tmp_path / "m")
+    assert (back.hidden, back.lam, back.seed, back.batch_size) == ((6,), 0.5, 3, 8)
+
+
 def test_user_means_with_trailing_empty_users():
     """The cold-start fallback's user means are exact even when the last users
     have no training rating (a reduceat over indptr used to drop a rating)."""
