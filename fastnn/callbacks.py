@@ -478,6 +478,10 @@ class ModelCheckpoint(Callback):
         if folder:
             os.makedirs(folder, exist_ok=True)
         if self.save_weights_only:
+            if not hasattr(self.model, "save_weights"):
+                raise TypeError(f"ModelCheckpoint(save_weights_only=True): "
+                                f"{type(self.model).__name__} has no save_weights; use "
+                                f"save_weights_only=False to save the whole model")
             self.model.save_weights(path)
         else:
             self.model.save(path)

@@ -294,6 +294,7 @@ class AutoRec:
                                  "split parts must share one shape")
             val = vm
         history = History()
+        self.history = history  # mid-fit: this fit's History (a checkpoint saves its epochs)
         extra = list(callbacks or [])
         cbs = CallbackList(extra + ([ProgbarLogger()] if verbose else []) + [history], model=self,
                            params={"epochs": epochs, "verbose": verbose,
@@ -628,7 +629,10 @@ class AutoRec:
             "shape": [int(n) for n in self.shape], "n_features": self.n_features,
             "rating_range": list(self.rating_range), "global_mean": self.global_mean,
             "best_epoch": getattr(self, "best_epoch", None), "lr_drops": list(self.lr_drops),
-            "history": self.history, "n_weights": len(self._params()),
+            # mid-fit (a ModelCheckpoint) this is the History callback, after it its dict
+            "history": {key: [float(v) for v in values] for key, values in
+                        getattr(self.history, "history", self.history).items()},
+            "n_weights": len(self._params()),
             "ids": self.user_ids is not None, "optimizer": None,
         }
         arrays = {f"weights/{i:05d}.npy": w for i, w in enumerate(self.get_weights())}

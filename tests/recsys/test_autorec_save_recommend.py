@@ -255,3 +255,26 @@ def test_ranking_metrics_take_the_model_itself(rng):
         ranking_metrics(model.score_matrix(), train, ratings, k=5)
     with pytest.raises(TypeError, match="scores must be a dense"):
         ranking_metrics(object(), train, ratings)
+
+
+def test_model_checkpoint_saves_an_autorec_mid_fit(rng, tmp_path):
+    from fastnn.callbacks import ModelCheckpoint
+    ratings = _ratings(rng)
+    model = AutoRec(hidden=6, lam=0.5, learning_rate=1e-2, batch_size=8, seed=1)
+    seen = []
+
+    class Snapshot(fastnn.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen.append([w.copy() for w in self.model.get_weights()])
+
+    model.fit(ratings, validation=ratings, epochs=3, verbose=0,
+              callbacks=[ModelCheckpoint(str(tmp_path / "ck_{epoch}"), monitor="val_rmse"),
+                         Snapshot()])
+    for epoch in (1, 2, 3):
+        back = AutoRec.load(tmp_path / f"ck_{epoch}")
+        for a, b in zip(back.get_weights(), seen[epoch - 1]):
+            numpy.testing.assert_array_equal(a, b)
+        assert len(back.history.get("val_rmse", [])) == epoch - 1  # the epochs before this one
+    with pytest.raises(TypeError, match="AutoRec has no save_weights; use save_weights_only=False"):
+        model.fit(ratings, epochs=1, verbose=0, callbacks=[
+            ModelCheckpoint(str(tmp_path / "w"), monitor="rmse", save_weights_only=True)])
