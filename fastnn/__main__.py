@@ -58,6 +58,10 @@ def _demo_autorec(args):
     print(f"best epoch {model.best_epoch} by validation RMSE; test RMSE {rmse:.4f}  "
           f"MAE {mae:.4f} (predicting the mean rating: RMSE {baseline:.4f}); "
           f"trained in {time.perf_counter() - start:.1f} s")
+    items, _ = model.recommend(0, k=5)
+    rated = ", ".join(f"{p:.2f}" for p in model.predict([0] * 5, items))
+    print(f"user {ratings.user_ids[0]}: top 5 items outside its training ratings {ratings.item_ids[items].tolist()}, "
+          f"predicted ratings {rated} (model.recommend, model.predict)")
 
 
 def _mnist(args):

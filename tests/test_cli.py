@@ -43,6 +43,11 @@ def test_demo_runs_on_embedded_data(capsys):
     rmse = float(out.split("test RMSE")[1].split()[0])
     baseline = float(out.split("predicting the mean rating: RMSE")[1].split(")")[0])
     assert rmse < baseline  # AutoRec beats the mean rating
+    line = out.split("top 5 items outside its training ratings ")[1].split("\n")[0]
+    items = [int(i) for i in line.split("]")[0].strip("[").split(",")]
+    assert len(set(items)) == 5
+    rated = [float(p) for p in line.split("predicted ratings ")[1].split(" (")[0].split(", ")]
+    assert len(rated) == 5 and all(1 <= p <= 5 for p in rated)
 
 
 @needs_mnist
