@@ -60,8 +60,9 @@ def _demo_autorec(args):
           f"trained in {time.perf_counter() - start:.1f} s")
     items, _ = model.recommend(0, k=5)
     rated = ", ".join(f"{p:.2f}" for p in model.predict([0] * 5, items))
-    print(f"user {ratings.user_ids[0]}: top 5 items outside its training ratings {ratings.item_ids[items].tolist()}, "
-          f"predicted ratings {rated} (model.recommend, model.predict)")
+    print(f"user {ratings.user_ids[0]}: top 5 items outside its training ratings "
+          f"{ratings.item_ids[items].tolist()}, predicted ratings {rated} "
+          f"(model.recommend, model.predict)")
 
 
 def _mnist(args):

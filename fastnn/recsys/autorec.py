@@ -679,7 +679,6 @@ class AutoRec:
 
     @classmethod
     def _from_archive(cls, archive):
-        from .. import optimizers as optimizers_mod
         config = archive.config
         settings = dict(config["settings"])
         if not isinstance(settings["optimizer"], str):
