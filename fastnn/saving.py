@@ -20,6 +20,8 @@ from .random import get_rng
 
 FORMAT = "fastnn-model"
 VERSION = 1
+AUTOREC_FORMAT = "fastnn-autorec"  # fastnn.recsys.AutoRec.save's files
+AUTOREC_VERSION = 1
 _CONFIG = "fastnn.json"
 
 
@@ -98,29 +100,35 @@ def save_model(model, path, include_optimizer=True):
             config["compile"]["optimizer_iterations"] = state["iterations"]
             config["compile"]["optimizer_slots"] = sorted(state["arrays"])
     config["n_weights"] = len(weights)
-
-    def write(f):
-        with zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as z:
-            z.writestr(_CONFIG, json.dumps(config, indent=1))
-            for i, w in enumerate(weights):
-                z.writestr(f"weights/{i:05d}.npy", _array_bytes(w))
-            if state is not None:
-                for key, a in state["arrays"].items():
-                    z.writestr(f"optimizer/{key}.npy", _array_bytes(a))
-
-    _atomic_write(path, write)
+    arrays = _weight_arrays(weights)
+    if state is not None:
+        arrays.update({f"optimizer/{key}.npy": a for key, a in state["arrays"].items()})
+    write_archive(path, config, arrays)
 
 
 def save_weights(model, path):
-    config = {"format": FORMAT, "version": VERSION, "weights_only": True,
-              "n_weights": len(model.get_weights())}
     weights = model.get_weights()
+    config = {"format": FORMAT, "version": VERSION, "weights_only": True,
+              "n_weights": len(weights)}
+    write_archive(path, config, _weight_arrays(weights))
+
+
+def _weight_arrays(weights):
+    return {f"weights/{i:05d}.npy": w for i, w in enumerate(weights)}
+
+
+def write_archive(path, config, arrays):
+    """Write one model file atomically: ``config`` (JSON-able; NumPy scalars
+    become floats) as fastnn.json, then ``arrays`` ({name: ndarray}) as
+    ``.npy`` members. Shared by ``save_model``, ``save_weights`` and
+    ``fastnn.recsys.AutoRec.save``."""
+    text = json.dumps(config, indent=1, default=float)
 
     def write(f):
         with zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as z:
-            z.writestr(_CONFIG, json.dumps(config))
-            for i, w in enumerate(weights):
-                z.writestr(f"weights/{i:05d}.npy", _array_bytes(w))
+            z.writestr(_CONFIG, text)
+            for name, a in arrays.items():
+                z.writestr(name, _array_bytes(a))
 
     _atomic_write(path, write)
 
@@ -149,8 +157,8 @@ class _Archive:
         found = self.config.get("format") if isinstance(self.config, dict) else None
         if found != format:
             hint = {FORMAT: " (a Keras-style model: load it with fastnn.load_model)",
-                    "fastnn-autorec": " (an AutoRec: load it with "
-                                      "fastnn.recsys.AutoRec.load)"}.get(found, "")
+                    AUTOREC_FORMAT: " (an AutoRec: load it with "
+                                    "fastnn.recsys.AutoRec.load)"}.get(found, "")
             raise ModelFileError(f"{self.path}: not a {what} (format {found!r}){hint}")
         if self.config.get("version") != version:
             raise ModelFileError(f"{self.path}: file format version {self.config.get('version')} "

@@ -40,6 +40,8 @@ from .. import optimizers as optimizers_mod
 from ..backend.ops import ACTIVATIONS
 from ..layers import Dense
 from ..random import get_rng, set_seed
+from .._registry import serialize
+from ..saving import AUTOREC_FORMAT, AUTOREC_VERSION, ModelFileError, _Archive, write_archive
 from . import sparse_ops
 from .data import Ratings
 
@@ -611,10 +613,6 @@ class AutoRec:
         the id maps, the history and the optimizer's state (so that ``fit``
         resumes where it stopped). A zip of JSON and ``.npy`` arrays, written
         atomically as ``Model.save`` writes; never pickle."""
-        import json
-        import zipfile
-        from ..saving import _array_bytes, _atomic_write, _CONFIG
-        from .._registry import serialize
         self._check_fitted()
         spec = self.optimizer_spec
         config = {
@@ -648,15 +646,7 @@ class AutoRec:
             config["optimizer"] = {"config": serialize(opt), "iterations": state["iterations"],
                                    "slots": sorted(state["arrays"])}
             arrays.update({f"optimizer/{key}.npy": a for key, a in state["arrays"].items()})
-        text = json.dumps(config, indent=1, default=float)
-
-        def write(f):
-            with zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as z:
-                z.writestr(_CONFIG, text)
-                for name, a in arrays.items():
-                    z.writestr(name, _array_bytes(a))
-
-        _atomic_write(path, write)
+        write_archive(path, config, arrays)
 
     @classmethod
     def load(cls, path):
@@ -664,7 +654,6 @@ class AutoRec:
         training. A missing, truncated or inconsistent file raises
         ``fastnn.saving.ModelFileError`` (a ValueError) naming the file and
         what is wrong; nothing in the file is run."""
-        from ..saving import ModelFileError, _Archive
         archive = _Archive(path, AUTOREC_FORMAT, AUTOREC_VERSION, "fastnn AutoRec file")
         where = archive.path
         try:
@@ -734,7 +723,3 @@ class AutoRec:
                                        "arrays": {key: archive.array(f"optimizer/{key}.npy")
                                                   for key in opt["slots"]}}, params)
         return model
-
-
-AUTOREC_FORMAT = "fastnn-autorec"
-AUTOREC_VERSION = 1
