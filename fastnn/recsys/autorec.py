@@ -548,11 +548,18 @@ class AutoRec:
         """Dense predicted scores (users x items) for ranking metrics; rows for
         ``users`` (default: all)."""
         self._check_fitted()
-        n_users, n_items = self.shape
-        users = numpy.arange(n_users) if users is None else numpy.asarray(users)
+        users = numpy.arange(self.shape[0]) if users is None else numpy.asarray(users)
+        return self._scores(users, self._item_codes())
+
+    def _item_codes(self):
+        """I-AutoRec: the hidden codes of every item (items x k), the same for
+        every user, so a caller scoring users block by block encodes them once.
+        None for U-AutoRec, whose codes are per user."""
+        return self._encode(self._train_X)[0] if self.variant == "item" else None
+
+    def _scores(self, users, item_codes):
         if self.variant == "item":
-            H = self._encode(self._train_X)[0]                      # items x k
-            return (self.Vt[users] @ H.T + self.c[users, None]).astype(numpy.float64)
+            return (self.Vt[users] @ item_codes.T + self.c[users, None]).astype(numpy.float64)
         H = self._encode(self._train_X[users])[0]                   # users x k
         return (H @ self.Vt.T + self.c).astype(numpy.float64)
 
@@ -587,10 +594,11 @@ class AutoRec:
         popular = numpy.where(numpy.isnan(self.item_mean), self.global_mean, self.item_mean)
         items_out = numpy.empty((users.size, k), dtype=numpy.int64)
         scores_out = numpy.empty((users.size, k), dtype=numpy.float64)
+        codes = self._item_codes()
         block = 1024  # bounds the dense score block at 1024 x n_items
         for lo in range(0, users.size, block):
             u = users[lo:lo + block]
-            scores = self.score_matrix(u)
+            scores = self._scores(u, codes)
             cold = numpy.isnan(self.user_mean[u])
             scores[cold] = popular
             if seen is not None:

@@ -96,8 +96,7 @@ def ranking_metrics(scores, train, test, k=10, threshold=4.0, block=1024):
     if hasattr(scores, "score_matrix"):
         scores = scores.score_matrix
     if not callable(scores):
-        if not isinstance(scores, numpy.ndarray) and not hasattr(scores, "__array__") \
-                and not isinstance(scores, (list, tuple)):
+        if not hasattr(scores, "__array__") and not isinstance(scores, (list, tuple)):
             raise TypeError(f"scores must be a dense (n_users x n_items) array, a function "
                             f"of user indices, or a model with score_matrix; got "
                             f"{type(scores).__name__}")
