@@ -16,11 +16,15 @@ Formats (``load_ratings(path, format=None)`` detects them):
 
 Rules
 -----
-* Raw ids become indices in sorted order of the raw ids (integers when every id
-  of a kind parses as an integer, strings otherwise).
+* Raw ids become indices in sorted order of the raw ids: integers when every id
+  of a kind is a plain canonical integer (ASCII digits, an optional ``-``, no
+  leading zero, within int64), otherwise the strings the file holds, so that
+  ``01`` and ``1``, or ``1_000`` and ``1000``, stay different ids.
+* Timestamps must be finite; they are int64 when all are whole numbers within
+  int64, float64 otherwise.
 * A malformed line raises ValueError naming the file and the 1-based line number.
   Blank lines are skipped. A file with no ratings raises ValueError.
-* Ratings must be finite; with ``rating_range=(lo, hi)`` they must lie in it
+* Ratings must be finite in float32 (the matrix's dtype); with ``rating_range=(lo, hi)`` they must lie in it
   (else ValueError naming the line). Without it the range is the observed
   min and max.
 * Duplicate (user, item) pairs: ``duplicates="last"`` (default) keeps the
@@ -31,6 +35,7 @@ Rules
 """
 import math
 import os
+import re
 
 import numpy
 import scipy.sparse
@@ -67,6 +72,9 @@ class Ratings:
             if timestamps.shape != (matrix.nnz,):
                 raise ValueError(f"timestamps has shape {timestamps.shape}; expected "
                                  f"({matrix.nnz},), one per stored rating")
+            if timestamps.dtype.kind == "f" and not numpy.isfinite(timestamps).all():
+                raise ValueError("timestamps must be finite numbers; got "
+                                 f"{int((~numpy.isfinite(timestamps)).sum())} NaN or infinite")
         if rating_range is None:
             rating_range = ((float(matrix.data.min()), float(matrix.data.max()))
                             if matrix.nnz else (0.0, 0.0))
@@ -108,6 +116,12 @@ class Ratings:
         if bad.any():
             i = int(numpy.argmax(bad))
             raise ValueError(f"{where}, line {lines[i]}: rating {values[i]} is not a finite number")
+        with numpy.errstate(over="ignore"):
+            bad = ~numpy.isfinite(values.astype(numpy.float32))
+        if bad.any():
+            i = int(numpy.argmax(bad))
+            raise ValueError(f"{where}, line {lines[i]}: rating {values[i]:g} does not fit in "
+                             f"float32 (|rating| <= {float(numpy.finfo(numpy.float32).max):g})")
         if rating_range is not None:
             lo, hi = float(rating_range[0]), float(rating_range[1])
             if not lo <= hi:
@@ -243,12 +257,20 @@ def _index(raw, ids, kind, where, lines):
 
 
 # ------------------------------------------------------------------- parsing
+_CANONICAL_INT = re.compile(r"-?(0|[1-9][0-9]*)", re.ASCII)
+
+
 def _ids(tokens):
-    """Integer array when every token is an integer, else the strings."""
-    try:
-        return numpy.array(tokens, dtype=numpy.int64)
-    except (ValueError, OverflowError):
-        return numpy.array(tokens, dtype=str)
+    """Integer array when every token is a canonical integer, else the strings.
+
+    Python's ``int`` also reads ``01``, ``+1``, ``1_000`` and non-ASCII digits;
+    taking those as integers would merge different raw ids into one."""
+    if all(_CANONICAL_INT.fullmatch(t) and t != "-0" for t in tokens):
+        try:
+            return numpy.array(tokens, dtype=numpy.int64)
+        except (ValueError, OverflowError):
+            pass  # beyond int64: keep the strings
+    return numpy.array(tokens, dtype=str)
 
 
 def _parse(path, rows, sep, columns):
@@ -278,14 +300,20 @@ def _parse(path, rows, sep, columns):
         numbers.append(number)
         if ct is not None:
             try:
-                times.append(float(f[ct]))
+                t = float(f[ct])
             except ValueError:
                 raise ValueError(f"{path}, line {number}: timestamp {f[ct]!r} is not a "
                                  f"number") from None
+            if not math.isfinite(t):
+                raise ValueError(f"{path}, line {number}: timestamp {f[ct]!r} is not a "
+                                 f"finite number")
+            times.append(t)
     if not ratings:
         raise ValueError(f"{path}: the file holds no ratings")
     ts = numpy.array(times) if ct is not None else None
-    if ts is not None and (ts == numpy.round(ts)).all():
+    # Whole numbers within int64 become int64 (2**63 itself is a float64 that
+    # int64 cannot hold, hence the strict bound).
+    if ts is not None and (ts == numpy.round(ts)).all() and (numpy.abs(ts) < 2.0**63).all():
         ts = ts.astype(numpy.int64)
     return _ids(users), _ids(items), numpy.array(ratings), ts, numpy.array(numbers)
 

@@ -61,7 +61,8 @@ def test_string_ids_and_detection_by_content(tmp_path):
 
 
 def test_real_movielens_100k():
-    path = os.path.expanduser("~/.cache/fastnn-data/ml-100k/u.data")
+    root = os.environ.get("FASTNN_DATA") or os.path.expanduser("~/.cache/fastnn-data")
+    path = os.path.join(root, "ml-100k", "u.data")
     if not os.path.exists(path):
         pytest.skip("MovieLens 100K not fetched (bash /work/shared/data/fetch.sh)")
     r = load_ratings(path)
@@ -161,3 +162,66 @@ def test_a_directory_stands_for_the_ratings_file_in_it(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="is a directory without a ratings file: expected u.data"):
         load_ratings(tmp_path / "empty")
+
+
+@pytest.mark.parametrize("raw", ["01", "+1", "1_000", "\u0661", "-0", "1.0"])
+def test_non_canonical_integer_ids_stay_strings(tmp_path, raw):
+    # int("01") == int("1") == 1: parsing these as integers merges different raw
+    # ids into one user, and duplicates="last" then silently drops a rating.
+    canonical = {"01": "1", "+1": "1", "1_000": "1000", "\u0661": "1", "-0": "0",
+                 "1.0": "1"}[raw]
+    p = tmp_path / "r.csv"
+    p.write_text(f"userId,movieId,rating\n{raw},5,3\n{canonical},5,4\n", encoding="utf-8")
+    r = load_ratings(p, duplicates="error")
+    assert r.n_users == 2 and r.nnz == 2
+    assert r.user_ids.dtype.kind == "U"
+    assert sorted(r.user_ids.tolist()) == sorted([raw.strip(), canonical])
+
+
+def test_canonical_integer_ids_are_integers(tmp_path):
+    p = tmp_path / "r.csv"
+    p.write_text("userId,movieId,rating\n-3,0,3\n10,9223372036854775807,4\n0,0,1\n")
+    r = load_ratings(p)
+    assert r.user_ids.dtype == np.int64 and r.item_ids.dtype == np.int64
+    np.testing.assert_array_equal(r.user_ids, [-3, 0, 10])
+    np.testing.assert_array_equal(r.item_ids, [0, 2**63 - 1])
+
+
+def test_id_too_large_for_int64_stays_a_string(tmp_path):
+    p = tmp_path / "r.csv"
+    p.write_text("userId,movieId,rating\n9223372036854775808,1,3\n1,1,4\n")
+    r = load_ratings(p)
+    assert r.user_ids.dtype.kind == "U" and r.n_users == 2
+
+
+@pytest.mark.parametrize("rating", ["1e39", "-3.5e38"])
+def test_rating_beyond_float32_is_an_error(tmp_path, rating):
+    p = tmp_path / "r.csv"
+    p.write_text(f"userId,movieId,rating\n1,1,3\n2,1,{rating}\n")
+    with pytest.raises(ValueError, match=r"line 3: rating .* float32"):
+        load_ratings(p)
+    with pytest.raises(ValueError, match=r"line 2: rating .* float32"):
+        Ratings.from_triples([1, 2], [1, 1], [3.0, float(rating)])
+
+
+@pytest.mark.parametrize("stamp", ["inf", "nan", "-inf"])
+def test_non_finite_timestamp_is_an_error(tmp_path, stamp):
+    p = tmp_path / "u.data"
+    p.write_text(f"1\t1\t3\t100\n2\t1\t4\t{stamp}\n")
+    with pytest.raises(ValueError, match=r"line 2: timestamp .* finite"):
+        load_ratings(p)
+
+
+def test_timestamp_beyond_int64_stays_float(tmp_path):
+    p = tmp_path / "u.data"
+    p.write_text("1\t1\t3\t100\n2\t1\t4\t1e20\n")
+    r = load_ratings(p)
+    assert r.timestamps.dtype == np.float64
+    assert sorted(r.timestamps.tolist()) == [100.0, 1e20]
+    p.write_text("1\t1\t3\t100\n2\t1\t4\t200\n")
+    assert load_ratings(p).timestamps.dtype == np.int64
+
+
+def test_ratings_refuses_non_finite_timestamps():
+    with pytest.raises(ValueError, match="timestamps .* finite"):
+        Ratings.from_triples([1, 2], [1, 1], [3.0, 4.0], timestamps=[1.0, np.nan])
