@@ -60,8 +60,15 @@ def make(rng, shape, dtype, layout="C", scale=1.0):
     return numpy.asfortranarray(a) if layout == "F" else a
 
 
-def assert_close(actual, expected, dtype=None, tol=None):
-    """Max error relative to the reference's magnitude: float32 ~1e-5, float64 ~1e-12."""
+def assert_close(actual, expected, dtype=None, tol=None, floor=None):
+    """Element-wise relative error: ``|actual - expected| <= tol * max(|expected|, floor)``
+    for every element (tol: float32 2e-5, float64 1e-12).
+
+    ``floor`` keeps elements near zero from demanding an impossible relative
+    accuracy (a float32 sum that cancels); it defaults to 3% of the reference's
+    largest magnitude (at least 0.03), so an element 30x smaller than the
+    largest is held to an absolute bound, and every larger one to its own
+    relative bound: a wrong small entry cannot hide behind a large one."""
     actual = numpy.asarray(actual)
     expected = numpy.asarray(expected)
     dtype = numpy.dtype(dtype or expected.dtype)
@@ -71,6 +78,16 @@ def assert_close(actual, expected, dtype=None, tol=None):
         tol = 2e-5 if dtype == numpy.float32 else 1e-12
     if expected.size == 0:
         return
-    scale = max(1.0, float(numpy.abs(expected.astype(numpy.float64)).max()))
-    err = float(numpy.abs(actual.astype(numpy.float64) - expected.astype(numpy.float64)).max())
-    assert err <= tol * scale, f"max error {err:.3g} > {tol:.1g} * {scale:.3g}"
+    e64 = expected.astype(numpy.float64)
+    mag = numpy.abs(e64)
+    if floor is None:
+        floor = 0.03 * max(1.0, float(mag.max()))
+    err = numpy.abs(actual.astype(numpy.float64) - e64)
+    bound = tol * numpy.maximum(mag, floor)
+    bad = ~(err <= bound)
+    if bad.any():
+        i = numpy.unravel_index(int(numpy.argmax(err / bound)), err.shape)
+        raise AssertionError(
+            f"{int(bad.sum())} of {err.size} elements differ by more than {tol:.1g} relative "
+            f"(floor {floor:.3g}); worst at {tuple(int(k) for k in i)}: got "
+            f"{actual[i]!r}, expected {expected[i]!r}")

@@ -49,3 +49,21 @@ def test_requires_float64(rng):
         gradcheck(L.Dense(3), rng.standard_normal((2, 2)).astype("float32"))
     with pytest.raises(TypeError, match="Layer, a Loss or a compiled Model"):
         gradcheck(lambda x: x, numpy.zeros(2))
+
+
+@pytest.mark.parametrize("scale,caught", [(1 + 1e-3, True), (1 - 1e-3, True), (1.0, False)])
+def test_default_tolerance_catches_a_relative_error_of_1e_3(rng, scale, caught):
+    # Pins gradcheck's own default tolerance: loosening rtol to 0.1 must fail here.
+    layer = L.Dense(4, activation="tanh", dtype="float64")
+    original = layer.forward
+
+    def forward(x, training=False, **kw):
+        y, backprop = original(x, training, **kw)
+
+        def scaled(dy, need_dx=True):
+            dx = backprop(dy, need_dx)
+            return None if dx is None else dx * scale
+        return y, scaled
+    layer.forward = forward
+    result = gradcheck(layer, rng.standard_normal((5, 3)), raise_on_failure=False)
+    assert result.ok is not caught

@@ -198,7 +198,18 @@ class TestBadInput:
             model.compile("adamx", "mse")
 
     def test_integer_input_is_cast(self):
-        self.model.fit((self.x * 10).astype("int32"), self.y, verbose=0)
+        xi = (self.x * 10).astype("int32")
+        before = self.model.get_weights()
+        fastnn.set_seed(3)
+        self.model.fit(xi, self.y, epochs=2, verbose=0)
+        from_int = self.model.get_weights()
+        self.model.set_weights(before)
+        self.model.optimizer = type(self.model.optimizer)()
+        fastnn.set_seed(3)
+        self.model.fit(xi.astype("float32"), self.y, epochs=2, verbose=0)
+        assert any((a != b).any() for a, b in zip(before, from_int))  # it trained
+        for a, b in zip(from_int, self.model.get_weights()):
+            numpy.testing.assert_array_equal(a, b)  # exactly as the float32 cast
 
     def test_disconnected_graph(self):
         a, b = fastnn.Input((2,)), fastnn.Input((2,))

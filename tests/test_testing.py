@@ -1,0 +1,49 @@
+"""fastnn.testing's own checks: assert_close must catch wrong entries of any size."""
+import numpy
+import pytest
+
+from fastnn.testing import assert_close
+
+
+def _softmax(z):
+    e = numpy.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def test_small_entries_cannot_hide_behind_a_large_one(rng):
+    # A softmax with one dominant class: most entries are small. Making 62% of
+    # them 50% wrong passed the old max-error-times-max-magnitude bound.
+    z = rng.standard_normal((64, 10))
+    z[:, 0] += 12  # the other entries are about 1e-6 to 1e-4
+    p = _softmax(z).astype(numpy.float32)
+    wrong = p.copy()
+    hit = rng.random(p.shape) < 0.62
+    hit[:, 0] = False
+    wrong[hit] *= 1.5
+    with pytest.raises(AssertionError, match="elements differ"):
+        assert_close(wrong, p)
+
+
+@pytest.mark.parametrize("dtype,rel", [(numpy.float32, 1e-4), (numpy.float64, 1e-10)])
+def test_one_element_off_by_a_relative_error_is_caught(rng, dtype, rel):
+    e = rng.standard_normal((7, 5)).astype(dtype)
+    a = e.copy()
+    i = numpy.unravel_index(numpy.argmax(numpy.abs(e)), e.shape)
+    a[i] *= 1 + rel
+    with pytest.raises(AssertionError):
+        assert_close(a, e)
+
+
+def test_rounding_level_differences_pass(rng):
+    e = rng.standard_normal((50, 40))
+    assert_close((e * (1 + 1e-6)).astype(numpy.float32), e.astype(numpy.float32))
+    assert_close(e * (1 + 1e-14), e)
+    tiny = numpy.full(3, 1e-9, numpy.float32)  # near zero: held to the absolute floor
+    assert_close(tiny * 2, tiny)
+
+
+def test_shape_and_dtype_must_match():
+    with pytest.raises(AssertionError):
+        assert_close(numpy.zeros(3, numpy.float32), numpy.zeros(4, numpy.float32))
+    with pytest.raises(AssertionError):
+        assert_close(numpy.zeros(3, numpy.float64), numpy.zeros(3, numpy.float32))
