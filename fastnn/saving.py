@@ -8,6 +8,7 @@ over it, so a crash mid-save leaves the previous file intact.
 import io
 import json
 import os
+import re
 import secrets
 import zipfile
 
@@ -36,9 +37,41 @@ def _array_bytes(a):
     return buf.getvalue()
 
 
+_TMP_NAME = re.compile(r"\.fastnn-(\d+)-[0-9a-f]{12}\.tmp")
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, OSError):
+        return True  # someone else's live process, or a pid we cannot judge: keep
+    return True
+
+
+def _remove_stale_temporaries(directory):
+    """Delete the temporary files of saves whose process died mid-write (killed
+    between creating and renaming them), so they cannot pile up. Only names
+    this module makes, and only of processes that no longer exist."""
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return
+    for name in names:
+        m = _TMP_NAME.fullmatch(name)
+        if m and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
+            try:
+                os.unlink(os.path.join(directory, name))
+            except OSError:
+                pass  # another saver removed it first, or no permission: harmless
+
+
 def _atomic_write(path, write):
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
+    if os.name == "posix":  # os.kill(pid, 0) probes a pid only on POSIX
+        _remove_stale_temporaries(directory)
     # Not tempfile.mkstemp: its file is 0600, and a saved model should get the
     # mode of any file the user writes (0666 less the umask, applied by open).
     while True:

@@ -179,3 +179,56 @@ class TestBadFiles:
         with zipfile.ZipFile(path, "w") as z:
             for n, data in entries.items():
                 z.writestr(n, data)
+
+
+@pytest.mark.skipif(os.name != "posix", reason="pid probing of stale temporaries is POSIX")
+def test_save_removes_temporaries_of_dead_savers_only(rng, tmp_path):
+    import subprocess
+    import sys
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a pid that no longer exists (reuse within this test is vanishingly rare)
+    stale = tmp_path / f".fastnn-{dead.pid}-0123456789ab.tmp"
+    alive = tmp_path / f".fastnn-{os.getppid()}-0123456789ab.tmp"   # a live process's
+    other = tmp_path / f".fastnn-{dead.pid}-notours.tmp"             # not a name we make
+    for p in (stale, alive, other):
+        p.write_bytes(b"half a zip")
+    model = fastnn.Sequential([fastnn.Input((3,)), L.Dense(2)])
+    model.save(tmp_path / "m.fastnn")
+    assert not stale.exists()
+    assert alive.exists() and other.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [alive.name, other.name, "m.fastnn"])
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGKILL and pid probing are POSIX")
+def test_a_save_killed_mid_write_leaves_nothing_after_the_next_save(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+    target = tmp_path / "big.fastnn"
+    script = f"""
+import fastnn
+from fastnn import layers as L
+m = fastnn.Sequential([fastnn.Input((1500,)), L.Dense(1500)])
+while True:
+    m.save({str(target)!r})
+"""
+    for _ in range(5):  # a kill can land just after a rename; then try again
+        child = subprocess.Popen([sys.executable, "-c", script])
+        try:
+            deadline = time.monotonic() + 60
+            while not list(tmp_path.glob(".fastnn-*.tmp")):
+                assert child.poll() is None and time.monotonic() < deadline, "no save started"
+                time.sleep(0.001)
+            child.send_signal(signal.SIGKILL)
+            child.wait()
+        finally:
+            if child.poll() is None:
+                child.kill()
+                child.wait()
+        if list(tmp_path.glob(".fastnn-*.tmp")):
+            break
+    assert list(tmp_path.glob(".fastnn-*.tmp")), "no kill landed mid-write in 5 tries"
+    fastnn.Sequential([fastnn.Input((2,)), L.Dense(1)]).save(tmp_path / "small.fastnn")
+    assert not list(tmp_path.glob(".fastnn-*.tmp"))
