@@ -17,6 +17,7 @@ import numpy
 from . import layers as layers_mod
 from . import losses, optimizers
 from ._registry import serialize
+from .layers.base import weight_budget
 from .random import get_rng
 
 FORMAT = "fastnn-model"
@@ -24,6 +25,7 @@ VERSION = 1
 AUTOREC_FORMAT = "fastnn-autorec"  # fastnn.recsys.AutoRec.save's files
 AUTOREC_VERSION = 1
 _CONFIG = "fastnn.json"
+MAX_CONFIG_BYTES = 16 << 20  # a model description is a few KB of JSON
 
 
 class ModelFileError(ValueError):
@@ -183,9 +185,15 @@ class _Archive:
         if _CONFIG not in names:
             raise ModelFileError(f"{self.path}: not a {what} (no {_CONFIG} inside)")
         self.names = names
+        info = self.zip.getinfo(_CONFIG)
+        if info.file_size > MAX_CONFIG_BYTES:
+            raise ModelFileError(f"{self.path}: model description of {info.file_size:,} bytes; "
+                                 f"at most {MAX_CONFIG_BYTES:,} expected")
         try:
-            self.config = json.loads(self.zip.read(_CONFIG).decode("utf-8"))
-        except (ValueError, UnicodeDecodeError, zipfile.BadZipFile, OSError) as e:
+            self.config = json.loads(self._read(_CONFIG, info.file_size).decode("utf-8"))
+        except RecursionError:
+            raise ModelFileError(f"{self.path}: model description nested too deeply") from None
+        except (ValueError, UnicodeDecodeError, zipfile.BadZipFile, OSError, EOFError) as e:
             raise ModelFileError(f"{self.path}: corrupt model description ({e})") from None
         found = self.config.get("format") if isinstance(self.config, dict) else None
         if found != format:
@@ -197,19 +205,66 @@ class _Archive:
             raise ModelFileError(f"{self.path}: file format version {self.config.get('version')} "
                                  f"is not supported (this fastnn reads version {version})")
 
-    def array(self, name):
+    def _read(self, name, size):
+        """A member's bytes, never more than its declared size: a member whose
+        data inflates beyond what its header says is corrupt, and is refused
+        before it can fill memory."""
+        with self.zip.open(name) as f:
+            data = f.read(size + 1)
+        if len(data) != size:
+            raise ModelFileError(f"{self.path}: {name} holds {'more' if len(data) > size else 'fewer'}"
+                                 f" bytes than its zip header declares ({size:,})")
+        return data
+
+    def array_header(self, name, kinds="biufU"):
+        """(shape, dtype) of a stored ``.npy`` array, read from its header only,
+        checked to be a plain array of one of the dtype ``kinds`` (model weights:
+        ``"f"``) whose data exactly fills the member."""
         if name not in self.names:
             raise ModelFileError(f"{self.path}: missing {name}")
+        info = self.zip.getinfo(name)
         try:
-            return numpy.load(io.BytesIO(self.zip.read(name)), allow_pickle=False)
+            with self.zip.open(name) as f:
+                version = numpy.lib.format.read_magic(f)
+                if version == (1, 0):
+                    shape, fortran, dtype = numpy.lib.format.read_array_header_1_0(f)
+                elif version == (2, 0):
+                    shape, fortran, dtype = numpy.lib.format.read_array_header_2_0(f)
+                else:
+                    raise ValueError(f"unsupported .npy version {version}")
+                header_end = f.tell()
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile, SyntaxError) as e:
+            raise ModelFileError(f"{self.path}: corrupt array {name} ({e})") from None
+        if dtype.kind not in kinds or dtype.fields is not None or dtype.subdtype is not None:
+            expected = "real floating point" if kinds == "f" else f"one of the kinds {kinds!r}"
+            raise ModelFileError(f"{self.path}: array {name} has dtype {dtype}; expected "
+                                 f"{expected}")
+        nbytes = int(numpy.prod(shape, dtype=object)) * dtype.itemsize
+        if header_end + nbytes != info.file_size:
+            raise ModelFileError(f"{self.path}: array {name} declares shape {tuple(shape)} "
+                                 f"({nbytes:,} bytes of {dtype}), but the member holds "
+                                 f"{info.file_size - header_end:,} bytes of data")
+        return tuple(shape), dtype
+
+    def array(self, name, kinds="biufU", finite=False):
+        """A stored array, its header checked first (``array_header``);
+        ``finite=True`` refuses NaN and infinities (model weights)."""
+        self.array_header(name, kinds)
+        size = self.zip.getinfo(name).file_size
+        try:
+            a = numpy.load(io.BytesIO(self._read(name, size)), allow_pickle=False)
         except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
             raise ModelFileError(f"{self.path}: corrupt array {name} ({e})") from None
+        if finite and not numpy.isfinite(a).all():
+            raise ModelFileError(f"{self.path}: array {name} holds "
+                                 f"{int((~numpy.isfinite(a)).sum())} NaN or infinite value(s)")
+        return a
 
     def weights(self):
         n = self.config.get("n_weights")
         if not isinstance(n, int) or n < 0:
             raise ModelFileError(f"{self.path}: bad weight count {n!r}")
-        return [self.array(f"weights/{i:05d}.npy") for i in range(n)]
+        return [self.array(f"weights/{i:05d}.npy", "f", finite=True) for i in range(n)]
 
     def close(self):
         self.zip.close()
@@ -261,26 +316,58 @@ def load_model(path, compile=True):
     training resumes exactly where it stopped."""
     archive = _Archive(path)
     try:
-        if archive.config.get("weights_only"):
-            raise ModelFileError(f"{archive.path}: holds weights only (from save_weights); "
-                                 "build the model and call model.load_weights(path)")
-        model = _build_model(archive.config.get("model", {}), archive.path)
-        _set_weights(model, archive.weights(), archive.path)
-        spec = archive.config.get("compile")
-        if compile and spec:
-            model.compile(optimizer=optimizers.get(spec["optimizer"]),
-                          loss=losses.get(spec["loss"]), metrics=spec.get("metrics", []))
-            if "optimizer_slots" in spec:
-                arrays = {k: archive.array(f"optimizer/{k}.npy") for k in spec["optimizer_slots"]}
-                try:
-                    model.optimizer.set_state({"iterations": spec["optimizer_iterations"],
-                                               "arrays": arrays}, model._params(True))
-                except (ValueError, KeyError, IndexError) as e:
-                    raise ModelFileError(f"{archive.path}: optimizer state does not fit the "
-                                         f"model ({e})") from None
-        return model
+        return _load_model(archive, compile)
+    except ModelFileError:
+        raise
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError, OverflowError,
+            RecursionError, MemoryError) as e:
+        # Whatever a crafted description trips over deeper down is still a bad
+        # file, and is reported as one.
+        raise ModelFileError(f"{archive.path}: malformed model description "
+                             f"({type(e).__name__}: {e})") from None
     finally:
         archive.close()
+
+
+def _load_model(archive, compile):
+    """The body of load_model; its callers turn stray errors into ModelFileError."""
+    if archive.config.get("weights_only"):
+        raise ModelFileError(f"{archive.path}: holds weights only (from save_weights); "
+                             "build the model and call model.load_weights(path)")
+    n = archive.config.get("n_weights")
+    headers = []  # a bad count is reported by archive.weights() below
+    for i in range(n if isinstance(n, int) and 0 <= n <= len(archive.names) else 0):
+        headers.append(archive.array_header(f"weights/{i:05d}.npy", "f"))
+    stored = sum(int(numpy.prod(shape, dtype=object)) * dtype.itemsize
+                 for shape, dtype in headers)
+    # A model file holds every weight of its model; the layers it describes may
+    # allocate that much (float64 layers from float32 arrays: twice), no more.
+    with weight_budget(2 * stored, f"{archive.path} (its weight arrays)"):
+        model = _build_model(archive.config.get("model", {}), archive.path)
+    # Shapes from the headers before any array is read: a member cannot make
+    # the loader inflate data the model has no room for.
+    params = model._params()
+    if len(headers) == len(params):
+        for i, ((shape, _), p) in enumerate(zip(headers, params)):
+            if tuple(shape) != tuple(p.shape):
+                raise ModelFileError(f"{archive.path}: weights/{i:05d}.npy has shape "
+                                     f"{tuple(shape)}; the model's weight {i} has shape "
+                                     f"{tuple(p.shape)}")
+    _set_weights(model, archive.weights(), archive.path)
+    spec = archive.config.get("compile")
+    if compile and spec:
+        model.compile(optimizer=optimizers.get(spec["optimizer"]),
+                      loss=losses.get(spec["loss"]), metrics=spec.get("metrics", []))
+        if "optimizer_slots" in spec:
+            arrays = {k: archive.array(f"optimizer/{k}.npy", "f", finite=True)
+                      for k in spec["optimizer_slots"]}
+            try:
+                model.optimizer.set_state({"iterations": spec["optimizer_iterations"],
+                                           "arrays": arrays}, model._params(True))
+            except (ValueError, KeyError, IndexError) as e:
+                raise ModelFileError(f"{archive.path}: optimizer state does not fit the "
+                                     f"model ({e})") from None
+    return model
 
 
 def load_weights(model, path):

@@ -11,8 +11,10 @@ the layer, so one layer can be called several times in a graph (shared
 weights); its gradients then sum. A closure may accept ``need_dx=False`` (the
 layer sets ``skips_input_grad``) to skip the input gradient when nothing needs it.
 """
+import contextlib
 import itertools
 import re
+import threading
 
 import numpy
 
@@ -30,6 +32,40 @@ def _unique_name(prefix):
 
 def _snake(name):
     return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+# Loading a model file builds its layers from a description that may be
+# crafted: ``weight_budget(nbytes)`` bounds what their weights may allocate
+# (the bytes the file's arrays hold), so ``units: 10**12`` is refused at once
+# instead of allocating. None: no bound (normal building).
+_budget = threading.local()
+
+
+@contextlib.contextmanager
+def weight_budget(nbytes, what="the model file"):
+    previous = getattr(_budget, "left", None), getattr(_budget, "what", None)
+    _budget.left, _budget.what = int(nbytes), what
+    try:
+        yield
+    finally:
+        _budget.left, _budget.what = previous
+
+
+def _spend_weight_budget(layer, name, shape):
+    left = getattr(_budget, "left", None)
+    if left is None:
+        return
+    n = 1
+    for d in shape:
+        if not isinstance(d, (int, numpy.integer)) or d < 0:
+            raise ValueError(f"layer {layer.name!r}: weight {name!r} has a bad shape {shape}")
+        n *= int(d)
+    nbytes = n * layer.dtype.itemsize
+    if nbytes > left:
+        raise ValueError(f"layer {layer.name!r} declares a weight {name!r} of shape "
+                         f"{tuple(shape)} ({nbytes:,} bytes), more than {_budget.what} holds "
+                         f"({left:,} bytes of weights left)")
+    _budget.left = left - nbytes
 
 
 class SymbolicTensor:
@@ -89,6 +125,7 @@ class Layer:
 
     # ---------------------------------------------------------------- weights
     def add_weight(self, name, shape, initializer="zeros", regularizer=None, trainable=True):
+        _spend_weight_budget(self, name, shape)
         ops = get_backend()
         value = initializers.get(initializer)(tuple(shape), self.dtype)
         self.params[name] = ops.asarray(value, dtype=self.dtype)
