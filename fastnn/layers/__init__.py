@@ -4,10 +4,11 @@ from .core import ELU, Activation, Dense, Flatten, LeakyReLU, Maxout, ReLU, Resh
 from .input import Input, InputLayer
 from .merge import Add, Concatenate
 from .regularization import Dropout, GaussianNoise
+from .wrappers import TimeDistributed, Wrapper
 
 _LAYER_CLASSES = {cls.__name__: cls for cls in (
     InputLayer, Dense, Activation, ReLU, LeakyReLU, ELU, Softmax, Maxout, Flatten, Reshape,
-    Add, Concatenate, Dropout, GaussianNoise)}
+    Add, Concatenate, Dropout, GaussianNoise, TimeDistributed)}
 
 
 def register_layer(cls):
@@ -26,4 +27,5 @@ def layer_class(name):
 
 __all__ = ["Layer", "Node", "SymbolicTensor", "Input", "InputLayer", "Dense", "Activation",
            "ReLU", "LeakyReLU", "ELU", "Softmax", "Maxout", "Flatten", "Reshape", "Add",
-           "Concatenate", "Dropout", "GaussianNoise", "register_layer", "layer_class"]
+           "Concatenate", "Dropout", "GaussianNoise", "TimeDistributed", "Wrapper",
+           "register_layer", "layer_class"]
