@@ -113,6 +113,7 @@ class Model:
                 needs = [id(t) not in input_ids for t in (value if many else [value])]
                 spec.append((key, many, needs))
             self._kwarg_grads.append(spec)
+        self._makes_mask = [any(t.mask is not None for t in node.outputs) for node in self._nodes]
         self.output_names = _output_names(outputs)
         self._graph_ready = True
         self._collect_params()
@@ -167,11 +168,11 @@ class Model:
             layer = node.layer
             ins = [values[id(t)] for t in node.inputs]
             arg = ins if layer.multi_input else ins[0]
-            kwargs = {}
+            kwargs, node_training, in_mask = {}, training, None
             if node.tensor_kwargs or node.call_kwargs:
                 kwargs = _node_kwargs(node, values)
-            node_training = kwargs.pop("training", training)
-            in_mask = kwargs.pop("mask", None) if kwargs else None
+                node_training = kwargs.pop("training", training)
+                in_mask = kwargs.pop("mask", None)
             if in_mask is None and masks:
                 in_mask = _input_mask(node, masks)
             if in_mask is not None and forward_takes_mask(layer):
@@ -189,7 +190,7 @@ class Model:
                     reg_grad.append(layer.activity_regularizer.gradient(yk))
             for t, yk in zip(node.outputs, ys):
                 values[id(t)] = yk
-            if any(t.mask is not None for t in node.outputs):
+            if self._makes_mask[i]:
                 out_mask = layer.compute_mask(arg, in_mask)
                 out_masks = out_mask if isinstance(out_mask, list) else [out_mask] * len(ys)
                 for t, m in zip(node.outputs, out_masks):
@@ -208,12 +209,18 @@ class Model:
         for i in range(len(self._nodes) - 1, -1, -1):
             node = self._nodes[i]
             backprop, reg_grad = tape[i]
-            gs = [grads.pop(id(t), None) for t in node.outputs]
-            if reg_grad is not None:
-                gs = [r if g is None else g + r for g, r in zip(gs, reg_grad)]
-            if all(g is None for g in gs):
-                continue  # this node does not reach the loss
-            g = gs if node.multi_output else gs[0]
+            if node.multi_output:
+                g = [grads.pop(id(t), None) for t in node.outputs]
+                if reg_grad is not None:
+                    g = [r if gk is None else gk + r for gk, r in zip(g, reg_grad)]
+                if all(gk is None for gk in g):
+                    continue  # this node does not reach the loss
+            else:
+                g = grads.pop(id(node.outputs[0]), None)
+                if reg_grad is not None:
+                    g = reg_grad[0] if g is None else g + reg_grad[0]
+                if g is None:
+                    continue  # this node does not reach the loss
             needs = self._needs_grad[i]
             kwarg_grads = self._kwarg_grads[i]
             if not any(needs) and not kwarg_grads:
@@ -466,8 +473,9 @@ class Model:
         return total, parts
 
     def _train_step(self, xs, ys, sample_weight):
-        for layer in self._layers:
-            layer.zero_grads()
+        for layer in self._all_layers:  # own grads each: no scan for held layers per step
+            for g in layer.grads.values():
+                g.fill(0)
         fused = self._fusable()
         outs, tape, penalty = self._forward(xs, True, fused)
         loss, parts, dys, preds = self._losses_and_grads(ys, outs, sample_weight, fused)
