@@ -98,3 +98,18 @@ def test_config_round_trip_keeps_mask_zero():
     layer = L.Embedding(5, 2, mask_zero=True, embeddings_initializer="uniform", input_length=3)
     clone = L.Embedding.from_config(layer.get_config())
     assert clone.mask_zero and clone.input_dim == 5 and clone.output_dim == 2
+
+
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+@pytest.mark.parametrize("n, vocab, dim, layout", [(0, 3, 2, "C"), (1, 1, 1, "C"), (13, 5, 7, "C"),
+                                                   (40, 3, 6, "strided"), (9, 11, 4, "F")])
+def test_numpy_ops_scatter_add_equals_the_reference(n, vocab, dim, layout, dtype, rng):
+    from fastnn.backend.numpy_ops import NumpyOps
+    from fastnn.testing import make
+    idx = rng.integers(0, vocab, n)
+    dy = make(rng, (n, dim), dtype, layout) if n else numpy.zeros((0, dim), dtype)
+    start = rng.standard_normal((vocab, dim)).astype(dtype)
+    fast, ref = start.copy(), start.copy()
+    NumpyOps().embedding_backward(idx, dy, fast)
+    Ops().embedding_backward(idx, dy, ref)
+    assert_close(fast, ref, tol=1e-5 if dtype == numpy.float32 else 1e-12)
