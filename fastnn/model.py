@@ -521,7 +521,7 @@ class Model:
         logs = self._loss_logs(loss, parts)
         for k, key, m in self._metric_table:
             m.reset_state()
-            m.update_state(ys[k], preds[k], sample_weight)
+            m.update_state(*_unmasked(ys[k], preds[k], sample_weight, self._last_masks[k]))
             logs[key] = float(m.result())
         return logs if return_dict else (list(logs.values()) if len(logs) > 1 else logs["loss"])
 
@@ -604,7 +604,7 @@ class Model:
                             part_sums[k] += part * (hi - lo)
                             batch_logs[f"{self.output_names[k]}_loss"] = part_sums[k] / seen
                 for k, key, m in self._metric_table:
-                    m.update_state(yb[k], preds[k], swb)
+                    m.update_state(*_unmasked(yb[k], preds[k], swb, self._last_masks[k]))
                     batch_logs[key] = float(m.result())
                 cbs.on_train_batch_end(step, batch_logs)
                 if self.stop_training:
@@ -666,7 +666,7 @@ class Model:
                     part_totals[k] += part * (hi - lo)
             weight_total += hi - lo
             for k, _, m in table:
-                m.update_state(yb[k], preds[k], swb)
+                m.update_state(*_unmasked(yb[k], preds[k], swb, self._last_masks[k]))
             if bar is not None:
                 bar.update(step + 1, {"loss": total / weight_total + reg,
                                       **{key: float(m.result()) for _, key, m in table}})
@@ -885,6 +885,19 @@ def _metric_specs(metrics, names):
     else:
         per = [list(metrics)] * len(names)
     return [[] if m is None else list(m) if isinstance(m, (list, tuple)) else [m] for m in per]
+
+
+def _unmasked(y, pred, sample_weight, mask):
+    """A metric's (y, pred, sample_weight) over the unmasked steps of a
+    masked output, each step a sample: as Keras, a metric of a sequence output
+    counts only the steps its mask keeps."""
+    if mask is None:
+        return y, pred, sample_weight
+    if sample_weight is not None:
+        xp = get_backend().xp
+        sw = xp.asarray(sample_weight).reshape((-1,) + (1,) * (mask.ndim - 1))
+        sample_weight = xp.broadcast_to(sw, mask.shape)[mask]
+    return y[mask], pred[mask], sample_weight
 
 
 def _take(arrays, idx):

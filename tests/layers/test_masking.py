@@ -187,3 +187,23 @@ def test_model_loss_honours_the_output_mask(rng):
     model2._fusable = lambda: False
     assert gradcheck(model2, idx, y).ok
     assert first == pytest.approx(expected, rel=1e-9)
+
+
+def test_metrics_count_only_unmasked_steps(rng):
+    idx = numpy.array([[4, 2, 0, 0], [1, 0, 0, 0], [3, 3, 3, 1]])
+    y = rng.integers(0, 3, idx.shape)
+    inp = fastnn.Input((4,), dtype="int64")
+    out = L.Dense(3, activation="softmax")(L.Embedding(6, 5, mask_zero=True)(inp))
+    model = fastnn.Model(inp, out)
+    model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    m = idx != 0
+    hit = model.predict(idx).argmax(-1) == y
+    expected = hit[m].mean()
+    assert expected != hit.mean()  # the padded steps would change it
+    assert model.evaluate(idx, y, return_dict=True)["accuracy"] == pytest.approx(expected)
+    sw = numpy.array([1.0, 3.0, 0.5])
+    w = numpy.broadcast_to(sw[:, None], m.shape)[m]
+    logs = model.test_on_batch(idx, y, sample_weight=sw, return_dict=True)
+    assert logs["accuracy"] == pytest.approx((hit[m] * w).sum() / w.sum())
+    history = model.fit(idx, y, epochs=1, batch_size=3, shuffle=False, verbose=0)
+    assert 0 <= history.history["accuracy"][0] <= 1
