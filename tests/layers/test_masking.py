@@ -207,3 +207,23 @@ def test_metrics_count_only_unmasked_steps(rng):
     assert logs["accuracy"] == pytest.approx((hit[m] * w).sum() / w.sum())
     history = model.fit(idx, y, epochs=1, batch_size=3, shuffle=False, verbose=0)
     assert 0 <= history.history["accuracy"][0] <= 1
+
+
+def test_merge_layers_and_their_masks(rng):
+    idx = numpy.array([[4, 2, 0, 0], [1, 0, 0, 0]])
+    inp = fastnn.Input((4,), dtype="int64")
+    other = fastnn.Input((4, 3))
+    emb = L.Embedding(6, 3, mask_zero=True)(inp)
+    summed = L.Add()([emb, L.Dense(3)(emb)])        # a residual step keeps the mask
+    joined = L.Concatenate()([summed, other])       # one masked, one not: the mask stays
+    assert summed.mask is not None and joined.mask is not None
+    model = fastnn.Model([inp, other], L.GlobalAveragePooling1D()(joined))
+    x2 = rng.standard_normal((2, 4, 3)).astype("float32")
+    y = model.predict([idx, x2])
+    numpy.testing.assert_allclose(y[1, 3:], x2[1, 0], rtol=1e-6)  # only step 0 of sample 1
+    merge = L.Add()
+    a, b = numpy.array([[True, True, False]]), numpy.array([[True, False, False]])
+    numpy.testing.assert_array_equal(merge.compute_mask([None, None], [a, b]), a & b)
+    assert merge.compute_mask([None, None], [None, None]) is None
+    with pytest.raises(ValueError, match="along axis 1"):
+        L.Concatenate(axis=1)([emb, emb])
