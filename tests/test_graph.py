@@ -217,3 +217,10 @@ def test_single_output_fused_path_is_still_taken(rng):
     model2 = _two_output_model("float32")
     model2.compile("sgd", ["sparse_categorical_crossentropy", "mse"])
     assert not model2._fusable()
+
+
+def test_summary_lists_each_output_of_a_layer():
+    lines = []
+    _two_output_model("float32").summary(print_fn=lines.append, line_length=100)
+    assert "split (SplitShift)" in lines[0]
+    assert "[(None, 2), (None, 3)]" in lines[0]

@@ -227,3 +227,18 @@ def test_merge_layers_and_their_masks(rng):
     assert merge.compute_mask([None, None], [None, None]) is None
     with pytest.raises(ValueError, match="along axis 1"):
         L.Concatenate(axis=1)([emb, emb])
+
+
+def test_masked_model_saves_and_loads_with_its_mask(tmp_path, rng):
+    idx = numpy.array([[4, 2, 0, 0], [1, 0, 0, 0], [3, 3, 3, 1]])
+    y = rng.integers(0, 3, idx.shape)
+    inp = fastnn.Input((4,), dtype="int64")
+    model = fastnn.Model(inp, L.TimeDistributed(L.Dense(3, activation="softmax"))(
+        L.Embedding(6, 5, mask_zero=True)(inp)))
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(idx, y, epochs=2, verbose=0)
+    model.save(tmp_path / "masked.fastnn")
+    loaded = fastnn.load_model(tmp_path / "masked.fastnn")
+    assert loaded.outputs[0].mask is not None and loaded.inputs[0].dtype == numpy.int64
+    numpy.testing.assert_array_equal(loaded.predict(idx), model.predict(idx))
+    assert loaded.evaluate(idx, y, return_dict=True) == model.evaluate(idx, y, return_dict=True)
