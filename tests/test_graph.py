@@ -224,3 +224,27 @@ def test_summary_lists_each_output_of_a_layer():
     _two_output_model("float32").summary(print_fn=lines.append, line_length=100)
     assert "split (SplitShift)" in lines[0]
     assert "[(None, 2), (None, 3)]" in lines[0]
+
+
+def test_inputs_by_name_and_a_recorded_training_argument(rng):
+    a, b = fastnn.Input((3,), name="a"), fastnn.Input((2,), name="b")
+    h = L.Concatenate()([a, b])
+    # training=True on the call is recorded on the node: this Dropout is
+    # active even at inference (Monte Carlo dropout), as in Keras.
+    noisy = L.Dropout(0.5, name="mc")(h, training=True)
+    model = fastnn.Model([a, b], [h, noisy])
+    assert noisy.node.call_kwargs == {"training": True}
+    xa, xb = rng.standard_normal((50, 3)), rng.standard_normal((50, 2))
+    clean, dropped = model.predict({"b": xb, "a": xa})
+    numpy.testing.assert_allclose(clean, numpy.hstack([xa, xb]), rtol=1e-6)
+    assert (dropped == 0).mean() > 0.3
+    with pytest.raises(ValueError, match=r"keyed by the input names \['a', 'b'\]"):
+        model.predict({"a": xa})
+
+
+def test_eager_and_symbolic_calls_refuse_bad_arguments():
+    inp = fastnn.Input((4,))
+    with pytest.raises(TypeError, match="mixes symbolic tensors"):
+        SplitShift(2)(inp, shift=[fastnn.Input((2,)), 3])
+    with pytest.raises(TypeError, match="mask must be a symbolic tensor"):
+        L.Dense(2)(inp, mask=numpy.ones(4, bool))
