@@ -8,7 +8,7 @@ import fastnn
 from fastnn import layers as L
 from fastnn.gradcheck import gradcheck
 from fastnn.layers.base import zeros_for_missing
-from fastnn.testing import assert_close
+from fastnn.testing import assert_close, run_layer_test
 
 
 class SplitShift(L.Layer):
@@ -248,3 +248,171 @@ def test_eager_and_symbolic_calls_refuse_bad_arguments():
         SplitShift(2)(inp, shift=[fastnn.Input((2,)), 3])
     with pytest.raises(TypeError, match="mask must be a symbolic tensor"):
         L.Dense(2)(inp, mask=numpy.ones(4, bool))
+
+
+# ------------------------------------------------- the protocol recurrent layers use
+class ToyRNN(L.Layer):
+    """A linear recurrence h_t = h_{t-1} + mask_t * (x_t @ W), in NumPy: the
+    shape of the protocol an LSTM uses (mask, initial_state, return_sequences,
+    return_state, go_backwards), small enough to check by hand."""
+    supports_masking = True
+
+    def __init__(self, units, return_sequences=False, return_state=False, go_backwards=False,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.return_sequences = units, return_sequences
+        self.return_state, self.go_backwards = return_state, go_backwards
+
+    def build(self, input_shape):
+        self.add_weight("kernel", (input_shape[-1], self.units), "glorot_uniform")
+        self.built = True
+
+    def compute_output_shape(self, input_shape):
+        out = (input_shape[0], self.units) if self.return_sequences else (self.units,)
+        return [out, (self.units,)] if self.return_state else out
+
+    def compute_mask(self, inputs, mask=None):
+        out = mask if self.return_sequences else None
+        return [out, None] if self.return_state else out
+
+    def forward(self, x, training=False, mask=None, initial_state=None):
+        W = self.params["kernel"]
+        n, steps = x.shape[:2]
+        m = numpy.ones((n, steps), x.dtype) if mask is None else mask.astype(x.dtype)
+        if self.go_backwards:
+            x, m = x[:, ::-1], m[:, ::-1]
+        z = x @ W
+        h = numpy.zeros((n, self.units), x.dtype) if initial_state is None else initial_state[0]
+        seq = numpy.empty((n, steps, self.units), x.dtype)
+        for t in range(steps):
+            h = h + z[:, t] * m[:, t, None]
+            seq[:, t] = h
+        outs = (seq if self.return_sequences else h,) + ((h,) if self.return_state else ())
+
+        def backprop(dys):
+            dys = list(dys) if self.return_state else [dys]
+            d_out, d_state = dys[0], (dys[1] if self.return_state else None)
+            g = numpy.zeros((n, self.units), x.dtype) if d_state is None else d_state.copy()
+            if not self.return_sequences and d_out is not None:
+                g += d_out
+            dz = numpy.empty_like(z)
+            for t in range(steps - 1, -1, -1):
+                if self.return_sequences and d_out is not None:
+                    g += d_out[:, t]
+                dz[:, t] = g * m[:, t, None]
+            self.grads["kernel"] += numpy.einsum("ntd,ntu->du", x, dz)
+            dx = dz @ W.T
+            if self.go_backwards:
+                dx = dx[:, ::-1]
+            return dx if initial_state is None else (dx, {"initial_state": [g]})
+
+        return (outs if self.return_state else outs[0]), backprop
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units,
+                "return_sequences": self.return_sequences, "return_state": self.return_state,
+                "go_backwards": self.go_backwards}
+
+
+L.register_layer(ToyRNN)
+
+
+@L.register_layer
+class ToyBidirectional(L.Wrapper):
+    """What Bidirectional does with the Wrapper machinery: two copies of the
+    wrapped layer (the second reading backwards) held as attributes, so both
+    are tracked; outputs concatenated."""
+    supports_masking = True
+
+    def __init__(self, layer, **kwargs):
+        super().__init__(layer, **kwargs)
+        config = layer.get_config()
+        self.forward_layer = type(layer).from_config({**config, "name": "forward_" + layer.name})
+        self.backward_layer = type(layer).from_config(
+            {**config, "name": "backward_" + layer.name, "go_backwards": True})
+
+    def build(self, input_shape):
+        self.build_sublayer(self.forward_layer, input_shape)
+        self.build_sublayer(self.backward_layer, input_shape)
+        self.built = True
+
+    def compute_output_shape(self, input_shape):
+        shape = self.forward_layer.compute_output_shape(input_shape)
+        return shape[:-1] + (2 * shape[-1],)
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def forward(self, x, training=False, mask=None):
+        yf, back_f = self.forward_layer.forward(x, training, mask=mask)
+        yb, back_b = self.backward_layer.forward(x, training, mask=mask)
+        k = yf.shape[-1]
+
+        def backprop(dy):
+            return back_f(dy[..., :k]) + back_b(dy[..., k:])
+
+        return numpy.concatenate([yf, yb], axis=-1), backprop
+
+
+def _lengths_mask(rng, n, steps):
+    lengths = rng.integers(1, steps + 1, n)
+    return numpy.arange(steps)[None, :] < lengths[:, None]
+
+
+def test_recurrent_shaped_layer_with_mask_state_and_two_outputs(rng):
+    run_layer_test(lambda dt: ToyRNN(3, return_sequences=True, return_state=True, dtype=dt),
+                   (4, 5, 2), [(4, 5, 3), (4, 3)], rng,
+                   call_kwargs={"mask": _lengths_mask(rng, 4, 5),
+                                "initial_state": [rng.standard_normal((4, 3))]})
+    # Padded steps leave the state unchanged.
+    layer = ToyRNN(3, return_sequences=True, return_state=True, dtype="float64")
+    x, mask = rng.standard_normal((2, 5, 2)), numpy.array([[1, 1, 0, 0, 0], [1, 1, 1, 1, 1]], bool)
+    seq, state = layer(x, mask=mask)
+    assert_close(seq[0, 4], seq[0, 1])
+    assert_close(state, seq[:, -1])
+
+
+def test_a_model_of_the_recurrent_protocol_gradchecks(rng):
+    # Masking -> recurrent layer with an initial state computed by another
+    # node -> a masked sequence output and a state output, each with its loss.
+    n, steps = 6, 5
+    x = rng.standard_normal((n, steps, 2))
+    mask = _lengths_mask(rng, n, steps)
+    x[~mask] = 0.0
+    inp = fastnn.Input((steps, 2), dtype="float64")
+    ctx = fastnn.Input((4,), dtype="float64")
+    h0 = L.Dense(3, dtype="float64", name="h0")(ctx)
+    seq, state = ToyRNN(3, return_sequences=True, return_state=True, dtype="float64",
+                        name="rnn")(L.Masking(dtype="float64")(inp), initial_state=[h0])
+    per_step = L.TimeDistributed(L.Dense(2, dtype="float64"), name="per_step")(seq)
+    final = L.Dense(1, dtype="float64", name="final")(state)
+    assert per_step.mask is not None and final.mask is None and state.mask is None
+    model = fastnn.Model([inp, ctx], [per_step, final])
+    model.compile("sgd", ["mse", "mse"], loss_weights=[1.0, 0.3])
+    xs = [x, rng.standard_normal((n, 4))]
+    ys = [rng.standard_normal((n, steps, 2)), rng.standard_normal((n, 1))]
+    assert gradcheck(model, xs, ys).ok
+    assert model.get_layer("h0").grads["kernel"].any()
+    # The sequence loss ignores the targets at padded steps.
+    ys2 = [numpy.where(mask[..., None], ys[0], 50.0), ys[1]]
+    assert model.evaluate(xs, ys2, return_dict=True) == \
+        pytest.approx(model.evaluate(xs, ys, return_dict=True))
+
+
+def test_wrapper_machinery_for_a_bidirectional_layer(rng, tmp_path):
+    mask = _lengths_mask(rng, 4, 6)
+    layer = run_layer_test(lambda dt: ToyBidirectional(ToyRNN(3, dtype=dt)), (4, 6, 2), (4, 6),
+                           rng, n_weights=2, call_kwargs={"mask": mask})
+    assert layer.count_params() == 2 * 2 * 3
+    assert layer.backward_layer.go_backwards and not layer.forward_layer.go_backwards
+    emb_in = fastnn.Input((6,), dtype="int64")
+    emb = L.Embedding(5, 2, mask_zero=True)(emb_in)
+    out = L.Dense(1)(ToyBidirectional(ToyRNN(3, return_sequences=False))(emb))
+    model = fastnn.Model(emb_in, out)
+    model.compile("adam", "mse")
+    idx = rng.integers(0, 5, (8, 6))
+    model.fit(idx, rng.standard_normal((8, 1)), epochs=1, verbose=0)
+    assert len(model.trainable_weights) == 1 + 2 + 2
+    model.save(tmp_path / "bi.fastnn")
+    numpy.testing.assert_array_equal(fastnn.load_model(tmp_path / "bi.fastnn").predict(idx),
+                                     model.predict(idx))
