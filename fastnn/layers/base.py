@@ -123,8 +123,8 @@ class Layer:
     # True when forward(x, training, fused_output=True) can skip the activation so
     # that the loss differentiates activation + loss in one step.
     supports_fused_output = False
-    # True when the layer takes forward(x, training, mask=...) and (by default)
-    # passes its input's mask on to its output.
+    # True when the layer accepts a masked input: its forward gets the mask as
+    # mask=... when it takes that argument, and compute_mask passes it on by default.
     supports_masking = False
 
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None,
