@@ -80,14 +80,19 @@ def _finish(result, raise_on_failure, what):
 
 
 def gradcheck(obj, *inputs, training=True, eps=1e-6, rtol=1e-5, atol=1e-8, n_directions=2,
-              seed=0, raise_on_failure=True, sample_weight=None):
+              seed=0, raise_on_failure=True, sample_weight=None, call_kwargs=None, mask=None):
     """Check the gradients of ``obj`` numerically, in float64.
 
     * ``gradcheck(layer, x)`` (or ``(layer, [x1, x2])`` for merge layers):
       the scalar ``sum(dy * layer(x))`` for a fixed random ``dy``, against the
-      input gradient returned by backprop and every trainable parameter's.
+      input gradient returned by backprop and every trainable parameter's
+      (those of the layers a composite layer holds included). A layer with
+      several outputs is checked on ``sum_k dy_k * y_k``. ``call_kwargs``
+      go to ``forward`` (``mask=``, ``initial_state=``); arrays among them
+      other than the mask are checked like inputs.
     * ``gradcheck(loss, y_true, y_pred)``: the loss against ``d loss/d y_pred``;
       a loss with ``fused_activation`` is also checked through its fused path,
+      (under ``mask=`` when given: a sequence output's padded steps)
       at the logits whose activation gives ``y_pred``.
     * ``gradcheck(model, x, y)``: a compiled model's training loss (with
       regularization) against the gradients of all its trainable weights.
@@ -97,16 +102,17 @@ def gradcheck(obj, *inputs, training=True, eps=1e-6, rtol=1e-5, atol=1e-8, n_dir
     """
     if isinstance(obj, Layer):
         return _check_layer(obj, inputs, training, eps, rtol, atol, n_directions, seed,
-                            raise_on_failure)
+                            raise_on_failure, call_kwargs)
     if isinstance(obj, Loss):
         return _check_loss(obj, inputs, eps, rtol, atol, n_directions, seed, raise_on_failure,
-                           sample_weight)
+                           sample_weight, mask)
     if hasattr(obj, "_train_step"):
         return _check_model(obj, inputs, eps, rtol, atol, n_directions, seed, raise_on_failure)
     raise TypeError(f"gradcheck takes a Layer, a Loss or a compiled Model, got {type(obj).__name__}")
 
 
-def _check_layer(layer, inputs, training, eps, rtol, atol, n_directions, seed, raise_on_failure):
+def _check_layer(layer, inputs, training, eps, rtol, atol, n_directions, seed, raise_on_failure,
+                 call_kwargs=None):
     ops = get_backend()
     if len(inputs) != 1:
         raise TypeError("gradcheck(layer, x): pass one input (a list of arrays for merge layers)")
@@ -114,41 +120,71 @@ def _check_layer(layer, inputs, training, eps, rtol, atol, n_directions, seed, r
     xs = [ops.asarray(a).copy() for a in x] if layer.multi_input else [ops.asarray(x).copy()]
     if not layer.built:
         layer._ensure_built([a.shape[1:] for a in xs] if layer.multi_input else xs[0].shape[1:])
-    _require_float64([(f"input {i}", a) for i, a in enumerate(xs)], "the layer input")
-    _require_float64(list(layer.params.items()), f"layer {layer.name!r} weight")
+    # Call arguments: arrays among them (other than the mask) are checked like inputs.
+    kwargs, checked = {}, {}
+    for key, value in (call_kwargs or {}).items():
+        if key != "mask" and isinstance(value, (list, tuple)):
+            kwargs[key] = [ops.asarray(v).copy() for v in value]
+            checked[key] = True
+        elif key != "mask" and hasattr(value, "shape"):
+            kwargs[key] = ops.asarray(value).copy()
+            checked[key] = False
+        else:
+            kwargs[key] = value
+    float_inputs = [a for a in xs if a.dtype.kind == "f"]
+    _require_float64([(f"input {i}", a) for i, a in enumerate(float_inputs)], "the layer input")
+    weights = [(f"{l.name}/{n}" if l is not layer else n, l, n) for l, n in layer._weight_items()]
+    _require_float64([(key, l.params[n]) for key, l, n in weights], f"layer {layer.name!r} weight")
     rng_state = get_rng().bit_generator.state
 
     def run():
         get_rng().bit_generator.state = rng_state  # same dropout/noise draws every pass
-        return layer.forward(xs if layer.multi_input else xs[0], training)
+        return layer.forward(xs if layer.multi_input else xs[0], training, **kwargs)
 
     y, backprop = run()
-    dy = ops.asarray(numpy.random.default_rng(seed + 1).standard_normal(y.shape))
+    several = isinstance(y, tuple)
+    ys = list(y) if several else [y]
+    out_rng = numpy.random.default_rng(seed + 1)
+    dys = [ops.asarray(out_rng.standard_normal(yk.shape)) for yk in ys]
 
     def f():
-        return float((run()[0] * dy).sum())
+        y = run()[0]
+        return float(sum((yk * d).sum() for yk, d in zip(y if several else [y], dys)))
 
     layer.zero_grads()
     y, backprop = run()
-    dx = backprop(dy)
-    dxs = dx if layer.multi_input else [dx]
+    dx = backprop(dys if several else dys[0])
+    dkw = {}
+    if checked:
+        dx, dkw = dx
     pieces, analytic = {}, {}
-    for i, (a, d) in enumerate(zip(xs, dxs)):
-        pieces[f"input {i}"], analytic[f"input {i}"] = a, d
-    for name in layer.trainable_names:
-        pieces[name], analytic[name] = layer.params[name], layer.grads[name].copy()
+    if any(a.dtype.kind == "f" for a in xs):
+        dxs = dx if layer.multi_input else [dx]
+        for i, (a, d) in enumerate(zip(xs, dxs)):
+            pieces[f"input {i}"], analytic[f"input {i}"] = a, d
+    for key, many in checked.items():
+        values = kwargs[key] if many else [kwargs[key]]
+        grads = dkw[key] if many else [dkw[key]]
+        for j, (a, d) in enumerate(zip(values, grads)):
+            name = f"{key} {j}" if many else key
+            pieces[name], analytic[name] = a, d
+    for key, l, n in weights:
+        if n in l.trainable_names:
+            pieces[key], analytic[key] = l.params[n], l.grads[n].copy()
     result = _directional_check(f, analytic, pieces, eps, rtol, atol, n_directions, seed)
     return _finish(result, raise_on_failure, f"layer {layer.name!r}")
 
 
-def _check_loss(loss, inputs, eps, rtol, atol, n_directions, seed, raise_on_failure, sample_weight):
+def _check_loss(loss, inputs, eps, rtol, atol, n_directions, seed, raise_on_failure, sample_weight,
+                mask=None):
     ops = get_backend()
     if len(inputs) != 2:
         raise TypeError("gradcheck(loss, y_true, y_pred): pass the targets and the predictions")
     y_true, y_pred = ops.asarray(inputs[0]), ops.asarray(inputs[1]).copy()
     _require_float64([("y_pred", y_pred)], "the prediction")
-    _, grad = loss.forward_backward(y_true, y_pred, sample_weight)
-    result = _directional_check(lambda: loss(y_true, y_pred, sample_weight), {"y_pred": grad},
+    kw = {} if mask is None else {"mask": ops.asarray(mask)}
+    _, grad = loss.forward_backward(y_true, y_pred, sample_weight, **kw)
+    result = _directional_check(lambda: loss(y_true, y_pred, sample_weight, **kw), {"y_pred": grad},
                                 {"y_pred": y_pred}, eps, rtol, atol, n_directions, seed)
     checks = list(result.checks)
     if loss.fused_activation is not None:
@@ -156,11 +192,11 @@ def _check_loss(loss, inputs, eps, rtol, atol, n_directions, seed, raise_on_fail
         xp = ops.xp
         logits = xp.log(y_pred) if loss.fused_activation == "softmax" else \
             xp.log(y_pred) - xp.log1p(-y_pred)
-        _, grad, _ = loss.forward_backward_logits(y_true, logits, sample_weight)
+        _, grad, _ = loss.forward_backward_logits(y_true, logits, sample_weight, **kw)
 
         def f():
             probs = ops.activation_forward(loss.fused_activation, logits)
-            return loss(y_true, probs, sample_weight)
+            return loss(y_true, probs, sample_weight, **kw)
 
         fused = _directional_check(f, {"logits (fused)": grad}, {"logits (fused)": logits},
                                    eps, rtol, atol, n_directions, seed)
@@ -173,14 +209,14 @@ def _check_model(model, inputs, eps, rtol, atol, n_directions, seed, raise_on_fa
         raise TypeError("gradcheck(model, x, y): pass inputs and targets")
     model._require_compiled("gradcheck")
     xs = model._prepare_x(inputs[0])
-    y = model._prepare_y(inputs[1], xs[0].shape[0])
+    ys = model._prepare_y(inputs[1], xs[0].shape[0])
     _require_float64([(f"{l.name}/{n}", l.params[n]) for l, n in model._trainable], "model weight")
     rng_state = get_rng().bit_generator.state
 
     def f():
         get_rng().bit_generator.state = rng_state
-        out, _, penalty = model._forward(xs, True)
-        return model.loss(y, out) + penalty + model._regularization_loss()
+        outs, _, penalty = model._forward(xs, True)
+        return model._loss_values(ys, outs, None)[0] + penalty + model._regularization_loss()
 
     # One training step's gradients, without the update: a throwaway optimizer would
     # change the weights, so run forward/backward by hand.
@@ -188,12 +224,9 @@ def _check_model(model, inputs, eps, rtol, atol, n_directions, seed, raise_on_fa
     for layer in model._layers:
         layer.zero_grads()
     fused = model._fusable()
-    out, tape, _ = model._forward(xs, True, fused)
-    if fused:
-        _, dy, _ = model.loss.forward_backward_logits(y, out)
-    else:
-        _, dy = model.loss.forward_backward(y, out)
-    model._backward(tape, dy)
+    outs, tape, _ = model._forward(xs, True, fused)
+    _, _, dys, _ = model._losses_and_grads(ys, outs, None, fused)
+    model._backward(tape, dys)
     pieces, analytic = {}, {}
     for layer, name, reg in model._regularized:
         layer.grads[name] += reg.gradient(layer.params[name])

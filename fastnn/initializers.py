@@ -141,6 +141,7 @@ class Orthogonal(Initializer):
 _TABLE = {
     "zeros": Zeros, "ones": Ones, "constant": Constant,
     "random_normal": RandomNormal, "random_uniform": RandomUniform,
+    "normal": RandomNormal, "uniform": RandomUniform,  # Keras's short names
     "variance_scaling": VarianceScaling,
     "glorot_uniform": GlorotUniform, "xavier_uniform": GlorotUniform,
     "glorot_normal": GlorotNormal, "xavier_normal": GlorotNormal,

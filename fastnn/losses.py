@@ -6,6 +6,11 @@ also returns ``d loss / d y_pred``. Losses that pair with an output activation
 (softmax + categorical cross-entropy, sigmoid + binary cross-entropy) expose
 ``fused_activation`` and ``forward_backward_logits``: the model then skips the
 activation's backward and differentiates the pair in one stable step.
+
+Every loss takes ``mask=`` (the mask a model output carries, e.g. padded time
+steps after ``Embedding(mask_zero=True)``): masked steps contribute nothing and
+the loss is the mean over the unmasked steps, Keras's averaging rule
+(``sum(step loss * sample weight * mask) / sum(mask)``).
 """
 import numpy
 
@@ -48,9 +53,36 @@ class Loss(Configurable):
     name = "loss"
     fused_activation = None
 
-    def __call__(self, y_true, y_pred, sample_weight=None):
+    def __call__(self, y_true, y_pred, sample_weight=None, mask=None):
         y_true, y_pred = self._prepare(y_true, y_pred)
+        if mask is not None:
+            return self._masked(y_true, y_pred, sample_weight, mask)[0]
         return _weighted_mean(self.per_sample(y_true, y_pred), sample_weight)
+
+    def _masked(self, y_true, y_pred, sample_weight, mask):
+        """(loss, d loss / d y_pred) under ``mask``, whose shape is the
+        leading axes of the loss values (batch, steps): each step's loss is
+        the mean of its values, weighted by mask * sample weight, summed, and
+        divided by the number of unmasked steps (0 when all are masked)."""
+        xp = get_backend().xp
+        values, grad = self._loss_and_grad(y_true, y_pred)
+        mask = xp.asarray(mask)
+        if mask.shape != values.shape[:mask.ndim] or mask.ndim < 1:
+            raise ValueError(f"{self.name}: the mask has shape {tuple(mask.shape)} but the loss "
+                             f"values have shape {tuple(values.shape)}; expected a mask of shape "
+                             f"(batch, steps) matching their leading axes")
+        steps = values.reshape(mask.shape + (-1,))
+        per_step = steps.mean(axis=-1)
+        weight = mask.astype(grad.dtype)
+        if sample_weight is not None:
+            weight = weight * _sample_weight(sample_weight, weight)
+        valid = float(mask.sum())
+        if valid == 0:
+            return 0.0, xp.zeros_like(grad)
+        loss = float((per_step * weight).sum(dtype=numpy.float64)) / valid
+        scale = weight * grad.dtype.type(1.0 / (valid * steps.shape[-1]))
+        scale = scale.reshape(scale.shape + (1,) * (grad.ndim - scale.ndim))
+        return loss, grad * scale
 
     def _prepare(self, y_true, y_pred):
         xp = get_backend().xp
@@ -77,9 +109,11 @@ class Loss(Configurable):
         values, _ = self._loss_and_grad(y_true, y_pred)
         return values.reshape(values.shape[0], -1).mean(axis=1)
 
-    def forward_backward(self, y_true, y_pred, sample_weight=None):
+    def forward_backward(self, y_true, y_pred, sample_weight=None, mask=None):
         """(mean loss as a float, d mean loss / d y_pred)."""
         y_true, y_pred = self._prepare(y_true, y_pred)
+        if mask is not None:
+            return self._masked(y_true, y_pred, sample_weight, mask)
         values, grad = self._loss_and_grad(y_true, y_pred)
         per_sample = values.reshape(values.shape[0], -1).mean(axis=1)
         scale = grad.dtype.type(1.0 / values.size)
@@ -162,11 +196,11 @@ class BinaryCrossentropy(Loss):
         values = -(y_true * xp.log(p) + (1 - y_true) * xp.log(1 - p))
         return values, (p - y_true) / (p * (1 - p))
 
-    def forward_backward_logits(self, y_true, logits, sample_weight=None):
+    def forward_backward_logits(self, y_true, logits, sample_weight=None, mask=None):
         """(loss, d loss / d logits, sigmoid(logits)) for a fused sigmoid output."""
         y_true, logits = self._prepare(y_true, logits)
         fused = BinaryCrossentropy(from_logits=True)
-        loss, grad = fused.forward_backward(y_true, logits, sample_weight)
+        loss, grad = fused.forward_backward(y_true, logits, sample_weight, mask)
         return loss, grad, get_backend().activation_forward("sigmoid", logits)
 
 
@@ -225,10 +259,10 @@ class CategoricalCrossentropy(Loss):
         oh[get_backend().xp.arange(labels.shape[0]), labels] = 1
         return oh
 
-    def forward_backward_logits(self, y_true, logits, sample_weight=None):
+    def forward_backward_logits(self, y_true, logits, sample_weight=None, mask=None):
         """(loss, d loss / d logits, softmax(logits)) for a fused softmax output."""
         fused = type(self)(from_logits=True)
-        loss, grad = fused.forward_backward(y_true, logits, sample_weight)
+        loss, grad = fused.forward_backward(y_true, logits, sample_weight, mask)
         return loss, grad, get_backend().softmax(logits)
 
 

@@ -3,9 +3,14 @@ with Keras's ``compile``/``fit``/``evaluate``/``predict``.
 
 The graph runs its nodes in topological order, keeping each node's backprop
 closure; backward walks them in reverse and sums gradients where branches
-meet. ``fit`` is a thin loop over batches; everything around it (callbacks,
+meet. A node may have several outputs and tensors among its call arguments
+(``initial_state``), which get gradients like its inputs; masks made by a
+layer (``Embedding(mask_zero=True)``, ``Masking``) travel along the nodes to
+the layers and the losses after it. A model may have several outputs, each
+with its loss, loss weight and metrics, as in Keras. ``fit`` is a thin loop over batches; everything around it (callbacks,
 metrics, progress) lives in its own module.
 """
+import copy
 import math
 
 import numpy
@@ -16,7 +21,7 @@ from . import optimizers as optimizers_mod
 from .backend import get_backend
 from .callbacks import CallbackList, History, ProgbarLogger
 from .progress import Progbar
-from .layers.base import Layer, SymbolicTensor
+from .layers.base import Layer, SymbolicTensor, forward_takes_mask
 from .layers.input import Input, InputLayer
 
 
@@ -37,7 +42,7 @@ def _topological_nodes(inputs, outputs):
         if id(node) in on_path:
             raise ValueError("the layer graph has a cycle")
         on_path.add(id(node))
-        for t in node.inputs:
+        for t in node.all_inputs:
             visit(t)
         on_path.discard(id(node))
         seen.add(id(node))
@@ -84,8 +89,8 @@ class Model:
         for t in inputs:
             if getattr(t, "input_layer", None) is None:
                 raise ValueError(f"{t!r} is not a model input; create inputs with fastnn.Input")
-        if len(outputs) != 1:
-            raise ValueError(f"fastnn models have one output for now, got {len(outputs)}")
+        if len({id(t) for t in outputs}) != len(outputs):
+            raise ValueError("a tensor is listed twice among the model outputs")
         self.inputs, self.outputs = inputs, outputs
         self._nodes = _topological_nodes(inputs, outputs)
         self._input_layers = [t.input_layer for t in inputs]
@@ -97,12 +102,33 @@ class Model:
         input_ids = {id(t) for t in inputs}
         # Which node inputs need a gradient: those computed by a node, not model inputs.
         self._needs_grad = [[id(t) not in input_ids for t in node.inputs] for node in self._nodes]
+        # Call-argument tensors that get gradients (masks never do), as (name, list?, needs).
+        self._kwarg_grads = []
+        for node in self._nodes:
+            spec = []
+            for key, value in node.tensor_kwargs.items():
+                if key == "mask":
+                    continue
+                many = isinstance(value, list)
+                needs = [id(t) not in input_ids for t in (value if many else [value])]
+                spec.append((key, many, needs))
+            self._kwarg_grads.append(spec)
+        self._makes_mask = [any(t.mask is not None for t in node.outputs) for node in self._nodes]
+        self.output_names = _output_names(outputs)
         self._graph_ready = True
         self._collect_params()
 
     def _collect_params(self):
-        self._trainable = [(layer, name) for layer in self._layers for name in layer.trainable_names]
-        self._regularized = [(layer, name, reg) for layer in self._layers
+        # Layers held inside layers (composites) train like top-level ones.
+        seen, flat = set(), []
+        for top in self._layers:
+            for layer in top._flatten_layers():
+                if id(layer) not in seen:
+                    seen.add(id(layer))
+                    flat.append(layer)
+        self._all_layers = flat
+        self._trainable = [(layer, name) for layer in flat for name in layer.trainable_names]
+        self._regularized = [(layer, name, reg) for layer in flat
                              for name, reg in layer.regularizers.items()
                              if name in layer.trainable_names]
 
@@ -130,8 +156,11 @@ class Model:
 
     # --------------------------------------------------------------- running
     def _forward(self, xs, training, fused=False):
-        """Run the graph. Returns (output, tape, activity penalty)."""
+        """Run the graph. Returns (outputs, tape, activity penalty): the
+        outputs as a list in ``self.outputs`` order; their masks (None where
+        unmasked) are in ``self._last_masks``."""
         values = {id(t): x for t, x in zip(self.inputs, xs)}
+        masks = {}
         tape = []
         penalty = 0.0
         last = len(self._nodes) - 1
@@ -139,36 +168,77 @@ class Model:
             layer = node.layer
             ins = [values[id(t)] for t in node.inputs]
             arg = ins if layer.multi_input else ins[0]
+            kwargs, node_training, in_mask = {}, training, None
+            if node.tensor_kwargs or node.call_kwargs:
+                kwargs = _node_kwargs(node, values)
+                node_training = kwargs.pop("training", training)
+                in_mask = kwargs.pop("mask", None)
+            if in_mask is None and masks:
+                in_mask = _input_mask(node, masks)
+            if in_mask is not None and forward_takes_mask(layer):
+                kwargs["mask"] = in_mask
             if fused and i == last:
-                y, backprop = layer.forward(arg, training, fused_output=True)
+                y, backprop = layer.forward(arg, node_training, fused_output=True, **kwargs)
             else:
-                y, backprop = layer.forward(arg, training)
+                y, backprop = layer.forward(arg, node_training, **kwargs)
+            ys = y if node.multi_output else (y,)
             reg_grad = None
             if training and layer.activity_regularizer is not None:
-                penalty += layer.activity_regularizer(y)
-                reg_grad = layer.activity_regularizer.gradient(y)
-            values[id(node.output)] = y
+                reg_grad = []
+                for yk in ys:
+                    penalty += layer.activity_regularizer(yk)
+                    reg_grad.append(layer.activity_regularizer.gradient(yk))
+            for t, yk in zip(node.outputs, ys):
+                values[id(t)] = yk
+            if self._makes_mask[i]:
+                out_mask = layer.compute_mask(arg, in_mask)
+                out_masks = out_mask if isinstance(out_mask, list) else [out_mask] * len(ys)
+                for t, m in zip(node.outputs, out_masks):
+                    masks[id(t)] = m
             tape.append((backprop, reg_grad))
-        return values[id(self.outputs[0])], tape, penalty
+        self._last_masks = [masks.get(id(t)) for t in self.outputs]
+        return [values[id(t)] for t in self.outputs], tape, penalty
 
-    def _backward(self, tape, dy):
-        grads = {id(self.outputs[0]): dy}
+    def _backward(self, tape, dys):
+        """Backward through the graph from ``dys``, one gradient per model
+        output (None for an output without a loss)."""
+        grads = {}
+        for t, d in zip(self.outputs, dys):
+            if d is not None:
+                grads[id(t)] = d if id(t) not in grads else grads[id(t)] + d
         for i in range(len(self._nodes) - 1, -1, -1):
             node = self._nodes[i]
             backprop, reg_grad = tape[i]
-            g = grads.pop(id(node.output), None)
-            if reg_grad is not None:
-                g = reg_grad if g is None else g + reg_grad
-            if g is None:
-                continue  # this node does not reach the loss
+            if node.multi_output:
+                g = [grads.pop(id(t), None) for t in node.outputs]
+                if reg_grad is not None:
+                    g = [r if gk is None else gk + r for gk, r in zip(g, reg_grad)]
+                if all(gk is None for gk in g):
+                    continue  # this node does not reach the loss
+            else:
+                g = grads.pop(id(node.outputs[0]), None)
+                if reg_grad is not None:
+                    g = reg_grad[0] if g is None else g + reg_grad[0]
+                if g is None:
+                    continue  # this node does not reach the loss
             needs = self._needs_grad[i]
-            if not any(needs):
+            kwarg_grads = self._kwarg_grads[i]
+            if not any(needs) and not kwarg_grads:
                 if node.layer.skips_input_grad:
                     backprop(g, need_dx=False)
                 else:
                     backprop(g)
                 continue
             dx = backprop(g)
+            if kwarg_grads:
+                dx, dkw = dx
+                for key, many, kneeds in kwarg_grads:
+                    tensors = node.tensor_kwargs[key] if many else [node.tensor_kwargs[key]]
+                    ds = dkw[key] if many else [dkw[key]]
+                    for t, d, need in zip(tensors, ds, kneeds):
+                        if need and d is not None:
+                            k = id(t)
+                            grads[k] = d if k not in grads else grads[k] + d
             dxs = dx if node.layer.multi_input else [dx]
             for t, d, need in zip(node.inputs, dxs, needs):
                 if need:
@@ -176,9 +246,11 @@ class Model:
                     grads[k] = d if k not in grads else grads[k] + d
 
     def __call__(self, x, training=False):
-        """Eager call on arrays: the model's output for ``x``."""
+        """Eager call on arrays: the model's output for ``x`` (a list for
+        several outputs)."""
         xs = self._prepare_x(x)
-        return self._forward(xs, training)[0]
+        outs = self._forward(xs, training)[0]
+        return outs if len(outs) > 1 else outs[0]
 
     def build(self, input_shape):
         """Build with a per-sample ``input_shape`` (batch axis excluded)."""
@@ -189,7 +261,7 @@ class Model:
     def _params(self, trainable_only=False):
         if trainable_only:
             return [layer.params[name] for layer, name in self._trainable]
-        return [p for layer in self._layers for p in layer.params.values()]
+        return [p for layer in self._all_layers for p in layer.params.values()]
 
     @property
     def weights(self):
@@ -221,24 +293,62 @@ class Model:
             p[...] = get_backend().asarray(w, dtype=p.dtype)
 
     # ---------------------------------------------------------------- compile
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None):
-        """Choose the optimizer, the loss and the metrics reported by ``fit``."""
+    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None):
+        """Choose the optimizer, the loss and the metrics reported by ``fit``.
+
+        With several outputs, as Keras: ``loss`` is one loss for every output,
+        a list (one per output) or a dict by output name (an output without a
+        loss is not trained on); ``loss_weights`` a list or dict of the
+        factors of the outputs' losses in the total; ``metrics`` a list of
+        lists or a dict by output name (a flat list applies to every output).
+        """
         if loss is None:
             raise ValueError("compile needs a loss, e.g. loss='mse' or "
                              "loss='sparse_categorical_crossentropy'")
+        names = self.output_names if self._graph_ready else ["output"]
+        losses = [None if l is None else losses_mod.get(l)
+                  for l in _spread(loss, names, "loss")]
+        if all(l is None for l in losses):
+            raise ValueError("compile: no output has a loss")
+        weights = [1.0] * len(names) if loss_weights is None else \
+            _spread(loss_weights, names, "loss_weights", missing=1.0, spread_one=False)
+        for w in weights:
+            if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w):
+                raise ValueError(f"loss_weights must be finite numbers, got {loss_weights!r}")
         self.optimizer = optimizers_mod.get(optimizer)
-        self.loss = losses_mod.get(loss)
-        self._metric_specs = list(metrics or [])
-        self.compiled_metrics = [metrics_mod.get_metric(m, loss=self.loss)
-                                 for m in self._metric_specs]
+        self._losses = losses
+        self._loss_weights = [float(w) for w in weights]
+        self.loss = losses[0] if len(names) == 1 else losses
+        self._metric_specs = _metric_specs(metrics, names)
+        self._metric_table = self._make_metrics()
+        self.compiled_metrics = [m for _, _, m in self._metric_table]
         self.stop_training = False
+
+    def _make_metrics(self):
+        """Fresh metrics as (output index, log key, Metric): the key is the
+        metric's name, prefixed with its output's name when there are several
+        outputs (``out_accuracy``), as Keras names them."""
+        several = len(self._losses) > 1
+        table = []
+        specs = self._metric_specs if several else [self._metric_specs]
+        for k, output_specs in enumerate(specs):
+            for spec in output_specs:
+                m = metrics_mod.get_metric(spec, loss=self._losses[k])
+                if any(m is other for _, _, other in table):
+                    m = copy.deepcopy(m)  # one Metric object listed for several outputs
+                key = f"{self.output_names[k]}_{m.name}" if several else m.name
+                table.append((k, key, m))
+        return table
 
     def _require_compiled(self, what):
         if self.loss is None:
             raise RuntimeError(f"{what}: call model.compile(optimizer, loss) first")
 
     def _fusable(self):
-        """Whether the output activation pairs with the loss (softmax + CE ...)."""
+        """Whether the output activation pairs with the loss (softmax + CE ...):
+        for one output made by the last node, not consumed by other nodes."""
+        if len(self.outputs) != 1 or self._nodes[-1].multi_output:
+            return False
         act = self.loss.fused_activation
         last = self._nodes[-1].layer
         return act is not None and getattr(last, "supports_fused_output", False) \
@@ -248,7 +358,15 @@ class Model:
     def _split_inputs(self, x):
         """x as a list of one array per model input. A list or tuple of arrays
         is one array per input; one of plain Python data (numbers, nested
-        lists) is the samples of a one-input model, as NumPy would read it."""
+        lists) is the samples of a one-input model, as NumPy would read it. A
+        dict is keyed by the inputs' names."""
+        if isinstance(x, dict) and self._graph_ready:
+            names = [t.name for t in self.inputs]
+            unknown = sorted(set(x) - set(names))
+            if unknown or len(x) != len(names):
+                raise ValueError(f"x as a dict must have one array per model input, keyed by "
+                                 f"the input names {names}; got keys {sorted(x)}")
+            return [x[name] for name in names]
         if not isinstance(x, (list, tuple)):
             return [x]
         one_input = not self._graph_ready or len(self.inputs) == 1
@@ -265,42 +383,103 @@ class Model:
             raise ValueError(f"model {self.name!r} has {len(self.inputs)} inputs, got {len(xs)} arrays")
         out = []
         for t, a in zip(self.inputs, xs):
-            out.append(_as_float_array(a, t.dtype, f"input {t.name!r}", t.shape))
+            out.append(_as_input_array(a, t, f"input {t.name!r}"))
         n = {a.shape[0] for a in out}
         if len(n) > 1:
             raise ValueError(f"model inputs have different numbers of samples: {sorted(n)}")
         return out
 
     def _prepare_y(self, y, n):
-        ops = get_backend()
-        out_shape = self.outputs[0].shape
-        if isinstance(self.loss, losses_mod.SparseCategoricalCrossentropy):
-            y = y if ops.is_native(y) else numpy.asarray(y)
-            _check_numeric(y, "y")
-            y = self.loss._labels(y, _label_probe(y, out_shape))
+        """y as a list of one target array per output (None for an output
+        without a loss). Several outputs take a list or a dict by name."""
+        if len(self.outputs) == 1:
+            ys = [y]
+        elif isinstance(y, dict):
+            unknown = sorted(set(y) - set(self.output_names))
+            if unknown:
+                raise ValueError(f"y has keys {unknown} that are not model outputs; the "
+                                 f"outputs are {self.output_names}")
+            ys = [y.get(name) for name in self.output_names]
+        elif isinstance(y, (list, tuple)) and len(y) == len(self.outputs):
+            ys = list(y)
         else:
-            y = _as_float_array(y, self.outputs[0].dtype, "y", None)
+            got = f"a list of {len(y)}" if isinstance(y, (list, tuple)) else type(y).__name__
+            raise ValueError(f"model {self.name!r} has {len(self.outputs)} outputs "
+                             f"{self.output_names}: pass y as a list of one array per output "
+                             f"or a dict by output name, got {got}")
+        out = []
+        for k, (t, loss, yk) in enumerate(zip(self.outputs, self._losses, ys)):
+            if loss is None:
+                out.append(None)
+                continue
+            if yk is None:
+                raise ValueError(f"no target for output {self.output_names[k]!r}, which has "
+                                 f"a loss")
+            out.append(self._prepare_one_y(yk, n, t, loss, k))
+        return out
+
+    def _prepare_one_y(self, y, n, t, loss, k):
+        ops = get_backend()
+        out_shape = t.shape
+        what = "y" if len(self.outputs) == 1 else f"y[{self.output_names[k]!r}]"
+        if isinstance(loss, losses_mod.SparseCategoricalCrossentropy):
+            y = y if ops.is_native(y) else numpy.asarray(y)
+            _check_numeric(y, what)
+            y = loss._labels(y, _label_probe(y, out_shape))
+        else:
+            y = _as_float_array(y, t.dtype, what, None)
             if y.shape[1:] != out_shape and y.size == y.shape[0] * math.prod(out_shape):
                 y = y.reshape((y.shape[0],) + out_shape)
             if y.shape[1:] != out_shape:
-                raise ValueError(f"y has per-sample shape {y.shape[1:]} but the model output "
-                                 f"{self._nodes[-1].layer.name!r} has shape {out_shape}")
+                raise ValueError(f"{what} has per-sample shape {y.shape[1:]} but the model "
+                                 f"output {t.node.layer.name!r} has shape {out_shape}")
         if y.shape[0] != n:
-            raise ValueError(f"x has {n} samples but y has {y.shape[0]}; they must match")
+            raise ValueError(f"x has {n} samples but {what} has {y.shape[0]}; they must match")
         return y
 
     # ------------------------------------------------------------------ steps
-    def _train_step(self, xs, y, sample_weight):
-        for layer in self._layers:
-            layer.zero_grads()
+    def _losses_and_grads(self, ys, outs, sample_weight, fused=False):
+        """(total loss, per-output losses, output gradients, predictions) of
+        one forward pass, each output scored by its loss, under the mask the
+        output carries (``self._last_masks``), times its loss weight."""
+        total, parts, dys, preds = 0.0, [], [], []
+        for loss, weight, y, out, mask in zip(self._losses, self._loss_weights, ys, outs,
+                                              self._last_masks):
+            if loss is None:
+                parts.append(None), dys.append(None), preds.append(out)
+                continue
+            kw = {} if mask is None else {"mask": mask}
+            if fused:
+                value, dy, pred = loss.forward_backward_logits(y, out, sample_weight, **kw)
+            else:
+                (value, dy), pred = loss.forward_backward(y, out, sample_weight, **kw), out
+            if weight != 1.0:
+                dy = dy * dy.dtype.type(weight)
+            total += weight * value
+            parts.append(value), dys.append(dy), preds.append(pred)
+        return total, parts, dys, preds
+
+    def _loss_values(self, ys, outs, sample_weight):
+        """(total loss, per-output losses) without gradients."""
+        total, parts = 0.0, []
+        for loss, weight, y, out, mask in zip(self._losses, self._loss_weights, ys, outs,
+                                              self._last_masks):
+            if loss is None:
+                parts.append(None)
+                continue
+            value = loss(y, out, sample_weight, **({} if mask is None else {"mask": mask}))
+            total += weight * value
+            parts.append(value)
+        return total, parts
+
+    def _train_step(self, xs, ys, sample_weight):
+        for layer in self._all_layers:  # own grads each: no scan for held layers per step
+            for g in layer.grads.values():
+                g.fill(0)
         fused = self._fusable()
-        out, tape, penalty = self._forward(xs, True, fused)
-        if fused:
-            loss, dy, pred = self.loss.forward_backward_logits(y, out, sample_weight)
-        else:
-            loss, dy = self.loss.forward_backward(y, out, sample_weight)
-            pred = out
-        self._backward(tape, dy)
+        outs, tape, penalty = self._forward(xs, True, fused)
+        loss, parts, dys, preds = self._losses_and_grads(ys, outs, sample_weight, fused)
+        self._backward(tape, dys)
         loss += penalty
         for layer, name, reg in self._regularized:
             p = layer.params[name]
@@ -308,7 +487,7 @@ class Model:
             layer.grads[name] += reg.gradient(p)
         self.optimizer.apply_gradients(self._params(True),
                                        [layer.grads[name] for layer, name in self._trainable])
-        return loss, pred
+        return loss, parts, preds
 
     def _regularization_loss(self):
         return sum(reg(layer.params[name]) for layer, name, reg in self._regularized)
@@ -317,29 +496,39 @@ class Model:
         """One gradient step on one batch; returns the loss (and metrics)."""
         self._require_compiled("train_on_batch")
         xs = self._prepare_x(x)
-        y = self._prepare_y(y, xs[0].shape[0])
-        loss, pred = self._train_step(xs, y, sample_weight)
-        return self._batch_result(loss, y, pred, sample_weight, return_dict)
+        ys = self._prepare_y(y, xs[0].shape[0])
+        loss, parts, preds = self._train_step(xs, ys, sample_weight)
+        return self._batch_result(loss, parts, ys, preds, sample_weight, return_dict)
 
     def test_on_batch(self, x, y, sample_weight=None, return_dict=False):
         self._require_compiled("test_on_batch")
         xs = self._prepare_x(x)
-        y = self._prepare_y(y, xs[0].shape[0])
-        pred = self._forward(xs, False)[0]
-        loss = self.loss(y, pred, sample_weight) + self._regularization_loss()
-        return self._batch_result(loss, y, pred, sample_weight, return_dict)
+        ys = self._prepare_y(y, xs[0].shape[0])
+        preds = self._forward(xs, False)[0]
+        loss, parts = self._loss_values(ys, preds, sample_weight)
+        loss += self._regularization_loss()
+        return self._batch_result(loss, parts, ys, preds, sample_weight, return_dict)
 
-    def _batch_result(self, loss, y, pred, sample_weight, return_dict):
+    def _loss_logs(self, loss, parts):
         logs = {"loss": float(loss)}
-        for m in self.compiled_metrics:
+        if len(parts) > 1:
+            for name, part in zip(self.output_names, parts):
+                if part is not None:
+                    logs[f"{name}_loss"] = float(part)
+        return logs
+
+    def _batch_result(self, loss, parts, ys, preds, sample_weight, return_dict):
+        logs = self._loss_logs(loss, parts)
+        for k, key, m in self._metric_table:
             m.reset_state()
-            m.update_state(y, pred, sample_weight)
-            logs[m.name] = float(m.result())
+            m.update_state(*_unmasked(ys[k], preds[k], sample_weight, self._last_masks[k]))
+            logs[key] = float(m.result())
         return logs if return_dict else (list(logs.values()) if len(logs) > 1 else logs["loss"])
 
     def predict_on_batch(self, x):
         xs = self._prepare_x(x)
-        return get_backend().to_numpy(self._forward(xs, False)[0])
+        outs = [get_backend().to_numpy(o) for o in self._forward(xs, False)[0]]
+        return outs if len(outs) > 1 else outs[0]
 
     # ------------------------------------------------------------------- fit
     def fit(self, x=None, y=None, batch_size=32, epochs=1, verbose="auto", callbacks=None,
@@ -355,8 +544,10 @@ class Model:
         n = xs[0].shape[0]
         if n == 0:
             raise ValueError("fit got empty arrays (0 samples)")
-        y = self._prepare_y(y, n)
-        sw = _sample_weights(sample_weight, class_weight, y, n)
+        ys = self._prepare_y(y, n)
+        if class_weight is not None and len(self.outputs) > 1:
+            raise ValueError("class_weight is for models with one output; pass sample_weight")
+        sw = _sample_weights(sample_weight, class_weight, next(a for a in ys if a is not None), n)
         if validation_data is None and validation_split:
             if not 0 < validation_split < 1:
                 raise ValueError(f"validation_split must be in (0, 1), got {validation_split}")
@@ -364,11 +555,13 @@ class Model:
             if split <= 0 or split >= n:
                 raise ValueError(f"validation_split={validation_split} leaves no training or no "
                                  f"validation samples out of {n}")
-            validation_data = ([a[split:] for a in xs], y[split:],
-                               None if sw is None else sw[split:])
-            xs, y, sw = [a[:split] for a in xs], y[:split], None if sw is None else sw[:split]
+            val = ([a[split:] for a in xs], _take(ys, slice(split, None)),
+                   None if sw is None else sw[split:])
+            xs, ys = [a[:split] for a in xs], _take(ys, slice(None, split))
+            sw = None if sw is None else sw[:split]
             n = split
-        val = self._prepare_validation(validation_data)
+        else:
+            val = self._prepare_validation(validation_data)
 
         history = History()
         cb_list = list(callbacks or [])
@@ -382,30 +575,37 @@ class Model:
         self.history = history
         self.stop_training = False
         rng = _rng()
+        several = len(self.outputs) > 1
         cbs.on_train_begin({})
         logs = {}
         for epoch in range(initial_epoch, epochs):
             if self.stop_training:
                 break
             cbs.on_epoch_begin(epoch, {})
-            for m in self.compiled_metrics:
+            for _, _, m in self._metric_table:
                 m.reset_state()
             order = rng.permutation(n) if shuffle else None
             loss_sum, seen = 0.0, 0
+            part_sums = [0.0] * len(self.outputs)
             for step in range(steps):
                 lo, hi = step * batch_size, min(n, (step + 1) * batch_size)
                 cbs.on_train_batch_begin(step, {})
                 idx = order[lo:hi] if order is not None else slice(lo, hi)
                 xb = [a[idx] for a in xs]
-                yb = y[idx]
+                yb = _take(ys, idx)
                 swb = None if sw is None else sw[idx]
-                loss, pred = self._train_step(xb, yb, swb)
+                loss, parts, preds = self._train_step(xb, yb, swb)
                 loss_sum += loss * (hi - lo)
                 seen += hi - lo
                 batch_logs = {"loss": loss_sum / seen}
-                for m in self.compiled_metrics:
-                    m.update_state(yb, pred, swb)
-                    batch_logs[m.name] = float(m.result())
+                if several:
+                    for k, part in enumerate(parts):
+                        if part is not None:
+                            part_sums[k] += part * (hi - lo)
+                            batch_logs[f"{self.output_names[k]}_loss"] = part_sums[k] / seen
+                for k, key, m in self._metric_table:
+                    m.update_state(*_unmasked(yb[k], preds[k], swb, self._last_masks[k]))
+                    batch_logs[key] = float(m.result())
                 cbs.on_train_batch_end(step, batch_logs)
                 if self.stop_training:
                     break
@@ -423,9 +623,9 @@ class Model:
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
             raise ValueError("validation_data must be (x_val, y_val) or (x_val, y_val, sample_weight)")
         vxs = self._prepare_x(validation_data[0])
-        vy = self._prepare_y(validation_data[1], vxs[0].shape[0])
+        vys = self._prepare_y(validation_data[1], vxs[0].shape[0])
         vsw = validation_data[2] if len(validation_data) == 3 else None
-        return vxs, vy, vsw
+        return vxs, vys, vsw
 
     # -------------------------------------------------------------- evaluate
     def evaluate(self, x=None, y=None, batch_size=32, verbose=0, sample_weight=None,
@@ -437,55 +637,65 @@ class Model:
         self._require_compiled("evaluate")
         verbose = _check_verbose(verbose)
         xs = self._prepare_x(x)
-        y = self._prepare_y(y, xs[0].shape[0])
+        ys = self._prepare_y(y, xs[0].shape[0])
         if xs[0].shape[0] == 0:
             raise ValueError("evaluate got empty arrays (0 samples)")
-        logs = self._evaluate_arrays(xs, y, sample_weight, batch_size=batch_size,
+        logs = self._evaluate_arrays(xs, ys, sample_weight, batch_size=batch_size,
                                      verbose=verbose)
         if return_dict:
             return logs
         return list(logs.values()) if len(logs) > 1 else logs["loss"]
 
-    def _evaluate_arrays(self, xs, y, sample_weight=None, batch_size=256, verbose=0):
+    def _evaluate_arrays(self, xs, ys, sample_weight=None, batch_size=256, verbose=0):
         n = xs[0].shape[0]
-        metrics = [metrics_mod.get_metric(spec, loss=self.loss) for spec in self._metric_specs]
+        table = self._make_metrics()
         bar = Progbar(math.ceil(n / batch_size), verbose=verbose,
                       stateful_metrics="all") if verbose else None
         total, weight_total = 0.0, 0.0
+        part_totals = [0.0] * len(self.outputs)
         reg = self._regularization_loss()  # the weights do not change while evaluating
         for step, lo in enumerate(range(0, n, batch_size)):
             hi = min(n, lo + batch_size)
-            pred = self._forward([a[lo:hi] for a in xs], False)[0]
+            preds = self._forward([a[lo:hi] for a in xs], False)[0]
             swb = None if sample_weight is None else numpy.asarray(sample_weight)[lo:hi]
-            total += self.loss(y[lo:hi], pred, swb) * (hi - lo)
+            yb = _take(ys, slice(lo, hi))
+            loss, parts = self._loss_values(yb, preds, swb)
+            total += loss * (hi - lo)
+            for k, part in enumerate(parts):
+                if part is not None:
+                    part_totals[k] += part * (hi - lo)
             weight_total += hi - lo
-            for m in metrics:
-                m.update_state(y[lo:hi], pred, swb)
+            for k, _, m in table:
+                m.update_state(*_unmasked(yb[k], preds[k], swb, self._last_masks[k]))
             if bar is not None:
                 bar.update(step + 1, {"loss": total / weight_total + reg,
-                                      **{m.name: float(m.result()) for m in metrics}})
-        logs = {"loss": total / weight_total + reg}
-        for m in metrics:
-            logs[m.name] = float(m.result())
+                                      **{key: float(m.result()) for _, key, m in table}})
+        logs = self._loss_logs(total / weight_total + reg,
+                               [None if l is None else p / weight_total
+                                for l, p in zip(self._losses, part_totals)])
+        for _, key, m in table:
+            logs[key] = float(m.result())
         return logs
 
     # --------------------------------------------------------------- predict
     def predict(self, x, batch_size=32, verbose=0):
-        """Outputs for ``x`` in batches (nothing is kept for backward).
+        """Outputs for ``x`` in batches (nothing is kept for backward): an
+        array, or a list of arrays for a model with several outputs.
         ``verbose`` as in ``evaluate`` (a bar of the batches done)."""
         verbose = _check_verbose(verbose)
         xs = self._prepare_x(x)
         n = xs[0].shape[0]
         bar = Progbar(math.ceil(n / batch_size), verbose=verbose) if verbose and n else None
-        outs = []
+        outs = [[] for _ in self.outputs]
         for step, lo in enumerate(range(0, n, batch_size)):
-            outs.append(self._forward([a[lo:lo + batch_size] for a in xs], False)[0])
+            for acc, o in zip(outs, self._forward([a[lo:lo + batch_size] for a in xs], False)[0]):
+                acc.append(o)
             if bar is not None:
                 bar.update(step + 1)
-        if not outs:
-            return numpy.zeros((0,) + self.outputs[0].shape, dtype=self.outputs[0].dtype)
         ops = get_backend()
-        return ops.to_numpy(ops.xp.concatenate(outs, axis=0))
+        result = [ops.to_numpy(ops.xp.concatenate(acc, axis=0)) if acc else
+                  numpy.zeros((0,) + t.shape, dtype=t.dtype) for acc, t in zip(outs, self.outputs)]
+        return result if len(result) > 1 else result[0]
 
     # ---------------------------------------------------------------- saving
     def save(self, path, include_optimizer=True):
@@ -510,7 +720,9 @@ class Model:
 
     # --------------------------------------------------------------- summary
     def summary(self, print_fn=print, line_length=65):
-        """Print layers, output shapes and parameter counts, as Keras does."""
+        """Print layers, output shapes and parameter counts, as Keras does (a
+        composite layer's count includes the layers it holds; a layer with
+        several outputs lists each output's shape)."""
         self._require_built("summary")
         cols = [int(line_length * f) for f in (0.45, 0.85, 1.0)]
 
@@ -524,7 +736,8 @@ class Model:
                  row(["Layer (type)", "Output Shape", "Param #"]), "=" * line_length]
         for i, node in enumerate(self._nodes):
             layer = node.layer
-            shape = "(None, " + ", ".join(map(str, node.output.shape)) + ")"
+            shapes = ["(None, " + ", ".join(map(str, t.shape)) + ")" for t in node.outputs]
+            shape = shapes[0] if len(shapes) == 1 else "[" + ", ".join(shapes) + "]"
             shared = self._nodes.index(node) != [n.layer for n in self._nodes].index(layer)
             count = 0 if shared else layer.count_params()
             lines.append(row([f"{layer.name} ({type(layer).__name__})", shape, f"{count:,}"]))
@@ -594,6 +807,104 @@ class Sequential(Model):
 
 
 # ------------------------------------------------------------------- helpers
+def _node_kwargs(node, values):
+    """A node's call arguments with its tensors replaced by their values."""
+    kwargs = dict(node.call_kwargs)
+    for key, value in node.tensor_kwargs.items():
+        if isinstance(value, list):
+            kwargs[key] = [values[id(t)] for t in value]
+        else:
+            kwargs[key] = values[id(value)]
+    if "mask" in kwargs:
+        kwargs["mask"] = kwargs["mask"] != 0  # a mask given as a model input may be numbers
+    return kwargs
+
+
+def _input_mask(node, masks):
+    """The mask(s) a node's inputs carry (None when none does)."""
+    if node.layer.multi_input:
+        found = [masks.get(id(t)) for t in node.inputs]
+        return found if any(m is not None for m in found) else None
+    return masks.get(id(node.inputs[0]))
+
+
+def _output_names(outputs):
+    """Keras's output names: the name of the layer making each output; a
+    layer's second, third... output gets ``_1``, ``_2``..."""
+    names = []
+    for t in outputs:
+        if t.node is None:
+            name = t.name or "input"
+        else:
+            name = t.node.layer.name + (f"_{t.index}" if t.index else "")
+        while name in names:
+            name += "_"
+        names.append(name)
+    return names
+
+
+def _spread(value, names, what, missing=None, spread_one=True):
+    """A compile argument as one value per output: a list (one per output), a
+    dict by output name (absent names get ``missing``), or one value for every
+    output (``spread_one``)."""
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - set(names))
+        if unknown:
+            raise ValueError(f"compile: {what} names {unknown}, which are not outputs of the "
+                             f"model; the outputs are {names}")
+        return [value.get(name, missing) for name in names]
+    if isinstance(value, (list, tuple)):
+        if len(value) != len(names):
+            raise ValueError(f"compile: {what} is a list of {len(value)} but the model has "
+                             f"{len(names)} output(s) {names}")
+        return list(value)
+    if not spread_one and len(names) > 1:
+        raise ValueError(f"compile: {what} must be a list or a dict by output name for a "
+                         f"model with {len(names)} outputs, got {value!r}")
+    return [value] * len(names)
+
+
+def _metric_specs(metrics, names):
+    """Metric specs: a flat list for one output; for several, one list per
+    output (from a list of lists, a dict by output name, or a flat list that
+    applies to every output)."""
+    if len(names) == 1:
+        if isinstance(metrics, dict):
+            metrics = _spread(metrics, names, "metrics", missing=[])[0]
+        specs = list(metrics or [])
+        if specs and isinstance(specs[0], (list, tuple)) and len(specs) == 1:
+            specs = list(specs[0])
+        return specs
+    if metrics is None:
+        return [[] for _ in names]
+    if isinstance(metrics, dict):
+        per = _spread(metrics, names, "metrics", missing=[])
+    elif isinstance(metrics, (list, tuple)) and metrics and \
+            all(m is None or isinstance(m, (list, tuple)) for m in metrics):
+        per = _spread(list(metrics), names, "metrics")
+    else:
+        per = [list(metrics)] * len(names)
+    return [[] if m is None else list(m) if isinstance(m, (list, tuple)) else [m] for m in per]
+
+
+def _unmasked(y, pred, sample_weight, mask):
+    """A metric's (y, pred, sample_weight) over the unmasked steps of a
+    masked output, each step a sample: as Keras, a metric of a sequence output
+    counts only the steps its mask keeps."""
+    if mask is None:
+        return y, pred, sample_weight
+    if sample_weight is not None:
+        xp = get_backend().xp
+        sw = xp.asarray(sample_weight).reshape((-1,) + (1,) * (mask.ndim - 1))
+        sample_weight = xp.broadcast_to(sw, mask.shape)[mask]
+    return y[mask], pred[mask], sample_weight
+
+
+def _take(arrays, idx):
+    """Rows ``idx`` of each array in a list (None stays None)."""
+    return [None if a is None else a[idx] for a in arrays]
+
+
 def _rng():
     from .random import get_rng
     return get_rng()
@@ -623,6 +934,24 @@ def _as_float_array(a, dtype, what, shape):
         bad = int((~ops.xp.isfinite(a)).sum())
         raise ValueError(f"{what} contains {bad} NaN or infinite value(s); clean the data first")
     return a
+
+
+def _as_input_array(a, tensor, what):
+    """One model input: float inputs as ``_as_float_array``; integer inputs
+    (indices for an Embedding) stay integers, checked for shape only."""
+    if tensor.dtype.kind == "f":
+        return _as_float_array(a, tensor.dtype, what, tensor.shape)
+    ops = get_backend()
+    if not ops.is_native(a):
+        a = numpy.asarray(a)
+    _check_numeric(a, what)
+    if a.ndim == 0 or tuple(a.shape[1:]) != tuple(tensor.shape):
+        raise ValueError(f"{what} expects samples of shape {tuple(tensor.shape)}, got array of "
+                         f"shape {tuple(a.shape)}")
+    if a.dtype.kind == "f":
+        if a.size and not bool(ops.xp.all(a == ops.xp.round(a))):
+            raise ValueError(f"{what} is an integer input but got non-integer values")
+    return ops.asarray(a, dtype=tensor.dtype)
 
 
 def _label_probe(y, out_shape):

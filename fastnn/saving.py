@@ -104,21 +104,36 @@ def model_config(model):
     model._require_built("save")
     all_layers = list(model._input_layers) + [l for l in model._layers]
     index = {id(l): i for i, l in enumerate(all_layers)}
-    node_index = {id(n.output): i for i, n in enumerate(model._nodes)}
+    node_index = {id(t): (i, t.index) for i, n in enumerate(model._nodes) for t in n.outputs}
     input_index = {id(t): i for i, t in enumerate(model.inputs)}
 
     def ref(t):
-        return ["input", input_index[id(t)]] if id(t) in input_index else ["node", node_index[id(t)]]
+        # ["node", i] is node i's (first) output; ["node", i, k] its k-th output.
+        if id(t) in input_index:
+            return ["input", input_index[id(t)]]
+        i, k = node_index[id(t)]
+        return ["node", i] if k == 0 else ["node", i, k]
 
-    return {
+    def node_spec(n):
+        spec = {"layer": index[id(n.layer)], "inputs": [ref(t) for t in n.inputs]}
+        if n.tensor_kwargs:
+            spec["tensor_kwargs"] = {k: [ref(t) for t in v] if isinstance(v, list) else ref(v)
+                                     for k, v in n.tensor_kwargs.items()}
+        if n.call_kwargs:
+            spec["call_kwargs"] = n.call_kwargs
+        return spec
+
+    config = {
         "class_name": "Sequential" if isinstance(model, Sequential) else "Model",
         "name": model.name,
         "layers": [{"class_name": type(l).__name__, "config": l.get_config()} for l in all_layers],
         "inputs": [index[id(l)] for l in model._input_layers],
-        "nodes": [{"layer": index[id(n.layer)], "inputs": [ref(t) for t in n.inputs]}
-                  for n in model._nodes],
+        "nodes": [node_spec(n) for n in model._nodes],
         "output": ref(model.outputs[0]),
     }
+    if len(model.outputs) > 1:
+        config["outputs"] = [ref(t) for t in model.outputs]
+    return config
 
 
 def save_model(model, path, include_optimizer=True):
@@ -127,9 +142,14 @@ def save_model(model, path, include_optimizer=True):
     weights = model.get_weights()
     state = None
     if model.loss is not None:
-        config["compile"] = {"loss": serialize(model.loss),
-                             "optimizer": serialize(model.optimizer),
-                             "metrics": [m for m in model._metric_specs if isinstance(m, str)]}
+        if len(model.outputs) == 1:
+            config["compile"] = {"loss": serialize(model.loss),
+                                 "metrics": [m for m in model._metric_specs if isinstance(m, str)]}
+        else:
+            config["compile"] = {
+                "loss": [serialize(l) for l in model._losses], "loss_weights": model._loss_weights,
+                "metrics": [[m for m in ms if isinstance(m, str)] for ms in model._metric_specs]}
+        config["compile"]["optimizer"] = serialize(model.optimizer)
         if include_optimizer and model.optimizer._state is not None:
             state = model.optimizer.get_state()
             config["compile"]["optimizer_iterations"] = state["iterations"]
@@ -292,14 +312,22 @@ def _build_graph(config, path):
         tensors = []
 
         def resolve(ref):
-            kind, i = ref
-            return inputs[i] if kind == "input" else tensors[i]
+            if ref[0] == "input":
+                return inputs[ref[1]]
+            out = tensors[ref[1]]
+            k = ref[2] if len(ref) > 2 else 0
+            return out[k] if isinstance(out, list) else out
 
         for node in config["nodes"]:
             layer = layer_objs[node["layer"]]
             ins = [resolve(r) for r in node["inputs"]]
-            tensors.append(layer(ins if layer.multi_input else ins[0]))
-        output = resolve(config["output"])
+            kwargs = dict(node.get("call_kwargs", {}))
+            for key, r in node.get("tensor_kwargs", {}).items():
+                many = bool(r) and isinstance(r[0], list)
+                kwargs[key] = [resolve(x) for x in r] if many else resolve(r)
+            tensors.append(layer(ins if layer.multi_input else ins[0], **kwargs))
+        output = [resolve(r) for r in config["outputs"]] if "outputs" in config \
+            else resolve(config["output"])
         if config["class_name"] == "Sequential":
             model = Sequential([inputs[0]] + [layer_objs[n["layer"]] for n in config["nodes"]],
                                name=config["name"])
@@ -356,8 +384,11 @@ def _load_model(archive, compile):
     _set_weights(model, archive.weights(), archive.path)
     spec = archive.config.get("compile")
     if compile and spec:
-        model.compile(optimizer=optimizers.get(spec["optimizer"]),
-                      loss=losses.get(spec["loss"]), metrics=spec.get("metrics", []))
+        loss = spec["loss"]
+        loss = [None if l is None else losses.get(l) for l in loss] \
+            if isinstance(loss, list) else losses.get(loss)
+        model.compile(optimizer=optimizers.get(spec["optimizer"]), loss=loss,
+                      metrics=spec.get("metrics", []), loss_weights=spec.get("loss_weights"))
         if "optimizer_slots" in spec:
             arrays = {k: archive.array(f"optimizer/{k}.npy", "f", finite=True)
                       for k in spec["optimizer_slots"]}

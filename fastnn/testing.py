@@ -8,29 +8,51 @@ from fastnn.layers import Input
 
 
 def run_layer_test(make_layer, input_shapes, expected_output_shape, rng, training=True,
-                   n_weights=None):
+                   n_weights=None, input_data=None, call_kwargs=None):
     """``make_layer(dtype)`` builds a fresh layer; ``input_shapes`` are per-batch
-    shapes (a list for merge layers)."""
+    shapes (a list for merge layers). ``expected_output_shape`` is a list of
+    shapes for a layer with several outputs. ``input_data`` replaces the
+    random inputs (integer indices for an Embedding); ``call_kwargs`` go to
+    every call (``mask=``, ``initial_state=``), float64 arrays among them are
+    gradient-checked like inputs."""
     multi = isinstance(input_shapes, list)
     shapes = input_shapes if multi else [input_shapes]
-    xs = [rng.standard_normal(s) for s in shapes]
+    if input_data is not None:
+        xs = list(input_data) if multi else [input_data]
+    else:
+        xs = [rng.standard_normal(s) for s in shapes]
+    several = isinstance(expected_output_shape, list)
+    expected = expected_output_shape if several else [expected_output_shape]
+    kwargs = dict(call_kwargs or {})
+
+    def as32(a):
+        return a.astype("float32") if a.dtype.kind == "f" else a
+
+    def eager(layer):
+        y = layer([as32(x) for x in xs] if multi else as32(xs[0]),
+                  **{k: ([as32(v) for v in val] if isinstance(val, list) else
+                         as32(val) if hasattr(val, "dtype") else val)
+                     for k, val in kwargs.items()})
+        return y if several else [y]
 
     # Symbolic call: output shape without the batch axis.
     layer = make_layer("float32")
-    ins = [Input(s[1:]) for s in shapes]
+    ins = [Input(s[1:], dtype="float32" if x.dtype.kind == "f" else x.dtype)
+           for s, x in zip(shapes, xs)]
     out = layer(ins if multi else ins[0])
-    assert out.shape == tuple(expected_output_shape[1:]), (out.shape, expected_output_shape)
+    outs = out if several else [out]
+    assert [o.shape for o in outs] == [tuple(e[1:]) for e in expected], (outs, expected)
     if n_weights is not None:
         assert len(layer.weights) == n_weights
 
     # Eager call in float32 gives the declared shape and dtype.
-    y = layer([x.astype("float32") for x in xs] if multi else xs[0].astype("float32"))
-    assert y.shape == tuple(expected_output_shape)
-    assert y.dtype == numpy.float32
+    ys = eager(layer)
+    assert [y.shape for y in ys] == [tuple(e) for e in expected]
+    assert all(y.dtype == numpy.float32 for y in ys)
 
     # Gradients of inputs and weights, float64, central differences.
     layer64 = make_layer("float64")
-    result = gradcheck(layer64, xs if multi else xs[0], training=training)
+    result = gradcheck(layer64, xs if multi else xs[0], training=training, call_kwargs=kwargs)
     assert result.ok
 
     # Config round trip rebuilds an equal layer; with equal weights, equal outputs.
@@ -39,8 +61,8 @@ def run_layer_test(make_layer, input_shapes, expected_output_shape, rng, trainin
     assert clone.get_config() == config
     clone._ensure_built([s[1:] for s in shapes] if multi else shapes[0][1:])
     clone.set_weights(layer.get_weights())
-    y2 = clone([x.astype("float32") for x in xs] if multi else xs[0].astype("float32"))
-    numpy.testing.assert_array_equal(y, y2)
+    for y, y2 in zip(ys, eager(clone)):
+        numpy.testing.assert_array_equal(y, y2)
     return layer
 
 

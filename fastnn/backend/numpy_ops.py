@@ -101,6 +101,23 @@ class NumpyOps(Ops):
             return super().dense_backward(x, W, y, dy, dW, db, activation, alpha, need_dx)
         return _dense.dense_backward(x, W, y, dy, dW, db, activation, alpha, need_dx)
 
+    # --------------------------------------------------------------- embedding
+    def embedding_backward(self, indices, dy, dtable):
+        # The scatter-add as a sparse product, one-hot(indices)^T @ dy, in
+        # SciPy's C loop: numpy.add.at works element by element and is far
+        # slower on embedding-sized batches.
+        rows = dy.reshape(-1, dtable.shape[1])
+        if (not _kernel_dtype(rows, dtable) or not dtable.flags.c_contiguous
+                or not dtable.flags.writeable):
+            return super().embedding_backward(indices, dy, dtable)
+        import scipy.sparse
+        idx = indices.reshape(-1)
+        n = idx.shape[0]
+        onehot_t = scipy.sparse.csc_matrix(
+            (numpy.ones(n, dtype=rows.dtype), idx, numpy.arange(n + 1)),
+            shape=(dtable.shape[0], n))
+        dtable += onehot_t @ rows
+
     # ------------------------------------------------------------------ losses
     def softmax_cross_entropy(self, logits, labels):
         # The fused kernel (fastnn._C.xent) loses to NumPy's AVX-512 exp on this

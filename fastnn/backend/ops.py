@@ -163,6 +163,11 @@ class Ops:
         return dz @ W.T if need_dx else None
 
     # ------------------------------------------------------------------ losses
+    def embedding_backward(self, indices, dy, dtable):
+        """Accumulate the rows of ``dy`` (..., dim) into the rows ``indices``
+        (...) of ``dtable`` (vocabulary, dim); repeated indices sum."""
+        self.xp.add.at(dtable, indices.reshape(-1), dy.reshape(-1, dtable.shape[1]))
+
     def softmax_cross_entropy(self, logits, labels):
         """Per-sample cross-entropy of softmax(logits) against integer ``labels``
         (shape (n,)) or target distributions (shape like ``logits``), and the

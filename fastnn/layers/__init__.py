@@ -1,13 +1,18 @@
 """Layers (Keras names). One concept per module; this file only re-exports."""
 from .base import Layer, Node, SymbolicTensor
 from .core import ELU, Activation, Dense, Flatten, LeakyReLU, Maxout, ReLU, Reshape, Softmax
+from .embedding import Embedding
 from .input import Input, InputLayer
+from .masking import Masking
 from .merge import Add, Concatenate
+from .pooling import GlobalAveragePooling1D
 from .regularization import Dropout, GaussianNoise
+from .wrappers import TimeDistributed, Wrapper
 
 _LAYER_CLASSES = {cls.__name__: cls for cls in (
     InputLayer, Dense, Activation, ReLU, LeakyReLU, ELU, Softmax, Maxout, Flatten, Reshape,
-    Add, Concatenate, Dropout, GaussianNoise)}
+    Add, Concatenate, Dropout, GaussianNoise, Embedding, Masking, GlobalAveragePooling1D,
+    TimeDistributed)}
 
 
 def register_layer(cls):
@@ -26,4 +31,6 @@ def layer_class(name):
 
 __all__ = ["Layer", "Node", "SymbolicTensor", "Input", "InputLayer", "Dense", "Activation",
            "ReLU", "LeakyReLU", "ELU", "Softmax", "Maxout", "Flatten", "Reshape", "Add",
-           "Concatenate", "Dropout", "GaussianNoise", "register_layer", "layer_class"]
+           "Concatenate", "Dropout", "GaussianNoise", "Embedding", "Masking",
+           "GlobalAveragePooling1D", "TimeDistributed", "Wrapper", "register_layer",
+           "layer_class"]

@@ -12,6 +12,7 @@ weights); its gradients then sum. A closure may accept ``need_dx=False`` (the
 layer sets ``skips_input_grad``) to skip the input gradient when nothing needs it.
 """
 import contextlib
+import inspect
 import itertools
 import re
 import threading
@@ -70,31 +71,82 @@ def _spend_weight_budget(layer, name, shape):
 
 class SymbolicTensor:
     """A placeholder in a functional graph: its shape (batch axis excluded),
-    dtype, and the node that produces it (None for a model input)."""
+    dtype, the node that produces it (None for a model input) and which of
+    that node's outputs it is, and its mask (a SymbolicTensor, or None when the
+    tensor carries no mask)."""
 
-    def __init__(self, shape, dtype, node=None, name=None):
+    def __init__(self, shape, dtype, node=None, name=None, index=0):
         self.shape = tuple(shape)
         self.dtype = numpy.dtype(dtype)
         self.node = node
         self.name = name
+        self.index = index
+        self.mask = None
 
     def __repr__(self):
         return f"<SymbolicTensor shape=(None, {', '.join(map(str, self.shape))}) dtype={self.dtype}>"
 
 
 class Node:
-    """One call of a layer on symbolic inputs."""
+    """One call of a layer on symbolic inputs: the positional input tensors,
+    the tensors passed as keyword arguments (``tensor_kwargs``: name -> one
+    tensor or a list), the other keyword arguments (``call_kwargs``, e.g.
+    ``training``), and every output tensor."""
 
-    def __init__(self, layer, inputs):
+    def __init__(self, layer, inputs, tensor_kwargs=None, call_kwargs=None):
         self.layer = layer
         self.inputs = list(inputs)
-        self.output = None
+        self.tensor_kwargs = dict(tensor_kwargs or {})
+        self.call_kwargs = dict(call_kwargs or {})
+        self.outputs = []
+        self.multi_output = False  # forward returns a tuple of outputs
+
+    @property
+    def output(self):
+        return self.outputs[0]
+
+    @property
+    def all_inputs(self):
+        """Positional inputs, then keyword-argument tensors (masks included)."""
+        out = list(self.inputs)
+        for value in self.tensor_kwargs.values():
+            out.extend(value if isinstance(value, (list, tuple)) else [value])
+        return out
 
 
 def _is_symbolic(x):
     if isinstance(x, (list, tuple)):
         return len(x) > 0 and all(isinstance(t, SymbolicTensor) for t in x)
     return isinstance(x, SymbolicTensor)
+
+
+def _is_shape_list(shape):
+    """A list of shapes (several outputs), as opposed to one shape of ints."""
+    return isinstance(shape, list) or (isinstance(shape, tuple) and len(shape) > 0
+                                       and all(isinstance(s, (tuple, list)) for s in shape))
+
+
+_takes_mask = {}
+
+
+def forward_takes_mask(layer):
+    """Whether ``layer.forward`` accepts ``mask=`` (as Keras inspects
+    ``call``): a masking-aware layer that does not use the mask itself (Dense,
+    Dropout) just passes it on through ``compute_mask``."""
+    cls = type(layer)
+    if cls not in _takes_mask:
+        params = inspect.signature(cls.forward).parameters
+        _takes_mask[cls] = "mask" in params or any(
+            p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    return _takes_mask[cls]
+
+
+def zeros_for_missing(dys, ys):
+    """Output gradients with each ``None`` (an output that does not reach the
+    loss) replaced by zeros shaped like its output: for layers whose backward
+    needs every output gradient. Zeros are made only where missing."""
+    ops = get_backend()
+    return [ops.zeros(y.shape, dtype=y.dtype) if d is None else d for d, y in zip(dys, ys)]
 
 
 class Layer:
@@ -107,21 +159,75 @@ class Layer:
     # True when forward(x, training, fused_output=True) can skip the activation so
     # that the loss differentiates activation + loss in one step.
     supports_fused_output = False
+    # True when the layer accepts a masked input: its forward gets the mask as
+    # mask=... when it takes that argument, and compute_mask passes it on by default.
+    supports_masking = False
 
     def __init__(self, name=None, trainable=True, dtype=None, input_shape=None,
                  activity_regularizer=None):
         self.name = name or _unique_name(_snake(type(self).__name__))
-        self.trainable = bool(trainable)
+        self._trainable = bool(trainable)
         self.dtype = numpy.dtype(dtype or "float32")
         if self.dtype.kind != "f":
             raise TypeError(f"layer {self.name!r}: dtype must be a float type, got {self.dtype}")
         self.input_shape = tuple(input_shape) if input_shape is not None else None
         self.activity_regularizer = regularizers.get(activity_regularizer)
-        self.params = {}          # name -> array (trainable and not)
+        self.params = {}          # name -> array (trainable and not), this layer's own
         self.grads = {}           # name -> array, for trainable params
         self.regularizers = {}    # name -> Regularizer
         self._non_trainable = set()
         self.built = False
+
+    @property
+    def trainable(self):
+        return self._trainable
+
+    @trainable.setter
+    def trainable(self, value):
+        # As Keras: freezing a layer freezes the layers it holds.
+        self._trainable = bool(value)
+        for layer in self._sublayers():
+            layer.trainable = value
+
+    # ------------------------------------------------------- layers in layers
+    def _sublayers(self):
+        """The layers this layer holds directly, as attributes or inside
+        lists, tuples and dicts held as attributes, in assignment order.
+        Scanned on demand (not cached), so reassigning or appending is seen."""
+        found, seen = [], {id(self)}
+        for value in vars(self).values():
+            if isinstance(value, Layer):
+                items = [value]
+            elif isinstance(value, (list, tuple)):
+                items = value
+            elif isinstance(value, dict):
+                items = value.values()
+            else:
+                continue
+            for item in items:
+                if isinstance(item, Layer) and id(item) not in seen:
+                    seen.add(id(item))
+                    found.append(item)
+        return found
+
+    def _flatten_layers(self, include_self=True):
+        """This layer (first) and every layer it holds, depth first, once each."""
+        out, seen = [], set()
+
+        def visit(layer):
+            if id(layer) in seen:
+                return
+            seen.add(id(layer))
+            out.append(layer)
+            for sub in layer._sublayers():
+                visit(sub)
+
+        visit(self)
+        return out if include_self else out[1:]
+
+    def _weight_items(self):
+        """(layer, name) of every weight, own first, then held layers'."""
+        return [(layer, name) for layer in self._flatten_layers() for name in layer.params]
 
     # ---------------------------------------------------------------- weights
     def add_weight(self, name, shape, initializer="zeros", regularizer=None, trainable=True):
@@ -140,33 +246,44 @@ class Layer:
 
     @property
     def trainable_names(self):
+        """Names of this layer's own trainable weights (held layers list theirs)."""
         if not self.trainable:
             return []
         return [n for n in self.params if n not in self._non_trainable]
 
     @property
     def weights(self):
-        return list(self.params.values())
+        return [layer.params[name] for layer, name in self._weight_items()]
+
+    @property
+    def trainable_weights(self):
+        return [layer.params[name] for layer in self._flatten_layers()
+                for name in layer.trainable_names]
 
     def zero_grads(self):
-        for g in self.grads.values():
-            g.fill(0)
+        for layer in self._flatten_layers():
+            for g in layer.grads.values():
+                g.fill(0)
 
     def count_params(self):
-        return int(sum(p.size for p in self.params.values()))
+        return int(sum(p.size for p in self.weights))
 
     def get_weights(self):
-        return [get_backend().to_numpy(p).copy() for p in self.params.values()]
+        return [get_backend().to_numpy(p).copy() for p in self.weights]
 
     def set_weights(self, weights):
-        if len(weights) != len(self.params):
-            raise ValueError(f"layer {self.name!r} has {len(self.params)} weights, "
+        items = self._weight_items()
+        if len(weights) != len(items):
+            raise ValueError(f"layer {self.name!r} has {len(items)} weights, "
                              f"got {len(weights)}")
-        for (name, p), w in zip(self.params.items(), weights):
+        for (layer, name), w in zip(items, weights):
+            p = layer.params[name]
             w = numpy.asarray(w)
             if w.shape != p.shape:
-                raise ValueError(f"layer {self.name!r}: weight {name!r} has shape {p.shape}, "
+                raise ValueError(f"layer {layer.name!r}: weight {name!r} has shape {p.shape}, "
                                  f"got {w.shape}")
+        for (layer, name), w in zip(items, weights):
+            p = layer.params[name]
             p[...] = get_backend().asarray(w, dtype=p.dtype)
 
     # ------------------------------------------------------------------ shapes
@@ -183,34 +300,108 @@ class Layer:
         else:
             self.check_input_shape(input_shape)
 
+    def build_sublayer(self, layer, input_shape):
+        """Build a layer this layer holds for per-sample ``input_shape`` (a
+        composite layer's ``build`` calls this for each part, in order) and
+        return the part's output shape."""
+        layer._ensure_built(input_shape)
+        return layer.compute_output_shape(input_shape)
+
     def check_input_shape(self, input_shape):
         """Raise if a built layer cannot take inputs of ``input_shape`` (called
         again, e.g. when shared). Layers with weights override this."""
+
+    def compute_mask(self, inputs, mask=None):
+        """The mask of this layer's output, from its input and the input's mask
+        (None: no mask). By default a layer that supports masking passes its
+        input's mask on and any other layer drops it. A layer with several
+        outputs may return a list, one mask per output. While a graph is
+        built, ``inputs`` and ``mask`` are SymbolicTensors and only whether the
+        result is None matters (return a SymbolicTensor for a mask you make)."""
+        return mask if self.supports_masking else None
 
     # ----------------------------------------------------------------- calling
     def forward(self, x, training=False):
         raise NotImplementedError
 
-    def __call__(self, inputs, training=False):
-        """On symbolic tensors, add this layer to a functional graph; on arrays,
-        compute the output eagerly (inference unless ``training``)."""
+    def __call__(self, inputs, training=None, mask=None, **kwargs):
+        """On symbolic tensors, add this layer to a functional graph (returns
+        a SymbolicTensor, or a list of them for several outputs); on arrays,
+        compute the output eagerly (inference unless ``training``). Keyword
+        arguments (``initial_state=...``) go to ``forward``."""
         if _is_symbolic(inputs):
-            tensors = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
-            if not self.multi_input and len(tensors) != 1:
-                raise ValueError(f"layer {self.name!r} takes one input, got {len(tensors)}")
-            shapes = [t.shape for t in tensors] if self.multi_input else tensors[0].shape
-            self._ensure_built(shapes)
-            node = Node(self, tensors)
-            node.output = SymbolicTensor(self.compute_output_shape(shapes), self.dtype, node)
-            return node.output
+            return self._symbolic_call(inputs, training, mask, kwargs)
         ops = get_backend()
         if self.multi_input:
             xs = [ops.asarray(x, dtype=self.dtype) for x in inputs]
             self._ensure_built([x.shape[1:] for x in xs])
-            return self.forward(xs, training)[0]
-        x = ops.asarray(inputs, dtype=self.dtype)
-        self._ensure_built(x.shape[1:])
-        return self.forward(x, training)[0]
+            arg = xs
+        else:
+            arg = self._eager_input(inputs)
+            self._ensure_built(arg.shape[1:])
+        if mask is not None and forward_takes_mask(self):
+            kwargs["mask"] = mask
+        y = self.forward(arg, bool(training), **kwargs)[0]
+        return list(y) if isinstance(y, tuple) else y
+
+    def _eager_input(self, x):
+        """The array ``forward`` gets in an eager call (layers taking integer
+        indices override this to keep them integers)."""
+        return get_backend().asarray(x, dtype=self.dtype)
+
+    def _symbolic_call(self, inputs, training, mask, kwargs):
+        tensors = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
+        if not self.multi_input and len(tensors) != 1:
+            raise ValueError(f"layer {self.name!r} takes one input, got {len(tensors)}")
+        tensor_kwargs, call_kwargs = {}, {}
+        for key, value in kwargs.items():
+            if value is None:
+                continue
+            if _is_symbolic(value):
+                tensor_kwargs[key] = list(value) if isinstance(value, (list, tuple)) else value
+            elif isinstance(value, SymbolicTensor) or (
+                    isinstance(value, (list, tuple)) and any(isinstance(v, SymbolicTensor)
+                                                             for v in value)):
+                raise TypeError(f"layer {self.name!r}: argument {key!r} mixes symbolic tensors "
+                                "and other values")
+            else:
+                call_kwargs[key] = value
+        if training is not None:
+            call_kwargs["training"] = bool(training)
+        # The mask: one passed explicitly, else the one the inputs carry.
+        if mask is not None:
+            if not isinstance(mask, SymbolicTensor):
+                raise TypeError(f"layer {self.name!r}: in a functional graph, mask must be a "
+                                f"symbolic tensor, got {type(mask).__name__}")
+            tensor_kwargs["mask"] = mask
+            in_mask = mask
+        else:
+            masks = [t.mask for t in tensors]
+            in_mask = (masks if any(m is not None for m in masks) else None) \
+                if self.multi_input else masks[0]
+        if in_mask is not None and not self.supports_masking:
+            carrier = next(t for t in tensors if t.mask is not None) if mask is None else None
+            source = (f"the output of layer {carrier.node.layer.name!r}"
+                      if carrier is not None and carrier.node is not None else "its input")
+            raise ValueError(f"layer {self.name!r} ({type(self).__name__}) does not support "
+                             f"masking, but {source} carries a mask (from Embedding(mask_zero="
+                             "True) or Masking); put a layer that consumes the mask (e.g. "
+                             "GlobalAveragePooling1D or a recurrent layer) before it")
+        shapes = [t.shape for t in tensors] if self.multi_input else tensors[0].shape
+        self._ensure_built(shapes)
+        node = Node(self, tensors, tensor_kwargs, call_kwargs)
+        out_shape = self.compute_output_shape(shapes)
+        node.multi_output = _is_shape_list(out_shape)
+        out_shapes = list(out_shape) if node.multi_output else [out_shape]
+        node.outputs = [SymbolicTensor(s, self.dtype, node, index=k)
+                        for k, s in enumerate(out_shapes)]
+        out_mask = self.compute_mask(inputs if self.multi_input else tensors[0], in_mask)
+        if out_mask is not None:
+            out_masks = list(out_mask) if isinstance(out_mask, list) else \
+                [out_mask] * len(node.outputs)
+            for t, m in zip(node.outputs, out_masks):
+                t.mask = m
+        return list(node.outputs) if node.multi_output else node.outputs[0]
 
     # ---------------------------------------------------------------- config
     def get_config(self):

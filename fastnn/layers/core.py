@@ -15,6 +15,7 @@ class Dense(Layer):
     """
     skips_input_grad = True
     supports_fused_output = True
+    supports_masking = True  # per step on sequences: the input's mask passes on
 
     def __init__(self, units, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
@@ -87,6 +88,7 @@ def _ser(obj):
 class Activation(Layer):
     """Applies an activation by name: ``Activation("relu")``."""
     supports_fused_output = True
+    supports_masking = True
 
     def __init__(self, activation, alpha=None, **kwargs):
         super().__init__(**kwargs)

@@ -18,7 +18,12 @@ class InputLayer(Layer):
         if any(not isinstance(d, (int, numpy.integer)) or d < 1 for d in shape):
             raise ValueError(f"input shape must hold positive integers, got {shape}")
         kwargs.setdefault("name", _unique_name("input"))
+        # An input may hold integers (indices for an Embedding); layers compute in floats.
+        dtype = numpy.dtype(kwargs.pop("dtype", None) or "float32")
+        if dtype.kind not in "fiu":
+            raise TypeError(f"Input dtype must be a float or integer type, got {dtype}")
         super().__init__(input_shape=shape, **kwargs)
+        self.dtype = dtype
         self.output = SymbolicTensor(shape, self.dtype, None, self.name)
         self.output.input_layer = self
         self.built = True

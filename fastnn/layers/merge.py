@@ -1,11 +1,32 @@
-"""Merge layers: Add (residual connections) and Concatenate."""
+"""Merge layers: Add (residual connections) and Concatenate. Both merge the
+masks of their inputs (a step is kept where every masked input keeps it)."""
 from ..backend import get_backend
-from .base import Layer
+from .base import Layer, SymbolicTensor
+
+
+def _merge_masks(masks):
+    """The AND of the inputs' masks (None where an input has none); while a
+    graph is built, the first symbolic mask stands for the result."""
+    if masks is None:
+        return None
+    present = [m for m in masks if m is not None]
+    if not present:
+        return None
+    if isinstance(present[0], SymbolicTensor):
+        return present[0]
+    merged = present[0]
+    for m in present[1:]:
+        merged = merged & m
+    return merged
 
 
 class Add(Layer):
     """Element-wise sum of inputs of one shape."""
     multi_input = True
+    supports_masking = True
+
+    def compute_mask(self, inputs, mask=None):
+        return _merge_masks(mask)
 
     def build(self, input_shape):
         if len(input_shape) < 2 or any(tuple(s) != tuple(input_shape[0]) for s in input_shape):
@@ -27,8 +48,12 @@ class Add(Layer):
 
 
 class Concatenate(Layer):
-    """Joins inputs along ``axis`` (default: the last; axis 0 is the batch)."""
+    """Joins inputs along ``axis`` (default: the last; axis 0 is the batch).
+    Masks (of the steps, the axes before the features) merge when joining
+    along the feature axis; joining masked inputs along another axis is
+    refused."""
     multi_input = True
+    supports_masking = True
 
     def __init__(self, axis=-1, **kwargs):
         super().__init__(**kwargs)
@@ -57,6 +82,15 @@ class Concatenate(Layer):
     def build(self, input_shape):
         self.compute_output_shape(input_shape)
         self.built = True
+
+    def compute_mask(self, inputs, mask=None):
+        if mask is not None and any(m is not None for m in mask):
+            shapes = [t.shape if isinstance(t, SymbolicTensor) else t.shape[1:] for t in inputs]
+            if self._sample_axis(len(shapes[0])) != len(shapes[0]) - 1:
+                raise ValueError(f"Concatenate layer {self.name!r} joins masked inputs along axis "
+                                 f"{self.axis}; only joining along the feature (last) axis keeps "
+                                 "their masks meaningful")
+        return _merge_masks(mask)
 
     def forward(self, xs, training=False):
         xp = get_backend().xp

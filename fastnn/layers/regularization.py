@@ -7,6 +7,7 @@ from .base import Layer
 class Dropout(Layer):
     """Zeroes a fraction ``rate`` of the inputs while training and scales the
     rest by ``1 / (1 - rate)`` (inverted dropout)."""
+    supports_masking = True
 
     def __init__(self, rate, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -28,6 +29,7 @@ class Dropout(Layer):
 
 class GaussianNoise(Layer):
     """Adds zero-mean Gaussian noise of standard deviation ``stddev`` while training."""
+    supports_masking = True
 
     def __init__(self, stddev, **kwargs):
         super().__init__(**kwargs)

@@ -1,0 +1,87 @@
+"""Embedding: integer indices to rows of a trainable table, with Keras's
+``mask_zero`` (index 0 is padding: it masks the steps after it)."""
+import numpy
+
+from .base import Layer, SymbolicTensor
+from ..backend import get_backend
+from .core import _ser
+
+
+class Embedding(Layer):
+    """``Embedding(input_dim, output_dim)``: maps each index in
+    ``[0, input_dim)`` of a (batch, ...) input to its row of the
+    (input_dim, output_dim) ``embeddings`` table. With ``mask_zero=True``
+    index 0 is padding and the output carries a mask that is False there,
+    for the recurrent layers, pooling and losses after it. Indices may come
+    as integers or as floats holding integers. ``input_length`` is accepted
+    for Keras compatibility and ignored (the input shape says it)."""
+    skips_input_grad = True
+
+    def __init__(self, input_dim, output_dim, embeddings_initializer="uniform",
+                 embeddings_regularizer=None, mask_zero=False, input_length=None, **kwargs):
+        super().__init__(**kwargs)
+        for what, value in (("input_dim", input_dim), ("output_dim", output_dim)):
+            if isinstance(value, bool) or not isinstance(value, (int, numpy.integer)) or value < 1:
+                raise ValueError(f"Embedding {what} must be a positive integer, got {value!r}")
+        self.input_dim, self.output_dim = int(input_dim), int(output_dim)
+        self.embeddings_initializer = embeddings_initializer
+        self.embeddings_regularizer = embeddings_regularizer
+        self.mask_zero = bool(mask_zero)
+
+    def build(self, input_shape):
+        self.add_weight("embeddings", (self.input_dim, self.output_dim),
+                        self.embeddings_initializer, self.embeddings_regularizer)
+        self.built = True
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape) + (self.output_dim,)
+
+    def compute_mask(self, inputs, mask=None):
+        if not self.mask_zero:
+            return None
+        if isinstance(inputs, SymbolicTensor):
+            return SymbolicTensor(inputs.shape, "bool")
+        return inputs != 0
+
+    def _eager_input(self, x):
+        ops = get_backend()
+        return x if ops.is_native(x) else ops.asarray(numpy.asarray(x))
+
+    def _indices(self, x):
+        """The input as integer indices, checked to lie in [0, input_dim)."""
+        xp = get_backend().xp
+        if x.dtype.kind == "f":
+            if x.size and not bool(xp.all(x == xp.floor(x))):
+                raise ValueError(f"Embedding layer {self.name!r} takes integer indices; got "
+                                 f"non-integer values")
+        elif x.dtype.kind not in "iu":
+            raise TypeError(f"Embedding layer {self.name!r} takes integer indices, got dtype "
+                            f"{x.dtype}")
+        if x.size:
+            lo, hi = x.min(), x.max()
+            if lo < 0 or hi >= self.input_dim:
+                bad = lo if lo < 0 else hi
+                raise ValueError(f"Embedding layer {self.name!r}: index {int(bad)} is out of "
+                                 f"range; indices must lie in [0, {self.input_dim}) for "
+                                 f"input_dim={self.input_dim}")
+        return x.astype(xp.intp)
+
+    def forward(self, x, training=False):
+        ops = get_backend()
+        idx = self._indices(x)
+        table = self.params["embeddings"]
+        y = ops.xp.take(table, idx, axis=0)
+
+        def backprop(dy, need_dx=True):
+            if self.trainable:
+                ops.embedding_backward(idx, dy, self.grads["embeddings"])
+            return None  # indices have no gradient
+
+        return y, backprop
+
+    def get_config(self):
+        return {**super().get_config(), "input_dim": self.input_dim,
+                "output_dim": self.output_dim,
+                "embeddings_initializer": _ser(self.embeddings_initializer),
+                "embeddings_regularizer": _ser(self.embeddings_regularizer),
+                "mask_zero": self.mask_zero}
