@@ -412,18 +412,18 @@ class AutoRec:
         """The minibatch step in one kernel, on the optimizer's own moments (so
         switching between this and the layer-by-layer path loses nothing)."""
         opt = self.optimizer
-        if opt._state is None:
+        if not opt.built:
             opt.build(params)
-        lr = opt.current_learning_rate
-        opt.iterations += 1
-        state = {name: (s["m"], s["v"]) for name, s in zip(("W", "b", "Vt", "c"), opt._state)}
+        lr, step = opt.next_step()
+        state = {name: (opt.slots(i)["m"], opt.slots(i)["v"])
+                 for i, name in enumerate(("W", "b", "Vt", "c"))}
         input_values = None
         if self.input_dropout:  # the same draws as _loss_and_grads makes
             keep = get_rng().random(X.nnz) >= self.input_dropout
             input_values = X.data * keep / self.dtype.type(1 - self.input_dropout)
         return sparse_ops.autorec_adam_step(
             X, self.W, self.b, self.Vt, self.c, state, lr, opt.beta_1, opt.beta_2, opt.epsilon,
-            opt.iterations, self.lam * weight_frac, activation=self.activation,
+            step, self.lam * weight_frac, activation=self.activation,
             input_values=input_values)
 
     def _fit_lbfgs(self, X, val, epochs, patience, cbs, best):
@@ -649,7 +649,7 @@ class AutoRec:
         if self.user_ids is not None:
             arrays.update({"ids/users.npy": self.user_ids, "ids/items.npy": self.item_ids})
         opt = self.optimizer
-        if opt is not None and getattr(opt, "_state", None) is not None:
+        if opt is not None and opt.built:
             state = opt.get_state()
             config["optimizer"] = {"config": serialize(opt), "iterations": state["iterations"],
                                    "slots": sorted(state["arrays"])}
