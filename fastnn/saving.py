@@ -134,8 +134,12 @@ def write_archive(path, config, arrays):
 
 
 # ------------------------------------------------------------------ reading
-class _Archive:
-    """Checked access to a model file; every failure names the file."""
+class Archive:
+    """Checked read access to a file written by ``write_archive``: its JSON
+    config (``.config``) and its arrays (``.array(name)``); every failure names
+    the file. ``format``/``version`` are what the reader expects (a file of
+    another format or version is refused), ``what`` names the file kind in
+    errors. A context manager; ``close()`` otherwise."""
 
     def __init__(self, path, format=FORMAT, version=VERSION, what="fastnn model file"):
         self.path = os.fspath(path)
@@ -180,6 +184,12 @@ class _Archive:
 
     def close(self):
         self.zip.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 def _build_model(config, path):
@@ -226,7 +236,7 @@ def load_model(path, compile=True):
     """Rebuild a model saved with ``model.save(path)``: architecture, weights and
     (when saved) the compiled loss, metrics and optimizer with its state, so that
     training resumes exactly where it stopped."""
-    archive = _Archive(path)
+    archive = Archive(path)
     try:
         if archive.config.get("weights_only"):
             raise ModelFileError(f"{archive.path}: holds weights only (from save_weights); "
@@ -251,7 +261,7 @@ def load_model(path, compile=True):
 
 
 def load_weights(model, path):
-    archive = _Archive(path)
+    archive = Archive(path)
     try:
         _set_weights(model, archive.weights(), archive.path)
     finally:

@@ -41,7 +41,7 @@ from ..backend.ops import ACTIVATIONS
 from ..layers import Dense
 from ..random import get_rng, set_seed
 from .._registry import serialize
-from ..saving import AUTOREC_FORMAT, AUTOREC_VERSION, ModelFileError, _Archive, write_archive
+from ..saving import AUTOREC_FORMAT, AUTOREC_VERSION, Archive, ModelFileError, write_archive
 from . import sparse_ops
 from .data import Ratings
 
@@ -662,7 +662,7 @@ class AutoRec:
         training. A missing, truncated or inconsistent file raises
         ``fastnn.saving.ModelFileError`` (a ValueError) naming the file and
         what is wrong; nothing in the file is run."""
-        archive = _Archive(path, AUTOREC_FORMAT, AUTOREC_VERSION, "fastnn AutoRec file")
+        archive = Archive(path, AUTOREC_FORMAT, AUTOREC_VERSION, "fastnn AutoRec file")
         where = archive.path
         try:
             return cls._from_archive(archive)
