@@ -14,8 +14,8 @@ from . import losses as losses_mod
 from . import metrics as metrics_mod
 from . import optimizers as optimizers_mod
 from .backend import get_backend
-from .callbacks import CallbackList, History, ProgbarLogger
 from .progress import Progbar
+from .training import TrainingLoop
 from .layers.base import Layer, SymbolicTensor
 from .layers.input import Input, InputLayer
 
@@ -370,31 +370,19 @@ class Model:
             n = split
         val = self._prepare_validation(validation_data)
 
-        history = History()
-        cb_list = list(callbacks or [])
         if verbose == "auto":
             verbose = 1
         steps = math.ceil(n / batch_size)
-        progbar = [ProgbarLogger()] if verbose else []
-        cbs = CallbackList(cb_list + progbar + [history], model=self, params={
-            "verbose": verbose, "epochs": epochs, "steps": steps, "samples": n,
-            "batch_size": batch_size})
-        self.history = history
-        self.stop_training = False
+        loop = TrainingLoop(self, callbacks, epochs=epochs, steps=steps, verbose=verbose,
+                            initial_epoch=initial_epoch, samples=n, batch_size=batch_size)
         rng = _rng()
-        cbs.on_train_begin({})
-        logs = {}
-        for epoch in range(initial_epoch, epochs):
-            if self.stop_training:
-                break
-            cbs.on_epoch_begin(epoch, {})
+        for epoch in loop.epochs():
             for m in self.compiled_metrics:
                 m.reset_state()
             order = rng.permutation(n) if shuffle else None
             loss_sum, seen = 0.0, 0
-            for step in range(steps):
+            for step in loop.batches():
                 lo, hi = step * batch_size, min(n, (step + 1) * batch_size)
-                cbs.on_train_batch_begin(step, {})
                 idx = order[lo:hi] if order is not None else slice(lo, hi)
                 xb = [a[idx] for a in xs]
                 yb = y[idx]
@@ -406,16 +394,13 @@ class Model:
                 for m in self.compiled_metrics:
                     m.update_state(yb, pred, swb)
                     batch_logs[m.name] = float(m.result())
-                cbs.on_train_batch_end(step, batch_logs)
-                if self.stop_training:
-                    break
+                loop.end_batch(step, batch_logs)
             logs = dict(batch_logs)
             if val is not None:
                 val_logs = self._evaluate_arrays(*val, batch_size=max(batch_size, 256))
                 logs.update({"val_" + k: v for k, v in val_logs.items()})
-            cbs.on_epoch_end(epoch, logs)
-        cbs.on_train_end(logs)
-        return history
+            loop.end_epoch(epoch, logs)
+        return loop.end()
 
     def _prepare_validation(self, validation_data):
         if validation_data is None:
