@@ -145,3 +145,48 @@ class NumpyOps(Ops):
                                        weight_decay, decoupled)
         _optim.adam_update(param, grad, m, v, lr, beta1, beta2, eps, step, weight_decay,
                            decoupled)
+
+    # ------------------------------------------------------- sparse products
+    def spmm(self, A, B):
+        if not _kernel_dtype(B):
+            return super().spmm(A, B)
+        sparse = _sparse_ops()
+        return sparse.spmm(sparse.as_pattern(A, B.dtype), B)
+
+    def spmm_t(self, A, G, data=None):
+        if not _kernel_dtype(G, data):
+            return super().spmm_t(A, G, data)
+        sparse = _sparse_ops()
+        return sparse.spmm_t(sparse.as_pattern(A, G.dtype), G, data=data)
+
+    def sddmm(self, A, H, Vt, c=None):
+        if not _kernel_dtype(H, Vt, c):
+            return super().sddmm(A, H, Vt, c)
+        sparse = _sparse_ops()
+        return sparse.sddmm(sparse.as_pattern(A, H.dtype), H, Vt, c)
+
+    def masked_sq_error(self, pred_vals, target_vals, weights=None):
+        if not _kernel_dtype(pred_vals, target_vals, weights) or pred_vals.ndim != 1:
+            return super().masked_sq_error(pred_vals, target_vals, weights)
+        return _sparse_ops().masked_sq_error(pred_vals, target_vals, weights)
+
+    def autorec_adam_step(self, X, W, b, Vt, c, adam_state, lr, beta1, beta2, eps, step,
+                          lam_scale, activation="sigmoid", input_values=None):
+        sparse = _sparse_ops()
+        moments = [a for pair in adam_state.values() for a in pair]
+        if (activation not in sparse.FUSED_ACTIVATIONS
+                or not _kernel_dtype(W, b, Vt, c, input_values, *moments)
+                or not all(a.flags.c_contiguous for a in (W, b, Vt, c, *moments))):
+            return super().autorec_adam_step(X, W, b, Vt, c, adam_state, lr, beta1, beta2, eps,
+                                             step, lam_scale, activation, input_values)
+        return sparse.autorec_adam_step(X, W, b, Vt, c, adam_state, lr, beta1, beta2, eps, step,
+                                        lam_scale, activation=activation,
+                                        input_values=input_values)
+
+
+def _sparse_ops():
+    """fastnn.recsys.sparse_ops, which wraps the sparse kernels (checks, the
+    cached transposed structure); imported on first use, as it imports this
+    package."""
+    from fastnn.recsys import sparse_ops
+    return sparse_ops

@@ -37,6 +37,7 @@ import scipy.sparse
 
 from .. import initializers
 from .. import optimizers as optimizers_mod
+from ..backend import get_backend
 from ..backend.ops import ACTIVATIONS
 from ..callbacks import Callback, EarlyStopping, ReduceLROnPlateau
 from ..layers import Dense
@@ -205,6 +206,8 @@ class AutoRec:
 
     # ----------------------------------------------------------------- build
     def build(self, n_features):
+        # The backend this model computes on, fixed here as a Keras model's is.
+        self.ops = get_backend()
         self.n_features = int(n_features)
         sizes = (self.n_features,) + self.hidden
         glorot = initializers.get("glorot_uniform")
@@ -270,7 +273,7 @@ class AutoRec:
                 shape=X.shape)
         H, backs = self._encode(X_in, training=True)
         vals, dec_back = sparse_ops.sampled_dense_forward(X, H, self.Vt, self.c, self.dVt, self.dc)
-        data_loss, dvals = sparse_ops.masked_sq_error(vals, X.data)
+        data_loss, dvals = self.ops.masked_sq_error(vals, X.data)
         dH = dec_back(dvals)
         for layer_back in reversed(backs[1:]):
             dH = layer_back(dH)
@@ -450,7 +453,7 @@ class AutoRec:
         if self.input_dropout:  # the same draws as _loss_and_grads makes
             keep = get_rng().random(X.nnz) >= self.input_dropout
             input_values = X.data * keep / self.dtype.type(1 - self.input_dropout)
-        return sparse_ops.autorec_adam_step(
+        return self.ops.autorec_adam_step(
             X, self.W, self.b, self.Vt, self.c, state, lr, opt.beta_1, opt.beta_2, opt.epsilon,
             step, self.lam * weight_frac, activation=self.activation,
             input_values=input_values)
@@ -546,8 +549,8 @@ class AutoRec:
             pairs = sparse_ops.SparsePattern(indptr.astype(numpy.int64, copy=False),
                                              features[order], numpy.empty(users.size),
                                              (X.shape[0], X.shape[1]))
-            out[order] = sparse_ops.sddmm(pairs, H, self.Vt.astype(numpy.float64, copy=False),
-                                          self.c.astype(numpy.float64, copy=False))
+            out[order] = self.ops.sddmm(pairs, H, self.Vt.astype(numpy.float64, copy=False),
+                                        self.c.astype(numpy.float64, copy=False))
         out = self._fallback(out, users, items)
         if self.clip:
             out = numpy.clip(out, *self.rating_range)
