@@ -173,10 +173,10 @@ class NumpyOps(Ops):
     def autorec_adam_step(self, X, W, b, Vt, c, adam_state, lr, beta1, beta2, eps, step,
                           lam_scale, activation="sigmoid", input_values=None):
         sparse = _sparse_ops()
-        moments = [a for pair in adam_state.values() for a in pair]
-        if (activation not in sparse.FUSED_ACTIVATIONS
-                or not _kernel_dtype(W, b, Vt, c, input_values, *moments)
-                or not all(a.flags.c_contiguous for a in (W, b, Vt, c, *moments))):
+        # The parameters decide (the kernel checks the moments and layouts
+        # itself, with a clear error): a per-batch guard, so a short one.
+        if activation not in sparse.FUSED_ACTIVATIONS or not _kernel_dtype(W, b, Vt, c,
+                                                                           input_values):
             return super().autorec_adam_step(X, W, b, Vt, c, adam_state, lr, beta1, beta2, eps,
                                              step, lam_scale, activation, input_values)
         return sparse.autorec_adam_step(X, W, b, Vt, c, adam_state, lr, beta1, beta2, eps, step,
@@ -184,9 +184,14 @@ class NumpyOps(Ops):
                                         input_values=input_values)
 
 
+_SPARSE_OPS = []
+
+
 def _sparse_ops():
     """fastnn.recsys.sparse_ops, which wraps the sparse kernels (checks, the
     cached transposed structure); imported on first use, as it imports this
     package."""
-    from fastnn.recsys import sparse_ops
-    return sparse_ops
+    if not _SPARSE_OPS:
+        from fastnn.recsys import sparse_ops
+        _SPARSE_OPS.append(sparse_ops)
+    return _SPARSE_OPS[0]

@@ -447,8 +447,8 @@ class AutoRec:
         if not opt.built:
             opt.build(params)
         lr, step = opt.next_step()
-        state = {name: (opt.slots(i)["m"], opt.slots(i)["v"])
-                 for i, name in enumerate(("W", "b", "Vt", "c"))}
+        state = {name: (slots["m"], slots["v"]) for name, slots in
+                 zip(("W", "b", "Vt", "c"), map(opt.slots, range(4)))}
         input_values = None
         if self.input_dropout:  # the same draws as _loss_and_grads makes
             keep = get_rng().random(X.nnz) >= self.input_dropout
