@@ -44,6 +44,20 @@ def test_reference_products_equal_the_dense_formulas(n, m, k, dtype, rng):
     c = rng.standard_normal(m).astype(dtype)
     ops, tol = Ops(), TOL[dtype]
     numpy.testing.assert_allclose(ops.spmm(A, B), dense @ B, **tol)
+    bias = rng.standard_normal(k).astype(dtype)
+    numpy.testing.assert_allclose(ops.spmm(A, B, bias, "sigmoid"), _sigmoid(dense @ B + bias),
+                                  **tol)
+    numpy.testing.assert_allclose(ops.spmm(A, B, bias, "tanh"), numpy.tanh(dense @ B + bias),
+                                  **tol)
+    acc = rng.standard_normal((m, k)).astype(dtype)
+    expected = acc + dense.T @ G
+    assert ops.spmm_t(A, G, out=acc) is acc
+    numpy.testing.assert_allclose(acc, expected, **tol)
+    vals = rng.standard_normal(A.nnz).astype(dtype)
+    numpy.testing.assert_allclose(ops.column_sums(A, vals), _scatter(mask, vals).sum(0), **tol)
+    sums = numpy.ones(m, dtype)
+    ops.column_sums(A, vals, out=sums)
+    numpy.testing.assert_allclose(sums, 1 + _scatter(mask, vals).sum(0), **tol)
     numpy.testing.assert_allclose(ops.spmm_t(A, G), dense.T @ G, **tol)
     other = rng.standard_normal(A.nnz).astype(dtype)       # same pattern, other values
     numpy.testing.assert_allclose(ops.spmm_t(A, G, data=other),
@@ -117,6 +131,20 @@ def test_kernels_equal_the_reference(n, m, k, dtype, as_sparse_pattern, rng):
     data = rng.standard_normal(A.nnz).astype(dtype)
     ref, fast, tol = Ops(), NumpyOps(), TOL[dtype]
     numpy.testing.assert_allclose(fast.spmm(A, B), ref.spmm(A, B), **tol)
+    bias = rng.standard_normal(k).astype(dtype)
+    for activation in ("linear", "sigmoid", "relu", "tanh", "elu"):   # elu: not in the kernel
+        numpy.testing.assert_allclose(fast.spmm(A, B, bias, activation),
+                                      ref.spmm(A, B, bias, activation), **tol)
+    start = rng.standard_normal((m, k)).astype(dtype)
+    acc = [start.copy(), start.copy()]
+    fast.spmm_t(A, G, data, out=acc[0])
+    ref.spmm_t(A, G, data, out=acc[1])
+    numpy.testing.assert_allclose(acc[0], acc[1], **tol)
+    sums = [numpy.ones(m, dtype), numpy.ones(m, dtype)]
+    fast.column_sums(A, data, out=sums[0])
+    ref.column_sums(A, data, out=sums[1])
+    numpy.testing.assert_allclose(sums[0], sums[1], **tol)
+    numpy.testing.assert_allclose(fast.column_sums(A, data), ref.column_sums(A, data), **tol)
     numpy.testing.assert_allclose(fast.spmm_t(A, G), ref.spmm_t(A, G), **tol)
     numpy.testing.assert_allclose(fast.spmm_t(A, G, data), ref.spmm_t(A, G, data), **tol)
     numpy.testing.assert_allclose(fast.sddmm(A, H, Vt, c), ref.sddmm(A, H, Vt, c), **tol)
@@ -135,7 +163,8 @@ def test_fused_autorec_step_kernel_equals_the_reference(n, m, k, dtype, activati
     _, _, A = _case(rng, n, m, dtype)
     W, Vt = (rng.standard_normal((m, k)) * 0.5).astype(dtype), \
         (rng.standard_normal((m, k)) * 0.5).astype(dtype)
-    b, c = (rng.standard_normal(k) * 0.1).astype(dtype), (rng.standard_normal(m) * 0.1).astype(dtype)
+    b = (rng.standard_normal(k) * 0.1).astype(dtype)
+    c = (rng.standard_normal(m) * 0.1).astype(dtype)
     inputs = (A.data * (rng.random(A.nnz) > 0.3)).astype(dtype)   # input dropout
     results = []
     for ops in (Ops(), NumpyOps()):
@@ -157,17 +186,23 @@ def test_fused_autorec_step_kernel_equals_the_reference(n, m, k, dtype, activati
             numpy.testing.assert_allclose(a, r, **tol)
 
 
-def test_autorec_computes_through_the_ops_fixed_at_build(rng, monkeypatch):
+_PRODUCT_KERNELS = ("csr_matmul", "csr_t_matmul", "sddmm", "column_sums", "masked_sq_error",
+                    "autorec_adam_step", "sddmm_sq_error", "csr_t_matmul_adam")
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])   # the fused step, the layer path
+def test_autorec_computes_through_the_ops_fixed_at_build(optimizer, rng, monkeypatch):
     """An AutoRec built under the reference backend keeps computing on it
-    (never calling a kernel) after the block ends, and trains and predicts as
-    the kernels do."""
+    (never calling a sparse product kernel) after the block ends, and trains
+    and predicts as the kernels do."""
     from fastnn.recsys import Ratings, sparse_ops
     from fastnn.recsys.autorec import AutoRec
     mask = rng.random((30, 20)) < 0.3
     u, i = numpy.nonzero(mask)
     ratings = Ratings.from_triples(u, i, rng.integers(1, 6, u.size).astype(float),
                                    rating_range=(1, 5))
-    kw = dict(hidden=5, lam=1.0, dtype="float64", seed=0, batch_size=7)
+    kw = dict(hidden=5, lam=1.0, dtype="float64", seed=0, batch_size=7, optimizer=optimizer,
+              learning_rate=1e-2)
     fast = AutoRec(**kw)
     fast.fit(ratings, epochs=1, verbose=0)
     fast.fit(ratings, epochs=3, verbose=0)
@@ -177,9 +212,9 @@ def test_autorec_computes_through_the_ops_fixed_at_build(rng, monkeypatch):
         ref.fit(ratings, epochs=1, verbose=0)
 
     def no_kernel(*args, **kwargs):
-        raise AssertionError("the reference-built AutoRec called a kernel")
-    for name in ("autorec_adam_step", "sddmm"):
-        monkeypatch.setattr(sparse_ops, name, no_kernel)
+        raise AssertionError("the reference-built AutoRec called a sparse product kernel")
+    for name in _PRODUCT_KERNELS:
+        monkeypatch.setattr(sparse_ops._k, name, no_kernel)
     ref.fit(ratings, epochs=3, verbose=0)         # refit: the same ops, outside the block
     assert type(ref.ops) is Ops
     for a, b in zip(ref.get_weights(), fast.get_weights()):

@@ -147,17 +147,30 @@ class NumpyOps(Ops):
                            decoupled)
 
     # ------------------------------------------------------- sparse products
-    def spmm(self, A, B):
-        if not _kernel_dtype(B):
-            return super().spmm(A, B)
+    def spmm(self, A, B, bias=None, activation="linear"):
+        if not _kernel_dtype(B, bias):
+            return super().spmm(A, B, bias, activation)
         sparse = _sparse_ops()
-        return sparse.spmm(sparse.as_pattern(A, B.dtype), B)
+        A = sparse.as_pattern(A, B.dtype)
+        if activation in sparse.FUSED_ACTIVATIONS:  # bias and activation in the kernel's epilogue
+            return sparse.spmm(A, B, bias=bias, activation=activation)
+        Z = sparse.spmm(A, B)
+        if bias is not None:
+            Z += bias
+        return self.activation_forward(activation, Z)
 
-    def spmm_t(self, A, G, data=None):
-        if not _kernel_dtype(G, data):
-            return super().spmm_t(A, G, data)
+    def spmm_t(self, A, G, data=None, out=None):
+        if not _kernel_dtype(G, data, out):
+            return super().spmm_t(A, G, data, out)
         sparse = _sparse_ops()
-        return sparse.spmm_t(sparse.as_pattern(A, G.dtype), G, data=data)
+        return sparse.spmm_t(sparse.as_pattern(A, G.dtype), G, out=out,
+                             accumulate=out is not None, data=data)
+
+    def column_sums(self, A, vals, out=None):
+        if not _kernel_dtype(vals, out) or vals.ndim != 1:
+            return super().column_sums(A, vals, out)
+        sparse = _sparse_ops()
+        return sparse.column_sums(sparse.as_pattern(A, vals.dtype), vals, out=out)
 
     def sddmm(self, A, H, Vt, c=None):
         if not _kernel_dtype(H, Vt, c):

@@ -245,14 +245,33 @@ class Ops:
         return scipy.sparse.csr_matrix((A.data if data is None else data, A.indices, A.indptr),
                                        shape=A.shape)
 
-    def spmm(self, A, B):
-        """``A @ B`` for sparse ``A`` (n x m) and dense ``B`` (m x k) -> (n x k)."""
-        return self.xp.asarray(self._csr(A) @ B, dtype=B.dtype)
+    def spmm(self, A, B, bias=None, activation="linear"):
+        """``act(A @ B + bias)`` for sparse ``A`` (n x m) and dense ``B``
+        (m x k) -> (n x k): a dense layer on a sparse input (``bias`` (k,) or
+        None)."""
+        Z = self.xp.asarray(self._csr(A) @ B, dtype=B.dtype)
+        if bias is not None:
+            Z += bias
+        return Z if activation == "linear" else self.activation_forward(activation, Z)
 
-    def spmm_t(self, A, G, data=None):
+    def spmm_t(self, A, G, data=None, out=None):
         """``A.T @ G`` for sparse ``A`` (n x m), dense ``G`` (n x k) -> (m x k);
-        ``data`` (length nnz) replaces A's values, keeping its pattern."""
-        return self.xp.asarray(self._csr(A, data).T @ G, dtype=G.dtype)
+        ``data`` (length nnz) replaces A's values, keeping its pattern. With
+        ``out``, the product is added to it (a gradient accumulating)."""
+        r = self.xp.asarray(self._csr(A, data).T @ G, dtype=G.dtype)
+        if out is None:
+            return r
+        out += r
+        return out
+
+    def column_sums(self, A, vals, out=None):
+        """Per-column sums of ``vals`` at A's stored positions (summed in
+        float64), e.g. an SDDMM's bias gradient; added to ``out`` when given."""
+        sums = numpy.bincount(A.indices, weights=vals, minlength=A.shape[1])
+        if out is None:
+            return sums.astype(vals.dtype)
+        out += sums.astype(out.dtype)
+        return out
 
     def sddmm(self, A, H, Vt, c=None):
         """``H @ Vt.T + c`` (``H`` n x k, ``Vt`` m x k, ``c`` (m,)) at A's

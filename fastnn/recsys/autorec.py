@@ -254,7 +254,8 @@ class AutoRec:
         """Hidden codes for the CSR sample rows ``X``; returns (H, backprops)."""
         H, enc_back = sparse_ops.sparse_dense_forward(X, self.W, self.b, self.activation,
                                                       self.dW if training else None,
-                                                      self.db if training else None)
+                                                      self.db if training else None,
+                                                      ops=self.ops)
         backs = [enc_back]
         for layer in self.middle:
             H, back = layer.forward(H, training)
@@ -272,7 +273,8 @@ class AutoRec:
                 (X.data * keep / self.dtype.type(1 - self.input_dropout), X.indices, X.indptr),
                 shape=X.shape)
         H, backs = self._encode(X_in, training=True)
-        vals, dec_back = sparse_ops.sampled_dense_forward(X, H, self.Vt, self.c, self.dVt, self.dc)
+        vals, dec_back = sparse_ops.sampled_dense_forward(X, H, self.Vt, self.c, self.dVt, self.dc,
+                                                          ops=self.ops)
         data_loss, dvals = self.ops.masked_sq_error(vals, X.data)
         dH = dec_back(dvals)
         for layer_back in reversed(backs[1:]):
