@@ -95,7 +95,7 @@ def save_model(model, path, include_optimizer=True):
         config["compile"] = {"loss": serialize(model.loss),
                              "optimizer": serialize(model.optimizer),
                              "metrics": [m for m in model._metric_specs if isinstance(m, str)]}
-        if include_optimizer and model.optimizer._state is not None:
+        if include_optimizer and model.optimizer.built:
             state = model.optimizer.get_state()
             config["compile"]["optimizer_iterations"] = state["iterations"]
             config["compile"]["optimizer_slots"] = sorted(state["arrays"])
