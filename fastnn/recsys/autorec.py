@@ -344,8 +344,8 @@ class AutoRec:
                             steps=1 if self.optimizer_spec == "lbfgs"
                             else math.ceil(X.shape[0] / self.batch_size))
         self.lr_drops = []
-        train = self._fit_lbfgs if self.optimizer_spec == "lbfgs" else self._fit_minibatch
-        train(X, val, loop)
+        run = self._fit_lbfgs if self.optimizer_spec == "lbfgs" else self._fit_minibatch
+        run(X, val, loop)
         history = loop.end()  # EarlyStopping puts the best epoch's weights back here
         early = own[0] if own and isinstance(own[0], EarlyStopping) else None
         self.best_epoch = -1  # no validation, or no epoch ran
@@ -358,7 +358,7 @@ class AutoRec:
         """fit's conveniences as the callbacks Model.fit users would pass:
         ``patience`` is EarlyStopping on validation RMSE restoring the best
         weights, ``lr_decay`` a ReduceLROnPlateau on it (or the replay of given
-        ``lr_drops``), both recording their cuts in ``self.lr_drops``. They run
+        ``lr_drops``) that records its cuts in ``self.lr_drops``. They run
         before the user's callbacks, which see their decisions in the logs."""
         own = []
         if validation:
