@@ -19,8 +19,8 @@ from . import losses as losses_mod
 from . import metrics as metrics_mod
 from . import optimizers as optimizers_mod
 from .backend import get_backend
-from .callbacks import CallbackList, History, ProgbarLogger
 from .progress import Progbar
+from .training import TrainingLoop
 from .layers.base import Layer, SymbolicTensor, forward_takes_mask
 from .layers.input import Input, InputLayer
 
@@ -563,33 +563,21 @@ class Model:
         else:
             val = self._prepare_validation(validation_data)
 
-        history = History()
-        cb_list = list(callbacks or [])
         if verbose == "auto":
             verbose = 1
         steps = math.ceil(n / batch_size)
-        progbar = [ProgbarLogger()] if verbose else []
-        cbs = CallbackList(cb_list + progbar + [history], model=self, params={
-            "verbose": verbose, "epochs": epochs, "steps": steps, "samples": n,
-            "batch_size": batch_size})
-        self.history = history
-        self.stop_training = False
+        loop = TrainingLoop(self, callbacks, epochs=epochs, steps=steps, verbose=verbose,
+                            initial_epoch=initial_epoch, samples=n, batch_size=batch_size)
         rng = _rng()
         several = len(self.outputs) > 1
-        cbs.on_train_begin({})
-        logs = {}
-        for epoch in range(initial_epoch, epochs):
-            if self.stop_training:
-                break
-            cbs.on_epoch_begin(epoch, {})
+        for epoch in loop.epochs():
             for _, _, m in self._metric_table:
                 m.reset_state()
             order = rng.permutation(n) if shuffle else None
             loss_sum, seen = 0.0, 0
             part_sums = [0.0] * len(self.outputs)
-            for step in range(steps):
+            for step in loop.batches():
                 lo, hi = step * batch_size, min(n, (step + 1) * batch_size)
-                cbs.on_train_batch_begin(step, {})
                 idx = order[lo:hi] if order is not None else slice(lo, hi)
                 xb = [a[idx] for a in xs]
                 yb = _take(ys, idx)
@@ -606,16 +594,13 @@ class Model:
                 for k, key, m in self._metric_table:
                     m.update_state(*_unmasked(yb[k], preds[k], swb, self._last_masks[k]))
                     batch_logs[key] = float(m.result())
-                cbs.on_train_batch_end(step, batch_logs)
-                if self.stop_training:
-                    break
+                loop.end_batch(step, batch_logs)
             logs = dict(batch_logs)
             if val is not None:
                 val_logs = self._evaluate_arrays(*val, batch_size=max(batch_size, 256))
                 logs.update({"val_" + k: v for k, v in val_logs.items()})
-            cbs.on_epoch_end(epoch, logs)
-        cbs.on_train_end(logs)
-        return history
+            loop.end_epoch(epoch, logs)
+        return loop.end()
 
     def _prepare_validation(self, validation_data):
         if validation_data is None:

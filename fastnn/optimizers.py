@@ -125,6 +125,34 @@ class Optimizer(Configurable):
         self._state = [{slot: ops.zeros(p.shape, dtype=p.dtype) for slot in self._slots}
                        for p in params]
 
+    # The public interface of a fused training step (e.g. AutoRec's one-kernel
+    # Adam step), which updates the parameters and the slots itself instead of
+    # calling apply_gradients: built / slots / next_step.
+    @property
+    def built(self):
+        """Whether ``build`` has made the per-parameter state."""
+        return self._state is not None
+
+    def slots(self, index):
+        """The state arrays of parameter ``index`` (in ``build``'s order) as a
+        dict slot name -> array, e.g. ``{"m": ..., "v": ...}`` for Adam. The
+        arrays themselves, not copies: a fused step updates them in place."""
+        if self._state is None:
+            raise RuntimeError(f"{type(self).__name__} is not built yet; call "
+                               f"build(params) or apply_gradients first")
+        if not 0 <= index < len(self._state):
+            raise IndexError(f"parameter index {index} out of range: this optimizer was "
+                             f"built for {len(self._state)} parameters")
+        return self._state[index]
+
+    def next_step(self):
+        """Count one update and return ``(learning_rate, step)`` for it: the
+        rate at the step count before it (as ``apply_gradients`` uses) and the
+        new step count, from 1 (Adam's bias correction)."""
+        lr = self.current_learning_rate
+        self.iterations += 1
+        return lr, self.iterations
+
     def _clip(self, grads):
         ops = get_backend()
         if self.clipvalue is not None:
@@ -152,8 +180,7 @@ class Optimizer(Configurable):
             raise ValueError("this optimizer was built for other parameters; use a new "
                              "optimizer for each model")
         grads = self._clip(grads)
-        lr = self.current_learning_rate
-        self.iterations += 1
+        lr, _ = self.next_step()
         for p, g, state in zip(params, grads, self._state):
             if g.shape != p.shape:
                 raise ValueError(f"gradient of shape {g.shape} for a parameter of shape {p.shape}")

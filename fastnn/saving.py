@@ -150,7 +150,7 @@ def save_model(model, path, include_optimizer=True):
                 "loss": [serialize(l) for l in model._losses], "loss_weights": model._loss_weights,
                 "metrics": [[m for m in ms if isinstance(m, str)] for ms in model._metric_specs]}
         config["compile"]["optimizer"] = serialize(model.optimizer)
-        if include_optimizer and model.optimizer._state is not None:
+        if include_optimizer and model.optimizer.built:
             state = model.optimizer.get_state()
             config["compile"]["optimizer_iterations"] = state["iterations"]
             config["compile"]["optimizer_slots"] = sorted(state["arrays"])
@@ -189,8 +189,12 @@ def write_archive(path, config, arrays):
 
 
 # ------------------------------------------------------------------ reading
-class _Archive:
-    """Checked access to a model file; every failure names the file."""
+class Archive:
+    """Checked read access to a file written by ``write_archive``: its JSON
+    config (``.config``) and its arrays (``.array(name)``); every failure names
+    the file. ``format``/``version`` are what the reader expects (a file of
+    another format or version is refused), ``what`` names the file kind in
+    errors. A context manager; ``close()`` otherwise."""
 
     def __init__(self, path, format=FORMAT, version=VERSION, what="fastnn model file"):
         self.path = os.fspath(path)
@@ -289,6 +293,12 @@ class _Archive:
     def close(self):
         self.zip.close()
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
 
 def _build_model(config, path):
     """Rebuild the graph. Building draws initial weights (overwritten next); the
@@ -342,7 +352,7 @@ def load_model(path, compile=True):
     """Rebuild a model saved with ``model.save(path)``: architecture, weights and
     (when saved) the compiled loss, metrics and optimizer with its state, so that
     training resumes exactly where it stopped."""
-    archive = _Archive(path)
+    archive = Archive(path)
     try:
         return _load_model(archive, compile)
     except ModelFileError:
@@ -402,7 +412,7 @@ def _load_model(archive, compile):
 
 
 def load_weights(model, path):
-    archive = _Archive(path)
+    archive = Archive(path)
     try:
         _set_weights(model, archive.weights(), archive.path)
     finally:

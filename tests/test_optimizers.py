@@ -112,3 +112,41 @@ def test_bad_arguments():
         optimizers.SGD(momentum=1.5)
     with pytest.raises(ValueError, match="2 parameters but 1 gradients"):
         optimizers.SGD().apply_gradients([numpy.zeros(1), numpy.zeros(1)], [numpy.zeros(1)])
+
+
+def test_fused_step_interface_equals_apply_gradients(rng):
+    """A fused step that updates the parameters itself, through the public
+    built / slots / next_step, trains exactly as apply_gradients does, and
+    both share one step count and one set of moments."""
+    schedule = optimizers.ExponentialDecay(0.01, decay_steps=1, decay_rate=0.5)
+    ref_opt, opt = optimizers.Adam(schedule), optimizers.Adam(schedule)
+    p, q = rng.standard_normal(5), rng.standard_normal(5)
+    q[...] = p
+    assert not opt.built
+    opt.build([q])
+    assert opt.built
+    for t in range(1, 5):
+        g = rng.standard_normal(5)
+        ref_opt.apply_gradients([p], [g])
+        if t % 2:                                   # alternate the two paths
+            lr, step = opt.next_step()
+            assert (lr, step) == (0.01 * 0.5 ** (t - 1), t)   # the rate before the count
+            s = opt.slots(0)
+            expected, s["m"][...], s["v"][...] = _reference_adam(q, g, s["m"], s["v"], step,
+                                                                 lr=lr)
+            q[...] = expected
+        else:
+            opt.apply_gradients([q], [g])
+        assert opt.iterations == ref_opt.iterations == t
+    numpy.testing.assert_allclose(q, p, rtol=1e-12)
+    numpy.testing.assert_allclose(opt.slots(0)["v"], ref_opt.slots(0)["v"], rtol=1e-12)
+
+
+def test_slots_errors():
+    opt = optimizers.Adam()
+    with pytest.raises(RuntimeError, match="not built yet"):
+        opt.slots(0)
+    opt.build([numpy.zeros(3)])
+    assert sorted(opt.slots(0)) == ["m", "v"]
+    with pytest.raises(IndexError, match="built for 1 parameters"):
+        opt.slots(1)

@@ -232,3 +232,19 @@ while True:
     assert list(tmp_path.glob(".fastnn-*.tmp")), "no kill landed mid-write in 5 tries"
     fastnn.Sequential([fastnn.Input((2,)), L.Dense(1)]).save(tmp_path / "small.fastnn")
     assert not list(tmp_path.glob(".fastnn-*.tmp"))
+
+
+def test_archive_reads_what_write_archive_wrote(tmp_path):
+    from fastnn.saving import Archive, write_archive
+    path = tmp_path / "a.zip"
+    a = numpy.arange(6.0).reshape(2, 3)
+    write_archive(path, {"format": "test-format", "version": 3, "n": 1}, {"x.npy": a})
+    with Archive(path, "test-format", 3, "test file") as archive:
+        assert archive.config["n"] == 1
+        numpy.testing.assert_array_equal(archive.array("x.npy"), a)
+        with pytest.raises(ModelFileError, match="missing y.npy"):
+            archive.array("y.npy")
+    with pytest.raises(ModelFileError, match="not a test file .format 'test-format'"):
+        Archive(path, "other-format", 3, "test file")
+    with pytest.raises(ModelFileError, match="version 3 is not supported"):
+        Archive(path, "test-format", 4, "test file")

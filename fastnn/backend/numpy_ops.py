@@ -162,3 +162,66 @@ class NumpyOps(Ops):
                                        weight_decay, decoupled)
         _optim.adam_update(param, grad, m, v, lr, beta1, beta2, eps, step, weight_decay,
                            decoupled)
+
+    # ------------------------------------------------------- sparse products
+    def spmm(self, A, B, bias=None, activation="linear"):
+        if not _kernel_dtype(B, bias):
+            return super().spmm(A, B, bias, activation)
+        sparse = _sparse_ops()
+        A = sparse.as_pattern(A, B.dtype)
+        if activation in sparse.FUSED_ACTIVATIONS:  # bias and activation in the kernel's epilogue
+            return sparse.spmm(A, B, bias=bias, activation=activation)
+        Z = sparse.spmm(A, B)
+        if bias is not None:
+            Z += bias
+        return self.activation_forward(activation, Z)
+
+    def spmm_t(self, A, G, data=None, out=None):
+        if not _kernel_dtype(G, data, out):
+            return super().spmm_t(A, G, data, out)
+        sparse = _sparse_ops()
+        return sparse.spmm_t(sparse.as_pattern(A, G.dtype), G, out=out,
+                             accumulate=out is not None, data=data)
+
+    def column_sums(self, A, vals, out=None):
+        if not _kernel_dtype(vals, out) or vals.ndim != 1:
+            return super().column_sums(A, vals, out)
+        sparse = _sparse_ops()
+        return sparse.column_sums(sparse.as_pattern(A, vals.dtype), vals, out=out)
+
+    def sddmm(self, A, H, Vt, c=None):
+        if not _kernel_dtype(H, Vt, c):
+            return super().sddmm(A, H, Vt, c)
+        sparse = _sparse_ops()
+        return sparse.sddmm(sparse.as_pattern(A, H.dtype), H, Vt, c)
+
+    def masked_sq_error(self, pred_vals, target_vals, weights=None):
+        if not _kernel_dtype(pred_vals, target_vals, weights) or pred_vals.ndim != 1:
+            return super().masked_sq_error(pred_vals, target_vals, weights)
+        return _sparse_ops().masked_sq_error(pred_vals, target_vals, weights)
+
+    def autorec_adam_step(self, X, W, b, Vt, c, adam_state, lr, beta1, beta2, eps, step,
+                          lam_scale, activation="sigmoid", input_values=None):
+        sparse = _sparse_ops()
+        # The parameters decide (the kernel checks the moments and layouts
+        # itself, with a clear error): a per-batch guard, so a short one.
+        if activation not in sparse.FUSED_ACTIVATIONS or not _kernel_dtype(W, b, Vt, c,
+                                                                           input_values):
+            return super().autorec_adam_step(X, W, b, Vt, c, adam_state, lr, beta1, beta2, eps,
+                                             step, lam_scale, activation, input_values)
+        return sparse.autorec_adam_step(X, W, b, Vt, c, adam_state, lr, beta1, beta2, eps, step,
+                                        lam_scale, activation=activation,
+                                        input_values=input_values)
+
+
+_SPARSE_OPS = []
+
+
+def _sparse_ops():
+    """fastnn.recsys.sparse_ops, which wraps the sparse kernels (checks, the
+    cached transposed structure); imported on first use, as it imports this
+    package."""
+    if not _SPARSE_OPS:
+        from fastnn.recsys import sparse_ops
+        _SPARSE_OPS.append(sparse_ops)
+    return _SPARSE_OPS[0]

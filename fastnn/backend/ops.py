@@ -1,5 +1,7 @@
 """The array-backend contract: ``Ops``, a plain NumPy implementation of every
-operation a layer, loss or optimizer needs.
+operation a layer, loss or optimizer needs, and the sparse products of the
+recommenders (SpMM, transposed SpMM, SDDMM, masked loss, AutoRec's fused Adam
+step).
 
 Subclasses override only the hot methods: ``NumpyOps`` (numpy_ops.py) routes
 them to the Cython kernels in ``fastnn._C``; a CuPy backend overrides them with
@@ -237,3 +239,88 @@ class Ops:
     def sum_of_squares(self, arrays):
         """float64 sum of squares over several arrays (for global-norm clipping)."""
         return float(sum(float((a.astype(numpy.float64) ** 2).sum()) for a in arrays))
+
+    # ------------------------------------------------------- sparse products
+    # A sparse matrix here is CSR: anything with ``indptr``, ``indices``,
+    # ``data`` and ``shape`` (a scipy.sparse.csr_matrix, or the recommenders'
+    # fastnn.recsys.sparse_ops.SparsePattern), each row's columns sorted.
+    # "At A's stored positions" means a length-nnz array in A's CSR order.
+    def _csr(self, A, data=None):
+        import scipy.sparse
+        return scipy.sparse.csr_matrix((A.data if data is None else data, A.indices, A.indptr),
+                                       shape=A.shape)
+
+    def spmm(self, A, B, bias=None, activation="linear"):
+        """``act(A @ B + bias)`` for sparse ``A`` (n x m) and dense ``B``
+        (m x k) -> (n x k): a dense layer on a sparse input (``bias`` (k,) or
+        None)."""
+        Z = self.xp.asarray(self._csr(A) @ B, dtype=B.dtype)
+        if bias is not None:
+            Z += bias
+        return Z if activation == "linear" else self.activation_forward(activation, Z)
+
+    def spmm_t(self, A, G, data=None, out=None):
+        """``A.T @ G`` for sparse ``A`` (n x m), dense ``G`` (n x k) -> (m x k);
+        ``data`` (length nnz) replaces A's values, keeping its pattern. With
+        ``out``, the product is added to it (a gradient accumulating)."""
+        r = self.xp.asarray(self._csr(A, data).T @ G, dtype=G.dtype)
+        if out is None:
+            return r
+        out += r
+        return out
+
+    def column_sums(self, A, vals, out=None):
+        """Per-column sums of ``vals`` at A's stored positions (summed in
+        float64), e.g. an SDDMM's bias gradient; added to ``out`` when given."""
+        sums = numpy.bincount(A.indices, weights=vals, minlength=A.shape[1])
+        if out is None:
+            return sums.astype(vals.dtype)
+        out += sums.astype(out.dtype)
+        return out
+
+    def sddmm(self, A, H, Vt, c=None):
+        """``H @ Vt.T + c`` (``H`` n x k, ``Vt`` m x k, ``c`` (m,)) at A's
+        stored positions: the decoder read only where the loss looks."""
+        rows = numpy.repeat(numpy.arange(A.shape[0]), numpy.diff(A.indptr))
+        vals = (H[rows] * Vt[A.indices]).sum(axis=1)
+        if c is not None:
+            vals += c[A.indices]
+        return vals.astype(H.dtype, copy=False)
+
+    def masked_sq_error(self, pred_vals, target_vals, weights=None):
+        """``(loss, grad_vals)`` over observed entries only: ``loss = sum w *
+        (pred - target)**2`` (a float, summed in float64), ``grad_vals = 2 w
+        (pred - target)`` in the predictions' dtype."""
+        diff = pred_vals - target_vals
+        wdiff = diff if weights is None else weights * diff
+        loss = float((wdiff.astype(numpy.float64) * diff).sum())
+        return loss, (2 * wdiff).astype(pred_vals.dtype, copy=False)
+
+    def autorec_adam_step(self, X, W, b, Vt, c, adam_state, lr, beta1, beta2, eps, step,
+                          lam_scale, activation="sigmoid", input_values=None):
+        """One exact training step of a one-hidden-layer AutoRec with L2 and
+        Adam (``fastnn.recsys.sparse_ops.autorec_adam_step`` has the full
+        contract): ``X`` the batch (its values are the targets; the encoder
+        reads ``input_values`` at the same positions, default X's values),
+        ``W``/``Vt`` (n_out x k), ``b`` (k,), ``c`` (n_out,), updated in place
+        with the moments ``adam_state = {"W": (m, v), "b": ..., "Vt": ...,
+        "c": ...}``. Returns ``(data_loss, reg_loss)`` before the step, with
+        ``reg_loss = lam_scale/2 * (|W|^2 + |Vt|^2)``."""
+        inputs = X if input_values is None else self._csr(X, input_values)
+        H = self.activation_forward(activation, self.spmm(inputs, W) + b)
+        vals = self.sddmm(X, H, Vt, c)
+        data_loss, g = self.masked_sq_error(vals, X.data.astype(vals.dtype, copy=False))
+        G = self._csr(X, g)
+        dVt = self.xp.asarray(G.T @ H, dtype=H.dtype)
+        dc = self.xp.asarray(G.sum(axis=0), dtype=H.dtype).reshape(-1)
+        dZ = self.activation_backward(activation, H, self.xp.asarray(G @ Vt, dtype=H.dtype))
+        dW = self.spmm_t(inputs, dZ)
+        db = dZ.sum(axis=0)
+        reg = 0.5 * float(lam_scale) * (self.sum_of_squares([W]) + self.sum_of_squares([Vt]))
+        scale = W.dtype.type(lam_scale)
+        dW += scale * W
+        dVt += scale * Vt
+        for name, p, grad in (("W", W, dW), ("b", b, db), ("Vt", Vt, dVt), ("c", c, dc)):
+            m, v = adam_state[name]
+            self.adam_update(p, grad, m, v, lr, beta1, beta2, eps, step)
+        return data_loss, reg

@@ -37,11 +37,14 @@ import scipy.sparse
 
 from .. import initializers
 from .. import optimizers as optimizers_mod
+from ..backend import get_backend
 from ..backend.ops import ACTIVATIONS
+from ..callbacks import Callback, EarlyStopping, ReduceLROnPlateau
 from ..layers import Dense
 from ..random import get_rng, set_seed
 from .._registry import serialize
-from ..saving import AUTOREC_FORMAT, AUTOREC_VERSION, ModelFileError, _Archive, write_archive
+from ..training import TrainingLoop
+from ..saving import AUTOREC_FORMAT, AUTOREC_VERSION, Archive, ModelFileError, write_archive
 from . import sparse_ops
 from .data import Ratings
 
@@ -61,6 +64,38 @@ def _csr(ratings, what):
         return scipy.sparse.csr_matrix(ratings)
     raise TypeError(f"{what} must be a fastnn.recsys.Ratings or a scipy.sparse matrix, "
                     f"got {type(ratings).__name__}")
+
+
+#: How much validation RMSE must fall to count as a new best (early stopping, lr_decay).
+_MIN_IMPROVEMENT = 1e-6
+
+
+class _RecordedReduceLROnPlateau(ReduceLROnPlateau):
+    """ReduceLROnPlateau that also records, in ``model.lr_drops``, the epoch
+    counts after which it cut the rate (so that a refit can replay them)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        lr = self.model.optimizer.learning_rate
+        super().on_epoch_end(epoch, logs)
+        if self.model.optimizer.learning_rate != lr:
+            self.model.lr_drops.append(epoch + 1)
+
+
+class _ReplayLearningRateCuts(Callback):
+    """Multiply the learning rate by ``factor`` after each epoch count in
+    ``drops`` (another fit's ``lr_drops``); logs the rate each epoch ran at."""
+
+    def __init__(self, factor, drops):
+        super().__init__()
+        self.factor, self.drops = factor, drops
+
+    def on_epoch_end(self, epoch, logs=None):
+        optimizer = self.model.optimizer
+        if logs is not None:
+            logs["learning_rate"] = optimizer.learning_rate
+        if epoch + 1 in self.drops:
+            optimizer.learning_rate = optimizer.learning_rate * self.factor
+            self.model.lr_drops.append(epoch + 1)
 
 
 class AutoRec:
@@ -171,6 +206,8 @@ class AutoRec:
 
     # ----------------------------------------------------------------- build
     def build(self, n_features):
+        # The backend this model computes on, fixed here as a Keras model's is.
+        self.ops = get_backend()
         self.n_features = int(n_features)
         sizes = (self.n_features,) + self.hidden
         glorot = initializers.get("glorot_uniform")
@@ -217,7 +254,8 @@ class AutoRec:
         """Hidden codes for the CSR sample rows ``X``; returns (H, backprops)."""
         H, enc_back = sparse_ops.sparse_dense_forward(X, self.W, self.b, self.activation,
                                                       self.dW if training else None,
-                                                      self.db if training else None)
+                                                      self.db if training else None,
+                                                      ops=self.ops)
         backs = [enc_back]
         for layer in self.middle:
             H, back = layer.forward(H, training)
@@ -235,8 +273,9 @@ class AutoRec:
                 (X.data * keep / self.dtype.type(1 - self.input_dropout), X.indices, X.indptr),
                 shape=X.shape)
         H, backs = self._encode(X_in, training=True)
-        vals, dec_back = sparse_ops.sampled_dense_forward(X, H, self.Vt, self.c, self.dVt, self.dc)
-        data_loss, dvals = sparse_ops.masked_sq_error(vals, X.data)
+        vals, dec_back = sparse_ops.sampled_dense_forward(X, H, self.Vt, self.c, self.dVt, self.dc,
+                                                          ops=self.ops)
+        data_loss, dvals = self.ops.masked_sq_error(vals, X.data)
         dH = dec_back(dvals)
         for layer_back in reversed(backs[1:]):
             dH = layer_back(dH)
@@ -263,10 +302,15 @@ class AutoRec:
         history dict ("loss", "rmse", and "val_rmse"/"val_mae" with validation).
         For ``optimizer="lbfgs"`` an epoch is one L-BFGS iteration.
 
+        Training runs in the loop ``Model.fit`` runs in (``fastnn.training``):
+        ``patience`` is ``EarlyStopping(monitor="val_rmse", min_delta=1e-6,
+        restore_best_weights=True)``, ``lr_decay`` a ``ReduceLROnPlateau`` on
+        ``val_rmse``; ``callbacks`` (any fastnn callbacks: ModelCheckpoint,
+        CSVLogger, ...) run after those two, as with ``Model.fit``.
+
         ``lr_drops`` (needs ``lr_decay``): replay a learning-rate schedule, i.e.
         multiply the rate by ``lr_decay`` after each of these epoch counts
         (another fit's ``lr_drops``) instead of deciding on validation RMSE."""
-        from ..callbacks import CallbackList, History, ProgbarLogger
         replay = self._check_lr_drops(lr_drops, validation)
         matrix = _csr(train, "train")
         if matrix.nnz == 0:
@@ -295,25 +339,37 @@ class AutoRec:
                 raise ValueError(f"validation has shape {vm.shape} but train has {matrix.shape}; "
                                  "split parts must share one shape")
             val = vm
-        history = History()
-        self.history = history  # mid-fit: this fit's History (a checkpoint saves its epochs)
-        extra = list(callbacks or [])
-        cbs = CallbackList(extra + ([ProgbarLogger()] if verbose else []) + [history], model=self,
-                           params={"epochs": epochs, "verbose": verbose,
-                                   "steps": 1 if self.optimizer_spec == "lbfgs"
-                                   else math.ceil(X.shape[0] / self.batch_size)})
-        self.stop_training = False
-        self.lr_drops, self._lr_replay = [], replay
-        best = {"rmse": math.inf, "weights": None, "epoch": -1}
-        cbs.on_train_begin({})
-        step = self._fit_lbfgs if self.optimizer_spec == "lbfgs" else self._fit_minibatch
-        step(X, val, epochs, patience, cbs, best)
-        if best["weights"] is not None:
-            self.set_weights(best["weights"])
-        self.best_epoch = best["epoch"]
-        cbs.on_train_end({})
+        own = self._training_callbacks(val is not None, patience, replay)
+        loop = TrainingLoop(self, own + list(callbacks or []), epochs=epochs, verbose=verbose,
+                            steps=1 if self.optimizer_spec == "lbfgs"
+                            else math.ceil(X.shape[0] / self.batch_size))
+        self.lr_drops = []
+        run = self._fit_lbfgs if self.optimizer_spec == "lbfgs" else self._fit_minibatch
+        run(X, val, loop)
+        history = loop.end()  # EarlyStopping puts the best epoch's weights back here
+        early = own[0] if own and isinstance(own[0], EarlyStopping) else None
+        self.best_epoch = -1  # no validation, or no epoch ran
+        if early is not None and early.best_weights is not None:
+            self.best_epoch = early.best_epoch + 1
         self.history = history.history
         return self.history
+
+    def _training_callbacks(self, validation, patience, replay):
+        """fit's conveniences as the callbacks Model.fit users would pass:
+        ``patience`` is EarlyStopping on validation RMSE restoring the best
+        weights, ``lr_decay`` a ReduceLROnPlateau on it (or the replay of given
+        ``lr_drops``) that records its cuts in ``self.lr_drops``. They run
+        before the user's callbacks, which see their decisions in the logs."""
+        own = []
+        if validation:
+            own.append(EarlyStopping(monitor="val_rmse", min_delta=_MIN_IMPROVEMENT,
+                                     patience=patience, restore_best_weights=True))
+        if self.lr_decay is not None:
+            own.append(_ReplayLearningRateCuts(self.lr_decay, replay) if replay is not None
+                       else _RecordedReduceLROnPlateau(
+                           monitor="val_rmse", factor=self.lr_decay,
+                           patience=self.lr_decay_patience, min_delta=_MIN_IMPROVEMENT))
+        return own
 
     def _check_lr_drops(self, lr_drops, validation):
         """The replayed drop epochs as a set (None: no replay), after checking
@@ -338,31 +394,12 @@ class AutoRec:
                              f"{list(lr_drops)!r}")
         return set(drops)
 
-    def _epoch_end(self, epoch, logs, val, patience, cbs, best):
+    def _with_validation(self, logs, val):
         if val is not None:
             logs["val_rmse"], logs["val_mae"] = self.evaluate(val, _train=self._train_X)
-            if logs["val_rmse"] < best["rmse"] - 1e-6:
-                best.update(rmse=logs["val_rmse"], weights=self.get_weights(), epoch=epoch + 1)
-            elif epoch + 1 - best["epoch"] >= patience:
-                self.stop_training = True
-        if self.lr_decay is not None:
-            self._decay_learning_rate(epoch + 1, logs, best)
-        cbs.on_epoch_end(epoch, logs)
+        return logs
 
-    def _decay_learning_rate(self, done, logs, best):
-        """After ``done`` epochs: log the rate they ran at, and cut it (by the
-        replayed schedule, or after lr_decay_patience epochs without a new best)."""
-        logs["learning_rate"] = self.optimizer.learning_rate
-        if self._lr_replay is not None:
-            cut = done in self._lr_replay
-        else:
-            last = max(best["epoch"], self.lr_drops[-1] if self.lr_drops else 0)
-            cut = done - last >= self.lr_decay_patience
-        if cut:
-            self.optimizer.learning_rate = self.optimizer.learning_rate * self.lr_decay
-            self.lr_drops.append(done)
-
-    def _fit_minibatch(self, X, val, epochs, patience, cbs, best):
+    def _fit_minibatch(self, X, val, loop):
         if self.optimizer is None:
             spec = self.optimizer_spec
             # A name gets this model's learning rate; an instance is used as given.
@@ -374,16 +411,13 @@ class AutoRec:
         fused = self._fused_adam_applies()
         # The fused step slices batches off one pattern (a compiled copy per batch).
         pattern = sparse_ops.as_pattern(X, self.dtype) if fused else None
-        for epoch in range(epochs):
-            if self.stop_training:
-                break
-            cbs.on_epoch_begin(epoch, {})
+        for epoch in loop.epochs():
             order = get_rng().permutation(n)
             data_sum, reg_sum, count = 0.0, 0.0, 0
-            for step, lo in enumerate(range(0, n, self.batch_size)):
+            for step in loop.batches():
+                lo = step * self.batch_size
                 rows = numpy.sort(order[lo:lo + self.batch_size])
                 Xb = pattern.take_rows(rows) if fused else X[rows]
-                cbs.on_train_batch_begin(step, {})
                 if fused:
                     data_loss, reg = self._fused_step(Xb, len(rows) / n, params)
                 else:
@@ -393,10 +427,10 @@ class AutoRec:
                 data_sum += data_loss
                 reg_sum += reg
                 count += Xb.nnz
-                cbs.on_train_batch_end(step, {"loss": (data_sum + reg_sum) / max(count, 1)})
+                loop.end_batch(step, {"loss": (data_sum + reg_sum) / max(count, 1)})
             logs = {"loss": (data_sum + reg_sum) / max(count, 1),
                     "rmse": math.sqrt(data_sum / max(count, 1))}
-            self._epoch_end(epoch, logs, val, patience, cbs, best)
+            loop.end_epoch(epoch, self._with_validation(logs, val))
 
     def _fused_adam_applies(self):
         """Whether one fused kernel can do the whole step (forward, backward, L2
@@ -412,21 +446,25 @@ class AutoRec:
         """The minibatch step in one kernel, on the optimizer's own moments (so
         switching between this and the layer-by-layer path loses nothing)."""
         opt = self.optimizer
-        if opt._state is None:
+        if not opt.built:
             opt.build(params)
-        lr = opt.current_learning_rate
-        opt.iterations += 1
-        state = {name: (s["m"], s["v"]) for name, s in zip(("W", "b", "Vt", "c"), opt._state)}
+        lr, step = opt.next_step()
+        state = {name: (slots["m"], slots["v"]) for name, slots in
+                 zip(("W", "b", "Vt", "c"), map(opt.slots, range(4)))}
         input_values = None
         if self.input_dropout:  # the same draws as _loss_and_grads makes
             keep = get_rng().random(X.nnz) >= self.input_dropout
             input_values = X.data * keep / self.dtype.type(1 - self.input_dropout)
-        return sparse_ops.autorec_adam_step(
+        return self.ops.autorec_adam_step(
             X, self.W, self.b, self.Vt, self.c, state, lr, opt.beta_1, opt.beta_2, opt.epsilon,
-            opt.iterations, self.lam * weight_frac, activation=self.activation,
+            step, self.lam * weight_frac, activation=self.activation,
             input_values=input_values)
 
-    def _fit_lbfgs(self, X, val, epochs, patience, cbs, best):
+    def _fit_lbfgs(self, X, val, loop):
+        """Full-batch L-BFGS, one iteration per epoch: scipy drives the
+        iterations, and its per-iteration callback ends each epoch and advances
+        the loop's epochs (stopping the solver when they run out or a callback
+        stops training)."""
         from scipy.optimize import minimize
         params = self._params()
         sizes = [p.size for _, p, _, _ in params]
@@ -445,23 +483,23 @@ class AutoRec:
             objective.last = data_loss
             return data_loss + reg, grad
 
-        state = {"epoch": 0}
+        epochs = loop.epochs()
+        state = {"epoch": next(epochs, None)}
 
         def callback(intermediate_result):
-            epoch = state["epoch"]
             unpack(intermediate_result.x)
             logs = {"loss": float(intermediate_result.fun) / X.nnz,
                     "rmse": math.sqrt(objective.last / X.nnz)}
-            self._epoch_end(epoch, logs, val, patience, cbs, best)
-            state["epoch"] += 1
-            if self.stop_training or state["epoch"] >= epochs:
+            loop.end_epoch(state["epoch"], self._with_validation(logs, val))
+            state["epoch"] = next(epochs, None)
+            if state["epoch"] is None:
                 raise StopIteration
-            cbs.on_epoch_begin(state["epoch"], {})
 
+        if state["epoch"] is None:  # no epochs to run
+            return
         theta0 = numpy.concatenate([p.ravel() for _, p, _, _ in params]).astype(numpy.float64)
-        cbs.on_epoch_begin(0, {})
         result = minimize(objective, theta0, jac=True, method="L-BFGS-B", callback=callback,
-                          options={"maxiter": epochs, "maxcor": 20})
+                          options={"maxiter": loop.n_epochs, "maxcor": 20})
         unpack(result.x)
 
     # --------------------------------------------------------------- predict
@@ -513,8 +551,8 @@ class AutoRec:
             pairs = sparse_ops.SparsePattern(indptr.astype(numpy.int64, copy=False),
                                              features[order], numpy.empty(users.size),
                                              (X.shape[0], X.shape[1]))
-            out[order] = sparse_ops.sddmm(pairs, H, self.Vt.astype(numpy.float64, copy=False),
-                                          self.c.astype(numpy.float64, copy=False))
+            out[order] = self.ops.sddmm(pairs, H, self.Vt.astype(numpy.float64, copy=False),
+                                        self.c.astype(numpy.float64, copy=False))
         out = self._fallback(out, users, items)
         if self.clip:
             out = numpy.clip(out, *self.rating_range)
@@ -649,7 +687,7 @@ class AutoRec:
         if self.user_ids is not None:
             arrays.update({"ids/users.npy": self.user_ids, "ids/items.npy": self.item_ids})
         opt = self.optimizer
-        if opt is not None and getattr(opt, "_state", None) is not None:
+        if opt is not None and opt.built:
             state = opt.get_state()
             config["optimizer"] = {"config": serialize(opt), "iterations": state["iterations"],
                                    "slots": sorted(state["arrays"])}
@@ -662,7 +700,7 @@ class AutoRec:
         training. A missing, truncated or inconsistent file raises
         ``fastnn.saving.ModelFileError`` (a ValueError) naming the file and
         what is wrong; nothing in the file is run."""
-        archive = _Archive(path, AUTOREC_FORMAT, AUTOREC_VERSION, "fastnn AutoRec file")
+        archive = Archive(path, AUTOREC_FORMAT, AUTOREC_VERSION, "fastnn AutoRec file")
         where = archive.path
         try:
             return cls._from_archive(archive)

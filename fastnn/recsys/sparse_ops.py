@@ -4,7 +4,9 @@ Thin layer between models and the Cython kernels in ``fastnn._C.sparse``: it
 turns ``scipy.sparse`` matrices into validated kernel arguments, allocates
 outputs, and pairs each forward with its backward in the house layer contract
 (``y, backprop = forward(...)``; ``dx = backprop(dy)`` accumulates parameter
-gradients). No model logic lives here.
+gradients). No model logic lives here. The backend's sparse operations
+(``Ops.spmm`` ...; ``NumpyOps`` calls the kernel wrappers here) are what the
+layer functions below compute through, on the ``ops`` they are given.
 
 The AutoRec hot path (DESIGN.md, "The recommendation hot path") is::
 
@@ -136,17 +138,21 @@ def _dense(x, name, dtype):
     return numpy.ascontiguousarray(x)
 
 
-def spmm(A, B, out=None, accumulate=False):
-    """``A @ B`` for sparse ``A`` (n x m) and dense ``B`` (m x k) -> dense (n x k).
-    With ``out``: written (or added to, when ``accumulate``) in place."""
+def spmm(A, B, out=None, accumulate=False, bias=None, activation="linear"):
+    """``act(A @ B + bias)`` for sparse ``A`` (n x m) and dense ``B`` (m x k)
+    -> dense (n x k); ``bias`` (k,) and ``activation`` (one of
+    ``FUSED_ACTIVATIONS``) are the kernel's fused epilogue. With ``out``:
+    written (or added to before the epilogue, when ``accumulate``) in place."""
     A = as_pattern(A)
     B = _dense(B, "B", A.dtype)
+    if bias is not None:
+        bias = _dense(bias, "bias", A.dtype)
     if out is None:
         out = numpy.empty((A.shape[0], B.shape[1]), dtype=A.dtype)
         accumulate = False
     if A.shape[1] != B.shape[0]:
         raise ValueError(f"A is {A.shape} but B is {B.shape}: A.shape[1] must equal B.shape[0]")
-    return _k.csr_matmul(A.indptr, A.indices, A.data, B, out, accumulate)
+    return _k.csr_matmul(A.indptr, A.indices, A.data, B, out, accumulate, bias, activation)
 
 
 def spmm_t(A, G, out=None, accumulate=False, data=None):
@@ -219,26 +225,18 @@ def spmm_t_adam(A, G, param, m, v, lr, beta1, beta2, eps, step, weight_decay=0.0
                          step, weight_decay, decoupled, A.transpose_structure)
 
 
-def sparse_dense_forward(X, W, b=None, activation="sigmoid", dW=None, db=None):
+def sparse_dense_forward(X, W, b=None, activation="sigmoid", dW=None, db=None, ops=None):
     """Dense layer on a sparse input: ``act(X @ W + b)`` with ``X`` CSR (n x m),
     ``W`` (m x k), ``b`` (k,). Returns ``(H, backprop)``; ``backprop(dH)``
     accumulates ``dW += X.T @ dZ`` (only rows of ``W`` whose input column is
     present are nonzero) and ``db += dZ.sum(0)``, and returns None: the input is
     data, not a parameter. ``dW``/``db`` default to fresh zero arrays, exposed
-    as ``backprop.dW``/``backprop.db``. Activations in ``FUSED_ACTIVATIONS`` run
-    in the SpMM kernel's epilogue; any other backend activation works too."""
+    as ``backprop.dW``/``backprop.db``. The products run on ``ops`` (default:
+    the active backend); on the CPU, activations in ``FUSED_ACTIVATIONS`` run
+    in the SpMM kernel's epilogue, and any other backend activation works too."""
     X = as_pattern(X, W.dtype)
-    ops = get_backend()
-    if activation in FUSED_ACTIVATIONS:  # bias + activation fused into the SpMM
-        W = _dense(W, "W", X.dtype)
-        b = None if b is None else _dense(b, "b", X.dtype)
-        H = _k.csr_matmul(X.indptr, X.indices, X.data, W,
-                          numpy.empty((X.shape[0], W.shape[1]), X.dtype), False, b, activation)
-    else:
-        Z = spmm(X, W)
-        if b is not None:
-            Z += b
-        H = ops.activation_forward(activation, Z)
+    ops = get_backend() if ops is None else ops
+    H = ops.spmm(X, W, b, activation)
 
     def backprop(dH):
         dZ = dH if activation == "linear" else ops.activation_backward(activation, H, dH)
@@ -246,7 +244,7 @@ def sparse_dense_forward(X, W, b=None, activation="sigmoid", dW=None, db=None):
         nonlocal dW, db
         if dW is None:
             dW = numpy.zeros_like(W)
-        spmm_t(X, dZ, out=dW, accumulate=True)
+        ops.spmm_t(X, dZ, out=dW)
         if b is not None:
             if db is None:
                 db = numpy.zeros_like(b)
@@ -257,7 +255,7 @@ def sparse_dense_forward(X, W, b=None, activation="sigmoid", dW=None, db=None):
     return H, backprop
 
 
-def _decoder_param_grads(pattern, gvals, H, Vt, c, dVt, dc):
+def _decoder_param_grads(pattern, gvals, H, Vt, c, dVt, dc, ops):
     """Accumulate the decoder's parameter gradients from the per-entry output
     gradients ``gvals`` on ``pattern``: ``dVt += G.T @ H`` and ``dc += column
     sums of G``. Returns ``(G, dVt, dc)``, allocating zero gradients when None."""
@@ -265,29 +263,31 @@ def _decoder_param_grads(pattern, gvals, H, Vt, c, dVt, dc):
     G._transpose = pattern.transpose_structure
     if dVt is None:
         dVt = numpy.zeros_like(Vt)
-    spmm_t(G, H, out=dVt, accumulate=True)
+    ops.spmm_t(G, H, out=dVt)
     if c is not None:
         if dc is None:
             dc = numpy.zeros_like(c)
-        column_sums(G, gvals, out=dc, accumulate=True)
+        ops.column_sums(G, gvals, out=dc)
     return G, dVt, dc
 
 
-def sampled_dense_forward(pattern, H, Vt, c=None, dVt=None, dc=None):
+def sampled_dense_forward(pattern, H, Vt, c=None, dVt=None, dc=None, ops=None):
     """Dense layer evaluated only at observed outputs: the values of
     ``H @ Vt.T + c`` at ``pattern``'s stored positions (length nnz, CSR order).
     Returns ``(vals, backprop)``; ``backprop(dvals)`` accumulates
     ``dVt += G.T @ H`` and ``dc += column sums of G`` where ``G`` is the sparse
-    matrix of ``dvals`` on the pattern, and returns ``dH = G @ Vt``."""
+    matrix of ``dvals`` on the pattern, and returns ``dH = G @ Vt``. The
+    products run on ``ops`` (default: the active backend)."""
     pattern = as_pattern(pattern, H.dtype)
-    vals = sddmm(pattern, H, Vt, c)
+    ops = get_backend() if ops is None else ops
+    vals = ops.sddmm(pattern, H, Vt, c)
 
     def backprop(dvals):
         nonlocal dVt, dc
         dvals = _dense(dvals, "dvals", H.dtype)
-        G, dVt, dc = _decoder_param_grads(pattern, dvals, H, Vt, c, dVt, dc)
+        G, dVt, dc = _decoder_param_grads(pattern, dvals, H, Vt, c, dVt, dc, ops)
         backprop.dVt, backprop.dc = dVt, dc
-        return spmm(G, Vt)
+        return ops.spmm(G, Vt)
 
     return vals, backprop
 
@@ -320,7 +320,7 @@ def sampled_dense_sq_error(pattern, H, Vt, c=None, target_vals=None, weights=Non
 
     def backprop():
         nonlocal dVt, dc
-        _, dVt, dc = _decoder_param_grads(pattern, grad, H, Vt, c, dVt, dc)
+        _, dVt, dc = _decoder_param_grads(pattern, grad, H, Vt, c, dVt, dc, get_backend())
         backprop.dVt, backprop.dc = dVt, dc
         return dH
 
