@@ -66,7 +66,7 @@ def _urls(remote, base_url):
 
 def manual_hint(remote, dest):
     """What to do without network: the file, its folder and its URL."""
-    return (f"to install it by hand (no network here?), download {remote.urls[0]} and put "
+    return (f"To install it by hand (no network here?), download {remote.urls[0]} and put "
             f"it at {dest} (folder {os.path.dirname(dest) or '.'})")
 
 

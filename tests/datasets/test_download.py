@@ -158,7 +158,7 @@ def test_no_network_says_which_file_where_and_the_url(tmp_path):
         dl.fetch(remote, dest, base_url=_closed_port_url(), verbose=0, timeout=5)
     message = str(info.value)
     assert "cannot download file.bin" in message
-    assert f"by hand (no network here?), download {canonical} and put it at {dest}" in message
+    assert f"To install it by hand (no network here?), download {canonical} and put it at {dest}" in message
     assert str(dest.parent) in message
     assert _leftovers(dest.parent) == []
 
