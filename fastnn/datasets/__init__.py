@@ -5,6 +5,7 @@ Only loaders live here; splitting and scaling are in ``fastnn.preprocessing``.
 Downloaded data is never shipped: it goes to ``$FASTNN_DATA`` (default
 ``~/.cache/fastnn-data``), each file checked against its published checksum.
 """
+from . import fashion_mnist, mnist   # Keras's spelling: mnist.load_data()
 from .digits import load_digits
 from .download import DownloadError, data_home
 from .mnist import default_data_dir, fetch_mnist, load_fashion_mnist, load_mnist, read_idx

@@ -32,6 +32,9 @@ _FILES = {
 # f68b3c2d... for train images, name the same 9912422-byte file).
 _MNIST_URLS = ("https://ossci-datasets.s3.amazonaws.com/mnist/",       # PyTorch's copy
                "https://storage.googleapis.com/cvdf-datasets/mnist/")  # TFDS's copy
+# TFDS's hashes are of Zalando's files; Keras's https copy is taken first and
+# expected to hold the same bytes (one that does not fails the check, and
+# Zalando's own http location is tried next).
 _FASHION_URLS = ("https://storage.googleapis.com/tensorflow/tf-keras-datasets/",  # Keras's
                  "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/")   # Zalando's
 _CHECKSUMS = {
@@ -224,3 +227,10 @@ def load_fashion_mnist(path=None, download=None, url=None, verbose=1):
     ``keras.datasets.fashion_mnist.load_data()``; labels 0..9 are T-shirt/top,
     Trouser, Pullover, Dress, Coat, Sandal, Shirt, Sneaker, Bag, Ankle boot."""
     return load_mnist(path, kind="fashion", download=download, url=url, verbose=verbose)
+
+
+def load_data(path=None):
+    """Keras's spelling: ``from fastnn.datasets import mnist; mnist.load_data()``
+    is ``load_mnist(path)`` (``path``: a folder with the four IDX files, not
+    Keras's ``mnist.npz`` name; default the cache, downloaded on first use)."""
+    return load_mnist(path)

@@ -289,3 +289,15 @@ def test_load_mnist_without_network_names_file_folder_and_url(monkeypatch, tmp_p
                        r"train-images-idx3-ubyte.gz and put it at " +
                        str(folder / "train-images-idx3-ubyte.gz")):
         load_mnist(verbose=0)
+
+
+def test_keras_spelling_load_data(server, monkeypatch, tmp_path):
+    from fastnn.datasets import fashion_mnist
+    from fastnn.datasets import mnist as keras_style_mnist
+    arrays = _serve_fixture_set(server, monkeypatch, "mnist")
+    fashion = _serve_fixture_set(server, monkeypatch, "fashion", seed=3)
+    server.routes = {p.replace("/fashion/", "/fashion-mnist/"): r
+                     for p, r in server.routes.items()}
+    monkeypatch.setenv(dl.MIRROR_ENV, server.url)
+    _assert_loaded(keras_style_mnist.load_data(), arrays)
+    _assert_loaded(fashion_mnist.load_data(), fashion)
