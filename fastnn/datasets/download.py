@@ -7,11 +7,13 @@ interrupted download never leaves a file under the name the loaders look for.
 What each data set is (names, URLs, hashes) lives with its loader
 (``mnist.py``, ``fastnn/recsys/movielens.py``); parsing stays there too.
 """
+import glob
 import hashlib
 import http.client
 import os
 import sys
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from typing import NamedTuple, Optional, Tuple
@@ -26,6 +28,9 @@ __all__ = ["RemoteFile", "DownloadError", "data_home", "fetch", "MIRROR_ENV"]
 MIRROR_ENV = "FASTNN_DATA_MIRROR"
 _CHUNK = 1 << 16
 DEFAULT_TIMEOUT = 60.0
+#: A temporary ``.part`` file not written to for this long belongs to a
+#: download whose process died (killed, power cut): the next download removes it.
+STALE_PART_SECONDS = 3600.0
 
 
 class RemoteFile(NamedTuple):
@@ -111,6 +116,7 @@ def fetch(remote, dest, base_url=None, verbose=1, timeout=DEFAULT_TIMEOUT, strea
     folder = os.path.dirname(dest) or "."
     os.makedirs(folder, exist_ok=True)
     stream = sys.stderr if stream is None else stream
+    _remove_stale_parts(folder, remote.name)
     failures = []
     for url in _urls(remote, base_url):
         try:
@@ -120,6 +126,18 @@ def fetch(remote, dest, base_url=None, verbose=1, timeout=DEFAULT_TIMEOUT, strea
             failures.append(str(e))
     raise DownloadError(f"cannot download {remote.name}: " + "; ".join(failures) +
                         f". {manual_hint(remote, dest)}")
+
+
+def _remove_stale_parts(folder, name):
+    # A live download writes its .part every few seconds (or fails on its
+    # timeout), so only files idle for an hour are taken for dead ones.
+    now = time.time()
+    for path in glob.glob(os.path.join(glob.escape(folder), f".{glob.escape(name)}.*.part")):
+        try:
+            if now - os.path.getmtime(path) > STALE_PART_SECONDS:
+                os.unlink(path)
+        except OSError:   # removed meanwhile by another process: fine
+            pass
 
 
 def _download(url, remote, dest, folder, verbose, timeout, stream):

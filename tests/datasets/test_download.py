@@ -301,3 +301,17 @@ def test_keras_spelling_load_data(server, monkeypatch, tmp_path):
     monkeypatch.setenv(dl.MIRROR_ENV, server.url)
     _assert_loaded(keras_style_mnist.load_data(), arrays)
     _assert_loaded(fashion_mnist.load_data(), fashion)
+
+
+def test_a_dead_download_s_temporary_is_removed_a_live_one_kept(server, tmp_path):
+    server.add("/file.bin", BODY)
+    dead = tmp_path / ".file.bin.abc123.part"
+    live = tmp_path / ".file.bin.def456.part"
+    other = tmp_path / ".other.bin.abc123.part"
+    for p in (dead, live, other):
+        p.write_bytes(b"partial")
+    old = os.path.getmtime(dead) - dl.STALE_PART_SECONDS - 60
+    os.utime(dead, (old, old))
+    os.utime(other, (old, old))
+    dl.fetch(_remote([server.url + "/file.bin"]), tmp_path / "file.bin", verbose=0)
+    assert _leftovers(tmp_path) == sorted([live.name, other.name, "file.bin"])
