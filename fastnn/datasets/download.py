@@ -141,11 +141,14 @@ def _remove_stale_parts(folder, name):
 
 
 def _download(url, remote, dest, folder, verbose, timeout, stream):
-    request = urllib.request.Request(url, headers={"User-Agent": "fastnn (urllib)"})
     try:
+        request = urllib.request.Request(url, headers={"User-Agent": "fastnn (urllib)"})
         response = urllib.request.urlopen(request, timeout=timeout)
     except urllib.error.HTTPError as e:
+        e.close()
         raise DownloadError(f"{url}: HTTP {e.code} {e.reason}") from None
+    except ValueError as e:   # not a URL urllib can open (a mirror without its scheme)
+        raise DownloadError(f"{url}: {e}") from None
     except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", e)
         raise DownloadError(f"{url}: {reason} (no network?)") from None

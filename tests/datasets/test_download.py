@@ -174,6 +174,12 @@ def test_mirror_environment_variable_and_file_urls(tmp_path, monkeypatch):
     assert (tmp_path / "got").read_bytes() == BODY
 
 
+def test_a_mirror_that_is_not_a_url_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv(dl.MIRROR_ENV, "mirror.example.org/data")   # no scheme
+    with pytest.raises(DownloadError, match="unknown url type.*mirror.example.org/data/things"):
+        dl.fetch(_remote(["https://example.invalid/file.bin"]), tmp_path / "f", verbose=0)
+
+
 def test_data_home_follows_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("FASTNN_DATA", str(tmp_path))
     assert dl.data_home() == str(tmp_path)
