@@ -1,13 +1,65 @@
-"""The command line: ``python -m fastnn <command> [options]``.
+"""The command line: ``fastnn <command> [options]`` or ``python -m fastnn ...``.
 
 Commands: ``demo`` (the README's main job: trains on data shipped in the
 package, no network), ``mnist`` (the MLP on real MNIST), ``autoencoder``
 (MNIST autoencoders), ``autorec`` (the AutoRec evaluation protocol on a
-ratings file). Each command has ``--help``.
+ratings file), ``datasets`` (list or download the data sets). Each command has
+``--help``; ``--version`` prints fastnn's version. Bad input (a missing data
+folder, a malformed file, a failed download) ends with one line on stderr,
+``<prog> <command>: error: ...``, and exit status 1, never a traceback.
 """
 import argparse
+import os
 import sys
 import time
+
+
+def _prog(argv0=None):
+    """The program as invoked: ``fastnn`` (the console script) or
+    ``python -m fastnn`` (anything else, e.g. ``__main__.py``)."""
+    name = os.path.basename(sys.argv[0] if argv0 is None else argv0)
+    return "fastnn" if os.path.splitext(name)[0] == "fastnn" else "python -m fastnn"
+
+
+def _version():
+    """The installed distribution's version when it is this copy of fastnn,
+    else ``fastnn.__version__`` (a source checkout on PYTHONPATH, where another
+    installed fastnn must not answer for it)."""
+    from importlib import metadata
+    try:
+        dist = metadata.distribution("fastnn")
+        located = os.path.abspath(str(dist.locate_file("fastnn/__main__.py")))
+        if located == os.path.abspath(__file__):
+            return dist.version
+    except (metadata.PackageNotFoundError, OSError):
+        pass
+    from fastnn import __version__
+    return __version__
+
+
+class _VersionAction(argparse.Action):
+    """``--version``, computed only when asked (it may import fastnn)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                 help="print fastnn's version and exit"):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"fastnn {_version()}")   # on stdout, as argparse's own version action
+        parser.exit()
+
+
+def _fail(args, message):
+    """One line on stderr, exit status 1: bad input is not a bug."""
+    raise SystemExit(f"{args.prog} {args.command}: error: {message}")
+
+
+def _load_mnist_or_fail(args, kind):
+    from fastnn.datasets import load_mnist
+    try:
+        return load_mnist(args.data, kind=kind, verbose=1 if args.verbose else 0)
+    except (OSError, ValueError) as e:   # missing file, failed download, damaged file
+        _fail(args, e)
 
 
 def _demo(args):
@@ -67,12 +119,11 @@ def _demo_autorec(args):
 
 def _mnist(args):
     from fastnn import recipes
-    from fastnn.datasets import load_mnist
 
-    data = load_mnist(args.data, kind=args.kind)
+    data = _load_mnist_or_fail(args, args.kind)
     if args.limit:
-        (xt, yt), (xs, ys) = data
-        data = (xt[:args.limit], yt[:args.limit]), (xs[:max(1, args.limit // 6)], ys[:max(1, args.limit // 6)])
+        (xt, yt), test = data
+        data = (xt[:args.limit], yt[:args.limit]), test   # the test set stays whole
     print(f"{args.kind}: {len(data[0][0])} training and {len(data[1][0])} test images; "
           f"MLP 784-{'-'.join(map(str, args.hidden))}-10, Adam, batch {args.batch_size}")
     result = recipes.train_mnist_mlp(data, epochs=args.epochs, batch_size=args.batch_size,
@@ -88,11 +139,12 @@ def _mnist(args):
 
 def _autoencoder(args):
     from fastnn import recipes
-    from fastnn.datasets import load_mnist
 
-    (xt, yt), (xs, ys) = load_mnist(args.data)
+    (xt, yt), (xs, ys) = _load_mnist_or_fail(args, "mnist")
     if args.limit:
-        xt, xs = xt[:args.limit], xs[:max(1, args.limit // 6)]
+        xt = xt[:args.limit]   # the test set stays whole
+    print(f"mnist: {len(xt)} training and {len(xs)} test images; {args.kind} autoencoder, "
+          f"code {args.code}")
     result = recipes.train_autoencoder(((xt, None), (xs, None)), kind=args.kind,
                                        epochs=args.epochs, verbose=args.verbose, seed=args.seed,
                                        code=args.code)
@@ -105,18 +157,21 @@ def _autorec(args):
     import json
 
     from fastnn.recsys import load_ratings
+    from fastnn.recsys.movielens import MOVIELENS, fetch_movielens
     from fastnn.recsys.protocol import evaluate_autorec, format_table
 
     try:
+        if args.data in MOVIELENS and not os.path.exists(args.data):
+            # A MovieLens name: the cached ratings file, downloaded on first use.
+            args.data = fetch_movielens(args.data, verbose=0 if args.json else 1)
         ratings = load_ratings(args.data, format=args.format,
                                rating_range=args.rating_range, duplicates=args.duplicates)
     except (OSError, ValueError) as e:
         # A bad file is the user's input, not a bug: one clear line, exit status 1.
-        raise SystemExit(f"python -m fastnn autorec: error: {e}") from None
+        _fail(args, e)
     if args.save and (len(args.seeds) != 1 or args.models != 1):
-        raise SystemExit("python -m fastnn autorec: error: --save keeps one model: give one "
-                         f"seed (got --seeds {' '.join(map(str, args.seeds))}) and --models 1 "
-                         f"(got {args.models})")
+        _fail(args, "--save keeps one model: give one seed (got --seeds "
+                    f"{' '.join(map(str, args.seeds))}) and --models 1 (got {args.models})")
     hidden = args.hidden[0] if len(args.hidden) == 1 else tuple(args.hidden)
     log = None if args.json else (lambda line: print(line, file=sys.stderr, flush=True))
     if log:
@@ -136,14 +191,13 @@ def _autorec(args):
     except ValueError as e:
         # Settings that do not fit the data (an empty split part, a bad fraction):
         # the protocol says what is wrong before training on it.
-        raise SystemExit(f"python -m fastnn autorec: error: {e}") from None
+        _fail(args, e)
     models = result.pop("models", None)
     if args.save:
         try:
             models[0].save(args.save)
         except OSError as e:
-            raise SystemExit(f"python -m fastnn autorec: error: cannot save to {args.save}: "
-                             f"{e}") from None
+            _fail(args, f"cannot save to {args.save}: {e}")
         result["saved"] = args.save
         if log:
             log(f"saved the tested model of seed {args.seeds[0]} to {args.save} "
@@ -152,6 +206,49 @@ def _autorec(args):
         print(json.dumps(result, indent=1))
     else:
         print(format_table(result))
+    return 0
+
+
+#: What ``fastnn datasets`` knows, in the order it lists them.
+DATASETS = ("mnist", "fashion-mnist", "ml-100k", "ml-1m", "ml-10m", "ml-latest-small")
+
+
+def _dataset_status(name, root):
+    """(where it lives in the cache, whether it is there, where it comes from)."""
+    if name in ("mnist", "fashion-mnist"):
+        from fastnn.datasets.mnist import remote_files
+        remotes = remote_files("mnist" if name == "mnist" else "fashion")
+        folder = os.path.join(root, name)
+        cached = all(os.path.isfile(os.path.join(folder, r.name)) for r in remotes)
+        return folder, cached, remotes[0].urls[0].rsplit("/", 1)[0] + "/"
+    from fastnn.recsys.movielens import MOVIELENS, ratings_path
+    path = ratings_path(name, root)
+    return path, os.path.isfile(path), MOVIELENS[name].archive.urls[0]
+
+
+def _datasets(args):
+    from fastnn.datasets import data_home, fetch_mnist
+    from fastnn.recsys.movielens import fetch_movielens
+
+    root = args.data or data_home()
+    if args.action == "list":
+        print(f"data sets in {root} (the cache: --data, else $FASTNN_DATA, else "
+              f"~/.cache/fastnn-data)")
+        for name in DATASETS:
+            where, cached, source = _dataset_status(name, root)
+            print(f"  {name:<16} {'cached' if cached else 'not cached':<11} {where}  "
+                  f"(from {source})")
+        return 0
+    for name in args.names:
+        try:
+            if name in ("mnist", "fashion-mnist"):
+                where = fetch_mnist("mnist" if name == "mnist" else "fashion",
+                                    os.path.join(root, name), verbose=args.verbose)
+            else:
+                where = fetch_movielens(name, root, verbose=args.verbose)
+        except (OSError, ValueError) as e:
+            _fail(args, e)
+        print(f"{name}: {where}")
     return 0
 
 
@@ -170,9 +267,13 @@ def _positive_int(text):
     return value
 
 
-def build_parser():
-    parser = argparse.ArgumentParser(prog="python -m fastnn",
+def build_parser(prog=None):
+    """The argument parser; ``prog`` defaults to the program as invoked."""
+    prog = _prog() if prog is None else prog
+    parser = argparse.ArgumentParser(prog=prog,
                                      description="fastnn: fast, readable deep learning on NumPy.")
+    parser.add_argument("--version", action=_VersionAction)
+    parser.set_defaults(prog=prog)
     sub = parser.add_subparsers(dest="command", metavar="command")
     sub.required = True
     demo = sub.add_parser("demo", help="train a small MLP and an AutoRec on data shipped with "
@@ -188,8 +289,9 @@ def build_parser():
                       help="skip the AutoRec part (synthetic ratings)")
     demo.set_defaults(func=_demo)
 
-    data_help = ("folder with the MNIST IDX .gz files (default: $FASTNN_DATA/mnist or "
-                 "~/.cache/fastnn-data/mnist; fetch them with ../shared/data/fetch.sh)")
+    data_help = ("folder with the four MNIST IDX .gz files; a missing file there is an "
+                 "error (default: $FASTNN_DATA/mnist or ~/.cache/fastnn-data/mnist, "
+                 "downloaded there on first use, as Keras does)")
     mnist = sub.add_parser("mnist", help="train the 784-256-128-10 MLP on MNIST",
                            description="Train an MLP classifier on MNIST (or Fashion-MNIST) "
                                        "and print its test accuracy.")
@@ -201,7 +303,8 @@ def build_parser():
                        help="hidden layer sizes (default 256 128)")
     mnist.add_argument("--lr", type=float, default=1e-3, help="initial Adam learning rate "
                        "(cosine-decayed to zero)")
-    mnist.add_argument("--limit", type=int, default=None, help="use only N training images")
+    mnist.add_argument("--limit", type=_positive_int, default=None, metavar="N",
+                       help="use only the first N training images (the test set stays whole)")
     mnist.add_argument("--seed", type=int, default=0)
     mnist.add_argument("--save", default=None, help="save the trained model to this file")
     mnist.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
@@ -214,7 +317,8 @@ def build_parser():
     ae.add_argument("--kind", default="dense", choices=["dense", "stacked", "denoising", "sparse"])
     ae.add_argument("--epochs", type=int, default=20)
     ae.add_argument("--code", type=int, default=32, help="code size (default 32)")
-    ae.add_argument("--limit", type=int, default=None, help="use only N training images")
+    ae.add_argument("--limit", type=_positive_int, default=None, metavar="N",
+                    help="use only the first N training images (the test set stays whole)")
     ae.add_argument("--seed", type=int, default=0)
     ae.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
     ae.set_defaults(func=_autoencoder)
@@ -229,10 +333,12 @@ def build_parser():
                     "epochs, replaying the cuts; then test RMSE/MAE and "
                     "Precision/Recall/NDCG/HR@K (training items excluded). Prints "
                     "validation and test metrics per seed and mean ± std.",
-        epilog="example: python -m fastnn autorec --data ~/.cache/fastnn-data/ml-100k/u.data "
-               "(MovieLens-1M: --data ml-1m/ratings.dat)")
+        epilog=f"example: {prog} autorec --data ml-100k (MovieLens-100K, downloaded into "
+               "the cache on first use; or a file: --data ~/ml-1m/ratings.dat)")
     ar.add_argument("--data", required=True, help="ratings file (u.data, ratings.dat, "
-                    "ratings.csv or a RecBole .inter file), or the directory holding it")
+                    "ratings.csv or a RecBole .inter file), the directory holding it, or a "
+                    "MovieLens name (ml-100k, ml-1m, ml-10m, ml-latest-small: downloaded "
+                    "into $FASTNN_DATA on first use)")
     ar.add_argument("--format", default=None, choices=["movielens", "dat", "csv", "inter"],
                     help="file layout (default: detected from the name and first line)")
     ar.add_argument("--rating-range", type=float, nargs=2, default=None, metavar=("LO", "HI"),
@@ -292,6 +398,30 @@ def build_parser():
                     help="save the tested model (one seed, --models 1) to FILE, for "
                          "fastnn.recsys.AutoRec.load")
     ar.set_defaults(func=_autorec)
+
+    ds = sub.add_parser("datasets", help="list the data sets or download them into the cache",
+                        description="List the data sets fastnn can download, or download "
+                                    "them into the cache now (SHA-256 checked, as "
+                                    "load_mnist() and load_movielens() do on first use). "
+                                    "Set FASTNN_DATA_MIRROR to a base URL to download from a "
+                                    "mirror laid out as <url>/mnist/..., "
+                                    "<url>/movielens/ml-100k.zip.")
+    ds_sub = ds.add_subparsers(dest="action", metavar="action")
+    ds_sub.required = True
+    root_help = "cache root (default: $FASTNN_DATA or ~/.cache/fastnn-data)"
+    ds_list = ds_sub.add_parser("list", help="each data set, whether it is cached, its source",
+                                description="List each data set, where it lives in the "
+                                            "cache, whether it is there, and its URL.")
+    ds_list.add_argument("--data", default=None, metavar="DIR", help=root_help)
+    ds_fetch = ds_sub.add_parser("fetch", help="download data sets into the cache",
+                                 description="Download the named data sets into the cache "
+                                             "unless they are there already.")
+    ds_fetch.add_argument("names", nargs="+", choices=DATASETS, metavar="NAME",
+                          help=f"one or more of: {', '.join(DATASETS)}")
+    ds_fetch.add_argument("--data", default=None, metavar="DIR", help=root_help)
+    ds_fetch.add_argument("--verbose", type=int, default=1, choices=[0, 1],
+                          help="0 silent, 1 a progress bar on stderr (default)")
+    ds.set_defaults(func=_datasets)
     return parser
 
 

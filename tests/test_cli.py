@@ -1,10 +1,24 @@
-"""The command line: every command's --help, the demo end to end, and the
-MNIST commands on a small slice of the real data (skipped without it)."""
+"""The command line: every command's --help, --version, the program name as
+invoked, one-line errors for missing data in every command (in a real
+subprocess: no traceback), --limit, ``datasets list/fetch`` against a loopback
+server, the demo end to end, and the MNIST commands on a small slice of the
+real data (skipped without it)."""
+import gzip
+import hashlib
 import os
+import socket
+import struct
+import subprocess
+import sys
 
+import numpy
 import pytest
 
-from fastnn.__main__ import build_parser, main
+import fastnn
+from fastnn.__main__ import _prog, _version, build_parser, main
+from fastnn.datasets import download as dl
+from fastnn.datasets import mnist as mnist_module
+from fastnn.datasets._loopback import LoopbackServer
 from fastnn.datasets.mnist import default_data_dir
 
 HAVE_MNIST = os.path.exists(os.path.join(default_data_dir("mnist"), "t10k-labels-idx1-ubyte.gz"))
@@ -68,5 +82,153 @@ def test_autoencoder_command_on_a_slice(capsys):
 
 
 def test_missing_data_dir_names_the_file(tmp_path, capsys):
-    with pytest.raises(FileNotFoundError, match="train-images-idx3-ubyte.gz"):
+    with pytest.raises(SystemExit, match=r"^python -m fastnn mnist: error: MNIST file not "
+                                         r"found: .*train-images-idx3-ubyte.gz"):
         main(["mnist", "--data", str(tmp_path), "--epochs", "1"])
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out == f"fastnn {_version()}\n"
+    assert _version() == fastnn.__version__
+
+
+def test_pyproject_and_package_agree_on_the_version():
+    pyproject = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                             "pyproject.toml")
+    if not os.path.exists(pyproject):
+        pytest.skip("pyproject.toml not beside the tests (installed copy)")
+    with open(pyproject, encoding="utf-8") as f:
+        assert f'version = "{fastnn.__version__}"' in f.read()
+
+
+def test_program_name_is_as_invoked(capsys):
+    assert _prog("/usr/local/bin/fastnn") == "fastnn"
+    assert _prog("C:\\Python\\Scripts\\fastnn.exe".replace("\\", "/")) == "fastnn"
+    assert _prog("/src/fastnn/__main__.py") == "python -m fastnn"
+    with pytest.raises(SystemExit):
+        build_parser("fastnn").parse_args(["mnist", "--help"])
+    assert capsys.readouterr().out.startswith("usage: fastnn mnist ")
+
+
+def _closed_port_url():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+@pytest.mark.parametrize("args", [
+    ["mnist", "--data", "{missing}"],
+    ["mnist", "--kind", "fashion", "--data", "{missing}"],
+    ["autoencoder", "--data", "{missing}"],
+    ["autorec", "--data", "{missing}/u.data"],
+    ["mnist"],                                    # empty cache, no network: download fails
+    ["autorec", "--data", "ml-100k"],
+    ["datasets", "fetch", "ml-1m"],
+])
+def test_missing_data_is_one_line_not_a_traceback(tmp_path, args):
+    missing = str(tmp_path / "nonexistent")
+    env = dict(os.environ, FASTNN_DATA=str(tmp_path / "cache"),
+               FASTNN_DATA_MIRROR=_closed_port_url(),
+               PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(fastnn.__file__))))
+    cmd = [sys.executable, "-m", "fastnn"] + [a.format(missing=missing) for a in args]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120,
+                          cwd=str(tmp_path))
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [l for l in proc.stderr.splitlines() if l.strip() and not l.startswith("Downloading")]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"python -m fastnn {args[0]}: error: ")
+    assert ("nonexistent" in lines[0]) or ("cannot download" in lines[0] and
+                                           str(tmp_path / "cache") in lines[0])
+
+
+def _idx_gz(array):
+    header = struct.pack(">HBB", 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I",
+                                                                   *array.shape)
+    return gzip.compress(header + array.astype(">u1").tobytes(), mtime=0)
+
+
+def _fixture_mnist(n_train=30, n_test=9, seed=0):
+    """{file name: gzipped IDX bytes} of a tiny random MNIST-shaped set."""
+    rng = numpy.random.default_rng(seed)
+    files = {}
+    for split, n in (("train", n_train), ("test", n_test)):
+        images = rng.integers(0, 256, size=(n, 28, 28), dtype=numpy.uint8)
+        labels = rng.integers(0, 10, size=n, dtype=numpy.uint8)
+        for name, array in zip(mnist_module._FILES[split], (images, labels)):
+            files[name] = _idx_gz(array)
+    return files
+
+
+def _write_fixture_mnist(folder, **kw):
+    os.makedirs(folder, exist_ok=True)
+    for name, body in _fixture_mnist(**kw).items():
+        with open(os.path.join(folder, name), "wb") as f:
+            f.write(body)
+
+
+def test_limit_cuts_only_the_training_images(tmp_path, capsys):
+    _write_fixture_mnist(tmp_path)
+    assert main(["mnist", "--data", str(tmp_path), "--limit", "10", "--epochs", "1",
+                 "--hidden", "8", "--verbose", "0"]) == 0
+    assert "mnist: 10 training and 9 test images" in capsys.readouterr().out
+    assert main(["autoencoder", "--data", str(tmp_path), "--limit", "12", "--epochs", "1",
+                 "--code", "4", "--verbose", "0"]) == 0
+    assert "mnist: 12 training and 9 test images" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["mnist", "--data", str(tmp_path), "--limit", "0"])
+    assert "must be an integer >= 1" in capsys.readouterr().err
+
+
+def test_datasets_list_and_fetch(tmp_path, monkeypatch, capsys):
+    root = tmp_path / "cache"
+    assert main(["datasets", "list", "--data", str(root)]) == 0
+    out = capsys.readouterr().out
+    for name in ("mnist", "fashion-mnist", "ml-100k", "ml-1m", "ml-10m", "ml-latest-small"):
+        assert f"  {name} " in out
+    assert "cached " not in out.replace("not cached", "")
+    assert "https://files.grouplens.org/datasets/movielens/ml-1m.zip" in out
+
+    files = _fixture_mnist()
+    monkeypatch.setitem(mnist_module._CHECKSUMS, "mnist", {
+        name: (len(body), hashlib.sha256(body).hexdigest()) for name, body in files.items()})
+    with LoopbackServer() as server:
+        for name, body in files.items():
+            server.add(f"/mnist/{name}", body)
+        monkeypatch.setenv(dl.MIRROR_ENV, server.url)
+        assert main(["datasets", "fetch", "mnist", "--data", str(root), "--verbose", "0"]) == 0
+        assert capsys.readouterr().out == f"mnist: {root / 'mnist'}\n"
+        assert len(server.hits) == 4
+        assert main(["datasets", "fetch", "mnist", "--data", str(root)]) == 0   # cached
+        assert len(server.hits) == 4
+    for name, body in files.items():
+        assert (root / "mnist" / name).read_bytes() == body
+    capsys.readouterr()
+    assert main(["datasets", "list", "--data", str(root)]) == 0
+    line = next(l for l in capsys.readouterr().out.splitlines() if "  mnist " in l)
+    assert " cached " in line and str(root / "mnist") in line
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["datasets", "fetch", "imagenet"])
+    assert exit_info.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_autorec_takes_a_movielens_name(tmp_path, monkeypatch, capsys):
+    from fastnn.recsys import synthetic_ratings
+    r = synthetic_ratings(30, 20, density=0.3, seed=0)
+    u, i, v = r.to_triples()
+    (tmp_path / "ml-100k").mkdir()
+    (tmp_path / "ml-100k" / "u.data").write_text("".join(
+        f"{a + 1}\t{b + 1}\t{int(c)}\t{881250949 + n}\n"
+        for n, (a, b, c) in enumerate(zip(u, i, v))))
+    monkeypatch.setenv("FASTNN_DATA", str(tmp_path))
+    monkeypatch.setenv(dl.MIRROR_ENV, _closed_port_url())
+    monkeypatch.chdir(tmp_path / "ml-100k")       # no ./ml-100k here: the name is meant
+    assert main(["autorec", "--data", "ml-100k", "--json", "--hidden", "4", "--lam", "1",
+                 "--epochs", "2", "--patience", "1", "--seeds", "0"]) == 0
+    import json
+    assert json.loads(capsys.readouterr().out)["protocol"]["ratings"] == r.nnz

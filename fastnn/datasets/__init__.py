@@ -1,9 +1,14 @@
-"""Data sets: the MNIST/Fashion-MNIST IDX reader and the embedded digits set.
+"""Data sets: MNIST/Fashion-MNIST (downloaded on first use into the cache, then
+read from it), the embedded digits set, and the download helper they share.
 
 Only loaders live here; splitting and scaling are in ``fastnn.preprocessing``.
-Downloaded data is never shipped: ``load_mnist`` reads files the user fetched.
+Downloaded data is never shipped: it goes to ``$FASTNN_DATA`` (default
+``~/.cache/fastnn-data``), each file checked against its published checksum.
 """
+from . import fashion_mnist, mnist   # Keras's spelling: mnist.load_data()
 from .digits import load_digits
-from .mnist import default_data_dir, load_mnist, read_idx
+from .download import DownloadError, data_home
+from .mnist import default_data_dir, fetch_mnist, load_fashion_mnist, load_mnist, read_idx
 
-__all__ = ["default_data_dir", "load_digits", "load_mnist", "read_idx"]
+__all__ = ["DownloadError", "data_home", "default_data_dir", "fetch_mnist", "load_digits",
+           "load_fashion_mnist", "load_mnist", "read_idx"]
