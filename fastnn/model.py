@@ -536,8 +536,7 @@ class Model:
             sample_weight=None, initial_epoch=0):
         """Train for ``epochs`` passes over ``(x, y)``; returns a ``History``."""
         self._require_compiled("fit")
-        if not isinstance(batch_size, (int, numpy.integer)) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        _check_batch_size(batch_size)
         if not isinstance(epochs, (int, numpy.integer)) or epochs < 0:
             raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
         xs = self._prepare_x(x)
@@ -610,6 +609,8 @@ class Model:
         vxs = self._prepare_x(validation_data[0])
         vys = self._prepare_y(validation_data[1], vxs[0].shape[0])
         vsw = validation_data[2] if len(validation_data) == 3 else None
+        vsw = _sample_weights(vsw, None, next(a for a in vys if a is not None), vxs[0].shape[0],
+                              "validation_data's sample_weight")
         return vxs, vys, vsw
 
     # -------------------------------------------------------------- evaluate
@@ -621,10 +622,13 @@ class Model:
         line; ``"auto"`` is 1."""
         self._require_compiled("evaluate")
         verbose = _check_verbose(verbose)
+        _check_batch_size(batch_size)
         xs = self._prepare_x(x)
         ys = self._prepare_y(y, xs[0].shape[0])
         if xs[0].shape[0] == 0:
             raise ValueError("evaluate got empty arrays (0 samples)")
+        sample_weight = _sample_weights(sample_weight, None, next(a for a in ys if a is not None),
+                                        xs[0].shape[0])
         logs = self._evaluate_arrays(xs, ys, sample_weight, batch_size=batch_size,
                                      verbose=verbose)
         if return_dict:
@@ -642,7 +646,7 @@ class Model:
         for step, lo in enumerate(range(0, n, batch_size)):
             hi = min(n, lo + batch_size)
             preds = self._forward([a[lo:hi] for a in xs], False)[0]
-            swb = None if sample_weight is None else numpy.asarray(sample_weight)[lo:hi]
+            swb = None if sample_weight is None else sample_weight[lo:hi]
             yb = _take(ys, slice(lo, hi))
             loss, parts = self._loss_values(yb, preds, swb)
             total += loss * (hi - lo)
@@ -668,6 +672,7 @@ class Model:
         array, or a list of arrays for a model with several outputs.
         ``verbose`` as in ``evaluate`` (a bar of the batches done)."""
         verbose = _check_verbose(verbose)
+        _check_batch_size(batch_size)
         xs = self._prepare_x(x)
         n = xs[0].shape[0]
         bar = Progbar(math.ceil(n / batch_size), verbose=verbose) if verbose and n else None
@@ -944,22 +949,58 @@ def _label_probe(y, out_shape):
     return numpy.broadcast_to(numpy.float32(0), (y.shape[0],) + tuple(out_shape))
 
 
-def _sample_weights(sample_weight, class_weight, y, n):
+def _check_batch_size(batch_size):
+    if (isinstance(batch_size, bool) or not isinstance(batch_size, (int, numpy.integer))
+            or batch_size < 1):
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+
+
+def _sample_weights(sample_weight, class_weight, y, n, what="sample_weight"):
+    """One float weight per sample (or None): ``sample_weight`` times the
+    weight of each sample's class in ``class_weight``, both checked."""
     sw = None
     if sample_weight is not None:
+        if isinstance(sample_weight, (list, tuple)) or numpy.ndim(sample_weight) != 1:
+            arr = numpy.asarray(sample_weight)
+            if arr.ndim != 1:
+                raise ValueError(f"{what} must be a 1-D array of {n} weights (one per "
+                                 f"sample), got shape {arr.shape}")
         sw = numpy.asarray(sample_weight, dtype=numpy.float64)
         if sw.shape != (n,):
-            raise ValueError(f"sample_weight must have shape ({n},), got {sw.shape}")
+            raise ValueError(f"{what} must have shape ({n},), one weight per sample, got "
+                             f"{sw.shape}")
         if not numpy.isfinite(sw).all() or (sw < 0).any():
-            raise ValueError("sample_weight must be finite and non-negative")
+            raise ValueError(f"{what} must be finite and non-negative; got "
+                             f"{int((~numpy.isfinite(sw)).sum())} NaN/inf and "
+                             f"{int((sw < 0).sum())} negative")
     if class_weight is not None:
+        if not isinstance(class_weight, dict):
+            raise TypeError(f"class_weight must be a dict {{class index: weight}}, got "
+                            f"{type(class_weight).__name__}")
         yn = get_backend().to_numpy(y)
-        labels = yn.argmax(axis=-1) if yn.ndim > 1 and yn.shape[-1] > 1 else yn.reshape(n)
+        if yn.ndim > 1 and yn.shape[-1] > 1:
+            labels = yn.argmax(axis=-1)
+        else:
+            flat = yn.reshape(n)
+            if flat.dtype.kind == "f" and not (numpy.isfinite(flat).all()
+                                               and (flat == numpy.round(flat)).all()):
+                raise ValueError("class_weight needs class labels as targets (integers or "
+                                 "one-hot rows); these targets hold non-integer values, as a "
+                                 "regression's do: pass sample_weight instead")
+            labels = flat
         labels = labels.astype(numpy.int64)
+        if n and labels.min() < 0:
+            raise ValueError(f"class_weight: the targets hold a negative class {labels.min()}")
         cw = numpy.ones(int(labels.max()) + 1 if n else 0)
         for k, w in class_weight.items():
-            if int(k) < len(cw):
-                cw[int(k)] = float(w)
+            if isinstance(k, bool) or not isinstance(k, (int, numpy.integer)) or k < 0:
+                raise ValueError(f"class_weight keys must be class indices (integers >= 0), "
+                                 f"got {k!r}")
+            w = float(w)
+            if not (numpy.isfinite(w) and w >= 0):
+                raise ValueError(f"class_weight[{k}] must be finite and non-negative, got {w}")
+            if k < len(cw):
+                cw[k] = w
         cwv = cw[labels]
         sw = cwv if sw is None else sw * cwv
     return None if sw is None else get_backend().asarray(sw, dtype=y.dtype if y.dtype.kind == "f" else "float32")

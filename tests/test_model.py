@@ -250,3 +250,67 @@ def test_evaluate_and_predict_reject_bad_verbose(bad, rng):
         model.evaluate(x, y, verbose=bad)
     with pytest.raises(ValueError, match="verbose must be 0, 1, 2 or 'auto'"):
         model.predict(x, verbose=bad)
+
+
+class TestArgumentChecks:
+    """Arguments that once gave a silently wrong answer now raise, naming the argument."""
+
+    def setup_method(self):
+        self.model = fastnn.Sequential([fastnn.Input((4,)), L.Dense(3, activation="softmax")])
+        self.model.compile("adam", "sparse_categorical_crossentropy")
+        self.x = numpy.random.default_rng(0).standard_normal((10, 4)).astype("float32")
+        self.y = numpy.arange(10) % 3
+
+    @pytest.mark.parametrize("bs", [0, -1, 2.5, True, None])
+    def test_bad_batch_size_in_predict_evaluate_fit(self, bs):
+        for call in (lambda: self.model.predict(self.x, batch_size=bs),
+                     lambda: self.model.evaluate(self.x, self.y, batch_size=bs),
+                     lambda: self.model.fit(self.x, self.y, batch_size=bs, verbose=0)):
+            with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+                call()
+
+    @pytest.mark.parametrize("sw,message", [
+        (numpy.ones(9), r"shape \(10,\)"), (2.0, "1-D array of 10 weights"),
+        (numpy.ones((10, 1)), "1-D array"), (-numpy.ones(10), "1 negative|10 negative"),
+        (numpy.r_[numpy.nan, numpy.ones(9)], "1 NaN")])
+    def test_bad_sample_weight_in_evaluate_and_validation(self, sw, message):
+        with pytest.raises(ValueError, match="sample_weight"):
+            self.model.evaluate(self.x, self.y, sample_weight=sw)
+        with pytest.raises(ValueError, match="validation_data's sample_weight"):
+            self.model.fit(self.x, self.y, validation_data=(self.x, self.y, sw), verbose=0)
+        with pytest.raises(ValueError, match=message):
+            self.model.evaluate(self.x, self.y, sample_weight=sw)
+
+    def test_evaluate_sample_weight_weights_the_loss(self):
+        # Keras's rule: the mean over the samples of weight * loss, in batches.
+        sw = numpy.linspace(0, 2, 10)
+        p = self.model.predict(self.x).astype(numpy.float64)
+        per_sample = -numpy.log(p[numpy.arange(10), self.y])
+        got = self.model.evaluate(self.x, self.y, sample_weight=sw, batch_size=4)
+        numpy.testing.assert_allclose(got, (sw * per_sample).mean(), rtol=1e-5)
+
+    @pytest.mark.parametrize("cw,message", [
+        ({-1: 5.0}, "class indices"), ({"a": 1.0}, "class indices"), ({True: 2.0}, "class indices"),
+        ({0: numpy.nan}, "finite"), ({0: -1.0}, "non-negative"), ([1.0, 2.0], "dict")])
+    def test_bad_class_weight(self, cw, message):
+        with pytest.raises((ValueError, TypeError), match=message):
+            self.model.fit(self.x, self.y, class_weight=cw, verbose=0)
+
+    def test_class_weight_with_regression_targets(self):
+        model = fastnn.Sequential([fastnn.Input((4,)), L.Dense(1)])
+        model.compile("sgd", "mse")
+        with pytest.raises(ValueError, match="class_weight needs class labels"):
+            model.fit(self.x, self.x[:, 0] * 0.37, class_weight={0: 2.0}, verbose=0)
+
+    def test_class_weight_weights_the_class_not_the_last(self):
+        # class_weight={2: 0} must zero class 2's samples, and only those.
+        a = fastnn.Sequential([fastnn.Input((4,)), L.Dense(3, activation="softmax")])
+        a.compile("sgd", "sparse_categorical_crossentropy")
+        b = fastnn.Sequential([fastnn.Input((4,)), L.Dense(3, activation="softmax")])
+        b.compile("sgd", "sparse_categorical_crossentropy")
+        b.set_weights(a.get_weights())
+        a.fit(self.x, self.y, class_weight={2: 0.0}, shuffle=False, batch_size=10, verbose=0)
+        b.fit(self.x, self.y, sample_weight=(self.y != 2).astype(float), shuffle=False,
+              batch_size=10, verbose=0)
+        for wa, wb in zip(a.get_weights(), b.get_weights()):
+            numpy.testing.assert_array_equal(wa, wb)
