@@ -57,6 +57,22 @@ def _is_real(x):
     return (_is_int(x) or isinstance(x, (float, numpy.floating))) and math.isfinite(x)
 
 
+def _indices(values, n, what):
+    """``values`` as int64 indices in [0, n), or a ValueError naming ``what``:
+    floats are refused, not truncated (1.7 is not index 1), and negative
+    indices are refused, not counted from the end."""
+    a = numpy.asarray(values)
+    if a.size == 0 and a.dtype.kind in "biuf":  # [] reads as float64: no index to judge
+        return numpy.zeros(0, dtype=numpy.int64)
+    if a.dtype.kind not in "iu" or a.dtype == bool:
+        raise ValueError(f"{what} must be integer indices, got dtype {a.dtype}"
+                         + (f" ({a.ravel()[:3].tolist()}...)" if a.size else ""))
+    a = a.astype(numpy.int64).ravel()
+    if a.size and (a.min() < 0 or a.max() >= n):
+        raise ValueError(f"{what} must lie in [0, {n}), got values in [{a.min()}, {a.max()}]")
+    return a
+
+
 def _csr(ratings, what):
     if isinstance(ratings, Ratings):
         return ratings.matrix
@@ -201,8 +217,11 @@ class AutoRec:
     def _samples(self, matrix):
         """Rows are samples: items x users for I-AutoRec, users x items for U-AutoRec."""
         m = matrix.T.tocsr() if self.variant == "item" else matrix.tocsr()
+        # astype copies (indices too) before sorting: for U-AutoRec ``m`` may be
+        # the caller's own matrix, which must not be reordered in place.
+        m = m.astype(self.dtype, copy=True)
         m.sort_indices()
-        return m.astype(self.dtype)
+        return m
 
     # ----------------------------------------------------------------- build
     def build(self, n_features):
@@ -311,6 +330,8 @@ class AutoRec:
         ``lr_drops`` (needs ``lr_decay``): replay a learning-rate schedule, i.e.
         multiply the rate by ``lr_decay`` after each of these epoch counts
         (another fit's ``lr_drops``) instead of deciding on validation RMSE."""
+        if isinstance(epochs, bool) or not isinstance(epochs, (int, numpy.integer)) or epochs < 0:
+            raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
         replay = self._check_lr_drops(lr_drops, validation)
         matrix = _csr(train, "train")
         if matrix.nnz == 0:
@@ -525,16 +546,12 @@ class AutoRec:
     def predict(self, users, items, _train=None):
         """Predicted ratings for the (user index, item index) pairs."""
         self._check_fitted()
-        users = numpy.asarray(users, dtype=numpy.int64).ravel()
-        items = numpy.asarray(items, dtype=numpy.int64).ravel()
+        n_users, n_items = self.shape
+        users = _indices(users, n_users, "user indices")
+        items = _indices(items, n_items, "item indices")
         if users.shape != items.shape:
             raise ValueError(f"users and items must have the same length, got {users.size} "
                              f"and {items.size}")
-        n_users, n_items = self.shape
-        for name, idx, n in (("user", users, n_users), ("item", items, n_items)):
-            if idx.size and (idx.min() < 0 or idx.max() >= n):
-                raise ValueError(f"{name} indices must lie in [0, {n}), got values in "
-                                 f"[{idx.min()}, {idx.max()}]")
         X = self._train_X if _train is None else _train
         samples, features = (items, users) if self.variant == "item" else (users, items)
         out = numpy.empty(users.size, dtype=numpy.float64)
@@ -586,7 +603,8 @@ class AutoRec:
         """Dense predicted scores (users x items) for ranking metrics; rows for
         ``users`` (default: all)."""
         self._check_fitted()
-        users = numpy.arange(self.shape[0]) if users is None else numpy.asarray(users)
+        users = (numpy.arange(self.shape[0]) if users is None
+                 else _indices(users, self.shape[0], "user indices"))
         return self._scores(users, self._item_codes())
 
     def _item_codes(self):
@@ -620,13 +638,7 @@ class AutoRec:
             raise ValueError(f"k must be an integer in [1, {n_items}] (the number of items), "
                              f"got {k!r}")
         single = numpy.ndim(users) == 0
-        users = numpy.asarray(users).ravel()
-        if users.dtype.kind not in "iu":
-            raise ValueError(f"users must be integer user indices, got dtype {users.dtype}")
-        users = users.astype(numpy.int64)
-        if users.size and (users.min() < 0 or users.max() >= n_users):
-            raise ValueError(f"user indices must lie in [0, {n_users}), got values in "
-                             f"[{users.min()}, {users.max()}]")
+        users = _indices(users, n_users, "user indices")
         seen = (self._train_X.T.tocsr() if self.variant == "item" else self._train_X) \
             if exclude_train else None
         popular = numpy.where(numpy.isnan(self.item_mean), self.global_mean, self.item_mean)

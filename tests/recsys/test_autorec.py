@@ -336,3 +336,53 @@ def test_lr_decay_bad_arguments(rng):
     with pytest.raises(ValueError, match="learning-rate schedule"):
         AutoRec(hidden=2, lr_decay=0.5, optimizer=scheduled).fit(ratings, validation=ratings,
                                                                  epochs=1, verbose=0)
+
+
+class TestIndexArguments:
+    """Indices are refused, never truncated or counted from the end."""
+
+    @pytest.fixture(scope="class")
+    def model(self):
+        ratings = _ratings(numpy.random.default_rng(5), density=0.4)
+        model = AutoRec(hidden=4, seed=0, batch_size=8)
+        model.fit(ratings, epochs=2, verbose=0)
+        return model
+
+    @pytest.mark.parametrize("users,items,message", [
+        ([1.7], [2.9], "user indices must be integer indices, got dtype float64"),
+        ([1], [2.0], "item indices must be integer indices, got dtype float64"),
+        (["1"], ["2"], "user indices must be integer indices, got dtype <U1"),
+        ([True], [1], "user indices must be integer indices, got dtype bool"),
+        ([-1], [0], r"user indices must lie in \[0, 40\)"),
+        ([0], [-1], r"item indices must lie in \[0, 30\)")])
+    def test_predict(self, model, users, items, message):
+        with pytest.raises(ValueError, match=message):
+            model.predict(users, items)
+
+    @pytest.mark.parametrize("users", [[-1], [40], [0.5]])
+    def test_score_matrix_and_recommend(self, model, users):
+        with pytest.raises(ValueError, match="user indices must"):
+            model.score_matrix(users)
+        with pytest.raises(ValueError, match="user indices must"):
+            model.recommend(users)
+
+    @pytest.mark.parametrize("epochs", [-1, 2.0, True, None])
+    def test_fit_epochs(self, epochs):
+        with pytest.raises(ValueError, match="epochs must be a non-negative integer"):
+            AutoRec(hidden=4).fit(_ratings(numpy.random.default_rng(0)), epochs=epochs, verbose=0)
+
+
+@pytest.mark.parametrize("variant", ["user", "item"])
+def test_fit_leaves_the_callers_matrix_as_it_was(variant):
+    rng = numpy.random.default_rng(3)
+    dense = (rng.random((12, 9)) < 0.5) * rng.integers(1, 6, (12, 9))
+    m = scipy.sparse.csr_matrix(dense.astype(numpy.float32))
+    for i in range(m.shape[0]):  # store every row's entries in reverse (unsorted) order
+        lo, hi = m.indptr[i], m.indptr[i + 1]
+        m.indices[lo:hi] = m.indices[lo:hi][::-1].copy()
+        m.data[lo:hi] = m.data[lo:hi][::-1].copy()
+    m.has_sorted_indices = False
+    before = m.indptr.copy(), m.indices.copy(), m.data.copy()
+    AutoRec(hidden=3, variant=variant, seed=0).fit(m, epochs=1, verbose=0)
+    for a, b in zip((m.indptr, m.indices, m.data), before):
+        numpy.testing.assert_array_equal(a, b)

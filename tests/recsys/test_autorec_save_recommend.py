@@ -89,7 +89,7 @@ def test_recommend_bad_arguments(rng):
             model.recommend(0, k=k)
     with pytest.raises(ValueError, match=rf"user indices must lie in \[0, {n_users}\)"):
         model.recommend([0, n_users], k=3)
-    with pytest.raises(ValueError, match="users must be integer user indices"):
+    with pytest.raises(ValueError, match="user indices must be integer indices"):
         model.recommend([0.5], k=3)
     with pytest.raises(RuntimeError, match="not fitted"):
         AutoRec().recommend(0)
