@@ -341,7 +341,8 @@ class ProgbarLogger(Callback):
     def on_train_batch_end(self, batch, logs=None):
         if self.progbar is not None:
             self._seen = batch + 1
-            self.progbar.update(self._seen, dict(logs or {}), finalize=False)
+            # The logs as given: the bar reads them only when it redraws.
+            self.progbar.update(self._seen, logs if logs is not None else {}, finalize=False)
 
     def on_epoch_end(self, epoch, logs=None):
         if self.progbar is not None:

@@ -5,15 +5,27 @@ The graph runs its nodes in topological order, keeping each node's backprop
 closure; backward walks them in reverse and sums gradients where branches
 meet. ``fit`` is a thin loop over batches; everything around it (callbacks,
 metrics, progress) lives in its own module.
+
+A model owns its backend (``Model(..., backend="numpy")``, default: the one
+active when the model is constructed); its layers compute there and
+``model.to(name)`` moves weights, gradients and optimizer state. Host data
+(NumPy arrays, lists) is moved to the backend once per ``fit``/``evaluate``/
+``predict`` call; arrays of another device backend are refused, naming both.
+The loss and the metrics stay on the backend during training: the logs are
+fetched from it (one host transfer for all of them) only when something reads
+them, which ``fit`` does once per epoch (and once for the validation pass);
+the progress bar with ``verbose=1`` reads them at most once per refresh
+interval, and a callback that reads the batch logs reads them for that batch.
 """
 import math
+from collections.abc import Mapping
 
 import numpy
 
 from . import losses as losses_mod
 from . import metrics as metrics_mod
 from . import optimizers as optimizers_mod
-from .backend import get_backend
+from .backend import backend_of, get_backend, get_instance
 from .callbacks import CallbackList, History, ProgbarLogger
 from .progress import Progbar
 from .layers.base import Layer, SymbolicTensor
@@ -60,8 +72,10 @@ def _check_verbose(verbose):
 class Model:
     """A functional model: ``Model(inputs=x, outputs=y)`` over layer calls."""
 
-    def __init__(self, inputs=None, outputs=None, name=None):
+    def __init__(self, inputs=None, outputs=None, name=None, backend=None):
         self.name = name or type(self).__name__.lower()
+        # Fixed here; the layers move to it when the graph is built.
+        self.ops = get_instance(backend) if backend is not None else get_backend()
         self.optimizer = None
         self.loss = None
         self.compiled_metrics = []
@@ -99,6 +113,22 @@ class Model:
         self._needs_grad = [[id(t) not in input_ids for t in node.inputs] for node in self._nodes]
         self._graph_ready = True
         self._collect_params()
+        for layer in self._input_layers + self._layers:
+            layer.to(self.ops)
+
+    def to(self, backend):
+        """Compute on ``backend`` (a name or an ``Ops``) from now on: weights,
+        gradients and optimizer state move there (through the host, once)."""
+        ops = get_instance(backend)
+        if self._graph_ready:
+            for layer in self._input_layers + self._layers:
+                layer.to(ops)
+        if self.optimizer is not None:
+            self.optimizer.to(ops)
+        if self.loss is not None:
+            self.loss.ops = ops
+        self.ops = ops
+        return self
 
     def _collect_params(self):
         self._trainable = [(layer, name) for layer in self._layers for name in layer.trainable_names]
@@ -206,7 +236,7 @@ class Model:
     def get_weights(self):
         """All weights, as a list of NumPy arrays in layer order."""
         self._require_built("get_weights")
-        return [get_backend().to_numpy(p).copy() for p in self._params()]
+        return [numpy.array(self.ops.to_numpy(p), copy=True) for p in self._params()]
 
     def set_weights(self, weights):
         self._require_built("set_weights")
@@ -218,7 +248,7 @@ class Model:
             if w.shape != p.shape:
                 raise ValueError(f"weight shape mismatch: expected {p.shape}, got {w.shape}")
         for p, w in zip(params, weights):
-            p[...] = get_backend().asarray(w, dtype=p.dtype)
+            p[...] = self.ops.asarray(w, dtype=p.dtype)
 
     # ---------------------------------------------------------------- compile
     def compile(self, optimizer="rmsprop", loss=None, metrics=None):
@@ -226,8 +256,9 @@ class Model:
         if loss is None:
             raise ValueError("compile needs a loss, e.g. loss='mse' or "
                              "loss='sparse_categorical_crossentropy'")
-        self.optimizer = optimizers_mod.get(optimizer)
+        self.optimizer = optimizers_mod.get(optimizer).to(self.ops)
         self.loss = losses_mod.get(loss)
+        self.loss.ops = self.ops
         self._metric_specs = list(metrics or [])
         self.compiled_metrics = [metrics_mod.get_metric(m, loss=self.loss)
                                  for m in self._metric_specs]
@@ -259,27 +290,29 @@ class Model:
     def _prepare_x(self, x):
         xs = self._split_inputs(x)
         if not self._graph_ready:
-            arr = numpy.asarray(xs[0]) if not get_backend().is_native(xs[0]) else xs[0]
+            arr = xs[0] if self.ops.is_native(xs[0]) else _host_array(xs[0], "x", self.ops)
             self.build(arr.shape[1:])
         if len(xs) != len(self.inputs):
             raise ValueError(f"model {self.name!r} has {len(self.inputs)} inputs, got {len(xs)} arrays")
         out = []
         for t, a in zip(self.inputs, xs):
-            out.append(_as_float_array(a, t.dtype, f"input {t.name!r}", t.shape))
+            out.append(_as_float_array(a, t.dtype, f"input {t.name!r}", t.shape, self.ops))
         n = {a.shape[0] for a in out}
         if len(n) > 1:
             raise ValueError(f"model inputs have different numbers of samples: {sorted(n)}")
         return out
 
     def _prepare_y(self, y, n):
-        ops = get_backend()
+        ops = self.ops
         out_shape = self.outputs[0].shape
         if isinstance(self.loss, losses_mod.SparseCategoricalCrossentropy):
-            y = y if ops.is_native(y) else numpy.asarray(y)
+            # Labels are checked on the host, once: device labels are fetched
+            # for it (one documented transfer per call).
+            y = ops.to_numpy(y) if ops.is_native(y) else _host_array(y, "y", ops)
             _check_numeric(y, "y")
-            y = self.loss._labels(y, _label_probe(y, out_shape))
+            y = ops.asarray(self.loss._labels(y, _label_probe(y, out_shape)))
         else:
-            y = _as_float_array(y, self.outputs[0].dtype, "y", None)
+            y = _as_float_array(y, self.outputs[0].dtype, "y", None, ops)
             if y.shape[1:] != out_shape and y.size == y.shape[0] * math.prod(out_shape):
                 y = y.reshape((y.shape[0],) + out_shape)
             if y.shape[1:] != out_shape:
@@ -318,6 +351,7 @@ class Model:
         self._require_compiled("train_on_batch")
         xs = self._prepare_x(x)
         y = self._prepare_y(y, xs[0].shape[0])
+        sample_weight = self._prepare_sample_weight(sample_weight, xs[0].shape[0])
         loss, pred = self._train_step(xs, y, sample_weight)
         return self._batch_result(loss, y, pred, sample_weight, return_dict)
 
@@ -325,21 +359,24 @@ class Model:
         self._require_compiled("test_on_batch")
         xs = self._prepare_x(x)
         y = self._prepare_y(y, xs[0].shape[0])
+        sample_weight = self._prepare_sample_weight(sample_weight, xs[0].shape[0])
         pred = self._forward(xs, False)[0]
         loss = self.loss(y, pred, sample_weight) + self._regularization_loss()
         return self._batch_result(loss, y, pred, sample_weight, return_dict)
 
     def _batch_result(self, loss, y, pred, sample_weight, return_dict):
-        logs = {"loss": float(loss)}
+        logs = {"loss": loss}
         for m in self.compiled_metrics:
             m.reset_state()
             m.update_state(y, pred, sample_weight)
-            logs[m.name] = float(m.result())
+            logs[m.name] = m
+        logs = dict(_Logs(self.ops, logs))
         return logs if return_dict else (list(logs.values()) if len(logs) > 1 else logs["loss"])
 
     def predict_on_batch(self, x):
         xs = self._prepare_x(x)
-        return get_backend().to_numpy(self._forward(xs, False)[0])
+        out = self._forward(xs, False)[0]
+        return out if _keeps_device(x, self.ops) else self.ops.to_numpy(out)
 
     # ------------------------------------------------------------------- fit
     def fit(self, x=None, y=None, batch_size=32, epochs=1, verbose="auto", callbacks=None,
@@ -356,7 +393,7 @@ class Model:
         if n == 0:
             raise ValueError("fit got empty arrays (0 samples)")
         y = self._prepare_y(y, n)
-        sw = _sample_weights(sample_weight, class_weight, y, n)
+        sw = _sample_weights(sample_weight, class_weight, y, n, self.ops)
         if validation_data is None and validation_split:
             if not 0 < validation_split < 1:
                 raise ValueError(f"validation_split must be in (0, 1), got {validation_split}")
@@ -364,11 +401,12 @@ class Model:
             if split <= 0 or split >= n:
                 raise ValueError(f"validation_split={validation_split} leaves no training or no "
                                  f"validation samples out of {n}")
-            validation_data = ([a[split:] for a in xs], y[split:],
-                               None if sw is None else sw[split:])
+            # Already checked and on the backend: no second preparation.
+            val = ([a[split:] for a in xs], y[split:], None if sw is None else sw[split:])
             xs, y, sw = [a[:split] for a in xs], y[:split], None if sw is None else sw[:split]
             n = split
-        val = self._prepare_validation(validation_data)
+        else:
+            val = self._prepare_validation(validation_data)
 
         history = History()
         cb_list = list(callbacks or [])
@@ -381,7 +419,7 @@ class Model:
             "batch_size": batch_size})
         self.history = history
         self.stop_training = False
-        rng = _rng()
+        ops = self.ops
         cbs.on_train_begin({})
         logs = {}
         for epoch in range(initial_epoch, epochs):
@@ -390,7 +428,7 @@ class Model:
             cbs.on_epoch_begin(epoch, {})
             for m in self.compiled_metrics:
                 m.reset_state()
-            order = rng.permutation(n) if shuffle else None
+            order = ops.permutation(n) if shuffle else None
             loss_sum, seen = 0.0, 0
             for step in range(steps):
                 lo, hi = step * batch_size, min(n, (step + 1) * batch_size)
@@ -402,10 +440,11 @@ class Model:
                 loss, pred = self._train_step(xb, yb, swb)
                 loss_sum += loss * (hi - lo)
                 seen += hi - lo
-                batch_logs = {"loss": loss_sum / seen}
                 for m in self.compiled_metrics:
                     m.update_state(yb, pred, swb)
-                    batch_logs[m.name] = float(m.result())
+                # Read (one transfer) only if a callback or the bar looks at them.
+                batch_logs = _Logs(ops, {"loss": loss_sum / seen,
+                                         **{m.name: m for m in self.compiled_metrics}})
                 cbs.on_train_batch_end(step, batch_logs)
                 if self.stop_training:
                     break
@@ -425,7 +464,16 @@ class Model:
         vxs = self._prepare_x(validation_data[0])
         vy = self._prepare_y(validation_data[1], vxs[0].shape[0])
         vsw = validation_data[2] if len(validation_data) == 3 else None
-        return vxs, vy, vsw
+        return vxs, vy, self._prepare_sample_weight(vsw, vxs[0].shape[0])
+
+    def _prepare_sample_weight(self, sample_weight, n):
+        """Per-sample weights on the model's backend (moved once, not per batch)."""
+        if sample_weight is None or self.ops.is_native(sample_weight):
+            return sample_weight
+        sw = numpy.asarray(sample_weight)
+        if sw.ndim != 1 or sw.shape[0] != n:
+            raise ValueError(f"sample_weight must have shape ({n},), got {sw.shape}")
+        return self.ops.asarray(sw, dtype=sw.dtype if sw.dtype.kind == "f" else "float64")
 
     # -------------------------------------------------------------- evaluate
     def evaluate(self, x=None, y=None, batch_size=32, verbose=0, sample_weight=None,
@@ -440,6 +488,7 @@ class Model:
         y = self._prepare_y(y, xs[0].shape[0])
         if xs[0].shape[0] == 0:
             raise ValueError("evaluate got empty arrays (0 samples)")
+        sample_weight = self._prepare_sample_weight(sample_weight, xs[0].shape[0])
         logs = self._evaluate_arrays(xs, y, sample_weight, batch_size=batch_size,
                                      verbose=verbose)
         if return_dict:
@@ -456,18 +505,16 @@ class Model:
         for step, lo in enumerate(range(0, n, batch_size)):
             hi = min(n, lo + batch_size)
             pred = self._forward([a[lo:hi] for a in xs], False)[0]
-            swb = None if sample_weight is None else numpy.asarray(sample_weight)[lo:hi]
+            swb = None if sample_weight is None else sample_weight[lo:hi]
             total += self.loss(y[lo:hi], pred, swb) * (hi - lo)
             weight_total += hi - lo
             for m in metrics:
                 m.update_state(y[lo:hi], pred, swb)
             if bar is not None:
-                bar.update(step + 1, {"loss": total / weight_total + reg,
-                                      **{m.name: float(m.result()) for m in metrics}})
-        logs = {"loss": total / weight_total + reg}
-        for m in metrics:
-            logs[m.name] = float(m.result())
-        return logs
+                bar.update(step + 1, _Logs(self.ops, {"loss": total / weight_total + reg,
+                                                      **{m.name: m for m in metrics}}))
+        return dict(_Logs(self.ops, {"loss": total / weight_total + reg,
+                                     **{m.name: m for m in metrics}}))
 
     # --------------------------------------------------------------- predict
     def predict(self, x, batch_size=32, verbose=0):
@@ -482,10 +529,13 @@ class Model:
             outs.append(self._forward([a[lo:lo + batch_size] for a in xs], False)[0])
             if bar is not None:
                 bar.update(step + 1)
+        ops = self.ops
         if not outs:
-            return numpy.zeros((0,) + self.outputs[0].shape, dtype=self.outputs[0].dtype)
-        ops = get_backend()
-        return ops.to_numpy(ops.xp.concatenate(outs, axis=0))
+            empty = numpy.zeros((0,) + self.outputs[0].shape, dtype=self.outputs[0].dtype)
+            return ops.asarray(empty) if _keeps_device(x, ops) else empty
+        out = ops.xp.concatenate(outs, axis=0)
+        # Host input gets host output (one transfer); device input stays there.
+        return out if _keeps_device(x, ops) else ops.to_numpy(out)
 
     # ---------------------------------------------------------------- saving
     def save(self, path, include_optimizer=True):
@@ -545,8 +595,8 @@ class Sequential(Model):
     the first layer's ``input_shape=``, or from the first data it sees.
     """
 
-    def __init__(self, layers=None, name=None):
-        super().__init__(name=name)
+    def __init__(self, layers=None, name=None, backend=None):
+        super().__init__(name=name, backend=backend)
         self._stack = []
         self._input = None
         for layer in layers or []:
@@ -594,9 +644,61 @@ class Sequential(Model):
 
 
 # ------------------------------------------------------------------- helpers
-def _rng():
-    from .random import get_rng
-    return get_rng()
+class _Logs(Mapping):
+    """Training logs whose values may still be on the backend: losses as
+    scalars there, metrics as ``Metric`` objects. Reading any value fetches all
+    of them (each metric's result as of that moment) in one host transfer."""
+
+    def __init__(self, ops, values):
+        self._ops, self._values, self._host = ops, values, None
+
+    def _fetch(self):
+        if self._host is None:
+            values = [v.result() if isinstance(v, metrics_mod.Metric) else v
+                      for v in self._values.values()]
+            self._host = dict(zip(self._values, self._ops.fetch(values)))
+        return self._host
+
+    def __getitem__(self, key):
+        if key not in self._values:
+            raise KeyError(key)
+        return self._fetch()[key]
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self):
+        return len(self._values)
+
+    def __repr__(self):
+        return repr(self._fetch())
+
+
+def _keeps_device(x, ops):
+    """Whether outputs for input ``x`` stay on the device: only when the input
+    was already an array of this (device) backend."""
+    if ops.is_host:
+        return False
+    xs = x if isinstance(x, (list, tuple)) else [x]
+    return any(ops.is_native(a) for a in xs)
+
+
+def _host_array(a, what, ops):
+    """``a`` (NumPy data, or something NumPy can read) as a host NumPy array;
+    an array of another device backend is refused, naming both backends."""
+    if isinstance(a, numpy.ndarray):
+        return a
+    owner = backend_of(a)
+    if owner is not None:
+        ops.check_native(a, what)
+    try:
+        arr = numpy.asarray(a)
+    except TypeError:  # a device array that refuses implicit host conversion
+        ops.check_native(a, what)
+        raise
+    if arr.dtype == object and not isinstance(a, (list, tuple)):
+        ops.check_native(a, what)  # an array type of a library fastnn does not run on
+    return arr
 
 
 def _check_numeric(a, what):
@@ -604,25 +706,30 @@ def _check_numeric(a, what):
         raise TypeError(f"{what} must hold numbers, got dtype {a.dtype}")
 
 
-def _as_float_array(a, dtype, what, shape):
+def _as_float_array(a, dtype, what, shape, ops):
     """Validate and cast one input array: numeric, finite, the right shape.
-    Integer and other float types are cast to the model's dtype (documented)."""
-    ops = get_backend()
+    Integer and other float types are cast to the model's dtype (documented).
+    Host data is checked on the host, then moved to ``ops`` once."""
+    on_device = ops.is_native(a) and not ops.is_host
     if not ops.is_native(a):
-        if type(a).__module__.startswith("cupy"):
-            ops.check_native(a, what)
-        a = numpy.asarray(a)
+        a = _host_array(a, what, ops)
     _check_numeric(a, what)
     if a.ndim == 0:
         raise ValueError(f"{what} must have a batch axis, got a scalar")
     if shape is not None and tuple(a.shape[1:]) != tuple(shape):
         raise ValueError(f"{what} expects samples of shape {tuple(shape)} (array shape "
                          f"(n, {', '.join(map(str, shape))})), got array of shape {tuple(a.shape)}")
-    a = ops.asarray(a, dtype=dtype)
-    if a.dtype.kind == "f" and a.size and not bool(ops.xp.isfinite(a).all()):
-        bad = int((~ops.xp.isfinite(a)).sum())
+    if on_device:
+        a = ops.asarray(a, dtype=dtype)
+        finite = bool(ops.to_numpy(ops.xp.isfinite(a).all())) if a.size else True  # one fetch
+    else:
+        a = numpy.asarray(a, dtype=dtype)
+        finite = a.dtype.kind != "f" or not a.size or bool(numpy.isfinite(a).all())
+    if not finite:
+        bad = int(ops.to_numpy((~ops.xp.isfinite(a)).sum()) if on_device
+                  else (~numpy.isfinite(a)).sum())
         raise ValueError(f"{what} contains {bad} NaN or infinite value(s); clean the data first")
-    return a
+    return a if on_device else ops.asarray(a, dtype=dtype)
 
 
 def _label_probe(y, out_shape):
@@ -630,7 +737,7 @@ def _label_probe(y, out_shape):
     return numpy.broadcast_to(numpy.float32(0), (y.shape[0],) + tuple(out_shape))
 
 
-def _sample_weights(sample_weight, class_weight, y, n):
+def _sample_weights(sample_weight, class_weight, y, n, ops):
     sw = None
     if sample_weight is not None:
         sw = numpy.asarray(sample_weight, dtype=numpy.float64)
@@ -639,7 +746,7 @@ def _sample_weights(sample_weight, class_weight, y, n):
         if not numpy.isfinite(sw).all() or (sw < 0).any():
             raise ValueError("sample_weight must be finite and non-negative")
     if class_weight is not None:
-        yn = get_backend().to_numpy(y)
+        yn = ops.to_numpy(y)
         labels = yn.argmax(axis=-1) if yn.ndim > 1 and yn.shape[-1] > 1 else yn.reshape(n)
         labels = labels.astype(numpy.int64)
         cw = numpy.ones(int(labels.max()) + 1 if n else 0)
@@ -648,4 +755,4 @@ def _sample_weights(sample_weight, class_weight, y, n):
                 cw[int(k)] = float(w)
         cwv = cw[labels]
         sw = cwv if sw is None else sw * cwv
-    return None if sw is None else get_backend().asarray(sw, dtype=y.dtype if y.dtype.kind == "f" else "float32")
+    return None if sw is None else ops.asarray(sw, dtype=y.dtype if y.dtype.kind == "f" else "float32")

@@ -182,18 +182,18 @@ class _Archive:
         self.zip.close()
 
 
-def _build_model(config, path):
+def _build_model(config, path, backend=None):
     """Rebuild the graph. Building draws initial weights (overwritten next); the
     global random state is put back afterwards, so that loading a model in the
     middle of a run leaves the run's shuffling and dropout draws unchanged."""
     rng_state = get_rng().bit_generator.state
     try:
-        return _build_graph(config, path)
+        return _build_graph(config, path, backend)
     finally:
         get_rng().bit_generator.state = rng_state
 
 
-def _build_graph(config, path):
+def _build_graph(config, path, backend=None):
     from .model import Model, Sequential
     try:
         layer_objs = []
@@ -214,24 +214,25 @@ def _build_graph(config, path):
         output = resolve(config["output"])
         if config["class_name"] == "Sequential":
             model = Sequential([inputs[0]] + [layer_objs[n["layer"]] for n in config["nodes"]],
-                               name=config["name"])
+                               name=config["name"], backend=backend)
         else:
-            model = Model(inputs, output, name=config["name"])
+            model = Model(inputs, output, name=config["name"], backend=backend)
     except (KeyError, IndexError, TypeError) as e:
         raise ModelFileError(f"{path}: malformed model description ({type(e).__name__}: {e})") from None
     return model
 
 
-def load_model(path, compile=True):
+def load_model(path, compile=True, backend=None):
     """Rebuild a model saved with ``model.save(path)``: architecture, weights and
     (when saved) the compiled loss, metrics and optimizer with its state, so that
-    training resumes exactly where it stopped."""
+    training resumes exactly where it stopped. ``backend`` places it (default:
+    the active backend); the file is the same whichever backend saved it."""
     archive = _Archive(path)
     try:
         if archive.config.get("weights_only"):
             raise ModelFileError(f"{archive.path}: holds weights only (from save_weights); "
                                  "build the model and call model.load_weights(path)")
-        model = _build_model(archive.config.get("model", {}), archive.path)
+        model = _build_model(archive.config.get("model", {}), archive.path, backend)
         _set_weights(model, archive.weights(), archive.path)
         spec = archive.config.get("compile")
         if compile and spec:

@@ -10,6 +10,10 @@ returns the output and a closure that accumulates the parameter gradients into
 the layer, so one layer can be called several times in a graph (shared
 weights); its gradients then sum. A closure may accept ``need_dx=False`` (the
 layer sets ``skips_input_grad``) to skip the input gradient when nothing needs it.
+
+A layer computes through ``self.ops``: the backend it was built on (the
+default backend then), and from the moment a model holds it, the model's
+(``Model(..., backend=)``, ``model.to``), which moves its weights there.
 """
 import itertools
 import re
@@ -17,7 +21,7 @@ import re
 import numpy
 
 from .. import initializers, regularizers
-from ..backend import get_backend
+from ..backend import backend_of, get_backend
 
 _uids = {}
 
@@ -85,11 +89,32 @@ class Layer:
         self.grads = {}           # name -> array, for trainable params
         self.regularizers = {}    # name -> Regularizer
         self._non_trainable = set()
+        self._ops = None          # fixed at the first weight, or by the owning model
         self.built = False
+
+    @property
+    def ops(self):
+        """The backend this layer computes on (the default one until it is fixed)."""
+        return self._ops if self._ops is not None else get_backend()
+
+    def to(self, ops):
+        """Compute on ``ops`` (an ``Ops``) from now on, moving weights and gradients
+        there through the host (the backends' documented transfers)."""
+        for store in (self.params, self.grads):
+            for name, a in store.items():
+                if not ops.is_native(a):
+                    owner = backend_of(a) or self.ops
+                    store[name] = ops.asarray(owner.to_numpy(a), dtype=a.dtype)
+        self._ops = ops
+        return self
 
     # ---------------------------------------------------------------- weights
     def add_weight(self, name, shape, initializer="zeros", regularizer=None, trainable=True):
-        ops = get_backend()
+        # Initial values are drawn on the host (fastnn's seeded generator) and
+        # moved to the layer's backend once, here.
+        if self._ops is None:
+            self._ops = get_backend()
+        ops = self._ops
         value = initializers.get(initializer)(tuple(shape), self.dtype)
         self.params[name] = ops.asarray(value, dtype=self.dtype)
         if trainable:
@@ -119,7 +144,7 @@ class Layer:
         return int(sum(p.size for p in self.params.values()))
 
     def get_weights(self):
-        return [get_backend().to_numpy(p).copy() for p in self.params.values()]
+        return [numpy.array(self.ops.to_numpy(p), copy=True) for p in self.params.values()]
 
     def set_weights(self, weights):
         if len(weights) != len(self.params):
@@ -130,7 +155,7 @@ class Layer:
             if w.shape != p.shape:
                 raise ValueError(f"layer {self.name!r}: weight {name!r} has shape {p.shape}, "
                                  f"got {w.shape}")
-            p[...] = get_backend().asarray(w, dtype=p.dtype)
+            p[...] = self.ops.asarray(w, dtype=p.dtype)
 
     # ------------------------------------------------------------------ shapes
     def build(self, input_shape):
@@ -166,7 +191,7 @@ class Layer:
             node = Node(self, tensors)
             node.output = SymbolicTensor(self.compute_output_shape(shapes), self.dtype, node)
             return node.output
-        ops = get_backend()
+        ops = self.ops
         if self.multi_input:
             xs = [ops.asarray(x, dtype=self.dtype) for x in inputs]
             self._ensure_built([x.shape[1:] for x in xs])
@@ -191,7 +216,7 @@ class Layer:
 
     def _check_input(self, x, expected_last=None):
         """Validate dtype and (optionally) the feature axis of an input batch."""
-        get_backend().check_native(x, f"input of layer {self.name!r}")
+        self.ops.check_native(x, f"input of layer {self.name!r}")
         if x.dtype != self.dtype:
             raise TypeError(f"layer {self.name!r} computes in {self.dtype} but got input of "
                             f"dtype {x.dtype}; cast the input (models cast for you)")

@@ -1,5 +1,4 @@
 """Merge layers: Add (residual connections) and Concatenate."""
-from ..backend import get_backend
 from .base import Layer
 
 
@@ -59,7 +58,7 @@ class Concatenate(Layer):
         self.built = True
 
     def forward(self, xs, training=False):
-        xp = get_backend().xp
+        xp = self.ops.xp
         self.compute_output_shape([x.shape[1:] for x in xs])
         axis = self._sample_axis(xs[0].ndim - 1) + 1
         y = xp.concatenate(xs, axis=axis)
