@@ -18,7 +18,7 @@ the progress bar with ``verbose=1`` reads them at most once per refresh
 interval, and a callback that reads the batch logs reads them for that batch.
 """
 import math
-from collections.abc import Mapping
+from collections.abc import MutableMapping
 
 import numpy
 
@@ -644,13 +644,14 @@ class Sequential(Model):
 
 
 # ------------------------------------------------------------------- helpers
-class _Logs(Mapping):
+class _Logs(MutableMapping):
     """Training logs whose values may still be on the backend: losses as
-    scalars there, metrics as ``Metric`` objects. Reading any value fetches all
-    of them (each metric's result as of that moment) in one host transfer."""
+    scalars there, metrics as ``Metric`` objects. Reading any of them fetches
+    all of them (each metric's result as of that moment) in one host
+    transfer. Entries a callback sets are kept as given."""
 
     def __init__(self, ops, values):
-        self._ops, self._values, self._host = ops, values, None
+        self._ops, self._values, self._host = ops, dict(values), None
 
     def _fetch(self):
         if self._host is None:
@@ -663,6 +664,15 @@ class _Logs(Mapping):
         if key not in self._values:
             raise KeyError(key)
         return self._fetch()[key]
+
+    def __setitem__(self, key, value):
+        self._fetch()[key] = value
+        self._values[key] = value
+
+    def __delitem__(self, key):
+        del self._values[key]
+        if self._host is not None:
+            del self._host[key]
 
     def __iter__(self):
         return iter(self._values)

@@ -246,3 +246,19 @@ def test_a_callback_reading_batch_logs_costs_one_sync_per_batch(strict):
     assert len(seen) == 5 and all(isinstance(v, float) for v in seen[-1].values())
     assert strict.transfers["to_host"] == 5 * 3
 
+
+
+def test_a_callback_may_add_entries_to_the_batch_logs(strict):
+    x, y = _data(16)
+    model = _model("strict")
+    seen = []
+
+    def mark(batch, logs):
+        logs["batch_seen"] = batch
+        seen.append(dict(logs))
+        del logs["batch_seen"]
+        assert "batch_seen" not in logs
+
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0,
+              callbacks=[callbacks.LambdaCallback(on_train_batch_end=mark)])
+    assert [s["batch_seen"] for s in seen] == [0, 1] and isinstance(seen[0]["loss"], float)
