@@ -272,3 +272,26 @@ def test_a_callback_may_add_entries_to_the_batch_logs(strict):
     model.fit(x, y, batch_size=8, epochs=1, verbose=0,
               callbacks=[callbacks.LambdaCallback(on_train_batch_end=mark)])
     assert [s["batch_seen"] for s in seen] == [0, 1] and isinstance(seen[0]["loss"], float)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: fastnn.optimizers.SGD(0.1, momentum=0.9, nesterov=True, clipvalue=0.3),
+    lambda: fastnn.optimizers.RMSprop(0.01, weight_decay=0.01, clipnorm=0.5),
+    lambda: fastnn.optimizers.Adagrad(0.05, global_clipnorm=0.7),
+    lambda: fastnn.optimizers.AdamW(0.01)])
+def test_optimizers_update_on_the_device_as_on_the_host(make, strict, rng):
+    params = [rng.standard_normal((3, 4)).astype("float32"), rng.standard_normal(4)]
+    grads = [[rng.standard_normal(p.shape).astype(p.dtype) for p in params] for _ in range(3)]
+    device, opt_device = [strict.asarray(p) for p in params], make()
+    strict.reset_transfers()
+    with use_backend("reference"):  # the host side computes as strict does
+        opt_host, host = make(), [p.copy() for p in params]
+        for g in grads:
+            opt_host.apply_gradients(host, g)
+    for g in grads:
+        opt_device.apply_gradients(device, [strict.asarray(a) for a in g])
+    assert strict.transfers == {"to_device": 6}  # the gradients only: no sync
+    for h, d in zip(host, device):
+        numpy.testing.assert_array_equal(strict.to_numpy(d), h)
+    state = opt_device.get_state()
+    assert all(type(a) is numpy.ndarray for a in state["arrays"].values())
