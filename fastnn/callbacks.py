@@ -9,6 +9,11 @@ ends training after the current batch/epoch.
 Callbacks use only this model interface: ``stop_training``, ``get_weights()``,
 ``set_weights(list)``, ``save(path)``, ``save_weights(path)`` and
 ``optimizer.learning_rate`` (a float). Nothing here knows how models compute.
+
+Epoch logs hold Python floats. ``fit``'s batch logs are a mapping whose values
+may still be on the model's backend (a GPU): they are fetched, all at once,
+when a callback reads one, so a callback that reads every batch's logs (as
+``TerminateOnNaN`` does) makes training wait on the device once per batch.
 """
 import csv
 import math
@@ -341,7 +346,8 @@ class ProgbarLogger(Callback):
     def on_train_batch_end(self, batch, logs=None):
         if self.progbar is not None:
             self._seen = batch + 1
-            self.progbar.update(self._seen, dict(logs or {}), finalize=False)
+            # The logs as given: the bar reads them only when it redraws.
+            self.progbar.update(self._seen, logs if logs is not None else {}, finalize=False)
 
     def on_epoch_end(self, epoch, logs=None):
         if self.progbar is not None:

@@ -1,6 +1,8 @@
 """Weight initializers (Keras names and semantics). An initializer is called as
 ``init(shape, dtype)`` and returns a NumPy array drawn from fastnn's seeded
-generator (``fastnn.set_seed``)."""
+generator (``fastnn.set_seed``). Initial weights are drawn on the host, whatever
+the backend: the layer moves them to its backend once, when it is built, so a
+seed gives the same initial weights on every backend."""
 import math
 
 import numpy

@@ -11,11 +11,16 @@ Every loss takes ``mask=`` (the mask a model output carries, e.g. padded time
 steps after ``Embedding(mask_zero=True)``): masked steps contribute nothing and
 the loss is the mean over the unmasked steps, Keras's averaging rule
 (``sum(step loss * sample weight * mask) / sum(mask)``).
+
+A loss computes on the backend its arrays belong to (``ops_for``). On host
+arrays the mean loss is a Python float; on a device backend it is a 0-d
+array there, so that training never waits on the device for it: the model
+fetches it with the other logs, once per logging interval.
 """
 import numpy
 
 from ._registry import Configurable, lookup
-from .backend import get_backend
+from .backend import ops_for
 
 EPSILON = 1e-7
 
@@ -32,13 +37,18 @@ def _weighted_mean(per_sample, sample_weight):
     if n == 0:
         raise ValueError("cannot compute a loss over an empty batch")
     if sample_weight is None:
-        return float(per_sample.sum(dtype=numpy.float64)) / per_sample.size
+        return _host_float(per_sample.sum(dtype=numpy.float64)) / per_sample.size
     w = _sample_weight(sample_weight, per_sample)
-    return float((per_sample * w).sum(dtype=numpy.float64)) / per_sample.size
+    return _host_float((per_sample * w).sum(dtype=numpy.float64)) / per_sample.size
+
+
+def _host_float(total):
+    """A host NumPy scalar as a Python float; a device scalar stays where it is."""
+    return float(total) if isinstance(total, (numpy.generic, numpy.ndarray)) else total
 
 
 def _sample_weight(sample_weight, like):
-    xp = get_backend().xp
+    xp = ops_for(like).xp
     w = xp.asarray(sample_weight, dtype=like.dtype)
     if w.ndim != 1 or w.shape[0] != like.shape[0]:
         raise ValueError(f"sample_weight must have shape ({like.shape[0]},), got {w.shape}")
@@ -52,6 +62,14 @@ class Loss(Configurable):
 
     name = "loss"
     fused_activation = None
+    ops = None  # the owning model's backend, set by Model.compile / Model.to
+
+    def _ops_for(self, *arrays):
+        """The backend to compute on: the model's when the arrays are its own
+        (host NumPy arrays fit two backends), else the arrays' (``ops_for``)."""
+        if self.ops is not None and self.ops.is_native(arrays[0]):
+            return self.ops
+        return ops_for(*arrays)
 
     def __call__(self, y_true, y_pred, sample_weight=None, mask=None):
         y_true, y_pred = self._prepare(y_true, y_pred)
@@ -64,7 +82,7 @@ class Loss(Configurable):
         leading axes of the loss values (batch, steps): each step's loss is
         the mean of its values, weighted by mask * sample weight, summed, and
         divided by the number of unmasked steps (0 when all are masked)."""
-        xp = get_backend().xp
+        xp = self._ops_for(y_pred).xp
         values, grad = self._loss_and_grad(y_true, y_pred)
         mask = xp.asarray(mask)
         if mask.shape != values.shape[:mask.ndim] or mask.ndim < 1:
@@ -85,7 +103,7 @@ class Loss(Configurable):
         return loss, grad * scale
 
     def _prepare(self, y_true, y_pred):
-        xp = get_backend().xp
+        xp = self._ops_for(y_pred, y_true).xp
         y_pred = xp.asarray(y_pred)
         y_true = xp.asarray(y_true, dtype=y_pred.dtype)
         if y_true.shape != y_pred.shape and y_true.size == y_pred.size:
@@ -136,7 +154,8 @@ class MeanAbsoluteError(Loss):
 
     def elementwise(self, y_true, y_pred):
         d = y_pred - y_true
-        return get_backend().xp.abs(d), get_backend().xp.sign(d)
+        xp = self._ops_for(d).xp
+        return xp.abs(d), xp.sign(d)
 
 
 class MeanSquaredLogarithmicError(Loss):
@@ -144,7 +163,7 @@ class MeanSquaredLogarithmicError(Loss):
     name = "mean_squared_logarithmic_error"
 
     def elementwise(self, y_true, y_pred):
-        xp = get_backend().xp
+        xp = self._ops_for(y_pred).xp
         p = xp.maximum(y_pred, EPSILON)
         d = xp.log1p(p) - xp.log1p(xp.maximum(y_true, EPSILON))
         grad = 2 * d / (1 + p) * (y_pred > EPSILON)
@@ -156,9 +175,10 @@ class Hinge(Loss):
     name = "hinge"
 
     def _signed(self, y_true):
-        if y_true.size and float(y_true.min()) >= 0:
-            return 2 * y_true - 1
-        return y_true
+        if not y_true.size:
+            return y_true
+        # Chosen on the device (no sync): {0, 1} labels when none is negative.
+        return self._ops_for(y_true).xp.where(y_true.min() >= 0, 2 * y_true - 1, y_true)
 
     def elementwise(self, y_true, y_pred):
         y = self._signed(y_true)
@@ -172,7 +192,7 @@ class SquaredHinge(Hinge):
 
     def elementwise(self, y_true, y_pred):
         y = self._signed(y_true)
-        margin = get_backend().xp.maximum(1 - y * y_pred, 0)
+        margin = self._ops_for(y_pred).xp.maximum(1 - y * y_pred, 0)
         return margin * margin, -2 * y * margin
 
 
@@ -187,11 +207,12 @@ class BinaryCrossentropy(Loss):
         self.fused_activation = None if from_logits else "sigmoid"
 
     def elementwise(self, y_true, y_pred):
-        xp = get_backend().xp
+        ops = self._ops_for(y_pred)
+        xp = ops.xp
         if self.from_logits:
             z = y_pred
             values = xp.maximum(z, 0) - z * y_true + xp.log1p(xp.exp(-xp.abs(z)))
-            return values, get_backend().activation_forward("sigmoid", z) - y_true
+            return values, ops.activation_forward("sigmoid", z) - y_true
         p = xp.clip(y_pred, EPSILON, 1 - EPSILON)
         values = -(y_true * xp.log(p) + (1 - y_true) * xp.log(1 - p))
         return values, (p - y_true) / (p * (1 - p))
@@ -200,8 +221,9 @@ class BinaryCrossentropy(Loss):
         """(loss, d loss / d logits, sigmoid(logits)) for a fused sigmoid output."""
         y_true, logits = self._prepare(y_true, logits)
         fused = BinaryCrossentropy(from_logits=True)
+        fused.ops = self.ops
         loss, grad = fused.forward_backward(y_true, logits, sample_weight, mask)
-        return loss, grad, get_backend().activation_forward("sigmoid", logits)
+        return loss, grad, self._ops_for(logits).activation_forward("sigmoid", logits)
 
 
 class CategoricalCrossentropy(Loss):
@@ -217,7 +239,7 @@ class CategoricalCrossentropy(Loss):
         self.fused_activation = None if from_logits else "softmax"
 
     def _prepare(self, y_true, y_pred):
-        xp = get_backend().xp
+        xp = self._ops_for(y_pred, y_true).xp
         y_pred = xp.asarray(y_pred)
         if y_pred.ndim < 2:
             raise ValueError(f"{self.name}: y_pred must have a class axis (batch, classes), "
@@ -235,15 +257,15 @@ class CategoricalCrossentropy(Loss):
 
     def _logits_loss(self, y_true, logits):
         yt, z = self._flat(y_true, logits)
-        loss, grad = get_backend().softmax_cross_entropy(
-            get_backend().xp.ascontiguousarray(z), yt)
+        ops = self._ops_for(z)
+        loss, grad = ops.softmax_cross_entropy(ops.xp.ascontiguousarray(z), yt)
         return loss.reshape(logits.shape[:-1]), grad.reshape(logits.shape)
 
     def _loss_and_grad(self, y_true, y_pred):
         return (self._logits_loss if self.from_logits else self._prob_loss)(y_true, y_pred)
 
     def _prob_loss(self, y_true, y_pred):
-        xp = get_backend().xp
+        xp = self._ops_for(y_pred).xp
         yt, p = self._flat(y_true, y_pred)
         if self.sparse:
             yt = self._one_hot(yt, p)
@@ -255,15 +277,17 @@ class CategoricalCrossentropy(Loss):
         return loss.reshape(y_pred.shape[:-1]), grad.reshape(y_pred.shape)
 
     def _one_hot(self, labels, like):
-        oh = get_backend().xp.zeros(like.shape, dtype=like.dtype)
-        oh[get_backend().xp.arange(labels.shape[0]), labels] = 1
+        xp = self._ops_for(like).xp
+        oh = xp.zeros(like.shape, dtype=like.dtype)
+        oh[xp.arange(labels.shape[0]), labels] = 1
         return oh
 
     def forward_backward_logits(self, y_true, logits, sample_weight=None, mask=None):
         """(loss, d loss / d logits, softmax(logits)) for a fused softmax output."""
         fused = type(self)(from_logits=True)
+        fused.ops = self.ops
         loss, grad = fused.forward_backward(y_true, logits, sample_weight, mask)
-        return loss, grad, get_backend().softmax(logits)
+        return loss, grad, self._ops_for(logits).softmax(logits)
 
 
 class SparseCategoricalCrossentropy(CategoricalCrossentropy):
@@ -272,7 +296,8 @@ class SparseCategoricalCrossentropy(CategoricalCrossentropy):
     sparse = True
 
     def _labels(self, y_true, y_pred):
-        xp = get_backend().xp
+        ops = self._ops_for(y_true, y_pred)
+        xp = ops.xp
         y = xp.asarray(y_true)
         if y.ndim == y_pred.ndim and y.shape[-1] == 1:
             y = y[..., 0]
@@ -280,15 +305,18 @@ class SparseCategoricalCrossentropy(CategoricalCrossentropy):
             raise ValueError(f"{self.name}: labels have shape {tuple(xp.asarray(y_true).shape)} "
                              f"but predictions have shape {y_pred.shape}; expected labels of "
                              f"shape {y_pred.shape[:-1]} (one integer class per sample)")
+        # Values are checked on the host only: device labels were checked once
+        # when the model took them (Model._prepare_y), and a check here would
+        # sync every batch.
         if y.dtype.kind == "f":
-            if y.size and not bool(xp.all(y == xp.round(y))):
+            if ops.is_host and y.size and not bool(xp.all(y == xp.round(y))):
                 raise ValueError(f"{self.name}: labels must be integer class indices, "
                                  "got non-integer values")
         elif y.dtype.kind not in "iub":
             raise TypeError(f"{self.name}: labels must be integers, got dtype {y.dtype}")
         y = y.astype(xp.int64)
         c = y_pred.shape[-1]
-        if y.size and (int(y.min()) < 0 or int(y.max()) >= c):
+        if ops.is_host and y.size and (int(y.min()) < 0 or int(y.max()) >= c):
             raise ValueError(f"{self.name}: labels must lie in [0, {c}) for {c} classes, got "
                              f"values in [{int(y.min())}, {int(y.max())}]")
         return y
@@ -299,7 +327,7 @@ class KLDivergence(Loss):
     name = "kl_divergence"
 
     def _loss_and_grad(self, y_true, y_pred):
-        xp = get_backend().xp
+        xp = self._ops_for(y_pred).xp
         y = xp.clip(y_true, EPSILON, 1)
         p = xp.clip(y_pred, EPSILON, 1)
         values = (y * xp.log(y / p)).sum(axis=-1)

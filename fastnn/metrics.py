@@ -5,10 +5,19 @@ NumPy array for per-class results). ``get_metric(name)`` returns a ``Metric``
 that accumulates float64 sums and counts over batches, so its epoch value is
 the metric over the whole epoch, not a mean of batch values. Metrics never
 touch model internals; they see arrays only.
+
+On arrays of a device backend (``fastnn.backend``), the streaming metrics
+keep their sums on that device, so ``update_state`` never waits on it, and
+``result()`` is a 0-d array there (``fit`` fetches it with the other logs);
+precision/recall/F1 keep the batches' labels on the device and count them on
+the host when their result is asked for (one transfer per field per read).
+The plain functions return host floats (one documented transfer).
 """
 import math
 
 import numpy
+
+from .backend import backend_of
 
 __all__ = [
     "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy", "accuracy",
@@ -22,10 +31,25 @@ __all__ = [
 
 
 # --------------------------------------------------------------------- inputs
+def _device_ops(*arrays):
+    """The device backend (``Ops``) of the first array living on one, else None."""
+    for a in arrays:
+        if a is not None and not isinstance(a, (numpy.ndarray, list, tuple, int, float)):
+            owner = backend_of(a)
+            if owner is not None and not owner.is_host:
+                return owner
+    return None
+
+
+def _xp(*arrays):
+    ops = _device_ops(*arrays)
+    return numpy if ops is None else ops.xp
+
+
 def _to_numpy(x, what):
-    if type(x).__module__.split(".")[0] == "cupy":
-        x = x.get()
-    x = numpy.asarray(x)
+    """``x`` as a numeric array: host data as a NumPy array, a device array as is."""
+    if _device_ops(x) is None:
+        x = numpy.asarray(x)
     if x.dtype == object or not (numpy.issubdtype(x.dtype, numpy.number)
                                  or x.dtype == numpy.bool_):
         raise ValueError(f"{what} must be a numeric array, got dtype {x.dtype}")
@@ -42,9 +66,13 @@ def _pair(y_true, y_pred):
     return y_true, y_pred
 
 
-def _weights(sample_weight, n):
+def _weights(sample_weight, n, ops=None):
+    """float64 weights, one per sample, on ``ops`` (a device backend) or the host."""
     if sample_weight is None:
-        return numpy.ones(n, dtype=numpy.float64)
+        return numpy.ones(n, dtype=numpy.float64) if ops is None else \
+            ops.xp.ones(n, dtype=numpy.float64)
+    if ops is not None and _device_ops(sample_weight) is None:
+        sample_weight = ops.asarray(numpy.asarray(sample_weight))
     w = _to_numpy(sample_weight, "sample_weight").astype(numpy.float64).reshape(-1)
     if w.shape != (n,):
         raise ValueError(f"sample_weight has {w.size} values for {n} samples")
@@ -58,7 +86,10 @@ def _per_sample(values):
 
 
 def _weighted_mean(per_sample, sample_weight):
-    w = _weights(sample_weight, per_sample.shape[0])
+    ops = _device_ops(per_sample)
+    w = _weights(sample_weight, per_sample.shape[0], ops)
+    if ops is not None:  # one documented transfer for the plain functions' float
+        per_sample, w = ops.to_numpy(per_sample), ops.to_numpy(w)
     total = w.sum()
     return float(per_sample @ w / total) if total else 0.0
 
@@ -101,10 +132,12 @@ def _in_top_k(y_pred, labels, k):
     """True where the label's score is among the k largest (ties count as in, as TF)."""
     labels = labels.astype(numpy.int64)
     n_classes = y_pred.shape[-1]
-    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+    xp = _xp(y_pred, labels)
+    # Checked on the host only: on a device it would sync every batch.
+    if xp is numpy and labels.size and (labels.min() < 0 or labels.max() >= n_classes):
         raise ValueError(f"labels must be in [0, {n_classes}), got range "
                          f"[{labels.min()}, {labels.max()}]")
-    score = numpy.take_along_axis(y_pred, labels[..., None], axis=-1)
+    score = xp.take_along_axis(y_pred, labels[..., None], axis=-1)
     return (y_pred > score).sum(axis=-1) < k
 
 
@@ -140,7 +173,7 @@ def _error_values(y_true, y_pred, power):
                              f"{y_pred.shape}")
         y_true = y_true.reshape(y_pred.shape)
     diff = y_pred.astype(numpy.float64) - y_true.astype(numpy.float64)
-    return _per_sample(numpy.abs(diff) if power == 1 else diff * diff)
+    return _per_sample(_xp(diff).abs(diff) if power == 1 else diff * diff)
 
 
 # -------------------------------------------------------- standalone functions
@@ -484,6 +517,10 @@ class MeanMetricWrapper(Metric):
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         y_true, y_pred = _pair(y_true, y_pred)
+        ops = _device_ops(y_true, y_pred)
+        if ops is not None:
+            self._update_on_device(ops, y_true, y_pred, sample_weight)
+            return
         values = _to_numpy(self._values(y_true, y_pred), f"metric {self.name!r}")
         w = _weights(sample_weight, y_true.shape[0])
         values = values.astype(numpy.float64)
@@ -493,8 +530,21 @@ class MeanMetricWrapper(Metric):
             self.total += float(_per_sample(values) @ w)
         self.count += float(w.sum())
 
+    def _update_on_device(self, ops, y_true, y_pred, sample_weight):
+        """The sums stay 0-d float64 arrays on the device: no sync per batch."""
+        values = ops.xp.asarray(self._values(y_true, y_pred)).astype(numpy.float64)
+        w = _weights(sample_weight, y_true.shape[0], ops)
+        if values.ndim == 0:
+            self.total = self.total + values * w.sum()
+        else:
+            self.total = self.total + _per_sample(values) @ w
+        self.count = self.count + w.sum()
+
     def result(self):
-        return self.total / self.count if self.count else 0.0
+        if isinstance(self.count, float):
+            return self.total / self.count if self.count else 0.0
+        # On the device: 0 when nothing was weighed (the total is 0 then too).
+        return self.total / _xp(self.count).maximum(self.count, numpy.finfo(numpy.float64).tiny)
 
 
 class Accuracy(MeanMetricWrapper):
@@ -538,7 +588,8 @@ class RootMeanSquaredError(MeanMetricWrapper):
         super().__init__(_error_values, name=name, power=2)
 
     def result(self):
-        return math.sqrt(super().result())
+        mean = super().result()
+        return math.sqrt(mean) if isinstance(mean, float) else _xp(mean).sqrt(mean)
 
 
 class _ConfusionMetric(Metric):
@@ -562,8 +613,32 @@ class _ConfusionMetric(Metric):
     def reset_state(self):
         self.confusion = numpy.zeros((2, 2), dtype=numpy.float64)
         self._seen = numpy.zeros(2, dtype=bool)
+        self._pending = []  # batches of device arrays, counted when the result is read
 
     def update_state(self, y_true, y_pred, sample_weight=None):
+        if _device_ops(y_true, y_pred, sample_weight) is not None:
+            self._pending.append((y_true, y_pred, sample_weight))
+            return
+        self._count(y_true, y_pred, sample_weight)
+
+    def _flush(self):
+        """Count the pending device batches: one transfer per field for all of them."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        ops = _device_ops(*pending[0][:2])
+        xp = ops.xp
+        fields = []
+        for k in range(2):
+            fields.append(ops.to_numpy(xp.concatenate([b[k] for b in pending], axis=0)))
+        w = None
+        if any(b[2] is not None for b in pending):
+            w = ops.to_numpy(xp.concatenate([
+                xp.ones(b[0].shape[0], dtype=numpy.float64) if b[2] is None
+                else xp.asarray(b[2]).astype(numpy.float64).reshape(-1) for b in pending]))
+        self._count(fields[0], fields[1], w)
+
+    def _count(self, y_true, y_pred, sample_weight):
         t = _as_labels(y_true, "y_true", self.threshold)
         p = _as_labels(y_pred, "y_pred", self.threshold)
         if t.shape != p.shape:
@@ -584,6 +659,7 @@ class _ConfusionMetric(Metric):
         self._seen[p] = True
 
     def result(self):
+        self._flush()
         present = numpy.flatnonzero(self._seen)
         average = self.average
         if average == "auto":

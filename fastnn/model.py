@@ -9,16 +9,28 @@ layer (``Embedding(mask_zero=True)``, ``Masking``) travel along the nodes to
 the layers and the losses after it. A model may have several outputs, each
 with its loss, loss weight and metrics, as in Keras. ``fit`` is a thin loop over batches; everything around it (callbacks,
 metrics, progress) lives in its own module.
+
+A model owns its backend (``Model(..., backend="numpy")``, default: the one
+active when the model is constructed); its layers compute there and
+``model.to(name)`` moves weights, gradients and optimizer state. Host data
+(NumPy arrays, lists) is moved to the backend once per ``fit``/``evaluate``/
+``predict`` call; arrays of another device backend are refused, naming both.
+The loss and the metrics stay on the backend during training: the logs are
+fetched from it (one host transfer for all of them) only when something reads
+them, which ``fit`` does once per epoch (and once for the validation pass);
+the progress bar with ``verbose=1`` reads them at most once per refresh
+interval, and a callback that reads the batch logs reads them for that batch.
 """
 import copy
 import math
+from collections.abc import MutableMapping
 
 import numpy
 
 from . import losses as losses_mod
 from . import metrics as metrics_mod
 from . import optimizers as optimizers_mod
-from .backend import get_backend
+from .backend import backend_of, get_backend, get_instance
 from .progress import Progbar
 from .training import TrainingLoop
 from .layers.base import Layer, SymbolicTensor, forward_takes_mask
@@ -65,8 +77,10 @@ def _check_verbose(verbose):
 class Model:
     """A functional model: ``Model(inputs=x, outputs=y)`` over layer calls."""
 
-    def __init__(self, inputs=None, outputs=None, name=None):
+    def __init__(self, inputs=None, outputs=None, name=None, backend=None):
         self.name = name or type(self).__name__.lower()
+        # Fixed here; the layers move to it when the graph is built.
+        self.ops = get_instance(backend) if backend is not None else get_backend()
         self.optimizer = None
         self.loss = None
         self.compiled_metrics = []
@@ -117,6 +131,23 @@ class Model:
         self.output_names = _output_names(outputs)
         self._graph_ready = True
         self._collect_params()
+        for layer in self._input_layers + self._all_layers:
+            layer.to(self.ops)
+
+    def to(self, backend):
+        """Compute on ``backend`` (a name or an ``Ops``) from now on: weights,
+        gradients and optimizer state move there (through the host, once)."""
+        ops = get_instance(backend)
+        if self._graph_ready:
+            for layer in self._input_layers + self._all_layers:
+                layer.to(ops)
+        if self.optimizer is not None:
+            self.optimizer.to(ops)
+        for loss in getattr(self, "_losses", None) or []:
+            if loss is not None:
+                loss.ops = ops
+        self.ops = ops
+        return self
 
     def _collect_params(self):
         # Layers held inside layers (composites) train like top-level ones.
@@ -278,7 +309,7 @@ class Model:
     def get_weights(self):
         """All weights, as a list of NumPy arrays in layer order."""
         self._require_built("get_weights")
-        return [get_backend().to_numpy(p).copy() for p in self._params()]
+        return [numpy.array(self.ops.to_numpy(p), copy=True) for p in self._params()]
 
     def set_weights(self, weights):
         self._require_built("set_weights")
@@ -290,7 +321,7 @@ class Model:
             if w.shape != p.shape:
                 raise ValueError(f"weight shape mismatch: expected {p.shape}, got {w.shape}")
         for p, w in zip(params, weights):
-            p[...] = get_backend().asarray(w, dtype=p.dtype)
+            p[...] = self.ops.asarray(w, dtype=p.dtype)
 
     # ---------------------------------------------------------------- compile
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None):
@@ -315,7 +346,10 @@ class Model:
         for w in weights:
             if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w):
                 raise ValueError(f"loss_weights must be finite numbers, got {loss_weights!r}")
-        self.optimizer = optimizers_mod.get(optimizer)
+        self.optimizer = optimizers_mod.get(optimizer).to(self.ops)
+        for l in losses:
+            if l is not None:
+                l.ops = self.ops
         self._losses = losses
         self._loss_weights = [float(w) for w in weights]
         self.loss = losses[0] if len(names) == 1 else losses
@@ -377,13 +411,13 @@ class Model:
     def _prepare_x(self, x):
         xs = self._split_inputs(x)
         if not self._graph_ready:
-            arr = numpy.asarray(xs[0]) if not get_backend().is_native(xs[0]) else xs[0]
+            arr = xs[0] if self.ops.is_native(xs[0]) else _host_array(xs[0], "x", self.ops)
             self.build(arr.shape[1:])
         if len(xs) != len(self.inputs):
             raise ValueError(f"model {self.name!r} has {len(self.inputs)} inputs, got {len(xs)} arrays")
         out = []
         for t, a in zip(self.inputs, xs):
-            out.append(_as_input_array(a, t, f"input {t.name!r}"))
+            out.append(_as_input_array(a, t, f"input {t.name!r}", self.ops))
         n = {a.shape[0] for a in out}
         if len(n) > 1:
             raise ValueError(f"model inputs have different numbers of samples: {sorted(n)}")
@@ -419,15 +453,17 @@ class Model:
         return out
 
     def _prepare_one_y(self, y, n, t, loss, k):
-        ops = get_backend()
+        ops = self.ops
         out_shape = t.shape
         what = "y" if len(self.outputs) == 1 else f"y[{self.output_names[k]!r}]"
         if isinstance(loss, losses_mod.SparseCategoricalCrossentropy):
-            y = y if ops.is_native(y) else numpy.asarray(y)
+            # Labels are checked on the host, once: device labels are fetched
+            # for it (one documented transfer per call).
+            y = ops.to_numpy(y) if ops.is_native(y) else _host_array(y, what, ops)
             _check_numeric(y, what)
-            y = loss._labels(y, _label_probe(y, out_shape))
+            y = ops.asarray(loss._labels(y, _label_probe(y, out_shape)))
         else:
-            y = _as_float_array(y, t.dtype, what, None)
+            y = _as_float_array(y, t.dtype, what, None, ops)
             if y.shape[1:] != out_shape and y.size == y.shape[0] * math.prod(out_shape):
                 y = y.reshape((y.shape[0],) + out_shape)
             if y.shape[1:] != out_shape:
@@ -497,6 +533,7 @@ class Model:
         self._require_compiled("train_on_batch")
         xs = self._prepare_x(x)
         ys = self._prepare_y(y, xs[0].shape[0])
+        sample_weight = self._prepare_sample_weight(sample_weight, ys, xs[0].shape[0])
         loss, parts, preds = self._train_step(xs, ys, sample_weight)
         return self._batch_result(loss, parts, ys, preds, sample_weight, return_dict)
 
@@ -504,30 +541,35 @@ class Model:
         self._require_compiled("test_on_batch")
         xs = self._prepare_x(x)
         ys = self._prepare_y(y, xs[0].shape[0])
+        sample_weight = self._prepare_sample_weight(sample_weight, ys, xs[0].shape[0])
         preds = self._forward(xs, False)[0]
         loss, parts = self._loss_values(ys, preds, sample_weight)
         loss += self._regularization_loss()
         return self._batch_result(loss, parts, ys, preds, sample_weight, return_dict)
 
-    def _loss_logs(self, loss, parts):
-        logs = {"loss": float(loss)}
+    def _loss_logs(self, loss, parts, table=()):
+        """The logs of a loss, its per-output parts and a metric table, as
+        ``_Logs``: values stay on the backend until something reads them."""
+        logs = {"loss": loss}
         if len(parts) > 1:
             for name, part in zip(self.output_names, parts):
                 if part is not None:
-                    logs[f"{name}_loss"] = float(part)
-        return logs
+                    logs[f"{name}_loss"] = part
+        for _, key, m in table:
+            logs[key] = m
+        return _Logs(self.ops, logs)
 
     def _batch_result(self, loss, parts, ys, preds, sample_weight, return_dict):
-        logs = self._loss_logs(loss, parts)
         for k, key, m in self._metric_table:
             m.reset_state()
             m.update_state(*_unmasked(ys[k], preds[k], sample_weight, self._last_masks[k]))
-            logs[key] = float(m.result())
+        logs = dict(self._loss_logs(loss, parts, self._metric_table))
         return logs if return_dict else (list(logs.values()) if len(logs) > 1 else logs["loss"])
 
     def predict_on_batch(self, x):
         xs = self._prepare_x(x)
-        outs = [get_backend().to_numpy(o) for o in self._forward(xs, False)[0]]
+        keep = _keeps_device(x, self.ops)
+        outs = [o if keep else self.ops.to_numpy(o) for o in self._forward(xs, False)[0]]
         return outs if len(outs) > 1 else outs[0]
 
     # ------------------------------------------------------------------- fit
@@ -546,7 +588,8 @@ class Model:
         ys = self._prepare_y(y, n)
         if class_weight is not None and len(self.outputs) > 1:
             raise ValueError("class_weight is for models with one output; pass sample_weight")
-        sw = _sample_weights(sample_weight, class_weight, next(a for a in ys if a is not None), n)
+        sw = _sample_weights(sample_weight, class_weight, next(a for a in ys if a is not None), n,
+                             self.ops)
         if validation_data is None and validation_split:
             if not 0 < validation_split < 1:
                 raise ValueError(f"validation_split must be in (0, 1), got {validation_split}")
@@ -554,6 +597,7 @@ class Model:
             if split <= 0 or split >= n:
                 raise ValueError(f"validation_split={validation_split} leaves no training or no "
                                  f"validation samples out of {n}")
+            # Already checked and on the backend: no second preparation.
             val = ([a[split:] for a in xs], _take(ys, slice(split, None)),
                    None if sw is None else sw[split:])
             xs, ys = [a[:split] for a in xs], _take(ys, slice(None, split))
@@ -567,14 +611,14 @@ class Model:
         steps = math.ceil(n / batch_size)
         loop = TrainingLoop(self, callbacks, epochs=epochs, steps=steps, verbose=verbose,
                             initial_epoch=initial_epoch, samples=n, batch_size=batch_size)
-        rng = _rng()
+        ops = self.ops
         several = len(self.outputs) > 1
         for epoch in loop.epochs():
             for _, _, m in self._metric_table:
                 m.reset_state()
-            order = rng.permutation(n) if shuffle else None
+            order = ops.permutation(n) if shuffle else None
             loss_sum, seen = 0.0, 0
-            part_sums = [0.0] * len(self.outputs)
+            part_sums = [None if l is None else 0.0 for l in self._losses]
             for step in loop.batches():
                 lo, hi = step * batch_size, min(n, (step + 1) * batch_size)
                 idx = order[lo:hi] if order is not None else slice(lo, hi)
@@ -584,15 +628,16 @@ class Model:
                 loss, parts, preds = self._train_step(xb, yb, swb)
                 loss_sum += loss * (hi - lo)
                 seen += hi - lo
-                batch_logs = {"loss": loss_sum / seen}
                 if several:
                     for k, part in enumerate(parts):
                         if part is not None:
                             part_sums[k] += part * (hi - lo)
-                            batch_logs[f"{self.output_names[k]}_loss"] = part_sums[k] / seen
                 for k, key, m in self._metric_table:
                     m.update_state(*_unmasked(yb[k], preds[k], swb, self._last_masks[k]))
-                    batch_logs[key] = float(m.result())
+                # Read (one transfer) only if a callback or the bar looks at them.
+                batch_logs = self._loss_logs(
+                    loss_sum / seen, [None if p is None else p / seen for p in part_sums]
+                    if several else [], self._metric_table)
                 loop.end_batch(step, batch_logs)
             logs = dict(batch_logs)
             if val is not None:
@@ -609,9 +654,16 @@ class Model:
         vxs = self._prepare_x(validation_data[0])
         vys = self._prepare_y(validation_data[1], vxs[0].shape[0])
         vsw = validation_data[2] if len(validation_data) == 3 else None
-        vsw = _sample_weights(vsw, None, next(a for a in vys if a is not None), vxs[0].shape[0],
-                              "validation_data's sample_weight")
-        return vxs, vys, vsw
+        return vxs, vys, self._prepare_sample_weight(vsw, vys, vxs[0].shape[0],
+                                                     "validation_data's sample_weight")
+
+    def _prepare_sample_weight(self, sample_weight, ys, n, what="sample_weight"):
+        """Per-sample weights checked on the host and moved to the model's
+        backend once, not per batch (weights already there are taken as they are)."""
+        if sample_weight is None or (self.ops.is_native(sample_weight) and not self.ops.is_host):
+            return sample_weight  # already on the device: checking it would cost a sync
+        return _sample_weights(sample_weight, None, next(a for a in ys if a is not None), n,
+                               self.ops, what)
 
     # -------------------------------------------------------------- evaluate
     def evaluate(self, x=None, y=None, batch_size=32, verbose=0, sample_weight=None,
@@ -627,8 +679,7 @@ class Model:
         ys = self._prepare_y(y, xs[0].shape[0])
         if xs[0].shape[0] == 0:
             raise ValueError("evaluate got empty arrays (0 samples)")
-        sample_weight = _sample_weights(sample_weight, None, next(a for a in ys if a is not None),
-                                        xs[0].shape[0])
+        sample_weight = self._prepare_sample_weight(sample_weight, ys, xs[0].shape[0])
         logs = self._evaluate_arrays(xs, ys, sample_weight, batch_size=batch_size,
                                      verbose=verbose)
         if return_dict:
@@ -657,14 +708,10 @@ class Model:
             for k, _, m in table:
                 m.update_state(*_unmasked(yb[k], preds[k], swb, self._last_masks[k]))
             if bar is not None:
-                bar.update(step + 1, {"loss": total / weight_total + reg,
-                                      **{key: float(m.result()) for _, key, m in table}})
-        logs = self._loss_logs(total / weight_total + reg,
-                               [None if l is None else p / weight_total
-                                for l, p in zip(self._losses, part_totals)])
-        for _, key, m in table:
-            logs[key] = float(m.result())
-        return logs
+                bar.update(step + 1, self._loss_logs(total / weight_total + reg, [], table))
+        return dict(self._loss_logs(total / weight_total + reg,
+                                    [None if l is None else p / weight_total
+                                     for l, p in zip(self._losses, part_totals)], table))
 
     # --------------------------------------------------------------- predict
     def predict(self, x, batch_size=32, verbose=0):
@@ -682,9 +729,13 @@ class Model:
                 acc.append(o)
             if bar is not None:
                 bar.update(step + 1)
-        ops = get_backend()
-        result = [ops.to_numpy(ops.xp.concatenate(acc, axis=0)) if acc else
-                  numpy.zeros((0,) + t.shape, dtype=t.dtype) for acc, t in zip(outs, self.outputs)]
+        ops = self.ops
+        keep = _keeps_device(x, ops)  # host input gets host output (one transfer each)
+        result = []
+        for acc, t in zip(outs, self.outputs):
+            out = ops.xp.concatenate(acc, axis=0) if acc else \
+                ops.asarray(numpy.zeros((0,) + t.shape, dtype=t.dtype))
+            result.append(out if keep else ops.to_numpy(out))
         return result if len(result) > 1 else result[0]
 
     # ---------------------------------------------------------------- saving
@@ -748,8 +799,8 @@ class Sequential(Model):
     the first layer's ``input_shape=``, or from the first data it sees.
     """
 
-    def __init__(self, layers=None, name=None):
-        super().__init__(name=name)
+    def __init__(self, layers=None, name=None, backend=None):
+        super().__init__(name=name, backend=backend)
         self._stack = []
         self._input = None
         for layer in layers or []:
@@ -884,7 +935,7 @@ def _unmasked(y, pred, sample_weight, mask):
     if mask is None:
         return y, pred, sample_weight
     if sample_weight is not None:
-        xp = get_backend().xp
+        xp = (backend_of(mask) or get_backend()).xp
         sw = xp.asarray(sample_weight).reshape((-1,) + (1,) * (mask.ndim - 1))
         sample_weight = xp.broadcast_to(sw, mask.shape)[mask]
     return y[mask], pred[mask], sample_weight
@@ -895,9 +946,71 @@ def _take(arrays, idx):
     return [None if a is None else a[idx] for a in arrays]
 
 
-def _rng():
-    from .random import get_rng
-    return get_rng()
+class _Logs(MutableMapping):
+    """Training logs whose values may still be on the backend: losses as
+    scalars there, metrics as ``Metric`` objects. Reading any of them fetches
+    all of them (each metric's result as of that moment) in one host
+    transfer. Entries a callback sets are kept as given."""
+
+    def __init__(self, ops, values):
+        self._ops, self._values, self._host = ops, dict(values), None
+
+    def _fetch(self):
+        if self._host is None:
+            values = [v.result() if isinstance(v, metrics_mod.Metric) else v
+                      for v in self._values.values()]
+            self._host = dict(zip(self._values, self._ops.fetch(values)))
+        return self._host
+
+    def __getitem__(self, key):
+        if key not in self._values:
+            raise KeyError(key)
+        return self._fetch()[key]
+
+    def __setitem__(self, key, value):
+        self._fetch()[key] = value
+        self._values[key] = value
+
+    def __delitem__(self, key):
+        del self._values[key]
+        if self._host is not None:
+            del self._host[key]
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self):
+        return len(self._values)
+
+    def __repr__(self):
+        return repr(self._fetch())
+
+
+def _keeps_device(x, ops):
+    """Whether outputs for input ``x`` stay on the device: only when the input
+    was already an array of this (device) backend."""
+    if ops.is_host:
+        return False
+    xs = x if isinstance(x, (list, tuple)) else [x]
+    return any(ops.is_native(a) for a in xs)
+
+
+def _host_array(a, what, ops):
+    """``a`` (NumPy data, or something NumPy can read) as a host NumPy array;
+    an array of another device backend is refused, naming both backends."""
+    if isinstance(a, numpy.ndarray):
+        return a
+    owner = backend_of(a)
+    if owner is not None:
+        ops.check_native(a, what)
+    try:
+        arr = numpy.asarray(a)
+    except TypeError:  # a device array that refuses implicit host conversion
+        ops.check_native(a, what)
+        raise
+    if arr.dtype == object and not isinstance(a, (list, tuple)):
+        ops.check_native(a, what)  # an array type of a library fastnn does not run on
+    return arr
 
 
 def _check_numeric(a, what):
@@ -905,41 +1018,46 @@ def _check_numeric(a, what):
         raise TypeError(f"{what} must hold numbers, got dtype {a.dtype}")
 
 
-def _as_float_array(a, dtype, what, shape):
+def _as_float_array(a, dtype, what, shape, ops):
     """Validate and cast one input array: numeric, finite, the right shape.
-    Integer and other float types are cast to the model's dtype (documented)."""
-    ops = get_backend()
+    Integer and other float types are cast to the model's dtype (documented).
+    Host data is checked on the host, then moved to ``ops`` once."""
+    on_device = ops.is_native(a) and not ops.is_host
     if not ops.is_native(a):
-        if type(a).__module__.startswith("cupy"):
-            ops.check_native(a, what)
-        a = numpy.asarray(a)
+        a = _host_array(a, what, ops)
     _check_numeric(a, what)
     if a.ndim == 0:
         raise ValueError(f"{what} must have a batch axis, got a scalar")
     if shape is not None and tuple(a.shape[1:]) != tuple(shape):
         raise ValueError(f"{what} expects samples of shape {tuple(shape)} (array shape "
                          f"(n, {', '.join(map(str, shape))})), got array of shape {tuple(a.shape)}")
-    a = ops.asarray(a, dtype=dtype)
-    if a.dtype.kind == "f" and a.size and not bool(ops.xp.isfinite(a).all()):
-        bad = int((~ops.xp.isfinite(a)).sum())
+    if on_device:
+        a = ops.asarray(a, dtype=dtype)
+        finite = bool(ops.to_numpy(ops.xp.isfinite(a).all())) if a.size else True  # one fetch
+    else:
+        a = numpy.asarray(a, dtype=dtype)
+        finite = a.dtype.kind != "f" or not a.size or bool(numpy.isfinite(a).all())
+    if not finite:
+        bad = int(ops.to_numpy((~ops.xp.isfinite(a)).sum()) if on_device
+                  else (~numpy.isfinite(a)).sum())
         raise ValueError(f"{what} contains {bad} NaN or infinite value(s); clean the data first")
-    return a
+    return a if on_device else ops.asarray(a, dtype=dtype)
 
 
-def _as_input_array(a, tensor, what):
+def _as_input_array(a, tensor, what, ops):
     """One model input: float inputs as ``_as_float_array``; integer inputs
     (indices for an Embedding) stay integers, checked for shape only."""
     if tensor.dtype.kind == "f":
-        return _as_float_array(a, tensor.dtype, what, tensor.shape)
-    ops = get_backend()
+        return _as_float_array(a, tensor.dtype, what, tensor.shape, ops)
     if not ops.is_native(a):
-        a = numpy.asarray(a)
+        a = _host_array(a, what, ops)
     _check_numeric(a, what)
     if a.ndim == 0 or tuple(a.shape[1:]) != tuple(tensor.shape):
         raise ValueError(f"{what} expects samples of shape {tuple(tensor.shape)}, got array of "
                          f"shape {tuple(a.shape)}")
     if a.dtype.kind == "f":
-        if a.size and not bool(ops.xp.all(a == ops.xp.round(a))):
+        whole = ops.xp.all(a == ops.xp.round(a))
+        if a.size and not bool(whole if isinstance(a, numpy.ndarray) else ops.to_numpy(whole)):
             raise ValueError(f"{what} is an integer input but got non-integer values")
     return ops.asarray(a, dtype=tensor.dtype)
 
@@ -955,7 +1073,7 @@ def _check_batch_size(batch_size):
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
 
 
-def _sample_weights(sample_weight, class_weight, y, n, what="sample_weight"):
+def _sample_weights(sample_weight, class_weight, y, n, ops, what="sample_weight"):
     """One float weight per sample (or None): ``sample_weight`` times the
     weight of each sample's class in ``class_weight``, both checked."""
     sw = None
@@ -977,7 +1095,7 @@ def _sample_weights(sample_weight, class_weight, y, n, what="sample_weight"):
         if not isinstance(class_weight, dict):
             raise TypeError(f"class_weight must be a dict {{class index: weight}}, got "
                             f"{type(class_weight).__name__}")
-        yn = get_backend().to_numpy(y)
+        yn = ops.to_numpy(y)
         if yn.ndim > 1 and yn.shape[-1] > 1:
             labels = yn.argmax(axis=-1)
         else:
@@ -1003,4 +1121,4 @@ def _sample_weights(sample_weight, class_weight, y, n, what="sample_weight"):
                 cw[k] = w
         cwv = cw[labels]
         sw = cwv if sw is None else sw * cwv
-    return None if sw is None else get_backend().asarray(sw, dtype=y.dtype if y.dtype.kind == "f" else "float32")
+    return None if sw is None else ops.asarray(sw, dtype=y.dtype if y.dtype.kind == "f" else "float32")

@@ -5,13 +5,15 @@ An optimizer updates a fixed, ordered list of parameter arrays in place:
 ``opt.apply_gradients(params, grads)``. Its per-parameter state (moments,
 velocities) is kept in the same order, so ``get_state``/``set_state`` can save
 and restore it exactly. The update arithmetic lives in the backend
-(``Ops.adam_update`` and friends: one fused pass per parameter on the CPU).
+(``Ops.adam_update`` and friends: one fused pass per parameter on the CPU)
+of the parameters' backend; the state lives there too (``to`` moves it), and
+clipping decides on the device, so a step never waits on it.
 """
 import math
 import types
 
 from ._registry import Configurable, lookup, serialize
-from .backend import get_backend
+from .backend import backend_of, ops_for
 
 
 # --------------------------------------------------------------------- schedules
@@ -108,6 +110,7 @@ class Optimizer(Configurable):
         self.clipvalue, self.clipnorm, self.global_clipnorm = clipvalue, clipnorm, global_clipnorm
         self.iterations = 0
         self._state = None  # list (one per parameter) of dicts slot -> array
+        self._ops = None    # the parameters' backend, fixed by build
 
     def get_config(self):
         config = super().get_config()
@@ -121,7 +124,9 @@ class Optimizer(Configurable):
         return float(lr(self.iterations)) if isinstance(lr, LearningRateSchedule) else lr
 
     def build(self, params):
-        ops = get_backend()
+        if self._ops is None or not all(self._ops.is_native(p) for p in params):
+            self._ops = ops_for(*params)
+        ops = self._ops
         self._state = [{slot: ops.zeros(p.shape, dtype=p.dtype) for slot in self._slots}
                        for p in params]
 
@@ -154,20 +159,33 @@ class Optimizer(Configurable):
         return lr, self.iterations
 
     def _clip(self, grads):
-        ops = get_backend()
+        ops = self._ops
+        xp = ops.xp
+
+        def factor(norm_sq, limit):
+            # limit / max(norm, limit): exactly 1 when the norm is within the
+            # limit, limit / norm otherwise; computed on the device (no sync).
+            return (limit / xp.maximum(xp.sqrt(norm_sq), limit))
+
         if self.clipvalue is not None:
-            grads = [ops.xp.clip(g, -self.clipvalue, self.clipvalue) for g in grads]
+            grads = [xp.clip(g, -self.clipvalue, self.clipvalue) for g in grads]
         if self.clipnorm is not None:
-            clipped = []
-            for g in grads:
-                norm = math.sqrt(ops.sum_of_squares([g]))
-                clipped.append(g * g.dtype.type(self.clipnorm / norm) if norm > self.clipnorm else g)
-            grads = clipped
+            grads = [g * factor(ops.sum_of_squares([g]), self.clipnorm).astype(g.dtype)
+                     for g in grads]
         if self.global_clipnorm is not None:
-            norm = math.sqrt(ops.sum_of_squares(grads))
-            if norm > self.global_clipnorm:
-                grads = [g * g.dtype.type(self.global_clipnorm / norm) for g in grads]
+            f = factor(ops.sum_of_squares(grads), self.global_clipnorm)
+            grads = [g * f.astype(g.dtype) for g in grads]
         return grads
+
+    def to(self, ops):
+        """Move the state arrays to backend ``ops`` (``Model.to`` calls this)."""
+        for state in self._state or []:
+            for slot, a in state.items():
+                if not ops.is_native(a):
+                    state[slot] = ops.asarray((backend_of(a) or self._ops).to_numpy(a),
+                                              dtype=a.dtype)
+        self._ops = ops
+        return self
 
     def apply_gradients(self, params, grads):
         """Update ``params`` in place from ``grads`` (two equally long lists)."""
@@ -179,6 +197,8 @@ class Optimizer(Configurable):
                 s and next(iter(s.values())).shape != p.shape for s, p in zip(self._state, params)):
             raise ValueError("this optimizer was built for other parameters; use a new "
                              "optimizer for each model")
+        if self._ops is None:
+            self._ops = ops_for(*params)
         grads = self._clip(grads)
         lr, _ = self.next_step()
         for p, g, state in zip(params, grads, self._state):
@@ -194,13 +214,13 @@ class Optimizer(Configurable):
         arrays = {}
         for i, state in enumerate(self._state or []):
             for slot, a in state.items():
-                arrays[f"{i}/{slot}"] = get_backend().to_numpy(a)
+                arrays[f"{i}/{slot}"] = self._ops.to_numpy(a)
         return {"iterations": self.iterations, "arrays": arrays}
 
     def set_state(self, state, params):
         self.build(params)
         self.iterations = int(state["iterations"])
-        ops = get_backend()
+        ops = self._ops
         for key, a in state["arrays"].items():
             i, slot = key.split("/")
             target = self._state[int(i)][slot]
@@ -221,7 +241,7 @@ class SGD(Optimizer):
         self._slots = ("velocity",) if self.momentum else ()
 
     def _update(self, param, grad, state, lr):
-        get_backend().sgd_update(param, grad, state.get("velocity"), lr, self.momentum,
+        self._ops.sgd_update(param, grad, state.get("velocity"), lr, self.momentum,
                                  self.nesterov, self.weight_decay)
 
 
@@ -234,7 +254,7 @@ class RMSprop(Optimizer):
         self.rho, self.epsilon, self.weight_decay = float(rho), float(epsilon), float(weight_decay)
 
     def _update(self, param, grad, state, lr):
-        get_backend().rmsprop_update(param, grad, state["sq"], lr, self.rho, self.epsilon,
+        self._ops.rmsprop_update(param, grad, state["sq"], lr, self.rho, self.epsilon,
                                      self.weight_decay)
 
 
@@ -254,7 +274,7 @@ class Adagrad(Optimizer):
             s["acc"] += s["acc"].dtype.type(self.initial_accumulator_value)
 
     def _update(self, param, grad, state, lr):
-        get_backend().adagrad_update(param, grad, state["acc"], lr, self.epsilon, self.weight_decay)
+        self._ops.adagrad_update(param, grad, state["acc"], lr, self.epsilon, self.weight_decay)
 
 
 class Adam(Optimizer):
@@ -274,7 +294,7 @@ class Adam(Optimizer):
         self.epsilon, self.weight_decay = float(epsilon), float(weight_decay)
 
     def _update(self, param, grad, state, lr):
-        get_backend().adam_update(param, grad, state["m"], state["v"], lr, self.beta_1,
+        self._ops.adam_update(param, grad, state["m"], state["v"], lr, self.beta_1,
                                   self.beta_2, self.epsilon, self.iterations,
                                   self.weight_decay, self._decoupled)
 

@@ -5,10 +5,15 @@ On a terminal (or in Jupyter) it redraws one line with ``\\r``, at most every
 ``interval`` seconds; when the output is not a terminal, or the environment
 variable ``CI`` is set, it writes a single line when the bar finishes, so logs
 are not filled with carriage returns.
+
+With ``stateful_metrics="all"`` the values may be a lazy mapping (``fit``'s
+logs, still on a device): the bar keeps the latest one and reads it only when
+it draws, so a bar that is not redrawn costs no transfer from the device.
 """
 import os
 import sys
 import time
+from collections.abc import Mapping
 
 __all__ = ["Progbar", "is_dynamic_stream"]
 
@@ -106,11 +111,17 @@ class Progbar:
         self._last_draw = None
         self._last_width = 0
         self._finalized = False
+        self._unread = None  # the latest values of an "all"-stateful bar, read when drawn
 
     def _stateful(self, name):
         return self.stateful_metrics == "all" or name in self.stateful_metrics
 
     def _record(self, current, values):
+        if self.stateful_metrics == "all" and isinstance(values, Mapping):
+            self._unread = dict(values) if isinstance(values, dict) else values
+            self._seen = current
+            return
+        self._read_latest()
         items = values.items() if isinstance(values, dict) else (values or ())
         step = max(current - self._seen, 1)
         for name, value in items:
@@ -122,7 +133,14 @@ class Progbar:
                 total[1] += step
         self._seen = current
 
+    def _read_latest(self):
+        if self._unread is not None:
+            for name, value in dict(self._unread).items():
+                self._values[name] = [value, 1]
+            self._unread = None
+
     def _metrics_text(self):
+        self._read_latest()
         parts = []
         for name, (total, count) in self._values.items():
             value = total if self._stateful(name) else total / max(count, 1)

@@ -1,5 +1,8 @@
 """The global random state: ``set_seed`` and the generator every initializer,
-dropout and shuffle draws from. Nothing else belongs here."""
+dropout and shuffle draws from. Backends draw through their ops
+(``ops.random_uniform``, ``ops.permutation``): the host ones from this
+generator, a device one from its own, which ``set_seed`` reseeds too.
+Nothing else belongs here."""
 import numpy
 
 _rng = numpy.random.default_rng()
@@ -14,6 +17,8 @@ def set_seed(seed):
     if not isinstance(seed, (int, numpy.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     _rng = numpy.random.default_rng(int(seed))
+    from .backend import _reseed
+    _reseed(int(seed))
     return _rng
 
 

@@ -1,14 +1,22 @@
 """Weight regularizers (L1, L2, L1L2) and activity regularizers (KL sparsity
 for sparse autoencoders). Each returns its penalty and adds its gradient; the
-model adds the penalties to the loss and the gradients to the parameters'."""
+model adds the penalties to the loss and the gradients to the parameters'.
+They compute on the backend of their input (``ops_for``): a penalty is a
+Python float for host arrays and a 0-d array on a device backend (no sync)."""
 import numpy
 
 from ._registry import Configurable, lookup
+from .backend import ops_for
+
+
+def _penalty(value):
+    """A host NumPy scalar as a Python float; a device scalar stays on the device."""
+    return float(value) if isinstance(value, (numpy.generic, numpy.ndarray)) else value
 
 
 class Regularizer(Configurable):
     def __call__(self, x):
-        """The penalty (a Python float) for weights or activations ``x``."""
+        """The penalty for weights or activations ``x`` (a float on the host)."""
         raise NotImplementedError
 
     def gradient(self, x):
@@ -26,17 +34,19 @@ class L1L2(Regularizer):
         self.l1, self.l2 = float(l1), float(l2)
 
     def __call__(self, x):
+        xp = ops_for(x).xp
         total = 0.0
         if self.l1:
-            total += self.l1 * float(numpy.abs(x).sum(dtype=numpy.float64))
+            total += self.l1 * _penalty(xp.abs(x).sum(dtype=numpy.float64))
         if self.l2:
-            total += self.l2 * float(numpy.square(x, dtype=numpy.float64).sum())
+            total += self.l2 * _penalty(xp.square(x, dtype=numpy.float64).sum())
         return total
 
     def gradient(self, x):
-        g = numpy.zeros_like(x)
+        xp = ops_for(x).xp
+        g = xp.zeros_like(x)
         if self.l1:
-            g += x.dtype.type(self.l1) * numpy.sign(x)
+            g += x.dtype.type(self.l1) * xp.sign(x)
         if self.l2:
             g += x.dtype.type(2 * self.l2) * x
         return g
@@ -69,22 +79,26 @@ class KLSparsity(Regularizer):
         self.rho, self.beta = float(rho), float(beta)
 
     def _rho_hat(self, a):
+        ops = ops_for(a)
         if a.ndim < 2:
             raise ValueError(f"KLSparsity expects activations of shape (batch, units), got {a.shape}")
-        if a.size and (a.min() < 0 or a.max() > 1):
+        # The range is checked on the host only (on a device it would sync every batch).
+        if ops.is_host and a.size and (a.min() < 0 or a.max() > 1):
             raise ValueError("KLSparsity needs activations in [0, 1] (e.g. a sigmoid layer), "
                              f"got values in [{a.min():.3g}, {a.max():.3g}]")
-        return numpy.clip(a.reshape(a.shape[0], -1).mean(axis=0, dtype=numpy.float64),
-                          self.eps, 1 - self.eps)
+        return ops.xp.clip(a.reshape(a.shape[0], -1).mean(axis=0, dtype=numpy.float64),
+                           self.eps, 1 - self.eps)
 
     def __call__(self, a):
+        xp = ops_for(a).xp
         r, q = self.rho, self._rho_hat(a)
-        return self.beta * float(numpy.sum(r * numpy.log(r / q) + (1 - r) * numpy.log((1 - r) / (1 - q))))
+        return self.beta * _penalty(xp.sum(r * xp.log(r / q) + (1 - r) * xp.log((1 - r) / (1 - q))))
 
     def gradient(self, a):
+        xp = ops_for(a).xp
         r, q = self.rho, self._rho_hat(a)
         g = self.beta * (-r / q + (1 - r) / (1 - q)) / a.shape[0]
-        return numpy.broadcast_to(g.reshape(a.shape[1:]), a.shape).astype(a.dtype)
+        return xp.broadcast_to(g.reshape(a.shape[1:]), a.shape).astype(a.dtype)
 
 
 _TABLE = {"l1": L1, "l2": L2, "l1_l2": L1L2, "l1l2": L1L2, "kl_sparsity": KLSparsity}

@@ -300,18 +300,18 @@ class Archive:
         self.close()
 
 
-def _build_model(config, path):
+def _build_model(config, path, backend=None):
     """Rebuild the graph. Building draws initial weights (overwritten next); the
     global random state is put back afterwards, so that loading a model in the
     middle of a run leaves the run's shuffling and dropout draws unchanged."""
     rng_state = get_rng().bit_generator.state
     try:
-        return _build_graph(config, path)
+        return _build_graph(config, path, backend)
     finally:
         get_rng().bit_generator.state = rng_state
 
 
-def _build_graph(config, path):
+def _build_graph(config, path, backend=None):
     from .model import Model, Sequential
     try:
         layer_objs = []
@@ -340,21 +340,22 @@ def _build_graph(config, path):
             else resolve(config["output"])
         if config["class_name"] == "Sequential":
             model = Sequential([inputs[0]] + [layer_objs[n["layer"]] for n in config["nodes"]],
-                               name=config["name"])
+                               name=config["name"], backend=backend)
         else:
-            model = Model(inputs, output, name=config["name"])
+            model = Model(inputs, output, name=config["name"], backend=backend)
     except (KeyError, IndexError, TypeError) as e:
         raise ModelFileError(f"{path}: malformed model description ({type(e).__name__}: {e})") from None
     return model
 
 
-def load_model(path, compile=True):
+def load_model(path, compile=True, backend=None):
     """Rebuild a model saved with ``model.save(path)``: architecture, weights and
     (when saved) the compiled loss, metrics and optimizer with its state, so that
-    training resumes exactly where it stopped."""
+    training resumes exactly where it stopped. ``backend`` places it (default:
+    the active backend); the file is the same whichever backend saved it."""
     archive = Archive(path)
     try:
-        return _load_model(archive, compile)
+        return _load_model(archive, compile, backend)
     except ModelFileError:
         raise
     except (KeyError, IndexError, TypeError, AttributeError, ValueError, OverflowError,
@@ -367,7 +368,7 @@ def load_model(path, compile=True):
         archive.close()
 
 
-def _load_model(archive, compile):
+def _load_model(archive, compile, backend=None):
     """The body of load_model; its callers turn stray errors into ModelFileError."""
     if archive.config.get("weights_only"):
         raise ModelFileError(f"{archive.path}: holds weights only (from save_weights); "
@@ -381,7 +382,7 @@ def _load_model(archive, compile):
     # A model file holds every weight of its model; the layers it describes may
     # allocate that much (float64 layers from float32 arrays: twice), no more.
     with weight_budget(2 * stored, f"{archive.path} (its weight arrays)"):
-        model = _build_model(archive.config.get("model", {}), archive.path)
+        model = _build_model(archive.config.get("model", {}), archive.path, backend)
     # Shapes from the headers before any array is read: a member cannot make
     # the loader inflate data the model has no room for.
     params = model._params()

@@ -35,11 +35,12 @@ def test_foreign_array_error_names_both():
 
 
 def test_backends_agree_on_training(rng):
-    """The kernel backend and the plain NumPy reference train to the same weights."""
+    """The kernel backend, the plain NumPy reference and the strict backend
+    train to the same weights."""
     x = rng.standard_normal((64, 6)).astype("float32")
     y = rng.integers(0, 3, 64)
     results = []
-    for name in ("numpy", "reference"):
+    for name in ("numpy", "reference", "strict"):
         with use_backend(name):
             fastnn.set_seed(5)
             model = fastnn.Sequential([fastnn.Input((6,)), fastnn.layers.Dense(8, activation="elu"),
@@ -47,5 +48,6 @@ def test_backends_agree_on_training(rng):
             model.compile("adam", "sparse_categorical_crossentropy")
             model.fit(x, y, batch_size=16, epochs=2, verbose=0)
             results.append(model.get_weights())
-    for a, b in zip(*results):
+    for a, b, c in zip(*results):
         numpy.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+        numpy.testing.assert_array_equal(b, c)  # strict computes as the reference does

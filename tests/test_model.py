@@ -59,7 +59,7 @@ def test_fused_output_gives_same_gradients_as_unfused(loss, act, rng):
 
 
 @pytest.mark.parametrize("build", ["input", "input_shape", "data"])
-def test_sequential_builds_and_learns(build, ops, rng):
+def test_sequential_builds_and_learns(build, model_ops, rng):
     x, y = _blobs(rng)
     first = {"input": [fastnn.Input((10,))], "input_shape": [], "data": []}[build]
     kw = {"input_shape": (10,)} if build == "input_shape" else {}

@@ -1,17 +1,25 @@
-"""Array backends and the active-backend switch.
+"""Array backends and the default-backend switch.
 
-``get_backend()`` returns the active ``Ops`` object; ``set_backend(name)`` and
-``with use_backend(name):`` change it. Backends register themselves by name;
-``"numpy"`` (Cython kernels on the CPU) is the default, ``"reference"`` is the
-plain NumPy ``Ops`` used as the ground truth in tests.
+A model owns its backend: ``Model(..., backend=name)`` fixes it when the model
+is built, ``model.to(name)`` moves it. ``get_backend()`` returns the default
+``Ops`` object, the one new models (and layers built outside a model) take;
+``set_backend(name)`` and ``with use_backend(name):`` change it. Backends
+register themselves by name: ``"numpy"`` (Cython kernels on the CPU) is the
+default, ``"reference"`` is the plain NumPy ``Ops`` used as the ground truth in
+tests, ``"strict"`` is the test backend whose arrays refuse implicit host
+conversion (strict.py). ``backend_of(array)`` names the backend an array
+belongs to, ``ops_for(*arrays)`` the one that should compute on them.
 """
 import contextlib
 import threading
 
+import numpy
+
 from .ops import ACTIVATIONS, FLOAT_DTYPES, Ops
 from .numpy_ops import NumpyOps
+from .strict import StrictOps
 
-_FACTORIES = {"numpy": NumpyOps, "reference": Ops}
+_FACTORIES = {"numpy": NumpyOps, "reference": Ops, "strict": StrictOps}
 _INSTANCES = {}
 _state = threading.local()
 
@@ -36,6 +44,44 @@ def _instance(name):
     return _INSTANCES[name]
 
 
+def get_instance(name):
+    """The ``Ops`` object registered as ``name`` (an ``Ops`` instance passes through)."""
+    return _instance(name)
+
+
+def backend_of(x):
+    """The backend in use whose arrays ``x`` is one of, or None. A host NumPy
+    array belongs to the default backend when that is a host one, else "numpy"."""
+    if isinstance(x, numpy.ndarray):
+        ops = get_backend()
+        return ops if ops.is_host else _instance("numpy")
+    for ops in list(_INSTANCES.values()):
+        if not ops.is_host and ops.is_native(x):
+            return ops
+    return None
+
+
+def ops_for(*arrays):
+    """The backend to compute on ``arrays`` with: that of the first device
+    array among them, else the default backend when it is a host one, else
+    "numpy". Losses, metrics and regularizers use it, so that they compute where
+    their inputs live."""
+    for a in arrays:
+        if a is None or type(a) is numpy.ndarray:
+            continue
+        owner = backend_of(a)
+        if owner is not None:
+            return owner
+    ops = get_backend()
+    return ops if ops.is_host else _instance("numpy")
+
+
+def _reseed(seed):
+    """``fastnn.set_seed`` calls this: every backend in use reseeds its generator."""
+    for ops in list(_INSTANCES.values()):
+        ops.seed(seed)
+
+
 def get_backend():
     """The active backend (an ``Ops`` instance)."""
     ops = getattr(_state, "ops", None)
@@ -52,7 +98,8 @@ def set_backend(name):
 
 @contextlib.contextmanager
 def use_backend(name):
-    """``with use_backend("reference"): ...`` runs the block on another backend."""
+    """``with use_backend("reference"): ...`` makes another backend the default
+    inside the block (for the models built there, and standalone calls)."""
     previous = get_backend()
     set_backend(name)
     try:
@@ -61,5 +108,6 @@ def use_backend(name):
         _state.ops = previous
 
 
-__all__ = ["Ops", "NumpyOps", "ACTIVATIONS", "FLOAT_DTYPES", "get_backend", "set_backend",
-           "use_backend", "register_backend", "available_backends"]
+__all__ = ["Ops", "NumpyOps", "StrictOps", "ACTIVATIONS", "FLOAT_DTYPES", "get_backend",
+           "set_backend", "use_backend", "register_backend", "available_backends",
+           "get_instance", "backend_of", "ops_for"]

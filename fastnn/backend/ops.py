@@ -31,23 +31,55 @@ class Ops:
     xp = numpy
 
     # ------------------------------------------------------------------ arrays
+    # The documented host crossings: ``asarray`` (host data to this backend)
+    # and ``to_numpy`` (this backend's array to a host NumPy array). Nothing
+    # else in fastnn may move data between host and device; on a device
+    # backend each call is a copy and ``to_numpy`` a sync.
+    is_host = True             # arrays live in host memory (NumPy's ndarray)
+    array_type = numpy.ndarray
+
     def asarray(self, x, dtype=None):
         return self.xp.asarray(x, dtype=dtype)
 
     def to_numpy(self, x):
         return numpy.asarray(x)
 
+    def fetch(self, values):
+        """Host floats for a list of scalars (Python numbers or 0-d arrays of
+        this backend), with one transfer for all the arrays among them."""
+        out = list(values)
+        on_device = [i for i, v in enumerate(out)
+                     if not isinstance(v, (int, float, numpy.generic, numpy.ndarray))]
+        if on_device:
+            xp = self.xp
+            host = self.to_numpy(xp.stack([xp.asarray(out[i], dtype=xp.float64).reshape(())
+                                           for i in on_device]))
+            for i, v in zip(on_device, host):
+                out[i] = v
+        return [float(v) for v in out]
+
     def is_native(self, x):
         """True when ``x`` is an array this backend computes on."""
-        return isinstance(x, numpy.ndarray)
+        return isinstance(x, self.array_type)
 
     def check_native(self, x, what="array"):
         if not self.is_native(x):
+            from . import backend_of
+            owner = backend_of(x)
+            where = f" (an array of backend {owner.name!r})" if owner is not None else ""
             raise TypeError(
-                f"{what} is a {type(x).__module__}.{type(x).__name__}, but the active "
-                f"backend is {self.name!r}, which computes on {self.xp.__name__}.ndarray; "
-                f"move it with fastnn.get_backend().asarray(...) or switch backends")
+                f"{what} is a {type(x).__module__}.{type(x).__name__}{where}, but it is used "
+                f"on backend {self.name!r}, which computes on "
+                f"{self.array_type.__module__}.{self.array_type.__name__}; move it with "
+                f"ops.asarray(ops_of_its_backend.to_numpy(array)) or model.to(...)")
         return x
+
+    # ----------------------------------------------------------------- random
+    # Draws come from fastnn's seeded generator (``fastnn.set_seed``). A device
+    # backend overrides these three with its own generator and ``seed``, which
+    # ``set_seed`` calls on every backend in use.
+    def seed(self, seed):
+        """Reseed this backend's own generator (host backends share fastnn's)."""
 
     def random_uniform(self, shape, dtype="float32"):
         """Uniform [0, 1) draws from fastnn's seeded generator (``set_seed``)."""
@@ -57,6 +89,11 @@ class Ops:
     def random_normal(self, shape, dtype="float32"):
         from ..random import get_rng
         return self.xp.asarray(get_rng().standard_normal(shape, dtype=numpy.dtype(dtype).type))
+
+    def permutation(self, n):
+        """A random permutation of ``range(n)`` (fit's shuffling), as an array of this backend."""
+        from ..random import get_rng
+        return self.xp.asarray(get_rng().permutation(n))
 
     def zeros(self, shape, dtype="float32"):
         return self.xp.zeros(shape, dtype=dtype)
@@ -181,7 +218,10 @@ class Ops:
         p = xp.exp(logp)
         if labels.ndim == 1:
             c = logits.shape[-1]
-            if labels.size and (int(labels.min()) < 0 or int(labels.max()) >= c):
+            # Range checked on the host only: a device backend trusts the
+            # labels the model validated once per fit (a check here would sync).
+            if self.is_host and labels.size and (int(labels.min()) < 0
+                                                 or int(labels.max()) >= c):
                 raise ValueError(f"softmax_cross_entropy: labels must lie in [0, {c}), got "
                                  f"values in [{int(labels.min())}, {int(labels.max())}]")
             rows = xp.arange(logits.shape[0])
@@ -237,8 +277,13 @@ class Ops:
         param -= (lr / c1) * m / (self.xp.sqrt(v / c2) + eps)
 
     def sum_of_squares(self, arrays):
-        """float64 sum of squares over several arrays (for global-norm clipping)."""
-        return float(sum(float((a.astype(numpy.float64) ** 2).sum()) for a in arrays))
+        """float64 sum of squares over several arrays (for global-norm clipping),
+        as a 0-d float64 array of this backend (no host sync)."""
+        total = None
+        for a in arrays:
+            s = (a.astype(numpy.float64) ** 2).sum()
+            total = s if total is None else total + s
+        return self.xp.zeros((), dtype=numpy.float64) if total is None else self.xp.asarray(total)
 
     # ------------------------------------------------------- sparse products
     # A sparse matrix here is CSR: anything with ``indptr``, ``indices``,

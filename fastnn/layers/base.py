@@ -10,6 +10,10 @@ returns the output and a closure that accumulates the parameter gradients into
 the layer, so one layer can be called several times in a graph (shared
 weights); its gradients then sum. A closure may accept ``need_dx=False`` (the
 layer sets ``skips_input_grad``) to skip the input gradient when nothing needs it.
+
+A layer computes through ``self.ops``: the backend it was built on (the
+default backend then), and from the moment a model holds it, the model's
+(``Model(..., backend=)``, ``model.to``), which moves its weights there.
 """
 import contextlib
 import inspect
@@ -20,7 +24,7 @@ import threading
 import numpy
 
 from .. import initializers, regularizers
-from ..backend import get_backend
+from ..backend import backend_of, get_backend
 
 _uids = {}
 
@@ -145,7 +149,7 @@ def zeros_for_missing(dys, ys):
     """Output gradients with each ``None`` (an output that does not reach the
     loss) replaced by zeros shaped like its output: for layers whose backward
     needs every output gradient. Zeros are made only where missing."""
-    ops = get_backend()
+    ops = (backend_of(ys[0]) if ys else None) or get_backend()
     return [ops.zeros(y.shape, dtype=y.dtype) if d is None else d for d, y in zip(dys, ys)]
 
 
@@ -176,6 +180,7 @@ class Layer:
         self.grads = {}           # name -> array, for trainable params
         self.regularizers = {}    # name -> Regularizer
         self._non_trainable = set()
+        self._ops = None          # fixed at the first weight, or by the owning model
         self.built = False
 
     @property
@@ -229,10 +234,32 @@ class Layer:
         """(layer, name) of every weight, own first, then held layers'."""
         return [(layer, name) for layer in self._flatten_layers() for name in layer.params]
 
+    @property
+    def ops(self):
+        """The backend this layer computes on (the default one until it is fixed)."""
+        return self._ops if self._ops is not None else get_backend()
+
+    def to(self, ops):
+        """Compute on ``ops`` (an ``Ops``) from now on, moving weights and gradients
+        there through the host (the backends' documented transfers)."""
+        for store in (self.params, self.grads):
+            for name, a in store.items():
+                if not ops.is_native(a):
+                    owner = backend_of(a) or self.ops
+                    store[name] = ops.asarray(owner.to_numpy(a), dtype=a.dtype)
+        self._ops = ops
+        for layer in self._sublayers():
+            layer.to(ops)
+        return self
+
     # ---------------------------------------------------------------- weights
     def add_weight(self, name, shape, initializer="zeros", regularizer=None, trainable=True):
         _spend_weight_budget(self, name, shape)
-        ops = get_backend()
+        # Initial values are drawn on the host (fastnn's seeded generator) and
+        # moved to the layer's backend once, here.
+        if self._ops is None:
+            self._ops = get_backend()
+        ops = self._ops
         value = initializers.get(initializer)(tuple(shape), self.dtype)
         self.params[name] = ops.asarray(value, dtype=self.dtype)
         if trainable:
@@ -269,7 +296,8 @@ class Layer:
         return int(sum(p.size for p in self.weights))
 
     def get_weights(self):
-        return [get_backend().to_numpy(p).copy() for p in self.weights]
+        return [numpy.array((backend_of(p) or self.ops).to_numpy(p), copy=True)
+                for p in self.weights]
 
     def set_weights(self, weights):
         items = self._weight_items()
@@ -284,7 +312,7 @@ class Layer:
                                  f"got {w.shape}")
         for (layer, name), w in zip(items, weights):
             p = layer.params[name]
-            p[...] = get_backend().asarray(w, dtype=p.dtype)
+            p[...] = layer.ops.asarray(w, dtype=p.dtype)
 
     # ------------------------------------------------------------------ shapes
     def build(self, input_shape):
@@ -331,7 +359,7 @@ class Layer:
         arguments (``initial_state=...``) go to ``forward``."""
         if _is_symbolic(inputs):
             return self._symbolic_call(inputs, training, mask, kwargs)
-        ops = get_backend()
+        ops = self.ops
         if self.multi_input:
             xs = [ops.asarray(x, dtype=self.dtype) for x in inputs]
             self._ensure_built([x.shape[1:] for x in xs])
@@ -347,7 +375,7 @@ class Layer:
     def _eager_input(self, x):
         """The array ``forward`` gets in an eager call (layers taking integer
         indices override this to keep them integers)."""
-        return get_backend().asarray(x, dtype=self.dtype)
+        return self.ops.asarray(x, dtype=self.dtype)
 
     def _symbolic_call(self, inputs, training, mask, kwargs):
         tensors = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
@@ -419,7 +447,7 @@ class Layer:
 
     def _check_input(self, x, expected_last=None):
         """Validate dtype and (optionally) the feature axis of an input batch."""
-        get_backend().check_native(x, f"input of layer {self.name!r}")
+        self.ops.check_native(x, f"input of layer {self.name!r}")
         if x.dtype != self.dtype:
             raise TypeError(f"layer {self.name!r} computes in {self.dtype} but got input of "
                             f"dtype {x.dtype}; cast the input (models cast for you)")

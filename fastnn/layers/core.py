@@ -3,7 +3,6 @@ import math
 
 from .. import activations
 from .._registry import serialize
-from ..backend import get_backend
 from .base import Layer
 
 
@@ -50,7 +49,7 @@ class Dense(Layer):
 
     def forward(self, x, training=False, fused_output=False):
         """``fused_output=True`` skips the activation (the loss applies it)."""
-        ops = get_backend()
+        ops = self.ops
         W = self.params["kernel"]
         self._check_input(x, W.shape[0])
         lead = x.shape[:-1]
@@ -98,7 +97,7 @@ class Activation(Layer):
         self._check_input(x)
         if fused_output:
             return x, lambda dy: dy
-        ops = get_backend()
+        ops = self.ops
         y = ops.activation_forward(self.activation, x, self.alpha)
         return y, lambda dy: ops.activation_backward(self.activation, y, dy, self.alpha)
 
@@ -156,7 +155,7 @@ class Maxout(Layer):
         if x.shape[-1] % self.num_units:
             raise ValueError(f"Maxout layer {self.name!r}: input features {x.shape[-1]} are not "
                              f"a multiple of num_units={self.num_units}")
-        ops = get_backend()
+        ops = self.ops
         pieces = x.shape[-1] // self.num_units
         x2 = ops.xp.ascontiguousarray(x.reshape(-1, x.shape[-1]))
         y, idx = ops.maxout_forward(x2, pieces)

@@ -3,7 +3,6 @@
 import numpy
 
 from .base import Layer, SymbolicTensor
-from ..backend import get_backend
 from .core import _ser
 
 
@@ -44,21 +43,22 @@ class Embedding(Layer):
         return inputs != 0
 
     def _eager_input(self, x):
-        ops = get_backend()
+        ops = self.ops
         return x if ops.is_native(x) else ops.asarray(numpy.asarray(x))
 
     def _indices(self, x):
         """The input as integer indices, checked to lie in [0, input_dim)."""
-        xp = get_backend().xp
+        ops = self.ops
+        xp = ops.xp
         if x.dtype.kind == "f":
-            if x.size and not bool(xp.all(x == xp.floor(x))):
+            if x.size and not ops.fetch([xp.all(x == xp.floor(x))])[0]:
                 raise ValueError(f"Embedding layer {self.name!r} takes integer indices; got "
                                  f"non-integer values")
         elif x.dtype.kind not in "iu":
             raise TypeError(f"Embedding layer {self.name!r} takes integer indices, got dtype "
                             f"{x.dtype}")
         if x.size:
-            lo, hi = x.min(), x.max()
+            lo, hi = ops.fetch([x.min(), x.max()])  # one transfer on a device
             if lo < 0 or hi >= self.input_dim:
                 bad = lo if lo < 0 else hi
                 raise ValueError(f"Embedding layer {self.name!r}: index {int(bad)} is out of "
@@ -67,7 +67,7 @@ class Embedding(Layer):
         return x.astype(xp.intp)
 
     def forward(self, x, training=False):
-        ops = get_backend()
+        ops = self.ops
         idx = self._indices(x)
         table = self.params["embeddings"]
         y = ops.xp.take(table, idx, axis=0)

@@ -1,7 +1,6 @@
 """Masking: marks the time steps whose features all equal ``mask_value`` as
 padding, for the layers and losses after it (as Keras's Masking)."""
 from .base import Layer, SymbolicTensor
-from ..backend import get_backend
 
 
 class Masking(Layer):

@@ -1,6 +1,5 @@
 """Merge layers: Add (residual connections) and Concatenate. Both merge the
 masks of their inputs (a step is kept where every masked input keeps it)."""
-from ..backend import get_backend
 from .base import Layer, SymbolicTensor
 
 
@@ -93,7 +92,7 @@ class Concatenate(Layer):
         return _merge_masks(mask)
 
     def forward(self, xs, training=False):
-        xp = get_backend().xp
+        xp = self.ops.xp
         self.compute_output_shape([x.shape[1:] for x in xs])
         axis = self._sample_axis(xs[0].ndim - 1) + 1
         y = xp.concatenate(xs, axis=axis)

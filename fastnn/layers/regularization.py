@@ -1,6 +1,5 @@
 """Training-time regularization layers: Dropout and GaussianNoise (the input
 corruption of denoising autoencoders). Both are the identity at inference."""
-from ..backend import get_backend
 from .base import Layer
 
 
@@ -18,7 +17,7 @@ class Dropout(Layer):
     def forward(self, x, training=False):
         if not training or self.rate == 0:
             return x, lambda dy: dy
-        ops = get_backend()
+        ops = self.ops
         keep = ops.random_uniform(x.shape, x.dtype) >= self.rate
         mask = keep * x.dtype.type(1.0 / (1.0 - self.rate))
         return x * mask, lambda dy: dy * mask
@@ -40,7 +39,7 @@ class GaussianNoise(Layer):
     def forward(self, x, training=False):
         if not training or self.stddev == 0:
             return x, lambda dy: dy
-        noise = get_backend().random_normal(x.shape, x.dtype)
+        noise = self.ops.random_normal(x.shape, x.dtype)
         noise *= x.dtype.type(self.stddev)
         return x + noise, lambda dy: dy
 
