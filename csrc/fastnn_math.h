@@ -9,7 +9,7 @@
 #define FASTNN_MATH_H
 #include <string.h>
 
-/* exp(x) for x <= 0 (every kernel call site: softmax, sigmoid, elu, tanh, xent).
+/* exp(x) for x <= 0 (every kernel call site: softmax, sigmoid, elu, tanh).
  * Cephes expf: x = n ln2 + r, |r| <= ln2/2, degree-6 polynomial, times 2^n. Below
  * -87.33 the result is flushed to 0; NaN propagates. */
 static inline float fastnn_exp_nonpos_f(float x) {
