@@ -8,7 +8,7 @@ from libc.math cimport sqrt, sqrtf
 cimport numpy as cnp
 import numpy
 
-from _checks cimport check_float, check_same_shape
+from checks cimport check_float, check_same_shape
 
 cnp.import_array()
 

@@ -1,4 +1,5 @@
-/* Inner loops of the sparse kernels in csrc/sparse.pyx, written in C so that
+/* Inner loops of the sparse kernels (csrc/sparse.pyx, csrc/autorec_step.pyx,
+ * declared for Cython in sparse_rows.pxd), written in C so that
  * GCC can build each in several instruction-set versions and pick one when the
  * module loads (target_clones): a portable build still runs AVX2/AVX-512 code
  * on CPUs that have it. Only loops over one contiguous row live here; loops
@@ -9,11 +10,12 @@
  * so every ISA version does the same operations in the same order (up to FMA
  * contraction, which is fixed per machine). Same input, same output, every run.
  */
-#ifndef FASTNN_SPARSE_SIMD_H
-#define FASTNN_SPARSE_SIMD_H
+#ifndef FASTNN_SIMD_ROWS_H
+#define FASTNN_SIMD_ROWS_H
 
 #include <math.h>
 #include <stddef.h>
+#include "fastnn_activations.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -72,7 +74,6 @@ static inline float fastnn_expf_nonpos(float x)
     return x0 < -87.33654f ? 0.0f : p * scale.f;
 }
 
-enum { FASTNN_LINEAR = 0, FASTNN_SIGMOID = 1, FASTNN_RELU = 2, FASTNN_TANH = 3 };
 
 #define FASTNN_DEFINE(T, S, EXP, TANH)                                                   \
 FASTNN_CLONES static void fastnn_axpy_##S(ptrdiff_t n, T a, const T *restrict x,       \

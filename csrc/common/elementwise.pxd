@@ -11,14 +11,8 @@ cdef extern from "fastnn_math.h" nogil:
     float fastnn_expm1_nonpos_f(float x)
     float fastnn_tanh_f(float x)
 
-cdef enum:
-    ACT_LINEAR = 0
-    ACT_SIGMOID = 1
-    ACT_TANH = 2
-    ACT_RELU = 3
-    ACT_LEAKY_RELU = 4
-    ACT_ELU = 5
-    ACT_SOFTMAX = 6
+from activation_codes cimport (ACT_LINEAR, ACT_SIGMOID, ACT_TANH, ACT_RELU, ACT_LEAKY_RELU,
+                              ACT_ELU, ACT_SOFTMAX)
 
 
 cdef inline floating _exp_nonpos(floating v) noexcept nogil:
