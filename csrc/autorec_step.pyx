@@ -504,14 +504,11 @@ SWEEPS = ("samples", "outputs")
 
 #: The "samples" sweep's first pass gathers W and Vt rows one slice of output
 #: units at a time, each slice at most this many bytes of W (see
-#: _autorec_samples). On a Zen 3 VM a random 2 KB row read cost about 50-90 ns
-#: from up to 4 MB, 230 ns from 16 MB and 300+ ns beyond (the L3 is shared with
-#: other tenants). Whole epochs, `bench/compare_autorec.py --ways
-#: step:samples:64,step:samples:4 --interleave` (bench/RESULTS_sparse.md, round
-#: 5): slicing was 10% faster at ML-1M's 6,040 x 500 float32 and 5% at 4,000 x
-#: 500; 0.5 MiB slices were 17% slower at ML-100K's 943 x 500 (1.9 MB, unsliced
-#: under this limit). A fixed number: the OS's view of the cache is not to be
-#: trusted in a VM (this one reports a 256 MiB L3).
+#: _autorec_samples): scattered row reads cost several times more once the rows
+#: they gather no longer fit in the shared last-level cache. A fixed number: the
+#: OS's view of the cache is not to be trusted in a VM. Measured with
+#: `bench/compare_autorec.py --ways step:samples:64,step:samples:4 --interleave`
+#: (bench/RESULTS_sparse.md, round 5).
 SAMPLES_BLOCK_BYTES = 4 << 20
 
 

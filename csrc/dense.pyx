@@ -21,7 +21,7 @@ cnp.import_array()
 ACTIVATION_CODES = activation_codes()
 
 cdef enum:
-    # Below this many output elements the epilogue stays serial: it is a few µs, and
+    # Below this many output elements the epilogue stays serial: it is short, and
     # waking OpenMP threads right after a BLAS call makes them fight the BLAS threads.
     PARALLEL_MIN = 262144
     SUM_ROWS = 16         # rows per partial column sum: fixes the summation order
