@@ -48,16 +48,21 @@ def extensions():
     if use_openmp:
         compile_args.append("-fopenmp")
         link_args.append("-fopenmp")
+    common = os.path.join("csrc", "common")
+    # Every shared header and .pxd, so a change to one rebuilds the modules (Cython
+    # does not see the headers that a .pxd's cdef extern blocks name).
+    shared = sorted(glob.glob(os.path.join(common, "*")))
     exts = []
     for pyx in sorted(glob.glob(os.path.join("csrc", "*.pyx"))):
         name = os.path.splitext(os.path.basename(pyx))[0]
         exts.append(Extension(
             "fastnn._C." + name, [pyx],
-            include_dirs=[numpy.get_include(), "csrc"],
+            include_dirs=[numpy.get_include(), "csrc", common],
             define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-            extra_compile_args=compile_args, extra_link_args=link_args,
+            extra_compile_args=compile_args, extra_link_args=link_args, depends=shared,
         ))
-    return cythonize(exts, language_level=3, compiler_directives={
+    # csrc/common holds what the kernel files share: .pxd for Cython, .h for C.
+    return cythonize(exts, language_level=3, include_path=[common], compiler_directives={
         "boundscheck": False, "wraparound": False, "cdivision": True,
         "initializedcheck": False, "embedsignature": True,
     })

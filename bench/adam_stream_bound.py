@@ -54,7 +54,8 @@ def make_epoch(way, size, k):
                     for a in (p, m, v):
                         np.multiply(a, np.float32(1), out=a)
         return numpy_epoch
-    from fastnn._C import sparse as K
+    from fastnn._C import autorec_step as K
+    from fastnn._C.sparse import _adam_coefficients
     # An empty pattern: every row's data gradient is 0, the L2 term remains.
     t_indptr = np.zeros(n_users + 1, np.int32)
     t_indices = np.zeros(0, np.int32)
@@ -64,7 +65,7 @@ def make_epoch(way, size, k):
     nt = os.cpu_count()
     buf, stride = K._row_buffers(nt, k, np.float32)
     sq = np.empty(n_users)
-    lr_t, eps_t, _, _ = K._adam_coefficients(1e-3, 0.9, 0.999, 1e-8, 1, 0.0, False)
+    lr_t, eps_t, _, _ = _adam_coefficients(1e-3, 0.9, 0.999, 1e-8, 1, 0.0, False)
 
     def adam_epoch():
         for _ in range(batches):

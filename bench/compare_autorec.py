@@ -126,7 +126,10 @@ def samples_block_bytes(mib):
     if mib is None:
         yield
         return
-    from fastnn._C import sparse as kernels
+    try:
+        from fastnn._C import autorec_step as kernels
+    except ImportError:  # a build from before the AutoRec step left sparse.pyx
+        from fastnn._C import sparse as kernels
     saved = kernels.SAMPLES_BLOCK_BYTES
     kernels.SAMPLES_BLOCK_BYTES = int(mib * (1 << 20))
     try:
@@ -228,7 +231,7 @@ class StepIAutoRec(SparseIAutoRec):
     predictions, loss, Vt and c gradient + Adam, dH; then W's gradient + Adam);
     L2 inside the Adam passes. Same math as the other ways. ``block_mib``
     (way "step:samples:MIB"): the samples sweep's slice
-    limit (``fastnn._C.sparse.SAMPLES_BLOCK_BYTES``) for this way's steps."""
+    limit (``fastnn._C.autorec_step.SAMPLES_BLOCK_BYTES``) for this way's steps."""
     sweep = None
     block_mib = None
 

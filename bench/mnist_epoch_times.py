@@ -4,7 +4,7 @@ denormal after each epoch.
 
 Dead ReLU units and blank pixels give weights a zero gradient; their Adam m
 then decays through the denormals, which x86 computes several times slower.
-fastnn's optimizer kernels flush them (csrc/fastnn_fpenv.h). A build without
+fastnn's optimizer kernels flush them (csrc/common/fastnn_fpenv.h). A build without
 that showed later epochs slower than the first ones (bench/RESULTS_dense.md);
 with it the ratio "later / first two" stays near 1.
 

@@ -25,7 +25,7 @@ def dead_unit_state(dead_frac=0.03, width=256):
     """Adam state of a (N / width, width) weight whose first ``dead_frac`` of
     columns (dead ReLU units) get no gradient: their m has decayed to 1e-36, so
     the update's step * m is a denormal. NumPy computes it as one (slow on x86);
-    fastnn's kernels run with denormals flushed (csrc/fastnn_fpenv.h)."""
+    fastnn's kernels run with denormals flushed (csrc/common/fastnn_fpenv.h)."""
     p, g, m, v = arrays(4)
     g *= 1e-3
     m *= 1e-4

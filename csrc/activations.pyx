@@ -6,12 +6,17 @@ from cython.parallel cimport prange
 cimport numpy as cnp
 import numpy
 
-from _checks cimport (check_float, check_ndim, check_c_contiguous, check_same_shape,
-                      check_out, activation_code)
-from _elementwise cimport (act_forward_run, act_backward_run, softmax_row,
-                           softmax_backward_row, ACT_SOFTMAX)
+from checks cimport (check_float, check_ndim, check_c_contiguous, check_same_shape,
+                      check_out, activation_code, activation_codes)
+from elementwise cimport act_forward_run, act_backward_run, softmax_row, softmax_backward_row
+from activation_codes cimport ACT_SOFTMAX, c_activation_enum
 
 cnp.import_array()
+
+#: Activation name -> code, the table every kernel module shares (checks.pxd).
+ACTIVATION_CODES = activation_codes()
+#: fastnn_activations.h's enum by its C names, to test the table against.
+C_ACTIVATION_ENUM = c_activation_enum()
 
 cdef enum:
     BLOCK = 4096          # elements per parallel work item for element-wise kernels

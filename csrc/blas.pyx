@@ -5,9 +5,9 @@ from cython cimport floating
 cimport numpy as cnp
 import numpy
 
-from _checks cimport (check_float, check_ndim, check_c_contiguous, as_row_major,
+from checks cimport (check_float, check_ndim, check_c_contiguous, as_row_major,
                       BLAS_INT_MAX)
-from _gemm cimport gemm_rm
+from gemm cimport gemm_rm
 
 cnp.import_array()
 

@@ -8,15 +8,20 @@ from cython.parallel cimport prange
 cimport numpy as cnp
 import numpy
 
-from _checks cimport (check_float, check_ndim, check_c_contiguous, check_same_shape,
-                      check_out, as_row_major, activation_code, BLAS_INT_MAX)
-from _elementwise cimport act_forward_run, act_backward_run, ACT_LINEAR
-from _gemm cimport gemm_rm
+from checks cimport (check_float, check_ndim, check_c_contiguous, check_same_shape,
+                      check_out, as_row_major, activation_code, activation_codes,
+                      BLAS_INT_MAX)
+from elementwise cimport act_forward_run, act_backward_run
+from activation_codes cimport ACT_LINEAR
+from gemm cimport gemm_rm
 
 cnp.import_array()
 
+#: Activation name -> code, the table every kernel module shares (checks.pxd).
+ACTIVATION_CODES = activation_codes()
+
 cdef enum:
-    # Below this many output elements the epilogue stays serial: it is a few µs, and
+    # Below this many output elements the epilogue stays serial: it is short, and
     # waking OpenMP threads right after a BLAS call makes them fight the BLAS threads.
     PARALLEL_MIN = 262144
     SUM_ROWS = 16         # rows per partial column sum: fixes the summation order

@@ -1,14 +1,15 @@
 """Optimizer updates as single fused, in-place passes over contiguous parameter
 and state arrays (same math as the ``Ops`` updates, with denormals flushed to
 0 while they run: fastnn_fpenv.h). Parallel with a static prange over fixed
-blocks, so results do not depend on the thread count."""
+blocks, so results do not depend on the thread count. Adam's row loop is
+adam_row.h's, the one the sparse kernels and the AutoRec step run."""
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport sqrt, sqrtf
 cimport numpy as cnp
 import numpy
 
-from _checks cimport check_float, check_same_shape
+from checks cimport check_float, check_same_shape
 
 cnp.import_array()
 
@@ -17,6 +18,13 @@ cnp.import_array()
 cdef extern from "fastnn_fpenv.h" nogil:
     unsigned fastnn_flush_denormals_begin()
     void fastnn_flush_denormals_end(unsigned saved)
+
+cdef extern from "adam_row.h" nogil:
+    void fastnn_adam_f32(Py_ssize_t n, float* p, float* g, float* m, float* v, float b1,
+                         float b2, float lr, float eps, float wd, float keep, int zero_grad)
+    void fastnn_adam_f64(Py_ssize_t n, double* p, double* g, double* m, double* v, double b1,
+                         double b2, double lr, double eps, double wd, double keep,
+                         int zero_grad)
 
 cdef enum:
     BLOCK = 8192
@@ -190,39 +198,29 @@ def adagrad_update(param, grad, acc, double lr, double eps=1e-7, double weight_d
 
 # --------------------------------------------------------------------- adam
 cdef inline void _adam_run(floating* p, const floating* g, floating* m, floating* v,
-                           Py_ssize_t n, floating b1, floating b2, floating eps,
-                           floating inv_c2, floating step, floating l2,
-                           floating decay) noexcept nogil:
-    cdef Py_ssize_t i
-    cdef floating gi, mi, vi, pi
-    cdef unsigned saved = fastnn_flush_denormals_begin()
-    for i in range(n):
-        pi = p[i]
-        gi = g[i] + l2 * pi
-        mi = b1 * m[i] + (1 - b1) * gi
-        vi = b2 * v[i] + (1 - b2) * gi * gi
-        m[i] = mi
-        v[i] = vi
-        pi = pi - decay * pi
-        p[i] = pi - step * mi / (_sqrt(vi * inv_c2) + eps)
-    fastnn_flush_denormals_end(saved)
+                           Py_ssize_t n, floating b1, floating b2, floating lr_t,
+                           floating eps_t, floating l2, floating keep) noexcept nogil:
+    # adam_row.h's kernel, the one the sparse kernels and the AutoRec step use;
+    # it flushes denormals itself. It writes g only when asked to zero it.
+    if floating is float:
+        fastnn_adam_f32(n, p, <float*>g, m, v, b1, b2, lr_t, eps_t, l2, keep, 0)
+    else:
+        fastnn_adam_f64(n, p, <double*>g, m, v, b1, b2, lr_t, eps_t, l2, keep, 0)
 
 
 cdef void _adam(floating[::1] p, floating[::1] g, floating[::1] m, floating[::1] v,
-                double b1, double b2, double eps, double inv_c2, double step, double l2,
-                double decay):
+                double b1, double b2, double lr_t, double eps_t, double l2, double keep):
     cdef Py_ssize_t n = p.shape[0], nb = (n + BLOCK - 1) // BLOCK, b, s
     with nogil:
         if n < PARALLEL_MIN:
             _adam_run(&p[0], &g[0], &m[0], &v[0], n, <floating>b1, <floating>b2,
-                      <floating>eps, <floating>inv_c2, <floating>step, <floating>l2,
-                      <floating>decay)
+                      <floating>lr_t, <floating>eps_t, <floating>l2, <floating>keep)
         else:
             for b in prange(nb, schedule="static"):
                 s = b * BLOCK
                 _adam_run(&p[s], &g[s], &m[s], &v[s], min(<Py_ssize_t>BLOCK, n - s),
-                          <floating>b1, <floating>b2, <floating>eps, <floating>inv_c2,
-                          <floating>step, <floating>l2, <floating>decay)
+                          <floating>b1, <floating>b2, <floating>lr_t, <floating>eps_t,
+                          <floating>l2, <floating>keep)
 
 
 def adam_update(param, grad, m, v, double lr, double beta1, double beta2, double eps,
@@ -235,13 +233,18 @@ def adam_update(param, grad, m, v, double lr, double beta1, double beta2, double
     flats = _check_layouts(param, [("grad", grad), ("m", m), ("v", v)])
     if param.size == 0:
         return
-    c1 = 1 - beta1 ** step
-    c2 = 1 - beta2 ** step
+    # The bias corrections folded into the step size and epsilon, as
+    # fastnn._C.sparse._adam_coefficients folds them (the same kernel, the same bits):
+    # lr/c1 * m / (sqrt(v/c2) + eps) == lr*sqrt(c2)/c1 * m / (sqrt(v) + eps*sqrt(c2)).
+    c1 = 1.0 - beta1 ** step
+    c2 = 1.0 - beta2 ** step
+    lr_t = lr * sqrt(c2) / c1
+    eps_t = eps * sqrt(c2)
     l2 = 0.0 if decoupled else weight_decay
-    decay = lr * weight_decay if decoupled else 0.0
+    keep = 1.0 - (lr * weight_decay if decoupled else 0.0)
     if param.dtype == numpy.float32:
-        _adam[float](flats[0], flats[1], flats[2], flats[3], beta1, beta2, eps, 1 / c2,
-                     lr / c1, l2, decay)
+        _adam[float](flats[0], flats[1], flats[2], flats[3], beta1, beta2, lr_t, eps_t, l2,
+                     keep)
     else:
-        _adam[double](flats[0], flats[1], flats[2], flats[3], beta1, beta2, eps, 1 / c2,
-                      lr / c1, l2, decay)
+        _adam[double](flats[0], flats[1], flats[2], flats[3], beta1, beta2, lr_t, eps_t, l2,
+                      keep)

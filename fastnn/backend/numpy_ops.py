@@ -120,8 +120,8 @@ class NumpyOps(Ops):
 
     # ------------------------------------------------------------------ losses
     def softmax_cross_entropy(self, logits, labels):
-        # The fused kernel (fastnn._C.xent) loses to NumPy's AVX-512 exp on this
-        # portable build (bench/test_bench_activations.py), so the math stays on
+        # A fused Cython kernel lost to NumPy's AVX-512 exp on this portable
+        # build (bench/test_bench_activations.py) and was deleted, so the math stays on
         # Ops; the label check it lacks is added here (Ops would wrap -1 silently).
         if (isinstance(labels, numpy.ndarray) and labels.ndim == 1 and labels.size
                 and labels.dtype.kind in "iu" and getattr(logits, "ndim", 0) == 2):

@@ -34,6 +34,7 @@ import scipy.sparse
 
 from ..backend import get_backend
 from .._C import sparse as _k  # fastnn._C sets the OpenMP wait policy first
+from .._C import autorec_step as _step
 
 __all__ = ["SparsePattern", "as_pattern", "spmm", "spmm_t", "sddmm", "column_sums",
            "masked_sq_error", "adam_update", "spmm_t_adam", "sampled_dense_sq_error",
@@ -42,7 +43,7 @@ __all__ = ["SparsePattern", "as_pattern", "spmm", "spmm_t", "sddmm", "column_sum
 
 check_csr = _k.check_csr
 #: Activations the SpMM kernel applies in its epilogue (others go through the backend).
-FUSED_ACTIVATIONS = ("linear", "sigmoid", "relu", "tanh")
+FUSED_ACTIVATIONS = _k.FUSED_ACTIVATIONS
 
 
 class SparsePattern:
@@ -384,7 +385,7 @@ def autorec_adam_step(X, W, b, Vt, c, adam_state, lr, beta1, beta2, eps, step, l
     gradient rows are the same sums in the same order, except in the
     ``"outputs"`` sweep, which sums dH per block of output units.
 
-    ``sweep`` orders the work (same math; ``fastnn._C.sparse.autorec_adam_step``
+    ``sweep`` orders the work (same math; ``fastnn._C.autorec_step.autorec_adam_step``
     has the details): ``"samples"`` runs sample by sample (encoder to dZ), then
     output unit by unit (gradient rows applied by Adam at once); its results do
     not depend on the thread count. ``"outputs"`` runs the decoder output unit
@@ -404,7 +405,7 @@ def autorec_adam_step(X, W, b, Vt, c, adam_state, lr, beta1, beta2, eps, step, l
     if X.shape[1] != W.shape[0]:
         raise ValueError(f"X is {X.shape} but W is {W.shape}: X.shape[1] must equal "
                          f"W.shape[0]")
-    data_loss, sq_W, sq_V = _k.autorec_adam_step(
+    data_loss, sq_W, sq_V = _step.autorec_adam_step(
         X.indptr, X.indices, X.data, W, b, Vt, c, mW, vW, mb, vb, mVt, vVt, mc, vc,
         lr, beta1, beta2, eps, step, lam_scale, activation, input_values,
         # A transpose already made is reused; else the kernel makes one after its

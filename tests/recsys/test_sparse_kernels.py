@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from fastnn._C import autorec_step as AR
 from fastnn._C import sparse as K
 
 INDEX = [np.int32, np.int64]
@@ -224,7 +225,7 @@ def test_kernels_reject_unsorted_indices():
              dict(W=B, b=np.zeros(k, np.float32), Vt=B.copy(), c=np.zeros(4, np.float32)).items()}
     for sweep in ("samples", "outputs"):
         with pytest.raises(ValueError, match="not sorted"):
-            K.autorec_adam_step(indptr, indices, data, B.copy(), np.zeros(k, np.float32),
+            AR.autorec_adam_step(indptr, indices, data, B.copy(), np.zeros(k, np.float32),
                                 B.copy(), np.zeros(4, np.float32), *state["W"], *state["b"],
                                 *state["Vt"], *state["c"], step=1, lam_scale=0.1,
                                 sweep=sweep, **ADAM)
@@ -272,7 +273,7 @@ def test_csr_matmul_fused_epilogue(dtype, activation):
     np.testing.assert_allclose(out, ref, rtol=1e-5 if dtype == np.float32 else 1e-12,
                                atol=1e-6 if dtype == np.float32 else 1e-12)
     assert np.isfinite(out).all()
-    with pytest.raises(ValueError, match="activation="):
+    with pytest.raises(ValueError, match="unknown activation"):
         K.csr_matmul(indptr, indices, data, B, out, activation="softmax")
     with pytest.raises(ValueError, match="bias has shape"):
         K.csr_matmul(indptr, indices, data, B, out, bias=bias[:3])
@@ -510,7 +511,7 @@ def _step_problem(n, m, k, dtype, index, seed):
 
 def _kernel_step(indptr, indices, data, params, state, step, lam, act, x_in=None,
                  n_blocks=None, sweep=None):
-    return K.autorec_adam_step(indptr, indices, data, params["W"], params["b"], params["Vt"],
+    return AR.autorec_adam_step(indptr, indices, data, params["W"], params["b"], params["Vt"],
                                params["c"], *state["W"], *state["b"], *state["Vt"],
                                *state["c"], step=step, lam_scale=lam, activation=act,
                                input_values=x_in, n_blocks=n_blocks, sweep=sweep, **ADAM)
@@ -606,8 +607,8 @@ def test_samples_sweep_sliced_step_is_bitwise_the_unsliced_step(monkeypatch, ind
     itemsize = np.dtype(dtype).itemsize
     outs = []
     for limit in (m * k * itemsize, rows * k * itemsize):
-        monkeypatch.setattr(K, "SAMPLES_BLOCK_BYTES", limit)
-        assert K.samples_block(m, k, dtype) == (m if limit == m * k * itemsize else rows)
+        monkeypatch.setattr(AR, "SAMPLES_BLOCK_BYTES", limit)
+        assert AR.samples_block(m, k, dtype) == (m if limit == m * k * itemsize else rows)
         indptr, indices, data, A, params, state = base[:4] + _copy(*base[4:])
         losses = [_kernel_step(indptr, indices, data, params, state, 1, 0.01, "sigmoid",
                                sweep="samples"),
@@ -628,13 +629,13 @@ def test_autorec_samples_sliced_needs_its_scratch():
     indptr, indices, data, A, params, state = _step_problem(6, 10, 4, np.float32, np.int32, 1)
     H, dZ = np.empty((6, 4), np.float32), np.empty((6, 4), np.float32)
     G, row_loss = np.empty(A.nnz, np.float32), np.empty(6)
-    buf, stride = K._row_buffers(1, 4, np.float32)
+    buf, stride = AR._row_buffers(1, 4, np.float32)
     args = (indptr, indices, data, data, params["W"], params["b"], params["Vt"], params["c"], 1,
             H, dZ, G, buf, stride, 1, row_loss, 3)
     with pytest.raises(ValueError, match="dH must be 6 x 4 scratch"):
-        K._autorec_samples(*args)
+        AR._autorec_samples(*args)
     with pytest.raises(ValueError, match="dH must be 6 x 4 scratch"):
-        K._autorec_samples(*args, np.empty((6, 5), np.float32))
+        AR._autorec_samples(*args, np.empty((6, 5), np.float32))
 
 
 def test_autorec_adam_step_large_parallel_agrees_with_one_block():
@@ -689,13 +690,13 @@ def test_samples_block_slices_models_bigger_than_the_limit():
     """Output units per slice of the "samples" sweep's first pass: all of them
     while W fits in SAMPLES_BLOCK_BYTES (ML-100K's 943 x 500 float32), else as
     many rows as fit; at least one."""
-    limit = K.SAMPLES_BLOCK_BYTES
-    assert K.samples_block(943, 500, np.float32) == 943
-    assert K.samples_block(6040, 500, np.float32) == limit // 2000
-    assert K.samples_block(6040, 500, np.float64) == limit // 4000
-    assert K.samples_block(limit // 4, 1, np.float32) == limit // 4
-    assert K.samples_block(limit // 4 + 1, 1, np.float32) == limit // 4
-    assert K.samples_block(10, limit, np.float32) == 1
+    limit = AR.SAMPLES_BLOCK_BYTES
+    assert AR.samples_block(943, 500, np.float32) == 943
+    assert AR.samples_block(6040, 500, np.float32) == limit // 2000
+    assert AR.samples_block(6040, 500, np.float64) == limit // 4000
+    assert AR.samples_block(limit // 4, 1, np.float32) == limit // 4
+    assert AR.samples_block(limit // 4 + 1, 1, np.float32) == limit // 4
+    assert AR.samples_block(10, limit, np.float32) == 1
 
 
 @pytest.mark.parametrize("index", INDEX)
@@ -706,7 +707,7 @@ def test_slice_bounds_match_searchsorted(index):
     indptr, indices, data, A = random_csr(37, 53, rng, np.float32, index)
     for block in (1, 2, 7, 26, 52, 53):
         ns = -(-53 // block)
-        got = K._slice_bounds(indptr, indices, block, ns, 2).reshape(37, ns + 1)
+        got = AR._slice_bounds(indptr, indices, block, ns, 2).reshape(37, ns + 1)
         assert got.dtype == indptr.dtype
         for i in range(37):
             cols = indices[indptr[i]:indptr[i + 1]]
@@ -729,12 +730,12 @@ def test_samples_sweep_passes_equal_the_unfused_kernels_bitwise(dtype, block, k)
     indptr, indices, data, A, params, state = _step_problem(260, 700, k, dtype, np.int32, 11)
     W, b, Vt, c = (params[n] for n in ("W", "b", "Vt", "c"))
     n, m = A.shape[0], W.shape[0]
-    act = 1  # sigmoid
+    act = AR.ACTIVATION_CODES["sigmoid"]
     x_in = (data * (np.arange(data.shape[0]) % 3 > 0)).astype(dtype)  # "dropout"
     H, dZ = np.empty((n, k), dtype), np.empty((n, k), dtype)
     G, row_loss = np.empty(A.nnz, dtype), np.empty(n)
-    buf, stride = K._row_buffers(2, k, dtype)
-    K._autorec_samples(indptr, indices, x_in, data, W, b, Vt, c, act, H, dZ, G, buf, stride, 2,
+    buf, stride = AR._row_buffers(2, k, dtype)
+    AR._autorec_samples(indptr, indices, x_in, data, W, b, Vt, c, act, H, dZ, G, buf, stride, 2,
                        row_loss, block, np.empty((n, k), dtype) if block else None)
     H_ref = np.empty((n, k), dtype)
     K.csr_matmul(indptr, indices, x_in, W, H_ref, bias=b, activation="sigmoid")
@@ -744,7 +745,7 @@ def test_samples_sweep_passes_equal_the_unfused_kernels_bitwise(dtype, block, k)
     np.testing.assert_array_equal(G, G_ref)
     assert row_loss.sum() == loss_ref
     dZ_ref = np.empty((n, k), dtype)
-    K._sum_parts_act_grad(dH[None], H_ref, dZ_ref, act)
+    AR._sum_parts_act_grad(dH[None], H_ref, dZ_ref, act)
     np.testing.assert_array_equal(dZ, dZ_ref)
 
     t_indptr, t_indices, perm = K.csr_transpose(indptr, indices, m)
@@ -752,17 +753,17 @@ def test_samples_sweep_passes_equal_the_unfused_kernels_bitwise(dtype, block, k)
                                              ADAM["eps"], 3, 0.0, False)
     hyper = (lr_t, ADAM["beta1"], ADAM["beta2"], eps_t, 0.05)
     got_p, got_s = _copy(params, state)
-    buf, stride = K._row_buffers(4, k, dtype)
+    buf, stride = AR._row_buffers(4, k, dtype)
     sq_W, sq_V = np.empty(m), np.empty(m)
-    K._autorec_outputs_adam(t_indptr, t_indices, perm, G, x_in, H, dZ, got_p["W"],
+    AR._autorec_outputs_adam(t_indptr, t_indices, perm, G, x_in, H, dZ, got_p["W"],
                             *got_s["W"], got_p["Vt"], *got_s["Vt"], got_p["c"], *got_s["c"],
                             *hyper, buf, stride, 2, sq_W, sq_V, got_p["b"], *got_s["b"])
     ref_p, ref_s = _copy(params, state)
-    buf, stride = K._row_buffers(2, k, dtype)
+    buf, stride = AR._row_buffers(2, k, dtype)
     sq_W_ref, sq_V_ref = np.empty(m), np.empty(m)
-    K._csr_perm_matmul_adam_sq(t_indptr, t_indices, perm, x_in, dZ_ref, ref_p["W"],
+    AR._csr_perm_matmul_adam_sq(t_indptr, t_indices, perm, x_in, dZ_ref, ref_p["W"],
                                *ref_s["W"], *hyper, buf, stride, 2, sq_W_ref)
-    K._csr_perm_matmul_adam_sq(t_indptr, t_indices, perm, G_ref, H_ref, ref_p["Vt"],
+    AR._csr_perm_matmul_adam_sq(t_indptr, t_indices, perm, G_ref, H_ref, ref_p["Vt"],
                                *ref_s["Vt"], *hyper, buf, stride, 2, sq_V_ref)
     for name in ("W", "Vt"):
         np.testing.assert_array_equal(got_p[name], ref_p[name], err_msg=name)
@@ -805,9 +806,9 @@ def test_csr_perm_matmul_adam_sq(index, dtype):
     t_indptr, t_indices, perm = K.csr_transpose(indptr, indices, 41)
     lr_t, eps_t, _, _ = K._adam_coefficients(ADAM["lr"], ADAM["beta1"], ADAM["beta2"],
                                              ADAM["eps"], 2, 0.0, False)
-    buf, stride = K._row_buffers(2, k, dtype)
+    buf, stride = AR._row_buffers(2, k, dtype)
     sq = np.empty(41)
-    K._csr_perm_matmul_adam_sq(t_indptr, t_indices, perm, data, G, p, m, v, lr_t,
+    AR._csr_perm_matmul_adam_sq(t_indptr, t_indices, perm, data, G, p, m, v, lr_t,
                                ADAM["beta1"], ADAM["beta2"], eps_t, 0.2, buf, stride, 2, sq)
     t = 1e-12 if dtype == np.float64 else 1e-5
     np.testing.assert_allclose(sq, sq_ref, rtol=t)
@@ -823,7 +824,7 @@ def test_sum_parts_act_grad(dtype, act):
     parts = rng.standard_normal((3, 11, 7)).astype(dtype)
     H = ACT_REF[act][0](rng.standard_normal((11, 7))).astype(dtype)
     dZ = np.empty((11, 7), dtype)
-    K._sum_parts_act_grad(parts, H, dZ, {"linear": 0, "sigmoid": 1, "relu": 2, "tanh": 3}[act])
+    AR._sum_parts_act_grad(parts, H, dZ, AR.ACTIVATION_CODES[act])
     ref = parts.astype(np.float64).sum(0) * ACT_REF[act][1](H.astype(np.float64))
     np.testing.assert_allclose(dZ, ref, **tol(dtype))
 

@@ -1,4 +1,5 @@
-/* Inner loops of the sparse kernels in csrc/sparse.pyx, written in C so that
+/* Inner loops of the sparse kernels (csrc/sparse.pyx, csrc/autorec_step.pyx,
+ * declared for Cython in sparse_rows.pxd), written in C so that
  * GCC can build each in several instruction-set versions and pick one when the
  * module loads (target_clones): a portable build still runs AVX2/AVX-512 code
  * on CPUs that have it. Only loops over one contiguous row live here; loops
@@ -9,11 +10,15 @@
  * so every ISA version does the same operations in the same order (up to FMA
  * contraction, which is fixed per machine). Same input, same output, every run.
  */
-#ifndef FASTNN_SPARSE_SIMD_H
-#define FASTNN_SPARSE_SIMD_H
+#ifndef FASTNN_SIMD_ROWS_H
+#define FASTNN_SIMD_ROWS_H
 
 #include <math.h>
 #include <stddef.h>
+#include "adam_row.h"
+#include "fastnn_activations.h"
+#include "fastnn_clones.h"
+#include "fastnn_math.h"
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -32,49 +37,8 @@ static int fastnn_threads_for(double work)
 #endif
 }
 
-#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) \
-    && __GNUC__ >= 12
-#define FASTNN_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define FASTNN_CLONES
-#endif
 
-/* sparse.pyx compiles this with -fno-math-errno (a "# distutils:" line), so
- * sqrt has no errno side effect and the Adam loop vectorises; an optimize
- * pragma or attribute does not achieve that in GCC 12. */
-
-/* exp(x) for x <= 0 in float32, in straight-line code the compiler vectorises
- * (libm's expf is a call, one element at a time): Cephes' expf, range reduction
- * x = n ln2 + r then a degree-6 polynomial; within 2 ulp of expf. Below
- * -87.33654 (where exp(x) < FLT_MIN = 1.2e-38) the result is 0, as expf's would
- * be to float32 up to a denormal, and as fastnn_math.h's is. It used to be
- * exp(-87) = 1.6e-38 there: saturated sigmoid units then held 1.6e-38, and
- * every product of it with a gradient below 1 was a denormal, which costs this
- * Xeon about three times the time of a normal multiply-add (ad hoc C loop,
- * bench/RESULTS_sparse.md, round 9). Not fastnn_math.h's function itself:
- * called from the target clones below it does not vectorise (the sigmoid
- * epilogue over 1M floats took 4.3 ms with it, 0.55 ms with this copy). */
-static inline float fastnn_expf_nonpos(float x)
-{
-    float x0 = x;
-    x = x < -87.33654f ? -87.33654f : x;
-    float n = __builtin_floorf(x * 1.44269504088896341f + 0.5f);
-    float r = x - n * 0.693359375f + n * 2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    union { int i; float f; } scale;
-    scale.i = ((int)n + 127) << 23;
-    return x0 < -87.33654f ? 0.0f : p * scale.f;
-}
-
-enum { FASTNN_LINEAR = 0, FASTNN_SIGMOID = 1, FASTNN_RELU = 2, FASTNN_TANH = 3 };
-
-#define FASTNN_DEFINE(T, S, EXP, TANH)                                                   \
+#define FASTNN_DEFINE(T, S, SIGMOID, TANH)                                                 \
 FASTNN_CLONES static void fastnn_axpy_##S(ptrdiff_t n, T a, const T *restrict x,       \
                                           T *restrict y)                                \
 {                                                                                       \
@@ -172,9 +136,7 @@ FASTNN_CLONES static void fastnn_bias_act_##S(ptrdiff_t n, T *restrict y,       
         for (ptrdiff_t i = 0; i < n; i++) y[i] += bias[i];                              \
     if (act == FASTNN_SIGMOID) {                                                        \
         for (ptrdiff_t i = 0; i < n; i++) {                                             \
-            /* exp of a non-positive number only: no overflow */                        \
-            T e = EXP(y[i] >= 0 ? -y[i] : y[i]);                                        \
-            y[i] = y[i] >= 0 ? (T)1 / ((T)1 + e) : e / ((T)1 + e);                      \
+            y[i] = SIGMOID(y[i]);                                                       \
         }                                                                               \
     } else if (act == FASTNN_RELU) {                                                    \
         for (ptrdiff_t i = 0; i < n; i++) y[i] = y[i] > 0 ? y[i] : 0;                   \
@@ -183,60 +145,6 @@ FASTNN_CLONES static void fastnn_bias_act_##S(ptrdiff_t n, T *restrict y,       
     }                                                                                   \
 }                                                                                       \
                                                                                         \
-FASTNN_CLONES static void fastnn_adam_##S(ptrdiff_t n, T *restrict p, T *restrict g,    \
-                                          T *restrict m, T *restrict v, T b1, T b2,     \
-                                          T lr, T eps, T wd, T keep, int zero_grad)     \
-{                                                                                       \
-    const T ob1 = (T)1 - b1, ob2 = (T)1 - b2;                                           \
-    if (zero_grad) {                                                                    \
-        for (ptrdiff_t i = 0; i < n; i++) {                                             \
-            T gi = g[i] + wd * p[i];                                                    \
-            T mi = b1 * m[i] + ob1 * gi, vi = b2 * v[i] + ob2 * gi * gi;                \
-            m[i] = mi; v[i] = vi; g[i] = 0;                                             \
-            p[i] = keep * p[i] - lr * mi / (sqrt##S(vi) + eps);                         \
-        }                                                                               \
-    } else {                                                                            \
-        for (ptrdiff_t i = 0; i < n; i++) {                                             \
-            T gi = g[i] + wd * p[i];                                                    \
-            T mi = b1 * m[i] + ob1 * gi, vi = b2 * v[i] + ob2 * gi * gi;                \
-            m[i] = mi; v[i] = vi;                                                       \
-            p[i] = keep * p[i] - lr * mi / (sqrt##S(vi) + eps);                         \
-        }                                                                               \
-    }                                                                                   \
-}                                                                                       \
-                                                                                        \
-/* Adam on one row with the L2 term inside (gradient g + wd * p; g is only read)       \
- * and the squared norm of the row *before* the update returned (16 partial sums,     \
- * fixed tree, as fastnn_dot), for the L2 part of the objective at no extra pass. */   \
-FASTNN_CLONES static double fastnn_adam_sq_##S(ptrdiff_t n, T *restrict p,              \
-                                               const T *restrict g, T *restrict m,       \
-                                               T *restrict v, T b1, T b2, T lr, T eps,   \
-                                               T wd)                                     \
-{                                                                                       \
-    const T ob1 = (T)1 - b1, ob2 = (T)1 - b2;                                           \
-    T acc[16] = {0};                                                                    \
-    ptrdiff_t i = 0;                                                                    \
-    for (; i + 16 <= n; i += 16)                                                        \
-        for (int j = 0; j < 16; j++) {                                                  \
-            T pi = p[i + j];                                                            \
-            acc[j] += pi * pi;                                                          \
-            T gi = g[i + j] + wd * pi;                                                  \
-            T mi = b1 * m[i + j] + ob1 * gi, vi = b2 * v[i + j] + ob2 * gi * gi;        \
-            m[i + j] = mi; v[i + j] = vi;                                               \
-            p[i + j] = pi - lr * mi / (sqrt##S(vi) + eps);                              \
-        }                                                                               \
-    for (int j = 0; i < n; i++, j++) {                                                  \
-        T pi = p[i];                                                                    \
-        acc[j] += pi * pi;                                                              \
-        T gi = g[i] + wd * pi;                                                          \
-        T mi = b1 * m[i] + ob1 * gi, vi = b2 * v[i] + ob2 * gi * gi;                    \
-        m[i] = mi; v[i] = vi;                                                           \
-        p[i] = pi - lr * mi / (sqrt##S(vi) + eps);                                      \
-    }                                                                                   \
-    for (int w = 8; w > 0; w >>= 1)                                                     \
-        for (int j = 0; j < w; j++) acc[j] += acc[j + w];                               \
-    return (double)acc[0];                                                              \
-}                                                                                       \
                                                                                         \
 /* The decoder sweep's per-entry update for four entries of one output unit:  \
  * grad += g0*h0 + g1*h1 + g2*h2 + g3*h3 (bitwise fastnn_axpy4's sums) and       \
@@ -290,9 +198,7 @@ FASTNN_CLONES static void fastnn_acc_row_##S(ptrdiff_t n, const T *restrict x,  
 /* elements per 64-byte cache line */
 #define FASTNN_LINE_f32 16
 #define FASTNN_LINE_f64 8
-#define sqrtf32 sqrtf
-#define sqrtf64 sqrt
-FASTNN_DEFINE(float, f32, fastnn_expf_nonpos, tanhf)
-FASTNN_DEFINE(double, f64, exp, tanh)
+FASTNN_DEFINE(float, f32, fastnn_sigmoid_f, tanhf)
+FASTNN_DEFINE(double, f64, fastnn_sigmoid_d, tanh)
 
 #endif

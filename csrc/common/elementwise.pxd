@@ -8,17 +8,13 @@ from libc.math cimport exp, tanh, expm1
 
 cdef extern from "fastnn_math.h" nogil:
     float fastnn_exp_nonpos_f(float x)
+    float fastnn_sigmoid_f(float x)
+    double fastnn_sigmoid_d(double x)
     float fastnn_expm1_nonpos_f(float x)
     float fastnn_tanh_f(float x)
 
-cdef enum:
-    ACT_LINEAR = 0
-    ACT_SIGMOID = 1
-    ACT_TANH = 2
-    ACT_RELU = 3
-    ACT_LEAKY_RELU = 4
-    ACT_ELU = 5
-    ACT_SOFTMAX = 6
+from activation_codes cimport (ACT_LINEAR, ACT_SIGMOID, ACT_TANH, ACT_RELU, ACT_LEAKY_RELU,
+                              ACT_ELU, ACT_SOFTMAX)
 
 
 cdef inline floating _exp_nonpos(floating v) noexcept nogil:
@@ -30,11 +26,11 @@ cdef inline floating _exp_nonpos(floating v) noexcept nogil:
 
 
 cdef inline floating _sigmoid(floating v) noexcept nogil:
-    # Stable for large |v|: exp of a non-positive number only.
-    # A select, not a branch, so the loop vectorizes.
-    cdef floating e = _exp_nonpos(-v if v >= 0 else v)
-    cdef floating r = 1 / (1 + e)
-    return r if v >= 0 else e * r
+    """fastnn_math.h's sigmoid, the one the sparse epilogues use too."""
+    if floating is float:
+        return fastnn_sigmoid_f(v)
+    else:
+        return fastnn_sigmoid_d(v)
 
 
 cdef inline double sum_f64(const floating* a, Py_ssize_t n) noexcept nogil:
