@@ -686,12 +686,14 @@ class Model:
     def save(self, path, include_optimizer=True):
         """Write architecture, weights and (by default) optimizer state to one
         file, atomically. Load it with ``fastnn.load_model(path)``."""
-        from .saving import save_model
+        from .saving import check_suffix, save_model
+        check_suffix(path)
         save_model(self, path, include_optimizer)
 
     def save_weights(self, path):
-        from .saving import save_weights
+        from .saving import check_suffix, save_weights
         self._require_built("save_weights")
+        check_suffix(path, "weights")
         save_weights(self, path)
 
     def load_weights(self, path):
@@ -702,6 +704,12 @@ class Model:
     def get_config(self):
         from .saving import model_config
         return model_config(self)
+
+    def to_json(self, **kwargs):
+        """The architecture as a JSON string (no weights), as in Keras; rebuild
+        it with ``fastnn.models.model_from_json``. ``kwargs`` go to ``json.dumps``."""
+        from .saving import model_to_json
+        return model_to_json(self, **kwargs)
 
     # --------------------------------------------------------------- summary
     def summary(self, print_fn=print, line_length=65):

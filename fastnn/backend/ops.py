@@ -324,3 +324,27 @@ class Ops:
             m, v = adam_state[name]
             self.adam_update(p, grad, m, v, lr, beta1, beta2, eps, step)
         return data_loss, reg
+
+    # ------------------------------------------- more optimizers (Keras's set)
+    def adadelta_update(self, param, grad, acc_grad, acc_delta, lr, rho=0.95, eps=1e-7,
+                        weight_decay=0.0):
+        """One Adadelta step (Zeiler 2012, as Keras): the step is the gradient
+        scaled by RMS(past steps) / RMS(past gradients), times ``lr``."""
+        xp = self.xp
+        g = grad + weight_decay * param if weight_decay else grad
+        acc_grad *= rho
+        acc_grad += (1 - rho) * g * g
+        delta = xp.sqrt(acc_delta + eps) / xp.sqrt(acc_grad + eps) * g
+        acc_delta *= rho
+        acc_delta += (1 - rho) * delta * delta
+        param -= lr * delta
+
+    def adamax_update(self, param, grad, m, u, lr, beta1, beta2, eps, step, weight_decay=0.0):
+        """One Adamax step (Kingma & Ba, section 7): Adam with the infinity norm,
+        ``u = max(beta2 * u, |g|)``; ``step`` counts from 1."""
+        xp = self.xp
+        g = grad + weight_decay * param if weight_decay else grad
+        m *= beta1
+        m += (1 - beta1) * g
+        xp.maximum(u * beta2, xp.abs(g), out=u)
+        param -= (lr / (1 - beta1 ** step)) * m / (u + eps)
