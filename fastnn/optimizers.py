@@ -294,7 +294,10 @@ class Adam(Optimizer):
     _decoupled = False
 
     def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=None,
-                 weight_decay=0.0, **kw):
+                 weight_decay=0.0, amsgrad=False, **kw):
+        if amsgrad:  # accepted as False because Keras 2 code spells out the default
+            raise ValueError("amsgrad=True is not implemented in fastnn; use amsgrad=False "
+                             "(the default)")
         super().__init__(learning_rate, **kw)
         for name, b in (("beta_1", beta_1), ("beta_2", beta_2)):
             if not 0 <= b < 1:
@@ -347,8 +350,32 @@ class Adamax(Adam):
                                     self.beta_2, self.epsilon, self.iterations, self.weight_decay)
 
 
+class Nadam(Adam):
+    """Nadam (Dozat 2016): Adam with Nesterov momentum, with Keras's momentum
+    schedule ``mu_t = beta_1 * (1 - 0.5 * 0.96 ** (0.004 * t))``."""
+    _config_keys = Optimizer._config_keys + ("beta_1", "beta_2", "epsilon", "weight_decay")
+
+    def _mu(self, step):
+        return self.beta_1 * (1.0 - 0.5 * 0.96 ** (0.004 * step))
+
+    def _update(self, param, grad, state, lr):
+        t = self.iterations
+        # The product of mu over steps 1..t: one factor per step, recomputed
+        # from the step count alone after set_state (which restores iterations),
+        # so a restored optimizer continues exactly.
+        at = getattr(self, "_mu_product_at", None)
+        if at == t - 1:
+            self._mu_product *= self._mu(t)
+        elif at != t:
+            self._mu_product = math.prod(self._mu(i) for i in range(1, t + 1))
+        self._mu_product_at = t
+        get_backend().nadam_update(param, grad, state["m"], state["v"], lr, self.beta_1,
+                                   self.beta_2, self.epsilon, t, self._mu(t), self._mu(t + 1),
+                                   self._mu_product, self.weight_decay)
+
+
 _TABLE = {"sgd": SGD, "rmsprop": RMSprop, "adagrad": Adagrad, "adadelta": Adadelta,
-          "adam": Adam, "adamw": AdamW, "adamax": Adamax}
+          "adam": Adam, "adamw": AdamW, "adamax": Adamax, "nadam": Nadam}
 
 
 def get(identifier):

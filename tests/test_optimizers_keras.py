@@ -12,7 +12,7 @@ from fastnn.layers import Dense, Input
 from fastnn.models import Model
 
 ALL = [optimizers.SGD, optimizers.RMSprop, optimizers.Adagrad, optimizers.Adadelta,
-       optimizers.Adam, optimizers.AdamW, optimizers.Adamax]
+       optimizers.Adam, optimizers.AdamW, optimizers.Adamax, optimizers.Nadam]
 
 
 @pytest.mark.parametrize("cls", ALL)
@@ -97,7 +97,7 @@ def test_adamax_matches_formula(ops, rng):
     numpy.testing.assert_allclose(p, ref, rtol=1e-12)
 
 
-@pytest.mark.parametrize("name", ["adadelta", "adamax"])
+@pytest.mark.parametrize("name", ["adadelta", "adamax", "nadam"])
 def test_new_optimizers_train_a_model_and_save(name, tmp_path, rng):
     x = rng.random((64, 5)).astype("float32")
     y = (x @ rng.standard_normal((5, 1)) > 0).astype("float32")
@@ -112,3 +112,42 @@ def test_new_optimizers_train_a_model_and_save(name, tmp_path, rng):
     a, b = model.fit(x, y, epochs=1, verbose=0, shuffle=False), \
         loaded.fit(x, y, epochs=1, verbose=0, shuffle=False)
     assert a.history["loss"] == pytest.approx(b.history["loss"], rel=1e-6)
+
+
+def test_nadam_matches_keras_formula(ops, rng):
+    lr, b1, b2, eps = 0.001, 0.9, 0.999, 1e-7
+    p = rng.standard_normal((2, 5))
+    ref, m, v, prod = p.copy(), numpy.zeros((2, 5)), numpy.zeros((2, 5)), 1.0
+    opt = optimizers.Nadam()
+    for t in range(1, 7):
+        g = rng.standard_normal((2, 5))
+        opt.apply_gradients([p], [g])
+        u_t, u_next = b1 * (1 - 0.5 * 0.96 ** (0.004 * t)), b1 * (1 - 0.5 * 0.96 ** (0.004 * (t + 1)))
+        prod *= u_t
+        m = b1 * m + (1 - b1) * g
+        v = b2 * v + (1 - b2) * g * g
+        m_hat = u_next * m / (1 - prod * u_next) + (1 - u_t) * g / (1 - prod)
+        ref = ref - lr * m_hat / (numpy.sqrt(v / (1 - b2 ** t)) + eps)
+    numpy.testing.assert_allclose(p, ref, rtol=1e-12)
+
+
+def test_nadam_restored_continues_exactly(rng):
+    p, g = rng.standard_normal(4), [rng.standard_normal(4) for _ in range(6)]
+    a = optimizers.Nadam()
+    for gi in g[:3]:
+        a.apply_gradients([p], [gi])
+    b, q = optimizers.Nadam(), p.copy()
+    b.set_state(a.get_state(), [q])
+    for gi in g[3:]:
+        a.apply_gradients([p], [gi])
+        b.apply_gradients([q], [gi])
+    numpy.testing.assert_array_equal(p, q)
+
+
+def test_keras2_adam_line():
+    with pytest.warns(DeprecationWarning):
+        opt = optimizers.Adam(lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=None, decay=0.0,
+                              amsgrad=False)
+    assert opt.epsilon == 1e-7
+    with pytest.raises(ValueError, match="amsgrad=True is not implemented"):
+        optimizers.Adam(amsgrad=True)

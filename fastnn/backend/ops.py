@@ -423,3 +423,17 @@ class Ops:
         m += (1 - beta1) * g
         xp.maximum(u * beta2, xp.abs(g), out=u)
         param -= (lr / (1 - beta1 ** step)) * m / (u + eps)
+
+    def nadam_update(self, param, grad, m, v, lr, beta1, beta2, eps, step, mu_t, mu_next,
+                     mu_product, weight_decay=0.0):
+        """One Nadam step (Dozat 2016, as Keras): Adam with Nesterov momentum.
+        ``mu_t``/``mu_next`` are the momentum schedule at ``step`` and
+        ``step + 1``; ``mu_product`` is the product of ``mu`` over steps 1..step."""
+        g = grad + weight_decay * param if weight_decay else grad
+        m *= beta1
+        m += (1 - beta1) * g
+        v *= beta2
+        v += (1 - beta2) * g * g
+        m_hat = (mu_next / (1 - mu_product * mu_next)) * m + ((1 - mu_t) / (1 - mu_product)) * g
+        v_hat = v / (1 - beta2 ** step)
+        param -= lr * m_hat / (self.xp.sqrt(v_hat) + eps)
