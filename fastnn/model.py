@@ -742,12 +742,14 @@ class Model:
     def save(self, path, include_optimizer=True):
         """Write architecture, weights and (by default) optimizer state to one
         file, atomically. Load it with ``fastnn.load_model(path)``."""
-        from .saving import save_model
+        from .saving import check_suffix, save_model
+        check_suffix(path)
         save_model(self, path, include_optimizer)
 
     def save_weights(self, path):
-        from .saving import save_weights
+        from .saving import check_suffix, save_weights
         self._require_built("save_weights")
+        check_suffix(path, "weights")
         save_weights(self, path)
 
     def load_weights(self, path):
@@ -759,13 +761,24 @@ class Model:
         from .saving import model_config
         return model_config(self)
 
+    def to_json(self, **kwargs):
+        """The architecture as a JSON string (no weights), as in Keras; rebuild
+        it with ``fastnn.models.model_from_json``. ``kwargs`` go to ``json.dumps``."""
+        from .saving import model_to_json
+        return model_to_json(self, **kwargs)
+
     # --------------------------------------------------------------- summary
-    def summary(self, print_fn=print, line_length=65):
-        """Print layers, output shapes and parameter counts, as Keras does (a
-        composite layer's count includes the layers it holds; a layer with
-        several outputs lists each output's shape)."""
+    def summary(self, print_fn=print, line_length=None):
+        """Print the input rows, then layers, output shapes and parameter counts,
+        as Keras does (a composite layer's count includes the layers it holds;
+        a layer with several outputs lists each output's shape). A graph that
+        is not a plain chain also gets Keras's "Connected to" column, naming
+        each call's inputs as ``layer[node][tensor]``."""
         self._require_built("summary")
-        cols = [int(line_length * f) for f in (0.45, 0.85, 1.0)]
+        connected = self._branches()
+        line_length = line_length or (98 if connected else 65)
+        fractions = (0.30, 0.60, 0.70, 1.0) if connected else (0.45, 0.85, 1.0)
+        cols = [int(line_length * f) for f in fractions]
 
         def row(fields):
             line = ""
@@ -773,16 +786,36 @@ class Model:
                 line = (line + " " + str(f))[:end].ljust(end)
             return line.rstrip()
 
-        lines = [f'Model: "{self.name}"', "_" * line_length,
-                 row(["Layer (type)", "Output Shape", "Param #"]), "=" * line_length]
-        for i, node in enumerate(self._nodes):
+        def shape_text(t):
+            return "(None, " + ", ".join(map(str, t.shape)) + ")"
+
+        # "layer[node][tensor]": node counts the calls of one layer in this model.
+        names = {id(t): f"{t.input_layer.name}[0][0]" for t in self.inputs}
+        calls = {}
+        for node in self._nodes:
+            k = calls[id(node.layer)] = calls.get(id(node.layer), -1) + 1
+            for t in node.outputs:
+                names[id(t)] = f"{node.layer.name}[{k}][{t.index}]"
+
+        header = ["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if connected else [])
+        lines = [f'Model: "{self.name}"', "_" * line_length, row(header), "=" * line_length]
+        entries = [(f"{t.input_layer.name} (InputLayer)", shape_text(t), "0", [])
+                   for t in self.inputs]
+        for node in self._nodes:
             layer = node.layer
-            shapes = ["(None, " + ", ".join(map(str, t.shape)) + ")" for t in node.outputs]
+            shapes = [shape_text(t) for t in node.outputs]
             shape = shapes[0] if len(shapes) == 1 else "[" + ", ".join(shapes) + "]"
             shared = self._nodes.index(node) != [n.layer for n in self._nodes].index(layer)
             count = 0 if shared else layer.count_params()
-            lines.append(row([f"{layer.name} ({type(layer).__name__})", shape, f"{count:,}"]))
-            if i < len(self._nodes) - 1:
+            sources = [names.get(id(t), "?") for t in node.all_inputs]
+            entries.append((f"{layer.name} ({type(layer).__name__})", shape, f"{count:,}", sources))
+        for i, (name, shape, count, sources) in enumerate(entries):
+            if connected:
+                lines.append(row([name, shape, count, sources[0] if sources else ""]))
+                lines += [row(["", "", "", source]) for source in sources[1:]]
+            else:
+                lines.append(row([name, shape, count]))
+            if i < len(entries) - 1:
                 lines.append("")
         total = self.count_params()
         trainable = int(sum(p.size for p in self._params(True)))
@@ -790,6 +823,22 @@ class Model:
                   f"Trainable params: {trainable:,}",
                   f"Non-trainable params: {total - trainable:,}", "_" * line_length]
         print_fn("\n".join(lines))
+
+    def _branches(self):
+        """True when the graph is not a chain (several inputs or outputs, a
+        layer with several inputs, a tensor used twice): what Keras shows the
+        "Connected to" column for."""
+        if len(self.inputs) > 1 or len(self.outputs) > 1:
+            return True
+        if isinstance(self, Sequential):
+            return False
+        previous = self.inputs[0]
+        for node in self._nodes:
+            if len(node.all_inputs) != 1 or node.all_inputs[0] is not previous \
+                    or len(node.outputs) != 1:
+                return True
+            previous = node.outputs[0]
+        return False
 
 
 class Sequential(Model):

@@ -1,5 +1,10 @@
-"""Optimizers (SGD, RMSprop, Adagrad, Adam, AdamW), learning-rate schedules
-and gradient clipping.
+"""Optimizers (SGD, RMSprop, Adagrad, Adadelta, Adam, AdamW, Adamax, Nadam),
+learning-rate schedules and gradient clipping.
+
+Keras 2's arguments are accepted so that course code runs unchanged: ``lr``
+(deprecated, warns and names ``learning_rate``), ``decay`` (time-based decay:
+the rate at step t is ``learning_rate / (1 + decay * t)``) and ``epsilon=None``
+(the default, 1e-7 as in Keras).
 
 An optimizer updates a fixed, ordered list of parameter arrays in place:
 ``opt.apply_gradients(params, grads)``. Its per-parameter state (moments,
@@ -11,6 +16,7 @@ clipping decides on the device, so a step never waits on it.
 """
 import math
 import types
+import warnings
 
 from ._registry import Configurable, lookup, serialize
 from .backend import backend_of, ops_for
@@ -84,6 +90,14 @@ _SCHEDULES = {"exponential_decay": ExponentialDecay, "inverse_time_decay": Inver
 
 
 # -------------------------------------------------------------------- optimizers
+def _epsilon(epsilon):
+    """Keras 2's ``epsilon=None`` means the backend's fuzz factor, 1e-7."""
+    epsilon = 1e-7 if epsilon is None else float(epsilon)
+    if not epsilon > 0:
+        raise ValueError(f"epsilon must be > 0 or None (for 1e-7), got {epsilon}")
+    return epsilon
+
+
 class Optimizer(Configurable):
     """Base class: learning rate (a float or a schedule), clipping, state.
 
@@ -92,10 +106,20 @@ class Optimizer(Configurable):
     at most that L2 norm; ``global_clipnorm`` rescales all gradients together
     so their joint L2 norm is at most that value.
     """
-    _config_keys = ("learning_rate", "clipvalue", "clipnorm", "global_clipnorm")
+    _config_keys = ("learning_rate", "clipvalue", "clipnorm", "global_clipnorm", "decay")
     _slots = ()
 
-    def __init__(self, learning_rate=0.01, clipvalue=None, clipnorm=None, global_clipnorm=None):
+    def __init__(self, learning_rate=0.01, clipvalue=None, clipnorm=None, global_clipnorm=None,
+                 decay=0.0, lr=None):
+        if lr is not None:
+            # Keras 2 spelling: still honoured so old code runs, but said once.
+            warnings.warn(f"{type(self).__name__}(lr=...) is deprecated; use "
+                          f"learning_rate={lr!r}", DeprecationWarning, stacklevel=3)
+            learning_rate = lr
+        decay = float(decay)
+        if not decay >= 0:
+            raise ValueError(f"decay must be >= 0 (Keras 2 time-based decay: the rate at step t "
+                             f"is learning_rate / (1 + decay * t)), got {decay}")
         if isinstance(learning_rate, dict):
             learning_rate = lookup(_SCHEDULES, learning_rate, "learning-rate schedule")
         if not isinstance(learning_rate, LearningRateSchedule):
@@ -106,7 +130,10 @@ class Optimizer(Configurable):
                         ("global_clipnorm", global_clipnorm)):
             if v is not None and not v > 0:
                 raise ValueError(f"{name} must be > 0 or None, got {v}")
-        self.learning_rate = learning_rate
+        if decay and isinstance(learning_rate, LearningRateSchedule):
+            raise ValueError("decay applies to a constant learning rate; with a schedule, "
+                             "put the decay in the schedule (e.g. InverseTimeDecay)")
+        self.learning_rate, self.decay = learning_rate, decay
         self.clipvalue, self.clipnorm, self.global_clipnorm = clipvalue, clipnorm, global_clipnorm
         self.iterations = 0
         self._state = None  # list (one per parameter) of dicts slot -> array
@@ -121,7 +148,9 @@ class Optimizer(Configurable):
     @property
     def current_learning_rate(self):
         lr = self.learning_rate
-        return float(lr(self.iterations)) if isinstance(lr, LearningRateSchedule) else lr
+        if isinstance(lr, LearningRateSchedule):
+            return float(lr(self.iterations))
+        return lr / (1.0 + self.decay * self.iterations) if self.decay else lr
 
     def build(self, params):
         if self._ops is None or not all(self._ops.is_native(p) for p in params):
@@ -249,9 +278,9 @@ class RMSprop(Optimizer):
     _config_keys = Optimizer._config_keys + ("rho", "epsilon", "weight_decay")
     _slots = ("sq",)
 
-    def __init__(self, learning_rate=0.001, rho=0.9, epsilon=1e-7, weight_decay=0.0, **kw):
+    def __init__(self, learning_rate=0.001, rho=0.9, epsilon=None, weight_decay=0.0, **kw):
         super().__init__(learning_rate, **kw)
-        self.rho, self.epsilon, self.weight_decay = float(rho), float(epsilon), float(weight_decay)
+        self.rho, self.epsilon, self.weight_decay = float(rho), _epsilon(epsilon), float(weight_decay)
 
     def _update(self, param, grad, state, lr):
         self._ops.rmsprop_update(param, grad, state["sq"], lr, self.rho, self.epsilon,
@@ -262,11 +291,11 @@ class Adagrad(Optimizer):
     _config_keys = Optimizer._config_keys + ("initial_accumulator_value", "epsilon", "weight_decay")
     _slots = ("acc",)
 
-    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=1e-7,
+    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=None,
                  weight_decay=0.0, **kw):
         super().__init__(learning_rate, **kw)
         self.initial_accumulator_value = float(initial_accumulator_value)
-        self.epsilon, self.weight_decay = float(epsilon), float(weight_decay)
+        self.epsilon, self.weight_decay = _epsilon(epsilon), float(weight_decay)
 
     def build(self, params):
         super().build(params)
@@ -284,14 +313,17 @@ class Adam(Optimizer):
     _slots = ("m", "v")
     _decoupled = False
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7,
-                 weight_decay=0.0, **kw):
+    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=None,
+                 weight_decay=0.0, amsgrad=False, **kw):
+        if amsgrad:  # accepted as False because Keras 2 code spells out the default
+            raise ValueError("amsgrad=True is not implemented in fastnn; use amsgrad=False "
+                             "(the default)")
         super().__init__(learning_rate, **kw)
         for name, b in (("beta_1", beta_1), ("beta_2", beta_2)):
             if not 0 <= b < 1:
                 raise ValueError(f"{name} must be in [0, 1), got {b}")
         self.beta_1, self.beta_2 = float(beta_1), float(beta_2)
-        self.epsilon, self.weight_decay = float(epsilon), float(weight_decay)
+        self.epsilon, self.weight_decay = _epsilon(epsilon), float(weight_decay)
 
     def _update(self, param, grad, state, lr):
         self._ops.adam_update(param, grad, state["m"], state["v"], lr, self.beta_1,
@@ -307,7 +339,63 @@ class AdamW(Adam):
         super().__init__(learning_rate, weight_decay=weight_decay, **kw)
 
 
-_TABLE = {"sgd": SGD, "rmsprop": RMSprop, "adagrad": Adagrad, "adam": Adam, "adamw": AdamW}
+class Adadelta(Optimizer):
+    """Adadelta (Zeiler 2012). ``learning_rate`` defaults to 1.0, as in Keras 2
+    and the paper (which has none): the course's ``optimizer='adadelta'``
+    trains at Keras 2's pace, not Keras 3's 1000 times slower default."""
+    _config_keys = Optimizer._config_keys + ("rho", "epsilon", "weight_decay")
+    _slots = ("acc_grad", "acc_delta")
+
+    def __init__(self, learning_rate=1.0, rho=0.95, epsilon=None, weight_decay=0.0, **kw):
+        super().__init__(learning_rate, **kw)
+        if not 0 <= rho < 1:
+            raise ValueError(f"rho must be in [0, 1), got {rho}")
+        self.rho, self.epsilon, self.weight_decay = float(rho), _epsilon(epsilon), float(weight_decay)
+
+    def _update(self, param, grad, state, lr):
+        self._ops.adadelta_update(param, grad, state["acc_grad"], state["acc_delta"], lr,
+                                      self.rho, self.epsilon, self.weight_decay)
+
+
+class Adamax(Adam):
+    """Adamax (Kingma & Ba, section 7): Adam with the infinity norm."""
+    _config_keys = Optimizer._config_keys + ("beta_1", "beta_2", "epsilon", "weight_decay")
+    _slots = ("m", "u")
+
+    def __init__(self, learning_rate=0.002, **kw):
+        super().__init__(learning_rate, **kw)
+
+    def _update(self, param, grad, state, lr):
+        self._ops.adamax_update(param, grad, state["m"], state["u"], lr, self.beta_1,
+                                    self.beta_2, self.epsilon, self.iterations, self.weight_decay)
+
+
+class Nadam(Adam):
+    """Nadam (Dozat 2016): Adam with Nesterov momentum, with Keras's momentum
+    schedule ``mu_t = beta_1 * (1 - 0.5 * 0.96 ** (0.004 * t))``."""
+    _config_keys = Optimizer._config_keys + ("beta_1", "beta_2", "epsilon", "weight_decay")
+
+    def _mu(self, step):
+        return self.beta_1 * (1.0 - 0.5 * 0.96 ** (0.004 * step))
+
+    def _update(self, param, grad, state, lr):
+        t = self.iterations
+        # The product of mu over steps 1..t: one factor per step, recomputed
+        # from the step count alone after set_state (which restores iterations),
+        # so a restored optimizer continues exactly.
+        at = getattr(self, "_mu_product_at", None)
+        if at == t - 1:
+            self._mu_product *= self._mu(t)
+        elif at != t:
+            self._mu_product = math.prod(self._mu(i) for i in range(1, t + 1))
+        self._mu_product_at = t
+        self._ops.nadam_update(param, grad, state["m"], state["v"], lr, self.beta_1,
+                                   self.beta_2, self.epsilon, t, self._mu(t), self._mu(t + 1),
+                                   self._mu_product, self.weight_decay)
+
+
+_TABLE = {"sgd": SGD, "rmsprop": RMSprop, "adagrad": Adagrad, "adadelta": Adadelta,
+          "adam": Adam, "adamw": AdamW, "adamax": Adamax, "nadam": Nadam}
 
 
 def get(identifier):

@@ -425,3 +425,52 @@ def _set_weights(model, weights, path):
         model.set_weights(weights)
     except ValueError as e:
         raise ModelFileError(f"{path}: weights do not fit the model ({e})") from None
+
+
+# ------------------------------------------------------- Keras's JSON and suffixes
+# Keras's own file formats (HDF5, the .keras zip of Keras 3) are not what
+# fastnn writes; a fastnn archive under one of those names would look like a
+# Keras file to every other tool and fail there, so those names are refused.
+KERAS_SUFFIXES = (".h5", ".hdf5", ".keras")
+SUFFIX = ".fastnn"
+
+
+def check_suffix(path, what="model"):
+    """Refuse a Keras file name (.h5, .hdf5, .keras) with the supported one."""
+    name = os.fspath(path) if isinstance(path, (str, os.PathLike)) else None
+    if name is not None and name.lower().endswith(KERAS_SUFFIXES):
+        suffix = next(s for s in KERAS_SUFFIXES if name.lower().endswith(s))
+        raise ValueError(f"cannot save the {what} as {name!r}: fastnn does not write Keras's "
+                         f"{suffix} format. It writes its own format (a zip of JSON and .npy "
+                         f"arrays, readable by fastnn.load_model); name the file with the "
+                         f"{SUFFIX!r} suffix, e.g. {name[:-len(suffix)] + SUFFIX!r}")
+
+
+def model_to_json(model, **dumps_kwargs):
+    """The architecture of a built model as a JSON string (no weights), as
+    Keras's ``model.to_json()``; ``model_from_json`` rebuilds it."""
+    return json.dumps({"format": FORMAT, "version": VERSION, "model": model_config(model)},
+                      default=float, **dumps_kwargs)
+
+
+def model_from_json(json_string):
+    """A new model (fresh weights) from ``model.to_json()``'s string."""
+    try:
+        config = json.loads(json_string)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"model_from_json needs the string model.to_json() returns; it is "
+                         f"not JSON ({e})") from None
+    if not isinstance(config, dict) or config.get("format") != FORMAT or "model" not in config:
+        raise ValueError("model_from_json needs the string fastnn's model.to_json() returns "
+                         f"(a JSON object with format {FORMAT!r} and a 'model' entry); "
+                         "Keras's own JSON is not read")
+    if config.get("version") != VERSION:
+        raise ValueError(f"model JSON has version {config.get('version')!r}; this fastnn "
+                         f"reads version {VERSION}")
+    try:
+        return _build_model(config["model"], "model JSON")
+    except ModelFileError as e:
+        raise ValueError(str(e)) from None
+    except (KeyError, IndexError, TypeError, AttributeError) as e:
+        raise ValueError(f"model JSON: malformed model description "
+                         f"({type(e).__name__}: {e})") from None

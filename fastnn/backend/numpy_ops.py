@@ -4,7 +4,7 @@ layouts of in-place outputs) falls back to the plain NumPy ``Ops``, so results
 never depend on which path ran. No kernel code and no layer logic here."""
 import numpy
 
-from .ops import FLOAT_DTYPES, Ops
+from .ops import ACTIVATIONS, FLOAT_DTYPES, Ops
 from fastnn._C import activations as _act
 from fastnn._C import blas as _blas
 from fastnn._C import dense as _dense
@@ -55,12 +55,13 @@ class NumpyOps(Ops):
 
     # ------------------------------------------------------------ activations
     def activation_forward(self, name, x, alpha=0.0):
-        if name in NUMPY_FASTER_FORWARD or not _kernel_dtype(x):
+        if name in NUMPY_FASTER_FORWARD or name not in ACTIVATIONS or not _kernel_dtype(x):
             return super().activation_forward(name, x, alpha)
         return _act.activation_forward(name, numpy.ascontiguousarray(x), alpha)
 
     def activation_backward(self, name, y, dy, alpha=0.0):
-        if not _kernel_dtype(y, dy) or y.shape != dy.shape or (name == "softmax" and y.ndim == 0):
+        if (name not in ACTIVATIONS or not _kernel_dtype(y, dy) or y.shape != dy.shape
+                or (name == "softmax" and y.ndim == 0)):
             return super().activation_backward(name, y, dy, alpha)
         return _act.activation_backward(name, numpy.ascontiguousarray(y),
                                         numpy.ascontiguousarray(dy), alpha)
@@ -86,7 +87,7 @@ class NumpyOps(Ops):
 
     # -------------------------------------------------------------- dense layer
     def dense_forward(self, x, W, b, activation="linear", alpha=0.0):
-        if not _kernel_dtype(x, W, b) or x.ndim != 2 or W.ndim != 2:
+        if activation not in ACTIVATIONS or not _kernel_dtype(x, W, b) or x.ndim != 2 or W.ndim != 2:
             return super().dense_forward(x, W, b, activation, alpha)
         if activation in NUMPY_FASTER_FORWARD:
             z = _dense.dense_forward(x, W, b, "linear")
@@ -95,7 +96,8 @@ class NumpyOps(Ops):
 
     def dense_backward(self, x, W, y, dy, dW, db, activation="linear", alpha=0.0,
                        need_dx=True):
-        if (not _kernel_dtype(x, W, y, dy, dW, db) or x.ndim != 2 or W.ndim != 2
+        if (activation not in ACTIVATIONS or not _kernel_dtype(x, W, y, dy, dW, db)
+                or x.ndim != 2 or W.ndim != 2
                 or not _contiguous(dW) or not dW.flags.writeable
                 or (db is not None and (not db.flags.c_contiguous or not db.flags.writeable))):
             return super().dense_backward(x, W, y, dy, dW, db, activation, alpha, need_dx)

@@ -11,8 +11,10 @@ This module must hold no layer logic and no Cython imports.
 Conventions
 -----------
 * Element-wise activation derivatives are computed from the *output* ``y``
-  (sigmoid, tanh, relu, leaky_relu, elu, linear, softmax), so a layer keeps only
-  its output for backward.
+  (sigmoid, tanh, relu, leaky_relu, elu, linear, softmax, and selu, softplus,
+  softsign, hard_sigmoid), so a layer keeps only its output for backward. gelu,
+  silu and mish are not invertible from their output: their derivative needs
+  the input (``activation_backward_from_input``; ``INPUT_GRAD_ACTIVATIONS``).
 * ``*_backward`` methods that produce parameter gradients *accumulate* into the
   arrays they are given (``dW += ...``), so a layer used twice in a graph sums
   its gradients.
@@ -20,7 +22,15 @@ Conventions
 """
 import numpy
 
+# The activations every backend (and the Cython kernels' enum) implements.
 ACTIVATIONS = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "softmax")
+# Keras's further activations, in plain NumPy here (no kernel): the layers
+# fall back to these methods for them.
+EXTRA_ACTIVATIONS = ("selu", "softplus", "softsign", "hard_sigmoid", "gelu", "silu", "mish")
+INPUT_GRAD_ACTIVATIONS = ("gelu", "silu", "mish")
+# SELU's constants (Klambauer et al. 2017), as Keras.
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
 FLOAT_DTYPES = (numpy.dtype(numpy.float32), numpy.dtype(numpy.float64))
 
 
@@ -137,7 +147,10 @@ class Ops:
             return xp.where(x > 0, x, x.dtype.type(alpha) * xp.expm1(xp.minimum(x, 0)))
         if name == "softmax":
             return self.softmax(x)
-        raise ValueError(f"unknown activation {name!r}; expected one of {ACTIVATIONS}")
+        if name in EXTRA_ACTIVATIONS:
+            return self._extra_forward(name, x)
+        raise ValueError(f"unknown activation {name!r}; expected one of "
+                         f"{ACTIVATIONS + EXTRA_ACTIVATIONS}")
 
     def activation_backward(self, name, y, dy, alpha=0.0):
         """Gradient w.r.t. the activation's input, from its output ``y``."""
@@ -156,7 +169,69 @@ class Ops:
             return xp.where(y > 0, dy, dy * (y + y.dtype.type(alpha)))
         if name == "softmax":
             return self.softmax_backward(y, dy)
-        raise ValueError(f"unknown activation {name!r}; expected one of {ACTIVATIONS}")
+        if name in INPUT_GRAD_ACTIVATIONS:
+            raise ValueError(f"the derivative of {name} needs its input, not only its output; "
+                             f"use activation_backward_from_input")
+        if name in EXTRA_ACTIVATIONS:
+            return self._extra_backward_from_output(name, y, dy)
+        raise ValueError(f"unknown activation {name!r}; expected one of "
+                         f"{ACTIVATIONS + EXTRA_ACTIVATIONS}")
+
+    def activation_backward_from_input(self, name, x, y, dy, alpha=0.0):
+        """Gradient w.r.t. the activation's input ``x`` (``y`` its output): for
+        every activation, including those whose derivative needs ``x``."""
+        if name not in INPUT_GRAD_ACTIVATIONS:
+            return self.activation_backward(name, y, dy, alpha)
+        xp = self.xp
+        if name == "gelu":
+            # d/dx x Phi(x) = Phi(x) + x phi(x)
+            cdf = 0.5 * (1 + self._erf(x / x.dtype.type(numpy.sqrt(2))))
+            pdf = xp.exp(-0.5 * x * x) / x.dtype.type(numpy.sqrt(2 * numpy.pi))
+            return dy * (cdf + x * pdf)
+        s = self.activation_forward("sigmoid", x)
+        if name == "silu":
+            return dy * (s * (1 + x * (1 - s)))
+        t = xp.tanh(self._extra_forward("softplus", x))  # mish
+        return dy * (t + x * (1 - t * t) * s)
+
+    def _erf(self, x):
+        import scipy.special
+        return scipy.special.erf(x)
+
+    def _extra_forward(self, name, x):
+        xp, one = self.xp, x.dtype.type(1)
+        if name == "selu":
+            return x.dtype.type(SELU_SCALE) * xp.where(
+                x > 0, x, x.dtype.type(SELU_ALPHA) * xp.expm1(xp.minimum(x, 0)))
+        if name == "softplus":
+            # log(1 + e^x) without overflow: max(x, 0) + log1p(e^-|x|)
+            return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(x)))
+        if name == "softsign":
+            return x / (one + xp.abs(x))
+        if name == "hard_sigmoid":
+            # Keras 3's (and PyTorch's) definition: relu6(x + 3) / 6.
+            return xp.clip(x / x.dtype.type(6) + x.dtype.type(0.5), 0, 1)
+        if name == "gelu":
+            return x * x.dtype.type(0.5) * (one + self._erf(x / x.dtype.type(numpy.sqrt(2))))
+        if name == "silu":
+            return x * self.activation_forward("sigmoid", x)
+        if name == "mish":
+            return x * xp.tanh(self._extra_forward("softplus", x))
+        raise ValueError(f"unknown activation {name!r}")
+
+    def _extra_backward_from_output(self, name, y, dy):
+        xp = self.xp
+        if name == "selu":
+            # x > 0 exactly where y > 0; below, dy/dx = scale*alpha*e^x = y + scale*alpha.
+            return xp.where(y > 0, dy * y.dtype.type(SELU_SCALE),
+                            dy * (y + y.dtype.type(SELU_SCALE * SELU_ALPHA)))
+        if name == "softplus":
+            return dy * -xp.expm1(-y)  # sigmoid(x) = 1 - e^-y
+        if name == "softsign":
+            return dy * (1 - xp.abs(y)) ** 2  # 1 / (1 + |x|)^2
+        if name == "hard_sigmoid":
+            return xp.where((y > 0) & (y < 1), dy / dy.dtype.type(6), 0).astype(dy.dtype, copy=False)
+        raise ValueError(f"unknown activation {name!r}")
 
     def softmax(self, x):
         """Row-wise softmax over the last axis, stable for large logits."""
@@ -369,3 +444,41 @@ class Ops:
             m, v = adam_state[name]
             self.adam_update(p, grad, m, v, lr, beta1, beta2, eps, step)
         return data_loss, reg
+
+    # ------------------------------------------- more optimizers (Keras's set)
+    def adadelta_update(self, param, grad, acc_grad, acc_delta, lr, rho=0.95, eps=1e-7,
+                        weight_decay=0.0):
+        """One Adadelta step (Zeiler 2012, as Keras): the step is the gradient
+        scaled by RMS(past steps) / RMS(past gradients), times ``lr``."""
+        xp = self.xp
+        g = grad + weight_decay * param if weight_decay else grad
+        acc_grad *= rho
+        acc_grad += (1 - rho) * g * g
+        delta = xp.sqrt(acc_delta + eps) / xp.sqrt(acc_grad + eps) * g
+        acc_delta *= rho
+        acc_delta += (1 - rho) * delta * delta
+        param -= lr * delta
+
+    def adamax_update(self, param, grad, m, u, lr, beta1, beta2, eps, step, weight_decay=0.0):
+        """One Adamax step (Kingma & Ba, section 7): Adam with the infinity norm,
+        ``u = max(beta2 * u, |g|)``; ``step`` counts from 1."""
+        xp = self.xp
+        g = grad + weight_decay * param if weight_decay else grad
+        m *= beta1
+        m += (1 - beta1) * g
+        xp.maximum(u * beta2, xp.abs(g), out=u)
+        param -= (lr / (1 - beta1 ** step)) * m / (u + eps)
+
+    def nadam_update(self, param, grad, m, v, lr, beta1, beta2, eps, step, mu_t, mu_next,
+                     mu_product, weight_decay=0.0):
+        """One Nadam step (Dozat 2016, as Keras): Adam with Nesterov momentum.
+        ``mu_t``/``mu_next`` are the momentum schedule at ``step`` and
+        ``step + 1``; ``mu_product`` is the product of ``mu`` over steps 1..step."""
+        g = grad + weight_decay * param if weight_decay else grad
+        m *= beta1
+        m += (1 - beta1) * g
+        v *= beta2
+        v += (1 - beta2) * g * g
+        m_hat = (mu_next / (1 - mu_product * mu_next)) * m + ((1 - mu_t) / (1 - mu_product)) * g
+        v_hat = v / (1 - beta2 ** step)
+        param -= lr * m_hat / (self.xp.sqrt(v_hat) + eps)

@@ -4,7 +4,7 @@ from .core import ELU, Activation, Dense, Flatten, LeakyReLU, Maxout, ReLU, Resh
 from .embedding import Embedding
 from .input import Input, InputLayer
 from .masking import Masking
-from .merge import Add, Concatenate
+from .merge import Add, Concatenate, add, concatenate
 from .pooling import GlobalAveragePooling1D
 from .regularization import Dropout, GaussianNoise
 from .wrappers import TimeDistributed, Wrapper
@@ -33,4 +33,4 @@ __all__ = ["Layer", "Node", "SymbolicTensor", "Input", "InputLayer", "Dense", "A
            "ReLU", "LeakyReLU", "ELU", "Softmax", "Maxout", "Flatten", "Reshape", "Add",
            "Concatenate", "Dropout", "GaussianNoise", "Embedding", "Masking",
            "GlobalAveragePooling1D", "TimeDistributed", "Wrapper", "register_layer",
-           "layer_class"]
+           "layer_class", "add", "concatenate"]

@@ -36,7 +36,9 @@ def _unique_name(prefix):
 
 
 def _snake(name):
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+    """Keras's automatic names: LeakyReLU -> leaky_re_lu, Conv2D -> conv2d."""
+    name = re.sub(r"(.)([A-Z][a-z0-9]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 # Loading a model file builds its layers from a description that may be

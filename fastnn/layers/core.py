@@ -18,7 +18,15 @@ class Dense(Layer):
 
     def __init__(self, units, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 kernel_regularizer=None, bias_regularizer=None, **kwargs):
+                 kernel_regularizer=None, bias_regularizer=None, input_dim=None, **kwargs):
+        if input_dim is not None:
+            # Keras 2: Dense(32, input_dim=784) is Dense(32, input_shape=(784,)).
+            if "input_shape" in kwargs and kwargs["input_shape"] is not None:
+                raise ValueError(f"Dense got both input_dim={input_dim!r} and input_shape="
+                                 f"{kwargs['input_shape']!r}; give one")
+            if not isinstance(input_dim, int) or input_dim < 1:
+                raise ValueError(f"Dense input_dim must be a positive integer, got {input_dim!r}")
+            kwargs["input_shape"] = (input_dim,)
         super().__init__(**kwargs)
         if not isinstance(units, int) or units < 1:
             raise ValueError(f"Dense units must be a positive integer, got {units!r}")
@@ -56,15 +64,23 @@ class Dense(Layer):
         x2 = x.reshape(-1, W.shape[0])
         b = self.params.get("bias")
         act = "linear" if fused_output else self.activation
-        y = ops.dense_forward(x2, W, b, act, self.alpha)
+        z = None  # the pre-activation, kept only when the derivative needs it
+        if activations.needs_input(act):
+            z = ops.dense_forward(x2, W, b, "linear")
+            y = activations.forward(act, z, self.alpha, ops)
+        else:
+            y = ops.dense_forward(x2, W, b, act, self.alpha)
 
         def backprop(dy, need_dx=True):
             dy = dy.reshape(y.shape)
+            a, out = act, y
+            if z is not None:  # apply the activation's derivative here, then a linear Dense
+                dy, a, out = activations.backward(act, z, y, dy, self.alpha, ops), "linear", z
             if self.trainable:
-                dx = ops.dense_backward(x2, W, y, dy, self.grads["kernel"], self.grads.get("bias"),
-                                        act, self.alpha, need_dx=need_dx)
+                dx = ops.dense_backward(x2, W, out, dy, self.grads["kernel"],
+                                        self.grads.get("bias"), a, self.alpha, need_dx=need_dx)
             elif need_dx:
-                dx = ops.gemm(ops.activation_backward(act, y, dy, self.alpha), W, trans_b=True)
+                dx = ops.gemm(ops.activation_backward(a, out, dy, self.alpha), W, trans_b=True)
             else:
                 dx = None
             return None if dx is None else dx.reshape(x.shape)
@@ -85,7 +101,8 @@ def _ser(obj):
 
 
 class Activation(Layer):
-    """Applies an activation by name: ``Activation("relu")``."""
+    """Applies an activation: ``Activation("relu")``, or any ``activation=``
+    value a Dense takes (a fastnn.activations function, a registered one)."""
     supports_fused_output = True
     supports_masking = True
 
@@ -98,6 +115,9 @@ class Activation(Layer):
         if fused_output:
             return x, lambda dy: dy
         ops = self.ops
+        if activations.needs_input(self.activation):
+            y = activations.forward(self.activation, x, self.alpha, ops)
+            return y, lambda dy: activations.backward(self.activation, x, y, dy, self.alpha, ops)
         y = ops.activation_forward(self.activation, x, self.alpha)
         return y, lambda dy: ops.activation_backward(self.activation, y, dy, self.alpha)
 

@@ -112,3 +112,14 @@ class Concatenate(Layer):
 
     def get_config(self):
         return {**super().get_config(), "axis": self.axis}
+
+
+# Keras's functional forms: ``concatenate([a, b])`` is ``Concatenate()([a, b])``.
+def add(inputs, **kwargs):
+    """``Add(**kwargs)(inputs)``, as ``keras.layers.add``."""
+    return Add(**kwargs)(inputs)
+
+
+def concatenate(inputs, axis=-1, **kwargs):
+    """``Concatenate(axis, **kwargs)(inputs)``, as ``keras.layers.concatenate``."""
+    return Concatenate(axis=axis, **kwargs)(inputs)

@@ -1,0 +1,4 @@
+"""Keras's ``keras.utils`` helpers under the same names (re-exports only)."""
+from .preprocessing import to_categorical
+
+__all__ = ["to_categorical"]
