@@ -6,7 +6,7 @@ from cython.parallel cimport prange
 cimport numpy as cnp
 import numpy
 
-from checks cimport (check_float, check_ndim, check_c_contiguous, check_same_shape,
+from checks cimport (check_disjoint, check_float, check_ndim, check_c_contiguous, check_same_shape,
                       check_out, activation_code, activation_codes)
 from elementwise cimport act_forward_run, act_backward_run, softmax_row, softmax_backward_row
 from activation_codes cimport ACT_SOFTMAX, c_activation_enum
@@ -93,6 +93,7 @@ def softmax(x, out=None):
     logits. ``out`` may be ``x``."""
     check_float("x", x)
     check_c_contiguous("x", x)
+    check_disjoint("out", out, {"x": x}, ("x",))
     out = check_out("out", out, x.shape, x)
     if x.ndim == 0:
         raise ValueError("softmax needs at least a 1-D array, got a 0-D one")
@@ -111,6 +112,7 @@ def softmax_backward(y, dy, out=None):
     check_same_shape("dy", dy, "y", y)
     check_c_contiguous("y", y)
     check_c_contiguous("dy", dy)
+    check_disjoint("out", out, {"y": y, "dy": dy}, ("dy",))
     out = check_out("out", out, y.shape, y)
     if y.ndim == 0:
         raise ValueError("softmax needs at least a 1-D array, got a 0-D one")
@@ -130,6 +132,7 @@ def activation_forward(name, x, double alpha=0.0, out=None):
         return softmax(x, out)
     check_float("x", x)
     check_c_contiguous("x", x)
+    check_disjoint("out", out, {"x": x}, ("x",))
     out = check_out("out", out, x.shape, x)
     if x.dtype == numpy.float32:
         _forward_flat[float](code, x.reshape(-1), out.reshape(-1), alpha)
@@ -148,6 +151,7 @@ def activation_backward(name, y, dy, double alpha=0.0, out=None):
     check_same_shape("dy", dy, "y", y)
     check_c_contiguous("y", y)
     check_c_contiguous("dy", dy)
+    check_disjoint("out", out, {"y": y, "dy": dy}, ("y", "dy"))
     out = check_out("out", out, y.shape, y)
     if y.dtype == numpy.float32:
         _backward_flat[float](code, y.reshape(-1), dy.reshape(-1), out.reshape(-1), alpha)

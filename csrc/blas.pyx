@@ -5,7 +5,7 @@ from cython cimport floating
 cimport numpy as cnp
 import numpy
 
-from checks cimport (check_float, check_ndim, check_c_contiguous, as_row_major,
+from checks cimport (check_disjoint, check_float, check_ndim, check_c_contiguous, as_row_major,
                       BLAS_INT_MAX)
 from gemm cimport gemm_rm
 
@@ -56,6 +56,7 @@ def gemm(a, b, bint trans_a=False, bint trans_b=False, out=None, double alpha=1.
             raise ValueError(f"gemm: out has shape {out.shape} but op(a) @ op(b) has shape "
                              f"{(m, n)} (a {a.shape}, b {b.shape})")
         check_c_contiguous("out", out, writeable=True)
+        check_disjoint("out", out, {"a": a, "b": b})
     if m == 0 or n == 0:
         return out
     if ka == 0:

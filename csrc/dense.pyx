@@ -8,7 +8,7 @@ from cython.parallel cimport prange
 cimport numpy as cnp
 import numpy
 
-from checks cimport (check_float, check_ndim, check_c_contiguous, check_same_shape,
+from checks cimport (check_disjoint, check_float, check_ndim, check_c_contiguous, check_same_shape,
                       check_out, as_row_major, activation_code, activation_codes,
                       BLAS_INT_MAX)
 from elementwise cimport act_forward_run, act_backward_run
@@ -81,6 +81,7 @@ def dense_forward(x, W, b=None, activation="linear", double alpha=0.0, out=None)
         b = numpy.ascontiguousarray(b)
     else:
         b = numpy.zeros(1, dtype=x.dtype)
+    check_disjoint("out", out, {"x": x, "W": W, "b": b if has_b else None})
     out = check_out("out", out, (m, n), x)
     if m == 0 or n == 0:
         return out

@@ -30,7 +30,7 @@ from libc.stdint cimport int32_t, int64_t
 
 # The C row loops, the fused index type, the chunk sizes, the inline row helpers.
 from sparse_rows cimport *
-from checks cimport (check_array, check_float_dtype, check_writable, check_shape,
+from checks cimport (check_disjoint, check_array, check_float_dtype, check_writable, check_shape,
                      activation_codes, activation_code)
 
 #: Activation name -> code (fastnn_activations.h), the same table in every module.
@@ -117,6 +117,18 @@ def _indices_scan(const index_t[::1] indptr, const index_t[::1] indices, Py_ssiz
 
 @cython.boundscheck(False)
 @cython.wraparound(False)
+def _outside(const index_t[::1] values, Py_ssize_t n):
+    """Whether any value lies outside [0, n)."""
+    cdef Py_ssize_t i, m = values.shape[0]
+    cdef int out = 0
+    with nogil:
+        for i in range(m):
+            out = out | (values[i] < 0) | (values[i] >= n)
+    return out
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
 def _csr_take_rows(const index_t[::1] indptr, const index_t[::1] indices,
                    const floating[::1] data, const int64_t[::1] rows, index_t[::1] out_indptr,
                    index_t[::1] out_indices, floating[::1] out_data):
@@ -142,6 +154,26 @@ def csr_take_rows(indptr, indices, data, rows):
     structure is already valid (``check_csr``), as ``(indptr, indices, data)``
     of the same dtypes: what ``A[rows]`` gives in SciPy, without its overhead.
     ``rows`` must be integers in ``[0, n_rows)``."""
+    # The structure is checked (not its column order or range: columns are only
+    # copied), since the copy runs from indptr's offsets: a bad one would read
+    # or write outside the arrays.
+    check_array(indptr, "indptr", 1)
+    check_array(indices, "indices", 1)
+    check_array(data, "data", 1)
+    check_float_dtype({"data": data})
+    if indptr.dtype not in INDEX_DTYPES or indices.dtype != indptr.dtype:
+        raise ValueError(f"indptr and indices must share one dtype, int32 or int64; got "
+                         f"{indptr.dtype} and {indices.dtype}")
+    if indptr.shape[0] < 1 or indptr[0] != 0:
+        raise ValueError("indptr must start with 0 (a CSR row pointer of length n_rows + 1)")
+    if _indptr_decreases(indptr):
+        row = int(np.argmax(np.diff(indptr) < 0))
+        raise ValueError(f"indptr decreases at row {row} ({indptr[row]} -> {indptr[row + 1]}); "
+                         f"it must be non-decreasing")
+    if indptr[indptr.shape[0] - 1] != indices.shape[0] or data.shape[0] != indices.shape[0]:
+        raise ValueError(f"indptr[-1] is {indptr[indptr.shape[0] - 1]}, indices has "
+                         f"{indices.shape[0]} entries and data {data.shape[0]}; all three "
+                         f"must be equal (nnz)")
     rows = np.asarray(rows)
     if rows.ndim != 1 or (rows.size and rows.dtype.kind not in "iu"):
         raise ValueError(f"rows must be a 1-D array of integers, got dtype {rows.dtype} "
@@ -235,6 +267,7 @@ def csr_matmul(indptr, indices, data, B, out, accumulate=False, bias=None,
     check_shape(out, "out", (n, B.shape[1]))
     if bias is not None:
         check_shape(bias, "bias", (B.shape[1],))
+    check_disjoint("out", out, {"B": B, "data": data, "bias": bias})
     if n and B.shape[1]:
         _csr_matmul(indptr, indices, data, B, out, accumulate,
                     np.empty(0, out.dtype) if bias is None else bias, act)
@@ -324,6 +357,11 @@ def _transpose_of(indptr, indices, data, n, m, transpose):
     if perm.dtype != t_indptr.dtype or perm.shape[0] != data.shape[0]:
         raise ValueError(f"transpose perm must be {t_indptr.dtype} with {data.shape[0]} "
                          f"entries, got {perm.dtype} with {perm.shape[0]}")
+    # The kernels read data[perm[q]]: a value outside [0, nnz) would read any memory.
+    if _outside(perm, data.shape[0]):
+        bad = perm.min() if perm.min() < 0 else perm.max()
+        raise ValueError(f"transpose perm holds {bad}; expected positions in "
+                         f"[0, {data.shape[0]}) (the transpose from csr_transpose)")
     return t_indptr, t_indices, perm
 
 

@@ -124,3 +124,27 @@ cdef inline int check_shape(object x, str name, tuple shape) except -1:
     if x.shape != shape:
         raise ValueError(f"{name} has shape {x.shape}; expected {shape}")
     return 0
+
+
+cdef inline int check_disjoint(str out_name, object out, dict inputs, tuple same_ok=()) except -1:
+    """Refuse an output whose memory overlaps an input's (a kernel reading an
+    input while it writes the output would read what it already overwrote).
+    ``same_ok`` names the inputs the output may *be* (the identical array, as
+    an elementwise kernel computing in place documents); a partial overlap
+    with them is still refused."""
+    if out is None:
+        return 0
+    for name, a in inputs.items():
+        if a is None or a is out and name in same_ok:
+            continue
+        if (a is out or (a.__array_interface__["data"][0] == out.__array_interface__["data"][0]
+                         and a.shape == out.shape and a.strides == out.strides)):
+            if name in same_ok:
+                continue
+            raise ValueError(f"{out_name} is the same memory as {name}; pass a separate "
+                             f"array for {out_name}"
+                             + (f" (or {out_name}={name} itself)" if same_ok else ""))
+        if numpy.shares_memory(out, a, max_work=10**6):
+            raise ValueError(f"{out_name} overlaps {name} in memory; pass a separate array "
+                             f"for {out_name}")
+    return 0

@@ -124,6 +124,13 @@ def as_pattern(matrix, dtype=None):
                         (m.dtype if m.dtype in (numpy.float32, numpy.float64) else numpy.float32))
     if dtype not in (numpy.float32, numpy.float64):
         raise ValueError(f"dtype {dtype} is not supported; expected float32 or float64")
+    # Checked before any narrowing to int32: an int64 column index of 2**32 + 1
+    # must be an error, not column 1.
+    wide = numpy.int64 if (m.indptr.dtype.itemsize > 4 or m.indices.dtype.itemsize > 4) \
+        else numpy.int32
+    _k.check_csr(numpy.ascontiguousarray(m.indptr, dtype=wide),
+                 numpy.ascontiguousarray(m.indices, dtype=wide), m.shape[0], m.shape[1],
+                 name="matrix")
     index_dtype = numpy.int32 if max(m.nnz, *m.shape) < 2**31 - 1 else numpy.int64
     indptr = numpy.ascontiguousarray(m.indptr, dtype=index_dtype)
     indices = numpy.ascontiguousarray(m.indices, dtype=index_dtype)
