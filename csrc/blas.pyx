@@ -10,6 +10,7 @@ from _checks cimport (check_float, check_ndim, check_c_contiguous, as_row_major,
 from _gemm cimport gemm_rm
 
 cnp.import_array()
+include "common/threads.pxi"
 
 
 cdef void _gemm_typed(floating[:, ::1] a, floating[:, ::1] b, floating[:, ::1] c,

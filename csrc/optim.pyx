@@ -11,6 +11,7 @@ import numpy
 from _checks cimport check_float, check_same_shape
 
 cnp.import_array()
+include "common/threads.pxi"
 
 # Every *_run below runs with denormals flushed, on the thread that runs it
 # (each prange block and the serial path alike): fastnn_fpenv.h.
@@ -82,7 +83,7 @@ cdef void _sgd(floating[::1] p, floating[::1] g, floating[::1] vel, double lr, d
         if n < PARALLEL_MIN:
             _sgd_run(&p[0], &g[0], vp, n, <floating>lr, <floating>mom, nesterov, <floating>wd)
         else:
-            for b in prange(nb, schedule="static"):
+            for b in prange(nb, schedule="static", num_threads=fastnn_threads(n * FASTNN_ELEMENT_COST)):
                 s = b * BLOCK
                 _sgd_run(&p[s], &g[s], vp + s if vp != NULL else NULL, min(<Py_ssize_t>BLOCK, n - s),
                          <floating>lr, <floating>mom, nesterov, <floating>wd)
@@ -132,7 +133,7 @@ cdef void _rmsprop(floating[::1] p, floating[::1] g, floating[::1] sq, double lr
             _rmsprop_run(&p[0], &g[0], &sq[0], n, <floating>lr, <floating>rho, <floating>eps,
                          <floating>wd)
         else:
-            for b in prange(nb, schedule="static"):
+            for b in prange(nb, schedule="static", num_threads=fastnn_threads(n * FASTNN_ELEMENT_COST)):
                 s = b * BLOCK
                 _rmsprop_run(&p[s], &g[s], &sq[s], min(<Py_ssize_t>BLOCK, n - s), <floating>lr,
                              <floating>rho, <floating>eps, <floating>wd)
@@ -171,7 +172,7 @@ cdef void _adagrad(floating[::1] p, floating[::1] g, floating[::1] acc, double l
         if n < PARALLEL_MIN:
             _adagrad_run(&p[0], &g[0], &acc[0], n, <floating>lr, <floating>eps, <floating>wd)
         else:
-            for b in prange(nb, schedule="static"):
+            for b in prange(nb, schedule="static", num_threads=fastnn_threads(n * FASTNN_ELEMENT_COST)):
                 s = b * BLOCK
                 _adagrad_run(&p[s], &g[s], &acc[s], min(<Py_ssize_t>BLOCK, n - s),
                              <floating>lr, <floating>eps, <floating>wd)
@@ -218,7 +219,7 @@ cdef void _adam(floating[::1] p, floating[::1] g, floating[::1] m, floating[::1]
                       <floating>eps, <floating>inv_c2, <floating>step, <floating>l2,
                       <floating>decay)
         else:
-            for b in prange(nb, schedule="static"):
+            for b in prange(nb, schedule="static", num_threads=fastnn_threads(n * FASTNN_ELEMENT_COST)):
                 s = b * BLOCK
                 _adam_run(&p[s], &g[s], &m[s], &v[s], min(<Py_ssize_t>BLOCK, n - s),
                           <floating>b1, <floating>b2, <floating>eps, <floating>inv_c2,

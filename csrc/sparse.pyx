@@ -28,6 +28,7 @@ from cython.parallel cimport prange, threadid
 from libc.math cimport sqrt
 from libc.string cimport memcpy, memset
 from libc.stdint cimport int32_t, int64_t
+include "common/threads.pxi"
 
 cdef extern from "sparse_simd.h" nogil:
     int fastnn_threads_for(double work)

@@ -12,6 +12,7 @@ import numpy
 from _checks cimport check_float, check_ndim, check_c_contiguous, check_same_shape
 
 cnp.import_array()
+include "common/threads.pxi"
 
 cdef enum:
     PARALLEL_MIN = 16384
@@ -66,7 +67,7 @@ cdef void _xent_labels(floating[:, ::1] x, Py_ssize_t[::1] labels, floating[::1]
     cdef Py_ssize_t n = x.shape[0], c = x.shape[1], i
     with nogil:
         if n * c >= PARALLEL_MIN:
-            for i in prange(n, schedule="static"):
+            for i in prange(n, schedule="static", num_threads=fastnn_threads(<double>n * c)):
                 _labels_row(&x[i, 0], labels[i], &loss[i], &grad[i, 0], c)
         else:
             for i in range(n):
@@ -78,7 +79,7 @@ cdef void _xent_targets(floating[:, ::1] x, floating[:, ::1] t, floating[::1] lo
     cdef Py_ssize_t n = x.shape[0], c = x.shape[1], i
     with nogil:
         if n * c >= PARALLEL_MIN:
-            for i in prange(n, schedule="static"):
+            for i in prange(n, schedule="static", num_threads=fastnn_threads(<double>n * c)):
                 _targets_row(&x[i, 0], &t[i, 0], &loss[i], &grad[i, 0], c)
         else:
             for i in range(n):
