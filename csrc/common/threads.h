@@ -133,7 +133,11 @@ static inline long long fastnn_busy_ticks(int *ncpu)
 }
 
 /* Re-decide `now` from the CPU time others used since the last sample:
- * free CPUs = ours - others', rounded; at least 1, at most cap. */
+ * free CPUs = ours - others', rounded down unless within a quarter CPU of the
+ * next whole one (idle noise); at least 1, at most cap. Erring low is cheap
+ * (one thread where two fit loses at most half) and erring high is not (a
+ * team of two spinning beside a busy process ran the MLP 13x slower:
+ * bench/threads_check.py, threads=2!). */
 static inline void fastnn_threads_sample(fastnn_thread_state *s)
 {
     int ncpu = 0, n;
@@ -151,7 +155,7 @@ static inline void fastnn_threads_sample(fastnn_thread_state *s)
                          - (double)(self - s->last_self_ns)) / dt;
         if (others < 0)
             others = 0;
-        n = (int)((double)ncpu - others + 0.5);
+        n = (int)((double)ncpu - others + 0.25);
         if (n > s->cap)
             n = s->cap;
         if (n < 1)
