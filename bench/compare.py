@@ -32,9 +32,8 @@ def _threads_from_argv(default=2):
 THREADS = _threads_from_argv()
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
     os.environ[_var] = str(THREADS)
-# The children's environment, taken before fastnn is imported here: importing it
-# sets OMP_WAIT_POLICY and GOMP_SPINCOUNT in os.environ (fastnn/_C/__init__.py),
-# which the PyTorch child would inherit and its OpenMP runtime obey.
+# The children's environment, taken before fastnn is imported here, so that
+# nothing fastnn does in this process can reach the PyTorch child.
 CHILD_ENV = dict(os.environ)
 
 import numpy  # noqa: E402

@@ -12,6 +12,7 @@ from elementwise cimport act_forward_run, act_backward_run, softmax_row, softmax
 from activation_codes cimport ACT_SOFTMAX, c_activation_enum
 
 cnp.import_array()
+include "common/threads.pxi"
 
 #: Activation name -> code, the table every kernel module shares (checks.pxd).
 ACTIVATION_CODES = activation_codes()
@@ -32,7 +33,7 @@ cdef void _forward_flat(int code, floating[::1] x, floating[::1] y, double alpha
         if n < PARALLEL_MIN:
             act_forward_run(code, &x[0], &y[0], n, a)
         else:
-            for i in prange(nblocks, schedule="static"):
+            for i in prange(nblocks, schedule="static", num_threads=fastnn_threads(n * FASTNN_ELEMENT_COST)):
                 start = i * BLOCK
                 act_forward_run(code, &x[start], &y[start], min(<Py_ssize_t>BLOCK, n - start), a)
 
@@ -47,7 +48,7 @@ cdef void _backward_flat(int code, floating[::1] y, floating[::1] dy, floating[:
         if n < PARALLEL_MIN:
             act_backward_run(code, &y[0], &dy[0], &dx[0], n, a)
         else:
-            for i in prange(nblocks, schedule="static"):
+            for i in prange(nblocks, schedule="static", num_threads=fastnn_threads(n * FASTNN_ELEMENT_COST)):
                 start = i * BLOCK
                 act_backward_run(code, &y[start], &dy[start], &dx[start],
                                  min(<Py_ssize_t>BLOCK, n - start), a)
@@ -62,7 +63,7 @@ cdef void _softmax_rows(floating[:, ::1] x, floating[:, ::1] y):
             for i in range(m):
                 softmax_row(&x[i, 0], &y[i, 0], n)
         else:
-            for i in prange(m, schedule="static"):
+            for i in prange(m, schedule="static", num_threads=fastnn_threads(m * n * FASTNN_ELEMENT_COST)):
                 softmax_row(&x[i, 0], &y[i, 0], n)
 
 
@@ -75,7 +76,7 @@ cdef void _softmax_backward_rows(floating[:, ::1] y, floating[:, ::1] dy, floati
             for i in range(m):
                 softmax_backward_row(&y[i, 0], &dy[i, 0], &dx[i, 0], n)
         else:
-            for i in prange(m, schedule="static"):
+            for i in prange(m, schedule="static", num_threads=fastnn_threads(m * n * FASTNN_ELEMENT_COST)):
                 softmax_backward_row(&y[i, 0], &dy[i, 0], &dx[i, 0], n)
 
 
@@ -166,7 +167,7 @@ cdef void _maxout_forward(floating[:, ::1] x, floating[:, ::1] y, int[:, ::1] id
     cdef floating best, v
     cdef const floating* g
     with nogil:
-        for i in prange(m, schedule="static"):
+        for i in prange(m, schedule="static", num_threads=fastnn_threads(<double>m * units * pieces)):
             for u in range(units):
                 g = &x[i, u * pieces]
                 best = g[0]
@@ -188,7 +189,7 @@ cdef void _maxout_backward(floating[:, ::1] dy, int[:, ::1] idx, floating[:, ::1
                            int pieces):
     cdef Py_ssize_t m = dy.shape[0], units = dy.shape[1], i, u
     with nogil:
-        for i in prange(m, schedule="static"):
+        for i in prange(m, schedule="static", num_threads=fastnn_threads(<double>m * units)):
             for u in range(units):
                 dx[i, u * pieces + idx[i, u]] = dy[i, u]
 

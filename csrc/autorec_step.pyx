@@ -18,6 +18,7 @@ cimport cython
 from cython.parallel cimport prange, threadid
 from libc.string cimport memset
 from libc.stdint cimport int32_t, int64_t
+include "common/threads.pxi"
 
 # The C row loops, the fused index type, the chunk sizes, the inline row helpers.
 from sparse_rows cimport *

@@ -10,6 +10,7 @@ from checks cimport (check_disjoint, check_float, check_ndim, check_c_contiguous
 from gemm cimport gemm_rm
 
 cnp.import_array()
+include "common/threads.pxi"
 
 
 cdef void _gemm_typed(floating[:, ::1] a, floating[:, ::1] b, floating[:, ::1] c,

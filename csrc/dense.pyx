@@ -16,6 +16,7 @@ from activation_codes cimport ACT_LINEAR
 from gemm cimport gemm_rm
 
 cnp.import_array()
+include "common/threads.pxi"
 
 #: Activation name -> code, the table every kernel module shares (checks.pxd).
 ACTIVATION_CODES = activation_codes()
@@ -40,7 +41,7 @@ cdef void _forward(int code, floating[:, ::1] x, bint tx, floating[:, ::1] W, bi
         if code == ACT_LINEAR and not has_b:
             return
         if <Py_ssize_t>m * n >= PARALLEL_MIN:
-            for i in prange(m, schedule="static"):
+            for i in prange(m, schedule="static", num_threads=fastnn_threads(<double>m * n)):
                 _epilogue_row(code, &y[i, 0], bias, n, a)
         else:
             for i in range(m):
@@ -113,7 +114,7 @@ cdef void _backward(int code, floating[:, ::1] x, bint tx, floating[:, ::1] W, b
     with nogil:
         if fuse or has_db:
             if <Py_ssize_t>m * n >= PARALLEL_MIN:
-                for blk in prange(nblocks, schedule="static"):
+                for blk in prange(nblocks, schedule="static", num_threads=fastnn_threads(<double>m * n)):
                     _dz_block(code, fuse, y, dy, dz, has_db, &partial[blk, 0],
                               blk * SUM_ROWS, min(<Py_ssize_t>m, (blk + 1) * SUM_ROWS), a)
             else:

@@ -12,6 +12,7 @@ import numpy
 from checks cimport check_float, check_same_shape
 
 cnp.import_array()
+include "common/threads.pxi"
 
 # Every *_run below runs with denormals flushed, on the thread that runs it
 # (each prange block and the serial path alike): fastnn_fpenv.h.
@@ -90,7 +91,7 @@ cdef void _sgd(floating[::1] p, floating[::1] g, floating[::1] vel, double lr, d
         if n < PARALLEL_MIN:
             _sgd_run(&p[0], &g[0], vp, n, <floating>lr, <floating>mom, nesterov, <floating>wd)
         else:
-            for b in prange(nb, schedule="static"):
+            for b in prange(nb, schedule="static", num_threads=fastnn_threads(n * FASTNN_ELEMENT_COST)):
                 s = b * BLOCK
                 _sgd_run(&p[s], &g[s], vp + s if vp != NULL else NULL, min(<Py_ssize_t>BLOCK, n - s),
                          <floating>lr, <floating>mom, nesterov, <floating>wd)
@@ -140,7 +141,7 @@ cdef void _rmsprop(floating[::1] p, floating[::1] g, floating[::1] sq, double lr
             _rmsprop_run(&p[0], &g[0], &sq[0], n, <floating>lr, <floating>rho, <floating>eps,
                          <floating>wd)
         else:
-            for b in prange(nb, schedule="static"):
+            for b in prange(nb, schedule="static", num_threads=fastnn_threads(n * FASTNN_ELEMENT_COST)):
                 s = b * BLOCK
                 _rmsprop_run(&p[s], &g[s], &sq[s], min(<Py_ssize_t>BLOCK, n - s), <floating>lr,
                              <floating>rho, <floating>eps, <floating>wd)
@@ -179,7 +180,7 @@ cdef void _adagrad(floating[::1] p, floating[::1] g, floating[::1] acc, double l
         if n < PARALLEL_MIN:
             _adagrad_run(&p[0], &g[0], &acc[0], n, <floating>lr, <floating>eps, <floating>wd)
         else:
-            for b in prange(nb, schedule="static"):
+            for b in prange(nb, schedule="static", num_threads=fastnn_threads(n * FASTNN_ELEMENT_COST)):
                 s = b * BLOCK
                 _adagrad_run(&p[s], &g[s], &acc[s], min(<Py_ssize_t>BLOCK, n - s),
                              <floating>lr, <floating>eps, <floating>wd)
@@ -216,7 +217,7 @@ cdef void _adam(floating[::1] p, floating[::1] g, floating[::1] m, floating[::1]
             _adam_run(&p[0], &g[0], &m[0], &v[0], n, <floating>b1, <floating>b2,
                       <floating>lr_t, <floating>eps_t, <floating>l2, <floating>keep)
         else:
-            for b in prange(nb, schedule="static"):
+            for b in prange(nb, schedule="static", num_threads=fastnn_threads(n * FASTNN_ELEMENT_COST)):
                 s = b * BLOCK
                 _adam_run(&p[s], &g[s], &m[s], &v[s], min(<Py_ssize_t>BLOCK, n - s),
                           <floating>b1, <floating>b2, <floating>lr_t, <floating>eps_t,

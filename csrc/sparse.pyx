@@ -27,6 +27,7 @@ from cython.parallel cimport prange, threadid
 from libc.math cimport sqrt
 from libc.string cimport memcpy
 from libc.stdint cimport int32_t, int64_t
+include "common/threads.pxi"
 
 # The C row loops, the fused index type, the chunk sizes, the inline row helpers.
 from sparse_rows cimport *

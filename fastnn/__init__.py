@@ -11,10 +11,12 @@ from .model import Model, Sequential
 from .random import set_seed
 from .saving import load_model
 from . import models, utils  # Keras's import paths: fastnn.models, fastnn.utils
+from .threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 
 __all__ = ["Model", "Sequential", "Input", "load_model", "gradcheck", "set_seed",
            "get_backend", "set_backend", "use_backend", "layers", "losses", "optimizers",
            "activations", "initializers", "regularizers", "metrics", "callbacks", "datasets",
-           "preprocessing", "models", "utils", "__version__"]
+           "preprocessing", "models", "utils", "set_num_threads", "get_num_threads",
+           "__version__"]

@@ -19,22 +19,13 @@
 #include "fastnn_activations.h"
 #include "fastnn_clones.h"
 #include "fastnn_math.h"
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
-/* Threads for a parallel loop of `work` multiply-adds (or element updates):
- * one below the threshold, where waking and joining a team costs more than it
- * saves (and, on shared cores, a preempted team member stalls the whole loop). */
-#define FASTNN_PARALLEL_MIN_WORK 262144.0
+/* The thread policy is common/threads.h's; the sparse kernels call it by
+ * this name. */
+#include "common/threads.h"
 static int fastnn_threads_for(double work)
 {
-#ifdef _OPENMP
-    return work < FASTNN_PARALLEL_MIN_WORK ? 1 : omp_get_max_threads();
-#else
-    (void)work;
-    return 1;
-#endif
+    return fastnn_threads(work);
 }
 
 
