@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+#: Timed epochs per epoch-sized case (MLP, AutoRec), after one warm-up epoch.
+EPOCHS = int(os.environ.get("FASTNN_BENCH_EPOCHS", "3"))
 #: The ways every hot path is timed: fastnn, the plain NumPy reference, PyTorch CPU.
 WAYS = ("fastnn", "numpy", "torch")
 GEMM_SHAPES = {"1024^3": (1024, 1024, 1024), "128x784x256": (128, 784, 256)}

@@ -214,26 +214,13 @@ def train_step():
 # ---------------------------------------------------------- training epochs
 def autorec_epoch(size):
     """One I-AutoRec epoch, dense masked, autograd, torch.optim.Adam (L2 as
-    Adam's weight decay on W and V), batches in a seeded random order."""
+    Adam's weight decay on W and V): compare_autorec.py's torch way."""
+    from compare_autorec import TorchIAutoRec
     a = _data.AUTOREC
     X = _data.autorec_ratings(size).T.tocsr()  # items x users: I-AutoRec samples
-    Xd = torch.from_numpy(X.toarray())
-    M = (Xd != 0).to(torch.float32)
-    p = {n: t(v, True) for n, v in _data.autorec_init(X.shape[1], a["k"], a["seed"]).items()}
-    opt_l2 = torch.optim.Adam([p["W"], p["Vt"]], lr=a["lr"], weight_decay=a["lam"])
-    opt = torch.optim.Adam([p["b"], p["c"]], lr=a["lr"])
-    rng = np.random.default_rng(a["seed"])
-
-    def epoch():
-        order = rng.permutation(X.shape[0])
-        for s in range(0, len(order), a["batch"]):
-            idx = torch.from_numpy(np.sort(order[s:s + a["batch"]]))
-            opt.zero_grad()
-            opt_l2.zero_grad()
-            _autorec_loss({"Xd": Xd[idx], "M": M[idx]}, p).backward()
-            opt.step()
-            opt_l2.step()
-    return epoch
+    model = TorchIAutoRec(X, a["k"], a["lam"], a["lr"], a["batch"], a["seed"])
+    torch.set_num_threads(THREADS)  # TorchIAutoRec sets its own
+    return model.epoch
 
 
 def mlp_epoch():

@@ -21,6 +21,10 @@ like with like. ``extra_info["timed_in"]`` says so in the saved JSON.
     python -m pytest bench/test_bench_dense.py --benchmark-only
     python -m pytest bench/ --benchmark-disable              # each case once (smoke test)
     FASTNN_BENCH_EPOCHS=5 python -m pytest bench/test_bench_autorec.py --benchmark-only
+    FASTNN_BENCH_MARKDOWN=ratios.md python -m pytest bench/ --benchmark-only  # + Markdown
+
+FASTNN_BENCH_EPOCHS: timed epochs of the epoch-sized cases (default 3);
+FASTNN_BENCH_TORCH_THREADS: PyTorch's threads (default one per CPU).
 
 Run from the repository root with the built checkout on the path
 (``PYTHONPATH=$PWD``) or with fastnn installed.
@@ -37,14 +41,13 @@ import pytest
 
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))  # the test files import _data
+from _data import EPOCHS  # noqa: E402
 
 # The PyTorch child's environment, taken before any test file imports fastnn:
 # fastnn's import sets OpenMP variables in os.environ (fastnn/_C/__init__.py)
 # that an OpenMP runtime loaded after it, such as torch's, would obey.
 CHILD_ENV = dict(os.environ)
 
-#: Timed epochs per epoch-sized case (MLP, AutoRec), after one warm-up epoch.
-EPOCHS = int(os.environ.get("FASTNN_BENCH_EPOCHS", "3"))
 #: Seconds of quiet after a PyTorch case: its idle threads spin a few
 #: milliseconds on the cores the next fastnn case runs on.
 TORCH_SETTLE_S = 0.05
@@ -230,6 +233,25 @@ def ratio_table(results):
     return lines
 
 
+def markdown_table(results):
+    """The ratio table as Markdown rows (for bench/RESULTS.md)."""
+    groups = {}
+    for group, way, med, low in results:
+        groups.setdefault(group, {})[way] = (med, low)
+    rows = ["| hot path | fastnn way | fastnn ms | / NumPy: median (min) "
+            "| / PyTorch: median (min) |", "|---|---|---|---|---|"]
+    for group, ways in groups.items():
+        for way, fast in ways.items():
+            if not way.startswith("fastnn"):
+                continue
+            cells = []
+            for ref in ("numpy", "torch"):
+                r = ways.get(ref)
+                cells.append(f"{fast[0] / r[0]:.2f} ({fast[1] / r[1]:.2f})" if r else "n/a")
+            rows.append(f"| {group} | {way} | {fast[0] * 1e3:.4g} | {cells[0]} | {cells[1]} |")
+    return rows
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_terminal_summary(terminalreporter):
     if not _RESULTS:
@@ -240,6 +262,10 @@ def pytest_terminal_summary(terminalreporter):
                   f"{load_average()}; medians of each benchmark's rounds")
     for line in ratio_table(_RESULTS):
         tr.write_line(line)
+    path = os.environ.get("FASTNN_BENCH_MARKDOWN")
+    if path:  # the same table in Markdown, for bench/RESULTS.md
+        Path(path).write_text("\n".join(markdown_table(_RESULTS)) + "\n")
+        tr.write_line(f"Markdown table written to {path}")
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):
