@@ -17,7 +17,7 @@ child's measured per-call times, saved and compared (``--benchmark-save``,
 ``--benchmark-compare``) like any other: a comparison across runs compares
 like with like. ``extra_info["timed_in"]`` says so in the saved JSON.
 
-    python -m pytest bench/ --benchmark-only                 # everything, a few minutes
+    python -m pytest bench/ --benchmark-only                 # everything, several minutes
     python -m pytest bench/test_bench_dense.py --benchmark-only
     python -m pytest bench/ --benchmark-disable              # each case once (smoke test)
     FASTNN_BENCH_EPOCHS=5 python -m pytest bench/test_bench_autorec.py --benchmark-only
@@ -25,6 +25,11 @@ like with like. ``extra_info["timed_in"]`` says so in the saved JSON.
 
 FASTNN_BENCH_EPOCHS: timed epochs of the epoch-sized cases (default 3);
 FASTNN_BENCH_TORCH_THREADS: PyTorch's threads (default one per CPU).
+
+A new hot path (convolution, a recurrent layer) gets a bench/test_bench_NAME.py
+whose tests take ``way`` from _data.WAYS and set ``benchmark.group``, its
+inputs in bench/_data.py (so both processes build the same arrays) and its
+PyTorch version in bench/_torch_cases.py's CASES.
 
 Run from the repository root with the built checkout on the path
 (``PYTHONPATH=$PWD``) or with fastnn installed.
@@ -248,7 +253,9 @@ def markdown_table(results):
             for ref in ("numpy", "torch"):
                 r = ways.get(ref)
                 cells.append(f"{fast[0] / r[0]:.2f} ({fast[1] / r[1]:.2f})" if r else "n/a")
-            rows.append(f"| {group} | {way} | {fast[0] * 1e3:.4g} | {cells[0]} | {cells[1]} |")
+            ms = fast[0] * 1e3
+            ms = f"{ms:.4g}" if ms < 1000 else f"{ms:.0f}"
+            rows.append(f"| {group} | {way} | {ms} | {cells[0]} | {cells[1]} |")
     return rows
 
 
@@ -270,6 +277,6 @@ def pytest_terminal_summary(terminalreporter):
 
 def pytest_benchmark_update_machine_info(config, machine_info):
     machine_info.update(cpu_model=cpu_model(), cpu_count=os.cpu_count(),
-                        load_average_at_start=load_average(),
+                        load_average=load_average(),  # when the results are saved
                         torch_threads=os.environ.get("FASTNN_BENCH_TORCH_THREADS")
                         or os.cpu_count())
