@@ -165,8 +165,9 @@ def test_train_step(benchmark, request, batch, way):
     if way == "torch":
         return request.getfixturevalue("torch_case")("train_step")
     if way == "numpy":
-        return benchmark(dense_train_step, batch)
-    benchmark(fused_train_step, batch, way.split(":")[1])
+        benchmark(dense_train_step, batch)
+    else:
+        benchmark(fused_train_step, batch, way.split(":")[1])
 
 
 def best_time(fn, repeat=15):
