@@ -1,4 +1,4 @@
-"""Timing by turns across processes, for the compare_* scripts: one child
+"""Timing by turns across processes, for bench/compare_autorec.py: one child
 process per way, all alive at once, one epoch each per round in rotating order.
 Every way sees the same machine load, and each library runs with its own
 defaults (a process has one OpenMP runtime, which reads its settings once, when
@@ -50,8 +50,8 @@ def serve_timed(run, ready):
 #: autorec, torch, the step way follows torch in two rounds of three; at real
 #: ML-100K (101 rounds) it measured 0.021 s against autorec's 0.018 s. With 5 ms
 #: both took 0.018 s. With 50 ms (61 rounds) both took 0.024-0.025 s: after that
-#: long an idle the cores start the next epoch slowly (bench/RESULTS_sparse.md,
-#: round 9).
+#: long an idle the cores start the next epoch slowly (round 9 of
+#: bench/RESULTS_sparse.md, in git: `git show 40a6039:bench/RESULTS_sparse.md`).
 TURN_GAP_S = 0.005
 
 

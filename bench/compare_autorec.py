@@ -58,13 +58,13 @@ import time
 import tracemalloc
 
 import numpy as np
-import scipy.sparse as sp
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _data import autorec_init as init_params, synthetic_ratings  # noqa: E402
 from _turns import peak_rss_mb, serve, serve_timed, take_turns  # noqa: E402
 
-SIZES = {"ml1m": (6040, 3706, 1_000_209), "ml100k": (943, 1682, 100_000)}
+from _data import AUTOREC_SIZES as SIZES  # noqa: E402
 
 
 def size_of(name):
@@ -80,44 +80,12 @@ def size_of(name):
 
 
 # ---------------------------------------------------------------------- data
-def synthetic_ratings(n_users, n_items, nnz, seed=0):
-    """users x items CSR, long-tailed item popularity and user activity (Zipf-like),
-    ratings 1..5 correlated with a user and an item effect. Seeded."""
-    rng = np.random.default_rng(seed)
-    item_p = 1.0 / np.arange(1, n_items + 1) ** 0.9
-    item_p = rng.permutation(item_p / item_p.sum())
-    user_p = 1.0 / np.arange(1, n_users + 1) ** 0.6
-    user_p = rng.permutation(user_p / user_p.sum())
-    keys = np.empty(0, dtype=np.int64)
-    while keys.size < nnz:  # draw pairs until enough distinct ones exist
-        u = rng.choice(n_users, size=nnz, p=user_p)
-        i = rng.choice(n_items, size=nnz, p=item_p)
-        keys = np.unique(np.concatenate([keys, u.astype(np.int64) * n_items + i]))
-    keys = rng.permutation(keys)[:nnz]
-    u, i = keys // n_items, keys % n_items
-    ub = rng.normal(0, 0.5, n_users)
-    ib = rng.normal(0, 0.7, n_items)
-    r = np.clip(np.round(3.6 + ub[u] + ib[i] + rng.normal(0, 0.8, nnz)), 1, 5)
-    m = sp.csr_matrix((r.astype(np.float32), (u, i)), shape=(n_users, n_items))
-    m.sort_indices()
-    return m
-
-
 def load_data(args):
     if args.real:
         from fastnn.recsys import load_ratings
         path = os.path.expanduser("~/.cache/fastnn-data/ml-100k/u.data")
         return load_ratings(path).matrix
     return synthetic_ratings(*size_of(args.size), seed=args.seed)
-
-
-def init_params(n_in, k, seed):
-    rng = np.random.default_rng(seed)
-    s = 1 / np.sqrt(n_in)
-    return dict(W=rng.uniform(-s, s, (n_in, k)).astype(np.float32),
-                b=np.zeros(k, np.float32),
-                Vt=rng.uniform(-1 / np.sqrt(k), 1 / np.sqrt(k), (n_in, k)).astype(np.float32),
-                c=np.zeros(n_in, np.float32))
 
 
 @contextlib.contextmanager

@@ -1,40 +1,43 @@
-"""Activations and softmax cross-entropy, float32: NumpyOps against Ops.
-Run: python -m pytest bench/test_bench_activations.py --benchmark-group-by=group"""
-import numpy
+"""Activations (forward, and backward from the output) and the softmax
+cross-entropy loss with its gradient, float32: NumpyOps (fastnn's kernels),
+the plain NumPy reference Ops, and PyTorch (the same ops; backward through
+the aten kernels autograd calls; cross-entropy forward + autograd backward).
+
+    python -m pytest bench/test_bench_activations.py --benchmark-only
+"""
 import pytest
 
+import _data
 from fastnn.backend import NumpyOps, Ops
 
-OPS = [NumpyOps(), Ops()]
-IDS = ["fastnn", "numpy-reference"]
+OPS = {"fastnn": NumpyOps(), "numpy": Ops()}
 
 
-def data(shape=(256, 4096)):
-    rng = numpy.random.default_rng(0)
-    return (rng.standard_normal(shape).astype(numpy.float32),
-            rng.standard_normal(shape).astype(numpy.float32))
-
-
+@pytest.mark.parametrize("way", _data.WAYS)
 @pytest.mark.parametrize("name", ["sigmoid", "tanh", "relu", "elu", "softmax"])
-@pytest.mark.parametrize("ops", OPS, ids=IDS)
-def test_activation_forward(benchmark, ops, name):
-    x, _ = data()
+def test_activation_forward(benchmark, request, way, name):
     benchmark.group = f"{name} forward 256x4096"
-    benchmark(ops.activation_forward, name, x, 1.0)
+    if way == "torch":
+        return request.getfixturevalue("torch_case")("activation_forward", name=name)
+    x, _ = _data.activation_input()
+    benchmark(OPS[way].activation_forward, name, x, 1.0)
 
 
+@pytest.mark.parametrize("way", _data.WAYS)
 @pytest.mark.parametrize("name", ["sigmoid", "relu", "softmax"])
-@pytest.mark.parametrize("ops", OPS, ids=IDS)
-def test_activation_backward(benchmark, ops, name):
-    x, dy = data()
-    y = Ops().activation_forward(name, x)
+def test_activation_backward(benchmark, request, way, name):
     benchmark.group = f"{name} backward 256x4096"
-    benchmark(ops.activation_backward, name, y, dy)
+    if way == "torch":
+        return request.getfixturevalue("torch_case")("activation_backward", name=name)
+    x, dy = _data.activation_input()
+    y = Ops().activation_forward(name, x)
+    benchmark(OPS[way].activation_backward, name, y, dy)
 
 
-@pytest.mark.parametrize("ops", OPS, ids=IDS)
-def test_softmax_cross_entropy(benchmark, ops):
-    logits, _ = data((512, 1000))
-    labels = numpy.random.default_rng(1).integers(0, 1000, 512)
-    benchmark.group = "softmax cross-entropy 512x1000"
-    benchmark(ops.softmax_cross_entropy, logits, labels)
+@pytest.mark.parametrize("way", _data.WAYS)
+def test_softmax_cross_entropy(benchmark, request, way):
+    benchmark.group = "softmax cross-entropy + gradient 512x1000"
+    if way == "torch":
+        return request.getfixturevalue("torch_case")("softmax_cross_entropy")
+    logits, labels = _data.classification_batch()
+    benchmark(OPS[way].softmax_cross_entropy, logits, labels)

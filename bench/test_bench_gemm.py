@@ -1,29 +1,23 @@
-"""gemm: fastnn (SciPy's BLAS through fastnn._C.blas) against numpy.matmul.
-Run: python -m pytest bench/test_bench_gemm.py --benchmark-group-by=group"""
+"""gemm, float32: fastnn (SciPy's BLAS through fastnn._C.blas), numpy.matmul
+and torch.matmul, one group per shape.
+
+    python -m pytest bench/test_bench_gemm.py --benchmark-only
+"""
 import numpy
 import pytest
 
+import _data
 from fastnn._C.blas import gemm
 
-SHAPES = {"1024^3": (1024, 1024, 1024), "128x784x256": (128, 784, 256)}
 
-
-def operands(m, k, n):
-    rng = numpy.random.default_rng(0)
-    a = rng.standard_normal((m, k)).astype(numpy.float32)
-    b = rng.standard_normal((k, n)).astype(numpy.float32)
-    return a, b, numpy.empty((m, n), numpy.float32)
-
-
-@pytest.mark.parametrize("shape", SHAPES)
-def test_gemm_fastnn(benchmark, shape):
-    a, b, out = operands(*SHAPES[shape])
+@pytest.mark.parametrize("way", _data.WAYS)
+@pytest.mark.parametrize("shape", _data.GEMM_SHAPES)
+def test_gemm(benchmark, request, way, shape):
     benchmark.group = f"gemm {shape}"
-    benchmark(gemm, a, b, False, False, out)
-
-
-@pytest.mark.parametrize("shape", SHAPES)
-def test_gemm_numpy(benchmark, shape):
-    a, b, out = operands(*SHAPES[shape])
-    benchmark.group = f"gemm {shape}"
-    benchmark(numpy.matmul, a, b, out=out)
+    if way == "torch":
+        return request.getfixturevalue("torch_case")("gemm", shape=shape)
+    a, b, out = _data.gemm_operands(*_data.GEMM_SHAPES[shape])
+    if way == "fastnn":
+        benchmark(gemm, a, b, False, False, out)
+    else:
+        benchmark(numpy.matmul, a, b, out=out)

@@ -1,108 +1,94 @@
-"""pytest-benchmark: each sparse kernel against the dense masked NumPy
-formulation it replaces, on one ML-1M-sized I-AutoRec batch (256 items x 6,040
-users, ~4.5% observed, k = 500, float32). Benchmarks in one group compare the
-two ways; ``test_*_ratio`` checks a speed goal as a ratio measured in the same
-run (never an absolute time).
+"""Each sparse kernel of the I-AutoRec hot path against the dense masked
+formulation it replaces, in NumPy and in PyTorch, on one ML-1M-sized batch
+(256 items x 6,040 users, ~4.5% observed, k = 500, float32: _data.SPARSE_BATCH).
+Each group is one step of the training step done the three ways (fastnn's
+sparse kernel through fastnn.recsys.sparse_ops; the dense masked NumPy code;
+the same in PyTorch). ``test_batch_step_ratio`` checks a speed goal as a
+ratio measured in the same run (never an absolute time).
 
-    python -m pytest bench/test_bench_sparse.py --benchmark-group-by=group
-    python -m pytest bench/test_bench_sparse.py --benchmark-disable   # ratio checks only
+    python -m pytest bench/test_bench_sparse.py --benchmark-only
+    python -m pytest bench/test_bench_sparse.py --benchmark-disable   # ratio check, each case once
 """
 import time
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 
+import _data
 from fastnn.backend.ops import Ops
 from fastnn.recsys import sparse_ops as so
 
-BATCH, USERS, K, DENSITY = 256, 6040, 500, 0.045
+K = _data.SPARSE_BATCH["k"]
 
 
 @pytest.fixture(scope="module")
 def batch():
-    rng = np.random.default_rng(0)
-    X = sp.random(BATCH, USERS, density=DENSITY, format="csr", dtype=np.float32,
-                  random_state=rng)
-    X.data = rng.integers(1, 6, X.nnz).astype(np.float32)
-    P = so.as_pattern(X)
-    P.transpose_structure  # computed once per pattern, as in training
-    f32 = lambda *shape: rng.standard_normal(shape).astype(np.float32)  # noqa: E731
-    Xd = X.toarray()
-    return dict(P=P, Xd=Xd, M=(Xd != 0).astype(np.float32), W=f32(USERS, K) * 0.01,
-                b=f32(K), Vt=f32(USERS, K) * 0.01, c=f32(USERS), H=np.abs(f32(BATCH, K)) % 1,
-                G=f32(BATCH, K), vals=f32(X.nnz))
+    d = _data.sparse_batch()
+    d["P"] = so.as_pattern(d["X"])
+    d["P"].transpose_structure  # computed once per pattern, as in training
+    return d
 
 
-# ------------------------------------------------------------------ kernels
-@pytest.mark.benchmark(group="encoder X @ W")
-def test_spmm_sparse(benchmark, batch):
-    out = np.empty((BATCH, K), np.float32)
-    benchmark(so.spmm, batch["P"], batch["W"], out)
-
-
-@pytest.mark.benchmark(group="encoder X @ W")
-def test_spmm_dense(benchmark, batch):
-    benchmark(np.matmul, batch["Xd"], batch["W"])
-
-
-@pytest.mark.benchmark(group="weight gradient X.T @ G")
-def test_spmm_t_sparse(benchmark, batch):
-    out = np.empty((USERS, K), np.float32)
-    benchmark(so.spmm_t, batch["P"], batch["G"], out)
-
-
-@pytest.mark.benchmark(group="weight gradient X.T @ G")
-def test_spmm_t_dense(benchmark, batch):
-    benchmark(lambda: batch["Xd"].T @ batch["G"])
-
-
-@pytest.mark.benchmark(group="decoder at observed entries")
-def test_sddmm_sparse(benchmark, batch):
-    out = np.empty(batch["P"].nnz, np.float32)
-    benchmark(so.sddmm, batch["P"], batch["H"], batch["Vt"], batch["c"], out)
-
-
-@pytest.mark.benchmark(group="decoder at observed entries")
-def test_sddmm_dense_masked(benchmark, batch):
-    benchmark(lambda: (batch["H"] @ batch["Vt"].T + batch["c"]) * batch["M"])
-
-
-@pytest.mark.benchmark(group="masked squared error + gradient")
-def test_masked_loss_sparse(benchmark, batch):
-    benchmark(so.masked_sq_error, batch["vals"], batch["P"].data)
-
-
-@pytest.mark.benchmark(group="masked squared error + gradient")
-def test_masked_loss_dense(benchmark, batch):
-    R = batch["H"] @ batch["Vt"].T
+def dense_masked_loss(d):
+    R = d["H"] @ d["Vt"].T
 
     def dense():
-        E = batch["M"] * (R - batch["Xd"])
+        E = d["M"] * (R - d["Xd"])
         return float((E * E).sum(dtype=np.float64)), 2 * E
-    benchmark(dense)
+    return dense
 
 
-@pytest.mark.benchmark(group="Adam step on W (6040 x 500)")
-def test_adam_fused(benchmark, batch):
-    p, g = batch["W"].copy(), batch["Vt"].copy()
-    m, v = np.zeros_like(p), np.zeros_like(p)
-    benchmark(so.adam_update, p, g, m, v, 1e-3, 0.9, 0.999, 1e-8, 10, 1e-3)
+#: group -> (PyTorch case, {way: builder(batch) -> the call to time}).
+KERNELS = {
+    "encoder X @ W": ("spmm", {
+        "fastnn": lambda d: lambda out=np.empty((len(d["Xd"]), K), np.float32):
+            so.spmm(d["P"], d["W"], out),
+        "numpy": lambda d: lambda: np.matmul(d["Xd"], d["W"])}),
+    "weight gradient X.T @ G": ("spmm_t", {
+        "fastnn": lambda d: lambda out=np.empty(d["W"].shape, np.float32):
+            so.spmm_t(d["P"], d["G"], out),
+        "numpy": lambda d: lambda: d["Xd"].T @ d["G"]}),
+    "decoder at observed entries": ("sddmm", {
+        "fastnn": lambda d: lambda out=np.empty(d["P"].nnz, np.float32):
+            so.sddmm(d["P"], d["H"], d["Vt"], d["c"], out),
+        "numpy": lambda d: lambda: (d["H"] @ d["Vt"].T + d["c"]) * d["M"]}),
+    "masked squared error + gradient": ("masked_loss", {
+        "fastnn": lambda d: lambda: so.masked_sq_error(d["vals"], d["P"].data),
+        "numpy": dense_masked_loss}),
+}
 
 
-@pytest.mark.benchmark(group="Adam step on W (6040 x 500)")
-def test_adam_numpy(benchmark, batch):
-    p, g = batch["W"].copy(), batch["Vt"].copy()
-    m, v = np.zeros_like(p), np.zeros_like(p)
-    benchmark(Ops().adam_update, p, g, m, v, 1e-3, 0.9, 0.999, 1e-8, 10, 1e-3)
+@pytest.mark.parametrize("way", _data.WAYS)
+@pytest.mark.parametrize("group", KERNELS)
+def test_kernel(benchmark, request, batch, way, group):
+    benchmark.group = group
+    case, builders = KERNELS[group]
+    if way == "torch":
+        return request.getfixturevalue("torch_case")(case)
+    benchmark(builders[way](batch))
 
 
-@pytest.mark.benchmark(group="Adam step on W (6040 x 500)")
-def test_spmm_t_adam_fused(benchmark, batch):
-    p = batch["W"].copy()
-    m, v = np.zeros_like(p), np.zeros_like(p)
-    benchmark(so.spmm_t_adam, batch["P"], batch["G"], p, m, v, 1e-3, 0.9, 0.999, 1e-8, 10,
-              1e-3)
+def adam_args(d):
+    p = d["W"].copy()
+    return (p, d["Vt"].copy(), np.zeros_like(p), np.zeros_like(p), 1e-3, 0.9, 0.999, 1e-8, 10,
+            1e-3)
+
+
+@pytest.mark.parametrize("way", ["fastnn", "fastnn:spmm_t_adam", "numpy", "torch"])
+def test_adam_W(benchmark, request, batch, way):
+    """Adam (L2 1e-3) on W. fastnn:spmm_t_adam also computes W's gradient
+    (X.T @ G) row by row and applies it at once, so it does more work than
+    the others: the fused kernel that replaces gradient + update."""
+    benchmark.group = "Adam step on W (6040 x 500)"
+    if way == "torch":
+        return request.getfixturevalue("torch_case")("adam_W")
+    p, g, m, v, *hyper = adam_args(batch)
+    if way == "fastnn":
+        benchmark(so.adam_update, p, g, m, v, *hyper)
+    elif way == "numpy":
+        benchmark(Ops().adam_update, p, g, m, v, *hyper)
+    else:
+        benchmark(so.spmm_t_adam, batch["P"], batch["G"], p, m, v, *hyper)
 
 
 # ------------------------------------------------------- whole batch step
@@ -130,14 +116,12 @@ def dense_step(d):
     return float((E * E).sum(dtype=np.float64)), grads
 
 
-@pytest.mark.benchmark(group="I-AutoRec batch forward + backward")
-def test_batch_step_sparse(benchmark, batch):
-    benchmark(sparse_step, batch)
-
-
-@pytest.mark.benchmark(group="I-AutoRec batch forward + backward")
-def test_batch_step_dense_masked(benchmark, batch):
-    benchmark(dense_step, batch)
+@pytest.mark.parametrize("way", _data.WAYS)
+def test_batch_step(benchmark, request, batch, way):
+    benchmark.group = "I-AutoRec batch forward + backward"
+    if way == "torch":
+        return request.getfixturevalue("torch_case")("batch_step")
+    benchmark(sparse_step if way == "fastnn" else dense_step, batch)
 
 
 def _train_state(d, key):
@@ -172,15 +156,18 @@ def dense_train_step(d, ops=Ops()):
     return loss
 
 
-@pytest.mark.benchmark(group="I-AutoRec training step (forward, backward, L2, Adam)")
-@pytest.mark.parametrize("sweep", ["samples", "outputs"])
-def test_train_step_fused(benchmark, batch, sweep):
-    benchmark(fused_train_step, batch, sweep)
-
-
-@pytest.mark.benchmark(group="I-AutoRec training step (forward, backward, L2, Adam)")
-def test_train_step_dense_masked(benchmark, batch):
-    benchmark(dense_train_step, batch)
+@pytest.mark.parametrize("way", ["fastnn:samples", "fastnn:outputs", "numpy", "torch"])
+def test_train_step(benchmark, request, batch, way):
+    """The whole step, forward, backward, L2 and Adam on every parameter:
+    sparse_ops.autorec_adam_step with each of its two sweeps, against the
+    dense masked step with Adam."""
+    benchmark.group = "I-AutoRec training step (forward, backward, L2, Adam)"
+    if way == "torch":
+        return request.getfixturevalue("torch_case")("train_step")
+    if way == "numpy":
+        benchmark(dense_train_step, batch)
+    else:
+        benchmark(fused_train_step, batch, way.split(":")[1])
 
 
 def best_time(fn, repeat=15):
@@ -195,7 +182,7 @@ def best_time(fn, repeat=15):
 
 def test_batch_step_ratio(batch):
     """Same loss as the dense masked step, in at most 0.5x its time (measured
-    here ~0.15-0.2x; the bound leaves room for a shared, noisy machine)."""
+    ~0.15-0.2x; the bound leaves room for a shared, noisy machine)."""
     assert sparse_step(batch) == pytest.approx(dense_step(batch)[0], rel=1e-4)
     ratio = best_time(lambda: sparse_step(batch)) / best_time(lambda: dense_step(batch))
     print(f"sparse / dense masked batch step: {ratio:.3f}")

@@ -22,7 +22,7 @@ from .splits import random_split, validation_split
 DEFAULT_LAMS = (50.0, 100.0, 150.0, 200.0)
 #: Default Adam learning rate, and its decay: the factor and the epochs without
 #: a new best validation RMSE before each cut. Chosen on validation RMSE
-#: (bench/RESULTS_autorec_quality.md); a rate this high needs the decay.
+#: (bench/RESULTS.md, "AutoRec quality"); a rate this high needs the decay.
 LEARNING_RATE = 1e-2
 LR_DECAY = 0.5
 LR_DECAY_PATIENCE = 5

@@ -164,7 +164,7 @@ def _ml100k():
 #: The issue's target for a single I-AutoRec (k=500) under this protocol. The
 #: defaults (Adam lr 1e-2 halved after 5 epochs without a new best validation
 #: RMSE, the cuts replayed in the refit) measure 0.8782 +- 0.0065
-#: (bench/RESULTS_autorec_quality.md); before the decay they measured 0.8837.
+#: (bench/RESULTS.md, AutoRec quality); before the decay they measured 0.8837.
 TARGET_RMSE = 0.880
 #: What the test guards: the target itself, 0.0018 above the measured mean (room
 #: for BLAS, thread-count and platform differences in float32).
@@ -173,7 +173,7 @@ GUARD_RMSE = TARGET_RMSE
 
 @pytest.mark.slow
 def test_ml100k_i_autorec_quality():
-    """The documented protocol (bench/RESULTS_autorec_quality.md) on real
+    """The documented protocol (bench/RESULTS.md, AutoRec quality) on real
     MovieLens-100K with the defaults of ``evaluate_autorec``: 5 seeds, 90/10
     random splits, lambda and epochs chosen on a 10% validation part carved
     from training (the learning-rate cuts too), refit on train+validation

@@ -1,0 +1,170 @@
+"""The inputs of every benchmark case, built from fixed seeds with NumPy and
+SciPy only: the pytest process (fastnn, NumPy reference) and the PyTorch child
+process (bench/_torch_cases.py) build the same arrays from the same code.
+
+Must not import fastnn or torch: the PyTorch child imports this module, and
+each library is to run with its own thread pools, unperturbed by the other's.
+"""
+import os
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+#: Timed epochs per epoch-sized case (MLP, AutoRec), after one warm-up epoch.
+EPOCHS = int(os.environ.get("FASTNN_BENCH_EPOCHS", "3"))
+#: The ways every hot path is timed: fastnn, the plain NumPy reference, PyTorch CPU.
+WAYS = ("fastnn", "numpy", "torch")
+GEMM_SHAPES = {"1024^3": (1024, 1024, 1024), "128x784x256": (128, 784, 256)}
+OPTIM_SIZE = 1 << 20
+#: One ML-1M-sized I-AutoRec batch: 256 items x 6,040 users, ~4.5% observed, k = 500.
+SPARSE_BATCH = dict(batch=256, users=6040, k=500, density=0.045)
+#: (users, items, ratings) of the AutoRec epoch cases.
+AUTOREC_SIZES = {"ml1m": (6040, 3706, 1_000_209), "ml100k": (943, 1682, 100_000)}
+#: I-AutoRec hyperparameters of every way of the epoch cases.
+AUTOREC = dict(k=500, batch=256, lam=1e-3, lr=1e-3, seed=0)
+#: The README's MNIST-shaped MLP: 60,000 samples, 784-256-128-10, batch 128, Adam 1e-3.
+MLP = dict(samples=60000, sizes=(784, 256, 128, 10), batch=128, lr=1e-3)
+
+
+def f32(rng, *shape):
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+def gemm_operands(m, k, n):
+    rng = np.random.default_rng(0)
+    return f32(rng, m, k), f32(rng, k, n), np.empty((m, n), np.float32)
+
+
+def dense_layer(m=128, k=784, n=256):
+    """x, W (in, out), b, dy of a 784 -> 256 layer on a batch of 128."""
+    rng = np.random.default_rng(0)
+    x = f32(rng, m, k)
+    W = f32(rng, k, n) * np.float32(0.05)
+    return x, W, np.zeros(n, np.float32), f32(rng, m, n)
+
+
+def activation_input(shape=(256, 4096)):
+    """x and an upstream gradient dy, float32."""
+    rng = np.random.default_rng(0)
+    return f32(rng, *shape), f32(rng, *shape)
+
+
+def classification_batch(n=512, classes=1000):
+    """logits (n, classes) float32 and integer labels (n,)."""
+    logits, _ = activation_input((n, classes))
+    return logits, np.random.default_rng(1).integers(0, classes, n)
+
+
+def optim_arrays(k):
+    """k float32 vectors of OPTIM_SIZE elements (parameters, gradients, state)."""
+    rng = np.random.default_rng(0)
+    return [f32(rng, OPTIM_SIZE) for _ in range(k)]
+
+
+def dead_unit_state(dead_frac=0.03, width=256):
+    """Adam state (p, g, m, v) of a (N / width, width) weight whose first
+    ``dead_frac`` of columns (dead ReLU units) get no gradient: their m has
+    decayed to 1e-36, so the update's step * m is a denormal, slow on x86
+    unless denormals are flushed (fastnn's kernels flush them)."""
+    p, g, m, v = optim_arrays(4)
+    g *= 1e-3
+    m *= 1e-4
+    v = np.abs(v) * np.float32(1e-6)
+    dead = np.zeros((OPTIM_SIZE // width, width), bool)
+    dead[:, :int(width * dead_frac)] = True
+    g[dead.ravel()] = 0
+    m[dead.ravel()] = 1e-36
+    return p, g, m, v
+
+
+def sparse_batch():
+    """The arrays of one I-AutoRec batch (SPARSE_BATCH): X (CSR, ratings 1..5),
+    its dense form Xd and mask M, weights W and Vt (users x k), biases b and c,
+    hidden activations H, a hidden gradient G and values at the observed
+    entries ``vals``."""
+    s = SPARSE_BATCH
+    rng = np.random.default_rng(0)
+    X = sp.random(s["batch"], s["users"], density=s["density"], format="csr",
+                  dtype=np.float32, random_state=rng)
+    X.data = rng.integers(1, 6, X.nnz).astype(np.float32)
+    Xd = X.toarray()
+    users, k, batch = s["users"], s["k"], s["batch"]
+    return dict(X=X, Xd=Xd, M=(Xd != 0).astype(np.float32), W=f32(rng, users, k) * 0.01,
+                b=f32(rng, k), Vt=f32(rng, users, k) * 0.01, c=f32(rng, users),
+                H=np.abs(f32(rng, batch, k)) % 1, G=f32(rng, batch, k), vals=f32(rng, X.nnz))
+
+
+def synthetic_ratings(n_users, n_items, nnz, seed=0):
+    """users x items CSR, long-tailed item popularity and user activity (Zipf-like),
+    ratings 1..5 correlated with a user and an item effect. Seeded."""
+    rng = np.random.default_rng(seed)
+    item_p = 1.0 / np.arange(1, n_items + 1) ** 0.9
+    item_p = rng.permutation(item_p / item_p.sum())
+    user_p = 1.0 / np.arange(1, n_users + 1) ** 0.6
+    user_p = rng.permutation(user_p / user_p.sum())
+    keys = np.empty(0, dtype=np.int64)
+    while keys.size < nnz:  # draw pairs until enough distinct ones exist
+        u = rng.choice(n_users, size=nnz, p=user_p)
+        i = rng.choice(n_items, size=nnz, p=item_p)
+        keys = np.unique(np.concatenate([keys, u.astype(np.int64) * n_items + i]))
+    keys = rng.permutation(keys)[:nnz]
+    u, i = keys // n_items, keys % n_items
+    ub = rng.normal(0, 0.5, n_users)
+    ib = rng.normal(0, 0.7, n_items)
+    r = np.clip(np.round(3.6 + ub[u] + ib[i] + rng.normal(0, 0.8, nnz)), 1, 5)
+    m = sp.csr_matrix((r.astype(np.float32), (u, i)), shape=(n_users, n_items))
+    m.sort_indices()
+    return m
+
+
+def ml100k_path():
+    """The real MovieLens-100K u.data ($FASTNN_DATA/ml-100k, else
+    ~/.cache/fastnn-data/ml-100k), or None when it is not there."""
+    roots = [os.environ.get("FASTNN_DATA"), "~/.cache/fastnn-data"]
+    for root in filter(None, roots):
+        path = Path(root).expanduser() / "ml-100k" / "u.data"
+        if path.is_file():
+            return path
+    return None
+
+
+def read_ml100k(path):
+    """users x items CSR of u.data (tab-separated user, item, rating, time;
+    ids from 1), the matrix fastnn.recsys.load_ratings builds, read with NumPy
+    alone so the PyTorch child needs no fastnn."""
+    u, i, r = np.loadtxt(path, dtype=np.int64, usecols=(0, 1, 2), unpack=True)
+    users, u = np.unique(u, return_inverse=True)
+    items, i = np.unique(i, return_inverse=True)
+    m = sp.csr_matrix((r.astype(np.float32), (u, i)), shape=(users.size, items.size))
+    m.sort_indices()
+    return m
+
+
+def autorec_ratings(size):
+    """users x items ratings of an AutoRec epoch case: "ml1m" or "ml100k"
+    (synthetic, seeded) or "ml100k-real" (u.data; FileNotFoundError without it)."""
+    if size == "ml100k-real":
+        path = ml100k_path()
+        if path is None:
+            raise FileNotFoundError("MovieLens-100K u.data not found in $FASTNN_DATA/ml-100k "
+                                    "or ~/.cache/fastnn-data/ml-100k")
+        return read_ml100k(path)
+    return synthetic_ratings(*AUTOREC_SIZES[size], seed=0)
+
+
+def autorec_init(n_in, k, seed):
+    """The initial W, b, Vt, c of the dense masked reference ways (NumPy, PyTorch)."""
+    rng = np.random.default_rng(seed)
+    s = 1 / np.sqrt(n_in)
+    return dict(W=rng.uniform(-s, s, (n_in, k)).astype(np.float32),
+                b=np.zeros(k, np.float32),
+                Vt=rng.uniform(-1 / np.sqrt(k), 1 / np.sqrt(k), (n_in, k)).astype(np.float32),
+                c=np.zeros(n_in, np.float32))
+
+
+def mnist_shaped():
+    """60,000 random MNIST-shaped samples: x (n, 784) float32 in [0, 1), labels 0..9."""
+    rng = np.random.default_rng(0)
+    x = rng.random((MLP["samples"], MLP["sizes"][0]), dtype=np.float32)
+    return x, rng.integers(0, MLP["sizes"][-1], MLP["samples"])
