@@ -76,13 +76,17 @@ def test_one_benchmark_file_end_to_end(tmp_path):
     the PyTorch way with the child's times and where they came from, and the
     machine info names the CPU and the load."""
     out = tmp_path / "run.json"
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    # The fastnn under test (installed in CI), from a neutral folder: at the
+    # repository root `python -m` would import the uncompiled sources.
+    import fastnn
+    under_test = os.path.dirname(os.path.dirname(os.path.abspath(fastnn.__file__)))
+    env = dict(os.environ, PYTHONPATH=under_test + os.pathsep + os.environ.get("PYTHONPATH", ""),
                FASTNN_BENCH_MARKDOWN=str(tmp_path / "ratios.md"))
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "bench/test_bench_gemm.py", "-k", "128x784x256",
-         "--benchmark-only", "--benchmark-max-time=0.05", "-p", "no:cacheprovider",
-         f"--benchmark-json={out}"], cwd=ROOT, env=env, capture_output=True, text=True,
-        timeout=600)
+        [sys.executable, "-m", "pytest", os.path.join(BENCH, "test_bench_gemm.py"), "-k",
+         "128x784x256", "--benchmark-only", "--benchmark-max-time=0.05", "-p",
+         "no:cacheprovider", f"--rootdir={ROOT}", f"--benchmark-json={out}"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "fastnn / reference" in proc.stdout
     run = json.loads(out.read_text())

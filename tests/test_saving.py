@@ -215,7 +215,8 @@ while True:
     m.save({str(target)!r})
 """
     for _ in range(5):  # a kill can land just after a rename; then try again
-        child = subprocess.Popen([sys.executable, "-c", script])
+        # cwd: from the repository root the child would import the uncompiled sources.
+        child = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path)
         try:
             deadline = time.monotonic() + 60
             while not list(tmp_path.glob(".fastnn-*.tmp")):

@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 
@@ -20,8 +21,13 @@ import fastnn
 from fastnn import threads
 from fastnn.testing import assert_close
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# The fastnn under test (an installed copy in CI, a checkout built in place
+# locally), never the test file's checkout: child processes import the same one.
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(fastnn.__file__)))
 KERNEL_DIR = os.path.join(ROOT, "fastnn", "_C")
+# Children run from a neutral folder: from the repository root, `python -c`
+# would import the uncompiled sources there.
+NEUTRAL_CWD = tempfile.gettempdir()
 MODULES = sorted({os.path.basename(p).split(".")[0]
                   for p in glob.glob(os.path.join(KERNEL_DIR, "*.so"))
                   + glob.glob(os.path.join(KERNEL_DIR, "*.pyd"))})
@@ -87,11 +93,13 @@ def test_the_default_is_the_cpus_we_may_use_or_omp_num_threads():
     code = "import fastnn; print(fastnn.get_num_threads())"
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=NEUTRAL_CWD,
+                         capture_output=True,
                          text=True, check=True, timeout=120)
     assert int(out.stdout) == len(os.sched_getaffinity(0))
     env["OMP_NUM_THREADS"] = "1"
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=NEUTRAL_CWD,
+                         capture_output=True,
                          text=True, check=True, timeout=120)
     assert int(out.stdout) == 1
 
@@ -103,7 +111,8 @@ def test_the_environment_is_left_alone():
             "print(os.environ.get('OMP_WAIT_POLICY'), os.environ.get('GOMP_SPINCOUNT'))")
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
     env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=NEUTRAL_CWD,
+                         capture_output=True,
                          text=True, check=True, timeout=120)
     assert out.stdout.split() == ["None", "None"]
 
@@ -273,7 +282,8 @@ def _run_with_timeout(body, timeout=150):
     """Run the script in its own process group; kill the group on timeout."""
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     proc = subprocess.Popen([sys.executable, "-c", FORK_PRELUDE + textwrap.dedent(body)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=env, cwd=NEUTRAL_CWD, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE,
                             text=True, start_new_session=True)
     try:
         out, err = proc.communicate(timeout=timeout)

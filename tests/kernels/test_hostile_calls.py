@@ -3,6 +3,7 @@ each now raises a ValueError naming the argument. Crash-prone calls run in a
 child process, so a regression fails the test instead of killing the run."""
 import subprocess
 import sys
+import tempfile
 import textwrap
 
 import numpy
@@ -17,8 +18,10 @@ from fastnn.recsys import sparse_ops
 
 def _in_child(code):
     """Run ``code`` in a fresh interpreter; returns (returncode, stderr)."""
+    # From a neutral folder: at the repository root, `python -c` would import
+    # the uncompiled sources instead of the fastnn under test.
     r = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                       text=True, timeout=120)
+                       text=True, timeout=120, cwd=tempfile.gettempdir())
     return r.returncode, r.stderr
 
 
