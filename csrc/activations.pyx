@@ -24,7 +24,7 @@ cdef enum:
     PARALLEL_MIN = 32768  # below this many elements, threads cost more than they save
 
 
-cdef void _forward_flat(int code, floating[::1] x, floating[::1] y, double alpha):
+cdef void _forward_flat(int code, const floating[::1] x, floating[::1] y, double alpha):
     cdef Py_ssize_t n = x.shape[0], nblocks = (n + BLOCK - 1) // BLOCK, i, start
     cdef floating a = <floating>alpha
     if n == 0:
@@ -38,7 +38,7 @@ cdef void _forward_flat(int code, floating[::1] x, floating[::1] y, double alpha
                 act_forward_run(code, &x[start], &y[start], min(<Py_ssize_t>BLOCK, n - start), a)
 
 
-cdef void _backward_flat(int code, floating[::1] y, floating[::1] dy, floating[::1] dx,
+cdef void _backward_flat(int code, const floating[::1] y, const floating[::1] dy, floating[::1] dx,
                          double alpha):
     cdef Py_ssize_t n = y.shape[0], nblocks = (n + BLOCK - 1) // BLOCK, i, start
     cdef floating a = <floating>alpha
@@ -54,7 +54,7 @@ cdef void _backward_flat(int code, floating[::1] y, floating[::1] dy, floating[:
                                  min(<Py_ssize_t>BLOCK, n - start), a)
 
 
-cdef void _softmax_rows(floating[:, ::1] x, floating[:, ::1] y):
+cdef void _softmax_rows(const floating[:, ::1] x, floating[:, ::1] y):
     cdef Py_ssize_t m = x.shape[0], n = x.shape[1], i
     if m == 0 or n == 0:
         return
@@ -67,7 +67,8 @@ cdef void _softmax_rows(floating[:, ::1] x, floating[:, ::1] y):
                 softmax_row(&x[i, 0], &y[i, 0], n)
 
 
-cdef void _softmax_backward_rows(floating[:, ::1] y, floating[:, ::1] dy, floating[:, ::1] dx):
+cdef void _softmax_backward_rows(const floating[:, ::1] y, const floating[:, ::1] dy,
+                                 floating[:, ::1] dx):
     cdef Py_ssize_t m = y.shape[0], n = y.shape[1], i
     if m == 0 or n == 0:
         return
@@ -161,7 +162,8 @@ def activation_backward(name, y, dy, double alpha=0.0, out=None):
     return out
 
 
-cdef void _maxout_forward(floating[:, ::1] x, floating[:, ::1] y, int[:, ::1] idx, int pieces):
+cdef void _maxout_forward(const floating[:, ::1] x, floating[:, ::1] y, int[:, ::1] idx,
+                          int pieces):
     cdef Py_ssize_t m = y.shape[0], units = y.shape[1], i, u
     cdef int p, best_p
     cdef floating best, v
@@ -185,7 +187,7 @@ cdef void _maxout_forward(floating[:, ::1] x, floating[:, ::1] y, int[:, ::1] id
                 idx[i, u] = best_p
 
 
-cdef void _maxout_backward(floating[:, ::1] dy, int[:, ::1] idx, floating[:, ::1] dx,
+cdef void _maxout_backward(const floating[:, ::1] dy, const int[:, ::1] idx, floating[:, ::1] dx,
                            int pieces):
     cdef Py_ssize_t m = dy.shape[0], units = dy.shape[1], i, u
     with nogil:

@@ -13,7 +13,7 @@ cnp.import_array()
 include "common/threads.pxi"
 
 
-cdef void _gemm_typed(floating[:, ::1] a, floating[:, ::1] b, floating[:, ::1] c,
+cdef void _gemm_typed(const floating[:, ::1] a, const floating[:, ::1] b, floating[:, ::1] c,
                       bint ta, bint tb, int m, int n, int k,
                       double alpha, double beta):
     # Memoryviews are taken here, with the GIL; only the BLAS call drops it.

@@ -28,8 +28,8 @@ cdef enum:
     SUM_ROWS = 16         # rows per partial column sum: fixes the summation order
 
 
-cdef void _forward(int code, floating[:, ::1] x, bint tx, floating[:, ::1] W, bint tw,
-                   floating[::1] b, bint has_b, floating[:, ::1] y, double alpha):
+cdef void _forward(int code, const floating[:, ::1] x, bint tx, const floating[:, ::1] W, bint tw,
+                   const floating[::1] b, bint has_b, floating[:, ::1] y, double alpha):
     cdef int m = <int>y.shape[0], n = <int>y.shape[1]
     cdef int k = <int>(x.shape[0] if tx else x.shape[1])
     cdef Py_ssize_t i
@@ -101,8 +101,8 @@ def dense_forward(x, W, b=None, activation="linear", double alpha=0.0, out=None)
     return out
 
 
-cdef void _backward(int code, floating[:, ::1] x, bint tx, floating[:, ::1] W, bint tw,
-                    floating[:, ::1] y, floating[:, ::1] dy, floating[:, ::1] dz,
+cdef void _backward(int code, const floating[:, ::1] x, bint tx, const floating[:, ::1] W, bint tw,
+                    const floating[:, ::1] y, const floating[:, ::1] dy, floating[:, ::1] dz_buf,
                     floating[:, ::1] dW, bint dW_t, floating[::1] db, bint has_db,
                     double[:, ::1] partial, floating[:, ::1] dx, bint need_dx, double alpha):
     cdef int m = <int>dy.shape[0], n = <int>dy.shape[1]
@@ -111,15 +111,22 @@ cdef void _backward(int code, floating[:, ::1] x, bint tx, floating[:, ::1] W, b
     cdef floating a = <floating>alpha
     cdef bint fuse = code != ACT_LINEAR
     cdef double s
+    # dz is dy itself for a linear activation (dy may be read-only: it is only read),
+    # else dz_buf, which _dz_block fills.
+    cdef const floating* dz
+    if fuse:
+        dz = &dz_buf[0, 0]
+    else:
+        dz = &dy[0, 0]
     with nogil:
         if fuse or has_db:
             if <Py_ssize_t>m * n >= PARALLEL_MIN:
                 for blk in prange(nblocks, schedule="static", num_threads=fastnn_threads(<double>m * n)):
-                    _dz_block(code, fuse, y, dy, dz, has_db, &partial[blk, 0],
+                    _dz_block(code, fuse, y, dy, dz_buf, has_db, &partial[blk, 0],
                               blk * SUM_ROWS, min(<Py_ssize_t>m, (blk + 1) * SUM_ROWS), a)
             else:
                 for blk in range(nblocks):
-                    _dz_block(code, fuse, y, dy, dz, has_db, &partial[blk, 0],
+                    _dz_block(code, fuse, y, dy, dz_buf, has_db, &partial[blk, 0],
                               blk * SUM_ROWS, min(<Py_ssize_t>m, (blk + 1) * SUM_ROWS), a)
         if has_db:
             # Blocks are summed in a fixed order: the result does not depend on threads.
@@ -130,28 +137,30 @@ cdef void _backward(int code, floating[:, ::1] x, bint tx, floating[:, ::1] W, b
                 db[j] += <floating>s
         # dW += x.T @ dz (or, for an F-contiguous dW, dW.T += dz.T @ x).
         if dW_t:
-            gemm_rm(True, tx, n, k, m, 1, &dz[0, 0], n, &x[0, 0],
+            gemm_rm(True, tx, n, k, m, 1, dz, n, &x[0, 0],
                     max(1, <int>x.shape[1]), 1, &dW[0, 0], k)
         else:
             gemm_rm(not tx, False, k, n, m, 1, &x[0, 0], max(1, <int>x.shape[1]),
-                    &dz[0, 0], n, 1, &dW[0, 0], n)
+                    dz, n, 1, &dW[0, 0], n)
         if need_dx:
-            gemm_rm(False, not tw, m, k, n, 1, &dz[0, 0], n, &W[0, 0],
+            gemm_rm(False, not tw, m, k, n, 1, dz, n, &W[0, 0],
                     max(1, <int>W.shape[1]), 0, &dx[0, 0], k)
 
 
-cdef inline void _dz_block(int code, bint fuse, floating[:, ::1] y, floating[:, ::1] dy,
-                           floating[:, ::1] dz, bint has_db, double* acc, Py_ssize_t r0,
+cdef inline void _dz_block(int code, bint fuse, const floating[:, ::1] y,
+                           const floating[:, ::1] dy, floating[:, ::1] dz_buf, bint has_db, double* acc, Py_ssize_t r0,
                            Py_ssize_t r1, floating alpha) noexcept nogil:
     cdef Py_ssize_t n = dy.shape[1], i, j
-    cdef floating* row
+    cdef const floating* row
     if has_db:
         for j in range(n):
             acc[j] = 0
     for i in range(r0, r1):
-        row = &dz[i, 0]
         if fuse:
-            act_backward_run(code, &y[i, 0], &dy[i, 0], row, n, alpha)
+            act_backward_run(code, &y[i, 0], &dy[i, 0], &dz_buf[i, 0], n, alpha)
+            row = &dz_buf[i, 0]
+        else:
+            row = &dy[i, 0]
         if has_db:
             for j in range(n):
                 acc[j] += row[j]
@@ -203,7 +212,8 @@ def dense_backward(x, W, y, dy, dW, db, activation="linear", double alpha=0.0,
         return dx
     dy = numpy.ascontiguousarray(dy)
     y = numpy.ascontiguousarray(y)
-    dz = dy if code == ACT_LINEAR else numpy.empty_like(dy)
+    # Linear: dz is dy, read in place (_backward never writes it); the 1x1 is a placeholder.
+    dz = numpy.empty((1, 1), x.dtype) if code == ACT_LINEAR else numpy.empty_like(dy)
     cdef Py_ssize_t nblocks = (m + SUM_ROWS - 1) // SUM_ROWS
     partial = numpy.empty((nblocks, n if has_db else 1), dtype=numpy.float64)
     dx = numpy.empty((m, k), dtype=x.dtype) if need_dx else numpy.empty((1, 1), x.dtype)

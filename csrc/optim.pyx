@@ -56,6 +56,10 @@ cdef object _check_layouts(object param, object arrays):
     flats = [_flat("param", param, param)]
     c_order = param.flags.c_contiguous
     for what, a in arrays:
+        # grad is only read (read-only grads are fine); the optimizer state is written.
+        if what != "grad" and not a.flags.writeable:
+            raise ValueError(f"{what} is read-only but is updated in place (it is optimizer "
+                             f"state); pass a writeable array")
         flats.append(_flat(what, a, param))
         if a.ndim > 1 and a.flags.c_contiguous != c_order and not (
                 a.flags.c_contiguous and a.flags.f_contiguous):
@@ -83,7 +87,7 @@ cdef inline void _sgd_run(floating* p, const floating* g, floating* vel, Py_ssiz
     fastnn_flush_denormals_end(saved)
 
 
-cdef void _sgd(floating[::1] p, floating[::1] g, floating[::1] vel, double lr, double mom,
+cdef void _sgd(floating[::1] p, const floating[::1] g, floating[::1] vel, double lr, double mom,
                bint nesterov, double wd):
     cdef Py_ssize_t n = p.shape[0], nb = (n + BLOCK - 1) // BLOCK, b, s
     cdef floating* vp = &vel[0] if mom != 0 else NULL
@@ -133,7 +137,7 @@ cdef inline void _rmsprop_run(floating* p, const floating* g, floating* sq, Py_s
     fastnn_flush_denormals_end(saved)
 
 
-cdef void _rmsprop(floating[::1] p, floating[::1] g, floating[::1] sq, double lr, double rho,
+cdef void _rmsprop(floating[::1] p, const floating[::1] g, floating[::1] sq, double lr, double rho,
                    double eps, double wd):
     cdef Py_ssize_t n = p.shape[0], nb = (n + BLOCK - 1) // BLOCK, b, s
     with nogil:
@@ -173,7 +177,7 @@ cdef inline void _adagrad_run(floating* p, const floating* g, floating* acc, Py_
     fastnn_flush_denormals_end(saved)
 
 
-cdef void _adagrad(floating[::1] p, floating[::1] g, floating[::1] acc, double lr, double eps,
+cdef void _adagrad(floating[::1] p, const floating[::1] g, floating[::1] acc, double lr, double eps,
                    double wd):
     cdef Py_ssize_t n = p.shape[0], nb = (n + BLOCK - 1) // BLOCK, b, s
     with nogil:
@@ -209,7 +213,7 @@ cdef inline void _adam_run(floating* p, const floating* g, floating* m, floating
         fastnn_adam_f64(n, p, <double*>g, m, v, b1, b2, lr_t, eps_t, l2, keep, 0)
 
 
-cdef void _adam(floating[::1] p, floating[::1] g, floating[::1] m, floating[::1] v,
+cdef void _adam(floating[::1] p, const floating[::1] g, floating[::1] m, floating[::1] v,
                 double b1, double b2, double lr_t, double eps_t, double l2, double keep):
     cdef Py_ssize_t n = p.shape[0], nb = (n + BLOCK - 1) // BLOCK, b, s
     with nogil:

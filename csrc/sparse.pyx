@@ -709,7 +709,7 @@ def masked_sq_error(pred_vals, target_vals, weights=None, grad_out=None):
 # ---------------------------------------------------------------- optimizer
 @cython.boundscheck(False)
 @cython.wraparound(False)
-def _adam(floating[::1] param, floating[::1] grad, floating[::1] m, floating[::1] v,
+def _adam(floating[::1] param, const floating[::1] grad, floating[::1] m, floating[::1] v,
           double lr_t, double beta1, double beta2, double eps_t, double wd, double decay,
           bint zero_grad):
     cdef Py_ssize_t n = param.shape[0], nchunks = (n + ELEM_CHUNK - 1) // ELEM_CHUNK
@@ -720,7 +720,9 @@ def _adam(floating[::1] param, floating[::1] grad, floating[::1] m, floating[::1
         size = n - start
         if size > ELEM_CHUNK:
             size = ELEM_CHUNK
-        _adam_n(size, &param[start], &grad[start], &m[start], &v[start], beta1, beta2, lr_t,
+        # grad is const so a read-only grad is taken; _adam_n writes it only with
+        # zero_grad, and adam_update checked it writeable then.
+        _adam_n(size, &param[start], <floating*>&grad[start], &m[start], &v[start], beta1, beta2, lr_t,
                 eps_t, wd, 1.0 - decay, zero_grad)
 
 

@@ -1067,6 +1067,18 @@ def _check_numeric(a, what):
         raise TypeError(f"{what} must hold numbers, got dtype {a.dtype}")
 
 
+_CHECK_CHUNK = 1 << 20  # elements per finiteness pass: bounds its bool temporary at 1 MB
+
+
+def _row_chunks(a):
+    """``a`` in blocks of whole samples of about ``_CHECK_CHUNK`` elements, as views:
+    a check over an input (possibly a memory-mapped file larger than memory) then
+    needs a bounded temporary, not one the size of the data."""
+    rows = max(1, _CHECK_CHUNK // max(1, a.size // max(1, a.shape[0])))
+    for start in range(0, a.shape[0], rows):
+        yield a[start:start + rows]
+
+
 def _as_float_array(a, dtype, what, shape, ops):
     """Validate and cast one input array: numeric, finite, the right shape.
     Integer and other float types are cast to the model's dtype (documented).
@@ -1084,11 +1096,11 @@ def _as_float_array(a, dtype, what, shape, ops):
         a = ops.asarray(a, dtype=dtype)
         finite = bool(ops.to_numpy(ops.xp.isfinite(a).all())) if a.size else True  # one fetch
     else:
-        a = numpy.asarray(a, dtype=dtype)
-        finite = a.dtype.kind != "f" or not a.size or bool(numpy.isfinite(a).all())
+        a = numpy.asarray(a, dtype=dtype)  # no copy when a already has the dtype (a memmap too)
+        finite = a.dtype.kind != "f" or all(numpy.isfinite(c).all() for c in _row_chunks(a))
     if not finite:
         bad = int(ops.to_numpy((~ops.xp.isfinite(a)).sum()) if on_device
-                  else (~numpy.isfinite(a)).sum())
+                  else sum(int((~numpy.isfinite(c)).sum()) for c in _row_chunks(a)))
         raise ValueError(f"{what} contains {bad} NaN or infinite value(s); clean the data first")
     return a if on_device else ops.asarray(a, dtype=dtype)
 
