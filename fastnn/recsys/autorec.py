@@ -29,6 +29,19 @@ user (item) with no training rating has an untrained decoder row; for those
 entries the model predicts the mean training rating of the other side (the
 user's mean, or the item's mean), or the global mean when both are unseen.
 Predictions are clipped to the rating range unless ``clip=False``.
+
+Backends: the model computes on the backend active when it is built (``with
+fastnn.backend.use_backend("strict"): model.fit(...)``), fixed as ``self.ops``.
+The ratings stay host SciPy matrices (the fallback means, saving, the sparse
+structure); the weights, optimizer moments and training values live on the
+backend, and the host transfers are the documented ones: the initial weights
+and the training values up once a fit, the loss sums down once an epoch, the
+predictions once a ``predict``/``evaluate`` call, the user indices up and the
+scores down once per ``score_matrix``/``recommend`` block, and the weights
+through ``get_weights``/``set_weights`` (EarlyStopping, ``save``, ``load``).
+Off the host (``ops.is_host`` false) only the fused Adam step trains: L-BFGS
+(SciPy's host optimizer) and the layer-by-layer step (deeper stacks, other
+optimizers) compute on host NumPy and are refused with a ValueError there.
 """
 import math
 
