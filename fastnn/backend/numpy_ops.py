@@ -166,6 +166,12 @@ class NumpyOps(Ops):
                            decoupled)
 
     # ------------------------------------------------------- sparse products
+    def csr_take_rows(self, A, rows):
+        sparse = _sparse_ops()
+        if isinstance(A, sparse.SparsePattern):  # one compiled loop
+            return A.take_rows(rows)
+        return super().csr_take_rows(A, rows)
+
     def spmm(self, A, B, bias=None, activation="linear"):
         if not _kernel_dtype(B, bias):
             return super().spmm(A, B, bias, activation)

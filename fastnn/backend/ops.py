@@ -34,6 +34,27 @@ SELU_SCALE = 1.0507009873554804934193349852946
 FLOAT_DTYPES = (numpy.dtype(numpy.float32), numpy.dtype(numpy.float64))
 
 
+class CSR:
+    """A CSR matrix as the sparse products take it: the structure (``indptr``,
+    ``indices``, host NumPy integer arrays) on the host, where a device backend
+    uploads it as a CuPy one would, and the values (``data``) on the backend.
+    Rows' column indices sorted. A plain container: no checks, no methods."""
+
+    __slots__ = ("indptr", "indices", "data", "shape")
+
+    def __init__(self, indptr, indices, data, shape):
+        self.indptr, self.indices, self.data = indptr, indices, data
+        self.shape = (int(shape[0]), int(shape[1]))
+
+    @property
+    def nnz(self):
+        return self.indices.shape[0]
+
+    @property
+    def dtype(self):
+        return self.data.dtype
+
+
 class Ops:
     """Plain NumPy reference implementation. Correct for every dtype and layout."""
 
@@ -369,6 +390,21 @@ class Ops:
         import scipy.sparse
         return scipy.sparse.csr_matrix((A.data if data is None else data, A.indices, A.indptr),
                                        shape=A.shape)
+
+    def csr_take_rows(self, A, rows):
+        """Rows ``rows`` (host integers in ``[0, n_rows)``, any order) of CSR
+        ``A`` as a ``CSR`` (or A's own type): the per-batch slice of a training
+        loop. The structure is computed on the host; the values are gathered
+        on the backend (no host transfer)."""
+        rows = numpy.asarray(rows, dtype=numpy.int64)
+        starts = A.indptr[rows].astype(numpy.int64)
+        counts = A.indptr[rows + 1] - starts
+        indptr = numpy.zeros(rows.size + 1, dtype=numpy.int64)
+        numpy.cumsum(counts, out=indptr[1:])
+        # Position in A of each stored entry of the slice, in the slice's CSR order.
+        pos = numpy.repeat(starts - indptr[:-1], counts) + numpy.arange(indptr[-1])
+        return CSR(indptr.astype(A.indptr.dtype, copy=False), A.indices[pos], A.data[pos],
+                   (rows.size, A.shape[1]))
 
     def spmm(self, A, B, bias=None, activation="linear"):
         """``act(A @ B + bias)`` for sparse ``A`` (n x m) and dense ``B``

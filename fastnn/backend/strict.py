@@ -16,13 +16,22 @@ Random draws come from fastnn's seeded generator (``fastnn.set_seed``) and are
 wrapped without counting, standing in for a generator that lives on the
 device; so a strict run and a NumPy run after the same seed agree bit for bit.
 
+The sparse products (``spmm``, ``spmm_t``, ``column_sums``, ``sddmm``,
+``masked_sq_error``, ``autorec_adam_step``, ``csr_take_rows``) are this fake
+device's own kernels, as a CuPy backend supplies CUDA ones: a sparse operand's
+structure (``indptr``/``indices``) is host NumPy (a GPU backend uploads it),
+its values and every dense operand are StrictArrays, and the kernel is the
+reference ``Ops`` math run on the wrapped arrays (not a host transfer, not
+counted), so results equal the ``"reference"`` backend's bit for bit. Host
+values in a sparse operand are refused, as anywhere else.
+
 Test-only: every operation pays a Python wrapper. Holds no layer logic.
 """
 import collections
 
 import numpy
 
-from .ops import Ops
+from .ops import CSR, Ops
 
 # ndarray methods and attributes that would hand data to the host implicitly.
 _HOST_METHODS = frozenset({"item", "tolist", "tobytes", "tofile", "dump", "dumps",
@@ -248,6 +257,22 @@ def _holds_host_data(x):
     return False
 
 
+def _device_view(A):
+    """A CSR operand of the strict backend as the reference math takes it: its
+    host structure with the NumPy array inside its StrictArray values (host
+    values are refused: they would be an implicit upload)."""
+    return CSR(A.indptr, A.indices, _unwrap(A.data), A.shape)
+
+
+def _scalar(x):
+    """A reduction's result as a 0-d device array (a GPU kernel's loss stays there)."""
+    return StrictArray(numpy.asarray(x, dtype=numpy.float64))
+
+
+# The strict backend's sparse "kernels": the reference math on the wrapped arrays.
+_REFERENCE = Ops()
+
+
 class StrictOps(Ops):
     """The reference ``Ops`` on ``StrictArray``s, counting host transfers."""
 
@@ -293,3 +318,39 @@ class StrictOps(Ops):
     def permutation(self, n):
         from ..random import get_rng
         return StrictArray(get_rng().permutation(n))
+
+    # ------------------------------------------- sparse products ("device kernels")
+    # The reference math on the wrapped arrays: not a transfer, not counted.
+    def csr_take_rows(self, A, rows):
+        out = _REFERENCE.csr_take_rows(_device_view(A), rows)
+        out.data = StrictArray(out.data)
+        return out
+
+    def spmm(self, A, B, bias=None, activation="linear"):
+        return _wrap(_REFERENCE.spmm(_device_view(A), _unwrap(B), _unwrap(bias), activation))
+
+    def spmm_t(self, A, G, data=None, out=None):
+        r = _REFERENCE.spmm_t(_device_view(A), _unwrap(G), _unwrap(data), _unwrap(out))
+        return out if out is not None else _wrap(r)
+
+    def column_sums(self, A, vals, out=None):
+        r = _REFERENCE.column_sums(_device_view(A), _unwrap(vals), _unwrap(out))
+        return out if out is not None else _wrap(r)
+
+    def sddmm(self, A, H, Vt, c=None):
+        return _wrap(_REFERENCE.sddmm(_device_view(A), _unwrap(H), _unwrap(Vt), _unwrap(c)))
+
+    def masked_sq_error(self, pred_vals, target_vals, weights=None):
+        loss, grad = _REFERENCE.masked_sq_error(_unwrap(pred_vals), _unwrap(target_vals),
+                                                _unwrap(weights))
+        return _scalar(loss), _wrap(grad)
+
+    def autorec_adam_step(self, X, W, b, Vt, c, adam_state, lr, beta1, beta2, eps, step,
+                          lam_scale, activation="sigmoid", input_values=None):
+        # Parameters and moments are updated in place through their wrapped arrays.
+        state = {name: _unwrap(tuple(mv)) for name, mv in adam_state.items()}
+        data_loss, reg = _REFERENCE.autorec_adam_step(
+            _device_view(X), _unwrap(W), _unwrap(b), _unwrap(Vt), _unwrap(c), state, lr, beta1,
+            beta2, eps, step, lam_scale, activation, _unwrap(input_values))
+        return _scalar(data_loss), _scalar(reg)
+

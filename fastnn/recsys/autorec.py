@@ -29,6 +29,19 @@ user (item) with no training rating has an untrained decoder row; for those
 entries the model predicts the mean training rating of the other side (the
 user's mean, or the item's mean), or the global mean when both are unseen.
 Predictions are clipped to the rating range unless ``clip=False``.
+
+Backends: the model computes on the backend active when it is built (``with
+fastnn.backend.use_backend("strict"): model.fit(...)``), fixed as ``self.ops``.
+The ratings stay host SciPy matrices (the fallback means, saving, the sparse
+structure); the weights, optimizer moments and training values live on the
+backend, and the host transfers are the documented ones: the initial weights
+and the training values up once a fit, the loss sums down once an epoch, the
+predictions once a ``predict``/``evaluate`` call, the user indices up and the
+scores down once per ``score_matrix``/``recommend`` block, and the weights
+through ``get_weights``/``set_weights`` (EarlyStopping, ``save``, ``load``).
+Off the host (``ops.is_host`` false) only the fused Adam step trains: L-BFGS
+(SciPy's host optimizer) and the layer-by-layer step (deeper stacks, other
+optimizers) compute on host NumPy and are refused with a ValueError there.
 """
 import math
 
@@ -38,9 +51,10 @@ import scipy.sparse
 from .. import initializers
 from .. import optimizers as optimizers_mod
 from ..backend import get_backend
-from ..backend.ops import ACTIVATIONS
+from ..backend.ops import ACTIVATIONS, CSR
 from ..callbacks import Callback, EarlyStopping, ReduceLROnPlateau
 from ..layers import Dense
+from ..model import _Logs
 from ..random import get_rng, set_seed
 from .._registry import serialize
 from ..training import TrainingLoop
@@ -230,8 +244,10 @@ class AutoRec:
         self.n_features = int(n_features)
         sizes = (self.n_features,) + self.hidden
         glorot = initializers.get("glorot_uniform")
-        self.W = glorot((sizes[0], sizes[1]), self.dtype)
-        self.b = numpy.zeros(sizes[1], self.dtype)
+        # Drawn on the host (fastnn's seeded generator), moved once (a no-op on
+        # the host backends), so every backend starts from the same weights.
+        self.W = self.ops.asarray(glorot((sizes[0], sizes[1]), self.dtype))
+        self.b = self.ops.zeros(sizes[1], self.dtype)
         self.middle = []
         for i in range(1, len(self.hidden)):
             layer = Dense(sizes[i + 1], activation=self.activation, dtype=self.dtype,
@@ -239,8 +255,8 @@ class AutoRec:
             layer.build((sizes[i],))
             self.middle.append(layer)
         # Decoder stored transposed, (n_features, k): each output's weights contiguous.
-        self.Vt = glorot((self.n_features, sizes[-1]), self.dtype)
-        self.c = numpy.zeros(self.n_features, self.dtype)
+        self.Vt = self.ops.asarray(glorot((self.n_features, sizes[-1]), self.dtype))
+        self.c = self.ops.zeros(self.n_features, self.dtype)
         self.built = True
 
     def _params(self):
@@ -253,11 +269,14 @@ class AutoRec:
         return out
 
     def _alloc_grads(self):
-        self.dW, self.db = numpy.zeros_like(self.W), numpy.zeros_like(self.b)
-        self.dVt, self.dc = numpy.zeros_like(self.Vt), numpy.zeros_like(self.c)
+        zeros_like = self.ops.xp.zeros_like
+        self.dW, self.db = zeros_like(self.W), zeros_like(self.b)
+        self.dVt, self.dc = zeros_like(self.Vt), zeros_like(self.c)
 
     def get_weights(self):
-        return [p.copy() for _, p, _, _ in self._params()]
+        """Copies of the weights as host NumPy arrays (one transfer each on a
+        device backend)."""
+        return [numpy.array(self.ops.to_numpy(p), copy=True) for _, p, _, _ in self._params()]
 
     def set_weights(self, weights):
         params = self._params()
@@ -266,11 +285,17 @@ class AutoRec:
         for (name, p, _, _), w in zip(params, weights):
             if numpy.shape(w) != p.shape:
                 raise ValueError(f"weight {name}: expected shape {p.shape}, got {numpy.shape(w)}")
-            p[...] = w
+            p[...] = self.ops.asarray(w, dtype=p.dtype)
 
     # ---------------------------------------------------------- forward/back
     def _encode(self, X, training=False):
-        """Hidden codes for the CSR sample rows ``X``; returns (H, backprops)."""
+        """Hidden codes for the CSR sample rows ``X``; returns (H, backprops)
+        (None unless ``training``)."""
+        if not training:  # inference: the backend's SpMM alone, no backprop closures
+            H = self.ops.spmm(X, self.W, self.b, self.activation)
+            for layer in self.middle:
+                H = layer.forward(H, False)[0]
+            return H, None
         H, enc_back = sparse_ops.sparse_dense_forward(X, self.W, self.b, self.activation,
                                                       self.dW if training else None,
                                                       self.db if training else None,
@@ -351,8 +376,12 @@ class AutoRec:
         elif X.shape[1] != self.n_features:
             raise ValueError(f"this AutoRec was built for {self.n_features} inputs per sample, "
                              f"got a matrix with {X.shape[1]}")
+        if self.optimizer_spec == "lbfgs" and not self.ops.is_host:
+            raise self._host_only("optimizer='lbfgs' (SciPy's L-BFGS-B runs on the host: "
+                                  "it would move the flat parameter vector and gradient "
+                                  "across each iteration)")
         self._alloc_grads()
-        self._train_X = X
+        self._set_train(X)
         val = None
         if validation is not None:
             vm = _csr(validation, "validation")
@@ -415,6 +444,30 @@ class AutoRec:
                              f"{list(lr_drops)!r}")
         return set(drops)
 
+    def _set_train(self, X):
+        """Keep the training samples ``X`` (host SciPy CSR, sorted): on the host
+        for saving and the fallback means, and as the backend's CSR operand
+        (host structure, values moved to the backend once) for encoding."""
+        self._train_X = X
+        pattern = sparse_ops.as_pattern(X, self.dtype)
+        if not self.ops.is_host:
+            pattern = CSR(pattern.indptr, pattern.indices, self.ops.asarray(pattern.data),
+                          pattern.shape)
+        self._train_pattern = pattern
+
+    def _train_rows(self, rows, train=None):
+        """Training sample rows ``rows`` (host indices) as a CSR operand of the backend."""
+        if train is None or train is self._train_X:
+            return self.ops.csr_take_rows(self._train_pattern, rows)
+        return train[rows]
+
+    def _host_only(self, what):
+        return ValueError(
+            f"AutoRec on backend {self.ops.name!r} trains with the fused Adam step only (one "
+            f"hidden layer, plain Adam without weight decay or clipping, activation in "
+            f"{sorted(sparse_ops.FUSED_ACTIVATIONS)}); {what} computes on host NumPy. Fit "
+            f"on the 'numpy' backend for it (then save, and load on this one to predict)")
+
     def _with_validation(self, logs, val):
         if val is not None:
             logs["val_rmse"], logs["val_mae"] = self.evaluate(val, _train=self._train_X)
@@ -430,15 +483,20 @@ class AutoRec:
         params = [p for _, p, _, _ in self._params()]
         grads = [g for _, _, g, _ in self._params()]
         fused = self._fused_adam_applies()
+        if not fused and not self.ops.is_host:
+            raise self._host_only("the layer-by-layer step (deeper stacks, other "
+                                  "optimizers)")
         # The fused step slices batches off one pattern (a compiled copy per batch).
-        pattern = sparse_ops.as_pattern(X, self.dtype) if fused else None
+        pattern = self._train_pattern if fused else None
+        # Batch logs stay on a device backend until a callback reads them.
+        batch_logs = dict if self.ops.is_host else (lambda v: _Logs(self.ops, v))
         for epoch in loop.epochs():
             order = get_rng().permutation(n)
             data_sum, reg_sum, count = 0.0, 0.0, 0
             for step in loop.batches():
                 lo = step * self.batch_size
                 rows = numpy.sort(order[lo:lo + self.batch_size])
-                Xb = pattern.take_rows(rows) if fused else X[rows]
+                Xb = self.ops.csr_take_rows(pattern, rows) if fused else X[rows]
                 if fused:
                     data_loss, reg = self._fused_step(Xb, len(rows) / n, params)
                 else:
@@ -448,7 +506,8 @@ class AutoRec:
                 data_sum += data_loss
                 reg_sum += reg
                 count += Xb.nnz
-                loop.end_batch(step, {"loss": (data_sum + reg_sum) / max(count, 1)})
+                loop.end_batch(step, batch_logs({"loss": (data_sum + reg_sum) / max(count, 1)}))
+            data_sum, reg_sum = self.ops.fetch([data_sum, reg_sum])  # one transfer an epoch
             logs = {"loss": (data_sum + reg_sum) / max(count, 1),
                     "rmse": math.sqrt(data_sum / max(count, 1))}
             loop.end_epoch(epoch, self._with_validation(logs, val))
@@ -473,8 +532,8 @@ class AutoRec:
         state = {name: (slots["m"], slots["v"]) for name, slots in
                  zip(("W", "b", "Vt", "c"), map(opt.slots, range(4)))}
         input_values = None
-        if self.input_dropout:  # the same draws as _loss_and_grads makes
-            keep = get_rng().random(X.nnz) >= self.input_dropout
+        if self.input_dropout:  # the same draws as _loss_and_grads makes, on the backend
+            keep = self.ops.random_uniform(X.nnz, "float64") >= self.input_dropout
             input_values = X.data * keep / self.dtype.type(1 - self.input_dropout)
         return self.ops.autorec_adam_step(
             X, self.W, self.b, self.Vt, self.c, state, lr, opt.beta_1, opt.beta_2, opt.epsilon,
@@ -544,7 +603,9 @@ class AutoRec:
             raise RuntimeError("this AutoRec is not fitted yet; call fit(train) first")
 
     def predict(self, users, items, _train=None):
-        """Predicted ratings for the (user index, item index) pairs."""
+        """Predicted ratings for the (user index, item index) pairs, a host
+        float64 array: computed on the model's backend and fetched once (the
+        fallback means and the clipping are host work on host data)."""
         self._check_fitted()
         n_users, n_items = self.shape
         users = _indices(users, n_users, "user indices")
@@ -555,21 +616,22 @@ class AutoRec:
         X = self._train_X if _train is None else _train
         samples, features = (items, users) if self.variant == "item" else (users, items)
         out = numpy.empty(users.size, dtype=numpy.float64)
-        needed = numpy.unique(samples)
-        H = numpy.zeros((X.shape[0], self.hidden[-1]), dtype=numpy.float64)
-        if needed.size:
-            H[needed] = self._encode(X[needed])[0]
         if users.size:
-            # The pairs as a CSR pattern (samples x outputs) and the SDDMM kernel
-            # on it, in float64: each prediction is one dot product of two rows,
-            # without gathering a copy of both rows for every pair.
-            order = numpy.lexsort((features, samples))  # kernels take sorted rows
-            indptr = numpy.searchsorted(samples[order], numpy.arange(X.shape[0] + 1))
+            # Only the samples asked about are encoded (row j of H is sample
+            # needed[j]); the pairs become a CSR pattern (those rows x outputs)
+            # and the SDDMM runs on it in float64: each prediction is one dot
+            # product of two rows, without gathering a copy of both rows per pair.
+            needed, local = numpy.unique(samples, return_inverse=True)
+            H = self._encode(self._train_rows(needed, X))[0].astype(numpy.float64)
+            order = numpy.lexsort((features, local))  # kernels take sorted rows
+            indptr = numpy.searchsorted(local[order], numpy.arange(needed.size + 1))
             pairs = sparse_ops.SparsePattern(indptr.astype(numpy.int64, copy=False),
-                                             features[order], numpy.empty(users.size),
-                                             (X.shape[0], X.shape[1]))
-            out[order] = self.ops.sddmm(pairs, H, self.Vt.astype(numpy.float64, copy=False),
-                                        self.c.astype(numpy.float64, copy=False))
+                                             features[order],
+                                             self.ops.empty(users.size, numpy.float64),
+                                             (needed.size, X.shape[1]))
+            out[order] = self.ops.to_numpy(self.ops.sddmm(
+                pairs, H, self.Vt.astype(numpy.float64, copy=False),
+                self.c.astype(numpy.float64, copy=False)))
         out = self._fallback(out, users, items)
         if self.clip:
             out = numpy.clip(out, *self.rating_range)
@@ -611,13 +673,19 @@ class AutoRec:
         """I-AutoRec: the hidden codes of every item (items x k), the same for
         every user, so a caller scoring users block by block encodes them once.
         None for U-AutoRec, whose codes are per user."""
-        return self._encode(self._train_X)[0] if self.variant == "item" else None
+        return self._encode(self._train_pattern)[0] if self.variant == "item" else None
 
     def _scores(self, users, item_codes):
+        """Dense scores of host user indices ``users``, fetched to the host (one
+        transfer each way on a device backend: the indices up, the scores down)."""
+        ops = self.ops
         if self.variant == "item":
-            return (self.Vt[users] @ item_codes.T + self.c[users, None]).astype(numpy.float64)
-        H = self._encode(self._train_X[users])[0]                   # users x k
-        return (H @ self.Vt.T + self.c).astype(numpy.float64)
+            u = ops.asarray(users)
+            scores = self.Vt[u] @ item_codes.T + self.c[u, None]
+        else:
+            H = self._encode(self._train_rows(users))[0]                 # users x k
+            scores = H @ self.Vt.T + self.c
+        return ops.to_numpy(scores.astype(numpy.float64))
 
     # ------------------------------------------------------------- recommend
     def recommend(self, users, k=10, exclude_train=True):
@@ -746,19 +814,21 @@ class AutoRec:
 
         model.build(n_features)
         model._alloc_grads()
-        model.set_weights([floats(f"weights/{i:05d}.npy")
-                           for i in range(int(config["n_weights"]))])
-        for _, p, _, _ in model._params():
-            if not numpy.isfinite(p).all():
-                raise ValueError("the weights hold NaN or infinite values")
+        weights = [floats(f"weights/{i:05d}.npy") for i in range(int(config["n_weights"]))]
+        model.set_weights(weights)
+        # Checked on the host, as the model's dtype holds them (a float64 1e300
+        # is an infinite float32).
+        if not all(numpy.isfinite(w.astype(model.dtype, copy=False)).all() for w in weights):
+            raise ValueError("the weights hold NaN or infinite values")
         indptr, indices = archive.array("train/indptr.npy"), archive.array("train/indices.npy")
         data = floats("train/data.npy")
         sparse_ops.check_csr(indptr, indices, n_samples, n_features, data.shape[0],
                              name="train")
         if not numpy.isfinite(data).all():
             raise ValueError("the training ratings hold NaN or infinite values")
-        model._train_X = scipy.sparse.csr_matrix(
-            (data.astype(model.dtype, copy=False), indices, indptr), shape=(n_samples, n_features))
+        model._set_train(scipy.sparse.csr_matrix(
+            (data.astype(model.dtype, copy=False), indices, indptr),
+            shape=(n_samples, n_features)))
         model.user_mean = floats("means/user.npy", (n_users,))
         model.item_mean = floats("means/item.npy", (n_items,))
         model.shape = (n_users, n_items)
