@@ -319,6 +319,10 @@ class StrictOps(Ops):
         from ..random import get_rng
         return StrictArray(get_rng().permutation(n))
 
+    def _erf(self, x):
+        # gelu's erf: the device's own special function, as cupyx.scipy.special's.
+        return _wrap(_REFERENCE._erf(_unwrap(x)))
+
     # ------------------------------------------- sparse products ("device kernels")
     # The reference math on the wrapped arrays: not a transfer, not counted.
     def csr_take_rows(self, A, rows):
