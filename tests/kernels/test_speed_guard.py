@@ -10,7 +10,21 @@ import time
 import numpy
 import pytest
 
+import fastnn
 from fastnn.backend import NumpyOps, Ops
+
+
+@pytest.fixture(autouse=True)
+def same_threads_as_the_reference():
+    """The reference's BLAS uses every CPU whatever else runs; fastnn's thread
+    policy gives up threads while other processes keep the CPUs busy (a choice
+    tests/test_threads.py checks). A guard of the kernels compares them at the
+    same thread count, so the policy is fixed for its duration."""
+    cap, adapt = fastnn.get_num_threads(), fastnn.threads._state.adapt
+    fastnn.set_num_threads(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                           else (os.cpu_count() or 1), adapt=False)
+    yield
+    fastnn.set_num_threads(cap, adapt=bool(adapt))
 
 
 def min_ratio(fast, slow, repeats, block=5, warmup=3):
