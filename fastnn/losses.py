@@ -94,13 +94,14 @@ class Loss(Configurable):
         weight = mask.astype(grad.dtype)
         if sample_weight is not None:
             weight = weight * _sample_weight(sample_weight, weight)
-        valid = float(mask.sum())
-        if valid == 0:
-            return 0.0, xp.zeros_like(grad)
-        loss = float((per_step * weight).sum(dtype=numpy.float64)) / valid
-        scale = weight * grad.dtype.type(1.0 / (valid * steps.shape[-1]))
+        # On the backend, without a host sync: with every step masked the
+        # weights are all 0, so dividing by max(valid, 1) gives loss 0, grad 0.
+        ops = self._ops_for(y_pred)
+        denom = xp.maximum(mask.sum(dtype=numpy.float64), 1.0)
+        loss = (per_step * weight).sum(dtype=numpy.float64) / denom
+        scale = weight * (1.0 / (denom * steps.shape[-1])).astype(grad.dtype)
         scale = scale.reshape(scale.shape + (1,) * (grad.ndim - scale.ndim))
-        return loss, grad * scale
+        return (float(loss) if ops.is_host else loss), grad * scale
 
     def _prepare(self, y_true, y_pred):
         xp = self._ops_for(y_pred, y_true).xp

@@ -346,6 +346,8 @@ class Model:
         for w in weights:
             if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w):
                 raise ValueError(f"loss_weights must be finite numbers, got {loss_weights!r}")
+        if self._graph_ready:
+            self._collect_params()  # as Keras: trainable flags set since the build take effect
         self.optimizer = optimizers_mod.get(optimizer).to(self.ops)
         for l in losses:
             if l is not None:
@@ -1117,8 +1119,9 @@ def _as_input_array(a, tensor, what, ops):
         raise ValueError(f"{what} expects samples of shape {tuple(tensor.shape)}, got array of "
                          f"shape {tuple(a.shape)}")
     if a.dtype.kind == "f":
-        whole = ops.xp.all(a == ops.xp.round(a))
-        if a.size and not bool(whole if isinstance(a, numpy.ndarray) else ops.to_numpy(whole)):
+        xp = numpy if isinstance(a, numpy.ndarray) else ops.xp  # checked where it lives
+        whole = xp.all(a == xp.round(a))
+        if a.size and not bool(whole if xp is numpy else ops.to_numpy(whole)):
             raise ValueError(f"{what} is an integer input but got non-integer values")
     return ops.asarray(a, dtype=tensor.dtype)
 

@@ -314,3 +314,15 @@ class TestArgumentChecks:
               batch_size=10, verbose=0)
         for wa, wb in zip(a.get_weights(), b.get_weights()):
             numpy.testing.assert_array_equal(wa, wb)
+
+
+def test_freezing_after_the_build_takes_effect_at_compile():
+    d1 = L.Dense(3, kernel_regularizer="l2")
+    model = fastnn.Sequential([fastnn.Input((4,)), d1, L.Dense(1)])
+    d1.trainable = False  # after the build, before compile: as Keras
+    model.compile("adam", "mse")
+    before = d1.get_weights()
+    model.fit(numpy.ones((8, 4), "float32"), numpy.ones((8, 1), "float32"), verbose=0)
+    for a, b in zip(before, d1.get_weights()):
+        numpy.testing.assert_array_equal(a, b)
+    assert len(model.trainable_weights) == 2

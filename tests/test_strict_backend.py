@@ -315,3 +315,33 @@ def test_keras_activations_train_on_strict_like_reference(act):
         weights.append(m.get_weights())
     for a, b in zip(*weights):
         numpy.testing.assert_array_equal(a, b)
+
+
+def test_masked_embedding_model_trains_on_strict_like_reference():
+    """A masked loss and Embedding's scatter-add run on the backend (no host
+    sync per batch); an all-masked sample contributes nothing."""
+    from fastnn import layers as L
+    x = numpy.array([[1, 2, 3, 0, 0, 0], [4, 5, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0],
+                     [7, 8, 9, 1, 2, 3]])
+    y = numpy.random.default_rng(0).standard_normal((4, 6, 2)).astype("float32")
+    runs = []
+    for backend in ("reference", "strict"):
+        fastnn.set_seed(0)
+        inp = fastnn.Input((6,), dtype="int64")
+        out = L.TimeDistributed(L.Dense(2))(L.Embedding(10, 4, mask_zero=True)(inp))
+        m = fastnn.Model(inp, out, backend=backend)
+        m.compile("adam", "mse")
+        h = m.fit(x, y, epochs=3, batch_size=2, verbose=0)
+        runs.append((m.get_weights(), h.history["loss"], m.evaluate(x, y)))
+    for a, b in zip(runs[0][0], runs[1][0]):
+        numpy.testing.assert_array_equal(a, b)
+    assert runs[0][1:] == runs[1][1:]
+
+
+def test_integer_inputs_given_as_host_floats_on_strict():
+    from fastnn import layers as L
+    inp = fastnn.Input((3,), dtype="int64")
+    m = fastnn.Model(inp, L.GlobalAveragePooling1D()(L.Embedding(5, 2)(inp)), backend="strict")
+    assert m.predict(numpy.array([[1., 2., 0.], [3., 0., 0.]])).shape == (2, 2)
+    with pytest.raises(ValueError, match="non-integer"):
+        m.predict(numpy.array([[1.5, 2., 0.]]))

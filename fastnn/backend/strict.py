@@ -319,6 +319,10 @@ class StrictOps(Ops):
         from ..random import get_rng
         return StrictArray(get_rng().permutation(n))
 
+    def embedding_backward(self, indices, dy, dtable):
+        # A scatter-add on the device (the reference's add.at on the wrapped arrays).
+        _REFERENCE.embedding_backward(_unwrap(indices), _unwrap(dy), _unwrap(dtable))
+
     def _erf(self, x):
         # gelu's erf: the device's own special function, as cupyx.scipy.special's.
         return _wrap(_REFERENCE._erf(_unwrap(x)))

@@ -39,6 +39,8 @@ class Wrapper(Layer):
                                  f"but the wrapped layer {layer.name!r} is built in {layer.dtype}")
             layer.dtype = self.dtype
         self.layer = layer
+        if not self.trainable:
+            self.trainable = False  # set before the layer was held: freeze it too, as Keras
 
     def get_config(self):
         return {**super().get_config(), "layer": serialize_layer(self.layer)}

@@ -204,3 +204,9 @@ def test_time_distributed_in_a_model_trains_and_saves(tmp_path, rng):
 def test_wrapper_refuses_a_non_layer():
     with pytest.raises(TypeError, match="wraps a fastnn layer, got int"):
         L.TimeDistributed(3)
+
+
+def test_a_frozen_wrapper_freezes_the_wrapped_layer():
+    from fastnn import layers as L
+    td = L.TimeDistributed(L.Dense(2), trainable=False)
+    assert not td.layer.trainable
