@@ -29,8 +29,11 @@
 #include <omp.h>
 #endif
 #if defined(__linux__)
+#include <dirent.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <stdio.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 #define FASTNN_CAN_SAMPLE 1
@@ -86,7 +89,7 @@ static inline long long fastnn_clock_ns(clockid_t clock)
 
 /* Busy clock ticks (everything but idle and iowait) summed over the CPUs we
  * may run on, and how many those are; -1 if /proc/stat is unreadable. */
-static inline long long fastnn_busy_ticks(int *ncpu)
+static inline long long fastnn_busy_ticks(int *ncpu, long *running)
 {
     static char buf[1 << 16];
     cpu_set_t mask;
@@ -123,8 +126,9 @@ static inline long long fastnn_busy_ticks(int *ncpu)
                 busy += f[0] + f[1] + f[2] + f[5] + f[6] + f[7];
                 n++;
             }
-        } else if (p != buf) {
-            break;
+        } else if (p[0] == 'p' && strncmp(p, "procs_running ", 14) == 0) {
+            *running = strtol(p + 14, NULL, 10);
+            break;  /* the last line this needs */
         }
         p = nl + 1;
     }
@@ -132,18 +136,60 @@ static inline long long fastnn_busy_ticks(int *ncpu)
     return n > 0 ? busy : -1;
 }
 
+/* Threads of this process that are running or runnable now (state R), from
+ * /proc/self/task/<tid>/stat; -1 if unreadable. */
+static inline long fastnn_own_running(void)
+{
+    char path[300], buf[512];  /* "/proc/self/task/" + a d_name (at most 255) + "/stat" */
+    struct dirent *e;
+    long n = 0;
+    DIR *d = opendir("/proc/self/task");
+    if (d == NULL)
+        return -1;
+    while ((e = readdir(d)) != NULL) {
+        int fd;
+        ssize_t got;
+        char *close_paren;
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof path, "/proc/self/task/%s/stat", e->d_name);
+        fd = open(path, O_RDONLY);
+        if (fd < 0)
+            continue;
+        got = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (got <= 0)
+            continue;
+        buf[got] = 0;
+        close_paren = strrchr(buf, ')');  /* the state follows the command name */
+        if (close_paren != NULL && close_paren[1] == ' ' && close_paren[2] == 'R')
+            n++;
+    }
+    closedir(d);
+    return n;
+}
+
 /* Re-decide `now` from the CPU time others used since the last sample:
  * free CPUs = ours - others', rounded down unless within a quarter CPU of the
  * next whole one (idle noise); at least 1, at most cap. Erring low is cheap
  * (one thread where two fit loses at most half) and erring high is not (a
  * team of two spinning beside a busy process ran the MLP 13x slower:
- * bench/threads_check.py, threads=2!). */
+ * bench/threads_check.py, threads=2!).
+ *
+ * The look-back alone mistakes a process that has just stopped for load (two
+ * processes taking turns, as a benchmark driver runs them, each saw the other's
+ * last 0.2 s and ran on one thread): so the count is also taken from the tasks
+ * of other processes runnable right now (procs_running less our own running
+ * threads), and the larger of the two estimates wins. A process that keeps a
+ * CPU busy is runnable now too, so it still lowers the count. */
 static inline void fastnn_threads_sample(fastnn_thread_state *s)
 {
     int ncpu = 0, n;
     long long wall = fastnn_clock_ns(CLOCK_MONOTONIC);
     long long self = fastnn_clock_ns(CLOCK_PROCESS_CPUTIME_ID);
-    long long busy = fastnn_busy_ticks(&ncpu);
+    long running = -1;
+    long long busy = fastnn_busy_ticks(&ncpu, &running);
+    long own = running >= 0 ? fastnn_own_running() : -1;
     long tck = sysconf(_SC_CLK_TCK);
     if (wall < 0 || self < 0 || busy < 0 || tck <= 0) {
         s->last_wall_ns = wall; /* unreadable: keep `now`, retry later */
@@ -156,6 +202,12 @@ static inline void fastnn_threads_sample(fastnn_thread_state *s)
         if (others < 0)
             others = 0;
         n = (int)((double)ncpu - others + 0.25);
+        if (running >= 0 && own >= 0) {
+            long others_now = running - own;
+            int n_now = ncpu - (int)(others_now > 0 ? others_now : 0);
+            if (n_now > n)
+                n = n_now;
+        }
         if (n > s->cap)
             n = s->cap;
         if (n < 1)
@@ -165,6 +217,28 @@ static inline void fastnn_threads_sample(fastnn_thread_state *s)
     s->last_wall_ns = wall;
     s->last_self_ns = self;
     s->last_busy_ticks = busy;
+}
+#endif
+
+#if FASTNN_CAN_SAMPLE
+/* While running on fewer threads than allowed, every 20 ms: if no task of
+ * another process is runnable now, take the threads back at once instead of
+ * at the next 0.2 s sample (a neighbour that has just stopped, its OpenMP
+ * threads already asleep, is no load). One copy per module: each only
+ * decides when to look. */
+#define FASTNN_QUICK_NS 20000000LL
+static long long fastnn_quick_check_ns = 0;
+
+static inline void fastnn_threads_quick_check(fastnn_thread_state *s, long long t)
+{
+    int ncpu = 0;
+    long running = -1, own;
+    fastnn_quick_check_ns = t;
+    if (fastnn_busy_ticks(&ncpu, &running) < 0 || running < 0)
+        return;
+    own = fastnn_own_running();
+    if (own >= 0 && running - own <= 0)
+        s->now = s->cap < ncpu ? s->cap : ncpu;
 }
 #endif
 
@@ -182,6 +256,10 @@ static inline int fastnn_threads(double work)
         if (t - s->last_wall_ns >= FASTNN_SAMPLE_NS
                 && !__atomic_exchange_n(&s->sampling, 1, __ATOMIC_ACQUIRE)) {
             fastnn_threads_sample(s);
+            __atomic_store_n(&s->sampling, 0, __ATOMIC_RELEASE);
+        } else if (s->now < s->cap && t - fastnn_quick_check_ns >= FASTNN_QUICK_NS
+                   && !__atomic_exchange_n(&s->sampling, 1, __ATOMIC_ACQUIRE)) {
+            fastnn_threads_quick_check(s, t);
             __atomic_store_n(&s->sampling, 0, __ATOMIC_RELEASE);
         }
     }
