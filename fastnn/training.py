@@ -8,6 +8,9 @@ It holds no early-stopping or learning-rate logic of its own: that is the
 callbacks' work (``EarlyStopping``, ``ReduceLROnPlateau`` ...), the same for
 every model.
 """
+from collections.abc import MutableMapping
+
+from . import metrics as metrics_mod
 from .callbacks import CallbackList, History, ProgbarLogger
 
 __all__ = ["TrainingLoop"]
@@ -77,3 +80,43 @@ class TrainingLoop:
         """``on_train_end`` with the last epoch's logs; returns the History."""
         self.callbacks.on_train_end(self.logs)
         return self.history
+
+
+class _Logs(MutableMapping):
+    """Training logs whose values may still be on the backend: losses as
+    scalars there, metrics as ``Metric`` objects. Reading any of them fetches
+    all of them (each metric's result as of that moment) in one host
+    transfer. Entries a callback sets are kept as given."""
+
+    def __init__(self, ops, values):
+        self._ops, self._values, self._host = ops, dict(values), None
+
+    def _fetch(self):
+        if self._host is None:
+            values = [v.result() if isinstance(v, metrics_mod.Metric) else v
+                      for v in self._values.values()]
+            self._host = dict(zip(self._values, self._ops.fetch(values)))
+        return self._host
+
+    def __getitem__(self, key):
+        if key not in self._values:
+            raise KeyError(key)
+        return self._fetch()[key]
+
+    def __setitem__(self, key, value):
+        self._fetch()[key] = value
+        self._values[key] = value
+
+    def __delitem__(self, key):
+        del self._values[key]
+        if self._host is not None:
+            del self._host[key]
+
+    def __iter__(self):
+        return iter(self._values)
+
+    def __len__(self):
+        return len(self._values)
+
+    def __repr__(self):
+        return repr(self._fetch())

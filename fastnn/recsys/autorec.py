@@ -54,7 +54,7 @@ from ..backend import get_backend
 from ..backend.ops import ACTIVATIONS, CSR
 from ..callbacks import Callback, EarlyStopping, ReduceLROnPlateau
 from ..layers import Dense
-from ..model import _Logs
+from ..training import _Logs
 from ..random import get_rng, set_seed
 from .._registry import serialize
 from ..training import TrainingLoop
