@@ -108,10 +108,25 @@ def _check_batch_size(batch_size):
 
 
 def _sample_weights(sample_weight, class_weight, y, n, ops, what="sample_weight"):
-    """One float weight per sample (or None): ``sample_weight`` times the
-    weight of each sample's class in ``class_weight``, both checked."""
+    """One float weight per sample (or None), on the backend: ``sample_weight``
+    times the weight of each sample's class in ``class_weight``, both checked.
+    ``sample_weight`` may be host data or an array of the model's backend,
+    which is not moved to the host (its check costs one fetch of a flag)."""
     sw = None
-    if sample_weight is not None:
+    on_device = sample_weight is not None and ops.is_native(sample_weight) and not ops.is_host
+    if on_device:
+        # Weights already on the device stay there: shape from the metadata,
+        # the values checked there with one fetch (as a device x is).
+        if tuple(sample_weight.shape) != (n,):
+            raise ValueError(f"{what} must have shape ({n},), one weight per sample, got "
+                             f"{tuple(sample_weight.shape)}")
+        _check_numeric(sample_weight, what)
+        xp = ops.xp
+        sw = ops.asarray(sample_weight, dtype=y.dtype if y.dtype.kind == "f" else "float32")
+        if n and not bool(ops.to_numpy(xp.logical_and(xp.isfinite(sw), sw >= 0).all())):
+            raise ValueError(f"{what} must be finite and non-negative; it holds NaN, infinite "
+                             f"or negative weights")
+    elif sample_weight is not None:
         if isinstance(sample_weight, (list, tuple)) or numpy.ndim(sample_weight) != 1:
             arr = numpy.asarray(sample_weight)
             if arr.ndim != 1:
@@ -154,5 +169,9 @@ def _sample_weights(sample_weight, class_weight, y, n, ops, what="sample_weight"
             if k < len(cw):
                 cw[k] = w
         cwv = cw[labels]
+        if on_device:
+            return sw * ops.asarray(cwv, dtype=sw.dtype)
         sw = cwv if sw is None else sw * cwv
+    if on_device:
+        return sw
     return None if sw is None else ops.asarray(sw, dtype=y.dtype if y.dtype.kind == "f" else "float32")

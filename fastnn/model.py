@@ -279,7 +279,14 @@ class Model:
 
     def __call__(self, x, training=False):
         """Eager call on arrays: the model's output for ``x`` (a list for
-        several outputs)."""
+        several outputs), as arrays of the model's backend whatever ``x`` is.
+
+        As in Keras, where ``model(x)`` returns the backend's tensors and
+        ``predict`` NumPy arrays: a call is the step of a custom loop, whose
+        results feed further backend computation, so it never pays a host
+        transfer (a sync on a device) it did not ask for. ``predict`` (and
+        ``model.ops.to_numpy``) give host arrays for host input.
+        """
         xs = self._prepare_x(x)
         outs = self._forward(xs, training)[0]
         return outs if len(outs) > 1 else outs[0]
@@ -347,6 +354,22 @@ class Model:
         for w in weights:
             if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w):
                 raise ValueError(f"loss_weights must be finite numbers, got {loss_weights!r}")
+        metric_specs = _metric_specs(metrics, names)
+        if len(names) > 1:
+            per_output = isinstance(metrics, dict) or (
+                isinstance(metrics, (list, tuple)) and metrics
+                and all(m is None or isinstance(m, (list, tuple)) for m in metrics))
+            for k, (name, l) in enumerate(zip(names, losses)):
+                if l is None and metric_specs[k] and not per_output:
+                    metric_specs[k] = []  # a flat list measures the outputs that get targets
+                elif l is None and metric_specs[k]:
+                    # fit/evaluate take no targets for such an output: the metric
+                    # would have nothing to compare with.
+                    raise ValueError(f"compile: output {name!r} has metrics {metric_specs[k]!r} "
+                                     f"but no loss; an output without a loss gets no targets, so "
+                                     f"it cannot be measured. Give {name!r} a loss (a "
+                                     f"loss_weights entry of 0 keeps it out of training) or drop "
+                                     f"its metrics")
         if self._graph_ready:
             self._collect_params()  # as Keras: trainable flags set since the build take effect
         self.optimizer = optimizers_mod.get(optimizer).to(self.ops)
@@ -356,7 +379,7 @@ class Model:
         self._losses = losses
         self._loss_weights = [float(w) for w in weights]
         self.loss = losses[0] if len(names) == 1 else losses
-        self._metric_specs = _metric_specs(metrics, names)
+        self._metric_specs = metric_specs
         self._metric_table = self._make_metrics()
         self.compiled_metrics = [m for _, _, m in self._metric_table]
         self.stop_training = False
@@ -591,7 +614,7 @@ class Model:
         ys = self._prepare_y(y, n)
         if class_weight is not None and len(self.outputs) > 1:
             raise ValueError("class_weight is for models with one output; pass sample_weight")
-        sw = _sample_weights(sample_weight, class_weight, next(a for a in ys if a is not None), n,
+        sw = _sample_weights(sample_weight, None, next(a for a in ys if a is not None), n,
                              self.ops)
         if validation_data is None and validation_split:
             if not 0 < validation_split < 1:
@@ -608,6 +631,12 @@ class Model:
             n = split
         else:
             val = self._prepare_validation(validation_data)
+        if class_weight is not None:
+            # As Keras: class_weight weighs the training samples only, never the
+            # ones validation_split holds out (their loss stays comparable).
+            cwv = _sample_weights(None, class_weight, next(a for a in ys if a is not None), n,
+                                  self.ops)
+            sw = cwv if sw is None else sw * cwv
 
         if verbose == "auto":
             verbose = 1

@@ -416,3 +416,18 @@ def test_wrapper_machinery_for_a_bidirectional_layer(rng, tmp_path):
     model.save(tmp_path / "bi.fastnn")
     numpy.testing.assert_array_equal(fastnn.load_model(tmp_path / "bi.fastnn").predict(idx),
                                      model.predict(idx))
+
+
+def test_metrics_on_an_output_without_loss_are_refused_at_compile(rng):
+    # Before, compile took them and fit failed on the missing targets with
+    # "y_true must be a numeric array, got dtype object".
+    for metrics in ({"cls": ["accuracy"], "reg": ["mae"]}, [["accuracy"], ["mae"]]):
+        model = _two_output_model("float32")
+        with pytest.raises(ValueError, match="output 'reg' has metrics.*'mae'.*but no loss"):
+            model.compile("sgd", {"cls": "sparse_categorical_crossentropy"}, metrics=metrics)
+    # A flat list applies to the outputs that get targets.
+    model = _two_output_model("float32")
+    model.compile("sgd", {"cls": "sparse_categorical_crossentropy"}, metrics=["accuracy"])
+    x = rng.standard_normal((12, 4)).astype("float32")
+    history = model.fit(x, {"cls": rng.integers(0, 3, 12)}, batch_size=4, verbose=0)
+    assert set(history.history) == {"loss", "cls_loss", "cls_accuracy"}

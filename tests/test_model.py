@@ -150,6 +150,25 @@ def test_sample_and_class_weight(rng):
     assert not numpy.array_equal(w0[0], model.get_weights()[0])
 
 
+def test_class_weight_does_not_weigh_the_validation_split(rng):
+    # As Keras: the held-out samples are scored unweighted (before, their
+    # val_loss carried the class weights of the training samples).
+    x, y = _blobs(rng, n=80)
+    model = fastnn.Sequential([fastnn.Input((10,)), L.Dense(3, activation="softmax")])
+    model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    sw = numpy.linspace(0.5, 1.5, 80)
+    history = model.fit(x, y, epochs=1, verbose=0, validation_split=0.25, sample_weight=sw,
+                        class_weight={0: 5.0, 1: 0.1, 2: 1.0})
+    plain = model.evaluate(x[60:], y[60:], sample_weight=sw[60:], return_dict=True)
+    assert history.history["val_loss"][0] == pytest.approx(plain["loss"], rel=1e-6)
+    # ... while the training samples are weighted: zero weight for every class, no update.
+    w0 = model.get_weights()
+    model.fit(x, y, epochs=1, verbose=0, validation_split=0.25,
+              class_weight={0: 0.0, 1: 0.0, 2: 0.0})
+    for a, b in zip(w0, model.get_weights()):
+        numpy.testing.assert_array_equal(a, b)
+
+
 class TestBadInput:
     def setup_method(self):
         self.model = fastnn.Sequential([fastnn.Input((4,)), L.Dense(3, activation="softmax",

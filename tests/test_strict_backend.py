@@ -345,3 +345,35 @@ def test_integer_inputs_given_as_host_floats_on_strict():
     assert m.predict(numpy.array([[1., 2., 0.], [3., 0., 0.]])).shape == (2, 2)
     with pytest.raises(ValueError, match="non-integer"):
         m.predict(numpy.array([[1.5, 2., 0.]]))
+
+
+def test_fit_takes_sample_weight_on_the_device_without_moving_it(strict):
+    # Before, fit read the weights with numpy.ndim/asarray: a HostTransferError.
+    x, y = _data(40)
+    host_w = numpy.linspace(0.2, 2.0, 40).astype("float32")
+    results = []
+    for weight in (host_w, strict.asarray(host_w)):
+        model = _model("strict")
+        fastnn.set_seed(5)
+        model.fit(x, y, batch_size=8, epochs=2, verbose=0, sample_weight=weight,
+                  class_weight={0: 1.0, 1: 0.5, 2: 2.0}, validation_split=0.2)
+        results.append(model.get_weights())
+    for a, b in zip(*results):
+        numpy.testing.assert_array_equal(a, b)
+    model = _model("strict")
+    with pytest.raises(ValueError, match=r"sample_weight must have shape \(40,\).*\(39,\)"):
+        model.fit(x, y, verbose=0, sample_weight=strict.asarray(host_w[:39]))
+    with pytest.raises(ValueError, match="finite and non-negative"):
+        model.fit(x, y, verbose=0, sample_weight=strict.asarray(-host_w))
+
+
+def test_calling_a_model_returns_backend_arrays_as_keras_does(strict):
+    # Decided: model(x) is the step of a custom loop and returns the backend's
+    # arrays for host input too (Keras returns its backend's tensors);
+    # predict gives host arrays for host input.
+    x, _ = _data(12)
+    model = _model("strict")
+    out = model(x)
+    assert isinstance(out, StrictArray)
+    numpy.testing.assert_array_equal(strict.to_numpy(out), model.predict(x))
+    assert isinstance(model.predict(x), numpy.ndarray)
