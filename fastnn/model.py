@@ -36,6 +36,7 @@ from .layers.base import Layer, SymbolicTensor, forward_takes_mask
 from .layers.input import Input, InputLayer
 from .inputs import (_as_float_array, _as_input_array, _check_batch_size, _check_numeric,
                      _host_array, _keeps_device, _label_probe, _sample_weights)
+from .data import BatchSource, check_loader_options, is_batch_source, unpack_batch
 
 
 def _topological_nodes(inputs, outputs):
@@ -599,23 +600,133 @@ class Model:
         return outs if len(outs) > 1 else outs[0]
 
     # ------------------------------------------------------------------- fit
-    def fit(self, x=None, y=None, batch_size=32, epochs=1, verbose="auto", callbacks=None,
+    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
             validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
-            sample_weight=None, initial_epoch=0):
-        """Train for ``epochs`` passes over ``(x, y)``; returns a ``History``."""
+            sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
+            max_queue_size=10, workers=1, use_multiprocessing=False):
+        """Train for ``epochs`` passes over the data; returns a ``History``.
+
+        ``x`` is the data as arrays (with ``y``, ``sample_weight``,
+        ``batch_size``, default 32), or, as in Keras, a source of batches: a
+        ``fastnn.utils.Sequence`` (``__len__``, ``__getitem__``,
+        ``on_epoch_end``), a generator, or any iterable, whose batches are
+        ``x``, ``(x, y)`` or ``(x, y, sample_weight)`` (several inputs or
+        outputs as a tuple/list or a dict by name: ``((x1, x2), y)``). Each
+        batch is checked as arrays are, and an error names the batch. With a
+        source, ``y``, ``sample_weight``, ``batch_size`` and
+        ``validation_split`` are refused (the batches hold them / a stream
+        cannot be split), and:
+
+        - an epoch is ``steps_per_epoch`` batches; by default all of a
+          Sequence, or a generator until it ends (the progress bar then has
+          no total). A generator is read on from epoch to epoch: for several
+          epochs, loop forever in it and give ``steps_per_epoch``; one that
+          runs out before is an error. An object whose ``__iter__`` starts
+          afresh (a dataset object) is read anew each epoch. A list is data,
+          never batches: a list of arrays is one array per input.
+        - ``shuffle`` visits a Sequence's batches in a new random order each
+          epoch (``fastnn.set_seed`` repeats it); a generator's order is its own.
+        - ``validation_data`` may be a source too, read for
+          ``validation_steps`` batches (default: all) after each epoch.
+
+        Batches are read in this thread, one at a time: ``workers``,
+        ``use_multiprocessing`` and ``max_queue_size`` are accepted for Keras
+        code and change nothing (a warning says so when they ask for
+        workers). ``class_weight`` weighs the training batches only.
+        """
         self._require_compiled("fit")
-        _check_batch_size(batch_size)
         if not isinstance(epochs, (int, numpy.integer)) or epochs < 0:
             raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
+        check_loader_options(workers, use_multiprocessing, max_queue_size, "fit")
+        if class_weight is not None and len(self._losses) > 1:
+            raise ValueError("class_weight is for models with one output; pass sample_weight")
+        ops = self.ops
+        if is_batch_source(x, ops):
+            _refuse_with_source("fit", x, y=y, sample_weight=sample_weight, batch_size=batch_size,
+                                validation_split=validation_split)
+            train = BatchSource(x, steps_per_epoch, shuffle, "fit", "steps_per_epoch")
+
+            def epoch_batches(epoch):
+                return self._source_batches(train, epoch, class_weight=class_weight)
+            steps, samples, val_batch_size, val = train.steps, None, 256, None
+        else:
+            if steps_per_epoch is not None:
+                raise ValueError("fit: steps_per_epoch is for a generator or a Sequence; with "
+                                 "arrays an epoch is every sample, in batches of batch_size")
+            batch_size = 32 if batch_size is None else batch_size
+            _check_batch_size(batch_size)
+            train = None
+            xs, ys, sw, val = self._prepare_fit_arrays(x, y, sample_weight, class_weight,
+                                                       validation_split, validation_data)
+            samples = xs[0].shape[0]
+
+            def epoch_batches(epoch):
+                return _array_batches(xs, ys, sw, batch_size, ops if shuffle else None)
+            steps, val_batch_size = math.ceil(samples / batch_size), max(batch_size, 256)
+        if is_batch_source(validation_data, ops):
+            val_source = BatchSource(validation_data, validation_steps, False,
+                                     "fit (validation_data)", "validation_steps")
+        elif validation_steps is not None:
+            raise ValueError("fit: validation_steps is for validation_data given as a generator "
+                             "or a Sequence; array validation data is used whole")
+        else:
+            val_source = None
+            if val is None:
+                val = self._prepare_validation(validation_data)
+
+        if verbose == "auto":
+            verbose = 1
+        loop = TrainingLoop(self, callbacks, epochs=epochs, steps=steps, verbose=verbose,
+                            initial_epoch=initial_epoch, samples=samples, batch_size=batch_size)
+        several = len(self._losses) > 1  # (an unbuilt model, built by its first batch, has one)
+        for epoch in loop.epochs():
+            for _, _, m in self._metric_table:
+                m.reset_state()
+            loss_sum, seen = 0.0, 0
+            part_sums = [None if l is None else 0.0 for l in self._losses]
+            for step, (xb, yb, swb) in loop.batches_of(epoch_batches(epoch)):
+                nb = xb[0].shape[0]
+                loss, parts, preds = self._train_step(xb, yb, swb)
+                loss_sum += loss * nb
+                seen += nb
+                if several:
+                    for k, part in enumerate(parts):
+                        if part is not None:
+                            part_sums[k] += part * nb
+                for k, key, m in self._metric_table:
+                    m.update_state(*_unmasked(yb[k], preds[k], swb, self._last_masks[k]))
+                # Read (one transfer) only if a callback or the bar looks at them.
+                batch_logs = self._loss_logs(
+                    loss_sum / seen, [None if p is None else p / seen for p in part_sums]
+                    if several else [], self._metric_table)
+                loop.end_batch(step, batch_logs)
+            logs = dict(batch_logs)
+            if train is not None:
+                train.end_epoch()
+            if val_source is not None:
+                val_logs = self._evaluate_batches(self._source_batches(val_source),
+                                                  val_source.steps)
+                val_source.end_epoch()
+            elif val is not None:
+                val_logs = self._evaluate_batches(_array_batches(*val, val_batch_size),
+                                                  math.ceil(val[0][0].shape[0] / val_batch_size))
+            if val_source is not None or val is not None:
+                logs.update({"val_" + k: v for k, v in val_logs.items()})
+            loop.end_epoch(epoch, logs)
+        return loop.end()
+
+    def _prepare_fit_arrays(self, x, y, sample_weight, class_weight, validation_split,
+                            validation_data):
+        """fit's arrays checked and on the backend, split for validation:
+        ``(xs, ys, sample weights, validation (xs, ys, weights) or None)``."""
         xs = self._prepare_x(x)
         n = xs[0].shape[0]
         if n == 0:
             raise ValueError("fit got empty arrays (0 samples)")
         ys = self._prepare_y(y, n)
-        if class_weight is not None and len(self.outputs) > 1:
-            raise ValueError("class_weight is for models with one output; pass sample_weight")
         sw = _sample_weights(sample_weight, None, next(a for a in ys if a is not None), n,
                              self.ops)
+        val = None
         if validation_data is None and validation_split:
             if not 0 < validation_split < 1:
                 raise ValueError(f"validation_split must be in (0, 1), got {validation_split}")
@@ -629,60 +740,20 @@ class Model:
             xs, ys = [a[:split] for a in xs], _take(ys, slice(None, split))
             sw = None if sw is None else sw[:split]
             n = split
-        else:
-            val = self._prepare_validation(validation_data)
         if class_weight is not None:
             # As Keras: class_weight weighs the training samples only, never the
             # ones validation_split holds out (their loss stays comparable).
             cwv = _sample_weights(None, class_weight, next(a for a in ys if a is not None), n,
                                   self.ops)
             sw = cwv if sw is None else sw * cwv
-
-        if verbose == "auto":
-            verbose = 1
-        steps = math.ceil(n / batch_size)
-        loop = TrainingLoop(self, callbacks, epochs=epochs, steps=steps, verbose=verbose,
-                            initial_epoch=initial_epoch, samples=n, batch_size=batch_size)
-        ops = self.ops
-        several = len(self.outputs) > 1
-        for epoch in loop.epochs():
-            for _, _, m in self._metric_table:
-                m.reset_state()
-            order = ops.permutation(n) if shuffle else None
-            loss_sum, seen = 0.0, 0
-            part_sums = [None if l is None else 0.0 for l in self._losses]
-            for step in loop.batches():
-                lo, hi = step * batch_size, min(n, (step + 1) * batch_size)
-                idx = order[lo:hi] if order is not None else slice(lo, hi)
-                xb = [a[idx] for a in xs]
-                yb = _take(ys, idx)
-                swb = None if sw is None else sw[idx]
-                loss, parts, preds = self._train_step(xb, yb, swb)
-                loss_sum += loss * (hi - lo)
-                seen += hi - lo
-                if several:
-                    for k, part in enumerate(parts):
-                        if part is not None:
-                            part_sums[k] += part * (hi - lo)
-                for k, key, m in self._metric_table:
-                    m.update_state(*_unmasked(yb[k], preds[k], swb, self._last_masks[k]))
-                # Read (one transfer) only if a callback or the bar looks at them.
-                batch_logs = self._loss_logs(
-                    loss_sum / seen, [None if p is None else p / seen for p in part_sums]
-                    if several else [], self._metric_table)
-                loop.end_batch(step, batch_logs)
-            logs = dict(batch_logs)
-            if val is not None:
-                val_logs = self._evaluate_arrays(*val, batch_size=max(batch_size, 256))
-                logs.update({"val_" + k: v for k, v in val_logs.items()})
-            loop.end_epoch(epoch, logs)
-        return loop.end()
+        return xs, ys, sw, val
 
     def _prepare_validation(self, validation_data):
         if validation_data is None:
             return None
         if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-            raise ValueError("validation_data must be (x_val, y_val) or (x_val, y_val, sample_weight)")
+            raise ValueError("validation_data must be (x_val, y_val), (x_val, y_val, "
+                             "sample_weight), a generator or a Sequence")
         vxs = self._prepare_x(validation_data[0])
         vys = self._prepare_y(validation_data[1], vxs[0].shape[0])
         vsw = validation_data[2] if len(validation_data) == 3 else None
@@ -697,72 +768,150 @@ class Model:
         return _sample_weights(sample_weight, None, next(a for a in ys if a is not None), n,
                                self.ops, what)
 
+    def _source_batches(self, source, epoch=None, need_y=True, class_weight=None):
+        """The batches of one epoch of a ``BatchSource``, each checked as
+        ``fit``'s arrays are: ``(xs, ys, sample weights)`` on the backend
+        (``ys`` and the weights None when ``need_y`` is false)."""
+        for label, batch in source.epoch(epoch):
+            yield self._prepare_batch(label, batch, need_y, class_weight)[:3]
+
+    def _prepare_batch(self, label, batch, need_y, class_weight=None):
+        """One batch of a source as ``(xs, ys, sample weights, x as given)``;
+        a ``ValueError``/``TypeError`` names the batch (``label``)."""
+        try:
+            x, y, sw = unpack_batch(batch)
+            if x is None:
+                raise ValueError("the batch has no x (got None)")
+            xs = self._prepare_x(x)
+            n = xs[0].shape[0]
+            if n == 0:
+                raise ValueError("the batch is empty (0 samples)")
+            if not need_y:
+                return xs, None, None, x
+            if y is None:
+                raise ValueError(f"the batch holds only x ({type(batch).__name__}); batches "
+                                 f"for training and evaluation are (x, y) or (x, y, "
+                                 f"sample_weight)")
+            ys = self._prepare_y(y, n)
+            sw = _sample_weights(sw, class_weight, next(a for a in ys if a is not None), n,
+                                 self.ops)
+        except (ValueError, TypeError) as e:
+            if type(e) not in (ValueError, TypeError):
+                raise  # an exception type of its own (a backend's) keeps its type and text
+            raise type(e)(f"{label}: {e}") from None
+        return xs, ys, sw, x
+
     # -------------------------------------------------------------- evaluate
-    def evaluate(self, x=None, y=None, batch_size=32, verbose=0, sample_weight=None,
-                 return_dict=False):
+    def evaluate(self, x=None, y=None, batch_size=None, verbose=0, sample_weight=None,
+                 return_dict=False, steps=None, *, max_queue_size=10, workers=1,
+                 use_multiprocessing=False):
         """Loss (and metrics) over ``(x, y)``; a dict with ``return_dict=True``.
-        ``verbose``: 0 silent, 1 a progress bar with the running loss and
-        metrics (one final line when output is not a terminal), 2 one final
-        line; ``"auto"`` is 1."""
+        ``x`` may also be a generator or a Sequence of ``(x, y)`` or ``(x, y,
+        sample_weight)`` batches (read for ``steps`` batches, default all;
+        ``y``, ``sample_weight`` and ``batch_size`` are then refused), as in
+        ``fit``. ``verbose``: 0 silent, 1 a progress bar with the running loss
+        and metrics (one final line when output is not a terminal), 2 one
+        final line; ``"auto"`` is 1."""
         self._require_compiled("evaluate")
         verbose = _check_verbose(verbose)
-        _check_batch_size(batch_size)
-        xs = self._prepare_x(x)
-        ys = self._prepare_y(y, xs[0].shape[0])
-        if xs[0].shape[0] == 0:
-            raise ValueError("evaluate got empty arrays (0 samples)")
-        sample_weight = self._prepare_sample_weight(sample_weight, ys, xs[0].shape[0])
-        logs = self._evaluate_arrays(xs, ys, sample_weight, batch_size=batch_size,
-                                     verbose=verbose)
+        check_loader_options(workers, use_multiprocessing, max_queue_size, "evaluate")
+        if is_batch_source(x, self.ops):
+            _refuse_with_source("evaluate", x, y=y, sample_weight=sample_weight,
+                                batch_size=batch_size)
+            source = BatchSource(x, steps, False, "evaluate", "steps")
+            logs = self._evaluate_batches(self._source_batches(source), source.steps,
+                                          verbose=verbose)
+            source.end_epoch()
+        else:
+            if steps is not None:
+                raise ValueError("evaluate: steps is for a generator or a Sequence; arrays "
+                                 "are evaluated whole, in batches of batch_size")
+            batch_size = 32 if batch_size is None else batch_size
+            _check_batch_size(batch_size)
+            xs = self._prepare_x(x)
+            n = xs[0].shape[0]
+            ys = self._prepare_y(y, n)
+            if n == 0:
+                raise ValueError("evaluate got empty arrays (0 samples)")
+            sample_weight = self._prepare_sample_weight(sample_weight, ys, n)
+            logs = self._evaluate_batches(_array_batches(xs, ys, sample_weight, batch_size),
+                                          math.ceil(n / batch_size), verbose=verbose)
         if return_dict:
             return logs
         return list(logs.values()) if len(logs) > 1 else logs["loss"]
 
-    def _evaluate_arrays(self, xs, ys, sample_weight=None, batch_size=256, verbose=0):
-        n = xs[0].shape[0]
+    def _evaluate_batches(self, batches, steps, verbose=0):
+        """The logs over ``(xs, ys, sample weights)`` batches (``steps`` of
+        them, None when unknown), each batch weighing by its samples."""
         table = self._make_metrics()
-        bar = Progbar(math.ceil(n / batch_size), verbose=verbose,
-                      stateful_metrics="all") if verbose else None
+        bar = Progbar(steps, verbose=verbose, stateful_metrics="all") if verbose else None
         total, weight_total = 0.0, 0.0
         part_totals = [0.0] * len(self.outputs)
         reg = self._regularization_loss()  # the weights do not change while evaluating
-        for step, lo in enumerate(range(0, n, batch_size)):
-            hi = min(n, lo + batch_size)
-            preds = self._forward([a[lo:hi] for a in xs], False)[0]
-            swb = None if sample_weight is None else sample_weight[lo:hi]
-            yb = _take(ys, slice(lo, hi))
+        step = 0
+        for step, (xb, yb, swb) in enumerate(batches, 1):
+            nb = xb[0].shape[0]
+            preds = self._forward(xb, False)[0]
             loss, parts = self._loss_values(yb, preds, swb)
-            total += loss * (hi - lo)
+            total += loss * nb
             for k, part in enumerate(parts):
                 if part is not None:
-                    part_totals[k] += part * (hi - lo)
-            weight_total += hi - lo
+                    part_totals[k] += part * nb
+            weight_total += nb
             for k, _, m in table:
                 m.update_state(*_unmasked(yb[k], preds[k], swb, self._last_masks[k]))
             if bar is not None:
-                bar.update(step + 1, self._loss_logs(total / weight_total + reg, [], table))
-        return dict(self._loss_logs(total / weight_total + reg,
+                bar.update(step, self._loss_logs(total / weight_total + reg, [], table))
+        logs = dict(self._loss_logs(total / weight_total + reg,
                                     [None if l is None else p / weight_total
                                      for l, p in zip(self._losses, part_totals)], table))
+        if bar is not None and steps is None:
+            bar.update(step, logs, finalize=True)  # a bar without a total ends here
+        return logs
 
     # --------------------------------------------------------------- predict
-    def predict(self, x, batch_size=32, verbose=0):
+    def predict(self, x, batch_size=None, verbose=0, steps=None, *, max_queue_size=10,
+                workers=1, use_multiprocessing=False):
         """Outputs for ``x`` in batches (nothing is kept for backward): an
         array, or a list of arrays for a model with several outputs.
-        ``verbose`` as in ``evaluate`` (a bar of the batches done)."""
+        ``x`` may also be a generator or a Sequence of batches (``x``, or
+        ``(x, y)`` whose ``y`` is not used), read for ``steps`` batches
+        (default all), as in ``fit``. ``verbose`` as in ``evaluate`` (a bar
+        of the batches done)."""
         verbose = _check_verbose(verbose)
-        _check_batch_size(batch_size)
-        xs = self._prepare_x(x)
-        n = xs[0].shape[0]
-        bar = Progbar(math.ceil(n / batch_size), verbose=verbose) if verbose and n else None
+        check_loader_options(workers, use_multiprocessing, max_queue_size, "predict")
+        ops = self.ops
+        if is_batch_source(x, ops):
+            _refuse_with_source("predict", x, batch_size=batch_size)
+            source = BatchSource(x, steps, False, "predict", "steps")
+            prepared = (self._prepare_batch(label, batch, False)
+                        for label, batch in source.epoch())
+            batches = ((xs, _keeps_device(xb, ops)) for xs, _, _, xb in prepared)
+        else:
+            if steps is not None:
+                raise ValueError("predict: steps is for a generator or a Sequence; arrays are "
+                                 "predicted whole, in batches of batch_size")
+            source = None
+            batch_size = 32 if batch_size is None else batch_size
+            _check_batch_size(batch_size)
+            xs = self._prepare_x(x)
+            n = xs[0].shape[0]
+            steps = math.ceil(n / batch_size) if n else None
+            batches = ((xb, True) for xb, _, _ in _array_batches(xs, [], None, batch_size))
+        bar = Progbar(steps, verbose=verbose) if verbose and (steps or source) else None
         outs = [[] for _ in self.outputs]
-        for step, lo in enumerate(range(0, n, batch_size)):
-            for acc, o in zip(outs, self._forward([a[lo:lo + batch_size] for a in xs], False)[0]):
+        # Host input gets host output (one transfer each): a source's when every batch was.
+        keep, step = source is not None or _keeps_device(x, ops), 0
+        for step, (xb, keep_batch) in enumerate(batches, 1):
+            keep = keep and keep_batch
+            for acc, o in zip(outs, self._forward(xb, False)[0]):
                 acc.append(o)
             if bar is not None:
-                bar.update(step + 1)
-        ops = self.ops
-        keep = _keeps_device(x, ops)  # host input gets host output (one transfer each)
+                bar.update(step)
+        if source is not None:
+            source.end_epoch()
+            if bar is not None and source.steps is None:
+                bar.update(step, finalize=True)
         result = []
         for acc, t in zip(outs, self.outputs):
             out = ops.xp.concatenate(acc, axis=0) if acc else \
@@ -1025,3 +1174,34 @@ def _unmasked(y, pred, sample_weight, mask):
 def _take(arrays, idx):
     """Rows ``idx`` of each array in a list (None stays None)."""
     return [None if a is None else a[idx] for a in arrays]
+
+
+def _array_batches(xs, ys, sample_weight, batch_size, shuffle_ops=None):
+    """Batches ``(xs, ys, sample weights)`` of arrays already on the backend,
+    in order or, with ``shuffle_ops``, in a permutation it draws when the
+    first batch is taken (so at the same point of the seeded stream as a
+    loop that drew it before its first step)."""
+    n = xs[0].shape[0]
+    order = shuffle_ops.permutation(n) if shuffle_ops is not None else None
+    for lo in range(0, n, batch_size):
+        idx = order[lo:lo + batch_size] if order is not None else slice(lo, lo + batch_size)
+        yield ([a[idx] for a in xs], _take(ys, idx),
+               None if sample_weight is None else sample_weight[idx])
+
+
+def _refuse_with_source(caller, x, **given):
+    """Keras's refusals when ``x`` is a generator or a Sequence: its batches
+    carry the targets, the weights and the batch size, and a stream cannot be
+    split for validation."""
+    kind = type(x).__name__
+    for name, value in given.items():
+        if name == "validation_split":
+            if value:
+                raise ValueError(f"{caller}: validation_split is only for arrays; x is a "
+                                 f"{kind}, which cannot be split: pass validation_data (arrays, "
+                                 f"a generator or a Sequence)")
+        elif value is not None:
+            what = ("its batches set the batch size" if name == "batch_size" else
+                    f"its batches hold {name} ((x, y) or (x, y, sample_weight))")
+            raise ValueError(f"{caller}: {name} must not be given when x is a {kind}: {what}")
+

@@ -25,6 +25,8 @@ class TrainingLoop:
             for step in loop.batches():      # on_train_batch_begin
                 logs = ...one train step...
                 loop.end_batch(step, logs)   # on_train_batch_end
+            # or, over batches of unknown number (steps=None), read before their hook:
+            # for step, batch in loop.batches_of(iterable): ...
             loop.end_epoch(epoch, logs)      # on_epoch_end (logs with val_ entries)
         history = loop.end()                 # on_train_end; returns the History
 
@@ -66,6 +68,17 @@ class TrainingLoop:
         for step in range(self.steps):
             self.callbacks.on_train_batch_begin(step, {})
             yield step
+            if self.model.stop_training:
+                return
+
+    def batches_of(self, batches):
+        """``(step, batch)`` for each batch of an iterable (a generator's,
+        whose length may be unknown: ``steps=None``), each after
+        ``on_train_batch_begin``; the batch is read before that hook, so an
+        epoch that runs out of data calls no hook for a batch it never had."""
+        for step, batch in enumerate(batches):
+            self.callbacks.on_train_batch_begin(step, {})
+            yield step, batch
             if self.model.stop_training:
                 return
 

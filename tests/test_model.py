@@ -280,13 +280,24 @@ class TestArgumentChecks:
         self.x = numpy.random.default_rng(0).standard_normal((10, 4)).astype("float32")
         self.y = numpy.arange(10) % 3
 
-    @pytest.mark.parametrize("bs", [0, -1, 2.5, True, None])
+    @pytest.mark.parametrize("bs", [0, -1, 2.5, True, "32"])
     def test_bad_batch_size_in_predict_evaluate_fit(self, bs):
         for call in (lambda: self.model.predict(self.x, batch_size=bs),
                      lambda: self.model.evaluate(self.x, self.y, batch_size=bs),
                      lambda: self.model.fit(self.x, self.y, batch_size=bs, verbose=0)):
             with pytest.raises(ValueError, match="batch_size must be a positive integer"):
                 call()
+
+    def test_batch_size_none_is_keras_default_of_32(self):
+        # Keras's default is None (32 for arrays; a generator's batches set their own).
+        x = numpy.random.default_rng(1).standard_normal((70, 4)).astype("float32")
+        y = numpy.arange(70) % 3
+        seen = []
+        probe = fastnn.callbacks.LambdaCallback(
+            on_train_batch_end=lambda batch, logs: seen.append(batch))
+        self.model.fit(x, y, batch_size=None, verbose=0, callbacks=[probe])
+        assert seen == [0, 1, 2]  # 32 + 32 + 6
+        assert self.model.evaluate(x, y, batch_size=None) == self.model.evaluate(x, y)
 
     @pytest.mark.parametrize("sw,message", [
         (numpy.ones(9), r"shape \(10,\)"), (2.0, "1-D array of 10 weights"),

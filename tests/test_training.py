@@ -1,6 +1,7 @@
 """The one training loop (fastnn.training.TrainingLoop), on a stub model: the
-hook order, stop_training in a batch and at an epoch's end, and a solver that
-advances the epochs itself (as AutoRec's L-BFGS does)."""
+hook order, stop_training in a batch and at an epoch's end, batches of an
+iterable of unknown length, and a solver that advances the epochs itself (as
+AutoRec's L-BFGS does)."""
 from fastnn.callbacks import Callback
 from fastnn.training import TrainingLoop
 
@@ -96,3 +97,32 @@ def test_a_solver_can_advance_the_epochs_from_its_own_callback():
         iterations += 1
     loop.end()
     assert iterations == 1 and loop.history.history == {"loss": [0, 1]}
+
+
+def test_batches_of_an_iterable_of_unknown_length_reads_each_batch_before_its_hook():
+    rec = _Recorder(stop_at=("batch", 1))
+    model = _Stub()
+    loop = TrainingLoop(model, [rec], epochs=2, steps=None, verbose=0)
+    read = []
+
+    def batches():
+        for b in ("a", "b", "c"):
+            read.append(b)
+            yield b
+
+    for epoch in loop.epochs():
+        for step, batch in loop.batches_of(batches()):
+            rec.calls.append(f"got {batch}")
+            loop.end_batch(step, {"loss": step})
+        loop.end_epoch(epoch, {"loss": epoch})
+    loop.end()
+    assert rec.params["steps"] is None and read == ["a", "b"]  # "c" is never read
+    assert rec.calls == ["train_begin", "epoch_begin 0", "batch_begin 0", "got a",
+                         "batch_end 0 0", "batch_begin 1", "got b", "batch_end 1 1",
+                         "epoch_end 0 0", "train_end {'loss': 0}"]
+    rec, model.stop_training = _Recorder(), False
+    loop = TrainingLoop(model, [rec], epochs=1, steps=None, verbose=0)
+    for epoch in loop.epochs():
+        for step, batch in loop.batches_of(iter([])):
+            loop.end_batch(step, {"loss": 0})
+    assert "batch_begin 0" not in rec.calls  # no hook for a batch that never came
