@@ -20,6 +20,11 @@ fetched from it (one host transfer for all of them) only when something reads
 them, which ``fit`` does once per epoch (and once for the validation pass);
 the progress bar with ``verbose=1`` reads them at most once per refresh
 interval, and a callback that reads the batch logs reads them for that batch.
+
+``fit``/``evaluate``/``predict`` also read batches from a generator or a
+``fastnn.utils.Sequence`` (``fastnn/data.py``): each batch is checked and
+moved to the backend as it is read, then trains exactly as the same batch cut
+from arrays would.
 """
 import copy
 import math
