@@ -766,10 +766,10 @@ class Model:
                                                      "validation_data's sample_weight")
 
     def _prepare_sample_weight(self, sample_weight, ys, n, what="sample_weight"):
-        """Per-sample weights checked on the host and moved to the model's
-        backend once, not per batch (weights already there are taken as they are)."""
-        if sample_weight is None or (self.ops.is_native(sample_weight) and not self.ops.is_host):
-            return sample_weight  # already on the device: checking it would cost a sync
+        """Per-sample weights checked and moved to the model's backend once,
+        not per batch (weights already there stay there: one fetch checks them)."""
+        if sample_weight is None:
+            return None
         return _sample_weights(sample_weight, None, next(a for a in ys if a is not None), n,
                                self.ops, what)
 

@@ -377,3 +377,18 @@ def test_calling_a_model_returns_backend_arrays_as_keras_does(strict):
     assert isinstance(out, StrictArray)
     numpy.testing.assert_array_equal(strict.to_numpy(out), model.predict(x))
     assert isinstance(model.predict(x), numpy.ndarray)
+
+
+def test_evaluate_and_train_on_batch_check_device_sample_weight_too(strict):
+    x, y = _data(20)
+    model = _model("strict")
+    w = numpy.linspace(0.5, 1.5, 20)
+    assert model.evaluate(x, y, sample_weight=strict.asarray(w)) == \
+        model.evaluate(x, y, sample_weight=w)
+    for call in (lambda sw: model.evaluate(x, y, sample_weight=sw),
+                 lambda sw: model.test_on_batch(x, y, sample_weight=sw),
+                 lambda sw: model.fit(x, y, verbose=0, validation_data=(x, y, sw))):
+        with pytest.raises(ValueError, match=r"must have shape \(20,\).*\(19,\)"):
+            call(strict.asarray(w[:19]))
+        with pytest.raises(ValueError, match="finite and non-negative"):
+            call(strict.asarray(-w))
