@@ -205,9 +205,10 @@ class BatchSource:
                         f"yield batches forever (while True: ...) or lower "
                         f"{self.steps_name}") from None
                 if step == 0:
-                    again = (" (a generator is read only once: pass steps_per_epoch and "
-                             "loop forever in it, or give an iterable or a Sequence)"
-                             if not self.fresh and self._passes else "")
+                    again = (f" (a generator is read only once: pass {self.steps_name} and "
+                             f"loop forever in it, or give a Sequence or an object whose "
+                             f"__iter__ starts afresh)" if not self.fresh and self._passes
+                             else "")
                     raise ValueError(f"{self.caller}: the {self.kind} gave no batches"
                                      f"{_in_epoch(epoch)}{again}") from None
                 return

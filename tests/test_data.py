@@ -249,8 +249,14 @@ def test_a_generator_that_runs_out_before_steps_per_epoch():
     with pytest.raises(ValueError, match=r"gave no batches in epoch 2 \(a generator is read "
                                          r"only once: pass steps_per_epoch"):
         _model().fit(batches, epochs=2, verbose=0)
-    with pytest.raises(ValueError, match="fit: the list_iterator gave no batches|no batches"):
+    with pytest.raises(ValueError, match=r"fit: the generator gave no batches in epoch 1$"):
         _model().fit(iter([]), verbose=0)
+    once = ((x[lo:lo + 16], y[lo:lo + 16]) for lo in range(0, 70, 16))
+    with pytest.raises(ValueError, match=r"fit \(validation_data\): the generator gave no "
+                                         r"batches \(a generator is read only once: pass "
+                                         r"validation_steps"):
+        _model().fit(_forever(x, y), steps_per_epoch=2, epochs=2, validation_data=once,
+                     verbose=0)
 
 
 @pytest.mark.parametrize("batch, error, match", [
