@@ -163,9 +163,13 @@ def test_shuffle_visits_a_sequences_batches_in_a_new_seeded_order_each_epoch():
 
 def test_steps_per_epoch_takes_the_first_batches_of_a_sequence():
     x, y = _data()
-    seq = Batches(x, y)
-    history = _model().fit(seq, steps_per_epoch=2, epochs=2, shuffle=False, verbose=0)
+    seq, val = Batches(x, y), Batches(x, y)
+    model = _model()
+    history = model.fit(seq, steps_per_epoch=2, epochs=2, shuffle=False, verbose=0,
+                        validation_data=val, validation_steps=3)
     assert seq.asked == [0, 1, 0, 1] and history.params["steps"] == 2
+    assert val.asked == [0, 1, 2, 0, 1, 2]  # never shuffled
+    assert history.history["val_loss"][-1] == model.evaluate(x[:48], y[:48], batch_size=16)[0]
 
 
 def test_an_unbuilt_sequential_builds_from_the_first_batch():
