@@ -335,7 +335,8 @@ class Ops:
         Wg = W.reshape(kh, kw, cg, groups, f // groups)
         z = xp.zeros((n, oh, ow, groups, f // groups), dtype=x.dtype)
         for i, j, win in self._conv2d_windows(padded, W.shape, oh, ow, strides, dilation):
-            z += xp.einsum("nhwgc,cgf->nhwgf", win.reshape(n, oh, ow, groups, cg), Wg[i, j])
+            z += xp.einsum("nhwgc,cgf->nhwgf", win.reshape(n, oh, ow, groups, cg), Wg[i, j],
+                           optimize=True)
         z = z.reshape(n, oh, ow, f)
         if b is not None:
             z += b
@@ -355,7 +356,8 @@ class Ops:
         dzg = dz.reshape(n, oh, ow, groups, f // groups)
         padded = xp.zeros((n, h + pt + pb, w + pl + pr, c), dtype=dz.dtype)
         for i, j, win in self._conv2d_windows(padded, W.shape, oh, ow, strides, dilation):
-            win += xp.einsum("nhwgf,cgf->nhwgc", dzg, Wg[i, j]).reshape(n, oh, ow, c)
+            win += xp.einsum("nhwgf,cgf->nhwgc", dzg, Wg[i, j], optimize=True).reshape(
+                n, oh, ow, c)
         return padded[:, pt:pt + h, pl:pl + w, :]
 
     def conv2d_backward(self, x, W, y, dy, dW, db, strides, pads, dilation=(1, 1), groups=1,
@@ -376,7 +378,7 @@ class Ops:
             dzg = dz.reshape(n, oh, ow, groups, f // groups)
             for i, j, win in self._conv2d_windows(padded, W.shape, oh, ow, strides, dilation):
                 dW[i, j] += xp.einsum("nhwgc,nhwgf->cgf", win.reshape(n, oh, ow, groups, cg),
-                                      dzg).reshape(cg, f)
+                                      dzg, optimize=True).reshape(cg, f)
         if not need_dx:
             return None
         return self.conv2d_input_grad(dz, W, x.shape, strides, pads, dilation, groups)
