@@ -26,11 +26,12 @@ include "common/threads.pxi"
 ACTIVATION_CODES = activation_codes()
 
 cdef enum:
-    # Elements of the im2col buffer per chunk of samples: large enough that each
-    # GEMM has thousands of rows (BLAS runs near its peak), small enough that
-    # the buffer is not many times the size of the batch it stands for. The
-    # chunk is a function of the shapes only, so results do not depend on threads.
-    CHUNK_ELEMS = 1 << 21
+    # Elements of the im2col buffer per chunk of output rows: 512 KiB in float32,
+    # so the block im2col writes is still in the cores' L2 when the GEMM reads it
+    # (a chunk of whole samples, megabytes, went out to L3 and back: slower in
+    # bench/test_bench_conv.py), while each GEMM keeps a hundred rows or more.
+    # The chunk is a function of the shapes only: results do not depend on threads.
+    CHUNK_ELEMS = 1 << 17
     SUM_ROWS = 64         # output rows per partial bias-gradient sum: fixes the order
 
 
@@ -40,8 +41,8 @@ ctypedef struct Geom:
 
 cdef inline void _im2col_row(const floating* x, floating* cols, const Geom* g, Py_ssize_t grp,
                              Py_ssize_t oh) noexcept nogil:
-    """Rows ``oh * OW .. (oh + 1) * OW`` of one sample's column matrix for group
-    ``grp``: row ``(oh, ow)`` holds the window ``x[ih, iw, grp * cg:(grp + 1) * cg]``
+    """The OW column-matrix rows of output row ``oh`` of one sample (at ``cols``),
+    for group ``grp``: row ``ow`` holds the window ``x[ih, iw, grp * cg:(grp + 1) * cg]``
     for ``(i, j)`` in kernel order, zeros where the window leaves the input."""
     cdef Py_ssize_t ow, i, j, ih, iw, iw0, cg = g.cg, run = g.kw * g.cg
     cdef floating* row
@@ -50,7 +51,7 @@ cdef inline void _im2col_row(const floating* x, floating* cols, const Geom* g, P
     # contiguous in x (kw * C values): one copy instead of kw.
     cdef bint whole = g.groups == 1 and g.dw == 1
     for ow in range(g.ow):
-        row = cols + (oh * g.ow + ow) * g.kg
+        row = cols + ow * g.kg
         iw0 = ow * g.sw - g.pl
         for i in range(g.kh):
             ih = oh * g.sh - g.pt + i * g.dh
@@ -71,10 +72,11 @@ cdef inline void _im2col_row(const floating* x, floating* cols, const Geom* g, P
 
 
 cdef inline void _col2im_row(const floating* cols, floating* dx, const Geom* g, Py_ssize_t grp,
-                             Py_ssize_t ih) noexcept nogil:
+                             Py_ssize_t ih, Py_ssize_t oh_lo, Py_ssize_t oh_hi) noexcept nogil:
     """Adds into input row ``ih`` of one sample's ``dx`` (group ``grp``'s channels)
-    every column-matrix entry that im2col copied from it. Gathering by input row
-    means each task writes only its own row: tasks run in parallel without races."""
+    every column-matrix entry that im2col copied from it, among output rows
+    ``oh_lo .. oh_hi`` (``cols`` points at row oh_lo's block). Gathering by input
+    row means each task writes only its own row: tasks run in parallel without races."""
     cdef Py_ssize_t i, j, oh, ow, iw, c, t, cg = g.cg
     cdef const floating* src
     cdef floating* dst
@@ -83,10 +85,10 @@ cdef inline void _col2im_row(const floating* cols, floating* dx, const Geom* g, 
         if t < 0 or t % g.sh:
             continue
         oh = t // g.sh
-        if oh >= g.oh:
+        if oh < oh_lo or oh >= oh_hi:
             continue
         for ow in range(g.ow):
-            src = cols + (oh * g.ow + ow) * g.kg + i * g.kw * cg
+            src = cols + ((oh - oh_lo) * g.ow + ow) * g.kg + i * g.kw * cg
             for j in range(g.kw):
                 iw = ow * g.sw - g.pl + j * g.dw
                 if iw < 0 or iw >= g.w:
@@ -103,36 +105,61 @@ cdef inline bint _direct(const Geom* g) noexcept nogil:
 
 
 cdef inline Py_ssize_t _chunk(const Geom* g) noexcept nogil:
-    return max(1, CHUNK_ELEMS // max(1, g.oh * g.ow * g.kg))
+    """Output image rows (of OW pixels, across samples) per im2col chunk."""
+    return max(1, CHUNK_ELEMS // max(1, g.ow * g.kg))
+
+
+cdef inline void _im2col_rows(const floating* x, floating* cols, const Geom* g, Py_ssize_t grp,
+                              Py_ssize_t t0, Py_ssize_t t1) noexcept nogil:
+    """The column matrix of output rows t0 .. t1 (t = sample * OH + oh), in parallel."""
+    cdef Py_ssize_t t, xs = g.h * g.w * g.c
+    cdef int nt = fastnn_threads(<double>(t1 - t0) * g.ow * g.kg)
+    for t in prange(t0, t1, schedule="static", num_threads=nt):
+        _im2col_row(x + (t // g.oh) * xs, cols + (t - t0) * g.ow * g.kg, g, grp, t % g.oh)
+
+
+cdef inline void _col2im_rows(const floating* cols, floating* dx, const Geom* g, Py_ssize_t grp,
+                              Py_ssize_t t0, Py_ssize_t t1) noexcept nogil:
+    """Adds the column matrix of output rows t0 .. t1 back into ``dx``: sample by
+    sample, in parallel over the input rows those output rows read."""
+    cdef Py_ssize_t n, lo, hi, ih0, ih1, ih, xs = g.h * g.w * g.c
+    cdef int nt
+    for n in range(t0 // g.oh, (t1 - 1) // g.oh + 1):
+        lo = max(t0 - n * g.oh, 0)
+        hi = min(t1 - n * g.oh, g.oh)
+        ih0 = max(lo * g.sh - g.pt, 0)
+        ih1 = min((hi - 1) * g.sh - g.pt + (g.kh - 1) * g.dh + 1, g.h)
+        if ih1 <= ih0:
+            continue
+        nt = fastnn_threads(<double>(hi - lo) * g.ow * g.kg)
+        for ih in prange(ih0, ih1, schedule="static", num_threads=nt):
+            _col2im_row(cols + (n * g.oh + lo - t0) * g.ow * g.kg, dx + n * xs, g, grp, ih,
+                        lo, hi)
 
 
 cdef void _forward(int code, const floating* x, const floating* W, const floating* bias,
                    floating* y, floating* cols, Geom g, floating alpha) noexcept nogil:
-    cdef Py_ssize_t p = g.oh * g.ow, nb = _chunk(&g), n0, n1, grp, t, rows, r
-    cdef Py_ssize_t xs = g.h * g.w * g.c
+    cdef Py_ssize_t nrows = g.n * g.oh, step = _chunk(&g), t0, t1, grp, rows, r
     cdef const floating* a
     cdef int nt
     cdef bint direct = _direct(&g)
-    n0 = 0
-    while n0 < g.n:
-        n1 = min(g.n, n0 + nb)
-        rows = (n1 - n0) * p
+    t0 = 0
+    while t0 < nrows:
+        t1 = min(nrows, t0 + step)
+        rows = (t1 - t0) * g.ow
         for grp in range(g.groups):
             if direct:
-                a = x + n0 * xs
+                a = x + t0 * g.ow * g.c
             else:
-                nt = fastnn_threads(<double>rows * g.kg)
-                for t in prange((n1 - n0) * g.oh, schedule="static", num_threads=nt):
-                    _im2col_row(x + (n0 + t // g.oh) * xs, cols + (t // g.oh) * p * g.kg, &g,
-                                grp, t % g.oh)
+                _im2col_rows(x, cols, &g, grp, t0, t1)
                 a = cols
             gemm_rm(False, False, <int>rows, <int>g.fg, <int>g.kg, 1, a, <int>g.kg,
-                    W + grp * g.fg, <int>g.f, 0, y + n0 * p * g.f + grp * g.fg, <int>g.f)
+                    W + grp * g.fg, <int>g.f, 0, y + t0 * g.ow * g.f + grp * g.fg, <int>g.f)
         if code != ACT_LINEAR or bias != NULL:
             nt = fastnn_threads(<double>rows * g.f)
             for r in prange(rows, schedule="static", num_threads=nt):
-                _epilogue_row(code, y + (n0 * p + r) * g.f, bias, g.f, alpha)
-        n0 = n1
+                _epilogue_row(code, y + (t0 * g.ow + r) * g.f, bias, g.f, alpha)
+        t0 = t1
 
 
 cdef inline void _epilogue_row(int code, floating* row, const floating* bias, Py_ssize_t n,
@@ -168,8 +195,8 @@ cdef void _backward(int code, const floating* x, const floating* W, const floati
                     const floating* dy, floating* dz_buf, floating* dW, floating* db,
                     double* partial, floating* dx, floating* cols, Geom g,
                     floating alpha) noexcept nogil:
-    cdef Py_ssize_t p = g.oh * g.ow, m = g.n * p, nb = _chunk(&g), n0, n1, grp, t, rows, j, blk
-    cdef Py_ssize_t xs = g.h * g.w * g.c, nblocks = (m + SUM_ROWS - 1) // SUM_ROWS
+    cdef Py_ssize_t m = g.n * g.oh * g.ow, nrows = g.n * g.oh, step = _chunk(&g), t0, t1
+    cdef Py_ssize_t grp, rows, j, blk, nblocks = (m + SUM_ROWS - 1) // SUM_ROWS
     cdef bint fuse = code != ACT_LINEAR, direct = _direct(&g)
     cdef const floating* dz = dy
     cdef const floating* a
@@ -190,38 +217,33 @@ cdef void _backward(int code, const floating* x, const floating* W, const floati
                 for blk in range(nblocks):
                     s = s + partial[blk * g.f + j]
                 db[j] += <floating>s
-    n0 = 0
-    while n0 < g.n:
-        n1 = min(g.n, n0 + nb)
-        rows = (n1 - n0) * p
+    t0 = 0
+    while t0 < nrows:
+        t1 = min(nrows, t0 + step)
+        rows = (t1 - t0) * g.ow
         for grp in range(g.groups):
             if dW != NULL:
                 if direct:
-                    a = x + n0 * xs
+                    a = x + t0 * g.ow * g.c
                 else:
-                    nt = fastnn_threads(<double>rows * g.kg)
-                    for t in prange((n1 - n0) * g.oh, schedule="static", num_threads=nt):
-                        _im2col_row(x + (n0 + t // g.oh) * xs, cols + (t // g.oh) * p * g.kg,
-                                    &g, grp, t % g.oh)
+                    _im2col_rows(x, cols, &g, grp, t0, t1)
                     a = cols
                 # dW[:, :, :, group] += cols^T @ dz[:, group]
                 gemm_rm(True, False, <int>g.kg, <int>g.fg, <int>rows, 1, a, <int>g.kg,
-                        dz + n0 * p * g.f + grp * g.fg, <int>g.f, 1, dW + grp * g.fg, <int>g.f)
+                        dz + t0 * g.ow * g.f + grp * g.fg, <int>g.f, 1, dW + grp * g.fg,
+                        <int>g.f)
             if dx != NULL:
                 if direct:
                     # dx is its own column matrix: write the product there.
                     gemm_rm(False, True, <int>rows, <int>g.kg, <int>g.fg, 1,
-                            dz + n0 * p * g.f, <int>g.f, W, <int>g.f, 0, dx + n0 * xs,
-                            <int>g.kg)
+                            dz + t0 * g.ow * g.f, <int>g.f, W, <int>g.f, 0,
+                            dx + t0 * g.ow * g.c, <int>g.kg)
                     continue
                 gemm_rm(False, True, <int>rows, <int>g.kg, <int>g.fg, 1,
-                        dz + n0 * p * g.f + grp * g.fg, <int>g.f, W + grp * g.fg, <int>g.f, 0,
+                        dz + t0 * g.ow * g.f + grp * g.fg, <int>g.f, W + grp * g.fg, <int>g.f, 0,
                         cols, <int>g.kg)
-                nt = fastnn_threads(<double>rows * g.kg)
-                for t in prange((n1 - n0) * g.h, schedule="static", num_threads=nt):
-                    _col2im_row(cols + (t // g.h) * p * g.kg, dx + (n0 + t // g.h) * xs, &g,
-                                grp, t % g.h)
-        n0 = n1
+                _col2im_rows(cols, dx, &g, grp, t0, t1)
+        t0 = t1
 
 
 # ------------------------------------------------------------------ checks
@@ -301,7 +323,7 @@ def conv2d_forward(x, W, b=None, strides=(1, 1), pads=(0, 0, 0, 0), dilation=(1,
     x = numpy.ascontiguousarray(x)
     W = numpy.ascontiguousarray(W)
     b = numpy.ascontiguousarray(b) if has_b else numpy.zeros(1, x.dtype)
-    cols = numpy.empty(1 if _direct(&g) else min(g.n, _chunk(&g)) * g.oh * g.ow * g.kg, x.dtype)
+    cols = numpy.empty(1 if _direct(&g) else min(g.n * g.oh, _chunk(&g)) * g.ow * g.kg, x.dtype)
     if x.dtype == numpy.float32:
         _forward_typed[float](code, x, W, b, has_b, out, cols, g, alpha)
     else:
@@ -379,7 +401,7 @@ def conv2d_backward(x, W, y, dy, dW, db, strides=(1, 1), pads=(0, 0, 0, 0), dila
                           numpy.float64)
     dx = numpy.zeros(x_shape, dy.dtype) if need_dx else numpy.empty((1, 1, 1, 1), dy.dtype)
     cdef bint need_cols = not _direct(&g) and (dW is not None or need_dx)
-    cols = numpy.empty(min(g.n, _chunk(&g)) * g.oh * g.ow * g.kg if need_cols else 1, dy.dtype)
+    cols = numpy.empty(min(g.n * g.oh, _chunk(&g)) * g.ow * g.kg if need_cols else 1, dy.dtype)
     dW_ = dW if dW is not None else numpy.empty((1, 1, 1, 1), dy.dtype)
     db_ = db if db is not None else numpy.empty(1, dy.dtype)
     if dy.dtype == numpy.float32:

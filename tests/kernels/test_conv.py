@@ -110,8 +110,10 @@ CASES = [
     (1, 1, 9, 3, 1, 3, 2, (1, 1), (0, 0, 2, 0), (1, 1), 1),      # a 1D (causal) conv
     (37, 3, 3, 2, 3, 3, 3, (1, 1), (0, 0, 0, 0), (1, 1), 1),     # many samples, one pixel out
 ]
-# Several im2col chunks (CHUNK_ELEMS = 2**21 elements): 160 rows x 3 * 3 * 64 ...
-BIG = (9, 40, 40, 64, 3, 3, 16, (1, 1), (1, 1, 1, 1), (1, 1), 1)
+# Several im2col chunks (CHUNK_ELEMS = 2**17 elements: 5 output rows of 40 x 3 * 3 * 64;
+# 41 rows per sample),
+# chunks that straddle samples, and a partial last chunk.
+BIG = (9, 41, 40, 64, 3, 3, 16, (1, 1), (1, 1, 1, 1), (1, 1), 1)
 
 
 def tol(dtype, k):
@@ -232,7 +234,7 @@ def test_non_contiguous_and_read_only_inputs(ops, rng):
     assert_close(dW2, dW)
 
 
-def test_bits_do_not_depend_on_threads(rng):
+def test_one_and_two_threads_agree(rng):
     from fastnn import threads
     x, W, b, geo = draw(rng, BIG, numpy.float32)
     args = (geo["strides"], geo["pads"], geo["dilation"], geo["groups"])
@@ -247,8 +249,12 @@ def test_bits_do_not_depend_on_threads(rng):
             results.append((y, dx, dW, db))
     finally:
         threads.set_num_threads(saved)
+    # BLAS's bits may depend on how gemm_rm slices a product (as for the dense
+    # kernels, tests/test_threads.py): the products agree to rounding; the
+    # bias gradient, fastnn's own fixed-order sum, to the bit.
     for a, b_ in zip(*results):
-        numpy.testing.assert_array_equal(a, b_)
+        assert_close(b_, a, tol=tol(numpy.float32, 576))
+    numpy.testing.assert_array_equal(results[0][3], results[1][3])
 
 
 # -------------------------------------------------------------- bad input
