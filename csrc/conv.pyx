@@ -275,7 +275,7 @@ cdef Geom _geometry(str fn, tuple x_shape, tuple w_shape, strides, pads, dilatio
         raise ValueError(f"{fn}: W must be 4-D (kh, kw, C // groups, F), got shape {w_shape}")
     g.n, g.h, g.w, g.c = x_shape
     g.kh, g.kw, g.cg, g.f = w_shape
-    if min(g.kh, g.kw, g.cg, g.f) < 1 or min(g.h, g.w, g.c) < 1:
+    if min(g.kh, g.kw, g.cg, g.f) < 1 or min(g.h, g.w, g.c) < 1 or g.n < 0:
         raise ValueError(f"{fn}: x {x_shape} and W {w_shape} must be non-empty but for the batch")
     if g.c != g.cg * g.groups:
         raise ValueError(f"{fn}: x has shape {x_shape} and W has shape {w_shape}; with "

@@ -257,6 +257,35 @@ def test_one_and_two_threads_agree(rng):
     numpy.testing.assert_array_equal(results[0][3], results[1][3])
 
 
+def test_numpy_ops_falls_back_and_applies_further_activations(ops, ref, rng):
+    """What the kernel does not take goes to the reference (float16, mixed
+    dtypes); Keras's further activations run after the kernel's product."""
+    x, W, b, geo = draw(rng, CASES[6], numpy.float64)
+    args = (geo["strides"], geo["pads"], geo["dilation"], geo["groups"])
+    z = ref_forward(x, W, b, *args)
+    for act, fn in (("selu", lambda v: 1.0507009873554805 * numpy.where(
+            v > 0, v, 1.6732632423543772 * numpy.expm1(numpy.minimum(v, 0)))),
+                    ("softplus", lambda v: numpy.logaddexp(v, 0))):
+        y = ops.conv2d_forward(x, W, b, *args, act)
+        assert_close(y, fn(z), tol=1e-10)
+        dy = rng.standard_normal(y.shape)
+        dW, dW_r = numpy.zeros_like(W), numpy.zeros_like(W)
+        dx = ops.conv2d_backward(x, W, y, dy, dW, None, *args, act)
+        dx_r = ref.conv2d_backward(x, W, y, dy, dW_r, None, *args, act)
+        assert_close(dx, dx_r, tol=1e-10)
+        assert_close(dW, dW_r, tol=1e-10)
+    x16, W16 = x.astype(numpy.float16), W.astype(numpy.float16)
+    y16 = ops.conv2d_forward(x16, W16, None, *args)
+    assert y16.dtype == numpy.float16
+    assert_close(y16.astype(numpy.float64), ref_forward(x16, W16, None, *args), tol=2e-2)
+    mixed = ops.conv2d_forward(x.astype(numpy.float32), W, None, *args)
+    assert_close(mixed.astype(numpy.float64), ref_forward(x, W, None, *args), tol=1e-5)
+    # A dW the kernel would refuse (Fortran order) is filled by the reference.
+    dW_f = numpy.asfortranarray(numpy.zeros_like(W))
+    ops.conv2d_backward(x, W, None, rng.standard_normal(z.shape), dW_f, None, *args)
+    assert dW_f.any()
+
+
 # -------------------------------------------------------------- bad input
 def test_bad_arguments_raise_before_the_kernel(rng):
     x, W, b, geo = draw(rng, CASES[0], numpy.float32)
@@ -310,6 +339,8 @@ def test_bad_arguments_raise_before_the_kernel(rng):
         kernels.conv2d_backward(x, W, None, y, dW, db, *args, "relu")
     with pytest.raises(ValueError, match="x may be None"):
         kernels.conv2d_backward(None, W, None, y, dW, db, *args)
+    with pytest.raises(ValueError, match="non-empty"):
+        kernels.conv2d_backward(None, W, None, y, None, None, *args, x_shape=(-2, 5, 7, 3))
     with pytest.raises(ValueError, match="overlaps|same memory"):
         kernels.conv2d_backward(x, W, y, y, dW, W.reshape(-1)[:4], *args)
 
