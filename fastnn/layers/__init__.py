@@ -5,6 +5,7 @@ from .embedding import Embedding
 from .input import Input, InputLayer
 from .masking import Masking
 from .merge import Add, Concatenate, add, concatenate
+from .normalization import BatchNormalization
 from .pooling import GlobalAveragePooling1D
 from .regularization import Dropout, GaussianNoise
 from .wrappers import TimeDistributed, Wrapper
@@ -12,7 +13,7 @@ from .wrappers import TimeDistributed, Wrapper
 _LAYER_CLASSES = {cls.__name__: cls for cls in (
     InputLayer, Dense, Activation, ReLU, LeakyReLU, ELU, Softmax, Maxout, Flatten, Reshape,
     Add, Concatenate, Dropout, GaussianNoise, Embedding, Masking, GlobalAveragePooling1D,
-    TimeDistributed)}
+    TimeDistributed, BatchNormalization)}
 
 
 def register_layer(cls):
@@ -33,4 +34,4 @@ __all__ = ["Layer", "Node", "SymbolicTensor", "Input", "InputLayer", "Dense", "A
            "ReLU", "LeakyReLU", "ELU", "Softmax", "Maxout", "Flatten", "Reshape", "Add",
            "Concatenate", "Dropout", "GaussianNoise", "Embedding", "Masking",
            "GlobalAveragePooling1D", "TimeDistributed", "Wrapper", "register_layer",
-           "layer_class", "add", "concatenate"]
+           "layer_class", "add", "concatenate", "BatchNormalization"]
