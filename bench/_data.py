@@ -168,3 +168,17 @@ def mnist_shaped():
     rng = np.random.default_rng(0)
     x = rng.random((MLP["samples"], MLP["sizes"][0]), dtype=np.float32)
     return x, rng.integers(0, MLP["sizes"][-1], MLP["samples"])
+
+
+#: The batch-norm case: an NHWC batch of 32 images 32x32 with 64 channels (the
+#: Conv2D case's activation), Keras's epsilon.
+BATCHNORM = dict(shape=(32, 32, 32, 64), epsilon=1e-3)
+
+
+def batchnorm_batch():
+    """x (NHWC) with a per-channel offset and spread, gamma, beta, dy; float32."""
+    rng = np.random.default_rng(0)
+    n, h, w, c = BATCHNORM["shape"]
+    x = f32(rng, n, h, w, c) * rng.uniform(0.5, 2, c).astype(np.float32) \
+        + rng.standard_normal(c).astype(np.float32)
+    return x, f32(rng, c), f32(rng, c), f32(rng, n, h, w, c)
