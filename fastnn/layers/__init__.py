@@ -63,3 +63,8 @@ __all__ += ["MaxPooling2D", "AveragePooling2D", "MaxPooling1D", "AveragePooling1
             "GlobalAvgPool1D", "GlobalMaxPool1D", "UpSampling2D", "UpSampling1D",
             "ZeroPadding2D", "ZeroPadding1D", "Cropping2D", "Cropping1D", "DepthwiseConv2D",
             "SeparableConv2D", "SeparableConvolution2D"]
+
+# The residual block (issue 16): a composite of the convolution and normalization layers.
+from .residual import ResidualBlock  # noqa: E402
+_LAYER_CLASSES["ResidualBlock"] = ResidualBlock
+__all__ += ["ResidualBlock"]
