@@ -31,36 +31,45 @@ cdef enum:
     SUM_ROWS = 64
 
 
+cdef extern from "norm_rows.h" nogil:
+    void fastnn_bn_stats_f32(Py_ssize_t rows, Py_ssize_t n, const float* x, const float* shift,
+                             double* s1, double* s2)
+    void fastnn_bn_stats_f64(Py_ssize_t rows, Py_ssize_t n, const double* x, const double* shift,
+                             double* s1, double* s2)
+    void fastnn_bn_normalize_f32(Py_ssize_t rows, Py_ssize_t n, const float* x, float* y,
+                                 const float* mean, const float* scale, const float* beta)
+    void fastnn_bn_normalize_f64(Py_ssize_t rows, Py_ssize_t n, const double* x, double* y,
+                                 const double* mean, const double* scale, const double* beta)
+    void fastnn_bn_grad_sums_f32(Py_ssize_t rows, Py_ssize_t n, const float* x, const float* dy,
+                                 const float* mean, double* sdy, double* sdyx)
+    void fastnn_bn_grad_sums_f64(Py_ssize_t rows, Py_ssize_t n, const double* x,
+                                 const double* dy, const double* mean, double* sdy, double* sdyx)
+    void fastnn_bn_dx_f32(Py_ssize_t rows, Py_ssize_t n, const float* x, const float* dy,
+                          float* dx, const float* mean, const float* k1, const float* k2,
+                          const float* k3)
+    void fastnn_bn_dx_f64(Py_ssize_t rows, Py_ssize_t n, const double* x, const double* dy,
+                          double* dx, const double* mean, const double* k1, const double* k2,
+                          const double* k3)
+
+
+# Rows [r0, r1) of an (m, n) block through the row loops of norm_rows.h.
 cdef inline void _stats_block(const floating* x, Py_ssize_t n, const floating* shift,
                               double* s1, double* s2, Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
-    # Sums of (x - shift) and its square over rows [r0, r1), per feature.
-    cdef Py_ssize_t i, j
-    cdef const floating* row
-    cdef double d
-    for j in range(n):
-        s1[j] = 0
-        s2[j] = 0
-    for i in range(r0, r1):
-        row = x + i * n
-        for j in range(n):
-            d = <double>row[j] - <double>shift[j]
-            s1[j] += d
-            s2[j] += d * d
+    # Sums of (x - shift) and its square, per feature.
+    if floating is float:
+        fastnn_bn_stats_f32(r1 - r0, n, x + r0 * n, shift, s1, s2)
+    else:
+        fastnn_bn_stats_f64(r1 - r0, n, x + r0 * n, shift, s1, s2)
 
 
 cdef inline void _normalize_block(const floating* x, floating* y, Py_ssize_t n,
                                   const floating* mean, const floating* scale,
-                                  const floating* beta, Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
-    # (x - mean) * scale + beta: the subtraction first, so a large mean does not
-    # cost the result its low bits (x * scale + offset would).
-    cdef Py_ssize_t i, j
-    cdef const floating* xr
-    cdef floating* yr
-    for i in range(r0, r1):
-        xr = x + i * n
-        yr = y + i * n
-        for j in range(n):
-            yr[j] = (xr[j] - mean[j]) * scale[j] + beta[j]
+                                  const floating* beta, Py_ssize_t r0,
+                                  Py_ssize_t r1) noexcept nogil:
+    if floating is float:
+        fastnn_bn_normalize_f32(r1 - r0, n, x + r0 * n, y + r0 * n, mean, scale, beta)
+    else:
+        fastnn_bn_normalize_f64(r1 - r0, n, x + r0 * n, y + r0 * n, mean, scale, beta)
 
 
 cdef void _forward(const floating[:, ::1] x, floating[:, ::1] y, floating[::1] mean,
@@ -159,36 +168,21 @@ def batchnorm_forward(x, gamma, beta, double epsilon, mean=None, variance=None):
 cdef inline void _grad_sums_block(const floating* x, const floating* dy, Py_ssize_t n,
                                   const floating* mean, double* sdy, double* sdyx,
                                   Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
-    # Sums of dy and of dy * (x - mean) over rows [r0, r1), per feature.
-    cdef Py_ssize_t i, j
-    cdef const floating* xr
-    cdef const floating* dr
-    cdef double d
-    for j in range(n):
-        sdy[j] = 0
-        sdyx[j] = 0
-    for i in range(r0, r1):
-        xr = x + i * n
-        dr = dy + i * n
-        for j in range(n):
-            d = dr[j]
-            sdy[j] += d
-            sdyx[j] += d * (<double>xr[j] - <double>mean[j])
+    # Sums of dy and of dy * (x - mean), per feature.
+    if floating is float:
+        fastnn_bn_grad_sums_f32(r1 - r0, n, x + r0 * n, dy + r0 * n, mean, sdy, sdyx)
+    else:
+        fastnn_bn_grad_sums_f64(r1 - r0, n, x + r0 * n, dy + r0 * n, mean, sdy, sdyx)
 
 
 cdef inline void _dx_block(const floating* x, const floating* dy, floating* dx, Py_ssize_t n,
                            const floating* mean, const floating* k1, const floating* k2,
                            const floating* k3, Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
-    cdef Py_ssize_t i, j
-    cdef const floating* xr
-    cdef const floating* dr
-    cdef floating* out
-    for i in range(r0, r1):
-        xr = x + i * n
-        dr = dy + i * n
-        out = dx + i * n
-        for j in range(n):
-            out[j] = k1[j] * dr[j] + k2[j] * (xr[j] - mean[j]) + k3[j]
+    cdef Py_ssize_t o = r0 * n
+    if floating is float:
+        fastnn_bn_dx_f32(r1 - r0, n, x + o, dy + o, dx + o, mean, k1, k2, k3)
+    else:
+        fastnn_bn_dx_f64(r1 - r0, n, x + o, dy + o, dx + o, mean, k1, k2, k3)
 
 
 cdef void _backward(const floating[:, ::1] x, const floating[:, ::1] dy, floating[:, ::1] dx,
@@ -213,7 +207,8 @@ cdef void _backward_nogil(const floating[:, ::1] x, const floating[:, ::1] dy,
     cdef double sdy, sdyx, inv, g
     for blk in prange(nblocks, schedule="static", num_threads=nt):
         _grad_sums_block(&x[0, 0], &dy[0, 0], n, &mean[0], &partial[blk, 0, 0],
-                         &partial[blk, 1, 0], blk * SUM_ROWS, min(m, (blk + 1) * <Py_ssize_t>SUM_ROWS))
+                         &partial[blk, 1, 0], blk * SUM_ROWS,
+                         min(m, (blk + 1) * <Py_ssize_t>SUM_ROWS))
     for j in range(n):
         sdy = 0
         sdyx = 0
