@@ -11,7 +11,7 @@ from fastnn.testing import run_layer_test
 
 
 @L.register_layer
-class ResidualBlock(L.Layer):
+class UserResidualBlock(L.Layer):
     """A user-written composite: x + Dense(Dense(x)), the parts held as
     attributes (tracked automatically) and built in ``build``."""
 
@@ -25,7 +25,7 @@ class ResidualBlock(L.Layer):
 
     def build(self, input_shape):
         if input_shape[-1] != self.units:
-            raise ValueError(f"ResidualBlock {self.name!r}: input features {input_shape[-1]} "
+            raise ValueError(f"UserResidualBlock {self.name!r}: input features {input_shape[-1]} "
                              f"!= units {self.units}")
         shape = self.build_sublayer(self.inner, input_shape)
         shape = self.build_sublayer(self.outer, shape)
@@ -79,7 +79,7 @@ class Stack(L.Layer):
 
 
 def test_residual_block_runs_the_layer_harness(rng):
-    layer = run_layer_test(lambda dt: ResidualBlock(5, dtype=dt), (4, 5), (4, 5), rng,
+    layer = run_layer_test(lambda dt: UserResidualBlock(5, dtype=dt), (4, 5), (4, 5), rng,
                            n_weights=4)
     assert [w.shape for w in layer.weights] == [(5, 5), (5,), (5, 5), (5,)]
     assert layer.count_params() == 60
@@ -87,7 +87,7 @@ def test_residual_block_runs_the_layer_harness(rng):
 
 def test_held_layers_weights_grads_and_regularizers_are_tracked(rng):
     inp = fastnn.Input((5,), dtype="float64")
-    block = ResidualBlock(5, l2=0.3, dtype="float64")
+    block = UserResidualBlock(5, l2=0.3, dtype="float64")
     out = L.Dense(2, dtype="float64")(block(inp))
     model = fastnn.Model(inp, out)
     model.compile("sgd", "mse")
@@ -107,7 +107,7 @@ def test_held_layers_weights_grads_and_regularizers_are_tracked(rng):
 
 def test_freezing_a_composite_freezes_its_parts(rng):
     inp = fastnn.Input((5,))
-    block = ResidualBlock(5)
+    block = UserResidualBlock(5)
     model = fastnn.Model(inp, L.Dense(1)(block(inp)))
     block.trainable = False
     assert not block.inner.trainable and not block.outer.trainable
@@ -133,16 +133,16 @@ def test_layers_appended_to_a_list_attribute_are_tracked(rng):
 
 def test_summary_counts_composite_and_shows_several_outputs():
     inp = fastnn.Input((5,))
-    model = fastnn.Model(inp, L.Dense(1)(ResidualBlock(5, name="block")(inp)))
+    model = fastnn.Model(inp, L.Dense(1)(UserResidualBlock(5, name="block")(inp)))
     lines = []
     model.summary(print_fn=lines.append)
     text = lines[0]
-    assert "block (ResidualBlock)" in text and " 60" in text and "Total params: 66" in text
+    assert "block (UserResidualBlock)" in text and " 60" in text and "Total params: 66" in text
 
 
 def test_composite_saves_and_loads(tmp_path, rng):
     inp = fastnn.Input((5,))
-    model = fastnn.Model(inp, L.Dense(2)(ResidualBlock(5, l2=0.01)(inp)))
+    model = fastnn.Model(inp, L.Dense(2)(UserResidualBlock(5, l2=0.01)(inp)))
     model.compile("adam", "mse")
     x, y = rng.standard_normal((8, 5)), rng.standard_normal((8, 2))
     model.fit(x, y, epochs=1, verbose=0)
