@@ -204,3 +204,24 @@ def batchnorm_batch():
     x = f32(rng, n, h, w, c) * rng.uniform(0.5, 2, c).astype(np.float32) \
         + rng.standard_normal(c).astype(np.float32)
     return x, f32(rng, c), f32(rng, c), f32(rng, n, h, w, c)
+
+
+#: The CNN chapter's depthwise and pooling input: batch 32, 32x32, 64 channels.
+CNN_POOL = dict(batch=32, size=32, channels=64, kernel=3)
+
+
+def depthwise_case():
+    """x (N, H, W, C), a 3x3 depthwise kernel (3, 3, C, 1), bias (C,) and dy
+    (N, H, W, C) of a "same" DepthwiseConv2D, float32 (channels_last, fastnn's
+    layout; the PyTorch case transposes to its NCHW)."""
+    rng = np.random.default_rng(0)
+    n, s, c, k = (CNN_POOL[key] for key in ("batch", "size", "channels", "kernel"))
+    return (f32(rng, n, s, s, c), f32(rng, k, k, c, 1) * np.float32(0.3),
+            np.zeros(c, np.float32), f32(rng, n, s, s, c))
+
+
+def maxpool_case():
+    """x (N, H, W, C) and dy (N, H/2, W/2, C) of a 2x2 MaxPooling2D, float32."""
+    rng = np.random.default_rng(0)
+    n, s, c = (CNN_POOL[key] for key in ("batch", "size", "channels"))
+    return f32(rng, n, s, s, c), f32(rng, n, s // 2, s // 2, c)

@@ -289,6 +289,45 @@ def conv2d(case, need_dx):
 
 CASES.update({f.__name__: f for f in (conv2d,)})
 
+
+# -------------------------------------------- depthwise convolution, pooling
+def _nchw(a, memory_format):
+    """An NHWC array as PyTorch's NCHW tensor, stored channels_last (NHWC in
+    memory, as fastnn's) or contiguous NCHW."""
+    fmt = torch.channels_last if memory_format == "channels_last" else torch.contiguous_format
+    return torch.from_numpy(a).permute(0, 3, 1, 2).contiguous(memory_format=fmt)
+
+
+def depthwise_conv(memory_format="channels_last"):
+    """3x3 depthwise conv (groups = channels), "same", bias, forward +
+    backward with dx. channels_last (the default here) is PyTorch's faster
+    layout for it on this CPU and fastnn's own."""
+    x, k, b, dy = _data.depthwise_case()
+    c = x.shape[3]
+    tx = _nchw(x, memory_format).requires_grad_(True)
+    tk = t(k.transpose(2, 3, 0, 1).reshape(c, 1, k.shape[0], k.shape[1]), True)
+    tb, tdy = t(b, True), _nchw(dy, memory_format)
+
+    def step():
+        tx.grad = tk.grad = tb.grad = None
+        F.conv2d(tx, tk, tb, padding="same", groups=c).backward(tdy)
+    return step
+
+
+def max_pool(memory_format="channels_last"):
+    """2x2 max pooling, stride 2, forward + backward."""
+    x, dy = _data.maxpool_case()
+    tx, tdy = _nchw(x, memory_format).requires_grad_(True), _nchw(dy, memory_format)
+
+    def step():
+        tx.grad = None
+        F.max_pool2d(tx, 2).backward(tdy)
+    return step
+
+
+CASES.update({f.__name__: f for f in (depthwise_conv, max_pool)})
+
+
 # -------------------------------------------------------------------- child
 def per_call_times(fn, setup, request):
     """Seconds per call, one entry per round (see the module docstring)."""

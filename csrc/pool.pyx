@@ -4,7 +4,8 @@ argmax, backward scatters through it), average pooling (a "same" window
 divides by the count of its real, unpadded inputs, as Keras), and a direct
 depthwise convolution (GEMM is the wrong tool at one channel per group) with
 a fused bias + activation epilogue and its backward (dW and db accumulated
-``+=`` in float64 over fixed blocks, dx gathered per input row). Shapes and
+``+=``: each output row's sum in the data's dtype, the rows in float64 over
+fixed blocks; dx one input row per work item). Shapes and
 semantics match ``Ops.pool2d_*`` / ``Ops.depthwise_conv2d_*``; the padding is
 given explicitly (top, bottom, left, right) and the output size follows from
 it, so every window arithmetic lives in fastnn/layers/conv_utils.py.
@@ -12,7 +13,7 @@ No layer logic, no NumPy fallback (the backend holds that), no Python loop
 over data."""
 from cython cimport floating
 from cython.parallel cimport prange, threadid
-from libc.stdlib cimport malloc, free
+from libc.string cimport memset
 cimport numpy as cnp
 import numpy
 
@@ -35,6 +36,100 @@ cdef enum:
     # result does not depend on the thread count) while keeping the partials
     # (blocks x kh*kw*C*M doubles) small beside the data.
     DW_ROWS = 8
+
+
+
+# ------------------------------------------------- runs over the channels
+# The inner loops, as functions of plain pointers and locals: inside a prange
+# body GCC leaves them scalar (the loop's variables are the region's
+# lastprivates), here it vectorises them.
+cdef extern from *:
+    """
+    /* y = max(y, x), keeping in idx the position k of the first maximum.
+       Written in C as bit masks: GCC turns any form with a select into
+       conditional stores (a compare-and-branch per element, which random
+       data mispredicts half the time); masks and unconditional stores
+       vectorise. */
+    #include <stdint.h>
+    #include <string.h>
+    #define FASTNN_MAX_RUN(NAME, T, U)                                           \
+    static inline void NAME(const T *restrict x, T *restrict y, int *restrict idx, \
+                            Py_ssize_t n, int k) {                               \
+        for (Py_ssize_t c = 0; c < n; c++) {                                     \
+            T v = x[c], old = y[c];                                              \
+            U vb, ob, r, m = (U)0 - (U)(v > old);                                \
+            int32_t mi = (int32_t)m;                                             \
+            memcpy(&vb, &v, sizeof vb);                                          \
+            memcpy(&ob, &old, sizeof ob);                                        \
+            r = (vb & m) | (ob & ~m);                                            \
+            memcpy(&y[c], &r, sizeof r);                                         \
+            idx[c] = (k & mi) | (idx[c] & ~mi);                                  \
+        }                                                                        \
+    }
+    FASTNN_MAX_RUN(fastnn_max_run_f, float, uint32_t)
+    FASTNN_MAX_RUN(fastnn_max_run_d, double, uint64_t)
+    """
+    void fastnn_max_run_f(const float* x, float* y, int* idx, Py_ssize_t n, int k) nogil
+    void fastnn_max_run_d(const double* x, double* y, int* idx, Py_ssize_t n, int k) nogil
+
+
+cdef extern from "depthwise_rows.h" nogil:
+    void fastnn_dw_row_f(const float** xrows, const float* k, const float* bias, float* y,
+                         Py_ssize_t wo, Py_ssize_t W, Py_ssize_t C, int kh, int kw, int sw,
+                         int dw, int pl)
+    void fastnn_dw_row_d(const double** xrows, const double* k, const double* bias, double* y,
+                         Py_ssize_t wo, Py_ssize_t W, Py_ssize_t C, int kh, int kw, int sw,
+                         int dw, int pl)
+    void fastnn_dw_dk_row_f(const float* xrow, const float* dzrow, double* part, Py_ssize_t lo,
+                            Py_ssize_t hi, Py_ssize_t C, int sw, Py_ssize_t off)
+    void fastnn_dw_dk_row_d(const double* xrow, const double* dzrow, double* part,
+                            Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t C, int sw,
+                            Py_ssize_t off)
+    void fastnn_dw_dx_row_f(const float** dzrows, const float* k, float* dx, Py_ssize_t W,
+                            Py_ssize_t wo, Py_ssize_t C, int kh, int kw, int sw, int dw,
+                            int pl)
+    void fastnn_dw_dx_row_d(const double** dzrows, const double* k, double* dx, Py_ssize_t W,
+                            Py_ssize_t wo, Py_ssize_t C, int kh, int kw, int sw, int dw,
+                            int pl)
+
+
+cdef inline void _max_run(const floating* x, floating* y, int* idx, Py_ssize_t n,
+                          int k) noexcept nogil:
+    """``y = max(y, x)`` keeping the first maximum's position in ``idx``."""
+    if floating is float:
+        fastnn_max_run_f(x, y, idx, n, k)
+    else:
+        fastnn_max_run_d(x, y, idx, n, k)
+
+
+cdef inline void _copy_run(const floating* x, floating* y, int* idx, Py_ssize_t n,
+                           int k) noexcept nogil:
+    cdef Py_ssize_t c
+    for c in range(n):
+        y[c] = x[c]
+        idx[c] = k
+
+
+cdef inline void _mul_add_run(floating* y, const floating* a, const floating* b,
+                              Py_ssize_t n) noexcept nogil:
+    """``y += a * b``."""
+    cdef Py_ssize_t c
+    for c in range(n):
+        y[c] += a[c] * b[c]
+
+
+cdef inline void _scale_add_run(floating* y, const floating* a, floating s,
+                                Py_ssize_t n) noexcept nogil:
+    """``y += s * a``."""
+    cdef Py_ssize_t c
+    for c in range(n):
+        y[c] += s * a[c]
+
+
+cdef inline void _add_f64_run(double* y, const floating* a, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t c
+    for c in range(n):
+        y[c] += a[c]
 
 
 # ---------------------------------------------------------------- checks
@@ -98,16 +193,10 @@ cdef void _max_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
                     xp = &x[n, h0 + i, w0 + j, 0]
                     k = i * pw + j
                     if first:
-                        for c in range(C):
-                            yp[c] = xp[c]
-                            ip[c] = k
+                        _copy_run(xp, yp, ip, C, k)
                         first = False
                     else:
-                        for c in range(C):
-                            v = xp[c]
-                            if v > yp[c]:
-                                yp[c] = v
-                                ip[c] = k
+                        _max_run(xp, yp, ip, C, k)
 
 
 cdef Py_ssize_t _max_backward(const floating[:, :, :, ::1] dy, const int[:, :, :, ::1] idx,
@@ -123,6 +212,9 @@ cdef Py_ssize_t _max_backward(const floating[:, :, :, ::1] dy, const int[:, :, :
     cdef const int* ip
     for n in prange(N, schedule="static",
                     num_threads=fastnn_threads(<double>N * ho * wo * C * 4)):
+        # dx comes uninitialised (numpy.empty reuses memory; zeros from calloc
+        # would fault in fresh pages): each image is zeroed by its thread.
+        memset(&dx[n, 0, 0, 0], 0, H * W * C * sizeof(floating))
         for oh in range(ho):
             h0 = <int>(oh * sh) - pt
             for ow in range(wo):
@@ -163,9 +255,7 @@ cdef void _avg_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
                 acc[c] = 0
             for i in range(i0, i1):
                 for j in range(j0, j1):
-                    xp = &x[n, h0 + i, w0 + j, 0]
-                    for c in range(C):
-                        acc[c] += xp[c]
+                    _add_f64_run(acc, &x[n, h0 + i, w0 + j, 0], C)
             inv = 1.0 / ((i1 - i0) * (j1 - j0))
             for c in range(C):
                 y[n, oh, ow, c] = <floating>(acc[c] * inv)
@@ -181,6 +271,7 @@ cdef void _avg_backward(const floating[:, :, :, ::1] dy, floating[:, :, :, ::1] 
     cdef floating* dp
     for n in prange(N, schedule="static",
                     num_threads=fastnn_threads(<double>N * ho * wo * C * ph * pw)):
+        memset(&dx[n, 0, 0, 0], 0, H * W * C * sizeof(floating))
         for oh in range(ho):
             h0 = <int>(oh * sh) - pt
             i0 = max(0, -h0)
@@ -193,9 +284,7 @@ cdef void _avg_backward(const floating[:, :, :, ::1] dy, floating[:, :, :, ::1] 
                 gp = &dy[n, oh, ow, 0]
                 for i in range(i0, i1):
                     for j in range(j0, j1):
-                        dp = &dx[n, h0 + i, w0 + j, 0]
-                        for c in range(C):
-                            dp[c] += gp[c] * share
+                        _scale_add_run(&dx[n, h0 + i, w0 + j, 0], gp, share, C)
 
 
 def pool2d_forward(x, int ph, int pw, int sh, int sw, int pt, int pb, int pl, int pr,
@@ -252,7 +341,9 @@ def pool2d_backward(dy, argmax, x_shape, int ph, int pw, int sh, int sw, int pt,
     if dy.shape != expected:
         raise ValueError(f"{what}: dy has shape {dy.shape}; the pooling of an input of shape "
                          f"{x_shape} has shape {expected}")
-    dx = numpy.zeros(x_shape, dtype=dy.dtype)
+    if dy.size == 0 or x_shape[1] * x_shape[2] * x_shape[3] == 0:
+        return numpy.zeros(x_shape, dtype=dy.dtype)
+    dx = numpy.empty(x_shape, dtype=dy.dtype)  # the kernels zero it image by image
     if mode == "max":
         if (not isinstance(argmax, numpy.ndarray) or argmax.dtype != numpy.int32
                 or argmax.shape != dy.shape or not argmax.flags.c_contiguous):
@@ -284,20 +375,39 @@ def pool2d_backward(dy, argmax, x_shape, int ph, int pw, int sh, int sw, int pt,
 # ------------------------------------------------------- depthwise conv2d
 cdef void _dw_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] k,
                       const floating* bias, floating[:, :, :, ::1] y, int code, floating alpha,
-                      int sh, int sw, int dh, int dw, int pt, int pl) noexcept nogil:
+                      int sh, int sw, int dh, int dw, int pt, int pl, void** ptrs,
+                      int nt) noexcept nogil:
     cdef Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
     cdef Py_ssize_t kh = k.shape[0], kw = k.shape[1], M = k.shape[3], CM = C * M
-    cdef Py_ssize_t ho = y.shape[1], wo = y.shape[2], r, n, oh, ow, o, c, m
+    cdef Py_ssize_t ho = y.shape[1], wo = y.shape[2], r, n, oh, ow, o, c, m, wo_done
     cdef int i, j, ih, iw
     cdef floating v
     cdef floating* yp
     cdef const floating* xp
     cdef const floating* kp
-    for r in prange(N * ho, schedule="static",
-                    num_threads=fastnn_threads(<double>N * ho * wo * CM * kh * kw)):
+    cdef const floating** rows
+    for r in prange(N * ho, schedule="static", num_threads=nt):
         n = r // ho
         oh = r % ho
-        for ow in range(wo):
+        if M == 1:
+            # The input row of each kernel row (NULL: outside the image).
+            rows = <const floating**>ptrs + threadid() * kh
+            for i in range(kh):
+                ih = <int>(oh * sh) - pt + i * dh
+                if ih < 0 or ih >= H:
+                    rows[i] = NULL
+                else:
+                    rows[i] = &x[n, ih, 0, 0]
+            if floating is float:
+                fastnn_dw_row_f(rows, &k[0, 0, 0, 0], bias, &y[n, oh, 0, 0], wo, W, C,
+                                <int>kh, <int>kw, sw, dw, pl)
+            else:
+                fastnn_dw_row_d(rows, &k[0, 0, 0, 0], bias, &y[n, oh, 0, 0], wo, W, C,
+                                <int>kh, <int>kw, sw, dw, pl)
+            wo_done = wo
+        else:
+            wo_done = 0
+        for ow in range(wo_done, wo):
             yp = &y[n, oh, ow, 0]
             if bias != NULL:
                 for o in range(CM):
@@ -316,8 +426,7 @@ cdef void _dw_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
                     xp = &x[n, ih, iw, 0]
                     kp = &k[i, j, 0, 0]
                     if M == 1:  # the common case: one contiguous, vectorised run
-                        for o in range(CM):
-                            yp[o] += xp[o] * kp[o]
+                        _mul_add_run(yp, xp, kp, CM)
                     else:
                         for c in range(C):
                             v = xp[c]
@@ -337,52 +446,80 @@ cdef void _dw_dz(int code, const floating[:, :, :, ::1] y, const floating[:, :, 
                          &dz[r // ho, r % ho, 0, 0], run, alpha)
 
 
+cdef inline void _ow_range(Py_ssize_t wo, Py_ssize_t W, int sw, int off, Py_ssize_t* lo,
+                          Py_ssize_t* hi) noexcept nogil:
+    """The outputs ow whose input column ``ow * sw + off`` lies in [0, W)."""
+    cdef Py_ssize_t a = 0, b
+    if off < 0:
+        a = (-off + sw - 1) // sw
+    b = (W - 1 - off) // sw + 1 if W - 1 - off >= 0 else 0
+    lo[0] = a
+    hi[0] = min(wo, b) if b > a else a
+
+
 cdef void _dw_partials(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] dz,
                        double[:, ::1] partial, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t M,
-                       int sh, int sw, int dh, int dw, int pt, int pl,
-                       bint has_db) noexcept nogil:
+                       int sh, int sw, int dh, int dw, int pt, int pl, bint has_db,
+                       floating* scratch, int nt) noexcept nogil:
     """partial[b] = the dW (kh*kw*C*M) and db (C*M) sums of block b: DW_ROWS
-    output rows of one image."""
+    output rows of one image. Each output row's products over its columns
+    are summed in the data's dtype (a row is at most wo terms, in order), then
+    added to the float64 block sums: the float64 conversion runs once per row,
+    not once per product."""
     cdef Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3], CM = C * M
     cdef Py_ssize_t ho = dz.shape[1], wo = dz.shape[2], K = partial.shape[1]
-    cdef Py_ssize_t bph = (ho + DW_ROWS - 1) // DW_ROWS, b, n, oh, ow, o, c, m
-    cdef int i, j, ih, iw
+    cdef Py_ssize_t bph = (ho + DW_ROWS - 1) // DW_ROWS, b, n, oh, ow, o, c, m, lo, hi
+    cdef int i, j, ih, off
     cdef double* pp
-    cdef double* acc
+    cdef floating* acc
     cdef const floating* gp
     cdef const floating* xp
-    cdef double v
-    for b in prange(N * bph, schedule="static",
-                    num_threads=fastnn_threads(<double>N * ho * wo * CM * kh * kw)):
+    cdef floating v
+    for b in prange(N * bph, schedule="static", num_threads=nt):
+        acc = scratch + threadid() * CM
         pp = &partial[b, 0]
         for o in range(K):
             pp[o] = 0
         n = b // bph
         for oh in range((b % bph) * DW_ROWS, min(ho, (b % bph + 1) * DW_ROWS)):
-            for ow in range(wo):
-                gp = &dz[n, oh, ow, 0]
-                if has_db:
-                    acc = pp + kh * kw * CM
-                    for o in range(CM):
-                        acc[o] += gp[o]
-                for i in range(kh):
-                    ih = <int>(oh * sh) - pt + i * dh
-                    if ih < 0 or ih >= H:
+            if has_db:
+                for o in range(CM):
+                    acc[o] = 0
+                for ow in range(wo):
+                    _scale_add_run(acc, &dz[n, oh, ow, 0], 1, CM)
+                for o in range(CM):
+                    pp[kh * kw * CM + o] += acc[o]
+            for i in range(kh):
+                ih = <int>(oh * sh) - pt + i * dh
+                if ih < 0 or ih >= H:
+                    continue
+                for j in range(kw):
+                    off = j * dw - pl
+                    _ow_range(wo, W, sw, off, &lo, &hi)
+                    if hi <= lo:
                         continue
-                    for j in range(kw):
-                        iw = <int>(ow * sw) - pl + j * dw
-                        if iw < 0 or iw >= W:
-                            continue
-                        xp = &x[n, ih, iw, 0]
-                        acc = pp + (i * kw + j) * CM
+                    if M == 1:
+                        if floating is float:
+                            fastnn_dw_dk_row_f(&x[n, ih, 0, 0], &dz[n, oh, 0, 0],
+                                               pp + (i * kw + j) * CM, lo, hi, C, sw, off)
+                        else:
+                            fastnn_dw_dk_row_d(&x[n, ih, 0, 0], &dz[n, oh, 0, 0],
+                                               pp + (i * kw + j) * CM, lo, hi, C, sw, off)
+                        continue
+                    for o in range(CM):
+                        acc[o] = 0
+                    for ow in range(lo, hi):
+                        xp = &x[n, ih, ow * sw + off, 0]
+                        gp = &dz[n, oh, ow, 0]
                         if M == 1:
-                            for o in range(CM):
-                                acc[o] += <double>xp[o] * gp[o]
+                            _mul_add_run(acc, xp, gp, CM)
                         else:
                             for c in range(C):
                                 v = xp[c]
                                 for m in range(M):
                                     acc[c * M + m] += v * gp[c * M + m]
+                    for o in range(CM):
+                        pp[(i * kw + j) * CM + o] += acc[o]
 
 
 cdef void _dw_reduce(const double[:, ::1] partial, floating* dk, floating* db, Py_ssize_t nk,
@@ -402,40 +539,54 @@ cdef void _dw_reduce(const double[:, ::1] partial, floating* dk, floating* db, P
 
 cdef void _dw_dx(const floating[:, :, :, ::1] dz, const floating[:, :, :, ::1] k,
                  floating[:, :, :, ::1] dx, int sh, int sw, int dh, int dw, int pt,
-                 int pl) noexcept nogil:
-    """dx gathered per input row (no two threads write one element): each
-    input pixel sums the outputs whose windows cover it."""
+                 int pl, void** ptrs, int nt) noexcept nogil:
+    """dx one input row per work item (no two threads write one element): the
+    row sums what each output row whose window covers it sends back."""
     cdef Py_ssize_t N = dx.shape[0], H = dx.shape[1], W = dx.shape[2], C = dx.shape[3]
     cdef Py_ssize_t kh = k.shape[0], kw = k.shape[1], M = k.shape[3], CM = C * M
-    cdef Py_ssize_t ho = dz.shape[1], wo = dz.shape[2], r, n, ih, iw, c, m
-    cdef int i, j, t, u, oh, ow
+    cdef Py_ssize_t ho = dz.shape[1], wo = dz.shape[2], r, n, ih, c, m, ow, lo, hi
+    cdef int i, j, t, oh, off
     cdef floating s
     cdef floating* dp
     cdef const floating* gp
     cdef const floating* kp
-    for r in prange(N * H, schedule="static",
-                    num_threads=fastnn_threads(<double>N * ho * wo * CM * kh * kw)):
+    cdef const floating** rows
+    for r in prange(N * H, schedule="static", num_threads=nt):
         n = r // H
         ih = r % H
-        for iw in range(W):
-            dp = &dx[n, ih, iw, 0]
-            for c in range(C):
-                dp[c] = 0
+        if M == 1:
+            # The output row each kernel row takes this input row to (NULL: none).
+            rows = <const floating**>ptrs + threadid() * kh
             for i in range(kh):
                 t = <int>ih + pt - i * dh
                 if t < 0 or t % sh != 0 or t // sh >= ho:
-                    continue
-                oh = t // sh
-                for j in range(kw):
-                    u = <int>iw + pl - j * dw
-                    if u < 0 or u % sw != 0 or u // sw >= wo:
-                        continue
-                    ow = u // sw
+                    rows[i] = NULL
+                else:
+                    rows[i] = &dz[n, t // sh, 0, 0]
+            if floating is float:
+                fastnn_dw_dx_row_f(rows, &k[0, 0, 0, 0], &dx[n, ih, 0, 0], W, wo, C,
+                                   <int>kh, <int>kw, sw, dw, pl)
+            else:
+                fastnn_dw_dx_row_d(rows, &k[0, 0, 0, 0], &dx[n, ih, 0, 0], W, wo, C,
+                                   <int>kh, <int>kw, sw, dw, pl)
+            continue
+        dp = &dx[n, ih, 0, 0]
+        for c in range(W * C):
+            dp[c] = 0
+        for i in range(kh):
+            t = <int>ih + pt - i * dh
+            if t < 0 or t % sh != 0 or t // sh >= ho:
+                continue
+            oh = t // sh
+            for j in range(kw):
+                off = j * dw - pl
+                _ow_range(wo, W, sw, off, &lo, &hi)
+                kp = &k[i, j, 0, 0]
+                for ow in range(lo, hi):
+                    dp = &dx[n, ih, ow * sw + off, 0]
                     gp = &dz[n, oh, ow, 0]
-                    kp = &k[i, j, 0, 0]
                     if M == 1:
-                        for c in range(C):
-                            dp[c] += gp[c] * kp[c]
+                        _mul_add_run(dp, gp, kp, C)
                     else:
                         for c in range(C):
                             s = 0
@@ -481,14 +632,18 @@ def depthwise_conv2d_forward(x, kernel, bias, int sh, int sw, int dh, int dw, in
         return y
     cdef const float[::1] bf
     cdef const double[::1] bd
+    # Per-thread row pointers, for the thread count decided here.
+    cdef int nt = max(1, fastnn_threads(<double>y.size * kernel.shape[0] * kernel.shape[1]))
+    ptr_arr = numpy.empty(nt * kernel.shape[0], dtype=numpy.uintp)
+    cdef void** ptrs = <void**>cnp.PyArray_DATA(ptr_arr)
     if x.dtype == numpy.float32:
         bf = bias if bias is not None else None
         _dw_forward[float](x, kernel, &bf[0] if bias is not None else NULL, y, code,
-                           <float>alpha, sh, sw, dh, dw, pt, pl)
+                           <float>alpha, sh, sw, dh, dw, pt, pl, ptrs, nt)
     else:
         bd = bias if bias is not None else None
         _dw_forward[double](x, kernel, &bd[0] if bias is not None else NULL, y, code,
-                            alpha, sh, sw, dh, dw, pt, pl)
+                            alpha, sh, sw, dh, dw, pt, pl, ptrs, nt)
     return y
 
 
@@ -496,9 +651,10 @@ def depthwise_conv2d_backward(x, kernel, y, dy, dkernel, dbias, int sh, int sw, 
                               int pt, int pb, int pl, int pr, activation="linear",
                               double alpha=0.0, bint need_dx=True):
     """With ``dz = dy * act'(y)``: accumulate ``dkernel += dL/dkernel`` and
-    ``dbias += dz summed over (N, ho, wo)`` (``dbias`` may be None) in place,
-    both summed in float64 over fixed blocks of rows, and return dx (None
-    unless ``need_dx``)."""
+    ``dbias += dz summed over (N, ho, wo)`` (``dbias`` may be None) in place
+    (per output row in the data's dtype, rows in float64 over fixed blocks, so
+    the bits do not depend on the thread count), and return dx (None unless
+    ``need_dx``)."""
     what = "depthwise_conv2d_backward"
     cdef int code = activation_code(activation, DEPTHWISE_ACTIVATIONS)
     ho, wo = _dw_check(what, x, kernel, sh, sw, dh, dw, pt, pb, pl, pr)
@@ -520,9 +676,10 @@ def depthwise_conv2d_backward(x, kernel, y, dy, dkernel, dbias, int sh, int sw, 
         if dbias.shape != (CM,):
             raise ValueError(f"{what}: dbias has shape {dbias.shape}; expected {(CM,)}")
         check_c_contiguous(f"{what}: dbias", dbias, writeable=True)
-    dx = numpy.zeros(x.shape, dtype=x.dtype) if need_dx else None
     if dy.size == 0 or x.size == 0:
-        return dx
+        return numpy.zeros(x.shape, dtype=x.dtype) if need_dx else None
+    # Every row of dx is written (zeroed first) by _dw_dx.
+    dx = numpy.empty(x.shape, dtype=x.dtype) if need_dx else None
     dz = dy
     if code != ACT_LINEAR:
         dz = numpy.empty_like(dy)
@@ -536,18 +693,26 @@ def depthwise_conv2d_backward(x, kernel, y, dy, dkernel, dbias, int sh, int sw, 
     dbias_buf = dbias if has_db else numpy.zeros(1, dtype=x.dtype)
     cdef float[::1] dkf, dbf
     cdef double[::1] dkd, dbd
+    # One row accumulator per thread, for the thread count decided here.
+    cdef int nt = max(1, fastnn_threads(<double>N * ho * wo * CM * kh * kw))
+    scratch_arr = numpy.empty(nt * CM, dtype=x.dtype)
+    cdef void* scratch = cnp.PyArray_DATA(scratch_arr)
+    ptr_arr = numpy.empty(nt * kh, dtype=numpy.uintp)
+    cdef void** ptrs = <void**>cnp.PyArray_DATA(ptr_arr)
     if x.dtype == numpy.float32:
-        _dw_partials[float](x, dz, partial, kh, kw, M, sh, sw, dh, dw, pt, pl, has_db)
+        _dw_partials[float](x, dz, partial, kh, kw, M, sh, sw, dh, dw, pt, pl, has_db,
+                            <float*>scratch, nt)
         dkf = dkernel.reshape(-1)
         dbf = dbias_buf
         _dw_reduce[float](partial, &dkf[0], &dbf[0], nk, has_db)
         if need_dx:
-            _dw_dx[float](dz, kernel, dx, sh, sw, dh, dw, pt, pl)
+            _dw_dx[float](dz, kernel, dx, sh, sw, dh, dw, pt, pl, ptrs, nt)
     else:
-        _dw_partials[double](x, dz, partial, kh, kw, M, sh, sw, dh, dw, pt, pl, has_db)
+        _dw_partials[double](x, dz, partial, kh, kw, M, sh, sw, dh, dw, pt, pl, has_db,
+                             <double*>scratch, nt)
         dkd = dkernel.reshape(-1)
         dbd = dbias_buf
         _dw_reduce[double](partial, &dkd[0], &dbd[0], nk, has_db)
         if need_dx:
-            _dw_dx[double](dz, kernel, dx, sh, sw, dh, dw, pt, pl)
+            _dw_dx[double](dz, kernel, dx, sh, sw, dh, dw, pt, pl, ptrs, nt)
     return dx

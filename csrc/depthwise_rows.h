@@ -1,0 +1,138 @@
+/* The direct depthwise convolution's inner loops for one filter per channel
+ * (depth_multiplier 1, the common case), used by csrc/pool.pyx. In C so that
+ * GCC builds each for several instruction sets (FASTNN_CLONES: AVX-512, AVX2,
+ * baseline) and keeps a block of FASTNN_DW_BLOCK channels' sums in registers
+ * across the kernel's taps, loading only x and k. Taps are summed in the same
+ * order (kernel row i, then column j) in every version: results differ between
+ * versions only by FMA contraction. Loops over rows, threads and checks stay
+ * in the .pyx; this only computes.
+ *
+ * Layout: rows of (width, C) channels-last pixels; k is (kh, kw, C). */
+#ifndef FASTNN_DEPTHWISE_ROWS_H
+#define FASTNN_DEPTHWISE_ROWS_H
+
+#include <stddef.h>
+#include "fastnn_clones.h"
+
+/* Channels per block: 32 sums fit the vector registers of every version. */
+#define FASTNN_DW_BLOCK 32
+
+#define FASTNN_DW_DEFINE(T, S)                                                           \
+static inline __attribute__((always_inline)) void fastnn_dw_out_##S(                    \
+    const T *const *xrows, const T *restrict k, const T *bias, T *restrict y,            \
+    ptrdiff_t ow, ptrdiff_t C, ptrdiff_t c0, int nb, int kh, int kw, int j0, int j1,     \
+    ptrdiff_t iw0, int dw)                                                               \
+{                                                                                        \
+    T acc[FASTNN_DW_BLOCK];                                                              \
+    for (int c = 0; c < nb; c++) acc[c] = bias ? bias[c0 + c] : (T)0;                    \
+    for (int i = 0; i < kh; i++) {                                                       \
+        if (!xrows[i]) continue;                                                         \
+        const T *xp = xrows[i] + (iw0 + (ptrdiff_t)j0 * dw) * C + c0;                    \
+        const T *kp = k + ((ptrdiff_t)i * kw + j0) * C + c0;                             \
+        for (int j = j0; j < j1; j++, xp += (ptrdiff_t)dw * C, kp += C)                  \
+            for (int c = 0; c < nb; c++) acc[c] += xp[c] * kp[c];                        \
+    }                                                                                    \
+    for (int c = 0; c < nb; c++) y[ow * C + c0 + c] = acc[c];                            \
+}                                                                                        \
+                                                                                         \
+/* One output row: y[ow, c] = bias[c] + sum over the taps of x * k; xrows[i] is the  \
+ * input row kernel row i reads (NULL: outside the image). */                            \
+FASTNN_CLONES static void fastnn_dw_row_##S(const T *const *xrows, const T *k,          \
+                                            const T *bias, T *y, ptrdiff_t wo,           \
+                                            ptrdiff_t W, ptrdiff_t C, int kh, int kw,    \
+                                            int sw, int dw, int pl)                      \
+{                                                                                        \
+    for (ptrdiff_t ow = 0; ow < wo; ow++) {                                              \
+        /* The taps j whose column iw0 + j * dw lies inside the row. */                  \
+        ptrdiff_t iw0 = ow * sw - pl;                                                    \
+        int j0 = iw0 >= 0 ? 0 : (int)((-iw0 + dw - 1) / dw);                             \
+        int j1 = W - 1 - iw0 < 0 ? 0 : (int)((W - 1 - iw0) / dw) + 1;                    \
+        if (j1 > kw) j1 = kw;                                                            \
+        if (j1 < j0) j1 = j0;                                                            \
+        ptrdiff_t c0 = 0;                                                                \
+        for (; c0 + FASTNN_DW_BLOCK <= C; c0 += FASTNN_DW_BLOCK)                         \
+            fastnn_dw_out_##S(xrows, k, bias, y, ow, C, c0, FASTNN_DW_BLOCK, kh, kw,     \
+                              j0, j1, iw0, dw);                                          \
+        if (c0 < C)                                                                      \
+            fastnn_dw_out_##S(xrows, k, bias, y, ow, C, c0, (int)(C - c0), kh, kw, j0,   \
+                              j1, iw0, dw);                                              \
+    }                                                                                    \
+}                                                                                        \
+                                                                                         \
+static inline __attribute__((always_inline)) void fastnn_dw_dk_block_##S(               \
+    const T *restrict xrow, const T *restrict dzrow, double *restrict part,              \
+    ptrdiff_t lo, ptrdiff_t hi, ptrdiff_t C, ptrdiff_t c0, int nb, int sw, ptrdiff_t off) \
+{                                                                                        \
+    T acc[FASTNN_DW_BLOCK];                                                              \
+    for (int c = 0; c < nb; c++) acc[c] = 0;                                             \
+    for (ptrdiff_t ow = lo; ow < hi; ow++) {                                             \
+        const T *xp = xrow + (ow * sw + off) * C + c0;                                   \
+        const T *gp = dzrow + ow * C + c0;                                               \
+        for (int c = 0; c < nb; c++) acc[c] += xp[c] * gp[c];                            \
+    }                                                                                    \
+    for (int c = 0; c < nb; c++) part[c0 + c] += acc[c];                                 \
+}                                                                                        \
+                                                                                         \
+/* One tap's kernel gradient over one output row: part[c] += the sum over outputs   \
+ * lo..hi of x[ow * sw + off, c] * dz[ow, c], summed in T along the row, then added  \
+ * to the float64 block sum. */                                                          \
+FASTNN_CLONES static void fastnn_dw_dk_row_##S(const T *xrow, const T *dzrow,           \
+                                               double *part, ptrdiff_t lo, ptrdiff_t hi, \
+                                               ptrdiff_t C, int sw, ptrdiff_t off)       \
+{                                                                                        \
+    ptrdiff_t c0 = 0;                                                                    \
+    for (; c0 + FASTNN_DW_BLOCK <= C; c0 += FASTNN_DW_BLOCK)                             \
+        fastnn_dw_dk_block_##S(xrow, dzrow, part, lo, hi, C, c0, FASTNN_DW_BLOCK, sw,    \
+                               off);                                                     \
+    if (c0 < C)                                                                          \
+        fastnn_dw_dk_block_##S(xrow, dzrow, part, lo, hi, C, c0, (int)(C - c0), sw, off); \
+}                                                                                        \
+                                                                                         \
+static inline __attribute__((always_inline)) void fastnn_dw_dx_px_##S(                  \
+    const T *const *dzrows, const T *restrict k, T *restrict dx, ptrdiff_t iw,           \
+    ptrdiff_t wo, ptrdiff_t C, ptrdiff_t c0, int nb, int kh, int kw, int sw, int dw,     \
+    int pl)                                                                              \
+{                                                                                        \
+    T acc[FASTNN_DW_BLOCK];                                                              \
+    for (int c = 0; c < nb; c++) acc[c] = 0;                                             \
+    for (int i = 0; i < kh; i++) {                                                       \
+        if (!dzrows[i]) continue;                                                        \
+        for (int j = 0; j < kw; j++) {                                                   \
+            ptrdiff_t u = iw + pl - (ptrdiff_t)j * dw, ow = u;                           \
+            if (u < 0) continue;                                                         \
+            if (sw != 1) { /* a division only where the stride needs one */              \
+                if (u % sw) continue;                                                    \
+                ow = u / sw;                                                             \
+            }                                                                            \
+            if (ow >= wo) continue;                                                      \
+            const T *gp = dzrows[i] + ow * C + c0;                                       \
+            const T *kp = k + ((ptrdiff_t)i * kw + j) * C + c0;                          \
+            for (int c = 0; c < nb; c++) acc[c] += gp[c] * kp[c];                        \
+        }                                                                                \
+    }                                                                                    \
+    for (int c = 0; c < nb; c++) dx[iw * C + c0 + c] = acc[c];                           \
+}                                                                                        \
+                                                                                         \
+/* One input row of dx: each pixel sums what the outputs whose windows cover it     \
+ * send back; dzrows[i] is the output row kernel row i takes this row to (NULL:     \
+ * none). */                                                                             \
+FASTNN_CLONES static void fastnn_dw_dx_row_##S(const T *const *dzrows, const T *k,      \
+                                               T *dx, ptrdiff_t W, ptrdiff_t wo,         \
+                                               ptrdiff_t C, int kh, int kw, int sw,      \
+                                               int dw, int pl)                           \
+{                                                                                        \
+    for (ptrdiff_t iw = 0; iw < W; iw++) {                                               \
+        ptrdiff_t c0 = 0;                                                                \
+        for (; c0 + FASTNN_DW_BLOCK <= C; c0 += FASTNN_DW_BLOCK)                         \
+            fastnn_dw_dx_px_##S(dzrows, k, dx, iw, wo, C, c0, FASTNN_DW_BLOCK, kh, kw,   \
+                                sw, dw, pl);                                             \
+        if (c0 < C)                                                                      \
+            fastnn_dw_dx_px_##S(dzrows, k, dx, iw, wo, C, c0, (int)(C - c0), kh, kw, sw, \
+                                dw, pl);                                                 \
+    }                                                                                    \
+}
+
+FASTNN_DW_DEFINE(float, f)
+FASTNN_DW_DEFINE(double, d)
+
+#endif
