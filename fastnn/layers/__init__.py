@@ -34,3 +34,10 @@ __all__ = ["Layer", "Node", "SymbolicTensor", "Input", "InputLayer", "Dense", "A
            "Concatenate", "Dropout", "GaussianNoise", "Embedding", "Masking",
            "GlobalAveragePooling1D", "TimeDistributed", "Wrapper", "register_layer",
            "layer_class", "add", "concatenate"]
+
+# Recurrent layers (issue 17).
+from .recurrent import GRU, LSTM, SimpleRNN  # noqa: E402
+
+for _cls in (SimpleRNN, LSTM, GRU):
+    register_layer(_cls)
+__all__ += ["SimpleRNN", "LSTM", "GRU"]
