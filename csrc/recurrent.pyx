@@ -17,9 +17,22 @@ cimport numpy as cnp
 import numpy
 
 from checks cimport check_float, check_ndim, check_c_contiguous, activation_code, BLAS_INT_MAX
-from elementwise cimport act_forward_run
 from activation_codes cimport ACT_LINEAR, ACT_SIGMOID, ACT_TANH, ACT_RELU
 from gemm cimport gemm_rm
+
+cdef extern from "recurrent_rows.h" nogil:
+    void fastnn_simple_fwd_row_f32(Py_ssize_t U, float* a, const float* x, int act)
+    void fastnn_simple_fwd_row_f64(Py_ssize_t U, double* a, const double* x, int act)
+    void fastnn_lstm_fwd_row_f32(Py_ssize_t U, float* a, const float* x, const float* cp,
+                                 float* cn, float* e, float* hn, int act, int ract)
+    void fastnn_lstm_fwd_row_f64(Py_ssize_t U, double* a, const double* x, const double* cp,
+                                 double* cn, double* e, double* hn, int act, int ract)
+    void fastnn_gru_fwd_row_f32(Py_ssize_t U, float* a, const float* x, const float* s,
+                                const float* b, const float* hp, float* e, float* hn, int act,
+                                int ract)
+    void fastnn_gru_fwd_row_f64(Py_ssize_t U, double* a, const double* x, const double* s,
+                                const double* b, const double* hp, double* e, double* hn,
+                                int act, int ract)
 
 cnp.import_array()
 include "common/threads.pxi"
@@ -62,12 +75,10 @@ cdef void _forward(int cell, int act, int ract, Py_ssize_t T, Py_ssize_t N, Py_s
     cdef const floating* x
     cdef const floating* cp
     cdef floating* a
-    cdef floating* s
     cdef floating* hn
     cdef floating* cn
     cdef floating* e
     cdef floating* y
-    cdef floating zj
     cdef bint keep
     for t in range(T):
         hprev = H + t * N * U
@@ -91,40 +102,29 @@ cdef void _forward(int cell, int act, int ract, Py_ssize_t T, Py_ssize_t N, Py_s
             y = Y + (t * N + n) * U
             keep = mask == NULL or mask[t * N + n] != 0
             if cell == CELL_SIMPLE:
-                for j in range(U):
-                    a[j] += x[j]
-                act_forward_run(act, a, a, U, 0)
-                for j in range(U):
-                    hn[j] = a[j]
+                if floating is float:
+                    fastnn_simple_fwd_row_f32(U, a, x, act)
+                else:
+                    fastnn_simple_fwd_row_f64(U, a, x, act)
+                memcpy(hn, a, U * sizeof(floating))
             elif cell == CELL_LSTM:
                 cp = C + (t * N + n) * U
                 cn = C + ((t + 1) * N + n) * U
                 e = E + (t * N + n) * U
-                for j in range(GU):
-                    a[j] += x[j]
-                act_forward_run(ract, a, a, 2 * U, 0)
-                act_forward_run(act, a + 2 * U, a + 2 * U, U, 0)
-                act_forward_run(ract, a + 3 * U, a + 3 * U, U, 0)
-                for j in range(U):
-                    cn[j] = a[U + j] * cp[j] + a[j] * a[2 * U + j]
-                act_forward_run(act, cn, e, U, 0)
-                for j in range(U):
-                    hn[j] = a[3 * U + j] * e[j]
+                if floating is float:
+                    fastnn_lstm_fwd_row_f32(U, a, x, cp, cn, e, hn, act, ract)
+                else:
+                    fastnn_lstm_fwd_row_f64(U, a, x, cp, cn, e, hn, act, ract)
                 if not keep:
                     memcpy(cn, cp, U * sizeof(floating))
             else:
-                s = S + n * GU
                 e = E + (t * N + n) * U
-                for j in range(2 * U):
-                    a[j] = x[j] + s[j] + (brec[j] if brec != NULL else 0)
-                act_forward_run(ract, a, a, 2 * U, 0)
-                for j in range(U):
-                    e[j] = s[2 * U + j] + (brec[2 * U + j] if brec != NULL else 0)
-                    a[2 * U + j] = x[2 * U + j] + a[U + j] * e[j]
-                act_forward_run(act, a + 2 * U, a + 2 * U, U, 0)
-                for j in range(U):
-                    zj = a[j]
-                    hn[j] = zj * hprev[n * U + j] + (1 - zj) * a[2 * U + j]
+                if floating is float:
+                    fastnn_gru_fwd_row_f32(U, a, x, S + n * GU, brec, hprev + n * U, e, hn,
+                                           act, ract)
+                else:
+                    fastnn_gru_fwd_row_f64(U, a, x, S + n * GU, brec, hprev + n * U, e, hn,
+                                           act, ract)
             if keep:
                 memcpy(y, hn, U * sizeof(floating))
             else:
