@@ -12,6 +12,7 @@ semantics match ``Ops.rnn_forward`` / ``Ops.rnn_backward``. No layer logic
 here (go_backwards and dropout masks are the layer's), no hot Python loop.
 """
 from cython cimport floating
+from cython.parallel cimport prange
 from libc.string cimport memcpy, memset
 cimport numpy as cnp
 import numpy
@@ -72,14 +73,8 @@ cdef void _forward(int cell, int act, int ract, Py_ssize_t T, Py_ssize_t N, Py_s
     cdef Py_ssize_t GU = G * U, t, n, j
     cdef const floating* hprev
     cdef const floating* hin
-    cdef const floating* x
-    cdef const floating* cp
-    cdef floating* a
-    cdef floating* hn
-    cdef floating* cn
-    cdef floating* e
-    cdef floating* y
-    cdef bint keep
+    cdef int nt
+    cdef bint inplace = <const floating*>A == xproj
     for t in range(T):
         hprev = H + t * N * U
         hin = hprev
@@ -93,122 +88,96 @@ cdef void _forward(int cell, int act, int ract, Py_ssize_t T, Py_ssize_t N, Py_s
             gemm_rm(False, False, <int>N, <int>GU, <int>U, 1, hin, <int>U, R, <int>GU, 0,
                     S, <int>GU)
         else:
-            gemm_rm(False, False, <int>N, <int>GU, <int>U, 1, hin, <int>U, R, <int>GU, 0,
-                    A + t * N * GU, <int>GU)
-        for n in range(N):
-            x = xproj + (t * N + n) * GU
-            a = A + (t * N + n) * GU
-            hn = H + ((t + 1) * N + n) * U
-            y = Y + (t * N + n) * U
-            keep = mask == NULL or mask[t * N + n] != 0
-            if cell == CELL_SIMPLE:
-                if floating is float:
-                    fastnn_simple_fwd_row_f32(U, a, x, act)
-                else:
-                    fastnn_simple_fwd_row_f64(U, a, x, act)
-                memcpy(hn, a, U * sizeof(floating))
-            elif cell == CELL_LSTM:
-                cp = C + (t * N + n) * U
-                cn = C + ((t + 1) * N + n) * U
-                e = E + (t * N + n) * U
-                if floating is float:
-                    fastnn_lstm_fwd_row_f32(U, a, x, cp, cn, e, hn, act, ract)
-                else:
-                    fastnn_lstm_fwd_row_f64(U, a, x, cp, cn, e, hn, act, ract)
-                if not keep:
-                    memcpy(cn, cp, U * sizeof(floating))
-            else:
-                e = E + (t * N + n) * U
-                if floating is float:
-                    fastnn_gru_fwd_row_f32(U, a, x, S + n * GU, brec, hprev + n * U, e, hn,
-                                           act, ract)
-                else:
-                    fastnn_gru_fwd_row_f64(U, a, x, S + n * GU, brec, hprev + n * U, e, hn,
-                                           act, ract)
-            if keep:
-                memcpy(y, hn, U * sizeof(floating))
-            else:
-                # A padded step: the state stays, the output repeats the last one.
-                memcpy(hn, hprev + n * U, U * sizeof(floating))
-                if t == 0:
-                    memset(y, 0, U * sizeof(floating))
-                else:
-                    memcpy(y, y - N * U, U * sizeof(floating))
+            # Over the input projection itself when A is xproj (then added already).
+            gemm_rm(False, False, <int>N, <int>GU, <int>U, 1, hin, <int>U, R, <int>GU,
+                    1 if inplace else 0, A + t * N * GU, <int>GU)
+        # Rows are independent: the thread policy decides (one function of the work).
+        nt = fastnn_threads(<double>N * GU * FASTNN_ELEMENT_COST)
+        if nt > 1:
+            for n in prange(N, schedule="static", num_threads=nt):
+                _forward_row(cell, act, ract, t, n, T, N, U, xproj, brec, mask, Y, H, C, A, E,
+                             S, inplace)
+        else:
+            for n in range(N):
+                _forward_row(cell, act, ract, t, n, T, N, U, xproj, brec, mask, Y, H, C, A, E,
+                             S, inplace)
+
+
+cdef inline void _forward_row(int cell, int act, int ract, Py_ssize_t t, Py_ssize_t n,
+                              Py_ssize_t T, Py_ssize_t N, Py_ssize_t U, const floating* xproj,
+                              const floating* brec, const unsigned char* mask, floating* Y,
+                              floating* H, floating* C, floating* A, floating* E,
+                              const floating* S, bint inplace) noexcept nogil:
+    """Sample n at step t: gates, state update, mask, output."""
+    cdef Py_ssize_t GU = U * (1 if cell == CELL_SIMPLE else (4 if cell == CELL_LSTM else 3))
+    cdef const floating* hprev = H + t * N * U
+    cdef const floating* x = NULL if inplace else xproj + (t * N + n) * GU
+    cdef floating* a = A + (t * N + n) * GU
+    cdef floating* hn = H + ((t + 1) * N + n) * U
+    cdef floating* y = Y + (n * T + t) * U
+    cdef bint keep = mask == NULL or mask[t * N + n] != 0
+    cdef const floating* cp
+    cdef floating* cn
+    cdef floating* e
+    if cell == CELL_SIMPLE:
+        if floating is float:
+            fastnn_simple_fwd_row_f32(U, a, x, act)
+        else:
+            fastnn_simple_fwd_row_f64(U, a, x, act)
+        memcpy(hn, a, U * sizeof(floating))
+    elif cell == CELL_LSTM:
+        cp = C + (t * N + n) * U
+        cn = C + ((t + 1) * N + n) * U
+        e = E + (t * N + n) * U
+        if floating is float:
+            fastnn_lstm_fwd_row_f32(U, a, x, cp, cn, e, hn, act, ract)
+        else:
+            fastnn_lstm_fwd_row_f64(U, a, x, cp, cn, e, hn, act, ract)
+        if not keep:
+            memcpy(cn, cp, U * sizeof(floating))
+    else:
+        e = E + (t * N + n) * U
+        if floating is float:
+            fastnn_gru_fwd_row_f32(U, a, a if inplace else x, S + n * GU, brec,
+                                   hprev + n * U, e, hn, act, ract)
+        else:
+            fastnn_gru_fwd_row_f64(U, a, a if inplace else x, S + n * GU, brec,
+                                   hprev + n * U, e, hn, act, ract)
+    if keep:
+        memcpy(y, hn, U * sizeof(floating))
+    else:
+        # A padded step: the state stays, the output repeats the last one.
+        memcpy(hn, hprev + n * U, U * sizeof(floating))
+        if t == 0:
+            memset(y, 0, U * sizeof(floating))
+        else:
+            memcpy(y, y - U, U * sizeof(floating))
 
 
 cdef void _backward(int cell, int act, int ract, Py_ssize_t T, Py_ssize_t N, Py_ssize_t U,
                     const floating* R, const unsigned char* mask, const floating* rmask,
                     const floating* H, const floating* C, const floating* A, const floating* E,
                     const floating* dY, floating* dX, floating* dI, floating* dh, floating* dc,
-                    floating* dy, floating* tmp, floating* S) noexcept nogil:
+                    floating* dy, floating* S) noexcept nogil:
     """dh (and dc) hold the final states' gradients on entry, the initial
     states' on return. dX[t]: the gradient of the input projection; dI[t]
-    (the GRU's; dX itself otherwise) of the recurrent product's output."""
+    (the GRU's; dX itself otherwise) of the recurrent product's output. dy
+    (N, U): the gradient reaching an earlier step's output through padded
+    steps; S (N, U) scratch."""
     cdef Py_ssize_t G = 1 if cell == CELL_SIMPLE else (4 if cell == CELL_LSTM else 3)
     cdef Py_ssize_t GU = G * U, t, n, j
-    cdef const floating* a
-    cdef const floating* e
-    cdef const floating* hp
-    cdef const floating* cp
-    cdef const floating* gy
-    cdef floating* dx
-    cdef floating* di
-    cdef floating* dhn
-    cdef floating* dcn
-    cdef floating* dyn
-    cdef floating g, dcj, zj, dph
-    cdef bint keep
+    cdef int nt
     memset(dy, 0, N * U * sizeof(floating))
     for t in range(T - 1, -1, -1):
-        for n in range(N):
-            keep = mask == NULL or mask[t * N + n] != 0
-            gy = dY + (t * N + n) * U
-            dhn = dh + n * U
-            dyn = dy + n * U
-            dx = dX + (t * N + n) * GU
-            di = dI + (t * N + n) * GU
-            if not keep:
-                # The step passed the state and the output on unchanged.
-                for j in range(U):
-                    dyn[j] += gy[j]
-                memset(dx, 0, GU * sizeof(floating))
-                if di != dx:
-                    memset(di, 0, GU * sizeof(floating))
-                continue
-            for j in range(U):
-                tmp[j] = dhn[j] + gy[j] + dyn[j]  # the gradient of this step's h_new
-                dyn[j] = 0
-            a = A + (t * N + n) * GU
-            if cell == CELL_SIMPLE:
-                for j in range(U):
-                    dx[j] = tmp[j] * _dact(act, a[j])
-                    dhn[j] = 0
-            elif cell == CELL_LSTM:
-                e = E + (t * N + n) * U
-                cp = C + (t * N + n) * U
-                dcn = dc + n * U
-                for j in range(U):
-                    dcj = dcn[j] + tmp[j] * a[3 * U + j] * _dact(act, e[j])
-                    dx[j] = dcj * a[2 * U + j] * _dact(ract, a[j])
-                    dx[U + j] = dcj * cp[j] * _dact(ract, a[U + j])
-                    dx[2 * U + j] = dcj * a[j] * _dact(act, a[2 * U + j])
-                    dx[3 * U + j] = tmp[j] * e[j] * _dact(ract, a[3 * U + j])
-                    dcn[j] = dcj * a[U + j]
-                    dhn[j] = 0
-            else:
-                e = E + (t * N + n) * U
-                hp = H + (t * N + n) * U
-                for j in range(U):
-                    zj = a[j]
-                    g = tmp[j]
-                    dx[j] = g * (hp[j] - a[2 * U + j]) * _dact(ract, zj)
-                    dph = g * (1 - zj) * _dact(act, a[2 * U + j])
-                    dx[U + j] = dph * e[j] * _dact(ract, a[U + j])
-                    dx[2 * U + j] = dph
-                    di[j] = dx[j]
-                    di[U + j] = dx[U + j]
-                    di[2 * U + j] = dph * a[U + j]
-                    dhn[j] = g * zj
+        nt = fastnn_threads(<double>N * GU * FASTNN_ELEMENT_COST)
+        if nt > 1:
+            for n in prange(N, schedule="static", num_threads=nt):
+                _backward_row(cell, act, ract, t, n, T, N, U, mask, H, C, A, E, dY, dX, dI, dh,
+                              dc, dy)
+        else:
+            for n in range(N):
+                _backward_row(cell, act, ract, t, n, T, N, U, mask, H, C, A, E, dY, dX, dI, dh,
+                              dc, dy)
         # dh_{t-1} += dGates @ R^T (through the dropout mask when there is one).
         if rmask == NULL:
             gemm_rm(False, True, <int>N, <int>U, <int>GU, 1, dI + t * N * GU, <int>GU, R,
@@ -218,6 +187,73 @@ cdef void _backward(int cell, int act, int ract, Py_ssize_t T, Py_ssize_t N, Py_
                     <int>GU, 0, S, <int>U)
             for j in range(N * U):
                 dh[j] += S[j] * rmask[j]
+
+
+cdef inline void _backward_row(int cell, int act, int ract, Py_ssize_t t, Py_ssize_t n,
+                               Py_ssize_t T, Py_ssize_t N, Py_ssize_t U,
+                               const unsigned char* mask, const floating* H, const floating* C,
+                               const floating* A, const floating* E, const floating* dY,
+                               floating* dX, floating* dI, floating* dh, floating* dc,
+                               floating* dy) noexcept nogil:
+    """Sample n at step t: the gate derivatives (dX, dI rows) and what reaches
+    h_{t-1} outside the recurrent product (into dh's row; the product's part
+    is added by the step's GEMM)."""
+    cdef Py_ssize_t GU = U * (1 if cell == CELL_SIMPLE else (4 if cell == CELL_LSTM else 3))
+    cdef Py_ssize_t j
+    cdef bint keep = mask == NULL or mask[t * N + n] != 0
+    cdef const floating* gy = dY + (n * T + t) * U
+    cdef floating* dhn = dh + n * U
+    cdef floating* g = dy + n * U
+    cdef floating* dx = dX + (t * N + n) * GU
+    cdef floating* di = dI + (t * N + n) * GU
+    cdef const floating* a = A + (t * N + n) * GU
+    cdef const floating* e
+    cdef const floating* hp
+    cdef const floating* cp
+    cdef floating* dcn
+    cdef floating dcj, zj, dph, gj
+    if not keep:
+        # The step passed the state and the output on unchanged.
+        for j in range(U):
+            g[j] += gy[j]
+        memset(dx, 0, GU * sizeof(floating))
+        if di != dx:
+            memset(di, 0, GU * sizeof(floating))
+        return
+    # g: the gradient of this step's h_new (the row of dy, cleared after use).
+    for j in range(U):
+        g[j] = dhn[j] + gy[j] + g[j]
+    if cell == CELL_SIMPLE:
+        for j in range(U):
+            dx[j] = g[j] * _dact(act, a[j])
+            dhn[j] = 0
+    elif cell == CELL_LSTM:
+        e = E + (t * N + n) * U
+        cp = C + (t * N + n) * U
+        dcn = dc + n * U
+        for j in range(U):
+            dcj = dcn[j] + g[j] * a[3 * U + j] * _dact(act, e[j])
+            dx[j] = dcj * a[2 * U + j] * _dact(ract, a[j])
+            dx[U + j] = dcj * cp[j] * _dact(ract, a[U + j])
+            dx[2 * U + j] = dcj * a[j] * _dact(act, a[2 * U + j])
+            dx[3 * U + j] = g[j] * e[j] * _dact(ract, a[3 * U + j])
+            dcn[j] = dcj * a[U + j]
+            dhn[j] = 0
+    else:
+        e = E + (t * N + n) * U
+        hp = H + (t * N + n) * U
+        for j in range(U):
+            zj = a[j]
+            gj = g[j]
+            dx[j] = gj * (hp[j] - a[2 * U + j]) * _dact(ract, zj)
+            dph = gj * (1 - zj) * _dact(act, a[2 * U + j])
+            dx[U + j] = dph * e[j] * _dact(ract, a[U + j])
+            dx[2 * U + j] = dph
+            di[j] = dx[j]
+            di[U + j] = dx[U + j]
+            di[2 * U + j] = dph * a[U + j]
+            dhn[j] = gj * zj
+    memset(g, 0, U * sizeof(floating))
 
 
 cdef void _weight_grads(Py_ssize_t TN, Py_ssize_t U, Py_ssize_t GU, const floating* Hp,
@@ -268,13 +304,13 @@ cdef object _checked_mask(object mask, Py_ssize_t T, Py_ssize_t N):
 
 
 def rnn_forward(cell, xproj, R, h0, c0=None, mask=None, b_rec=None, rec_mask=None,
-                activation="tanh", recurrent_activation="sigmoid"):
+                activation="tanh", recurrent_activation="sigmoid", bint overwrite_xproj=False):
     """Run cell ``cell`` ("simple", "lstm" or "gru": Keras's GRU with
     ``reset_after``) over ``xproj`` (T, N, G*U), with ``R`` (U, G*U), ``h0``
     (N, U), ``c0`` (N, U, the LSTM's), ``mask`` (T, N) bool or None,
     ``b_rec`` (3U,) (the GRU's recurrent bias) or None, ``rec_mask`` (N, U)
     or None; activations among CELL_ACTIVATIONS. Returns ``(Y, H, C, A, E)``:
-    outputs (T, N, U), states (T+1, N, U) (H[0] = h0, H[T] the final one),
+    outputs (N, T, U) (batch-major, as the layer returns them), states (T+1, N, U) (H[0] = h0, H[T] the final one),
     cell states (T+1, N, U) (LSTM; else None), and what ``rnn_backward``
     reads: the activated gates A (T, N, G*U) and E (T, N, U)."""
     cdef int code = _cell_code(cell)
@@ -310,14 +346,19 @@ def rnn_forward(cell, xproj, R, h0, c0=None, mask=None, b_rec=None, rec_mask=Non
     if mask is not None:
         mask = _checked_mask(mask, T, N)
     dtype = xproj.dtype
-    Y = numpy.empty((T, N, U), dtype)
+    Y = numpy.empty((N, T, U), dtype)
     H = numpy.empty((T + 1, N, U), dtype)
     H[0] = h0
     C = None
     if code == CELL_LSTM:
         C = numpy.empty((T + 1, N, U), dtype)
         C[0] = c0
-    A = numpy.empty((T, N, G * U), dtype)
+    # The gates are computed over the input projection when the caller gives
+    # it up (one (T, N, G*U) array less to allocate and fault in).
+    if overwrite_xproj and xproj.flags.writeable:
+        A = xproj
+    else:
+        A = numpy.empty((T, N, G * U), dtype)
     # Scratch of size 1 where a cell does not use it (a pointer must still be taken).
     e_shape = (T, N, U) if code != CELL_SIMPLE else (<object>1, 1, 1)
     s_shape = (N, G * U) if code == CELL_GRU else (<object>1, 1)
@@ -374,7 +415,7 @@ def rnn_backward(cell, R, H, C, A, E, dY, dhT=None, dcT=None, mask=None, rec_mas
                  dR=None, db_rec=None, activation="tanh", recurrent_activation="sigmoid"):
     """Backpropagation through time for ``rnn_forward``'s outputs (``H``,
     ``C``, ``A``, ``E`` as it returned them, the other arguments as it got
-    them). ``dY`` (T, N, U): the outputs' gradient; ``dhT``/``dcT`` (N, U) or
+    them). ``dY`` (N, T, U): the outputs' gradient; ``dhT``/``dcT`` (N, U) or
     None: the final states'. Accumulates ``dR += H_prev^T @ dGates`` (``dR``
     (U, G*U) C-contiguous, writeable, or None to skip) and the GRU's
     ``db_rec += ...`` ((3U,), or None). Returns ``(dxproj, dh0, dc0)``:
@@ -390,9 +431,9 @@ def rnn_backward(cell, R, H, C, A, E, dY, dhT=None, dcT=None, mask=None, rec_mas
                          f"({U}, {G * U})")
     check_float("dY", dY, R)
     check_ndim("dY", dY, 3)
-    cdef Py_ssize_t T = dY.shape[0], N = dY.shape[1]
+    cdef Py_ssize_t N = dY.shape[0], T = dY.shape[1]
     if dY.shape[2] != U:
-        raise ValueError(f"rnn_backward: dY has shape {dY.shape}; expected {(T, N, U)}")
+        raise ValueError(f"rnn_backward: dY has shape {dY.shape}; expected {(N, T, U)}")
     R = numpy.ascontiguousarray(R)
     dY = numpy.ascontiguousarray(dY)
     H = _checked("H", H, R, (T + 1, N, U))
@@ -443,7 +484,7 @@ cdef object _backward_typed(int code, int act, int ract, const floating[:, ::1] 
                           const floating[:, :, ::1] A, object E, const floating[:, :, ::1] dY,
                           floating[:, :, ::1] dX, floating[:, :, ::1] dI, floating[:, ::1] dh,
                           object dc, const floating[:, :, ::1] Hp, object dR, object db_rec):
-    cdef Py_ssize_t T = dY.shape[0], N = dY.shape[1], U = R.shape[0], GU = R.shape[1]
+    cdef Py_ssize_t N = dY.shape[0], T = dY.shape[1], U = R.shape[0], GU = R.shape[1]
     cdef const unsigned char[:, ::1] mv
     cdef const floating[:, ::1] rmv
     cdef const floating[:, :, ::1] Cv
@@ -481,11 +522,10 @@ cdef object _backward_typed(int code, int act, int ract, const floating[:, ::1] 
         dbp = &dbv[0]
     dtype = numpy.float32 if floating is float else numpy.float64
     cdef floating[:, ::1] dy = numpy.empty((N, U), dtype)
-    cdef floating[::1] tmp = numpy.empty(U, dtype)
     cdef floating[:, ::1] S = numpy.empty((N, U), dtype)
     cdef double[::1] acc = numpy.empty(GU, numpy.float64)
     with nogil:
         _backward(code, act, ract, T, N, U, &R[0, 0], mp, rp, &H[0, 0, 0], cp, &A[0, 0, 0], ep,
                   &dY[0, 0, 0], &dX[0, 0, 0], &dI[0, 0, 0], &dh[0, 0], dcp, &dy[0, 0],
-                  &tmp[0], &S[0, 0])
+                  &S[0, 0])
         _weight_grads(T * N, U, GU, &Hp[0, 0, 0], &dI[0, 0, 0], dRp, dbp, &acc[0])

@@ -29,23 +29,26 @@ static inline void fastnn_rnn_act_##S(T *restrict v, ptrdiff_t n, int act)      
     }                                                                                    \
 }                                                                                        \
                                                                                          \
-/* SimpleRNN: a (U) holds h_{t-1} @ R; a = act(a + x) is h_new. */                       \
+/* SimpleRNN: a (U) holds h_{t-1} @ R; a = act(a + x) is h_new (x NULL: a holds the     \
+ * input projection already). */                                                        \
 FASTNN_CLONES static void fastnn_simple_fwd_row_##S(ptrdiff_t U, T *restrict a,           \
                                                     const T *restrict x, int act)        \
 {                                                                                        \
-    for (ptrdiff_t i = 0; i < U; i++) a[i] += x[i];                                      \
+    if (x)                                                                               \
+        for (ptrdiff_t i = 0; i < U; i++) a[i] += x[i];                                  \
     fastnn_rnn_act_##S(a, U, act);                                                       \
 }                                                                                        \
                                                                                          \
 /* LSTM: a (4U: i f c o) holds h_{t-1} @ R; on return the activated gates,             \
- * cn = f * cp + i * g, e = act(cn), hn = o * e. */                                     \
+ * cn = f * cp + i * g, e = act(cn), hn = o * e (x NULL as for SimpleRNN). */                                     \
 FASTNN_CLONES static void fastnn_lstm_fwd_row_##S(ptrdiff_t U, T *restrict a,             \
                                                   const T *restrict x,                   \
                                                   const T *restrict cp, T *restrict cn,  \
                                                   T *restrict e, T *restrict hn,         \
                                                   int act, int ract)                     \
 {                                                                                        \
-    for (ptrdiff_t i = 0; i < 4 * U; i++) a[i] += x[i];                                  \
+    if (x)                                                                               \
+        for (ptrdiff_t i = 0; i < 4 * U; i++) a[i] += x[i];                              \
     fastnn_rnn_act_##S(a, 2 * U, ract);                                                  \
     fastnn_rnn_act_##S(a + 2 * U, U, act);                                               \
     fastnn_rnn_act_##S(a + 3 * U, U, ract);                                              \
@@ -60,9 +63,9 @@ FASTNN_CLONES static void fastnn_lstm_fwd_row_##S(ptrdiff_t U, T *restrict a,   
                                                                                          \
 /* GRU (reset_after): s (3U) holds h_{t-1} @ R, b its bias (3U) or NULL; on return     \
  * a (3U: z r h) the activated gates, e = s_h + b_h (the candidate's recurrent term),   \
- * hn = z * hp + (1 - z) * h~. */                                                       \
-FASTNN_CLONES static void fastnn_gru_fwd_row_##S(ptrdiff_t U, T *restrict a,              \
-                                                 const T *restrict x,                    \
+ * hn = z * hp + (1 - z) * h~. x may be a itself (read at each index before written). */                                                       \
+FASTNN_CLONES static void fastnn_gru_fwd_row_##S(ptrdiff_t U, T *a,                       \
+                                                 const T *x,                             \
                                                  const T *restrict s,                    \
                                                  const T *restrict b,                    \
                                                  const T *restrict hp, T *restrict e,    \

@@ -225,14 +225,14 @@ class _Recurrent(Layer):
         Y, hT, cT, cache = ops.rnn_forward(
             self.cell, xproj, R, states[0], states[1] if self.n_states > 1 else None, mt,
             b_rec, rdp, self.activation, getattr(self, "recurrent_activation", "sigmoid"),
-            getattr(self, "reset_after", True))
+            getattr(self, "reset_after", True), overwrite_xproj=True)
         final = [hT, cT][:self.n_states]
         if self.stateful:
             # Carried to the next batch as values: backpropagation stops at
             # the batch's first step (truncated BPTT, as Keras).
             self._states = [s.copy() for s in final]
             self._stateful_batch = n
-        out = xp.ascontiguousarray(Y.transpose(1, 0, 2)) if self.return_sequences else Y[-1]
+        out = Y if self.return_sequences else Y[:, -1]
         outs = (out,) + tuple(final) if self.return_state else out
 
         def backprop(dys):
@@ -242,11 +242,11 @@ class _Recurrent(Layer):
             else:
                 d_out, d_states = dys, [None] * self.n_states
             if d_out is not None and self.return_sequences:
-                dY = xp.ascontiguousarray(d_out.transpose(1, 0, 2))
+                dY = d_out
             else:
-                dY = xp.zeros((steps, n, U), dtype=dtype)
+                dY = xp.zeros((n, steps, U), dtype=dtype)
                 if d_out is not None:
-                    dY[-1] = d_out
+                    dY[:, -1] = d_out
             trainable = self.trainable
             dR = self.grads["recurrent_kernel"] if trainable else None
             db_rec = self._bias_grad_rec() if trainable else None
