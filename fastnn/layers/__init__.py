@@ -68,3 +68,10 @@ __all__ += ["MaxPooling2D", "AveragePooling2D", "MaxPooling1D", "AveragePooling1
 from .residual import ResidualBlock  # noqa: E402
 _LAYER_CLASSES["ResidualBlock"] = ResidualBlock
 __all__ += ["ResidualBlock"]
+
+# Recurrent layers (issue 17).
+from .recurrent import GRU, LSTM, SimpleRNN  # noqa: E402
+
+for _cls in (SimpleRNN, LSTM, GRU):
+    register_layer(_cls)
+__all__ += ["SimpleRNN", "LSTM", "GRU"]
