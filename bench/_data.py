@@ -179,3 +179,25 @@ def mnist_images():
     rng = np.random.default_rng(0)
     x = rng.random((CNN["samples"],) + CNN["image"], dtype=np.float32)
     return x, rng.integers(0, CNN["classes"], CNN["samples"])
+
+
+# ------------------------------------------------------------- convolution
+#: name -> (batch, size, channels, kernel, filters): Conv2D, "same" padding,
+#: stride 1, bias + ReLU. "3x3": issue 16's case (3.6 GFLOP per fwd+bwd step);
+#: "5x5 first": a first layer on 3-channel images (no input gradient).
+CONV_CASES = {"3x3 32x32x64->64": (32, 32, 64, 3, 64), "5x5 32x32x3->32 first": (32, 32, 3, 5, 32)}
+
+
+def conv_layer(case):
+    """x (N, H, W, C), W (k, k, C, F) (Keras's layout), b (F,), dy (N, H, W, F), float32."""
+    n, size, c, k, f = CONV_CASES[case]
+    rng = np.random.default_rng(0)
+    s = 1 / np.sqrt(k * k * c)
+    return (f32(rng, n, size, size, c), rng.uniform(-s, s, (k, k, c, f)).astype(np.float32),
+            f32(rng, f) * 0.1, f32(rng, n, size, size, f))
+
+
+def conv_flops(case, need_dx):
+    """Multiply-adds x 2 of forward + dW (+ dx): one GEMM of N*H*W x k*k*C x F each."""
+    n, size, c, k, f = CONV_CASES[case]
+    return 2.0 * n * size * size * k * k * c * f * (3 if need_dx else 2)

@@ -282,6 +282,22 @@ CASES = {f.__name__: f for f in (
     autorec_epoch, mlp_epoch, cnn_epoch)}
 
 
+def conv2d(case, need_dx):
+    """relu(conv2d(x, W, b)) forward + backward, "same" padding, NCHW (PyTorch's
+    own layout); without dx the input does not require grad (a first layer)."""
+    x, W, b, dy = _data.conv_layer(case)
+    k = W.shape[0]
+    tx, tW, tb = t(x.transpose(0, 3, 1, 2), need_dx), t(W.transpose(3, 2, 0, 1), True), t(b, True)
+    tdy = t(dy.transpose(0, 3, 1, 2))
+
+    def step():
+        y = torch.relu(F.conv2d(tx, tW, tb, padding=k // 2))
+        y.backward(tdy)
+    return step
+
+
+CASES.update({f.__name__: f for f in (conv2d,)})
+
 # -------------------------------------------------------------------- child
 def per_call_times(fn, setup, request):
     """Seconds per call, one entry per round (see the module docstring)."""

@@ -7,6 +7,7 @@ import numpy
 from .ops import ACTIVATIONS, FLOAT_DTYPES, Ops
 from fastnn._C import activations as _act
 from fastnn._C import blas as _blas
+from fastnn._C import conv as _conv
 from fastnn._C import dense as _dense
 from fastnn._C import optim as _optim
 
@@ -102,6 +103,37 @@ class NumpyOps(Ops):
                 or (db is not None and (not db.flags.c_contiguous or not db.flags.writeable))):
             return super().dense_backward(x, W, y, dy, dW, db, activation, alpha, need_dx)
         return _dense.dense_backward(x, W, y, dy, dW, db, activation, alpha, need_dx)
+
+    # ------------------------------------------------------------ convolution
+    def conv2d_forward(self, x, W, b, strides, pads, dilation=(1, 1), groups=1,
+                       activation="linear", alpha=0.0):
+        if not _kernel_dtype(x, W, b):
+            return super().conv2d_forward(x, W, b, strides, pads, dilation, groups, activation,
+                                          alpha)
+        if activation in ACTIVATIONS and activation not in NUMPY_FASTER_FORWARD:
+            return _conv.conv2d_forward(x, W, b, strides, pads, dilation, groups, activation,
+                                        alpha)
+        # Keras's further activations (and NumPy's faster tanh/softmax) after the product.
+        z = _conv.conv2d_forward(x, W, b, strides, pads, dilation, groups, "linear")
+        return self.activation_forward(activation, z, alpha)
+
+    def conv2d_input_grad(self, dz, W, x_shape, strides, pads, dilation=(1, 1), groups=1):
+        if not _kernel_dtype(dz, W):
+            return super().conv2d_input_grad(dz, W, x_shape, strides, pads, dilation, groups)
+        return _conv.conv2d_backward(None, W, None, dz, None, None, strides, pads, dilation,
+                                     groups, x_shape=x_shape)
+
+    def conv2d_backward(self, x, W, y, dy, dW, db, strides, pads, dilation=(1, 1), groups=1,
+                        activation="linear", alpha=0.0, need_dx=True):
+        if (not _kernel_dtype(x, W, y, dy, dW, db)
+                or any(a is not None and (not a.flags.c_contiguous or not a.flags.writeable)
+                       for a in (dW, db))):
+            return super().conv2d_backward(x, W, y, dy, dW, db, strides, pads, dilation,
+                                           groups, activation, alpha, need_dx)
+        if activation not in ACTIVATIONS:  # the derivative first, then a linear backward
+            dy, activation = self.activation_backward(activation, y, dy, alpha), "linear"
+        return _conv.conv2d_backward(x, W, y, dy, dW, db, strides, pads, dilation, groups,
+                                     activation, alpha, need_dx)
 
     # --------------------------------------------------------------- embedding
     def embedding_backward(self, indices, dy, dtable):

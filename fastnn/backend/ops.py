@@ -297,6 +297,92 @@ class Ops:
             db += dz.sum(axis=0)
         return dz @ W.T if need_dx else None
 
+    # ------------------------------------------------------------ convolution
+    # NHWC: x (N, H, W, C), W (kh, kw, C // groups, F), y (N, OH, OW, F);
+    # ``strides`` (sh, sw), ``pads`` (top, bottom, left, right) zeros,
+    # ``dilation`` (dh, dw); group g maps channels g*C/groups.. to filters
+    # g*F/groups... A transposed convolution is these read backwards: its
+    # forward is ``conv2d_input_grad``, its kernel gradient ``conv2d_backward``
+    # with the roles of x and dy exchanged.
+    @staticmethod
+    def _conv2d_geometry(x_shape, W_shape, strides, pads, dilation):
+        n, h, w, c = x_shape
+        kh, kw, cg, f = W_shape
+        (sh, sw), (pt, pb, pl, pr), (dh, dw) = strides, pads, dilation
+        oh = (h + pt + pb - (kh - 1) * dh - 1) // sh + 1
+        ow = (w + pl + pr - (kw - 1) * dw - 1) // sw + 1
+        return oh, ow
+
+    def _conv2d_windows(self, padded, W_shape, oh, ow, strides, dilation):
+        """(i, j, the input pixels kernel tap (i, j) meets, (N, OH, OW, C) views)."""
+        kh, kw = W_shape[:2]
+        (sh, sw), (dh, dw) = strides, dilation
+        for i in range(kh):
+            for j in range(kw):
+                yield i, j, padded[:, i * dh:i * dh + (oh - 1) * sh + 1:sh,
+                                   j * dw:j * dw + (ow - 1) * sw + 1:sw, :]
+
+    def conv2d_forward(self, x, W, b, strides, pads, dilation=(1, 1), groups=1,
+                       activation="linear", alpha=0.0):
+        """``act(conv(x, W) + b)`` (cross-correlation, as Keras and PyTorch); ``b``
+        may be None."""
+        xp = self.xp
+        n, h, w, c = x.shape
+        kh, kw, cg, f = W.shape
+        oh, ow = self._conv2d_geometry(x.shape, W.shape, strides, pads, dilation)
+        pt, pb, pl, pr = pads
+        padded = xp.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
+        Wg = W.reshape(kh, kw, cg, groups, f // groups)
+        z = xp.zeros((n, oh, ow, groups, f // groups), dtype=x.dtype)
+        for i, j, win in self._conv2d_windows(padded, W.shape, oh, ow, strides, dilation):
+            z += xp.einsum("nhwgc,cgf->nhwgf", win.reshape(n, oh, ow, groups, cg), Wg[i, j],
+                           optimize=True)
+        z = z.reshape(n, oh, ow, f)
+        if b is not None:
+            z += b
+        if activation == "linear":
+            return z
+        return self.activation_forward(activation, z, alpha)
+
+    def conv2d_input_grad(self, dz, W, x_shape, strides, pads, dilation=(1, 1), groups=1):
+        """The gradient of ``conv(x, W)`` with respect to an ``x`` of ``x_shape``,
+        given the output gradient ``dz`` (the forward of a transposed convolution)."""
+        xp = self.xp
+        n, h, w, c = x_shape
+        kh, kw, cg, f = W.shape
+        oh, ow = dz.shape[1:3]
+        pt, pb, pl, pr = pads
+        Wg = W.reshape(kh, kw, cg, groups, f // groups)
+        dzg = dz.reshape(n, oh, ow, groups, f // groups)
+        padded = xp.zeros((n, h + pt + pb, w + pl + pr, c), dtype=dz.dtype)
+        for i, j, win in self._conv2d_windows(padded, W.shape, oh, ow, strides, dilation):
+            win += xp.einsum("nhwgf,cgf->nhwgc", dzg, Wg[i, j], optimize=True).reshape(
+                n, oh, ow, c)
+        return padded[:, pt:pt + h, pl:pl + w, :]
+
+    def conv2d_backward(self, x, W, y, dy, dW, db, strides, pads, dilation=(1, 1), groups=1,
+                        activation="linear", alpha=0.0, need_dx=True):
+        """With ``dz = dy * act'(y)``: accumulate ``dW +=`` the kernel gradient and
+        ``db += dz.sum((0, 1, 2))`` (``dW`` or ``db`` may be None: not computed);
+        return ``dx`` (None when ``need_dx`` is false). ``y`` may be None for a
+        linear activation."""
+        xp = self.xp
+        dz = dy if activation == "linear" else self.activation_backward(activation, y, dy, alpha)
+        n, oh, ow, f = dz.shape
+        kh, kw, cg, _ = W.shape
+        if db is not None:
+            db += dz.sum(axis=(0, 1, 2))
+        if dW is not None:
+            pt, pb, pl, pr = pads
+            padded = xp.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
+            dzg = dz.reshape(n, oh, ow, groups, f // groups)
+            for i, j, win in self._conv2d_windows(padded, W.shape, oh, ow, strides, dilation):
+                dW[i, j] += xp.einsum("nhwgc,nhwgf->cgf", win.reshape(n, oh, ow, groups, cg),
+                                      dzg, optimize=True).reshape(cg, f)
+        if not need_dx:
+            return None
+        return self.conv2d_input_grad(dz, W, x.shape, strides, pads, dilation, groups)
+
     # ------------------------------------------------------------------ losses
     def embedding_backward(self, indices, dy, dtable):
         """Accumulate the rows of ``dy`` (..., dim) into the rows ``indices``

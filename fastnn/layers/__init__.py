@@ -14,6 +14,11 @@ _LAYER_CLASSES = {cls.__name__: cls for cls in (
     Add, Concatenate, Dropout, GaussianNoise, Embedding, Masking, GlobalAveragePooling1D,
     TimeDistributed)}
 
+# The convolution layers (issue 16).
+from .convolutional import (Conv1D, Conv2D, Conv2DTranspose, Convolution1D,  # noqa: E402
+                            Convolution2D, Convolution2DTranspose)
+_LAYER_CLASSES.update({cls.__name__: cls for cls in (Conv1D, Conv2D, Conv2DTranspose)})
+
 
 def register_layer(cls):
     """Make a Layer subclass known to ``load_model`` (use as a class decorator)."""
@@ -34,3 +39,5 @@ __all__ = ["Layer", "Node", "SymbolicTensor", "Input", "InputLayer", "Dense", "A
            "Concatenate", "Dropout", "GaussianNoise", "Embedding", "Masking",
            "GlobalAveragePooling1D", "TimeDistributed", "Wrapper", "register_layer",
            "layer_class", "add", "concatenate"]
+__all__ += ["Conv1D", "Conv2D", "Conv2DTranspose", "Convolution1D", "Convolution2D",
+            "Convolution2DTranspose"]

@@ -1,0 +1,404 @@
+"""2D convolution kernels, NHWC (channels last): forward ``y = act(conv(x, W) + b)``
+by im2col feeding the row-major GEMM of ``common/gemm.pxd`` with the bias +
+activation epilogue fused on each output row, and backward (``dz = dy * act'(y)``
+with float64 column sums for ``db``; ``dW +=`` im2col(x)^T dz; ``dx`` by col2im
+of dz W^T, skipped when not needed). Strides, dilation, explicit (top, bottom,
+left, right) zero padding and groups. Shapes and semantics match
+``Ops.conv2d_forward`` / ``Ops.conv2d_backward``; x is (N, H, W, C), W is
+(kh, kw, C // groups, F), y is (N, OH, OW, F). No layer logic here (padding
+rules, data formats and Keras's arguments live in fastnn/layers)."""
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.string cimport memcpy, memset
+cimport numpy as cnp
+import numpy
+
+from checks cimport (check_disjoint, check_float, check_ndim, check_c_contiguous, check_out,
+                      activation_code, activation_codes, BLAS_INT_MAX)
+from elementwise cimport act_forward_run, act_backward_run
+from activation_codes cimport ACT_LINEAR
+from gemm cimport gemm_rm
+
+cnp.import_array()
+include "common/threads.pxi"
+
+#: Activation name -> code, the table every kernel module shares (checks.pxd).
+ACTIVATION_CODES = activation_codes()
+
+cdef enum:
+    # Elements of the im2col buffer per chunk of samples: large enough that each
+    # GEMM has thousands of rows (BLAS runs near its peak), small enough that
+    # the buffer is not many times the size of the batch it stands for. The
+    # chunk is a function of the shapes only, so results do not depend on threads.
+    CHUNK_ELEMS = 1 << 21
+    SUM_ROWS = 64         # output rows per partial bias-gradient sum: fixes the order
+
+
+ctypedef struct Geom:
+    Py_ssize_t n, h, w, c, oh, ow, f, kh, kw, sh, sw, dh, dw, pt, pl, groups, cg, fg, kg
+
+
+cdef inline void _im2col_row(const floating* x, floating* cols, const Geom* g, Py_ssize_t grp,
+                             Py_ssize_t oh) noexcept nogil:
+    """Rows ``oh * OW .. (oh + 1) * OW`` of one sample's column matrix for group
+    ``grp``: row ``(oh, ow)`` holds the window ``x[ih, iw, grp * cg:(grp + 1) * cg]``
+    for ``(i, j)`` in kernel order, zeros where the window leaves the input."""
+    cdef Py_ssize_t ow, i, j, ih, iw, iw0, cg = g.cg, run = g.kw * g.cg
+    cdef floating* row
+    cdef floating* dst
+    # With one group and no dilation along columns, a kernel row's kw pixels are
+    # contiguous in x (kw * C values): one copy instead of kw.
+    cdef bint whole = g.groups == 1 and g.dw == 1
+    for ow in range(g.ow):
+        row = cols + (oh * g.ow + ow) * g.kg
+        iw0 = ow * g.sw - g.pl
+        for i in range(g.kh):
+            ih = oh * g.sh - g.pt + i * g.dh
+            dst = row + i * run
+            if ih < 0 or ih >= g.h:
+                memset(dst, 0, run * sizeof(floating))
+                continue
+            if whole and iw0 >= 0 and iw0 + g.kw <= g.w:
+                memcpy(dst, x + (ih * g.w + iw0) * g.c, run * sizeof(floating))
+                continue
+            for j in range(g.kw):
+                iw = iw0 + j * g.dw
+                if iw < 0 or iw >= g.w:
+                    memset(dst + j * cg, 0, cg * sizeof(floating))
+                else:
+                    memcpy(dst + j * cg, x + (ih * g.w + iw) * g.c + grp * cg,
+                           cg * sizeof(floating))
+
+
+cdef inline void _col2im_row(const floating* cols, floating* dx, const Geom* g, Py_ssize_t grp,
+                             Py_ssize_t ih) noexcept nogil:
+    """Adds into input row ``ih`` of one sample's ``dx`` (group ``grp``'s channels)
+    every column-matrix entry that im2col copied from it. Gathering by input row
+    means each task writes only its own row: tasks run in parallel without races."""
+    cdef Py_ssize_t i, j, oh, ow, iw, c, t, cg = g.cg
+    cdef const floating* src
+    cdef floating* dst
+    for i in range(g.kh):
+        t = ih + g.pt - i * g.dh
+        if t < 0 or t % g.sh:
+            continue
+        oh = t // g.sh
+        if oh >= g.oh:
+            continue
+        for ow in range(g.ow):
+            src = cols + (oh * g.ow + ow) * g.kg + i * g.kw * cg
+            for j in range(g.kw):
+                iw = ow * g.sw - g.pl + j * g.dw
+                if iw < 0 or iw >= g.w:
+                    continue
+                dst = dx + (ih * g.w + iw) * g.c + grp * cg
+                for c in range(cg):
+                    dst[c] += src[j * cg + c]
+
+
+cdef inline bint _direct(const Geom* g) noexcept nogil:
+    """A 1x1, stride-1, unpadded, ungrouped convolution: x is its own column matrix."""
+    return (g.kh == 1 and g.kw == 1 and g.sh == 1 and g.sw == 1 and g.pt == 0 and g.pl == 0
+            and g.groups == 1 and g.oh == g.h and g.ow == g.w)
+
+
+cdef inline Py_ssize_t _chunk(const Geom* g) noexcept nogil:
+    return max(1, CHUNK_ELEMS // max(1, g.oh * g.ow * g.kg))
+
+
+cdef void _forward(int code, const floating* x, const floating* W, const floating* bias,
+                   floating* y, floating* cols, Geom g, floating alpha) noexcept nogil:
+    cdef Py_ssize_t p = g.oh * g.ow, nb = _chunk(&g), n0, n1, grp, t, rows, r
+    cdef Py_ssize_t xs = g.h * g.w * g.c
+    cdef const floating* a
+    cdef int nt
+    cdef bint direct = _direct(&g)
+    n0 = 0
+    while n0 < g.n:
+        n1 = min(g.n, n0 + nb)
+        rows = (n1 - n0) * p
+        for grp in range(g.groups):
+            if direct:
+                a = x + n0 * xs
+            else:
+                nt = fastnn_threads(<double>rows * g.kg)
+                for t in prange((n1 - n0) * g.oh, schedule="static", num_threads=nt):
+                    _im2col_row(x + (n0 + t // g.oh) * xs, cols + (t // g.oh) * p * g.kg, &g,
+                                grp, t % g.oh)
+                a = cols
+            gemm_rm(False, False, <int>rows, <int>g.fg, <int>g.kg, 1, a, <int>g.kg,
+                    W + grp * g.fg, <int>g.f, 0, y + n0 * p * g.f + grp * g.fg, <int>g.f)
+        if code != ACT_LINEAR or bias != NULL:
+            nt = fastnn_threads(<double>rows * g.f)
+            for r in prange(rows, schedule="static", num_threads=nt):
+                _epilogue_row(code, y + (n0 * p + r) * g.f, bias, g.f, alpha)
+        n0 = n1
+
+
+cdef inline void _epilogue_row(int code, floating* row, const floating* bias, Py_ssize_t n,
+                               floating alpha) noexcept nogil:
+    # The row is in L1 after the bias add, so bias + activation is one memory pass.
+    cdef Py_ssize_t j
+    if bias != NULL:
+        for j in range(n):
+            row[j] += bias[j]
+    act_forward_run(code, row, row, n, alpha)
+
+
+cdef void _dz_block(int code, const floating* y, const floating* dy, floating* dz,
+                    double* acc, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t n,
+                    floating alpha) noexcept nogil:
+    cdef Py_ssize_t i, j
+    cdef const floating* row
+    if acc != NULL:
+        for j in range(n):
+            acc[j] = 0
+    for i in range(r0, r1):
+        if dz != NULL:
+            act_backward_run(code, y + i * n, dy + i * n, dz + i * n, n, alpha)
+            row = dz + i * n
+        else:
+            row = dy + i * n
+        if acc != NULL:
+            for j in range(n):
+                acc[j] += row[j]
+
+
+cdef void _backward(int code, const floating* x, const floating* W, const floating* y,
+                    const floating* dy, floating* dz_buf, floating* dW, floating* db,
+                    double* partial, floating* dx, floating* cols, Geom g,
+                    floating alpha) noexcept nogil:
+    cdef Py_ssize_t p = g.oh * g.ow, m = g.n * p, nb = _chunk(&g), n0, n1, grp, t, rows, j, blk
+    cdef Py_ssize_t xs = g.h * g.w * g.c, nblocks = (m + SUM_ROWS - 1) // SUM_ROWS
+    cdef bint fuse = code != ACT_LINEAR, direct = _direct(&g)
+    cdef const floating* dz = dy
+    cdef const floating* a
+    cdef double s
+    cdef int nt
+    if fuse:
+        dz = dz_buf
+    if fuse or db != NULL:
+        nt = fastnn_threads(<double>m * g.f)
+        for blk in prange(nblocks, schedule="static", num_threads=nt):
+            _dz_block(code, y, dy, dz_buf if fuse else NULL,
+                      partial + blk * g.f if db != NULL else NULL,
+                      blk * SUM_ROWS, min(m, (blk + 1) * SUM_ROWS), g.f, alpha)
+        if db != NULL:
+            # Blocks are summed in a fixed order: the result does not depend on threads.
+            for j in range(g.f):
+                s = 0
+                for blk in range(nblocks):
+                    s = s + partial[blk * g.f + j]
+                db[j] += <floating>s
+    n0 = 0
+    while n0 < g.n:
+        n1 = min(g.n, n0 + nb)
+        rows = (n1 - n0) * p
+        for grp in range(g.groups):
+            if dW != NULL:
+                if direct:
+                    a = x + n0 * xs
+                else:
+                    nt = fastnn_threads(<double>rows * g.kg)
+                    for t in prange((n1 - n0) * g.oh, schedule="static", num_threads=nt):
+                        _im2col_row(x + (n0 + t // g.oh) * xs, cols + (t // g.oh) * p * g.kg,
+                                    &g, grp, t % g.oh)
+                    a = cols
+                # dW[:, :, :, group] += cols^T @ dz[:, group]
+                gemm_rm(True, False, <int>g.kg, <int>g.fg, <int>rows, 1, a, <int>g.kg,
+                        dz + n0 * p * g.f + grp * g.fg, <int>g.f, 1, dW + grp * g.fg, <int>g.f)
+            if dx != NULL:
+                if direct:
+                    # dx is its own column matrix: write the product there.
+                    gemm_rm(False, True, <int>rows, <int>g.kg, <int>g.fg, 1,
+                            dz + n0 * p * g.f, <int>g.f, W, <int>g.f, 0, dx + n0 * xs,
+                            <int>g.kg)
+                    continue
+                gemm_rm(False, True, <int>rows, <int>g.kg, <int>g.fg, 1,
+                        dz + n0 * p * g.f + grp * g.fg, <int>g.f, W + grp * g.fg, <int>g.f, 0,
+                        cols, <int>g.kg)
+                nt = fastnn_threads(<double>rows * g.kg)
+                for t in prange((n1 - n0) * g.h, schedule="static", num_threads=nt):
+                    _col2im_row(cols + (t // g.h) * p * g.kg, dx + (n0 + t // g.h) * xs, &g,
+                                grp, t % g.h)
+        n0 = n1
+
+
+# ------------------------------------------------------------------ checks
+cdef tuple _int_args(str fn, strides, pads, dilation, groups):
+    def ints(name, value, n, low):
+        try:
+            vals = tuple(int(v) for v in value)
+        except TypeError:
+            raise ValueError(f"{fn}: {name} must be a tuple of {n} integers, got {value!r}") from None
+        if len(vals) != n or any(v < low for v in vals) or any(int(v) != v for v in value):
+            raise ValueError(f"{fn}: {name} must be {n} integers >= {low}, got {value!r}")
+        return vals
+    s = ints("strides", strides, 2, 1)
+    p = ints("pads", pads, 4, 0)
+    d = ints("dilation", dilation, 2, 1)
+    if isinstance(groups, bool) or int(groups) != groups or groups < 1:
+        raise ValueError(f"{fn}: groups must be an integer >= 1, got {groups!r}")
+    return s, p, d, int(groups)
+
+
+cdef Geom _geometry(str fn, tuple x_shape, tuple w_shape, strides, pads, dilation, groups) except *:
+    """The convolution's sizes, or a ValueError saying which argument disagrees."""
+    cdef Geom g
+    (g.sh, g.sw), (g.pt, pb, g.pl, pr), (g.dh, g.dw), g.groups = _int_args(fn, strides, pads,
+                                                                             dilation, groups)
+    if len(x_shape) != 4:
+        raise ValueError(f"{fn}: x must be 4-D (N, H, W, C), got shape {x_shape}")
+    if len(w_shape) != 4:
+        raise ValueError(f"{fn}: W must be 4-D (kh, kw, C // groups, F), got shape {w_shape}")
+    g.n, g.h, g.w, g.c = x_shape
+    g.kh, g.kw, g.cg, g.f = w_shape
+    if min(g.kh, g.kw, g.cg, g.f) < 1 or min(g.h, g.w, g.c) < 1:
+        raise ValueError(f"{fn}: x {x_shape} and W {w_shape} must be non-empty but for the batch")
+    if g.c != g.cg * g.groups:
+        raise ValueError(f"{fn}: x has shape {x_shape} and W has shape {w_shape}; with "
+                         f"groups={g.groups} x must have {g.cg * g.groups} channels "
+                         f"(W.shape[2] * groups)")
+    if g.f % g.groups:
+        raise ValueError(f"{fn}: W has shape {w_shape}: its {g.f} filters are not a multiple "
+                         f"of groups={g.groups}")
+    g.fg = g.f // g.groups
+    g.kg = g.kh * g.kw * g.cg
+    g.oh = (g.h + g.pt + pb - (g.kh - 1) * g.dh - 1) // g.sh + 1
+    g.ow = (g.w + g.pl + pr - (g.kw - 1) * g.dw - 1) // g.sw + 1
+    if g.h + g.pt + pb < (g.kh - 1) * g.dh + 1 or g.w + g.pl + pr < (g.kw - 1) * g.dw + 1:
+        raise ValueError(f"{fn}: the dilated kernel {((g.kh - 1) * g.dh + 1, (g.kw - 1) * g.dw + 1)} "
+                         f"does not fit the padded input {(g.h + g.pt + pb, g.w + g.pl + pr)} "
+                         f"(x {x_shape}, W {w_shape}, pads {tuple(pads)})")
+    if max(g.oh * g.ow * g.kg, g.h * g.w * g.c, g.oh * g.ow * g.f, g.kg * g.f) > BLAS_INT_MAX:
+        raise ValueError(f"{fn}: x {x_shape} and W {w_shape} exceed the 32-bit BLAS limit "
+                         f"per sample")
+    return g
+
+
+def conv2d_forward(x, W, b=None, strides=(1, 1), pads=(0, 0, 0, 0), dilation=(1, 1),
+                   groups=1, activation="linear", double alpha=0.0, out=None):
+    """``act(conv(x, W) + b)`` for x (N, H, W, C), W (kh, kw, C // groups, F), b (F,)
+    or None; ``pads`` is (top, bottom, left, right) zeros. Inputs that are not
+    C-contiguous are copied. ``out`` (N, OH, OW, F), if given, must be a writeable
+    C-contiguous array apart from the inputs, and is returned."""
+    cdef int code = activation_code(activation)
+    check_float("x", x)
+    check_float("W", W, x)
+    check_ndim("x", x, 4)
+    check_ndim("W", W, 4)
+    cdef Geom g = _geometry("conv2d_forward", x.shape, W.shape, strides, pads, dilation, groups)
+    cdef bint has_b = b is not None
+    if has_b:
+        check_float("b", b, x)
+        if b.shape != (g.f,):
+            raise ValueError(f"conv2d_forward: b has shape {b.shape} but W has shape "
+                             f"{W.shape}; b must have shape {(g.f,)}")
+    check_disjoint("out", out, {"x": x, "W": W, "b": b})
+    out = check_out("out", out, (g.n, g.oh, g.ow, g.f), x)
+    if g.n == 0:
+        return out
+    x = numpy.ascontiguousarray(x)
+    W = numpy.ascontiguousarray(W)
+    b = numpy.ascontiguousarray(b) if has_b else numpy.zeros(1, x.dtype)
+    cols = numpy.empty(1 if _direct(&g) else min(g.n, _chunk(&g)) * g.oh * g.ow * g.kg, x.dtype)
+    if x.dtype == numpy.float32:
+        _forward_typed[float](code, x, W, b, has_b, out, cols, g, alpha)
+    else:
+        _forward_typed[double](code, x, W, b, has_b, out, cols, g, alpha)
+    return out
+
+
+cdef void _forward_typed(int code, const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] W,
+                         const floating[::1] b, bint has_b, floating[:, :, :, ::1] y,
+                         floating[::1] cols, Geom g, double alpha):
+    with nogil:
+        _forward(code, &x[0, 0, 0, 0], &W[0, 0, 0, 0], &b[0] if has_b else NULL,
+                 &y[0, 0, 0, 0], &cols[0], g, <floating>alpha)
+
+
+def conv2d_backward(x, W, y, dy, dW, db, strides=(1, 1), pads=(0, 0, 0, 0), dilation=(1, 1),
+                    groups=1, activation="linear", double alpha=0.0, bint need_dx=True,
+                    x_shape=None):
+    """With ``dz = dy * act'(y)``: accumulate ``dW += `` the gradient of the kernel
+    and ``db += dz.sum((0, 1, 2))`` in place, and return ``dx`` (None unless
+    ``need_dx``). ``dW`` (same shape as W) and ``db`` (F,) must be writeable and
+    C-contiguous; either may be None (not computed). With ``dW`` None, ``x`` may be
+    None and ``x_shape`` gives the input's shape (the input gradient alone: the
+    forward of a transposed convolution). ``y`` may be None for a linear activation."""
+    cdef int code = activation_code(activation)
+    fn = "conv2d_backward"
+    check_float("dy", dy)
+    check_float("W", W, dy)
+    check_ndim("dy", dy, 4)
+    check_ndim("W", W, 4)
+    if x is None:
+        if dW is not None or x_shape is None:
+            raise ValueError(f"{fn}: x may be None only when dW is None and x_shape is given")
+        x_shape = tuple(int(v) for v in x_shape)
+    else:
+        check_float("x", x, dy)
+        check_ndim("x", x, 4)
+        if x_shape is not None and tuple(x_shape) != x.shape:
+            raise ValueError(f"{fn}: x has shape {x.shape} but x_shape is {tuple(x_shape)}")
+        x_shape = x.shape
+    cdef Geom g = _geometry(fn, x_shape, W.shape, strides, pads, dilation, groups)
+    out_shape = (g.n, g.oh, g.ow, g.f)
+    if dy.shape != out_shape:
+        raise ValueError(f"{fn}: dy has shape {dy.shape} but the convolution of x {x_shape} "
+                         f"by W {W.shape} has shape {out_shape}")
+    if code != ACT_LINEAR:
+        if y is None:
+            raise ValueError(f"{fn}: y (the forward output) is needed for activation "
+                             f"{activation!r}")
+        check_float("y", y, dy)
+        if y.shape != out_shape:
+            raise ValueError(f"{fn}: y has shape {y.shape} but dy has shape {dy.shape}")
+    for what, a, shape in (("dW", dW, W.shape), ("db", db, (g.f,))):
+        if a is None:
+            continue
+        check_float(what, a, dy)
+        if a.shape != shape:
+            raise ValueError(f"{fn}: {what} has shape {a.shape}; expected {shape}")
+        check_c_contiguous(what, a, writeable=True)
+    if dW is not None and db is not None:
+        check_disjoint("db", db, {"dW": dW})
+    if dW is not None:
+        check_disjoint("dW", dW, {"x": x, "W": W, "y": y, "dy": dy})
+    if db is not None:
+        check_disjoint("db", db, {"x": x, "W": W, "y": y, "dy": dy})
+    if g.n == 0:
+        return numpy.zeros(x_shape, dy.dtype) if need_dx else None
+    dy = numpy.ascontiguousarray(dy)
+    W = numpy.ascontiguousarray(W)
+    x = numpy.ascontiguousarray(x) if dW is not None else numpy.zeros((1, 1, 1, 1), dy.dtype)
+    y = numpy.ascontiguousarray(y) if code != ACT_LINEAR else dy
+    dz = numpy.empty_like(dy) if code != ACT_LINEAR else numpy.empty((1, 1, 1, 1), dy.dtype)
+    cdef Py_ssize_t m = g.n * g.oh * g.ow
+    partial = numpy.empty(((m + SUM_ROWS - 1) // SUM_ROWS if db is not None else 1, g.f),
+                          numpy.float64)
+    dx = numpy.zeros(x_shape, dy.dtype) if need_dx else numpy.empty((1, 1, 1, 1), dy.dtype)
+    cdef bint need_cols = not _direct(&g) and (dW is not None or need_dx)
+    cols = numpy.empty(min(g.n, _chunk(&g)) * g.oh * g.ow * g.kg if need_cols else 1, dy.dtype)
+    dW_ = dW if dW is not None else numpy.empty((1, 1, 1, 1), dy.dtype)
+    db_ = db if db is not None else numpy.empty(1, dy.dtype)
+    if dy.dtype == numpy.float32:
+        _backward_typed[float](code, x, W, y, dy, dz, dW_, dW is not None, db_, db is not None,
+                               partial, dx, need_dx, cols, g, alpha)
+    else:
+        _backward_typed[double](code, x, W, y, dy, dz, dW_, dW is not None, db_, db is not None,
+                                partial, dx, need_dx, cols, g, alpha)
+    return dx if need_dx else None
+
+
+cdef void _backward_typed(int code, const floating[:, :, :, ::1] x,
+                          const floating[:, :, :, ::1] W, const floating[:, :, :, ::1] y,
+                          const floating[:, :, :, ::1] dy, floating[:, :, :, ::1] dz,
+                          floating[:, :, :, ::1] dW, bint has_dW, floating[::1] db, bint has_db,
+                          double[:, ::1] partial, floating[:, :, :, ::1] dx, bint need_dx,
+                          floating[::1] cols, Geom g, double alpha):
+    with nogil:
+        _backward(code, &x[0, 0, 0, 0], &W[0, 0, 0, 0], &y[0, 0, 0, 0], &dy[0, 0, 0, 0],
+                  &dz[0, 0, 0, 0], &dW[0, 0, 0, 0] if has_dW else NULL,
+                  &db[0] if has_db else NULL, &partial[0, 0],
+                  &dx[0, 0, 0, 0] if need_dx else NULL, &cols[0], g, <floating>alpha)
