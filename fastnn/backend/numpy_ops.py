@@ -10,6 +10,7 @@ from fastnn._C import blas as _blas
 from fastnn._C import conv as _conv
 from fastnn._C import dense as _dense
 from fastnn._C import optim as _optim
+from fastnn._C import pool as _pool
 
 
 # Forward activations whose NumPy ufuncs (runtime-dispatched AVX2/AVX-512 exp and
@@ -252,6 +253,57 @@ class NumpyOps(Ops):
         return sparse.autorec_adam_step(X, W, b, Vt, c, adam_state, lr, beta1, beta2, eps, step,
                                         lam_scale, activation=activation,
                                         input_values=input_values)
+
+    # ------------------------------------- pooling and depthwise convolution
+    def pool2d_forward(self, x, pool_size, strides, padding="valid", mode="max"):
+        if not _kernel_dtype(x) or x.ndim != 4 or mode not in ("max", "avg"):
+            return super().pool2d_forward(x, pool_size, strides, padding, mode)
+        pads = self.window_pads(x.shape[1:3], pool_size, strides, padding)
+        return _pool.pool2d_forward(numpy.ascontiguousarray(x), *pool_size, *strides, *pads,
+                                    mode=mode)
+
+    def pool2d_backward(self, dy, argmax, x_shape, pool_size, strides, padding="valid",
+                        mode="max"):
+        if (not _kernel_dtype(dy) or dy.ndim != 4 or mode not in ("max", "avg")
+                or (mode == "max" and (not isinstance(argmax, numpy.ndarray)
+                                       or argmax.dtype != numpy.int32))):
+            return super().pool2d_backward(dy, argmax, x_shape, pool_size, strides, padding,
+                                           mode)
+        pads = self.window_pads(x_shape[1:3], pool_size, strides, padding)
+        return _pool.pool2d_backward(numpy.ascontiguousarray(dy),
+                                     None if argmax is None else numpy.ascontiguousarray(argmax),
+                                     x_shape, *pool_size, *strides, *pads, mode=mode)
+
+    def depthwise_conv2d_forward(self, x, kernel, bias, strides, padding="valid",
+                                 dilation=(1, 1), activation="linear", alpha=0.0):
+        if (activation not in _pool.DEPTHWISE_ACTIVATIONS or not _kernel_dtype(x, kernel, bias)
+                or x.ndim != 4 or kernel.ndim != 4):
+            return super().depthwise_conv2d_forward(x, kernel, bias, strides, padding, dilation,
+                                                    activation, alpha)
+        pads = self.window_pads(x.shape[1:3], kernel.shape[:2], strides, padding, dilation)
+        return _pool.depthwise_conv2d_forward(
+            numpy.ascontiguousarray(x), numpy.ascontiguousarray(kernel),
+            None if bias is None else numpy.ascontiguousarray(bias), *strides, *dilation, *pads,
+            activation=activation, alpha=alpha)
+
+    def depthwise_conv2d_backward(self, x, kernel, y, dy, dkernel, dbias, strides,
+                                  padding="valid", dilation=(1, 1), activation="linear",
+                                  alpha=0.0, need_dx=True):
+        if (activation not in _pool.DEPTHWISE_ACTIVATIONS
+                or not _kernel_dtype(x, kernel, y, dy, dkernel, dbias) or x.ndim != 4
+                or kernel.ndim != 4 or not dkernel.flags.c_contiguous
+                or not dkernel.flags.writeable
+                or (dbias is not None and (not dbias.flags.c_contiguous
+                                           or not dbias.flags.writeable))):
+            return super().depthwise_conv2d_backward(x, kernel, y, dy, dkernel, dbias, strides,
+                                                     padding, dilation, activation, alpha,
+                                                     need_dx)
+        pads = self.window_pads(x.shape[1:3], kernel.shape[:2], strides, padding, dilation)
+        c = numpy.ascontiguousarray
+        return _pool.depthwise_conv2d_backward(c(x), c(kernel), c(y), c(dy), dkernel, dbias,
+                                               *strides, *dilation, *pads,
+                                               activation=activation, alpha=alpha,
+                                               need_dx=need_dx)
 
 
 _SPARSE_OPS = []

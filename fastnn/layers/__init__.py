@@ -6,6 +6,14 @@ from .input import Input, InputLayer
 from .masking import Masking
 from .merge import Add, Concatenate, add, concatenate
 from .pooling import GlobalAveragePooling1D
+from .pooling import (AveragePooling1D, AveragePooling2D, AvgPool1D, AvgPool2D,
+                      GlobalAveragePooling2D, GlobalAvgPool1D, GlobalAvgPool2D,
+                      GlobalMaxPool1D, GlobalMaxPool2D, GlobalMaxPooling1D, GlobalMaxPooling2D,
+                      MaxPool1D, MaxPool2D, MaxPooling1D, MaxPooling2D)
+from .pooling import ALIASES as _POOLING_ALIASES
+from .reshaping import (Cropping1D, Cropping2D, UpSampling1D, UpSampling2D, ZeroPadding1D,
+                        ZeroPadding2D)
+from .depthwise import DepthwiseConv2D, SeparableConv2D, SeparableConvolution2D
 from .regularization import Dropout, GaussianNoise
 from .wrappers import TimeDistributed, Wrapper
 
@@ -13,6 +21,13 @@ _LAYER_CLASSES = {cls.__name__: cls for cls in (
     InputLayer, Dense, Activation, ReLU, LeakyReLU, ELU, Softmax, Maxout, Flatten, Reshape,
     Add, Concatenate, Dropout, GaussianNoise, Embedding, Masking, GlobalAveragePooling1D,
     TimeDistributed)}
+# The CNN chapter's pooling, reshaping and depthwise layers (Keras's aliases load too).
+_LAYER_CLASSES.update({cls.__name__: cls for cls in (
+    MaxPooling2D, AveragePooling2D, MaxPooling1D, AveragePooling1D, GlobalAveragePooling2D,
+    GlobalMaxPooling2D, GlobalMaxPooling1D, UpSampling2D, UpSampling1D, ZeroPadding2D,
+    ZeroPadding1D, Cropping2D, Cropping1D, DepthwiseConv2D, SeparableConv2D)})
+_LAYER_CLASSES.update(_POOLING_ALIASES)
+_LAYER_CLASSES["SeparableConvolution2D"] = SeparableConv2D
 
 # The convolution layers (issue 16).
 from .convolutional import (Conv1D, Conv2D, Conv2DTranspose, Convolution1D,  # noqa: E402
@@ -41,3 +56,9 @@ __all__ = ["Layer", "Node", "SymbolicTensor", "Input", "InputLayer", "Dense", "A
            "layer_class", "add", "concatenate"]
 __all__ += ["Conv1D", "Conv2D", "Conv2DTranspose", "Convolution1D", "Convolution2D",
             "Convolution2DTranspose"]
+__all__ += ["MaxPooling2D", "AveragePooling2D", "MaxPooling1D", "AveragePooling1D",
+            "GlobalAveragePooling2D", "GlobalMaxPooling2D", "GlobalMaxPooling1D", "MaxPool2D",
+            "AvgPool2D", "MaxPool1D", "AvgPool1D", "GlobalAvgPool2D", "GlobalMaxPool2D",
+            "GlobalAvgPool1D", "GlobalMaxPool1D", "UpSampling2D", "UpSampling1D",
+            "ZeroPadding2D", "ZeroPadding1D", "Cropping2D", "Cropping1D", "DepthwiseConv2D",
+            "SeparableConv2D", "SeparableConvolution2D"]

@@ -1,0 +1,553 @@
+"""Pooling and depthwise-convolution kernels over NHWC (batch, rows, cols,
+channels) C-contiguous float32/float64 arrays: max pooling (forward keeps the
+argmax, backward scatters through it), average pooling (a "same" window
+divides by the count of its real, unpadded inputs, as Keras), and a direct
+depthwise convolution (GEMM is the wrong tool at one channel per group) with
+a fused bias + activation epilogue and its backward (dW and db accumulated
+``+=`` in float64 over fixed blocks, dx gathered per input row). Shapes and
+semantics match ``Ops.pool2d_*`` / ``Ops.depthwise_conv2d_*``; the padding is
+given explicitly (top, bottom, left, right) and the output size follows from
+it, so every window arithmetic lives in fastnn/layers/conv_utils.py.
+No layer logic, no NumPy fallback (the backend holds that), no Python loop
+over data."""
+from cython cimport floating
+from cython.parallel cimport prange, threadid
+from libc.stdlib cimport malloc, free
+cimport numpy as cnp
+import numpy
+
+from checks cimport (check_float, check_ndim, check_c_contiguous, activation_code,
+                      activation_codes)
+from elementwise cimport act_forward_run, act_backward_run
+from activation_codes cimport ACT_LINEAR
+
+cnp.import_array()
+include "common/threads.pxi"
+
+#: Activation name -> code, the table every kernel module shares (checks.pxd).
+ACTIVATION_CODES = activation_codes()
+# Softmax normalises over the channels of one pixel, which a run over a whole
+# output row is not: the layer applies it after the kernel.
+DEPTHWISE_ACTIVATIONS = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "elu")
+
+cdef enum:
+    # Output rows per partial sum of dW/db: fixes the summation order (the
+    # result does not depend on the thread count) while keeping the partials
+    # (blocks x kh*kw*C*M doubles) small beside the data.
+    DW_ROWS = 8
+
+
+# ---------------------------------------------------------------- checks
+cdef tuple _pool_geometry(str what, object x, int ph, int pw, int sh, int sw,
+                          int pt, int pb, int pl, int pr, bint windows_must_touch):
+    """Checked output size (ho, wo) of a window (ph, pw), strides (sh, sw) and
+    padding over x (N, H, W, C)."""
+    if ph < 1 or pw < 1:
+        raise ValueError(f"{what}: the window must be at least 1x1, got {(ph, pw)}")
+    if sh < 1 or sw < 1:
+        raise ValueError(f"{what}: strides must be >= 1, got {(sh, sw)}")
+    if min(pt, pb, pl, pr) < 0:
+        raise ValueError(f"{what}: padding must be >= 0, got {(pt, pb, pl, pr)}")
+    if windows_must_touch and (max(pt, pb) >= ph or max(pl, pr) >= pw):
+        raise ValueError(f"{what}: padding {(pt, pb, pl, pr)} must be smaller than the "
+                         f"window {(ph, pw)} (a window of padding only has no value)")
+    H, W = int(x.shape[1]), int(x.shape[2])
+    if H < 1 or W < 1 or H + pt + pb < ph or W + pl + pr < pw:
+        raise ValueError(f"{what}: a window of {(ph, pw)} with padding {(pt, pb, pl, pr)} does "
+                         f"not fit input of shape {x.shape}")
+    return (H + pt + pb - ph) // sh + 1, (W + pl + pr - pw) // sw + 1
+
+
+cdef object _check_nhwc(str what, str name, object a, object like=None):
+    check_float(f"{what}: {name}", a, like)
+    check_ndim(f"{what}: {name}", a, 4)
+    check_c_contiguous(f"{what}: {name}", a)
+    return a
+
+
+# ------------------------------------------------------------ max/avg pool
+cdef void _max_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
+                       int[:, :, :, ::1] idx, int ph, int pw, int sh, int sw,
+                       int pt, int pl) noexcept nogil:
+    cdef Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
+    cdef Py_ssize_t ho = y.shape[1], wo = y.shape[2], r, n, oh, ow, c
+    cdef int i, j, i0, i1, j0, j1, h0, w0, k
+    cdef bint first
+    cdef floating v
+    cdef floating* yp
+    cdef int* ip
+    cdef const floating* xp
+    for r in prange(N * ho, schedule="static",
+                    num_threads=fastnn_threads(<double>N * ho * wo * C * ph * pw)):
+        n = r // ho
+        oh = r % ho
+        h0 = <int>(oh * sh) - pt
+        i0 = max(0, -h0)
+        i1 = min(ph, <int>H - h0)
+        for ow in range(wo):
+            w0 = <int>(ow * sw) - pl
+            j0 = max(0, -w0)
+            j1 = min(pw, <int>W - w0)
+            yp = &y[n, oh, ow, 0]
+            ip = &idx[n, oh, ow, 0]
+            first = True
+            # Row-major window order with a strict ">": a tie keeps the first
+            # maximum (TensorFlow's and Keras's choice for the gradient).
+            for i in range(i0, i1):
+                for j in range(j0, j1):
+                    xp = &x[n, h0 + i, w0 + j, 0]
+                    k = i * pw + j
+                    if first:
+                        for c in range(C):
+                            yp[c] = xp[c]
+                            ip[c] = k
+                        first = False
+                    else:
+                        for c in range(C):
+                            v = xp[c]
+                            if v > yp[c]:
+                                yp[c] = v
+                                ip[c] = k
+
+
+cdef Py_ssize_t _max_backward(const floating[:, :, :, ::1] dy, const int[:, :, :, ::1] idx,
+                              floating[:, :, :, ::1] dx, int ph, int pw, int sh, int sw, int pt,
+                              int pl) noexcept nogil:
+    # Overlapping windows of one image add into the same dx: images in parallel.
+    # An argmax off its window or on padding is skipped and counted (the caller
+    # raises): nothing is ever written outside dx.
+    cdef Py_ssize_t N = dy.shape[0], ho = dy.shape[1], wo = dy.shape[2], C = dy.shape[3]
+    cdef Py_ssize_t H = dx.shape[1], W = dx.shape[2], n, oh, ow, c, bad = 0
+    cdef int k, h0, w0, ih, iw
+    cdef const floating* gp
+    cdef const int* ip
+    for n in prange(N, schedule="static",
+                    num_threads=fastnn_threads(<double>N * ho * wo * C * 4)):
+        for oh in range(ho):
+            h0 = <int>(oh * sh) - pt
+            for ow in range(wo):
+                w0 = <int>(ow * sw) - pl
+                gp = &dy[n, oh, ow, 0]
+                ip = &idx[n, oh, ow, 0]
+                for c in range(C):
+                    k = ip[c]
+                    ih = h0 + k // pw
+                    iw = w0 + k % pw
+                    if k < 0 or k >= ph * pw or ih < 0 or ih >= H or iw < 0 or iw >= W:
+                        bad += 1
+                    else:
+                        dx[n, ih, iw, c] += gp[c]
+    return bad
+
+
+cdef void _avg_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y, int ph, int pw,
+                       int sh, int sw, int pt, int pl, double* scratch, int nt) noexcept nogil:
+    cdef Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
+    cdef Py_ssize_t ho = y.shape[1], wo = y.shape[2], r, n, oh, ow, c
+    cdef int i, j, i0, i1, j0, j1, h0, w0
+    cdef double inv
+    cdef double* acc
+    cdef const floating* xp
+    for r in prange(N * ho, schedule="static", num_threads=nt):
+        acc = scratch + threadid() * C
+        n = r // ho
+        oh = r % ho
+        h0 = <int>(oh * sh) - pt
+        i0 = max(0, -h0)
+        i1 = min(ph, <int>H - h0)
+        for ow in range(wo):
+            w0 = <int>(ow * sw) - pl
+            j0 = max(0, -w0)
+            j1 = min(pw, <int>W - w0)
+            for c in range(C):
+                acc[c] = 0
+            for i in range(i0, i1):
+                for j in range(j0, j1):
+                    xp = &x[n, h0 + i, w0 + j, 0]
+                    for c in range(C):
+                        acc[c] += xp[c]
+            inv = 1.0 / ((i1 - i0) * (j1 - j0))
+            for c in range(C):
+                y[n, oh, ow, c] = <floating>(acc[c] * inv)
+
+
+cdef void _avg_backward(const floating[:, :, :, ::1] dy, floating[:, :, :, ::1] dx, int ph,
+                        int pw, int sh, int sw, int pt, int pl) noexcept nogil:
+    cdef Py_ssize_t N = dx.shape[0], H = dx.shape[1], W = dx.shape[2], C = dx.shape[3]
+    cdef Py_ssize_t ho = dy.shape[1], wo = dy.shape[2], n, oh, ow, c
+    cdef int i, j, i0, i1, j0, j1, h0, w0
+    cdef floating share
+    cdef const floating* gp
+    cdef floating* dp
+    for n in prange(N, schedule="static",
+                    num_threads=fastnn_threads(<double>N * ho * wo * C * ph * pw)):
+        for oh in range(ho):
+            h0 = <int>(oh * sh) - pt
+            i0 = max(0, -h0)
+            i1 = min(ph, <int>H - h0)
+            for ow in range(wo):
+                w0 = <int>(ow * sw) - pl
+                j0 = max(0, -w0)
+                j1 = min(pw, <int>W - w0)
+                share = <floating>(1.0 / ((i1 - i0) * (j1 - j0)))
+                gp = &dy[n, oh, ow, 0]
+                for i in range(i0, i1):
+                    for j in range(j0, j1):
+                        dp = &dx[n, h0 + i, w0 + j, 0]
+                        for c in range(C):
+                            dp[c] += gp[c] * share
+
+
+def pool2d_forward(x, int ph, int pw, int sh, int sw, int pt, int pb, int pl, int pr,
+                   str mode="max"):
+    """Max or average pooling of x (N, H, W, C) with window (ph, pw), strides
+    (sh, sw) and padding (pt, pb, pl, pr) (padded cells never win a max nor
+    count in an average). Returns ``(y, argmax)``: y (N, ho, wo, C) and, for
+    max, int32 argmax (N, ho, wo, C) holding ``i * pw + j``, the position of
+    the (first) maximum inside its padded window; None for average."""
+    what = f"pool2d_forward({mode!r})"
+    if mode not in ("max", "avg"):
+        raise ValueError(f"pool2d_forward: mode must be 'max' or 'avg', got {mode!r}")
+    _check_nhwc(what, "x", x)
+    ho, wo = _pool_geometry(what, x, ph, pw, sh, sw, pt, pb, pl, pr, True)
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[3]
+    y = numpy.empty((N, ho, wo, C), dtype=x.dtype)
+    if y.size == 0:
+        return y, (numpy.zeros(y.shape, numpy.int32) if mode == "max" else None)
+    cdef double* scratch
+    cdef int nt
+    if mode == "max":
+        idx = numpy.empty(y.shape, dtype=numpy.int32)
+        if x.dtype == numpy.float32:
+            _max_forward[float](x, y, idx, ph, pw, sh, sw, pt, pl)
+        else:
+            _max_forward[double](x, y, idx, ph, pw, sh, sw, pt, pl)
+        return y, idx
+    # One float64 accumulator row per thread, for the thread count decided here.
+    nt = max(1, fastnn_threads(<double>N * ho * wo * C * ph * pw))
+    scratch_arr = numpy.empty(nt * C, dtype=numpy.float64)
+    scratch = <double*>cnp.PyArray_DATA(scratch_arr)
+    if x.dtype == numpy.float32:
+        _avg_forward[float](x, y, ph, pw, sh, sw, pt, pl, scratch, nt)
+    else:
+        _avg_forward[double](x, y, ph, pw, sh, sw, pt, pl, scratch, nt)
+    return y, None
+
+
+def pool2d_backward(dy, argmax, x_shape, int ph, int pw, int sh, int sw, int pt, int pb,
+                    int pl, int pr, str mode="max"):
+    """dx (``x_shape``) of pool2d_forward: max scatters dy through argmax (a
+    window position, checked to lie in range), average spreads dy evenly over
+    the real inputs of each window. Overlapping windows sum."""
+    what = f"pool2d_backward({mode!r})"
+    if mode not in ("max", "avg"):
+        raise ValueError(f"pool2d_backward: mode must be 'max' or 'avg', got {mode!r}")
+    x_shape = tuple(int(d) for d in x_shape)
+    if len(x_shape) != 4 or min(x_shape) < 0:
+        raise ValueError(f"{what}: x_shape must be (N, H, W, C), got {x_shape}")
+    probe = numpy.empty(x_shape[:3] + (0,), numpy.float32)
+    ho, wo = _pool_geometry(what, probe, ph, pw, sh, sw, pt, pb, pl, pr, True)
+    _check_nhwc(what, "dy", dy)
+    expected = (x_shape[0], ho, wo, x_shape[3])
+    if dy.shape != expected:
+        raise ValueError(f"{what}: dy has shape {dy.shape}; the pooling of an input of shape "
+                         f"{x_shape} has shape {expected}")
+    dx = numpy.zeros(x_shape, dtype=dy.dtype)
+    if mode == "max":
+        if (not isinstance(argmax, numpy.ndarray) or argmax.dtype != numpy.int32
+                or argmax.shape != dy.shape or not argmax.flags.c_contiguous):
+            raise ValueError(f"{what}: argmax must be a C-contiguous int32 array of shape "
+                             f"{dy.shape}, got "
+                             f"{getattr(argmax, 'dtype', type(argmax).__name__)} "
+                             f"{getattr(argmax, 'shape', '')}")
+        if dy.size == 0:
+            return dx
+        if dy.dtype == numpy.float32:
+            bad = _max_backward[float](dy, argmax, dx, ph, pw, sh, sw, pt, pl)
+        else:
+            bad = _max_backward[double](dy, argmax, dx, ph, pw, sh, sw, pt, pl)
+        if bad:
+            raise ValueError(f"{what}: {bad} argmax entries are not a real input's position "
+                             f"in their {ph}x{pw} window (outside [0, {ph * pw}) or on "
+                             f"padding); argmax must come from pool2d_forward with the same "
+                             f"arguments")
+        return dx
+    if dy.size == 0:
+        return dx
+    if dy.dtype == numpy.float32:
+        _avg_backward[float](dy, dx, ph, pw, sh, sw, pt, pl)
+    else:
+        _avg_backward[double](dy, dx, ph, pw, sh, sw, pt, pl)
+    return dx
+
+
+# ------------------------------------------------------- depthwise conv2d
+cdef void _dw_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] k,
+                      const floating* bias, floating[:, :, :, ::1] y, int code, floating alpha,
+                      int sh, int sw, int dh, int dw, int pt, int pl) noexcept nogil:
+    cdef Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
+    cdef Py_ssize_t kh = k.shape[0], kw = k.shape[1], M = k.shape[3], CM = C * M
+    cdef Py_ssize_t ho = y.shape[1], wo = y.shape[2], r, n, oh, ow, o, c, m
+    cdef int i, j, ih, iw
+    cdef floating v
+    cdef floating* yp
+    cdef const floating* xp
+    cdef const floating* kp
+    for r in prange(N * ho, schedule="static",
+                    num_threads=fastnn_threads(<double>N * ho * wo * CM * kh * kw)):
+        n = r // ho
+        oh = r % ho
+        for ow in range(wo):
+            yp = &y[n, oh, ow, 0]
+            if bias != NULL:
+                for o in range(CM):
+                    yp[o] = bias[o]
+            else:
+                for o in range(CM):
+                    yp[o] = 0
+            for i in range(kh):
+                ih = <int>(oh * sh) - pt + i * dh
+                if ih < 0 or ih >= H:
+                    continue
+                for j in range(kw):
+                    iw = <int>(ow * sw) - pl + j * dw
+                    if iw < 0 or iw >= W:
+                        continue
+                    xp = &x[n, ih, iw, 0]
+                    kp = &k[i, j, 0, 0]
+                    if M == 1:  # the common case: one contiguous, vectorised run
+                        for o in range(CM):
+                            yp[o] += xp[o] * kp[o]
+                    else:
+                        for c in range(C):
+                            v = xp[c]
+                            for m in range(M):
+                                yp[c * M + m] += v * kp[c * M + m]
+        # The epilogue runs on the output row while it is in cache.
+        if code != ACT_LINEAR:
+            act_forward_run(code, &y[n, oh, 0, 0], &y[n, oh, 0, 0], wo * CM, alpha)
+
+
+cdef void _dw_dz(int code, const floating[:, :, :, ::1] y, const floating[:, :, :, ::1] dy,
+                 floating[:, :, :, ::1] dz, floating alpha) noexcept nogil:
+    cdef Py_ssize_t N = dy.shape[0], ho = dy.shape[1], run = dy.shape[2] * dy.shape[3], r
+    for r in prange(N * ho, schedule="static",
+                    num_threads=fastnn_threads(<double>N * ho * run * FASTNN_ELEMENT_COST)):
+        act_backward_run(code, &y[r // ho, r % ho, 0, 0], &dy[r // ho, r % ho, 0, 0],
+                         &dz[r // ho, r % ho, 0, 0], run, alpha)
+
+
+cdef void _dw_partials(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] dz,
+                       double[:, ::1] partial, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t M,
+                       int sh, int sw, int dh, int dw, int pt, int pl,
+                       bint has_db) noexcept nogil:
+    """partial[b] = the dW (kh*kw*C*M) and db (C*M) sums of block b: DW_ROWS
+    output rows of one image."""
+    cdef Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3], CM = C * M
+    cdef Py_ssize_t ho = dz.shape[1], wo = dz.shape[2], K = partial.shape[1]
+    cdef Py_ssize_t bph = (ho + DW_ROWS - 1) // DW_ROWS, b, n, oh, ow, o, c, m
+    cdef int i, j, ih, iw
+    cdef double* pp
+    cdef double* acc
+    cdef const floating* gp
+    cdef const floating* xp
+    cdef double v
+    for b in prange(N * bph, schedule="static",
+                    num_threads=fastnn_threads(<double>N * ho * wo * CM * kh * kw)):
+        pp = &partial[b, 0]
+        for o in range(K):
+            pp[o] = 0
+        n = b // bph
+        for oh in range((b % bph) * DW_ROWS, min(ho, (b % bph + 1) * DW_ROWS)):
+            for ow in range(wo):
+                gp = &dz[n, oh, ow, 0]
+                if has_db:
+                    acc = pp + kh * kw * CM
+                    for o in range(CM):
+                        acc[o] += gp[o]
+                for i in range(kh):
+                    ih = <int>(oh * sh) - pt + i * dh
+                    if ih < 0 or ih >= H:
+                        continue
+                    for j in range(kw):
+                        iw = <int>(ow * sw) - pl + j * dw
+                        if iw < 0 or iw >= W:
+                            continue
+                        xp = &x[n, ih, iw, 0]
+                        acc = pp + (i * kw + j) * CM
+                        if M == 1:
+                            for o in range(CM):
+                                acc[o] += <double>xp[o] * gp[o]
+                        else:
+                            for c in range(C):
+                                v = xp[c]
+                                for m in range(M):
+                                    acc[c * M + m] += v * gp[c * M + m]
+
+
+cdef void _dw_reduce(const double[:, ::1] partial, floating* dk, floating* db, Py_ssize_t nk,
+                     bint has_db) noexcept nogil:
+    # Blocks summed in their order: one thread per column, so no thread-count dependence.
+    cdef Py_ssize_t nb = partial.shape[0], K = partial.shape[1], col, b
+    cdef double s
+    for col in prange(K, schedule="static", num_threads=fastnn_threads(<double>nb * K)):
+        s = 0
+        for b in range(nb):
+            s = s + partial[b, col]
+        if col < nk:
+            dk[col] += <floating>s
+        elif has_db:
+            db[col - nk] += <floating>s
+
+
+cdef void _dw_dx(const floating[:, :, :, ::1] dz, const floating[:, :, :, ::1] k,
+                 floating[:, :, :, ::1] dx, int sh, int sw, int dh, int dw, int pt,
+                 int pl) noexcept nogil:
+    """dx gathered per input row (no two threads write one element): each
+    input pixel sums the outputs whose windows cover it."""
+    cdef Py_ssize_t N = dx.shape[0], H = dx.shape[1], W = dx.shape[2], C = dx.shape[3]
+    cdef Py_ssize_t kh = k.shape[0], kw = k.shape[1], M = k.shape[3], CM = C * M
+    cdef Py_ssize_t ho = dz.shape[1], wo = dz.shape[2], r, n, ih, iw, c, m
+    cdef int i, j, t, u, oh, ow
+    cdef floating s
+    cdef floating* dp
+    cdef const floating* gp
+    cdef const floating* kp
+    for r in prange(N * H, schedule="static",
+                    num_threads=fastnn_threads(<double>N * ho * wo * CM * kh * kw)):
+        n = r // H
+        ih = r % H
+        for iw in range(W):
+            dp = &dx[n, ih, iw, 0]
+            for c in range(C):
+                dp[c] = 0
+            for i in range(kh):
+                t = <int>ih + pt - i * dh
+                if t < 0 or t % sh != 0 or t // sh >= ho:
+                    continue
+                oh = t // sh
+                for j in range(kw):
+                    u = <int>iw + pl - j * dw
+                    if u < 0 or u % sw != 0 or u // sw >= wo:
+                        continue
+                    ow = u // sw
+                    gp = &dz[n, oh, ow, 0]
+                    kp = &k[i, j, 0, 0]
+                    if M == 1:
+                        for c in range(C):
+                            dp[c] += gp[c] * kp[c]
+                    else:
+                        for c in range(C):
+                            s = 0
+                            for m in range(M):
+                                s = s + gp[c * M + m] * kp[c * M + m]
+                            dp[c] += s
+
+
+cdef tuple _dw_check(str what, object x, object kernel, int sh, int sw, int dh, int dw, int pt,
+                     int pb, int pl, int pr):
+    _check_nhwc(what, "x", x)
+    _check_nhwc(what, "kernel", kernel, x)
+    if kernel.shape[2] != x.shape[3]:
+        raise ValueError(f"{what}: kernel has shape {kernel.shape} (kh, kw, channels, "
+                         f"depth_multiplier) but x has {x.shape[3]} channels (shape {x.shape})")
+    if dh < 1 or dw < 1:
+        raise ValueError(f"{what}: dilation must be >= 1, got {(dh, dw)}")
+    kh, kw = kernel.shape[0], kernel.shape[1]
+    if kh < 1 or kw < 1 or kernel.shape[3] < 1:
+        raise ValueError(f"{what}: kernel has shape {kernel.shape}; every size must be >= 1")
+    return _pool_geometry(what, x, (kh - 1) * dh + 1, (kw - 1) * dw + 1, sh, sw,
+                          pt, pb, pl, pr, False)
+
+
+def depthwise_conv2d_forward(x, kernel, bias, int sh, int sw, int dh, int dw, int pt, int pb,
+                             int pl, int pr, activation="linear", double alpha=0.0):
+    """``act(depthwise(x, kernel) + bias)`` for x (N, H, W, C), kernel (kh, kw,
+    C, M), bias (C*M,) or None, strides (sh, sw), dilation (dh, dw), zero
+    padding (pt, pb, pl, pr): y (N, ho, wo, C*M), output channel ``c*M + m``
+    from input channel c (TensorFlow's order). A window's sum of kh*kw products
+    accumulates in the data's dtype, as a GEMM's would."""
+    what = "depthwise_conv2d_forward"
+    cdef int code = activation_code(activation, DEPTHWISE_ACTIVATIONS)
+    ho, wo = _dw_check(what, x, kernel, sh, sw, dh, dw, pt, pb, pl, pr)
+    cdef Py_ssize_t CM = kernel.shape[2] * kernel.shape[3]
+    if bias is not None:
+        check_float(f"{what}: bias", bias, x)
+        if bias.shape != (CM,):
+            raise ValueError(f"{what}: bias has shape {bias.shape}; expected {(CM,)}")
+        check_c_contiguous(f"{what}: bias", bias)
+    y = numpy.empty((x.shape[0], ho, wo, CM), dtype=x.dtype)
+    if y.size == 0:
+        return y
+    cdef const float[::1] bf
+    cdef const double[::1] bd
+    if x.dtype == numpy.float32:
+        bf = bias if bias is not None else None
+        _dw_forward[float](x, kernel, &bf[0] if bias is not None else NULL, y, code,
+                           <float>alpha, sh, sw, dh, dw, pt, pl)
+    else:
+        bd = bias if bias is not None else None
+        _dw_forward[double](x, kernel, &bd[0] if bias is not None else NULL, y, code,
+                            alpha, sh, sw, dh, dw, pt, pl)
+    return y
+
+
+def depthwise_conv2d_backward(x, kernel, y, dy, dkernel, dbias, int sh, int sw, int dh, int dw,
+                              int pt, int pb, int pl, int pr, activation="linear",
+                              double alpha=0.0, bint need_dx=True):
+    """With ``dz = dy * act'(y)``: accumulate ``dkernel += dL/dkernel`` and
+    ``dbias += dz summed over (N, ho, wo)`` (``dbias`` may be None) in place,
+    both summed in float64 over fixed blocks of rows, and return dx (None
+    unless ``need_dx``)."""
+    what = "depthwise_conv2d_backward"
+    cdef int code = activation_code(activation, DEPTHWISE_ACTIVATIONS)
+    ho, wo = _dw_check(what, x, kernel, sh, sw, dh, dw, pt, pb, pl, pr)
+    cdef Py_ssize_t N = x.shape[0], C = x.shape[3], M = kernel.shape[3], CM = C * M
+    cdef Py_ssize_t kh = kernel.shape[0], kw = kernel.shape[1]
+    expected = (N, ho, wo, CM)
+    for name, a in (("y", y), ("dy", dy)):
+        _check_nhwc(what, name, a, x)
+        if a.shape != expected:
+            raise ValueError(f"{what}: {name} has shape {a.shape}; the output for x {x.shape} "
+                             f"and kernel {kernel.shape} has shape {expected}")
+    check_float(f"{what}: dkernel", dkernel, x)
+    if dkernel.shape != kernel.shape:
+        raise ValueError(f"{what}: dkernel has shape {dkernel.shape}; expected {kernel.shape}")
+    check_c_contiguous(f"{what}: dkernel", dkernel, writeable=True)
+    cdef bint has_db = dbias is not None
+    if has_db:
+        check_float(f"{what}: dbias", dbias, x)
+        if dbias.shape != (CM,):
+            raise ValueError(f"{what}: dbias has shape {dbias.shape}; expected {(CM,)}")
+        check_c_contiguous(f"{what}: dbias", dbias, writeable=True)
+    dx = numpy.zeros(x.shape, dtype=x.dtype) if need_dx else None
+    if dy.size == 0 or x.size == 0:
+        return dx
+    dz = dy
+    if code != ACT_LINEAR:
+        dz = numpy.empty_like(dy)
+        if x.dtype == numpy.float32:
+            _dw_dz[float](code, y, dy, dz, <float>alpha)
+        else:
+            _dw_dz[double](code, y, dy, dz, alpha)
+    cdef Py_ssize_t nk = kh * kw * CM
+    cdef Py_ssize_t nblocks = N * ((ho + DW_ROWS - 1) // DW_ROWS)
+    partial = numpy.empty((nblocks, nk + (CM if has_db else 0)), dtype=numpy.float64)
+    dbias_buf = dbias if has_db else numpy.zeros(1, dtype=x.dtype)
+    cdef float[::1] dkf, dbf
+    cdef double[::1] dkd, dbd
+    if x.dtype == numpy.float32:
+        _dw_partials[float](x, dz, partial, kh, kw, M, sh, sw, dh, dw, pt, pl, has_db)
+        dkf = dkernel.reshape(-1)
+        dbf = dbias_buf
+        _dw_reduce[float](partial, &dkf[0], &dbf[0], nk, has_db)
+        if need_dx:
+            _dw_dx[float](dz, kernel, dx, sh, sw, dh, dw, pt, pl)
+    else:
+        _dw_partials[double](x, dz, partial, kh, kw, M, sh, sw, dh, dw, pt, pl, has_db)
+        dkd = dkernel.reshape(-1)
+        dbd = dbias_buf
+        _dw_reduce[double](partial, &dkd[0], &dbd[0], nk, has_db)
+        if need_dx:
+            _dw_dx[double](dz, kernel, dx, sh, sw, dh, dw, pt, pl)
+    return dx
