@@ -201,3 +201,17 @@ def conv_flops(case, need_dx):
     """Multiply-adds x 2 of forward + dW (+ dx): one GEMM of N*H*W x k*k*C x F each."""
     n, size, c, k, f = CONV_CASES[case]
     return 2.0 * n * size * size * k * k * c * f * (3 if need_dx else 2)
+
+
+#: The batch-norm case: an NHWC batch of 32 images 32x32 with 64 channels (the
+#: Conv2D case's activation), Keras's epsilon.
+BATCHNORM = dict(shape=(32, 32, 32, 64), epsilon=1e-3)
+
+
+def batchnorm_batch():
+    """x (NHWC) with a per-channel offset and spread, gamma, beta, dy; float32."""
+    rng = np.random.default_rng(0)
+    n, h, w, c = BATCHNORM["shape"]
+    x = f32(rng, n, h, w, c) * rng.uniform(0.5, 2, c).astype(np.float32) \
+        + rng.standard_normal(c).astype(np.float32)
+    return x, f32(rng, c), f32(rng, c), f32(rng, n, h, w, c)

@@ -275,11 +275,34 @@ def cnn_epoch():
     return epoch
 
 
+# ------------------------------------------------------- batch normalization
+def batchnorm(memory_format):
+    """BatchNorm2d training forward + backward (dx, dgamma, dbeta) on the NHWC
+    batch of _data.batchnorm_batch, held as NCHW ("nchw") or as NCHW in the
+    channels_last memory format ("channels_last": NHWC bytes, as fastnn's)."""
+    x, gamma, beta, dy = _data.batchnorm_batch()
+    fmt = torch.channels_last if memory_format == "channels_last" else torch.contiguous_format
+    tx = torch.from_numpy(x).permute(0, 3, 1, 2).contiguous(memory_format=fmt).requires_grad_(True)
+    tdy = torch.from_numpy(dy).permute(0, 3, 1, 2).contiguous(memory_format=fmt)
+    bn = torch.nn.BatchNorm2d(x.shape[-1], eps=_data.BATCHNORM["epsilon"], momentum=0.01)
+    with torch.no_grad():
+        bn.weight.copy_(t(gamma))
+        bn.bias.copy_(t(beta))
+    bn.train()
+
+    def step():
+        tx.grad = None
+        bn.zero_grad()
+        bn(tx).backward(tdy)
+    return step
+
+
 CASES = {f.__name__: f for f in (
     gemm, dense, activation_forward, activation_backward, softmax_cross_entropy,
     adam, adamw, sgd_nesterov, rmsprop, adagrad, adam_dead_units,
     spmm, spmm_t, sddmm, masked_loss, adam_W, batch_step, train_step,
-    autorec_epoch, mlp_epoch, cnn_epoch)}
+    autorec_epoch, mlp_epoch, cnn_epoch,
+    batchnorm)}
 
 
 def conv2d(case, need_dx):

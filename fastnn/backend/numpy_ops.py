@@ -9,6 +9,7 @@ from fastnn._C import activations as _act
 from fastnn._C import blas as _blas
 from fastnn._C import conv as _conv
 from fastnn._C import dense as _dense
+from fastnn._C import norm as _norm
 from fastnn._C import optim as _optim
 from fastnn._C import pool as _pool
 
@@ -304,6 +305,24 @@ class NumpyOps(Ops):
                                                *strides, *dilation, *pads,
                                                activation=activation, alpha=alpha,
                                                need_dx=need_dx)
+
+    # ----------------------------------------------------- batch normalization
+    def batchnorm_forward(self, x, gamma, beta, epsilon, mean=None, variance=None):
+        if not _kernel_dtype(x, gamma, beta, mean, variance) or x.ndim != 2:
+            return super().batchnorm_forward(x, gamma, beta, epsilon, mean, variance)
+        return _norm.batchnorm_forward(numpy.ascontiguousarray(x), gamma, beta, epsilon,
+                                       mean, variance)
+
+    def batchnorm_backward(self, x, dy, gamma, mean, variance, epsilon, dgamma=None,
+                           dbeta=None, batch_stats=True, need_dx=True):
+        if (not _kernel_dtype(x, dy, gamma, mean, variance, dgamma, dbeta) or x.ndim != 2
+                or any(g is not None and (not g.flags.c_contiguous or not g.flags.writeable)
+                       for g in (dgamma, dbeta))):
+            return super().batchnorm_backward(x, dy, gamma, mean, variance, epsilon, dgamma,
+                                              dbeta, batch_stats, need_dx)
+        return _norm.batchnorm_backward(numpy.ascontiguousarray(x), numpy.ascontiguousarray(dy),
+                                        gamma, mean, variance, epsilon, dgamma, dbeta,
+                                        batch_stats, need_dx)
 
 
 _SPARSE_OPS = []

@@ -740,3 +740,55 @@ class Ops:
         if not need_dx:
             return None
         return dpad[:, pads[0]:pads[0] + x.shape[1], pads[2]:pads[2] + x.shape[2], :]
+
+    # ----------------------------------------------------- batch normalization
+    # x is the (rows, features) view, features last (a layer moves any other
+    # feature axis last). Statistics are per feature, reduced in float64.
+    def batchnorm_forward(self, x, gamma, beta, epsilon, mean=None, variance=None):
+        """``y = (x - mean) / sqrt(variance + epsilon) * gamma + beta`` for x (m, n).
+
+        With ``mean`` and ``variance`` None (training) they are the batch's
+        per-feature mean and *biased* variance; otherwise the given ones
+        (inference: the moving statistics). ``gamma``/``beta`` (n,) may be
+        None (1 and 0). Returns ``(y, mean, variance)``, statistics in x's dtype."""
+        xp = self.xp
+        if mean is None:
+            x64 = x.astype(xp.float64)
+            mean64 = x64.mean(axis=0)
+            variance = ((x64 - mean64) ** 2).mean(axis=0).astype(x.dtype)
+            mean = mean64.astype(x.dtype)
+        scale = 1.0 / xp.sqrt(variance.astype(xp.float64) + epsilon)
+        if gamma is not None:
+            scale = scale * gamma
+        y = (x - mean) * scale.astype(x.dtype)
+        if beta is not None:
+            y = y + beta
+        return y.astype(x.dtype), mean, variance
+
+    def batchnorm_backward(self, x, dy, gamma, mean, variance, epsilon, dgamma=None,
+                           dbeta=None, batch_stats=True, need_dx=True):
+        """The gradient of ``batchnorm_forward``: accumulates ``dgamma +=
+        sum(dy * xhat)`` and ``dbeta += sum(dy)`` over rows (each may be None)
+        and returns dx (None unless ``need_dx``). ``batch_stats``: mean and
+        variance were x's own (training), so dx also flows through them:
+        ``dx = gamma*inv*(dy - mean(dy) - xhat*mean(dy*xhat))``; else
+        ``dx = gamma*inv*dy`` (fixed, inference statistics)."""
+        xp = self.xp
+        m = x.shape[0]
+        inv = 1.0 / xp.sqrt(variance.astype(xp.float64) + epsilon)
+        xhat = (x.astype(xp.float64) - mean) * inv
+        d64 = dy.astype(xp.float64)
+        sdy = d64.sum(axis=0)
+        sdyx = (d64 * xhat).sum(axis=0)
+        if dbeta is not None:
+            dbeta += sdy.astype(dbeta.dtype)
+        if dgamma is not None:
+            dgamma += sdyx.astype(dgamma.dtype)
+        if not need_dx:
+            return None
+        k = inv if gamma is None else inv * gamma
+        if batch_stats and m:
+            dx = k * (d64 - sdy / m - xhat * (sdyx / m))
+        else:
+            dx = k * d64
+        return dx.astype(x.dtype)

@@ -5,6 +5,7 @@ from .embedding import Embedding
 from .input import Input, InputLayer
 from .masking import Masking
 from .merge import Add, Concatenate, add, concatenate
+from .normalization import BatchNormalization
 from .pooling import GlobalAveragePooling1D
 from .pooling import (AveragePooling1D, AveragePooling2D, AvgPool1D, AvgPool2D,
                       GlobalAveragePooling2D, GlobalAvgPool1D, GlobalAvgPool2D,
@@ -20,7 +21,7 @@ from .wrappers import TimeDistributed, Wrapper
 _LAYER_CLASSES = {cls.__name__: cls for cls in (
     InputLayer, Dense, Activation, ReLU, LeakyReLU, ELU, Softmax, Maxout, Flatten, Reshape,
     Add, Concatenate, Dropout, GaussianNoise, Embedding, Masking, GlobalAveragePooling1D,
-    TimeDistributed)}
+    TimeDistributed, BatchNormalization)}
 # The CNN chapter's pooling, reshaping and depthwise layers (Keras's aliases load too).
 _LAYER_CLASSES.update({cls.__name__: cls for cls in (
     MaxPooling2D, AveragePooling2D, MaxPooling1D, AveragePooling1D, GlobalAveragePooling2D,
@@ -53,7 +54,7 @@ __all__ = ["Layer", "Node", "SymbolicTensor", "Input", "InputLayer", "Dense", "A
            "ReLU", "LeakyReLU", "ELU", "Softmax", "Maxout", "Flatten", "Reshape", "Add",
            "Concatenate", "Dropout", "GaussianNoise", "Embedding", "Masking",
            "GlobalAveragePooling1D", "TimeDistributed", "Wrapper", "register_layer",
-           "layer_class", "add", "concatenate"]
+           "layer_class", "add", "concatenate", "BatchNormalization"]
 __all__ += ["Conv1D", "Conv2D", "Conv2DTranspose", "Convolution1D", "Convolution2D",
             "Convolution2DTranspose"]
 __all__ += ["MaxPooling2D", "AveragePooling2D", "MaxPooling1D", "AveragePooling1D",

@@ -1,0 +1,297 @@
+"""Batch normalization kernels over the (rows, features) view of a tensor whose
+feature axis is last (an NHWC batch is (N*H*W, C)): the forward (batch
+statistics or given ones, then scale and shift) and the fused backward (dx,
+dgamma, dbeta from one reduction pass and one element pass). Shapes and
+semantics match ``Ops.batchnorm_forward`` / ``Ops.batchnorm_backward``.
+
+Other feature axes are the layer's business (it moves the axis last); no layer
+logic, no moving-average update and no hot Python loop here.
+
+Reductions (per-feature sums over rows) run in float64 over fixed blocks of
+``SUM_ROWS`` rows, each block written by one thread, then the blocks are added
+in order: results do not depend on the thread count. The variance is computed
+from values shifted by the first row (the shifted-data algorithm), so a large
+mean does not cancel the sum of squares away; it is the biased (population)
+variance, as Keras normalizes with.
+"""
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.math cimport sqrt
+cimport numpy as cnp
+import numpy
+
+from checks cimport check_disjoint, check_float, check_ndim, check_c_contiguous
+
+cnp.import_array()
+include "common/threads.pxi"
+
+cdef enum:
+    # Rows per partial sum: fixes the summation order whatever the thread count;
+    # large enough that the partials (blocks x features doubles) stay small.
+    SUM_ROWS = 64
+
+
+cdef inline void _stats_block(const floating* x, Py_ssize_t n, const floating* shift,
+                              double* s1, double* s2, Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
+    # Sums of (x - shift) and its square over rows [r0, r1), per feature.
+    cdef Py_ssize_t i, j
+    cdef const floating* row
+    cdef double d
+    for j in range(n):
+        s1[j] = 0
+        s2[j] = 0
+    for i in range(r0, r1):
+        row = x + i * n
+        for j in range(n):
+            d = <double>row[j] - <double>shift[j]
+            s1[j] += d
+            s2[j] += d * d
+
+
+cdef inline void _normalize_block(const floating* x, floating* y, Py_ssize_t n,
+                                  const floating* mean, const floating* scale,
+                                  const floating* beta, Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
+    # (x - mean) * scale + beta: the subtraction first, so a large mean does not
+    # cost the result its low bits (x * scale + offset would).
+    cdef Py_ssize_t i, j
+    cdef const floating* xr
+    cdef floating* yr
+    for i in range(r0, r1):
+        xr = x + i * n
+        yr = y + i * n
+        for j in range(n):
+            yr[j] = (xr[j] - mean[j]) * scale[j] + beta[j]
+
+
+cdef void _forward(const floating[:, ::1] x, floating[:, ::1] y, floating[::1] mean,
+                   floating[::1] var, const floating[::1] gamma, const floating[::1] beta,
+                   floating[::1] scale, double[:, :, ::1] partial, bint batch_stats,
+                   double epsilon):
+    with nogil:
+        _forward_nogil(x, y, mean, var, gamma, beta, scale, partial, batch_stats, epsilon)
+
+
+cdef void _forward_nogil(const floating[:, ::1] x, floating[:, ::1] y, floating[::1] mean,
+                         floating[::1] var, const floating[::1] gamma, const floating[::1] beta,
+                         floating[::1] scale, double[:, :, ::1] partial, bint batch_stats,
+                         double epsilon) noexcept nogil:
+    cdef Py_ssize_t m = x.shape[0], n = x.shape[1], blk, j
+    cdef Py_ssize_t nblocks = (m + SUM_ROWS - 1) // SUM_ROWS
+    cdef int nt = fastnn_threads(<double>m * n * FASTNN_ELEMENT_COST)
+    cdef double s1, s2, mu
+    if batch_stats:
+        for blk in prange(nblocks, schedule="static", num_threads=nt):
+            _stats_block(&x[0, 0], n, &x[0, 0], &partial[blk, 0, 0], &partial[blk, 1, 0],
+                         blk * SUM_ROWS, min(m, (blk + 1) * <Py_ssize_t>SUM_ROWS))
+        for j in range(n):
+            s1 = 0
+            s2 = 0
+            for blk in range(nblocks):
+                s1 = s1 + partial[blk, 0, j]
+                s2 = s2 + partial[blk, 1, j]
+            mu = s1 / m
+            mean[j] = <floating>(<double>x[0, j] + mu)
+            var[j] = <floating>max(s2 / m - mu * mu, 0.0)
+    for j in range(n):
+        scale[j] = <floating>(<double>gamma[j] / sqrt(<double>var[j] + epsilon))
+    for blk in prange(nblocks, schedule="static", num_threads=nt):
+        _normalize_block(&x[0, 0], &y[0, 0], n, &mean[0], &scale[0], &beta[0],
+                         blk * SUM_ROWS, min(m, (blk + 1) * <Py_ssize_t>SUM_ROWS))
+
+
+def _features(str fn, object a, str what, Py_ssize_t n, object like):
+    """A C-contiguous per-feature vector (n,) of ``like``'s dtype."""
+    check_float(what, a, like)
+    if a.shape != (n,):
+        raise ValueError(f"{fn}: {what} has shape {a.shape} but x has {n} features; "
+                         f"{what} must have shape {(n,)}")
+    return numpy.ascontiguousarray(a)
+
+
+def batchnorm_forward(x, gamma, beta, double epsilon, mean=None, variance=None):
+    """Batch normalization of x (m, n) over its rows, features last.
+
+    With ``mean`` and ``variance`` None (training), the batch's per-feature mean
+    and biased variance (float64 sums) normalize x; otherwise the given ones
+    (inference: the moving statistics). Returns ``(y, mean, variance)`` with
+    ``y = (x - mean) / sqrt(variance + epsilon) * gamma + beta``; ``gamma`` and
+    ``beta`` (n,) may be None (1 and 0). x must be C-contiguous."""
+    check_float("x", x)
+    check_ndim("x", x, 2)
+    check_c_contiguous("x", x)
+    if not epsilon > 0:
+        raise ValueError(f"batchnorm_forward: epsilon must be positive, got {epsilon}")
+    cdef Py_ssize_t m = x.shape[0], n = x.shape[1]
+    cdef bint batch_stats = mean is None
+    if (mean is None) != (variance is None):
+        raise ValueError("batchnorm_forward: give both mean and variance (inference) or "
+                         "neither (training, batch statistics)")
+    if batch_stats and m == 0:
+        raise ValueError(f"batchnorm_forward: x has shape {x.shape}; batch statistics need "
+                         "at least one row")
+    gamma = numpy.ones(n, x.dtype) if gamma is None else \
+        _features("batchnorm_forward", gamma, "gamma", n, x)
+    beta = numpy.zeros(n, x.dtype) if beta is None else \
+        _features("batchnorm_forward", beta, "beta", n, x)
+    if batch_stats:
+        mean = numpy.empty(n, x.dtype)
+        variance = numpy.empty(n, x.dtype)
+    else:
+        # Copies: the kernel's statistics are writable, a caller's may not be.
+        mean = numpy.array(_features("batchnorm_forward", mean, "mean", n, x))
+        variance = numpy.array(_features("batchnorm_forward", variance, "variance", n, x))
+        if n and not (variance >= 0).all():
+            raise ValueError("batchnorm_forward: variance holds a negative value or NaN")
+    y = numpy.empty((m, n), x.dtype)
+    if m == 0 or n == 0:
+        return y, mean, variance
+    cdef Py_ssize_t nblocks = (m + SUM_ROWS - 1) // SUM_ROWS
+    # Inference reads no partial sums: a placeholder then.
+    partial = numpy.empty((nblocks if batch_stats else 1, 2, n), numpy.float64)
+    scale = numpy.empty(n, x.dtype)
+    if x.dtype == numpy.float32:
+        _forward[float](x, y, mean, variance, gamma, beta, scale, partial, batch_stats, epsilon)
+    else:
+        _forward[double](x, y, mean, variance, gamma, beta, scale, partial, batch_stats, epsilon)
+    return y, mean, variance
+
+
+cdef inline void _grad_sums_block(const floating* x, const floating* dy, Py_ssize_t n,
+                                  const floating* mean, double* sdy, double* sdyx,
+                                  Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
+    # Sums of dy and of dy * (x - mean) over rows [r0, r1), per feature.
+    cdef Py_ssize_t i, j
+    cdef const floating* xr
+    cdef const floating* dr
+    cdef double d
+    for j in range(n):
+        sdy[j] = 0
+        sdyx[j] = 0
+    for i in range(r0, r1):
+        xr = x + i * n
+        dr = dy + i * n
+        for j in range(n):
+            d = dr[j]
+            sdy[j] += d
+            sdyx[j] += d * (<double>xr[j] - <double>mean[j])
+
+
+cdef inline void _dx_block(const floating* x, const floating* dy, floating* dx, Py_ssize_t n,
+                           const floating* mean, const floating* k1, const floating* k2,
+                           const floating* k3, Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
+    cdef Py_ssize_t i, j
+    cdef const floating* xr
+    cdef const floating* dr
+    cdef floating* out
+    for i in range(r0, r1):
+        xr = x + i * n
+        dr = dy + i * n
+        out = dx + i * n
+        for j in range(n):
+            out[j] = k1[j] * dr[j] + k2[j] * (xr[j] - mean[j]) + k3[j]
+
+
+cdef void _backward(const floating[:, ::1] x, const floating[:, ::1] dy, floating[:, ::1] dx,
+                    const floating[::1] gamma, const floating[::1] mean,
+                    const floating[::1] var, floating[::1] dgamma, bint has_dgamma,
+                    floating[::1] dbeta, bint has_dbeta, floating[:, ::1] coef,
+                    double[:, :, ::1] partial, bint batch_stats, bint need_dx,
+                    double epsilon):
+    with nogil:
+        _backward_nogil(x, dy, dx, gamma, mean, var, dgamma, has_dgamma, dbeta, has_dbeta,
+                        coef, partial, batch_stats, need_dx, epsilon)
+
+
+cdef void _backward_nogil(const floating[:, ::1] x, const floating[:, ::1] dy,
+                          floating[:, ::1] dx, const floating[::1] gamma,
+                          const floating[::1] mean, const floating[::1] var,
+                          floating[::1] dgamma, bint has_dgamma, floating[::1] dbeta,
+                          bint has_dbeta, floating[:, ::1] coef, double[:, :, ::1] partial,
+                          bint batch_stats, bint need_dx, double epsilon) noexcept nogil:
+    cdef Py_ssize_t m = x.shape[0], n = x.shape[1], nblocks = partial.shape[0], blk, j
+    cdef int nt = fastnn_threads(<double>m * n * FASTNN_ELEMENT_COST)
+    cdef double sdy, sdyx, inv, g
+    for blk in prange(nblocks, schedule="static", num_threads=nt):
+        _grad_sums_block(&x[0, 0], &dy[0, 0], n, &mean[0], &partial[blk, 0, 0],
+                         &partial[blk, 1, 0], blk * SUM_ROWS, min(m, (blk + 1) * <Py_ssize_t>SUM_ROWS))
+    for j in range(n):
+        sdy = 0
+        sdyx = 0
+        for blk in range(nblocks):
+            sdy = sdy + partial[blk, 0, j]
+            sdyx = sdyx + partial[blk, 1, j]
+        inv = 1.0 / sqrt(<double>var[j] + epsilon)
+        g = gamma[j]
+        if has_dbeta:
+            dbeta[j] += <floating>sdy
+        if has_dgamma:
+            dgamma[j] += <floating>(sdyx * inv)
+        # dx = k1 * dy + k2 * (x - mean) + k3. With batch statistics the mean and
+        # variance depend on x: dx = g*inv*(dy - mean(dy) - xhat*mean(dy*xhat)).
+        coef[0, j] = <floating>(g * inv)
+        if batch_stats:
+            coef[1, j] = <floating>(-g * inv * inv * inv * sdyx / m)
+            coef[2, j] = <floating>(-g * inv * sdy / m)
+        else:
+            coef[1, j] = 0
+            coef[2, j] = 0
+    if need_dx:
+        for blk in prange(nblocks, schedule="static", num_threads=nt):
+            _dx_block(&x[0, 0], &dy[0, 0], &dx[0, 0], n, &mean[0], &coef[0, 0], &coef[1, 0],
+                      &coef[2, 0], blk * SUM_ROWS, min(m, (blk + 1) * <Py_ssize_t>SUM_ROWS))
+
+
+def batchnorm_backward(x, dy, gamma, mean, variance, double epsilon, dgamma=None, dbeta=None,
+                       bint batch_stats=True, bint need_dx=True):
+    """The gradient of ``batchnorm_forward`` for x, dy (m, n) C-contiguous.
+
+    Accumulates ``dgamma += sum(dy * xhat)`` and ``dbeta += sum(dy)`` over rows
+    (either may be None; float64 sums) in place, with ``xhat = (x - mean) /
+    sqrt(variance + epsilon)``, and returns dx (None unless ``need_dx``).
+    ``batch_stats``: mean and variance were x's own batch statistics (training),
+    so dx includes the gradient through them; False: fixed (inference)
+    statistics, dx = dy * gamma / sqrt(variance + epsilon)."""
+    check_float("x", x)
+    check_float("dy", dy, x)
+    check_ndim("x", x, 2)
+    check_c_contiguous("x", x)
+    check_c_contiguous("dy", dy)
+    if dy.shape != x.shape:
+        raise ValueError(f"batchnorm_backward: dy has shape {dy.shape} but x has shape "
+                         f"{x.shape}")
+    if not epsilon > 0:
+        raise ValueError(f"batchnorm_backward: epsilon must be positive, got {epsilon}")
+    cdef Py_ssize_t m = x.shape[0], n = x.shape[1]
+    gamma = numpy.ones(n, x.dtype) if gamma is None else \
+        _features("batchnorm_backward", gamma, "gamma", n, x)
+    mean = _features("batchnorm_backward", mean, "mean", n, x)
+    variance = _features("batchnorm_backward", variance, "variance", n, x)
+    cdef bint has_dgamma = dgamma is not None, has_dbeta = dbeta is not None
+    for what, g in (("dgamma", dgamma), ("dbeta", dbeta)):
+        if g is not None:
+            check_float(what, g, x)
+            if g.shape != (n,):
+                raise ValueError(f"batchnorm_backward: {what} has shape {g.shape} but x has "
+                                 f"{n} features; {what} must have shape {(n,)}")
+            check_c_contiguous(what, g, writeable=True)
+    if has_dgamma and has_dbeta:
+        check_disjoint("dgamma", dgamma, {"dbeta": dbeta})
+    dx = numpy.empty((m, n), x.dtype) if need_dx else None
+    if m == 0 or n == 0:
+        return dx
+    cdef Py_ssize_t nblocks = (m + SUM_ROWS - 1) // SUM_ROWS
+    partial = numpy.empty((nblocks, 2, n), numpy.float64)
+    coef = numpy.empty((3, n), x.dtype)
+    placeholder = numpy.empty(1, x.dtype)
+    dx_buf = dx if need_dx else numpy.empty((1, 1), x.dtype)
+    if x.dtype == numpy.float32:
+        _backward[float](x, dy, dx_buf, gamma, mean, variance,
+                         dgamma if has_dgamma else placeholder, has_dgamma,
+                         dbeta if has_dbeta else placeholder, has_dbeta, coef, partial,
+                         batch_stats, need_dx, epsilon)
+    else:
+        _backward[double](x, dy, dx_buf, gamma, mean, variance,
+                          dgamma if has_dgamma else placeholder, has_dgamma,
+                          dbeta if has_dbeta else placeholder, has_dbeta, coef, partial,
+                          batch_stats, need_dx, epsilon)
+    return dx

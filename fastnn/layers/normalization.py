@@ -1,0 +1,171 @@
+"""Normalization layers: BatchNormalization (Keras's arguments, defaults and
+weights). The arithmetic is the backend's (``ops.batchnorm_forward`` /
+``ops.batchnorm_backward`` over a (rows, features) view); this module only
+moves the feature axes last and keeps the moving statistics."""
+import math
+
+from .base import Layer
+from .core import _ser
+
+
+class BatchNormalization(Layer):
+    """Normalizes each feature (the ``axis`` entries of an input) to zero mean
+    and unit variance, then scales by ``gamma`` and shifts by ``beta``.
+
+    Training (``training=True`` and the layer trainable) normalizes with the
+    batch's mean and biased variance and updates the moving statistics,
+    ``moving = momentum * moving + (1 - momentum) * batch_statistic``;
+    inference, and a frozen layer (``trainable=False``, as Keras 2.1+),
+    normalize with the moving statistics. ``axis`` is an int or a list of
+    ints (batch axis excluded: ``axis=1`` for channels_first images); with
+    several axes the weights have the shape of those axes' sizes, in order.
+    Weights: ``gamma`` (if ``scale``), ``beta`` (if ``center``),
+    ``moving_mean``, ``moving_variance`` (the last two non-trainable).
+    A mask on the input passes through; it does not change the statistics.
+    """
+    supports_masking = True
+    skips_input_grad = True
+
+    def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
+                 beta_initializer="zeros", gamma_initializer="ones",
+                 moving_mean_initializer="zeros", moving_variance_initializer="ones",
+                 beta_regularizer=None, gamma_regularizer=None, **kwargs):
+        super().__init__(**kwargs)
+        axes = list(axis) if isinstance(axis, (list, tuple)) else [axis]
+        if not axes or not all(isinstance(a, int) and not isinstance(a, bool) for a in axes):
+            raise ValueError(f"BatchNormalization layer {self.name!r}: axis must be an int or "
+                             f"a non-empty list of ints, got {axis!r}")
+        if len(set(axes)) != len(axes):
+            raise ValueError(f"BatchNormalization layer {self.name!r}: axis {axis!r} repeats "
+                             "an axis")
+        if not isinstance(momentum, (int, float)) or not 0.0 <= momentum <= 1.0:
+            raise ValueError(f"BatchNormalization layer {self.name!r}: momentum must lie in "
+                             f"[0, 1], got {momentum!r}")
+        if not isinstance(epsilon, (int, float)) or not epsilon > 0:
+            raise ValueError(f"BatchNormalization layer {self.name!r}: epsilon must be "
+                             f"positive, got {epsilon!r}")
+        self.axis = axis if isinstance(axis, int) else list(axis)
+        self._axes_arg = axes
+        self.momentum, self.epsilon = float(momentum), float(epsilon)
+        self.center, self.scale = bool(center), bool(scale)
+        self.beta_initializer, self.gamma_initializer = beta_initializer, gamma_initializer
+        self.moving_mean_initializer = moving_mean_initializer
+        self.moving_variance_initializer = moving_variance_initializer
+        self.beta_regularizer, self.gamma_regularizer = beta_regularizer, gamma_regularizer
+        self._axes = None       # feature axes of the full input (batch axis 0), ascending
+        self._ndim = None       # rank of the input, batch axis included
+
+    # ------------------------------------------------------------------ shapes
+    def _resolve_axes(self, input_shape):
+        """The feature axes of a full (batch-first) input of per-sample shape
+        ``input_shape``, positive and ascending; a ValueError naming the layer
+        for an axis the input does not have or the batch axis."""
+        ndim = len(input_shape) + 1
+        axes = []
+        for a in self._axes_arg:
+            p = a + ndim if a < 0 else a
+            if not 1 <= p < ndim:
+                raise ValueError(
+                    f"BatchNormalization layer {self.name!r}: axis {self.axis!r} is out of "
+                    f"range for input of shape (None, {', '.join(map(str, input_shape))}); "
+                    f"expected axes in 1..{ndim - 1} or -{ndim - 1}..-1 (the batch axis 0 "
+                    "is not a feature axis)")
+            axes.append(p)
+        if len(set(axes)) != len(axes):
+            raise ValueError(f"BatchNormalization layer {self.name!r}: axis {self.axis!r} names "
+                             f"one axis twice for an input of rank {ndim}")
+        return sorted(axes)
+
+    def build(self, input_shape):
+        input_shape = tuple(input_shape)
+        axes = self._resolve_axes(input_shape)
+        shape = tuple(input_shape[a - 1] for a in axes)
+        if any(d is None for d in shape):
+            raise ValueError(f"BatchNormalization layer {self.name!r} needs known sizes on its "
+                             f"axis {self.axis!r}, got input shape (None, "
+                             f"{', '.join(map(str, input_shape))})")
+        self._axes, self._ndim = axes, len(input_shape) + 1
+        if self.scale:
+            self.add_weight("gamma", shape, self.gamma_initializer, self.gamma_regularizer)
+        if self.center:
+            self.add_weight("beta", shape, self.beta_initializer, self.beta_regularizer)
+        self.add_weight("moving_mean", shape, self.moving_mean_initializer, trainable=False)
+        self.add_weight("moving_variance", shape, self.moving_variance_initializer,
+                        trainable=False)
+        self.built = True
+
+    def _expected(self):
+        """The input shape this layer was built for, as text (None elsewhere)."""
+        dims = ["None"] * self._ndim
+        for a, d in zip(self._axes, self.params["moving_mean"].shape):
+            dims[a] = str(d)
+        return f"({', '.join(dims)})"
+
+    def check_input_shape(self, input_shape):
+        input_shape = tuple(input_shape)
+        shape = self.params["moving_mean"].shape
+        if (len(input_shape) + 1 != self._ndim
+                or tuple(input_shape[a - 1] for a in self._axes) != shape):
+            raise ValueError(f"BatchNormalization layer {self.name!r} was built for inputs of "
+                             f"shape {self._expected()}, got (None, "
+                             f"{', '.join(map(str, input_shape))})")
+
+    # ---------------------------------------------------------------- calling
+    def forward(self, x, training=False):
+        self._check_input(x)
+        if x.ndim != self._ndim or tuple(x.shape[a] for a in self._axes) != \
+                self.params["moving_mean"].shape:
+            raise ValueError(f"BatchNormalization layer {self.name!r} was built for inputs of "
+                             f"shape {self._expected()}, got {tuple(x.shape)}")
+        ops, xp = self.ops, self.ops.xp
+        p = self.params
+        shape = p["moving_mean"].shape
+        n = math.prod(shape)
+        # The feature axes last, in order: a reshape when they already are
+        # (channels_last), else one transpose each way.
+        rest = [a for a in range(x.ndim) if a not in self._axes]
+        perm = rest + self._axes
+        moved = perm != list(range(x.ndim))
+        xt = xp.ascontiguousarray(xp.transpose(x, perm)) if moved else x
+        x2 = xt.reshape(-1, n)
+        gamma = p["gamma"].reshape(n) if self.scale else None
+        beta = p["beta"].reshape(n) if self.center else None
+        batch_stats = bool(training) and self.trainable
+        if batch_stats:
+            y2, mean, var = ops.batchnorm_forward(x2, gamma, beta, self.epsilon)
+            m = self.momentum
+            for name, stat in (("moving_mean", mean), ("moving_variance", var)):
+                moving = p[name]
+                moving *= m
+                moving += (1.0 - m) * stat.reshape(shape)
+        else:
+            mean = p["moving_mean"].reshape(n)
+            var = p["moving_variance"].reshape(n)
+            y2 = ops.batchnorm_forward(x2, gamma, beta, self.epsilon, mean, var)[0]
+        inverse = [perm.index(a) for a in range(x.ndim)]
+
+        def back(t):  # (rows, n) back to the input's layout
+            t = t.reshape(xt.shape)
+            return xp.ascontiguousarray(xp.transpose(t, inverse)) if moved else t
+
+        def backprop(dy, need_dx=True):
+            dyt = xp.ascontiguousarray(xp.transpose(dy, perm)) if moved else dy
+            dy2 = dyt.reshape(-1, n)
+            grads = self.grads if self.trainable else {}
+            dgamma = grads["gamma"].reshape(n) if "gamma" in grads else None
+            dbeta = grads["beta"].reshape(n) if "beta" in grads else None
+            dx2 = ops.batchnorm_backward(x2, dy2, gamma, mean, var, self.epsilon, dgamma, dbeta,
+                                         batch_stats=batch_stats, need_dx=need_dx)
+            return None if dx2 is None else back(dx2)
+
+        return back(y2), backprop
+
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis, "momentum": self.momentum,
+                "epsilon": self.epsilon, "center": self.center, "scale": self.scale,
+                "beta_initializer": _ser(self.beta_initializer),
+                "gamma_initializer": _ser(self.gamma_initializer),
+                "moving_mean_initializer": _ser(self.moving_mean_initializer),
+                "moving_variance_initializer": _ser(self.moving_variance_initializer),
+                "beta_regularizer": _ser(self.beta_regularizer),
+                "gamma_regularizer": _ser(self.gamma_regularizer)}
