@@ -25,6 +25,8 @@ AUTOREC_SIZES = {"ml1m": (6040, 3706, 1_000_209), "ml100k": (943, 1682, 100_000)
 AUTOREC = dict(k=500, batch=256, lam=1e-3, lr=1e-3, seed=0)
 #: The README's MNIST-shaped MLP: 60,000 samples, 784-256-128-10, batch 128, Adam 1e-3.
 MLP = dict(samples=60000, sizes=(784, 256, 128, 10), batch=128, lr=1e-3)
+#: Keras's MNIST convnet epoch: 60,000 MNIST-shaped 28x28x1 images, batch 128, Adam 1e-3.
+CNN = dict(samples=60000, image=(28, 28, 1), classes=10, batch=128, lr=1e-3)
 
 
 def f32(rng, *shape):
@@ -168,6 +170,15 @@ def mnist_shaped():
     rng = np.random.default_rng(0)
     x = rng.random((MLP["samples"], MLP["sizes"][0]), dtype=np.float32)
     return x, rng.integers(0, MLP["sizes"][-1], MLP["samples"])
+
+
+def mnist_images():
+    """60,000 random MNIST-shaped images, channels last as fastnn and Keras take
+    them: x (n, 28, 28, 1) float32 in [0, 1), labels 0..9 (the PyTorch child
+    transposes x to its own NCHW layout once, outside the timed epoch)."""
+    rng = np.random.default_rng(0)
+    x = rng.random((CNN["samples"],) + CNN["image"], dtype=np.float32)
+    return x, rng.integers(0, CNN["classes"], CNN["samples"])
 
 
 # ------------------------------------------------------------- convolution

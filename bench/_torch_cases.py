@@ -244,6 +244,37 @@ def mlp_epoch():
     return epoch
 
 
+def cnn_epoch():
+    """One epoch of Keras's MNIST convnet (Conv 32 k3 relu, MaxPool 2, Conv 64
+    k3 relu, MaxPool 2, Flatten, Dropout 0.5, Dense 10), a plain PyTorch loop
+    in PyTorch's own NCHW layout (shuffled batches, cross-entropy on logits,
+    Adam with Keras's epsilon)."""
+    torch.manual_seed(0)
+    c = _data.CNN
+    nn = torch.nn
+    (h, w, channels), k = c["image"], 3
+
+    def pooled(n):   # a side after conv (valid) and pool, twice: 28 -> 5
+        return ((n - k + 1) // 2 - k + 1) // 2
+    flat = 64 * pooled(h) * pooled(w)
+    model = nn.Sequential(nn.Conv2d(channels, 32, k), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Conv2d(32, 64, k), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                          nn.Dropout(0.5), nn.Linear(flat, c["classes"]))
+    opt = torch.optim.Adam(model.parameters(), lr=c["lr"], eps=1e-7)
+    x, y = _data.mnist_images()
+    x, y = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))), torch.from_numpy(y)
+
+    def epoch():
+        model.train()
+        perm = torch.randperm(len(x))
+        for i in range(0, len(x), c["batch"]):
+            idx = perm[i:i + c["batch"]]
+            opt.zero_grad()
+            F.cross_entropy(model(x[idx]), y[idx]).backward()
+            opt.step()
+    return epoch
+
+
 # ------------------------------------------------------- batch normalization
 def batchnorm(memory_format):
     """BatchNorm2d training forward + backward (dx, dgamma, dbeta) on the NHWC
@@ -265,11 +296,12 @@ def batchnorm(memory_format):
         bn(tx).backward(tdy)
     return step
 
+
 CASES = {f.__name__: f for f in (
     gemm, dense, activation_forward, activation_backward, softmax_cross_entropy,
     adam, adamw, sgd_nesterov, rmsprop, adagrad, adam_dead_units,
     spmm, spmm_t, sddmm, masked_loss, adam_W, batch_step, train_step,
-    autorec_epoch, mlp_epoch,
+    autorec_epoch, mlp_epoch, cnn_epoch,
     batchnorm)}
 
 
