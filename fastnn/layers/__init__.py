@@ -34,3 +34,10 @@ __all__ = ["Layer", "Node", "SymbolicTensor", "Input", "InputLayer", "Dense", "A
            "Concatenate", "Dropout", "GaussianNoise", "Embedding", "Masking",
            "GlobalAveragePooling1D", "TimeDistributed", "Wrapper", "register_layer",
            "layer_class", "add", "concatenate"]
+
+# Bidirectional (the recurrent wrapper), added as its own block so parallel
+# additions to the lists above merge cleanly.
+from .wrappers import Bidirectional  # noqa: E402
+
+_LAYER_CLASSES["Bidirectional"] = Bidirectional
+__all__ += ["Bidirectional"]
