@@ -41,3 +41,10 @@ from .wrappers import Bidirectional  # noqa: E402
 
 _LAYER_CLASSES["Bidirectional"] = Bidirectional
 __all__ += ["Bidirectional"]
+
+# Recurrent layers (issue 17).
+from .recurrent import GRU, LSTM, SimpleRNN  # noqa: E402
+
+for _cls in (SimpleRNN, LSTM, GRU):
+    register_layer(_cls)
+__all__ += ["SimpleRNN", "LSTM", "GRU"]
