@@ -251,6 +251,18 @@ CASES = {f.__name__: f for f in (
     autorec_epoch, mlp_epoch)}
 
 
+# The char-LM epoch (bench/test_bench_rnn_charlm.py), added as its own block.
+def charlm_epoch(cell="lstm"):
+    """One epoch of `fastnn rnn --kind charlm`'s model: compare_charlm.py's
+    PyTorch way (shuffled batches of 64 windows of 64 characters, Adam)."""
+    from compare_charlm import torch_char_lm, torch_epoch_fn
+    torch.manual_seed(0)
+    x, y, _, _, vocab = _data.charlm_data()
+    return torch_epoch_fn(torch_char_lm(vocab, cell), x, y)
+
+
+CASES["charlm_epoch"] = charlm_epoch
+
 # -------------------------------------------------------------------- child
 def per_call_times(fn, setup, request):
     """Seconds per call, one entry per round (see the module docstring)."""

@@ -242,3 +242,75 @@ def test_bad_arguments_and_inputs_are_named(rng):
         bi(numpy.zeros((4, 5, 2)), initial_state=[numpy.zeros((4, 3))] * 3)
     with pytest.raises(ValueError, match=r"'bi2' needs inputs of shape"):
         bi(fastnn.Input((5,)))
+
+
+# ------------------------------------------------------- on the real layers
+CELLS = {"simplernn": (L.SimpleRNN, 1), "lstm": (L.LSTM, 2), "gru": (L.GRU, 1)}
+
+
+@pytest.mark.parametrize("cell", sorted(CELLS))
+@pytest.mark.parametrize("merge_mode", ["concat", "ave", "mul", None])
+def test_real_layers_gradcheck_through_time(cell, merge_mode, rng):
+    cls, n_states = CELLS[cell]
+    n, steps, u = 3, 4, 2
+    outs = [(n, steps, 2 * u)] if merge_mode == "concat" else \
+        [(n, steps, u)] * (2 if merge_mode is None else 1)
+    init = [rng.standard_normal((n, u)) for _ in range(2 * n_states)]
+    run_layer_test(
+        lambda dt: L.Bidirectional(cls(u, return_sequences=True, return_state=True, dtype=dt),
+                                   merge_mode=merge_mode),
+        (n, steps, 3), outs + [(n, u)] * (2 * n_states), rng,
+        call_kwargs={"mask": _lengths_mask(rng, n, steps), "initial_state": init})
+
+
+@pytest.mark.parametrize("cell", sorted(CELLS))
+def test_real_layers_equal_two_layers_run_by_hand(cell, rng):
+    cls, n_states = CELLS[cell]
+    n, steps, u = 4, 7, 5
+    x = rng.standard_normal((n, steps, 3)).astype("float32")
+    mask = _lengths_mask(rng, n, steps)
+    bi = L.Bidirectional(cls(u, return_sequences=True, return_state=True), merge_mode="concat")
+    seq, *states = bi(x, mask=mask)
+    fwd = cls(u, return_sequences=True, return_state=True)
+    bwd = cls(u, return_sequences=True, return_state=True, go_backwards=True)
+    for layer, twin in ((fwd, bi.forward_layer), (bwd, bi.backward_layer)):
+        layer._ensure_built(x.shape[1:])
+        layer.set_weights(twin.get_weights())
+    yf, *sf = fwd(x, mask=mask)
+    yb, *sb = bwd(x, mask=mask)
+    assert_close(seq, numpy.concatenate([yf, yb[:, ::-1]], axis=-1))
+    assert len(states) == 2 * n_states
+    for got, want in zip(states, sf + sb):
+        assert_close(got, want)
+    assert [w.shape for w in bi.weights] == [w.shape for w in fwd.weights + bwd.weights]
+
+
+def test_a_bidirectional_lstm_trains_saves_and_loads(rng, tmp_path):
+    idx = rng.integers(0, 9, (32, 8))
+    idx[::3, 5:] = 0   # padded tails
+    y = (idx[:, 0] > 4).astype("int64")
+    inp = fastnn.Input((8,), dtype="int64")
+    h = L.Embedding(9, 4, mask_zero=True)(inp)
+    h = L.Bidirectional(L.LSTM(6, return_sequences=True), name="bi_seq")(h)
+    h = L.Bidirectional(L.GRU(5), merge_mode="sum", name="bi_last")(h)
+    model = fastnn.Model(inp, L.Dense(1, activation="sigmoid")(h))
+    model.compile("adam", "binary_crossentropy")
+    history = model.fit(idx, y, epochs=4, batch_size=8, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    names = [layer.name for layer in model.get_layer("bi_seq")._flatten_layers()]
+    assert names[1:] == ["forward_lstm", "backward_lstm"] or \
+        all(n.startswith(("forward_lstm", "backward_lstm")) for n in names[1:])
+    model.save(tmp_path / "bilstm.fastnn")
+    loaded = fastnn.load_model(tmp_path / "bilstm.fastnn")
+    numpy.testing.assert_array_equal(loaded.predict(idx), model.predict(idx))
+
+
+def test_a_bidirectional_gru_trains_on_the_strict_backend(rng):
+    x = rng.standard_normal((12, 5, 2)).astype("float32")
+    y = rng.standard_normal((12, 1)).astype("float32")
+    inp = fastnn.Input((5, 2))
+    out = L.Dense(1)(L.Bidirectional(L.GRU(3))(inp))
+    model = fastnn.Model(inp, out, backend="strict")
+    model.compile("adam", "mse")
+    history = model.fit(x, y, epochs=3, batch_size=4, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
