@@ -200,3 +200,24 @@ def charlm_data(seq=None):
     x, y = windows(codes[:cut])
     xv, yv = windows(codes[cut:])
     return x, y, xv, yv, len(chars)
+
+
+# ------------------------------------------------------- recurrent layers (issue 17)
+#: Issue 17's cell case: batch 64, 50 steps, 32 features -> 128 units.
+RNN_CELL = dict(batch=64, steps=50, features=32, units=128)
+RNN_GATES = {"SimpleRNN": 1, "GRU": 3, "LSTM": 4}
+
+
+def rnn_cell(kind):
+    """x (batch, steps, features), the output gradient dy (batch, steps, units)
+    and Keras-layout weights of a ``kind`` layer: kernel (features, G*units),
+    recurrent_kernel (units, G*units), bias (G*units,) or, for the GRU, (2, 3*units)."""
+    c = RNN_CELL
+    rng = np.random.default_rng(0)
+    g = RNN_GATES[kind] * c["units"]
+    x = f32(rng, c["batch"], c["steps"], c["features"])
+    dy = f32(rng, c["batch"], c["steps"], c["units"])
+    W = f32(rng, c["features"], g) * np.float32(1 / np.sqrt(c["features"]))
+    R = f32(rng, c["units"], g) * np.float32(1 / np.sqrt(c["units"]))
+    b = f32(rng, *((2, g) if kind == "GRU" else (g,))) * np.float32(0.1)
+    return x, dy, W, R, b

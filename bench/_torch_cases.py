@@ -263,6 +263,45 @@ def charlm_epoch(cell="lstm"):
 
 CASES["charlm_epoch"] = charlm_epoch
 
+
+# ------------------------------------------------------- recurrent layers (issue 17)
+def rnn_cell(kind):
+    """Forward + backward of torch.nn.RNN/GRU/LSTM over the whole sequence
+    (batch first, every step's output), with the same weights as fastnn's
+    layer (gate blocks reordered: LSTM i f c o = torch's i f g o, GRU z r h ->
+    torch's r z n); the input requires grad, as fastnn computes dx."""
+    x, dy, W, R, b = _data.rnn_cell(kind)
+    c = _data.RNN_CELL
+    mod = {"SimpleRNN": torch.nn.RNN, "GRU": torch.nn.GRU, "LSTM": torch.nn.LSTM}[kind](
+        c["features"], c["units"], batch_first=True)
+    U = c["units"]
+
+    def gates(a):
+        if kind != "GRU":
+            return a
+        return np.concatenate([a[..., U:2 * U], a[..., :U], a[..., 2 * U:]], axis=-1)
+
+    with torch.no_grad():
+        mod.weight_ih_l0.copy_(t(gates(W).T))
+        mod.weight_hh_l0.copy_(t(gates(R).T))
+        mod.bias_ih_l0.copy_(t(gates(b[0] if kind == "GRU" else b)))
+        if kind == "GRU":
+            mod.bias_hh_l0.copy_(t(gates(b[1])))
+        else:
+            mod.bias_hh_l0.zero_()
+    tx, tdy = t(x, True), t(dy)
+
+    def step():
+        mod.zero_grad()
+        tx.grad = None
+        out, _ = mod(tx)
+        out.backward(tdy)
+    return step
+
+
+CASES[rnn_cell.__name__] = rnn_cell
+
+
 # -------------------------------------------------------------------- child
 def per_call_times(fn, setup, request):
     """Seconds per call, one entry per round (see the module docstring)."""

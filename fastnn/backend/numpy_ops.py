@@ -9,6 +9,7 @@ from fastnn._C import activations as _act
 from fastnn._C import blas as _blas
 from fastnn._C import dense as _dense
 from fastnn._C import optim as _optim
+from fastnn._C import recurrent as _recurrent
 
 
 # Forward activations whose NumPy ufuncs (runtime-dispatched AVX2/AVX-512 exp and
@@ -220,6 +221,44 @@ class NumpyOps(Ops):
         return sparse.autorec_adam_step(X, W, b, Vt, c, adam_state, lr, beta1, beta2, eps, step,
                                         lam_scale, activation=activation,
                                         input_values=input_values)
+
+    # -------------------------------------------------------- recurrent layers
+    # The cells of csrc/recurrent.pyx: SimpleRNN, LSTM and the GRU in its
+    # reset_after form, for the activations they take; the GRU's first form
+    # (reset_after=False, two products per step) and other activations stay
+    # on Ops. The cache says which ran, so backward takes the same path.
+    def rnn_forward(self, cell, xproj, R, h0, c0=None, mask=None, b_rec=None, rec_mask=None,
+                    activation="tanh", recurrent_activation="sigmoid", reset_after=True):
+        if ((cell == "gru" and not reset_after)
+                or activation not in _recurrent.CELL_ACTIVATIONS
+                or recurrent_activation not in _recurrent.CELL_ACTIVATIONS
+                or not _kernel_dtype(xproj, R, h0, c0, b_rec, rec_mask)
+                or (mask is not None and not isinstance(mask, numpy.ndarray))):
+            return super().rnn_forward(cell, xproj, R, h0, c0, mask, b_rec, rec_mask,
+                                       activation, recurrent_activation, reset_after)
+        Y, H, C, A, E = _recurrent.rnn_forward(cell, xproj, R, h0, c0, mask, b_rec, rec_mask,
+                                               activation, recurrent_activation)
+        cache = {"kernel": (cell, R, H, C, A, E, mask, rec_mask, activation,
+                            recurrent_activation)}
+        return Y, H[-1], None if C is None else C[-1], cache
+
+    def rnn_backward(self, cache, dY, dhT=None, dcT=None, dR=None, db_rec=None):
+        if "kernel" not in cache:
+            return super().rnn_backward(cache, dY, dhT, dcT, dR, db_rec)
+        cell, R, H, C, A, E, mask, rec_mask, act, ract = cache["kernel"]
+        # The kernel accumulates into C-contiguous gradients; others get a sum.
+        dR_k = dR if dR is None or (dR.flags.c_contiguous and dR.flags.writeable) \
+            else numpy.zeros(dR.shape, dR.dtype)
+        db_k = db_rec if db_rec is None or (db_rec.flags.c_contiguous
+                                            and db_rec.flags.writeable) \
+            else numpy.zeros(db_rec.shape, db_rec.dtype)
+        dX, dh0, dc0 = _recurrent.rnn_backward(cell, R, H, C, A, E, dY, dhT, dcT, mask,
+                                               rec_mask, dR_k, db_k, act, ract)
+        if dR_k is not dR:
+            dR += dR_k
+        if db_k is not db_rec:
+            db_rec += db_k
+        return dX, dh0, dc0
 
 
 _SPARSE_OPS = []
