@@ -238,6 +238,38 @@ def maxpool_case():
     return f32(rng, n, s, s, c), f32(rng, n, s // 2, s // 2, c)
 
 
+# ------------------------------------------------------------ char-level LM
+#: The char-LM of `fastnn rnn --kind charlm` (fastnn/recipes_rnn.py): the embedded
+#: King James text, 90% for training and 10% for validation, windows of 64 characters
+#: that do not overlap, Embedding 32 -> LSTM 128 -> softmax, Adam 2e-3, batch 64.
+CHARLM = dict(seq=64, batch=64, embedding=32, units=128, lr=2e-3, val_fraction=0.1)
+CHARLM_TEXT = Path(__file__).resolve().parent.parent / "fastnn" / "datasets" / "data" / \
+    "kjv-genesis-exodus.txt.gz"
+
+
+def charlm_data(seq=None):
+    """(x, y, x_val, y_val, vocabulary size): int64 windows of the embedded
+    text and their next characters, cut as fastnn.recipes_rnn.char_lm_data
+    cuts them (read here from the data file, without importing fastnn)."""
+    import gzip
+    seq = seq or CHARLM["seq"]
+    with gzip.open(CHARLM_TEXT, "rt", encoding="utf-8") as f:
+        text = f.read()
+    chars = sorted(set(text))
+    index = {c: i for i, c in enumerate(chars)}
+    codes = np.array([index[c] for c in text], np.int64)
+    cut = int(len(text) * (1 - CHARLM["val_fraction"]))
+
+    def windows(part):
+        starts = np.arange(0, len(part) - seq, seq)
+        idx = starts[:, None] + np.arange(seq)
+        return part[idx], part[idx + 1]
+
+    x, y = windows(codes[:cut])
+    xv, yv = windows(codes[cut:])
+    return x, y, xv, yv, len(chars)
+
+
 # ------------------------------------------------------- recurrent layers (issue 17)
 #: Issue 17's cell case: batch 64, 50 steps, 32 features -> 128 units.
 RNN_CELL = dict(batch=64, steps=50, features=32, units=128)

@@ -360,6 +360,19 @@ def max_pool(memory_format="channels_last"):
 CASES.update({f.__name__: f for f in (depthwise_conv, max_pool)})
 
 
+# The char-LM epoch (bench/test_bench_rnn_charlm.py), added as its own block.
+def charlm_epoch(cell="lstm"):
+    """One epoch of `fastnn rnn --kind charlm`'s model: compare_charlm.py's
+    PyTorch way (shuffled batches of 64 windows of 64 characters, Adam)."""
+    from compare_charlm import torch_char_lm, torch_epoch_fn
+    torch.manual_seed(0)
+    x, y, _, _, vocab = _data.charlm_data()
+    return torch_epoch_fn(torch_char_lm(vocab, cell), x, y)
+
+
+CASES["charlm_epoch"] = charlm_epoch
+
+
 # ------------------------------------------------------- recurrent layers (issue 17)
 def rnn_cell(kind):
     """Forward + backward of torch.nn.RNN/GRU/LSTM over the whole sequence

@@ -3,7 +3,8 @@
 Commands: ``demo`` (the README's main job: trains on data shipped in the
 package, no network), ``mnist`` (the MLP on real MNIST), ``autoencoder``
 (MNIST autoencoders), ``autorec`` (the AutoRec evaluation protocol on a
-ratings file), ``datasets`` (list or download the data sets). Each command has
+ratings file), ``datasets`` (list or download the data sets), ``rnn`` (the
+recurrent networks: character LM, sine forecasting, masked classification). Each command has
 ``--help``; ``--version`` prints fastnn's version. Bad input (a missing data
 folder, a malformed file, a failed download) ends with one line on stderr,
 ``<prog> <command>: error: ...``, and exit status 1, never a traceback.
@@ -207,6 +208,77 @@ def _autorec(args):
     else:
         print(format_table(result))
     return 0
+
+
+def _rnn(args):
+    """The RNN chapter's three jobs (fastnn.recipes_rnn); the final metric is
+    the last line, the only one with --verbose 0."""
+    from fastnn import recipes_rnn
+
+    talk = args.verbose > 0
+    fit_verbose = args.verbose
+    if args.kind == "charlm":
+        from fastnn.datasets.text import TEXT_SOURCE
+        if talk:
+            print(f"charlm: Embedding({args.embedding_dim}) -> {args.cell.upper()}"
+                  f"({args.units}) -> Dense softmax, sequences of {args.seq_length} "
+                  f"characters, batch {args.batch_size}, Adam {args.lr:g}; text: {TEXT_SOURCE}"
+                  + (f", first {args.limit} characters" if args.limit else ""))
+        r = recipes_rnn.train_char_lm(
+            seq_length=args.seq_length, batch_size=args.batch_size, epochs=args.epochs,
+            cell=args.cell, units=args.units, embedding_dim=args.embedding_dim,
+            learning_rate=args.lr, limit=args.limit, seed=args.seed, verbose=fit_verbose,
+            temperature=args.temperature, sample_length=args.sample_length if talk else 0)
+        if talk and args.sample_length:
+            print(f"sample at temperature {args.temperature:g} (seed {args.seed}):\n"
+                  f"{r['sample']}\n")
+        print(f"validation bits per character {r['val_bpc']:.4f}  validation loss "
+              f"{r['val_loss']:.4f}  ({r['train_seconds']:.1f} s training)")
+    elif args.kind == "sine":
+        if talk:
+            print(f"sine: forecasting the next value of noisy two-sine series, 40 steps, "
+                  f"{args.cell.upper()}({args.units}) -> Dense(1), batch {args.batch_size}, "
+                  f"Adam {args.lr:g}")
+        r = recipes_rnn.train_sine(n=args.limit or 3000, epochs=args.epochs,
+                                   batch_size=args.batch_size, cell=args.cell,
+                                   units=args.units, learning_rate=args.lr, seed=args.seed,
+                                   verbose=fit_verbose)
+        print(f"test MSE {r['test_mse']:.5f}  (repeating the last value: MSE "
+              f"{r['naive_mse']:.5f})  ({r['train_seconds']:.1f} s training)")
+    else:
+        if talk:
+            print(f"classify: token sequences of 3..30 steps padded with 0 and masked "
+                  f"(Embedding(mask_zero=True)) -> {args.cell.upper()}({args.units}) -> "
+                  f"Dense(1, sigmoid), batch {args.batch_size}, Adam {args.lr:g}")
+        r = recipes_rnn.train_classifier(n=args.limit or 3000, epochs=args.epochs,
+                                         batch_size=args.batch_size, cell=args.cell,
+                                         units=args.units, learning_rate=args.lr,
+                                         seed=args.seed, verbose=fit_verbose)
+        print(f"test accuracy {r['test_accuracy']:.4f}  test loss {r['test_loss']:.4f}  "
+              f"({r['train_seconds']:.1f} s training)")
+    if args.save:
+        r["model"].save(args.save)
+        if talk:
+            print(f"saved the model to {args.save}")
+    return 0
+
+
+#: Per-kind defaults of ``fastnn rnn`` (epochs, units, batch size, learning rate).
+RNN_DEFAULTS = {"charlm": (10, 128, 64, 2e-3), "sine": (20, 32, 32, 5e-3),
+                "classify": (10, 32, 32, 5e-3)}
+
+
+def _rnn_defaults(args):
+    """Fill the per-kind defaults, check the temperature, then run."""
+    for name, value in zip(("epochs", "units", "batch_size", "lr"), RNN_DEFAULTS[args.kind]):
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    if not args.temperature > 0:
+        _fail(args, f"--temperature must be > 0, got {args.temperature}")
+    if args.kind == "charlm" and args.limit is not None and args.limit < 20 * args.seq_length:
+        _fail(args, f"--limit {args.limit} leaves too little text for sequences of "
+                    f"{args.seq_length} characters (at least {20 * args.seq_length})")
+    return _rnn(args)
 
 
 #: What ``fastnn datasets`` knows, in the order it lists them.
@@ -422,6 +494,43 @@ def build_parser(prog=None):
     ds_fetch.add_argument("--verbose", type=int, default=1, choices=[0, 1],
                           help="0 silent, 1 a progress bar on stderr (default)")
     ds.set_defaults(func=_datasets)
+
+    # The RNN chapter (fastnn.recipes_rnn): added as its own block.
+    rnn = sub.add_parser(
+        "rnn", help="recurrent networks: a character LM, sine forecasting, masked "
+        "sequence classification (no download)",
+        description="Train one of the RNN chapter's models on data shipped with fastnn or "
+                    "generated, and print its final metric: charlm (validation bits per "
+                    "character on the embedded King James text, and a sample), sine (test "
+                    "MSE), classify (test accuracy on padded, masked sequences).",
+        epilog=f"example: {prog} rnn --kind charlm --epochs 10 --temperature 0.7")
+    rnn.add_argument("--kind", default="charlm", choices=["charlm", "sine", "classify"])
+    rnn.add_argument("--cell", default="lstm", choices=["lstm", "gru", "simplernn"],
+                     help="recurrent layer (default lstm)")
+    rnn.add_argument("--epochs", type=_positive_int, default=None,
+                     help="training epochs (default: charlm 10, sine 20, classify 10)")
+    rnn.add_argument("--units", type=_positive_int, default=None,
+                     help="recurrent units (default: charlm 128, others 32)")
+    rnn.add_argument("--batch-size", type=_positive_int, default=None,
+                     help="minibatch size (default: charlm 64, others 32)")
+    rnn.add_argument("--lr", type=float, default=None,
+                     help="Adam learning rate (default: charlm 2e-3, others 5e-3)")
+    rnn.add_argument("--seq-length", type=_positive_int, default=64,
+                     help="charlm: characters per training sequence (default 64)")
+    rnn.add_argument("--embedding-dim", type=_positive_int, default=32,
+                     help="charlm: embedding size (default 32)")
+    rnn.add_argument("--temperature", type=float, default=0.8,
+                     help="charlm: sampling temperature, > 0 (default 0.8)")
+    rnn.add_argument("--sample-length", type=int, default=300,
+                     help="charlm: characters to sample after training (default 300)")
+    rnn.add_argument("--limit", type=_positive_int, default=None, metavar="N",
+                     help="charlm: use the text's first N characters; sine, classify: N "
+                          "sequences (default 3000)")
+    rnn.add_argument("--seed", type=int, default=0)
+    rnn.add_argument("--save", default=None, help="save the trained model to this file")
+    rnn.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2],
+                     help="0 only the final metric, 1 progress bar, 2 one line per epoch")
+    rnn.set_defaults(func=_rnn_defaults)
     return parser
 
 

@@ -1,5 +1,6 @@
 """Data sets: MNIST/Fashion-MNIST (downloaded on first use into the cache, then
-read from it), the embedded digits set, and the download helper they share.
+read from it), the embedded digits set, the embedded public-domain text for
+character language models (``load_text``), and the download helper they share.
 
 Only loaders live here; splitting and scaling are in ``fastnn.preprocessing``.
 Downloaded data is never shipped: it goes to ``$FASTNN_DATA`` (default
@@ -12,3 +13,8 @@ from .mnist import default_data_dir, fetch_mnist, load_fashion_mnist, load_mnist
 
 __all__ = ["DownloadError", "data_home", "default_data_dir", "fetch_mnist", "load_digits",
            "load_fashion_mnist", "load_mnist", "read_idx"]
+
+# The embedded text for character language models (the RNN chapter).
+from .text import CharVocabulary, char_sequences, load_text  # noqa: E402
+
+__all__ += ["CharVocabulary", "char_sequences", "load_text"]

@@ -69,6 +69,13 @@ from .residual import ResidualBlock  # noqa: E402
 _LAYER_CLASSES["ResidualBlock"] = ResidualBlock
 __all__ += ["ResidualBlock"]
 
+# Bidirectional (the recurrent wrapper), added as its own block so parallel
+# additions to the lists above merge cleanly.
+from .wrappers import Bidirectional  # noqa: E402
+
+_LAYER_CLASSES["Bidirectional"] = Bidirectional
+__all__ += ["Bidirectional"]
+
 # Recurrent layers (issue 17).
 from .recurrent import GRU, LSTM, SimpleRNN  # noqa: E402
 
