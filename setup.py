@@ -1,7 +1,9 @@
 """Build the Cython kernels in csrc/ into extension modules under fastnn._C.
 
 Every ``csrc/<name>.pyx`` becomes ``fastnn._C.<name>``. The build is portable by
-default; ``FASTNN_NATIVE=1`` adds ``-march=native`` for the local CPU.
+default; ``FASTNN_NATIVE=1`` adds ``-march=native`` for the local CPU;
+``FASTNN_SANITIZE=1`` builds with AddressSanitizer and UndefinedBehaviorSanitizer
+(a test build: see tools/sanitize.sh for how it is run).
 OpenMP is used when the compiler accepts ``-fopenmp``; without it the kernels
 still build and run single-threaded (``FASTNN_NO_OPENMP=1`` forces that).
 """
@@ -45,6 +47,14 @@ def extensions():
     link_args = []
     if os.environ.get("FASTNN_NATIVE") == "1":
         compile_args.append("-march=native")
+    if os.environ.get("FASTNN_SANITIZE") == "1":
+        # Memory errors and undefined behaviour in the kernels abort with a report
+        # (-fno-sanitize-recover) instead of printing and going on; -O1 keeps the
+        # reports' stack traces readable. Python itself is not instrumented, so
+        # libasan must be preloaded (tools/sanitize.sh).
+        compile_args += ["-O1", "-g", "-fsanitize=address,undefined", "-fno-omit-frame-pointer",
+                         "-fno-sanitize-recover=undefined"]
+        link_args += ["-fsanitize=address,undefined"]
     if use_openmp:
         compile_args.append("-fopenmp")
         link_args.append("-fopenmp")

@@ -6,7 +6,7 @@ from cython.parallel cimport prange
 cimport numpy as cnp
 import numpy
 
-from checks cimport (check_disjoint, check_float, check_ndim, check_c_contiguous, check_same_shape,
+from checks cimport (BLAS_INT_MAX, check_count, check_disjoint, check_float, check_ndim, check_c_contiguous, check_same_shape,
                       check_out, activation_code, activation_codes)
 from elementwise cimport act_forward_run, act_backward_run, softmax_row, softmax_backward_row
 from activation_codes cimport ACT_SOFTMAX, c_activation_enum
@@ -96,7 +96,7 @@ def softmax(x, out=None):
     check_float("x", x)
     check_c_contiguous("x", x)
     check_disjoint("out", out, {"x": x}, ("x",))
-    out = check_out("out", out, x.shape, x)
+    out = check_out("out", out, x.shape, x, "x")
     if x.ndim == 0:
         raise ValueError("softmax needs at least a 1-D array, got a 0-D one")
     if x.size:
@@ -110,12 +110,12 @@ def softmax(x, out=None):
 def softmax_backward(y, dy, out=None):
     """``y * (dy - sum(dy * y, axis=-1))`` for softmax output ``y``."""
     check_float("y", y)
-    check_float("dy", dy, y)
+    check_float("dy", dy, y, "y")
     check_same_shape("dy", dy, "y", y)
     check_c_contiguous("y", y)
     check_c_contiguous("dy", dy)
     check_disjoint("out", out, {"y": y, "dy": dy}, ("dy",))
-    out = check_out("out", out, y.shape, y)
+    out = check_out("out", out, y.shape, y, "y")
     if y.ndim == 0:
         raise ValueError("softmax needs at least a 1-D array, got a 0-D one")
     if y.size:
@@ -135,7 +135,7 @@ def activation_forward(name, x, double alpha=0.0, out=None):
     check_float("x", x)
     check_c_contiguous("x", x)
     check_disjoint("out", out, {"x": x}, ("x",))
-    out = check_out("out", out, x.shape, x)
+    out = check_out("out", out, x.shape, x, "x")
     if x.dtype == numpy.float32:
         _forward_flat[float](code, x.reshape(-1), out.reshape(-1), alpha)
     else:
@@ -149,12 +149,12 @@ def activation_backward(name, y, dy, double alpha=0.0, out=None):
     if code == ACT_SOFTMAX:
         return softmax_backward(y, dy, out)
     check_float("y", y)
-    check_float("dy", dy, y)
+    check_float("dy", dy, y, "y")
     check_same_shape("dy", dy, "y", y)
     check_c_contiguous("y", y)
     check_c_contiguous("dy", dy)
     check_disjoint("out", out, {"y": y, "dy": dy}, ("y", "dy"))
-    out = check_out("out", out, y.shape, y)
+    out = check_out("out", out, y.shape, y, "y")
     if y.dtype == numpy.float32:
         _backward_flat[float](code, y.reshape(-1), dy.reshape(-1), out.reshape(-1), alpha)
     else:
@@ -196,13 +196,15 @@ cdef void _maxout_backward(const floating[:, ::1] dy, const int[:, ::1] idx, flo
                 dx[i, u * pieces + idx[i, u]] = dy[i, u]
 
 
-def maxout_forward(x, int pieces):
+def maxout_forward(x, pieces):
     """``x`` (n, units*pieces) -> (max over each group of ``pieces`` consecutive
     columns, int32 argmax within the group)."""
     check_float("x", x)
     check_ndim("x", x, 2)
     check_c_contiguous("x", x)
-    if pieces < 1:
+    # Taken as a Python integer and checked here: as a C int argument, 2**31 was
+    # an OverflowError naming nothing.
+    if check_count("maxout: pieces", pieces, BLAS_INT_MAX) < 1:
         raise ValueError(f"maxout: pieces must be >= 1, got {pieces}")
     if x.shape[1] % pieces:
         raise ValueError(f"maxout: x has shape {x.shape}; its {x.shape[1]} columns do not "
@@ -218,7 +220,7 @@ def maxout_forward(x, int pieces):
     return y, idx
 
 
-def maxout_backward(dy, idx, int pieces):
+def maxout_backward(dy, idx, pieces):
     """Scatter ``dy`` (n, units) to the argmax positions ``idx`` (int32, from
     maxout_forward); returns dx (n, units*pieces)."""
     check_float("dy", dy)
@@ -229,7 +231,9 @@ def maxout_backward(dy, idx, int pieces):
                         f"{getattr(idx, 'dtype', type(idx).__name__)}")
     check_same_shape("idx", idx, "dy", dy)
     check_c_contiguous("idx", idx)
-    if pieces < 1:
+    # Taken as a Python integer and checked here: as a C int argument, 2**31 was
+    # an OverflowError naming nothing.
+    if check_count("maxout: pieces", pieces, BLAS_INT_MAX) < 1:
         raise ValueError(f"maxout: pieces must be >= 1, got {pieces}")
     if idx.size and (idx.min() < 0 or idx.max() >= pieces):
         raise ValueError(f"maxout: idx holds values outside [0, {pieces}) "

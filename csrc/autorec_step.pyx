@@ -22,7 +22,7 @@ include "common/threads.pxi"
 
 # The C row loops, the fused index type, the chunk sizes, the inline row helpers.
 from sparse_rows cimport *
-from checks cimport (check_array, check_float_dtype, check_writable, check_shape,
+from checks cimport (check_all_disjoint, check_array, check_float_dtype, check_writable, check_shape,
                      activation_codes, activation_code)
 
 from fastnn._C.sparse import (FUSED_ACTIVATIONS, _adam_coefficients, _csr_matmul, _sum_rows,
@@ -574,13 +574,18 @@ def autorec_adam_step(indptr, indices, target, W, b, Vt, c, mW, vW, mb, vb, mVt,
                          f"hidden unit")
     check_array(indptr, "indptr", 1)
     n = indptr.shape[0] - 1
-    t_indptr, t_indices, perm = _transpose_of(indptr, indices, target, n, m_out, transpose)
+    t_indptr, t_indices, perm = _transpose_of(indptr, indices, target, n, m_out, transpose,
+                                              "target")
     check_shape(x_in, "input_values", target.shape)
     for name, a, shape in (("b", b, (k,)), ("Vt", Vt, (m_out, k)), ("c", c, (m_out,)),
                            ("mW", mW, W.shape), ("vW", vW, W.shape), ("mb", mb, (k,)),
                            ("vb", vb, (k,)), ("mVt", mVt, (m_out, k)), ("vVt", vVt, (m_out, k)),
                            ("mc", mc, (m_out,)), ("vc", vc, (m_out,))):
         check_shape(a, name, shape)
+    # Twelve arrays are updated in place while target and input_values are read.
+    check_all_disjoint({"W": W, "b": b, "Vt": Vt, "c": c, "mW": mW, "vW": vW, "mb": mb,
+                        "vb": vb, "mVt": mVt, "vVt": vVt, "mc": mc, "vc": vc},
+                       {"target": target, "input_values": input_values})
     lr_t, eps_t, _, _ = _adam_coefficients(lr, beta1, beta2, eps, step, 0.0, False)
     wd = float(lam_scale)
     if wd < 0:

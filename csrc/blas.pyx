@@ -33,7 +33,7 @@ def gemm(a, b, bint trans_a=False, bint trans_b=False, out=None, double alpha=1.
     (optional, C-contiguous, same dtype) is written and returned; with
     ``beta == 0`` its old contents are ignored."""
     check_float("a", a)
-    check_float("b", b, a)
+    check_float("b", b, a, "a")
     check_ndim("a", a, 2)
     check_ndim("b", b, 2)
     cdef Py_ssize_t m = a.shape[1] if trans_a else a.shape[0]
@@ -51,7 +51,7 @@ def gemm(a, b, bint trans_a=False, bint trans_b=False, out=None, double alpha=1.
         out = numpy.empty((m, n), dtype=a.dtype)
         beta = 0.0
     else:
-        check_float("out", out, a)
+        check_float("out", out, a, "a")
         check_ndim("out", out, 2)
         if out.shape != (m, n):
             raise ValueError(f"gemm: out has shape {out.shape} but op(a) @ op(b) has shape "

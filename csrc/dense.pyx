@@ -8,7 +8,7 @@ from cython.parallel cimport prange
 cimport numpy as cnp
 import numpy
 
-from checks cimport (check_disjoint, check_float, check_ndim, check_c_contiguous, check_same_shape,
+from checks cimport (check_all_disjoint, check_disjoint, check_float, check_ndim, check_c_contiguous, check_same_shape,
                       check_out, as_row_major, activation_code, activation_codes,
                       BLAS_INT_MAX)
 from elementwise cimport act_forward_run, act_backward_run
@@ -64,7 +64,7 @@ def dense_forward(x, W, b=None, activation="linear", double alpha=0.0, out=None)
     C-contiguous and is returned."""
     cdef int code = activation_code(activation)
     check_float("x", x)
-    check_float("W", W, x)
+    check_float("W", W, x, "x")
     check_ndim("x", x, 2)
     check_ndim("W", W, 2)
     if x.shape[1] != W.shape[0]:
@@ -75,7 +75,7 @@ def dense_forward(x, W, b=None, activation="linear", double alpha=0.0, out=None)
         raise ValueError(f"dense_forward: dimensions {(m, k, n)} exceed the 32-bit BLAS limit")
     cdef bint has_b = b is not None
     if has_b:
-        check_float("b", b, x)
+        check_float("b", b, x, "x")
         if b.shape != (n,):
             raise ValueError(f"dense_forward: b has shape {b.shape} but W has shape {W.shape}; "
                              f"b must have shape {(n,)}")
@@ -83,7 +83,7 @@ def dense_forward(x, W, b=None, activation="linear", double alpha=0.0, out=None)
     else:
         b = numpy.zeros(1, dtype=x.dtype)
     check_disjoint("out", out, {"x": x, "W": W, "b": b if has_b else None})
-    out = check_out("out", out, (m, n), x)
+    out = check_out("out", out, (m, n), x, "x")
     if m == 0 or n == 0:
         return out
     if k == 0:
@@ -175,7 +175,7 @@ def dense_backward(x, W, y, dy, dW, db, activation="linear", double alpha=0.0,
     cdef int code = activation_code(activation)
     check_float("x", x)
     for what, a in (("W", W), ("y", y), ("dy", dy), ("dW", dW)):
-        check_float(what, a, x)
+        check_float(what, a, x, "x")
     check_ndim("x", x, 2)
     check_ndim("W", W, 2)
     check_ndim("dy", dy, 2)
@@ -193,12 +193,14 @@ def dense_backward(x, W, y, dy, dW, db, activation="linear", double alpha=0.0,
                          "(gradients are accumulated into it in place)")
     cdef bint has_db = db is not None
     if has_db:
-        check_float("db", db, x)
+        check_float("db", db, x, "x")
         if db.shape != (n,):
             raise ValueError(f"dense_backward: db has shape {db.shape} but W has shape "
                              f"{W.shape}; db must have shape {(n,)}")
         check_c_contiguous("db", db, writeable=True)
-    else:
+    # dW and db are accumulated into while x, W, y, dy are read: no shared memory.
+    check_all_disjoint({"dW": dW, "db": db}, {"x": x, "W": W, "y": y, "dy": dy})
+    if not has_db:
         db = numpy.zeros(1, dtype=x.dtype)
     if max(m, n, k) > BLAS_INT_MAX:
         raise ValueError(f"dense_backward: dimensions {(m, k, n)} exceed the 32-bit BLAS limit")

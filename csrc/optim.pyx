@@ -9,7 +9,7 @@ from libc.math cimport sqrt, sqrtf
 cimport numpy as cnp
 import numpy
 
-from checks cimport check_float, check_same_shape
+from checks cimport check_all_disjoint, check_float, check_same_shape
 
 cnp.import_array()
 include "common/threads.pxi"
@@ -41,7 +41,7 @@ cdef inline floating _sqrt(floating v) noexcept nogil:
 
 cdef object _flat(str what, object a, object like):
     """A flat writeable view of a contiguous array shaped like ``like``."""
-    check_float(what, a, like)
+    check_float(what, a, like, "param")
     check_same_shape(what, a, "param", like)
     if not (a.flags.c_contiguous or a.flags.f_contiguous):
         raise ValueError(f"{what} must be contiguous (optimizer updates run over flat memory)")
@@ -56,14 +56,20 @@ cdef object _check_layouts(object param, object arrays):
     flats = [_flat("param", param, param)]
     c_order = param.flags.c_contiguous
     for what, a in arrays:
+        # Type first: a list has no flags to look at.
+        flat = _flat(what, a, param)
         # grad is only read (read-only grads are fine); the optimizer state is written.
         if what != "grad" and not a.flags.writeable:
             raise ValueError(f"{what} is read-only but is updated in place (it is optimizer "
                              f"state); pass a writeable array")
-        flats.append(_flat(what, a, param))
+        flats.append(flat)
         if a.ndim > 1 and a.flags.c_contiguous != c_order and not (
                 a.flags.c_contiguous and a.flags.f_contiguous):
             raise ValueError(f"{what} and param must share one memory order (both C or both F)")
+    # param and the state are updated in place while grad is read: none may share
+    # memory (a velocity that is the param, a grad that overlaps m, ...).
+    check_all_disjoint({"param": param, **{w: a for w, a in arrays if w != "grad"}},
+                       {w: a for w, a in arrays if w == "grad"})
     return flats
 
 

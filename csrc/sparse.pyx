@@ -31,7 +31,7 @@ include "common/threads.pxi"
 
 # The C row loops, the fused index type, the chunk sizes, the inline row helpers.
 from sparse_rows cimport *
-from checks cimport (check_disjoint, check_array, check_float_dtype, check_writable, check_shape,
+from checks cimport (check_all_disjoint, check_count, check_disjoint, check_array, check_float_dtype, check_writable, check_shape,
                      activation_codes, activation_code)
 
 #: Activation name -> code (fastnn_activations.h), the same table in every module.
@@ -42,7 +42,7 @@ INDEX_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
 
 
 # --------------------------------------------------------------- validation
-def check_csr(indptr, indices, n_rows, n_cols, nnz=None, name="A"):
+def check_csr(indptr, indices, n_rows, n_cols, nnz=None, name=None, nnz_name="data"):
     """Validate a CSR structure of shape ``(n_rows, n_cols)``; raise ValueError.
 
     Checks: 1-D C-contiguous int32/int64 arrays of one dtype, ``len(indptr) ==
@@ -50,41 +50,49 @@ def check_csr(indptr, indices, n_rows, n_cols, nnz=None, name="A"):
     ``indptr[-1] == len(indices)`` (``== nnz`` when given) and every column
     index in ``[0, n_cols)``, and every row's column indices in non-decreasing
     order (sorted; a repeated index is a second stored entry, allowed).
+
+    Messages name the arrays as ``indptr``/``indices`` (the kernels' argument
+    names), or ``<name>.indptr`` when ``name`` is given (a matrix the caller
+    knows by that name); ``nnz_name`` is the array whose length ``nnz`` is.
     """
-    check_array(indptr, f"{name}.indptr", 1)
-    check_array(indices, f"{name}.indices", 1)
+    n_rows = check_count("n_rows", n_rows)
+    n_cols = check_count("n_cols", n_cols)
+    p = f"{name}." if name else ""
+    check_array(indptr, f"{p}indptr", 1)
+    check_array(indices, f"{p}indices", 1)
     if indptr.dtype not in INDEX_DTYPES:
-        raise ValueError(f"{name}.indptr has dtype {indptr.dtype}; expected int32 or int64")
+        raise ValueError(f"{p}indptr has dtype {indptr.dtype}; expected int32 or int64")
     if indices.dtype != indptr.dtype:
-        raise ValueError(f"{name}.indices has dtype {indices.dtype} but {name}.indptr has "
+        raise ValueError(f"{p}indices has dtype {indices.dtype} but {p}indptr has "
                          f"{indptr.dtype}; they must match")
     if indptr.shape[0] != n_rows + 1:
-        raise ValueError(f"{name}.indptr has length {indptr.shape[0]}; expected "
+        raise ValueError(f"{p}indptr has length {indptr.shape[0]}; expected "
                          f"n_rows + 1 = {n_rows + 1}")
     if indptr[0] != 0:
-        raise ValueError(f"{name}.indptr[0] is {indptr[0]}; expected 0")
+        raise ValueError(f"{p}indptr[0] is {indptr[0]}; expected 0")
     # Compiled passes over the arrays; NumPy only to name what is wrong.
     if _indptr_decreases(indptr):
         row = int(np.argmax(np.diff(indptr) < 0))
-        raise ValueError(f"{name}.indptr decreases at row {row} "
+        raise ValueError(f"{p}indptr decreases at row {row} "
                          f"({indptr[row]} -> {indptr[row + 1]}); it must be non-decreasing")
     if indptr[n_rows] != indices.shape[0]:
-        raise ValueError(f"{name}.indptr[-1] is {indptr[n_rows]} but {name}.indices has "
+        raise ValueError(f"{p}indptr[-1] is {indptr[n_rows]} but {p}indices has "
                          f"{indices.shape[0]} entries; they must be equal (nnz)")
     if nnz is not None and indices.shape[0] != nnz:
-        raise ValueError(f"{name} has {indices.shape[0]} stored entries; expected {nnz}")
+        raise ValueError(f"{p}indices has {indices.shape[0]} stored entries but {nnz_name} has "
+                         f"{nnz}; they must be equal (one index per stored value)")
     bad = _indices_scan(indptr, indices, n_cols)
     if bad & 1:
         lo, hi = indices.min(), indices.max()
         bad = lo if lo < 0 else hi
-        raise ValueError(f"{name}.indices holds column {bad}; expected every column "
+        raise ValueError(f"{p}indices holds column {bad}; expected every column "
                          f"index in [0, {n_cols})")
     if bad & 2:
         starts = np.zeros(indices.shape[0], bool)
         starts[indptr[:-1][indptr[:-1] < indices.shape[0]]] = True
         p = int(np.flatnonzero((np.diff(indices) < 0) & ~starts[1:])[0]) + 1
         row = int(np.searchsorted(indptr, p, side="right")) - 1
-        raise ValueError(f"{name}.indices are not sorted in row {row} (column "
+        raise ValueError(f"{p}indices are not sorted in row {row} (column "
                          f"{indices[p - 1]} before {indices[p]}); expected each row's column "
                          f"indices in non-decreasing order (SciPy: A.sort_indices())")
 
@@ -315,7 +323,7 @@ def csr_transpose(indptr, indices, n_cols):
     ``csr_t_matmul(..., transpose=...)`` to reuse it.
     """
     check_array(indptr, "indptr", 1)
-    check_csr(indptr, indices, indptr.shape[0] - 1, n_cols)
+    check_csr(indptr, indices, max(indptr.shape[0] - 1, 0), n_cols)
     nnz = indices.shape[0]
     t_indptr = np.empty(n_cols + 1, dtype=indptr.dtype)
     t_indices = np.empty(nnz, dtype=indptr.dtype)
@@ -343,9 +351,9 @@ def _csr_perm_matmul(const index_t[::1] t_indptr, const index_t[::1] t_indices,
                       &G[0, 0], k, orow)
 
 
-def _transpose_of(indptr, indices, data, n, m, transpose):
+def _transpose_of(indptr, indices, data, n, m, transpose, data_name="data"):
     """Validated ``(t_indptr, t_indices, perm)`` of CSR ``A`` (n x m)."""
-    check_csr(indptr, indices, n, m, data.shape[0])
+    check_csr(indptr, indices, n, m, data.shape[0], nnz_name=data_name)
     if transpose is None:
         t_indptr = np.empty(m + 1, dtype=indptr.dtype)
         t_indices = np.empty(indices.shape[0], dtype=indptr.dtype)
@@ -353,7 +361,7 @@ def _transpose_of(indptr, indices, data, n, m, transpose):
         _csr_transpose(indptr, indices, t_indptr, t_indices, perm)
         return t_indptr, t_indices, perm
     t_indptr, t_indices, perm = transpose
-    check_csr(t_indptr, t_indices, m, n, data.shape[0], name="transpose")
+    check_csr(t_indptr, t_indices, m, n, data.shape[0], name="transpose", nnz_name=data_name)
     check_array(perm, "transpose perm", 1)
     if perm.dtype != t_indptr.dtype or perm.shape[0] != data.shape[0]:
         raise ValueError(f"transpose perm must be {t_indptr.dtype} with {data.shape[0]} "
@@ -383,6 +391,7 @@ def csr_t_matmul(indptr, indices, data, G, out, accumulate=False, transpose=None
     n, m = G.shape[0], out.shape[0]
     check_shape(out, "out", (m, G.shape[1]))
     t_indptr, t_indices, perm = _transpose_of(indptr, indices, data, n, m, transpose)
+    check_disjoint("out", out, {"G": G, "data": data})
     if m and G.shape[1]:
         _csr_perm_matmul(t_indptr, t_indices, perm, data, G, out, accumulate)
     return out
@@ -439,6 +448,7 @@ def csr_t_matmul_adam(indptr, indices, data, G, param, m, v, lr, beta1, beta2, e
     check_shape(m, "m", param.shape)
     check_shape(v, "v", param.shape)
     t_indptr, t_indices, perm = _transpose_of(indptr, indices, data, n, rows, transpose)
+    check_all_disjoint({"param": param, "m": m, "v": v}, {"G": G, "data": data})
     lr_t, eps_t, wd, decay = _adam_coefficients(lr, beta1, beta2, eps, step, weight_decay,
                                                 decoupled)
     if param.size:
@@ -515,12 +525,13 @@ def sddmm(indptr, indices, H, Vt, c, out_vals):
     check_float_dtype({"H": H, "Vt": Vt, "c": c, "out_vals": out_vals})
     check_writable(out_vals, "out_vals")
     n, m = H.shape[0], Vt.shape[0]
-    check_csr(indptr, indices, n, m, out_vals.shape[0])
+    check_csr(indptr, indices, n, m, out_vals.shape[0], nnz_name="out_vals")
     if Vt.shape[1] != H.shape[1]:
         raise ValueError(f"Vt has shape {Vt.shape}; expected ({m}, {H.shape[1]}) "
                          f"(its second axis must match H's, {H.shape[1]})")
     if c is not None:
         check_shape(c, "c", (m,))
+    check_disjoint("out_vals", out_vals, {"H": H, "Vt": Vt, "c": c})
     if out_vals.shape[0] == 0:
         return out_vals
     if H.shape[1] == 0:
@@ -592,7 +603,7 @@ def sddmm_sq_error(indptr, indices, H, Vt, c, target_vals, out_vals, grad_vals, 
         check_writable(a, name)
     n, m = H.shape[0], Vt.shape[0]
     nnz = out_vals.shape[0]
-    check_csr(indptr, indices, n, m, nnz)
+    check_csr(indptr, indices, n, m, nnz, nnz_name="out_vals")
     if Vt.shape[1] != H.shape[1]:
         raise ValueError(f"Vt has shape {Vt.shape}; expected ({m}, {H.shape[1]}) "
                          f"(its second axis must match H's, {H.shape[1]})")
@@ -602,6 +613,8 @@ def sddmm_sq_error(indptr, indices, H, Vt, c, target_vals, out_vals, grad_vals, 
         if a is not None:
             check_shape(a, name, (nnz,))
     check_shape(dH, "dH", H.shape)
+    check_all_disjoint({"out_vals": out_vals, "grad_vals": grad_vals, "dH": dH},
+                       {"H": H, "Vt": Vt, "c": c, "target_vals": target_vals, "weights": weights})
     if nnz == 0 or H.shape[1] == 0:
         pred = sddmm(indptr, indices, H, Vt, c, out_vals)
         loss, _ = masked_sq_error(pred, target_vals, weights, grad_vals)
@@ -638,6 +651,7 @@ def column_sums(indices, vals, out, accumulate=True):
     if indices.dtype not in INDEX_DTYPES:
         raise ValueError(f"indices has dtype {indices.dtype}; expected int32 or int64")
     check_shape(vals, "vals", indices.shape)
+    check_disjoint("out", out, {"vals": vals})
     m = out.shape[0]
     if indices.shape[0] and (indices.min() < 0 or indices.max() >= m):
         raise ValueError(f"indices must lie in [0, {m}) (len(out)); got "
@@ -698,6 +712,8 @@ def masked_sq_error(pred_vals, target_vals, weights=None, grad_out=None):
     if weights is not None:
         check_shape(weights, "weights", (nnz,))
     check_shape(grad_out, "grad_out", (nnz,))
+    check_disjoint("grad_out", grad_out, {"pred_vals": pred_vals, "target_vals": target_vals,
+                                          "weights": weights}, ("pred_vals", "target_vals"))
     if nnz == 0:
         return 0.0, grad_out
     partial = np.empty((nnz + SUM_BLOCK - 1) // SUM_BLOCK, dtype=np.float64)
@@ -756,6 +772,8 @@ def adam_update(param, grad, m, v, lr, beta1, beta2, eps, step, weight_decay=0.0
     check_float_dtype(arrays)
     for name in ("param", "m", "v") + (("grad",) if zero_grad else ()):
         check_writable(arrays[name], name)
+    check_all_disjoint({"param": param, "m": m, "v": v, "grad": grad if zero_grad else None},
+                       {"grad": None if zero_grad else grad})
     lr_t, eps_t, wd, decay = _adam_coefficients(lr, beta1, beta2, eps, step, weight_decay,
                                                 decoupled)
     if param.size:

@@ -49,6 +49,7 @@ def main(argv=None):
     parser.add_argument("--noise", type=float, default=0.3, help="denoising: input noise stddev")
     parser.add_argument("--sparsity", type=float, default=0.05, help="sparse: target activation")
     parser.add_argument("--limit", type=int, default=None, help="use only N training images")
+    parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--plot", default=None, help="folder for PNG plots (needs matplotlib)")
     parser.add_argument("--verbose", type=int, default=2, choices=[0, 1, 2])
     args = parser.parse_args(argv)
@@ -62,6 +63,7 @@ def main(argv=None):
         code = args.code * 4 if kind == "sparse" else args.code
         result = recipes.train_autoencoder(
             ((x_train, None), (x_test, None)), kind=kind, epochs=args.epochs,
+            batch_size=args.batch_size,
             verbose=args.verbose, code=code, hidden=tuple(args.hidden),
             activation=args.activation, loss=args.loss, noise=args.noise, sparsity=args.sparsity)
         results[kind] = result

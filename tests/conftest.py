@@ -8,6 +8,17 @@ import pytest
 import fastnn
 from fastnn.backend import use_backend
 
+# Hypothesis profiles (pytest --hypothesis-profile=NAME). "default" is
+# hypothesis's own (100 examples where a test does not set its own; the kernel
+# fuzzer, tests/fuzz, runs 200 per kernel). "ci": the same, derandomized so a CI
+# failure reproduces. "long": 10,000 examples per kernel fuzz test, the
+# campaign to run before a release or after changing a kernel (about 20-40
+# minutes on 2 cores: tests/README.md).
+from hypothesis import settings as _hyp_settings
+
+_hyp_settings.register_profile("ci", derandomize=True, print_blob=True)
+_hyp_settings.register_profile("long", max_examples=10_000, deadline=None, print_blob=True)
+
 CPU_BACKENDS = ["numpy", "reference"]
 
 

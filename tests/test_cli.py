@@ -76,9 +76,14 @@ def test_mnist_command_on_a_slice(capsys, tmp_path):
 
 @needs_mnist
 def test_autoencoder_command_on_a_slice(capsys):
-    assert main(["autoencoder", "--kind", "sparse", "--epochs", "1", "--limit", "2000",
+    assert main(["autoencoder", "--kind", "dense", "--epochs", "3", "--limit", "2000",
                  "--verbose", "0"]) == 0
-    assert "binary cross-entropy" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    bce = float(out.split("binary cross-entropy")[1].split(",")[0])
+    mse = float(out.split("MSE")[1].split()[0])
+    # Measured 0.387 (MSE 0.096) after 24 steps; predicting 0.5 everywhere gives
+    # BCE 0.693 and MSE 0.19 on MNIST, so a model that learned nothing fails.
+    assert 0 < bce < 0.5 and 0 < mse < 0.15
 
 
 def test_missing_data_dir_names_the_file(tmp_path, capsys):

@@ -29,15 +29,26 @@ def test_mnist_mlp_example(monkeypatch, tmp_path):
     assert result["test_accuracy"] > 0.8
 
 
+# Test BCE bounds for one epoch on 1,200 images in batches of 16 (75 steps).
+# Constant predictors on this slice: 0.5 everywhere gives 0.693, the training
+# set's mean pixel 0.365, each pixel's own training mean 0.254. Measured: dense
+# 0.268, stacked 0.254, denoising 0.261 (all under 0.35, which both the 0.5 and
+# the global-mean constants fail); the sparse one, held back by its sparsity
+# penalty, 0.543 (under 0.6, which the 0.5 constant fails). A quick run does
+# not beat the per-pixel mean; the README's full run reaches 0.092.
+BCE_BOUND = {"dense": 0.35, "stacked": 0.35, "denoising": 0.35, "sparse": 0.6}
+
+
 @pytest.mark.parametrize("kind", ["dense", "stacked", "denoising", "sparse"])
 def test_autoencoder_examples(kind, monkeypatch, tmp_path):
-    args = ["--kind", kind, "--epochs", "1", "--limit", "1200", "--verbose", "0"]
+    args = ["--kind", kind, "--epochs", "1", "--limit", "1200", "--batch-size", "16",
+            "--verbose", "0"]
     try:
         import matplotlib  # noqa: F401
         args += ["--plot", str(tmp_path)]
     except ImportError:
         pass
     results = _run("mnist_autoencoders.py", args, monkeypatch)
-    assert 0 < results[kind]["test_bce"] < 0.7
+    assert 0 < results[kind]["test_bce"] < BCE_BOUND[kind]
     if "--plot" in args:
         assert (tmp_path / f"{kind}_reconstructions.png").stat().st_size > 0

@@ -67,3 +67,69 @@ def test_default_tolerance_catches_a_relative_error_of_1e_3(rng, scale, caught):
     layer.forward = forward
     result = gradcheck(layer, rng.standard_normal((5, 3)), raise_on_failure=False)
     assert result.ok is not caught
+
+
+# Pinned by the mutation check (tools/mutation_check.py): each test below fails
+# under a one-line change of gradcheck that the tests above let through.
+def _training_dependent(rng):
+    """Dense whose backprop is right only in training mode (inference scales y by 3
+    but backprop does not know it)."""
+    layer = L.Dense(3, dtype="float64")
+    original = layer.forward
+
+    def forward(x, training=False, **kw):
+        y, backprop = original(x, training, **kw)
+        return (y if training else 3 * y), backprop
+    layer.forward = forward
+    return layer
+
+
+def test_the_training_flag_reaches_the_layer(rng):
+    x = rng.standard_normal((4, 2))
+    assert gradcheck(_training_dependent(rng), x, training=True).ok
+    assert not gradcheck(_training_dependent(rng), x, training=False,
+                         raise_on_failure=False).ok
+
+
+def test_call_kwargs_reach_the_layer(rng):
+    layer = L.Dense(3, dtype="float64")
+    original = layer.forward
+
+    def forward(x, training=False, scale=None, **kw):
+        y, backprop = original(x, training, **kw)
+        if scale is None:  # without the kwarg the output is off but backprop is not
+            y = 2 * y
+        return y, backprop
+    layer.forward = forward
+    assert gradcheck(layer, rng.standard_normal((4, 2)), call_kwargs={"scale": 1.0}).ok
+
+
+def test_same_seed_same_directions_other_seed_others(rng):
+    layer = L.Dense(3, activation="tanh", dtype="float64")
+    x = rng.standard_normal((4, 2))
+    first = gradcheck(layer, x, seed=5).checks
+    assert gradcheck(layer, x, seed=5).checks == first
+    assert gradcheck(layer, x, seed=6).checks != first
+
+
+def test_an_exactly_zero_gradient_passes_a_zero_tolerance(rng):
+    # Every pre-activation far below 0: ReLU's output and all gradients are 0,
+    # numerically and analytically; |0 - 0| <= 0 must pass.
+    layer = L.Dense(3, activation="relu", bias_initializer="zeros", dtype="float64")
+    layer._ensure_built((2,))
+    layer.params["bias"][...] = -100.0
+    assert gradcheck(layer, rng.standard_normal((4, 2)), atol=0.0).ok
+
+
+def test_the_failure_message_lists_each_failing_piece_on_its_own_line(rng):
+    layer = WrongGradient(3, activation="tanh", dtype="float64")
+    with pytest.raises(GradcheckError) as e:
+        gradcheck(layer, rng.standard_normal((4, 5)), n_directions=2)
+    lines = str(e.value).splitlines()
+    assert lines[0].startswith("gradient check failed for layer")
+    assert len(lines) >= 3 and all(l.startswith("  input 0: numerical") for l in lines[1:3])
+
+
+def test_float64_message_says_how_to_fix_it():
+    with pytest.raises(TypeError, match="build layers with dtype='float64' and pass float64"):
+        gradcheck(L.Dense(3), numpy.zeros((2, 2), "float32"))

@@ -47,3 +47,35 @@ def test_shape_and_dtype_must_match():
         assert_close(numpy.zeros(3, numpy.float32), numpy.zeros(4, numpy.float32))
     with pytest.raises(AssertionError):
         assert_close(numpy.zeros(3, numpy.float64), numpy.zeros(3, numpy.float32))
+
+
+# Pinned by the mutation check (tools/mutation_check.py): each test below fails
+# under a one-line change of assert_close that the tests above let through.
+def test_the_floor_is_three_percent_of_the_largest_magnitude():
+    # tol 1: an element at 0 is held to 0.03 * max(1, max|expected|).
+    e = numpy.array([0.0, 10.0])
+    assert_close(numpy.array([0.29, 10.0]), e, tol=1.0)      # under the floor 0.3
+    with pytest.raises(AssertionError):
+        assert_close(numpy.array([0.31, 10.0]), e, tol=1.0)  # over it
+    small = numpy.array([0.0, 0.5])                           # max < 1: the floor is 0.03
+    with pytest.raises(AssertionError):
+        assert_close(numpy.array([0.045, 0.5]), small, tol=1.0)
+
+
+def test_exact_equality_passes_a_zero_tolerance():
+    e = numpy.array([0.0, 1.5, -2.0])
+    assert_close(e.copy(), e, tol=0.0, floor=0.0)
+
+
+def test_a_single_element_is_checked():
+    with pytest.raises(AssertionError):
+        assert_close(numpy.array([1.1]), numpy.array([1.0]))
+
+
+def test_the_message_names_the_worst_element():
+    e = numpy.ones((3, 4))
+    a = e.copy()
+    a[0, 1] += 1e-6
+    a[2, 3] += 1e-3
+    with pytest.raises(AssertionError, match=r"worst at \(2, 3\)"):
+        assert_close(a, e)

@@ -12,14 +12,17 @@ cdef enum:
     BLAS_INT_MAX = 2147483647
 
 
-cdef inline object check_float(str what, object a, object like=None):
-    """``a`` must be a float32/float64 ndarray (the dtype of ``like`` if given)."""
+cdef inline object check_float(str what, object a, object like=None, str like_name=None):
+    """``a`` must be a float32/float64 ndarray (the dtype of ``like``, the argument
+    called ``like_name``, if given)."""
     if not isinstance(a, numpy.ndarray):
         raise TypeError(f"{what} must be a numpy.ndarray, got {type(a).__name__}")
     if a.dtype != numpy.float32 and a.dtype != numpy.float64:
         raise TypeError(f"{what} has dtype {a.dtype}; the kernels take float32 or float64")
     if like is not None and a.dtype != like.dtype:
-        raise TypeError(f"{what} has dtype {a.dtype} but the other operands are {like.dtype}")
+        raise TypeError(f"{what} has dtype {a.dtype} but "
+                        + (f"{like_name} has" if like_name else "the other operands are")
+                        + f" {like.dtype}; they must match")
     return a
 
 
@@ -72,12 +75,12 @@ cdef inline int activation_code(object name, tuple supported=None) except -1:
     return codes[name]
 
 
-cdef inline object check_out(str what, object out, object shape, object like):
+cdef inline object check_out(str what, object out, object shape, object like, str like_name=None):
     """A fresh array of ``shape`` when ``out`` is None, else ``out`` checked to be a
     writeable C-contiguous array of that shape and ``like``'s dtype."""
     if out is None:
         return numpy.empty(shape, dtype=like.dtype)
-    check_float(what, out, like)
+    check_float(what, out, like, like_name)
     if out.shape != tuple(shape):
         raise ValueError(f"{what} has shape {out.shape} but the result has shape {tuple(shape)}")
     check_c_contiguous(what, out, writeable=True)
@@ -148,3 +151,34 @@ cdef inline int check_disjoint(str out_name, object out, dict inputs, tuple same
             raise ValueError(f"{out_name} overlaps {name} in memory; pass a separate array "
                              f"for {out_name}")
     return 0
+
+
+cdef inline int check_all_disjoint(dict outs, dict inputs) except -1:
+    """Each written array in ``outs`` (name -> array or None) must share no
+    memory with any input nor with another written array: an in-place update
+    reading state another one is writing gives garbage."""
+    names = [k for k, v in outs.items() if v is not None]
+    for i, name in enumerate(names):
+        others = dict(inputs)
+        for other in names[i + 1:]:
+            others[other] = outs[other]
+        check_disjoint(name, outs[name], others)
+    return 0
+
+
+cdef inline Py_ssize_t check_count(str name, object value, Py_ssize_t top=-1) except -1:
+    """A non-negative integer argument (a size or count; at most ``top`` when
+    given): ValueError/TypeError naming it instead of an OverflowError or a
+    negative size that would index outside the arrays."""
+    import operator
+    try:
+        v = operator.index(value)
+    except TypeError:
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}") from None
+    if v < 0:
+        raise ValueError(f"{name} is {v}; expected a non-negative integer")
+    if top >= 0 and v > top:
+        raise ValueError(f"{name} is {v}; expected at most {top}")
+    if v > 2**62:
+        raise ValueError(f"{name} is {v}; too large")
+    return v

@@ -98,7 +98,7 @@ def test_errors(rng):
         kernels.activation_forward("relu", x[:, ::2])
     with pytest.raises(ValueError, match=r"dy has shape \(4, 3\) but y has shape \(3, 4\)"):
         kernels.activation_backward("tanh", x, x.T.copy())
-    with pytest.raises(TypeError, match="dtype float64 but the other operands are float32"):
+    with pytest.raises(TypeError, match="dy has dtype float64 but y has float32"):
         kernels.activation_backward("tanh", x, x.astype(numpy.float64))
     with pytest.raises(ValueError, match=r"out has shape \(4,\)"):
         kernels.activation_forward("relu", x, out=numpy.empty(4, numpy.float32))

@@ -75,7 +75,7 @@ def test_gemm_errors():
         gemm(f, f)
     with pytest.raises(TypeError, match="float32 or float64"):
         gemm(f.astype(numpy.int64), f.T)
-    with pytest.raises(TypeError, match="dtype float64 but the other operands are float32"):
+    with pytest.raises(TypeError, match="b has dtype float64 but a has float32"):
         gemm(f, f.T.astype(numpy.float64))
     with pytest.raises(ValueError, match="2-D"):
         gemm(numpy.ones(3, numpy.float32), f)

@@ -129,7 +129,7 @@ def test_errors(rng):
         kernels.dense_forward(x, W.T, b)
     with pytest.raises(ValueError, match=r"b has shape \(3,\)"):
         kernels.dense_forward(x, W, numpy.zeros(3, numpy.float32))
-    with pytest.raises(TypeError, match="dtype float64 but the other operands are float32"):
+    with pytest.raises(TypeError, match="W has dtype float64 but x has float32"):
         kernels.dense_forward(x, W.astype(numpy.float64), b)
     with pytest.raises(ValueError, match="unknown activation"):
         kernels.dense_forward(x, W, b, "gelu")

@@ -158,3 +158,140 @@ class TestOverlappingOutputs:
             A.softmax(y[:10], out=y[5:15])
         with pytest.raises(ValueError, match="out overlaps y"):
             A.activation_backward("tanh", y[:10], y[:10].copy(), out=y[2:12])
+
+    # Found by tests/fuzz: these kernels wrote in place over their own inputs.
+    def test_dense_backward_gradients_are_not_inputs(self, rng):
+        x = rng.standard_normal((3, 3)).astype(numpy.float32)
+        W, y, dy = (rng.standard_normal((3, 3)).astype(numpy.float32) for _ in range(3))
+        with pytest.raises(ValueError, match="dW is the same memory as x"):
+            dense.dense_backward(x, W, y, dy, x, None)
+        with pytest.raises(ValueError, match="db overlaps dy"):
+            dense.dense_backward(x, W, y, dy, numpy.zeros_like(W), dy[0])
+
+    @pytest.mark.parametrize("kernel", ["sgd", "rmsprop", "adagrad", "adam", "sparse_adam"])
+    def test_optimizer_state_is_not_the_param_or_grad(self, kernel):
+        from fastnn._C import optim
+        p = numpy.ones(6, numpy.float32)
+        g = numpy.full(6, 0.5, numpy.float32)
+        call = {"sgd": lambda s: optim.sgd_update(p, g, s, 0.1, 0.9),
+                "rmsprop": lambda s: optim.rmsprop_update(p, g, s, 0.1),
+                "adagrad": lambda s: optim.adagrad_update(p, g, s, 0.1),
+                "adam": lambda s: optim.adam_update(p, g, s, numpy.zeros(6, numpy.float32),
+                                                    0.1, 0.9, 0.999, 1e-7, 1),
+                "sparse_adam": lambda s: S.adam_update(p, g, s, numpy.zeros(6, numpy.float32),
+                                                       0.1, 0.9, 0.999, 1e-7, 1)}[kernel]
+        with pytest.raises(ValueError, match="param is the same memory as"):
+            call(p)
+        with pytest.raises(ValueError, match="the same memory as grad|overlaps grad"):
+            call(g)
+
+    def test_sparse_outputs_are_not_inputs(self, rng):
+        ip, ix, data = _csr(rng, n=5, m=5)
+        nnz = data.shape[0]
+        H = rng.standard_normal((5, 3)).astype(numpy.float32)
+        c = numpy.zeros(nnz, numpy.float32)
+        ipc, ixc = ip.copy(), ix.copy()
+        # c as long as the pattern's nnz, so that out_vals=c has the right length.
+        ixc[:] = numpy.minimum(ixc, nnz - 1)
+        Vt = rng.standard_normal((nnz, 3)).astype(numpy.float32)
+        with pytest.raises(ValueError, match="out_vals is the same memory as c"):
+            S.sddmm(ipc, ixc, H, Vt, c, c)
+        with pytest.raises(ValueError, match="out is the same memory as vals"):
+            S.column_sums(ix, data, data)
+        with pytest.raises(ValueError, match="out is the same memory as G"):
+            G = rng.standard_normal((5, 5)).astype(numpy.float32)
+            S.csr_t_matmul(ip, ix, data, G, G)
+        with pytest.raises(ValueError, match="out_vals is the same memory as grad_vals"):
+            out = numpy.empty(nnz, numpy.float32)
+            S.sddmm_sq_error(ip, ix, H, rng.standard_normal((5, 3)).astype(numpy.float32),
+                             None, data, out, out, numpy.zeros_like(H))
+        # The gradient may overwrite the predictions (elementwise, documented).
+        pred = data.copy() + 1
+        loss, grad = S.masked_sq_error(pred, data, grad_out=pred)
+        assert grad is pred and numpy.allclose(grad, 2.0)
+
+    def test_autorec_step_moments_are_not_weights(self, rng):
+        from fastnn._C import autorec_step as AR
+        ip, ix, data = _csr(rng, n=6, m=5)
+        W, Vt = (rng.standard_normal((5, 3)).astype(numpy.float32) for _ in range(2))
+        z = {k: numpy.zeros(s, numpy.float32) for k, s in
+             (("b", 3), ("c", 5), ("mb", 3), ("vb", 3), ("mc", 5), ("vc", 5))}
+        with pytest.raises(ValueError, match="W is the same memory as mW"):
+            AR.autorec_adam_step(ip, ix, data, W, z["b"], Vt, z["c"], W, numpy.zeros_like(W),
+                                 z["mb"], z["vb"], numpy.zeros_like(W), numpy.zeros_like(W),
+                                 z["mc"], z["vc"], 1e-3, 0.9, 0.999, 1e-8, 1, 0.0)
+
+
+# ------------------------------------------------------- the last unclear errors
+@pytest.mark.parametrize("pieces", [2**31, 2**40, -1, 0])
+def test_maxout_pieces_out_of_range_is_a_value_error(pieces):
+    x = numpy.ones((2, 4), numpy.float32)
+    with pytest.raises(ValueError, match="pieces"):
+        A.maxout_forward(x, pieces)
+    with pytest.raises(ValueError, match="pieces"):
+        A.maxout_backward(x, numpy.zeros((2, 4), numpy.int32), pieces)
+    with pytest.raises(TypeError, match="pieces must be an integer"):
+        A.maxout_forward(x, 2.0)
+
+
+@pytest.mark.parametrize("arg", ["n_rows", "n_cols"])
+def test_check_csr_negative_sizes_name_the_argument(arg):
+    ip, ix = numpy.zeros(1, numpy.int32), numpy.zeros(0, numpy.int32)
+    sizes = {"n_rows": 0, "n_cols": 0, arg: -1}
+    with pytest.raises(ValueError, match=f"{arg} is -1; expected a non-negative integer"):
+        S.check_csr(ip, ix, sizes["n_rows"], sizes["n_cols"])
+
+
+def test_csr_transpose_negative_n_cols_is_refused_not_a_heap_write():
+    # An empty pattern with n_cols=-1 made a zero-length t_indptr and wrote t_indptr[0].
+    rc, err = _in_child("""
+        import numpy as np
+        from fastnn._C import sparse as S
+        try:
+            S.csr_transpose(np.zeros(3, np.int32), np.zeros(0, np.int32), -1)
+        except ValueError as e:
+            assert "n_cols is -1" in str(e), e
+        else:
+            raise SystemExit("accepted n_cols=-1")
+    """)
+    assert rc == 0, err
+
+
+def test_kernel_messages_name_the_callers_arguments(rng):
+    ip, ix, data = _csr(rng, n=4, m=5)
+    B = numpy.ones((5, 2), numpy.float32)
+    # No argument is called "A": the arrays are named as passed.
+    with pytest.raises(ValueError, match=r"^indices has \d+ stored entries but data has"):
+        S.csr_matmul(ip, ix, data[:-1], B, numpy.zeros((4, 2), numpy.float32))
+    bad = ix.copy()
+    bad[0] = 99
+    with pytest.raises(ValueError, match=r"^indices holds column 99"):
+        S.csr_matmul(ip, bad, data, B, numpy.zeros((4, 2), numpy.float32))
+    with pytest.raises(ValueError, match=r"stored entries but target has"):
+        from fastnn._C import autorec_step as AR
+        W = numpy.ones((5, 2), numpy.float32)
+        AR.autorec_adam_step(ip, ix, data[:-1], W, numpy.zeros(2, numpy.float32), W.copy(),
+                             numpy.zeros(5, numpy.float32), *(numpy.zeros(s, numpy.float32) for s in (
+                                 (5, 2), (5, 2), 2, 2, (5, 2), (5, 2), 5, 5)),
+                             1e-3, 0.9, 0.999, 1e-8, 1, 0.0)
+    with pytest.raises(TypeError, match="W has dtype float64 but x has float32"):
+        dense.dense_forward(numpy.ones((2, 2), numpy.float32), numpy.ones((2, 2)))
+
+
+@pytest.mark.parametrize("call", [
+    lambda: blas.gemm([[1.0]], numpy.ones((1, 1))),
+    lambda: dense.dense_forward(numpy.ones((1, 1), numpy.float32), [[1.0]]),
+    lambda: A.activation_forward("relu", [1.0, 2.0]),
+    lambda: S.masked_sq_error([1.0], numpy.ones(1)),
+    lambda: S.column_sums([0], numpy.ones(1), numpy.zeros(1)),
+])
+def test_a_list_where_an_array_is_expected_is_refused_by_name(call):
+    with pytest.raises((TypeError, ValueError), match=r"must be a numpy.ndarray, got list"):
+        call()
+
+
+def test_optimizer_state_given_as_a_list_is_a_type_error():
+    from fastnn._C import optim
+    p = numpy.ones(3, numpy.float32)
+    with pytest.raises(TypeError, match="velocity must be a numpy.ndarray, got list"):
+        optim.sgd_update(p, p.copy(), [0.0, 0.0, 0.0], 0.1, 0.9)
