@@ -149,8 +149,10 @@ def batchnorm_forward(x, gamma, beta, double epsilon, mean=None, variance=None):
         # Copies: the kernel's statistics are writable, a caller's may not be.
         mean = numpy.array(_features("batchnorm_forward", mean, "mean", n, x))
         variance = numpy.array(_features("batchnorm_forward", variance, "variance", n, x))
-        if n and not (variance >= 0).all():
-            raise ValueError("batchnorm_forward: variance holds a negative value or NaN")
+        # A NaN passes (a diverged model's statistics give NaN outputs, as
+        # elsewhere, for TerminateOnNaN to see); a negative variance is a bug.
+        if n and (variance < 0).any():
+            raise ValueError("batchnorm_forward: variance holds a negative value")
     y = numpy.empty((m, n), x.dtype)
     if m == 0 or n == 0:
         return y, mean, variance

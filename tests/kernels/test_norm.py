@@ -180,6 +180,9 @@ def test_bad_arguments_raise_before_the_kernel(rng):
         norm.batchnorm_forward(x, gamma, beta, EPS, mean=gamma)
     with pytest.raises(ValueError, match="negative"):
         norm.batchnorm_forward(x, gamma, beta, EPS, beta * 0, -numpy.ones(4, numpy.float32))
+    nan = numpy.array([1, numpy.nan, 1, 1], numpy.float32)   # NaN propagates, no error
+    y = norm.batchnorm_forward(x, gamma, beta, EPS, beta * 0, nan)[0]
+    assert numpy.isnan(y[:, 1]).all() and numpy.isfinite(y[:, [0, 2, 3]]).all()
     dy = numpy.ones_like(x)
     mean, var = x.mean(0), x.var(0)
     with pytest.raises(ValueError, match="dy has shape"):
