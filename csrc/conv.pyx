@@ -195,32 +195,31 @@ cdef void _backward(int code, const floating* x, const floating* W, const floati
                     const floating* dy, floating* dz_buf, floating* dW, floating* db,
                     double* partial, floating* dx, floating* cols, Geom g,
                     floating alpha) noexcept nogil:
-    cdef Py_ssize_t m = g.n * g.oh * g.ow, nrows = g.n * g.oh, step = _chunk(&g), t0, t1
-    cdef Py_ssize_t grp, rows, j, blk, nblocks = (m + SUM_ROWS - 1) // SUM_ROWS
+    """Chunk by chunk of output rows: dz = dy * act'(y) and the bias gradient's
+    partial sums of the chunk (into ``dz_buf``, one chunk long, still in cache for
+    the GEMMs), then dW += cols^T dz and dx += col2im(dz W^T)."""
+    cdef Py_ssize_t nrows = g.n * g.oh, step = _chunk(&g), t0, t1, ci = 0
+    cdef Py_ssize_t grp, rows, j, blk, nblk, per_chunk = (step * g.ow + SUM_ROWS - 1) // SUM_ROWS
+    cdef Py_ssize_t nchunks = (nrows + step - 1) // step
     cdef bint fuse = code != ACT_LINEAR, direct = _direct(&g)
-    cdef const floating* dz = dy
+    cdef const floating* dz
     cdef const floating* a
     cdef double s
     cdef int nt
-    if fuse:
-        dz = dz_buf
-    if fuse or db != NULL:
-        nt = fastnn_threads(<double>m * g.f)
-        for blk in prange(nblocks, schedule="static", num_threads=nt):
-            _dz_block(code, y, dy, dz_buf if fuse else NULL,
-                      partial + blk * g.f if db != NULL else NULL,
-                      blk * SUM_ROWS, min(m, (blk + 1) * SUM_ROWS), g.f, alpha)
-        if db != NULL:
-            # Blocks are summed in a fixed order: the result does not depend on threads.
-            for j in range(g.f):
-                s = 0
-                for blk in range(nblocks):
-                    s = s + partial[blk * g.f + j]
-                db[j] += <floating>s
     t0 = 0
     while t0 < nrows:
         t1 = min(nrows, t0 + step)
         rows = (t1 - t0) * g.ow
+        dz = dy + t0 * g.ow * g.f
+        if fuse or db != NULL:
+            nblk = (rows + SUM_ROWS - 1) // SUM_ROWS
+            nt = fastnn_threads(<double>rows * g.f)
+            for blk in prange(nblk, schedule="static", num_threads=nt):
+                _dz_block(code, y + t0 * g.ow * g.f, dz, dz_buf if fuse else NULL,
+                          partial + (ci * per_chunk + blk) * g.f if db != NULL else NULL,
+                          blk * SUM_ROWS, min(rows, (blk + 1) * SUM_ROWS), g.f, alpha)
+            if fuse:
+                dz = dz_buf
         for grp in range(g.groups):
             if dW != NULL:
                 if direct:
@@ -230,20 +229,26 @@ cdef void _backward(int code, const floating* x, const floating* W, const floati
                     a = cols
                 # dW[:, :, :, group] += cols^T @ dz[:, group]
                 gemm_rm(True, False, <int>g.kg, <int>g.fg, <int>rows, 1, a, <int>g.kg,
-                        dz + t0 * g.ow * g.f + grp * g.fg, <int>g.f, 1, dW + grp * g.fg,
-                        <int>g.f)
+                        dz + grp * g.fg, <int>g.f, 1, dW + grp * g.fg, <int>g.f)
             if dx != NULL:
                 if direct:
                     # dx is its own column matrix: write the product there.
-                    gemm_rm(False, True, <int>rows, <int>g.kg, <int>g.fg, 1,
-                            dz + t0 * g.ow * g.f, <int>g.f, W, <int>g.f, 0,
-                            dx + t0 * g.ow * g.c, <int>g.kg)
+                    gemm_rm(False, True, <int>rows, <int>g.kg, <int>g.fg, 1, dz, <int>g.f, W,
+                            <int>g.f, 0, dx + t0 * g.ow * g.c, <int>g.kg)
                     continue
-                gemm_rm(False, True, <int>rows, <int>g.kg, <int>g.fg, 1,
-                        dz + t0 * g.ow * g.f + grp * g.fg, <int>g.f, W + grp * g.fg, <int>g.f, 0,
-                        cols, <int>g.kg)
+                gemm_rm(False, True, <int>rows, <int>g.kg, <int>g.fg, 1, dz + grp * g.fg,
+                        <int>g.f, W + grp * g.fg, <int>g.f, 0, cols, <int>g.kg)
                 _col2im_rows(cols, dx, &g, grp, t0, t1)
         t0 = t1
+        ci += 1
+    if db != NULL:
+        # Partial sums in a fixed order (chunks and blocks are functions of the
+        # shapes): the result does not depend on threads.
+        for j in range(g.f):
+            s = 0
+            for blk in range(nchunks * per_chunk):
+                s = s + partial[blk * g.f + j]
+            db[j] += <floating>s
 
 
 # ------------------------------------------------------------------ checks
@@ -395,10 +400,13 @@ def conv2d_backward(x, W, y, dy, dW, db, strides=(1, 1), pads=(0, 0, 0, 0), dila
     W = numpy.ascontiguousarray(W)
     x = numpy.ascontiguousarray(x) if dW is not None else numpy.zeros((1, 1, 1, 1), dy.dtype)
     y = numpy.ascontiguousarray(y) if code != ACT_LINEAR else dy
-    dz = numpy.empty_like(dy) if code != ACT_LINEAR else numpy.empty((1, 1, 1, 1), dy.dtype)
-    cdef Py_ssize_t m = g.n * g.oh * g.ow
-    partial = numpy.empty(((m + SUM_ROWS - 1) // SUM_ROWS if db is not None else 1, g.f),
-                          numpy.float64)
+    cdef Py_ssize_t step = min(g.n * g.oh, _chunk(&g))
+    cdef Py_ssize_t nchunks = (g.n * g.oh + _chunk(&g) - 1) // _chunk(&g)
+    cdef Py_ssize_t per_chunk = (_chunk(&g) * g.ow + SUM_ROWS - 1) // SUM_ROWS
+    # dz of one chunk of output rows; the bias gradient's partial sums, zero
+    # where a last, shorter chunk has fewer blocks.
+    dz = numpy.empty(step * g.ow * g.f if code != ACT_LINEAR else 1, dy.dtype)
+    partial = numpy.zeros((nchunks * per_chunk if db is not None else 1, g.f), numpy.float64)
     dx = numpy.zeros(x_shape, dy.dtype) if need_dx else numpy.empty((1, 1, 1, 1), dy.dtype)
     cdef bint need_cols = not _direct(&g) and (dW is not None or need_dx)
     cols = numpy.empty(min(g.n * g.oh, _chunk(&g)) * g.ow * g.kg if need_cols else 1, dy.dtype)
@@ -415,12 +423,12 @@ def conv2d_backward(x, W, y, dy, dW, db, strides=(1, 1), pads=(0, 0, 0, 0), dila
 
 cdef void _backward_typed(int code, const floating[:, :, :, ::1] x,
                           const floating[:, :, :, ::1] W, const floating[:, :, :, ::1] y,
-                          const floating[:, :, :, ::1] dy, floating[:, :, :, ::1] dz,
+                          const floating[:, :, :, ::1] dy, floating[::1] dz,
                           floating[:, :, :, ::1] dW, bint has_dW, floating[::1] db, bint has_db,
                           double[:, ::1] partial, floating[:, :, :, ::1] dx, bint need_dx,
                           floating[::1] cols, Geom g, double alpha):
     with nogil:
         _backward(code, &x[0, 0, 0, 0], &W[0, 0, 0, 0], &y[0, 0, 0, 0], &dy[0, 0, 0, 0],
-                  &dz[0, 0, 0, 0], &dW[0, 0, 0, 0] if has_dW else NULL,
+                  &dz[0], &dW[0, 0, 0, 0] if has_dW else NULL,
                   &db[0] if has_db else NULL, &partial[0, 0],
                   &dx[0, 0, 0, 0] if need_dx else NULL, &cols[0], g, <floating>alpha)

@@ -237,7 +237,9 @@ class Conv2D(_Conv):
     ``Conv2D(32, 3, activation="relu")``: kernel (3, 3, in_channels // groups, 32),
     bias (32,); ``padding="same"`` keeps ceil(size / stride) positions (the odd
     pad after, as Keras); ``groups`` splits the channels into independent
-    convolutions. Forward is im2col + one GEMM with bias and activation fused."""
+    convolutions. Forward is im2col + one GEMM with bias and activation fused.
+    Unlike Keras, strides > 1 together with dilation_rate > 1 are accepted (the
+    kernels compute that case as PyTorch does)."""
     rank = 2
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,

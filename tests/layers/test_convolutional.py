@@ -171,6 +171,7 @@ def test_frozen_layer_passes_gradients_only(rng):
     (dict(kernel_size=3, padding="same"), 1),
     (dict(kernel_size=(3, 5), strides=(2, 1)), 0),
     (dict(kernel_size=3, dilation_rate=2), 0),
+    (dict(kernel_size=3, strides=2, dilation_rate=2), 0),   # Keras refuses; fastnn computes it
     (dict(kernel_size=3, groups=3, padding="same"), 1),
     (dict(kernel_size=1), 0),
 ])
