@@ -183,7 +183,9 @@ DW_CASES = [  # x shape, kernel (kh, kw, M), strides, dilation, padding
     ((1, 9, 8, 3), (3, 3, 1), (1, 1), (2, 3), "same"),   # dilation
     ((2, 4, 5, 5), (4, 5, 1), (1, 1), (1, 1), "valid"),  # kernel = input
     ((1, 5, 5, 2), (1, 1, 2), (2, 2), (1, 1), "valid"),  # 1x1
-    ((1, 3, 4, 3), (3, 3, 1), (3, 2), (1, 1), "same"),   # stride > ... covering padding
+    ((1, 3, 4, 3), (3, 3, 1), (3, 2), (1, 1), "same"),   # stride 3 over padding
+    ((2, 5, 6, 37), (3, 3, 1), (1, 1), (1, 1), "same"),  # a channel block and a tail
+    ((1, 6, 7, 70), (2, 3, 1), (2, 2), (1, 1), "same"),  # two blocks and a tail, strided
 ]
 
 
@@ -226,23 +228,25 @@ def test_depthwise_kernel_against_loops(shape, kernel, s, d, padding, dtype, act
         assert_close(db2, db_ref.astype(dtype), tol=tol)
 
 
-def test_depthwise_gradients_do_not_depend_on_the_thread_count(rng):
-    x = rng.standard_normal((4, 33, 31, 16)).astype(numpy.float32)
-    kern = rng.standard_normal((3, 3, 16, 2)).astype(numpy.float32)
-    y = pool.depthwise_conv2d_forward(x, kern, None, 1, 1, 1, 1, 1, 1, 1, 1)
+def test_depthwise_results_do_not_depend_on_the_thread_count(rng):
     cap, adapt = threads.get_num_threads(), threads._state.adapt
-    results = []
-    try:
-        for n in (1, 2, 3):
-            threads.set_num_threads(n, adapt=False)
-            dk, db = numpy.zeros_like(kern), numpy.zeros(32, numpy.float32)
-            dx = pool.depthwise_conv2d_backward(x, kern, y, y, dk, db, 1, 1, 1, 1, 1, 1, 1, 1)
-            results.append((dx, dk, db))
-    finally:
-        threads.set_num_threads(cap, adapt=bool(adapt))
-    for other in results[1:]:
-        for a, b in zip(results[0], other):
-            numpy.testing.assert_array_equal(a, b)
+    for c, m in ((40, 1), (16, 2)):  # the C loops (M = 1) and the general ones
+        x = rng.standard_normal((4, 33, 31, c)).astype(numpy.float32)
+        kern = rng.standard_normal((3, 3, c, m)).astype(numpy.float32)
+        results = []
+        try:
+            for n in (1, 2, 3):
+                threads.set_num_threads(n, adapt=False)
+                y = pool.depthwise_conv2d_forward(x, kern, None, 1, 1, 1, 1, 1, 1, 1, 1)
+                dk, db = numpy.zeros_like(kern), numpy.zeros(c * m, numpy.float32)
+                dx = pool.depthwise_conv2d_backward(x, kern, y, y, dk, db,
+                                                    1, 1, 1, 1, 1, 1, 1, 1)
+                results.append((y, dx, dk, db))
+        finally:
+            threads.set_num_threads(cap, adapt=bool(adapt))
+        for other in results[1:]:
+            for a, b in zip(results[0], other):
+                numpy.testing.assert_array_equal(a, b)
 
 
 def test_read_only_inputs_are_read_in_place(rng):

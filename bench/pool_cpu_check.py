@@ -1,0 +1,77 @@
+"""CPU time per call, one thread each, of the depthwise and max-pooling
+benchmark cases (bench/test_bench_pool.py): fastnn in this process, PyTorch
+(channels_last and contiguous NCHW) in a child process, taking turns.
+
+On a machine shared with other jobs the wall-clock suite's ratios swing by
+several times; a single thread's CPU time (time.process_time) is what other
+jobs disturb least, so this compares the work each library does per call.
+
+    PYTHONPATH=$PWD python bench/pool_cpu_check.py [--turns 3] [--calls 30]
+"""
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def cpu_ms(fn, calls):
+    """Minimum and median CPU milliseconds of ``calls`` calls after a warm-up,
+    formatted."""
+    fn()
+    times = []
+    for _ in range(calls):
+        t = time.process_time()
+        fn()
+        times.append(time.process_time() - t)
+    return f"{1e3 * min(times):.2f}", f"{1e3 * float(np.median(times)):.2f}"
+
+
+def torch_side(calls):
+    import torch  # noqa: F401  (first, as in the benchmark child)
+    sys.path.insert(0, HERE)
+    import _torch_cases as tc
+    torch.set_num_threads(1)
+    for fmt in ("channels_last", "nchw"):
+        for case in ("depthwise_conv", "max_pool"):
+            print(f"torch:{fmt}", case, *cpu_ms(getattr(tc, case)(fmt), calls), flush=True)
+
+
+def fastnn_side(calls):
+    sys.path.insert(0, HERE)
+    import _data
+    import test_bench_pool as b
+    from fastnn import threads
+    threads.set_num_threads(1, adapt=False)
+    ops = b.OPS["fastnn"]
+    x, k, bias, dy = _data.depthwise_case()
+    dk, db = np.zeros_like(k), np.zeros_like(bias)
+    xp, dyp = _data.maxpool_case()
+    print("fastnn depthwise_conv", *cpu_ms(lambda: b.depthwise_step(ops, x, k, bias, dy, dk, db),
+                                         calls))
+    print("fastnn max_pool", *cpu_ms(lambda: b.maxpool_step(ops, xp, dyp), calls))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--turns", type=int, default=3)
+    parser.add_argument("--calls", type=int, default=30)
+    parser.add_argument("--side", choices=["torch"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.side == "torch":
+        return torch_side(args.calls)
+    print(f"load average {os.getloadavg()[0]:.2f}; CPU ms per call, one thread: min median")
+    for _ in range(args.turns):
+        fastnn_side(args.calls)
+        out = subprocess.run([sys.executable, __file__, "--side", "torch", "--calls",
+                              str(args.calls)], capture_output=True, text=True, check=True)
+        sys.stdout.write(out.stdout)
+    print(f"load average {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
