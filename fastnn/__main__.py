@@ -2,9 +2,10 @@
 
 Commands: ``demo`` (the README's main job: trains on data shipped in the
 package, no network), ``mnist`` (the MLP on real MNIST), ``autoencoder``
-(MNIST autoencoders), ``autorec`` (the AutoRec evaluation protocol on a
-ratings file), ``datasets`` (list or download the data sets), ``rnn`` (the
-recurrent networks: character LM, sine forecasting, masked classification). Each command has
+(MNIST autoencoders), ``cnn`` (convolutional networks on MNIST and
+Fashion-MNIST), ``rnn`` (the recurrent networks: character LM, sine
+forecasting, masked classification), ``autorec`` (the AutoRec evaluation
+protocol on a ratings file), ``datasets`` (list or download the data sets). Each command has
 ``--help``; ``--version`` prints fastnn's version. Bad input (a missing data
 folder, a malformed file, a failed download) ends with one line on stderr,
 ``<prog> <command>: error: ...``, and exit status 1, never a traceback.
@@ -85,9 +86,30 @@ def _demo(args):
     result = model.evaluate(x_test, y_test, return_dict=True)
     print(f"test loss {result['loss']:.4f}  test accuracy {result['accuracy']:.4f}  "
           f"(trained in {elapsed:.1f} s)")
+    if not args.skip_cnn:
+        _demo_cnn(args, (x_train, y_train), (x_test, y_test))
     if not args.skip_autorec:
         _demo_autorec(args)
     return 0
+
+
+def _demo_cnn(args, train, test):
+    """The tiny convnet on the same digits, as 8x8 one-channel images."""
+    import fastnn
+    from fastnn import recipes
+
+    (x_train, y_train), (x_test, y_test) = train, test
+    fastnn.set_seed(args.seed)
+    print("\ndemo: a tiny convnet on the same digits as 8x8x1 images: Conv2D 16 3x3, "
+          "MaxPooling2D 2, Conv2D 32 3x3, Dense 10")
+    model = recipes.digits_convnet()
+    start = time.perf_counter()
+    model.fit(x_train.reshape(-1, 8, 8, 1), y_train, batch_size=32, epochs=args.cnn_epochs,
+              verbose=args.verbose)
+    elapsed = time.perf_counter() - start
+    result = model.evaluate(x_test.reshape(-1, 8, 8, 1), y_test, return_dict=True)
+    print(f"convnet: test loss {result['loss']:.4f}  test accuracy {result['accuracy']:.4f}  "
+          f"(trained in {elapsed:.1f} s)")
 
 
 def _demo_autorec(args):
@@ -151,6 +173,50 @@ def _autoencoder(args):
                                        code=args.code)
     print(f"{args.kind} autoencoder: test per-pixel binary cross-entropy {result['test_bce']:.4f}, "
           f"MSE {result['test_mse']:.4f} ({result['train_seconds']:.1f} s training)")
+    return 0
+
+
+def _cnn(args):
+    from fastnn import recipes
+
+    dataset = recipes.CNN_KINDS[args.kind][1]
+    say = print if args.verbose else (lambda *a, **k: None)   # --verbose 0: the result only
+    data = _load_mnist_or_fail(args, dataset)
+    if args.limit:
+        (xt, yt), test = data
+        data = (xt[:args.limit], yt[:args.limit]), test   # the test set stays whole
+    epochs = args.epochs if args.epochs is not None else CNN_EPOCHS[args.kind]
+    model = recipes.CNN_KINDS[args.kind][0].__name__
+    say(f"{dataset}: {len(data[0][0])} training and {len(data[1][0])} test images; {model}, "
+        f"Adam, batch {args.batch_size}, {epochs} epochs")
+    if args.kind == "autoencoder":
+        result = recipes.train_conv_autoencoder(data, epochs=epochs, batch_size=args.batch_size,
+                                                verbose=args.verbose, seed=args.seed)
+        if args.plot:
+            try:
+                recipes.plot_denoising(result["noisy"], result["reconstruction"],
+                                       recipes.images(data[1][0]), args.plot)
+                say(f"wrote noisy / denoised / original test digits to {args.plot}")
+            except ImportError:
+                say("matplotlib is not installed: no reconstruction plot")
+            except OSError as e:
+                _fail(args, f"cannot write the plot {args.plot}: {e}")
+    else:
+        kwargs = {} if args.lr is None else {"learning_rate": args.lr}
+        result = recipes.train_cnn(data, kind=args.kind, epochs=epochs,
+                                   batch_size=args.batch_size, verbose=args.verbose,
+                                   seed=args.seed, **kwargs)
+    if args.save:
+        result["model"].save(args.save)
+        say(f"saved the model to {args.save}")
+    timing = (f"{result['train_seconds']:.1f} s training, fastest epoch "
+              f"{min(result['epoch_seconds']):.1f} s")
+    if args.kind == "autoencoder":
+        print(f"test BCE {result['test_bce']:.4f}  test MSE {result['test_mse']:.4f}  "
+              f"(noisy test digits against the originals; {timing})")
+    else:
+        print(f"test accuracy {result['test_accuracy']:.4f}  test loss "
+              f"{result['test_loss']:.4f}  ({timing})")
     return 0
 
 
@@ -281,6 +347,10 @@ def _rnn_defaults(args):
     return _rnn(args)
 
 
+#: ``fastnn cnn``: each kind's default number of epochs.
+CNN_EPOCHS = {"mnist": 12, "fashion": 12, "residual": 12, "autoencoder": 10}
+
+
 #: What ``fastnn datasets`` knows, in the order it lists them.
 DATASETS = ("mnist", "fashion-mnist", "ml-100k", "ml-1m", "ml-10m", "ml-latest-small")
 
@@ -359,6 +429,9 @@ def build_parser(prog=None):
                       help="0 silent, 1 progress bar, 2 one line per epoch")
     demo.add_argument("--skip-autorec", action="store_true",
                       help="skip the AutoRec part (synthetic ratings)")
+    demo.add_argument("--skip-cnn", action="store_true", help="skip the convnet part")
+    demo.add_argument("--cnn-epochs", type=int, default=15,
+                      help="training epochs of the convnet (default 15)")
     demo.set_defaults(func=_demo)
 
     data_help = ("folder with the four MNIST IDX .gz files; a missing file there is an "
@@ -394,6 +467,37 @@ def build_parser(prog=None):
     ae.add_argument("--seed", type=int, default=0)
     ae.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
     ae.set_defaults(func=_autoencoder)
+
+    cnn = sub.add_parser(
+        "cnn", help="train a convolutional network on MNIST or Fashion-MNIST",
+        description="Train a convolutional network and print its test accuracy (the "
+                    "autoencoder: its test binary cross-entropy). Kinds: mnist, Keras's "
+                    "MNIST convnet (Conv 32, MaxPool, Conv 64, MaxPool, Dropout, Dense) on "
+                    "MNIST; fashion, a small residual network of batch-normalized separable "
+                    "convolutions on Fashion-MNIST; residual, that network on MNIST; "
+                    "autoencoder, a denoising convolutional autoencoder on MNIST (Conv/"
+                    "MaxPool encoder, Conv2DTranspose decoder) with a plot of noisy, "
+                    "denoised and original test digits when matplotlib is installed.")
+    cnn.add_argument("--data", default=None, help=data_help.replace(
+        "/mnist or", "/mnist (fashion-mnist for --kind fashion) or"))
+    cnn.add_argument("--kind", default="mnist", choices=list(CNN_EPOCHS))
+    cnn.add_argument("--epochs", type=_positive_int, default=None,
+                     help="training epochs (default: " + ", ".join(
+                         f"{k} {n}" for k, n in CNN_EPOCHS.items()) + ")")
+    cnn.add_argument("--batch-size", type=_positive_int, default=128)
+    cnn.add_argument("--lr", type=float, default=None, help="initial Adam learning rate of "
+                     "the classifiers, cosine-decayed to zero (default: the model's, 1e-3 for "
+                     "mnist, 2e-3 for the residual network)")
+    cnn.add_argument("--limit", type=_positive_int, default=None, metavar="N",
+                     help="use only the first N training images (the test set stays whole)")
+    cnn.add_argument("--plot", default="cnn_autoencoder.png", metavar="FILE",
+                     help="autoencoder: where to write the reconstruction plot (default "
+                          "cnn_autoencoder.png; '' for none)")
+    cnn.add_argument("--seed", type=int, default=0)
+    cnn.add_argument("--save", default=None, help="save the trained model to this file")
+    cnn.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2],
+                     help="0 only the result line, 1 progress bar, 2 one line per epoch")
+    cnn.set_defaults(func=_cnn)
 
     from fastnn.recsys.protocol import DEFAULT_LAMS, LEARNING_RATE, LR_DECAY, LR_DECAY_PATIENCE
     ar = sub.add_parser(

@@ -6,6 +6,7 @@ real data (skipped without it)."""
 import gzip
 import hashlib
 import os
+import re
 import socket
 import struct
 import subprocess
@@ -62,6 +63,15 @@ def test_demo_runs_on_embedded_data(capsys):
     assert len(set(items)) == 5
     rated = [float(p) for p in line.split("predicted ratings ")[1].split(" (")[0].split(", ")]
     assert len(rated) == 5 and all(1 <= p <= 5 for p in rated)
+    convnet = float(out.split("convnet: test loss")[1].split("test accuracy")[1].split()[0])
+    assert convnet > 0.85
+
+
+def test_demo_skips_its_parts(capsys):
+    assert main(["demo", "--epochs", "1", "--verbose", "0", "--skip-cnn",
+                 "--skip-autorec"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("test accuracy") == 1 and "convnet" not in out and "RMSE" not in out
 
 
 @needs_mnist
@@ -128,6 +138,8 @@ def _closed_port_url():
     ["mnist", "--data", "{missing}"],
     ["mnist", "--kind", "fashion", "--data", "{missing}"],
     ["autoencoder", "--data", "{missing}"],
+    ["cnn", "--data", "{missing}"],
+    ["cnn", "--kind", "fashion", "--data", "{missing}"],
     ["autorec", "--data", "{missing}/u.data"],
     ["mnist"],                                    # empty cache, no network: download fails
     ["autorec", "--data", "ml-100k"],
@@ -237,3 +249,64 @@ def test_autorec_takes_a_movielens_name(tmp_path, monkeypatch, capsys):
                  "--epochs", "2", "--patience", "1", "--seeds", "0"]) == 0
     import json
     assert json.loads(capsys.readouterr().out)["protocol"]["ratings"] == r.nnz
+
+
+@pytest.mark.parametrize("kind", ["mnist", "fashion", "residual", "autoencoder"])
+def test_cnn_kinds_print_only_their_result_at_verbose_0(kind, tmp_path, capsys):
+    _write_fixture_mnist(tmp_path / "data")
+    plot = tmp_path / "recon.png"
+    assert main(["cnn", "--kind", kind, "--data", str(tmp_path / "data"), "--epochs", "1",
+                 "--verbose", "0", "--plot", str(plot)]) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert len(lines) == 1, captured.out
+    if kind == "autoencoder":
+        assert re.fullmatch(r"test BCE \d\.\d{4}  test MSE \d\.\d{4}  \(noisy test digits "
+                            r"against the originals; [\d.]+ s training, fastest epoch "
+                            r"[\d.]+ s\)", lines[0]), lines[0]
+        if _have_matplotlib():
+            assert plot.stat().st_size > 0
+    else:
+        assert re.fullmatch(r"test accuracy [01]\.\d{4}  test loss \d+\.\d{4}  \([\d.]+ s "
+                            r"training, fastest epoch [\d.]+ s\)", lines[0]), lines[0]
+        assert not plot.exists()
+
+
+def _have_matplotlib():
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def test_cnn_verbose_header_limit_and_save(tmp_path, capsys):
+    _write_fixture_mnist(tmp_path / "data")
+    path = tmp_path / "cnn.fastnn"
+    assert main(["cnn", "--data", str(tmp_path / "data"), "--limit", "20", "--epochs", "2",
+                 "--verbose", "2", "--save", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("mnist: 20 training and 9 test images; mnist_convnet, Adam, "
+                          "batch 128, 2 epochs\n")
+    assert "Epoch 2/2" in out and f"saved the model to {path}" in out
+    assert out.splitlines()[-1].startswith("test accuracy ")
+    model = fastnn.load_model(str(path))
+    assert [l.__class__.__name__ for l in model.layers] == [
+        "Conv2D", "MaxPooling2D", "Conv2D", "MaxPooling2D", "Flatten", "Dropout", "Dense"]
+    x = numpy.random.default_rng(0).random((3, 28, 28, 1), dtype=numpy.float32)
+    assert model.predict(x).shape == (3, 10)
+
+
+def test_cnn_rejects_bad_arguments(capsys):
+    for args in (["--kind", "vgg"], ["--epochs", "0"], ["--batch-size", "-1"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["cnn"] + args)
+        assert exit_info.value.code == 2
+        assert "error:" in capsys.readouterr().err
+
+
+@needs_mnist
+def test_cnn_command_on_a_slice(capsys):
+    assert main(["cnn", "--epochs", "3", "--limit", "3000", "--verbose", "0"]) == 0
+    out = capsys.readouterr().out
+    assert float(out.split("test accuracy")[1].split()[0]) > 0.8

@@ -52,3 +52,11 @@ def test_autoencoder_examples(kind, monkeypatch, tmp_path):
     assert 0 < results[kind]["test_bce"] < BCE_BOUND[kind]
     if "--plot" in args:
         assert (tmp_path / f"{kind}_reconstructions.png").stat().st_size > 0
+
+
+def test_mnist_cnn_example(monkeypatch, tmp_path):
+    result = _run("mnist_cnn.py", ["--epochs", "3", "--limit", "3000", "--verbose", "0",
+                                   "--plot", str(tmp_path)], monkeypatch)
+    assert result["test_accuracy"] > 0.8
+    assert [l.__class__.__name__ for l in result["model"].layers][:2] == ["Conv2D",
+                                                                         "MaxPooling2D"]

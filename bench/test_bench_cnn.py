@@ -1,0 +1,39 @@
+"""One training epoch of Keras's MNIST convnet (Conv 32 3x3 relu, MaxPool 2,
+Conv 64 3x3 relu, MaxPool 2, Flatten, Dropout 0.5, Dense 10 softmax; Adam
+1e-3, batch 128, shuffled) on 60,000 random MNIST-shaped 28x28x1 images:
+fastnn's Sequential.fit (fastnn.recipes.mnist_convnet, channels last) and a
+plain PyTorch loop (bench/_torch_cases.py cnn_epoch, NCHW). No NumPy way: a
+convolution in plain NumPy is not what anyone would train with. One warm-up
+epoch, then FASTNN_BENCH_EPOCHS (3) timed epochs each way.
+
+    python -m pytest bench/test_bench_cnn.py --benchmark-only
+"""
+import pytest
+
+import _data
+import fastnn
+from fastnn import recipes
+
+
+def fastnn_epoch(x, y):
+    c = _data.CNN
+    fastnn.set_seed(0)
+    model = recipes.mnist_convnet(input_shape=c["image"], n_classes=c["classes"],
+                                  learning_rate=c["lr"])
+
+    def epoch():
+        model.fit(x, y, batch_size=c["batch"], epochs=1, verbose=0, shuffle=True)
+    return epoch
+
+
+@pytest.fixture(scope="module")
+def mnist_images():
+    return _data.mnist_images()
+
+
+@pytest.mark.parametrize("way", ["fastnn", "torch"])
+def test_cnn_epoch(benchmark, request, mnist_images, way):
+    benchmark.group = "MNIST convnet epoch, 60k 28x28x1 images, batch 128, Adam"
+    if way == "torch":
+        return request.getfixturevalue("torch_case")("cnn_epoch", epochs=True)
+    request.getfixturevalue("epoch_case")(fastnn_epoch(*mnist_images))
