@@ -199,17 +199,38 @@ cdef void _max_forward(const floating[:, :, :, ::1] x, floating[:, :, :, ::1] y,
                         _max_run(xp, yp, ip, C, k)
 
 
+cdef inline Py_ssize_t _scatter_run(const floating* g, const int* ip, floating* dimg,
+                                    const int* krow, const int* kcol, int nk, int h0, int w0,
+                                    Py_ssize_t H, Py_ssize_t W, Py_ssize_t C) noexcept nogil:
+    """One output pixel's channels: ``dimg[h0 + krow[k], w0 + kcol[k], c] += g[c]``
+    with ``k = ip[c]``; an entry off its window or on padding is skipped and
+    counted. The window position's row and column come from tables: no
+    division per element."""
+    cdef Py_ssize_t c, bad = 0
+    cdef int k, ih, iw
+    for c in range(C):
+        k = ip[c]
+        if k < 0 or k >= nk:
+            bad += 1
+            continue
+        ih = h0 + krow[k]
+        iw = w0 + kcol[k]
+        if ih < 0 or ih >= H or iw < 0 or iw >= W:
+            bad += 1
+            continue
+        dimg[(ih * W + iw) * C + c] += g[c]
+    return bad
+
+
 cdef Py_ssize_t _max_backward(const floating[:, :, :, ::1] dy, const int[:, :, :, ::1] idx,
                               floating[:, :, :, ::1] dx, int ph, int pw, int sh, int sw, int pt,
-                              int pl) noexcept nogil:
+                              int pl, const int* krow, const int* kcol) noexcept nogil:
     # Overlapping windows of one image add into the same dx: images in parallel.
     # An argmax off its window or on padding is skipped and counted (the caller
     # raises): nothing is ever written outside dx.
     cdef Py_ssize_t N = dy.shape[0], ho = dy.shape[1], wo = dy.shape[2], C = dy.shape[3]
-    cdef Py_ssize_t H = dx.shape[1], W = dx.shape[2], n, oh, ow, c, bad = 0
-    cdef int k, h0, w0, ih, iw
-    cdef const floating* gp
-    cdef const int* ip
+    cdef Py_ssize_t H = dx.shape[1], W = dx.shape[2], n, oh, ow, bad = 0
+    cdef int h0, w0
     for n in prange(N, schedule="static",
                     num_threads=fastnn_threads(<double>N * ho * wo * C * 4)):
         # dx comes uninitialised (numpy.empty reuses memory; zeros from calloc
@@ -219,16 +240,8 @@ cdef Py_ssize_t _max_backward(const floating[:, :, :, ::1] dy, const int[:, :, :
             h0 = <int>(oh * sh) - pt
             for ow in range(wo):
                 w0 = <int>(ow * sw) - pl
-                gp = &dy[n, oh, ow, 0]
-                ip = &idx[n, oh, ow, 0]
-                for c in range(C):
-                    k = ip[c]
-                    ih = h0 + k // pw
-                    iw = w0 + k % pw
-                    if k < 0 or k >= ph * pw or ih < 0 or ih >= H or iw < 0 or iw >= W:
-                        bad += 1
-                    else:
-                        dx[n, ih, iw, c] += gp[c]
+                bad += _scatter_run(&dy[n, oh, ow, 0], &idx[n, oh, ow, 0], &dx[n, 0, 0, 0],
+                                    krow, kcol, ph * pw, h0, w0, H, W, C)
     return bad
 
 
@@ -329,6 +342,8 @@ def pool2d_backward(dy, argmax, x_shape, int ph, int pw, int sh, int sw, int pt,
     window position, checked to lie in range), average spreads dy evenly over
     the real inputs of each window. Overlapping windows sum."""
     what = f"pool2d_backward({mode!r})"
+    cdef const int* krow
+    cdef const int* kcol
     if mode not in ("max", "avg"):
         raise ValueError(f"pool2d_backward: mode must be 'max' or 'avg', got {mode!r}")
     x_shape = tuple(int(d) for d in x_shape)
@@ -353,10 +368,15 @@ def pool2d_backward(dy, argmax, x_shape, int ph, int pw, int sh, int sw, int pt,
                              f"{getattr(argmax, 'shape', '')}")
         if dy.size == 0:
             return dx
+        # Row and column of each window position, looked up per element.
+        ktab = numpy.ascontiguousarray(numpy.divmod(numpy.arange(ph * pw, dtype=numpy.int32),
+                                                    numpy.int32(pw)), dtype=numpy.int32)
+        krow = <const int*>cnp.PyArray_DATA(ktab)
+        kcol = krow + ph * pw
         if dy.dtype == numpy.float32:
-            bad = _max_backward[float](dy, argmax, dx, ph, pw, sh, sw, pt, pl)
+            bad = _max_backward[float](dy, argmax, dx, ph, pw, sh, sw, pt, pl, krow, kcol)
         else:
-            bad = _max_backward[double](dy, argmax, dx, ph, pw, sh, sw, pt, pl)
+            bad = _max_backward[double](dy, argmax, dx, ph, pw, sh, sw, pt, pl, krow, kcol)
         if bad:
             raise ValueError(f"{what}: {bad} argmax entries are not a real input's position "
                              f"in their {ph}x{pw} window (outside [0, {ph * pw}) or on "
