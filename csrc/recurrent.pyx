@@ -18,7 +18,6 @@ cimport numpy as cnp
 import numpy
 
 from checks cimport check_float, check_ndim, check_c_contiguous, activation_code, BLAS_INT_MAX
-from activation_codes cimport ACT_LINEAR, ACT_SIGMOID, ACT_TANH, ACT_RELU
 from gemm cimport gemm_rm
 
 cdef extern from "recurrent_rows.h" nogil:
@@ -35,6 +34,23 @@ cdef extern from "recurrent_rows.h" nogil:
                                 const double* b, const double* hp, double* e, double* hn,
                                 int act, int ract)
 
+    void fastnn_simple_bwd_row_f32(Py_ssize_t U, const float* a, const float* g, float* dx,
+                                   float* dhn, int act)
+    void fastnn_simple_bwd_row_f64(Py_ssize_t U, const double* a, const double* g, double* dx,
+                                   double* dhn, int act)
+    void fastnn_lstm_bwd_row_f32(Py_ssize_t U, const float* a, const float* e, const float* cp,
+                                 const float* g, float* dx, float* dc, float* dhn, int act,
+                                 int ract)
+    void fastnn_lstm_bwd_row_f64(Py_ssize_t U, const double* a, const double* e,
+                                 const double* cp, const double* g, double* dx, double* dc,
+                                 double* dhn, int act, int ract)
+    void fastnn_gru_bwd_row_f32(Py_ssize_t U, const float* a, const float* e, const float* hp,
+                                const float* g, float* dx, float* di, float* dhh, float* dhn,
+                                int act, int ract)
+    void fastnn_gru_bwd_row_f64(Py_ssize_t U, const double* a, const double* e,
+                                const double* hp, const double* g, double* dx, double* di,
+                                double* dhh, double* dhn, int act, int ract)
+
 cnp.import_array()
 include "common/threads.pxi"
 
@@ -47,17 +63,6 @@ cdef enum:
     CELL_SIMPLE = 0
     CELL_LSTM = 1
     CELL_GRU = 2
-
-
-cdef inline floating _dact(int code, floating y) noexcept nogil:
-    """The activation's derivative from its output."""
-    if code == ACT_SIGMOID:
-        return y * (1 - y)
-    if code == ACT_TANH:
-        return 1 - y * y
-    if code == ACT_RELU:
-        return 1 if y > 0 else 0
-    return 1
 
 
 cdef void _forward(int cell, int act, int ract, Py_ssize_t T, Py_ssize_t N, Py_ssize_t U,
@@ -157,33 +162,38 @@ cdef inline void _forward_row(int cell, int act, int ract, Py_ssize_t t, Py_ssiz
 cdef void _backward(int cell, int act, int ract, Py_ssize_t T, Py_ssize_t N, Py_ssize_t U,
                     const floating* R, const unsigned char* mask, const floating* rmask,
                     const floating* H, const floating* C, const floating* A, const floating* E,
-                    const floating* dY, floating* dX, floating* dI, floating* dh, floating* dc,
-                    floating* dy, floating* S) noexcept nogil:
+                    const floating* dY, floating* dX, floating* DH, floating* SI,
+                    floating* dh, floating* dc, floating* dy, floating* S) noexcept nogil:
     """dh (and dc) hold the final states' gradients on entry, the initial
-    states' on return. dX[t]: the gradient of the input projection; dI[t]
-    (the GRU's; dX itself otherwise) of the recurrent product's output. dy
+    states' on return. dX[t]: the gradient of the input projection, which is
+    that of the recurrent product's output too, but for the GRU's candidate
+    block: the GRU keeps a step's whole gradient of its recurrent product in
+    SI (N, 3U) for the step's GEMM, and its candidate block in DH[t] (the
+    dR GEMM's operand, (T, N, U)). dy
     (N, U): the gradient reaching an earlier step's output through padded
     steps; S (N, U) scratch."""
     cdef Py_ssize_t G = 1 if cell == CELL_SIMPLE else (4 if cell == CELL_LSTM else 3)
     cdef Py_ssize_t GU = G * U, t, n, j
     cdef int nt
+    cdef const floating* di
     memset(dy, 0, N * U * sizeof(floating))
     for t in range(T - 1, -1, -1):
         nt = fastnn_threads(<double>N * GU * FASTNN_ELEMENT_COST)
         if nt > 1:
             for n in prange(N, schedule="static", num_threads=nt):
-                _backward_row(cell, act, ract, t, n, T, N, U, mask, H, C, A, E, dY, dX, dI, dh,
-                              dc, dy)
+                _backward_row(cell, act, ract, t, n, T, N, U, mask, H, C, A, E, dY, dX, DH, SI,
+                              dh, dc, dy)
         else:
             for n in range(N):
-                _backward_row(cell, act, ract, t, n, T, N, U, mask, H, C, A, E, dY, dX, dI, dh,
-                              dc, dy)
+                _backward_row(cell, act, ract, t, n, T, N, U, mask, H, C, A, E, dY, dX, DH, SI,
+                              dh, dc, dy)
+        di = SI if cell == CELL_GRU else dX + t * N * GU
         # dh_{t-1} += dGates @ R^T (through the dropout mask when there is one).
         if rmask == NULL:
-            gemm_rm(False, True, <int>N, <int>U, <int>GU, 1, dI + t * N * GU, <int>GU, R,
+            gemm_rm(False, True, <int>N, <int>U, <int>GU, 1, di, <int>GU, R,
                     <int>GU, 1, dh, <int>U)
         else:
-            gemm_rm(False, True, <int>N, <int>U, <int>GU, 1, dI + t * N * GU, <int>GU, R,
+            gemm_rm(False, True, <int>N, <int>U, <int>GU, 1, di, <int>GU, R,
                     <int>GU, 0, S, <int>U)
             for j in range(N * U):
                 dh[j] += S[j] * rmask[j]
@@ -193,11 +203,11 @@ cdef inline void _backward_row(int cell, int act, int ract, Py_ssize_t t, Py_ssi
                                Py_ssize_t T, Py_ssize_t N, Py_ssize_t U,
                                const unsigned char* mask, const floating* H, const floating* C,
                                const floating* A, const floating* E, const floating* dY,
-                               floating* dX, floating* dI, floating* dh, floating* dc,
-                               floating* dy) noexcept nogil:
-    """Sample n at step t: the gate derivatives (dX, dI rows) and what reaches
-    h_{t-1} outside the recurrent product (into dh's row; the product's part
-    is added by the step's GEMM)."""
+                               floating* dX, floating* DH, floating* SI, floating* dh,
+                               floating* dc, floating* dy) noexcept nogil:
+    """Sample n at step t: the gate derivatives (dX, and the GRU's SI and DH
+    rows) and what reaches h_{t-1} outside the recurrent product (into dh's
+    row; the product's part is added by the step's GEMM)."""
     cdef Py_ssize_t GU = U * (1 if cell == CELL_SIMPLE else (4 if cell == CELL_LSTM else 3))
     cdef Py_ssize_t j
     cdef bint keep = mask == NULL or mask[t * N + n] != 0
@@ -205,71 +215,62 @@ cdef inline void _backward_row(int cell, int act, int ract, Py_ssize_t t, Py_ssi
     cdef floating* dhn = dh + n * U
     cdef floating* g = dy + n * U
     cdef floating* dx = dX + (t * N + n) * GU
-    cdef floating* di = dI + (t * N + n) * GU
+    cdef floating* di = SI + n * GU if cell == CELL_GRU else NULL
+    cdef floating* dhh = DH + (t * N + n) * U if cell == CELL_GRU else NULL
     cdef const floating* a = A + (t * N + n) * GU
     cdef const floating* e
     cdef const floating* hp
     cdef const floating* cp
-    cdef floating* dcn
-    cdef floating dcj, zj, dph, gj
     if not keep:
         # The step passed the state and the output on unchanged.
         for j in range(U):
             g[j] += gy[j]
         memset(dx, 0, GU * sizeof(floating))
-        if di != dx:
+        if di != NULL:
             memset(di, 0, GU * sizeof(floating))
+            memset(dhh, 0, U * sizeof(floating))
         return
     # g: the gradient of this step's h_new (the row of dy, cleared after use).
     for j in range(U):
         g[j] = dhn[j] + gy[j] + g[j]
     if cell == CELL_SIMPLE:
-        for j in range(U):
-            dx[j] = g[j] * _dact(act, a[j])
-            dhn[j] = 0
+        if floating is float:
+            fastnn_simple_bwd_row_f32(U, a, g, dx, dhn, act)
+        else:
+            fastnn_simple_bwd_row_f64(U, a, g, dx, dhn, act)
     elif cell == CELL_LSTM:
         e = E + (t * N + n) * U
         cp = C + (t * N + n) * U
-        dcn = dc + n * U
-        for j in range(U):
-            dcj = dcn[j] + g[j] * a[3 * U + j] * _dact(act, e[j])
-            dx[j] = dcj * a[2 * U + j] * _dact(ract, a[j])
-            dx[U + j] = dcj * cp[j] * _dact(ract, a[U + j])
-            dx[2 * U + j] = dcj * a[j] * _dact(act, a[2 * U + j])
-            dx[3 * U + j] = g[j] * e[j] * _dact(ract, a[3 * U + j])
-            dcn[j] = dcj * a[U + j]
-            dhn[j] = 0
+        if floating is float:
+            fastnn_lstm_bwd_row_f32(U, a, e, cp, g, dx, dc + n * U, dhn, act, ract)
+        else:
+            fastnn_lstm_bwd_row_f64(U, a, e, cp, g, dx, dc + n * U, dhn, act, ract)
     else:
         e = E + (t * N + n) * U
         hp = H + (t * N + n) * U
-        for j in range(U):
-            zj = a[j]
-            gj = g[j]
-            dx[j] = gj * (hp[j] - a[2 * U + j]) * _dact(ract, zj)
-            dph = gj * (1 - zj) * _dact(act, a[2 * U + j])
-            dx[U + j] = dph * e[j] * _dact(ract, a[U + j])
-            dx[2 * U + j] = dph
-            di[j] = dx[j]
-            di[U + j] = dx[U + j]
-            di[2 * U + j] = dph * a[U + j]
-            dhn[j] = gj * zj
+        if floating is float:
+            fastnn_gru_bwd_row_f32(U, a, e, hp, g, dx, di, dhh, dhn, act, ract)
+        else:
+            fastnn_gru_bwd_row_f64(U, a, e, hp, g, dx, di, dhh, dhn, act, ract)
     memset(g, 0, U * sizeof(floating))
 
 
 cdef void _weight_grads(Py_ssize_t TN, Py_ssize_t U, Py_ssize_t GU, const floating* Hp,
-                        const floating* dI, floating* dR, floating* db, double* acc) noexcept nogil:
-    """dR += Hp^T @ dI over all T*N rows; db += the column sums of dI (float64,
+                        const floating* dI, Py_ssize_t ldi, floating* dR, Py_ssize_t ldr,
+                        floating* db, double* acc) noexcept nogil:
+    """dR[:, :GU] += Hp^T @ dI[:, :GU] over all T*N rows (dI's rows ldi
+    apart, dR's ldr); db += the column sums of dI (float64,
     rows in order: deterministic)."""
     cdef Py_ssize_t i, j
     cdef const floating* row
     if dR != NULL:
-        gemm_rm(True, False, <int>U, <int>GU, <int>TN, 1, Hp, <int>U, dI, <int>GU, 1, dR,
-                <int>GU)
+        gemm_rm(True, False, <int>U, <int>GU, <int>TN, 1, Hp, <int>U, dI, <int>ldi, 1, dR,
+                <int>ldr)
     if db != NULL:
         for j in range(GU):
             acc[j] = 0
         for i in range(TN):
-            row = dI + i * GU
+            row = dI + i * ldi
             for j in range(GU):
                 acc[j] += row[j]
         for j in range(GU):
@@ -465,24 +466,27 @@ def rnn_backward(cell, R, H, C, A, E, dY, dhT=None, dcT=None, mask=None, rec_mas
                              f"{(G * U,)}")
         check_c_contiguous("db_rec", db_rec, writeable=True)
     dX = numpy.empty((T, N, G * U), R.dtype)
-    dI = numpy.empty((T, N, G * U), R.dtype) if code == CELL_GRU else dX
+    # The GRU's candidate block of its recurrent product's gradient, and a step's scratch.
+    DH = numpy.empty((T, N, U) if code == CELL_GRU else (<object>1, 1, 1), R.dtype)
+    SI = numpy.empty((N, G * U) if code == CELL_GRU else (<object>1, 1), R.dtype)
     if T == 0 or N == 0 or U == 0:
         return dX, dh, dc
     # The states as the recurrent product saw them (through dropout).
     Hp = H[:T] if rec_mask is None else H[:T] * rec_mask
     if R.dtype == numpy.float32:
-        _backward_typed[float](code, a_code, r_code, R, mask, rec_mask, H, C, A, E, dY, dX, dI,
-                               dh, dc, Hp, dR, db_rec)
+        _backward_typed[float](code, a_code, r_code, R, mask, rec_mask, H, C, A, E, dY, dX, DH,
+                               SI, dh, dc, Hp, dR, db_rec)
     else:
         _backward_typed[double](code, a_code, r_code, R, mask, rec_mask, H, C, A, E, dY, dX,
-                                dI, dh, dc, Hp, dR, db_rec)
+                                DH, SI, dh, dc, Hp, dR, db_rec)
     return dX, dh, dc
 
 
 cdef object _backward_typed(int code, int act, int ract, const floating[:, ::1] R, object mask,
                           object rec_mask, const floating[:, :, ::1] H, object C,
                           const floating[:, :, ::1] A, object E, const floating[:, :, ::1] dY,
-                          floating[:, :, ::1] dX, floating[:, :, ::1] dI, floating[:, ::1] dh,
+                          floating[:, :, ::1] dX, floating[:, :, ::1] DH, floating[:, ::1] SI,
+                          floating[:, ::1] dh,
                           object dc, const floating[:, :, ::1] Hp, object dR, object db_rec):
     cdef Py_ssize_t N = dY.shape[0], T = dY.shape[1], U = R.shape[0], GU = R.shape[1]
     cdef const unsigned char[:, ::1] mv
@@ -526,6 +530,14 @@ cdef object _backward_typed(int code, int act, int ract, const floating[:, ::1] 
     cdef double[::1] acc = numpy.empty(GU, numpy.float64)
     with nogil:
         _backward(code, act, ract, T, N, U, &R[0, 0], mp, rp, &H[0, 0, 0], cp, &A[0, 0, 0], ep,
-                  &dY[0, 0, 0], &dX[0, 0, 0], &dI[0, 0, 0], &dh[0, 0], dcp, &dy[0, 0],
-                  &S[0, 0])
-        _weight_grads(T * N, U, GU, &Hp[0, 0, 0], &dI[0, 0, 0], dRp, dbp, &acc[0])
+                  &dY[0, 0, 0], &dX[0, 0, 0], &DH[0, 0, 0], &SI[0, 0], &dh[0, 0], dcp,
+                  &dy[0, 0], &S[0, 0])
+        if code == CELL_GRU:
+            # dR's z and r blocks from dX's, the candidate block from DH.
+            _weight_grads(T * N, U, 2 * U, &Hp[0, 0, 0], &dX[0, 0, 0], GU, dRp, GU, dbp,
+                          &acc[0])
+            _weight_grads(T * N, U, U, &Hp[0, 0, 0], &DH[0, 0, 0], U,
+                          dRp + 2 * U if dRp != NULL else NULL, GU,
+                          dbp + 2 * U if dbp != NULL else NULL, &acc[0])
+        else:
+            _weight_grads(T * N, U, GU, &Hp[0, 0, 0], &dX[0, 0, 0], GU, dRp, GU, dbp, &acc[0])

@@ -280,3 +280,22 @@ def test_results_do_not_depend_on_the_thread_count(cell, rng):
         threads.set_num_threads(saved)
     for a, b in zip(*runs):
         numpy.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("cell", ["simple", "lstm", "gru"])
+@pytest.mark.parametrize("act,ract", [("relu", "sigmoid"), ("linear", "tanh"),
+                                      ("sigmoid", "relu"), ("tanh", "linear")])
+def test_backward_with_other_activations_matches_central_differences(cell, act, ract, rng):
+    d = _inputs(rng, cell, 4, 3, 5, numpy.float64)
+    dY = rng.standard_normal((4, 3, 5))
+    dhT = rng.standard_normal((3, 5))
+    dcT = rng.standard_normal((3, 5)) if cell == "lstm" else None
+    grads = _loss_and_grads(cell, d, dY, dhT, dcT, act, ract)
+    eps = 1e-6
+    for name, g in grads.items():
+        v = rng.standard_normal(d[name].shape)
+        plus, minus = dict(d), dict(d)
+        plus[name], minus[name] = d[name] + eps * v, d[name] - eps * v
+        numeric = (_ref_loss(cell, plus, dY, dhT, dcT, act, ract)
+                   - _ref_loss(cell, minus, dY, dhT, dcT, act, ract)) / (2 * eps)
+        assert abs(numeric - (g * v).sum()) <= 1e-5 * max(1.0, abs(numeric)), name
