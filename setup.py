@@ -62,6 +62,9 @@ def extensions():
     # Every shared header and .pxd, so a change to one rebuilds the modules (Cython
     # does not see the headers that a .pxd's cdef extern blocks name).
     shared = sorted(glob.glob(os.path.join(common, "*")))
+    # A module's own C row loops (csrc/norm_rows.h, depthwise_rows.h, ...) too: a
+    # change to one rebuilds every module, which is rare and cheap beside a stale .so.
+    shared += sorted(glob.glob(os.path.join("csrc", "*.h")))
     exts = []
     for pyx in sorted(glob.glob(os.path.join("csrc", "*.pyx"))):
         name = os.path.splitext(os.path.basename(pyx))[0]
