@@ -12,14 +12,44 @@ semantics match ``Ops.rnn_forward`` / ``Ops.rnn_backward``. No layer logic
 here (go_backwards and dropout masks are the layer's), no hot Python loop.
 """
 from cython cimport floating
+from cython.parallel cimport prange
 from libc.string cimport memcpy, memset
 cimport numpy as cnp
 import numpy
 
 from checks cimport check_float, check_ndim, check_c_contiguous, activation_code, BLAS_INT_MAX
-from elementwise cimport act_forward_run
-from activation_codes cimport ACT_LINEAR, ACT_SIGMOID, ACT_TANH, ACT_RELU
 from gemm cimport gemm_rm
+
+cdef extern from "recurrent_rows.h" nogil:
+    void fastnn_simple_fwd_row_f32(Py_ssize_t U, float* a, const float* x, int act)
+    void fastnn_simple_fwd_row_f64(Py_ssize_t U, double* a, const double* x, int act)
+    void fastnn_lstm_fwd_row_f32(Py_ssize_t U, float* a, const float* x, const float* cp,
+                                 float* cn, float* e, float* hn, int act, int ract)
+    void fastnn_lstm_fwd_row_f64(Py_ssize_t U, double* a, const double* x, const double* cp,
+                                 double* cn, double* e, double* hn, int act, int ract)
+    void fastnn_gru_fwd_row_f32(Py_ssize_t U, float* a, const float* x, const float* s,
+                                const float* b, const float* hp, float* e, float* hn, int act,
+                                int ract)
+    void fastnn_gru_fwd_row_f64(Py_ssize_t U, double* a, const double* x, const double* s,
+                                const double* b, const double* hp, double* e, double* hn,
+                                int act, int ract)
+
+    void fastnn_simple_bwd_row_f32(Py_ssize_t U, const float* a, const float* g, float* dx,
+                                   float* dhn, int act)
+    void fastnn_simple_bwd_row_f64(Py_ssize_t U, const double* a, const double* g, double* dx,
+                                   double* dhn, int act)
+    void fastnn_lstm_bwd_row_f32(Py_ssize_t U, const float* a, const float* e, const float* cp,
+                                 const float* g, float* dx, float* dc, float* dhn, int act,
+                                 int ract)
+    void fastnn_lstm_bwd_row_f64(Py_ssize_t U, const double* a, const double* e,
+                                 const double* cp, const double* g, double* dx, double* dc,
+                                 double* dhn, int act, int ract)
+    void fastnn_gru_bwd_row_f32(Py_ssize_t U, const float* a, const float* e, const float* hp,
+                                const float* g, float* dx, float* di, float* dhh, float* dhn,
+                                int act, int ract)
+    void fastnn_gru_bwd_row_f64(Py_ssize_t U, const double* a, const double* e,
+                                const double* hp, const double* g, double* dx, double* di,
+                                double* dhh, double* dhn, int act, int ract)
 
 cnp.import_array()
 include "common/threads.pxi"
@@ -35,17 +65,6 @@ cdef enum:
     CELL_GRU = 2
 
 
-cdef inline floating _dact(int code, floating y) noexcept nogil:
-    """The activation's derivative from its output."""
-    if code == ACT_SIGMOID:
-        return y * (1 - y)
-    if code == ACT_TANH:
-        return 1 - y * y
-    if code == ACT_RELU:
-        return 1 if y > 0 else 0
-    return 1
-
-
 cdef void _forward(int cell, int act, int ract, Py_ssize_t T, Py_ssize_t N, Py_ssize_t U,
                    const floating* xproj, const floating* R, const floating* brec,
                    const unsigned char* mask, const floating* rmask,
@@ -59,16 +78,8 @@ cdef void _forward(int cell, int act, int ract, Py_ssize_t T, Py_ssize_t N, Py_s
     cdef Py_ssize_t GU = G * U, t, n, j
     cdef const floating* hprev
     cdef const floating* hin
-    cdef const floating* x
-    cdef const floating* cp
-    cdef floating* a
-    cdef floating* s
-    cdef floating* hn
-    cdef floating* cn
-    cdef floating* e
-    cdef floating* y
-    cdef floating zj
-    cdef bint keep
+    cdef int nt
+    cdef bint inplace = <const floating*>A == xproj
     for t in range(T):
         hprev = H + t * N * U
         hin = hprev
@@ -82,158 +93,184 @@ cdef void _forward(int cell, int act, int ract, Py_ssize_t T, Py_ssize_t N, Py_s
             gemm_rm(False, False, <int>N, <int>GU, <int>U, 1, hin, <int>U, R, <int>GU, 0,
                     S, <int>GU)
         else:
-            gemm_rm(False, False, <int>N, <int>GU, <int>U, 1, hin, <int>U, R, <int>GU, 0,
-                    A + t * N * GU, <int>GU)
-        for n in range(N):
-            x = xproj + (t * N + n) * GU
-            a = A + (t * N + n) * GU
-            hn = H + ((t + 1) * N + n) * U
-            y = Y + (t * N + n) * U
-            keep = mask == NULL or mask[t * N + n] != 0
-            if cell == CELL_SIMPLE:
-                for j in range(U):
-                    a[j] += x[j]
-                act_forward_run(act, a, a, U, 0)
-                for j in range(U):
-                    hn[j] = a[j]
-            elif cell == CELL_LSTM:
-                cp = C + (t * N + n) * U
-                cn = C + ((t + 1) * N + n) * U
-                e = E + (t * N + n) * U
-                for j in range(GU):
-                    a[j] += x[j]
-                act_forward_run(ract, a, a, 2 * U, 0)
-                act_forward_run(act, a + 2 * U, a + 2 * U, U, 0)
-                act_forward_run(ract, a + 3 * U, a + 3 * U, U, 0)
-                for j in range(U):
-                    cn[j] = a[U + j] * cp[j] + a[j] * a[2 * U + j]
-                act_forward_run(act, cn, e, U, 0)
-                for j in range(U):
-                    hn[j] = a[3 * U + j] * e[j]
-                if not keep:
-                    memcpy(cn, cp, U * sizeof(floating))
-            else:
-                s = S + n * GU
-                e = E + (t * N + n) * U
-                for j in range(2 * U):
-                    a[j] = x[j] + s[j] + (brec[j] if brec != NULL else 0)
-                act_forward_run(ract, a, a, 2 * U, 0)
-                for j in range(U):
-                    e[j] = s[2 * U + j] + (brec[2 * U + j] if brec != NULL else 0)
-                    a[2 * U + j] = x[2 * U + j] + a[U + j] * e[j]
-                act_forward_run(act, a + 2 * U, a + 2 * U, U, 0)
-                for j in range(U):
-                    zj = a[j]
-                    hn[j] = zj * hprev[n * U + j] + (1 - zj) * a[2 * U + j]
-            if keep:
-                memcpy(y, hn, U * sizeof(floating))
-            else:
-                # A padded step: the state stays, the output repeats the last one.
-                memcpy(hn, hprev + n * U, U * sizeof(floating))
-                if t == 0:
-                    memset(y, 0, U * sizeof(floating))
-                else:
-                    memcpy(y, y - N * U, U * sizeof(floating))
+            # Over the input projection itself when A is xproj (then added already).
+            gemm_rm(False, False, <int>N, <int>GU, <int>U, 1, hin, <int>U, R, <int>GU,
+                    1 if inplace else 0, A + t * N * GU, <int>GU)
+        # Rows are independent: the thread policy decides (one function of the work).
+        nt = fastnn_threads(<double>N * GU * FASTNN_ELEMENT_COST)
+        if nt > 1:
+            for n in prange(N, schedule="static", num_threads=nt):
+                _forward_row(cell, act, ract, t, n, T, N, U, xproj, brec, mask, Y, H, C, A, E,
+                             S, inplace)
+        else:
+            for n in range(N):
+                _forward_row(cell, act, ract, t, n, T, N, U, xproj, brec, mask, Y, H, C, A, E,
+                             S, inplace)
+
+
+cdef inline void _forward_row(int cell, int act, int ract, Py_ssize_t t, Py_ssize_t n,
+                              Py_ssize_t T, Py_ssize_t N, Py_ssize_t U, const floating* xproj,
+                              const floating* brec, const unsigned char* mask, floating* Y,
+                              floating* H, floating* C, floating* A, floating* E,
+                              const floating* S, bint inplace) noexcept nogil:
+    """Sample n at step t: gates, state update, mask, output."""
+    cdef Py_ssize_t GU = U * (1 if cell == CELL_SIMPLE else (4 if cell == CELL_LSTM else 3))
+    cdef const floating* hprev = H + t * N * U
+    cdef const floating* x = NULL if inplace else xproj + (t * N + n) * GU
+    cdef floating* a = A + (t * N + n) * GU
+    cdef floating* hn = H + ((t + 1) * N + n) * U
+    cdef floating* y = Y + (n * T + t) * U
+    cdef bint keep = mask == NULL or mask[t * N + n] != 0
+    cdef const floating* cp
+    cdef floating* cn
+    cdef floating* e
+    if cell == CELL_SIMPLE:
+        if floating is float:
+            fastnn_simple_fwd_row_f32(U, a, x, act)
+        else:
+            fastnn_simple_fwd_row_f64(U, a, x, act)
+        memcpy(hn, a, U * sizeof(floating))
+    elif cell == CELL_LSTM:
+        cp = C + (t * N + n) * U
+        cn = C + ((t + 1) * N + n) * U
+        e = E + (t * N + n) * U
+        if floating is float:
+            fastnn_lstm_fwd_row_f32(U, a, x, cp, cn, e, hn, act, ract)
+        else:
+            fastnn_lstm_fwd_row_f64(U, a, x, cp, cn, e, hn, act, ract)
+        if not keep:
+            memcpy(cn, cp, U * sizeof(floating))
+    else:
+        e = E + (t * N + n) * U
+        if floating is float:
+            fastnn_gru_fwd_row_f32(U, a, a if inplace else x, S + n * GU, brec,
+                                   hprev + n * U, e, hn, act, ract)
+        else:
+            fastnn_gru_fwd_row_f64(U, a, a if inplace else x, S + n * GU, brec,
+                                   hprev + n * U, e, hn, act, ract)
+    if keep:
+        memcpy(y, hn, U * sizeof(floating))
+    else:
+        # A padded step: the state stays, the output repeats the last one.
+        memcpy(hn, hprev + n * U, U * sizeof(floating))
+        if t == 0:
+            memset(y, 0, U * sizeof(floating))
+        else:
+            memcpy(y, y - U, U * sizeof(floating))
 
 
 cdef void _backward(int cell, int act, int ract, Py_ssize_t T, Py_ssize_t N, Py_ssize_t U,
                     const floating* R, const unsigned char* mask, const floating* rmask,
                     const floating* H, const floating* C, const floating* A, const floating* E,
-                    const floating* dY, floating* dX, floating* dI, floating* dh, floating* dc,
-                    floating* dy, floating* tmp, floating* S) noexcept nogil:
+                    const floating* dY, floating* dX, floating* DH, floating* SI,
+                    floating* dh, floating* dc, floating* dy, floating* S) noexcept nogil:
     """dh (and dc) hold the final states' gradients on entry, the initial
-    states' on return. dX[t]: the gradient of the input projection; dI[t]
-    (the GRU's; dX itself otherwise) of the recurrent product's output."""
+    states' on return. dX[t]: the gradient of the input projection, which is
+    that of the recurrent product's output too, but for the GRU's candidate
+    block: the GRU keeps a step's whole gradient of its recurrent product in
+    SI (N, 3U) for the step's GEMM, and its candidate block in DH[t] (the
+    dR GEMM's operand, (T, N, U)). dy
+    (N, U): the gradient reaching an earlier step's output through padded
+    steps; S (N, U) scratch."""
     cdef Py_ssize_t G = 1 if cell == CELL_SIMPLE else (4 if cell == CELL_LSTM else 3)
     cdef Py_ssize_t GU = G * U, t, n, j
-    cdef const floating* a
-    cdef const floating* e
-    cdef const floating* hp
-    cdef const floating* cp
-    cdef const floating* gy
-    cdef floating* dx
-    cdef floating* di
-    cdef floating* dhn
-    cdef floating* dcn
-    cdef floating* dyn
-    cdef floating g, dcj, zj, dph
-    cdef bint keep
+    cdef int nt
+    cdef const floating* di
     memset(dy, 0, N * U * sizeof(floating))
     for t in range(T - 1, -1, -1):
-        for n in range(N):
-            keep = mask == NULL or mask[t * N + n] != 0
-            gy = dY + (t * N + n) * U
-            dhn = dh + n * U
-            dyn = dy + n * U
-            dx = dX + (t * N + n) * GU
-            di = dI + (t * N + n) * GU
-            if not keep:
-                # The step passed the state and the output on unchanged.
-                for j in range(U):
-                    dyn[j] += gy[j]
-                memset(dx, 0, GU * sizeof(floating))
-                if di != dx:
-                    memset(di, 0, GU * sizeof(floating))
-                continue
-            for j in range(U):
-                tmp[j] = dhn[j] + gy[j] + dyn[j]  # the gradient of this step's h_new
-                dyn[j] = 0
-            a = A + (t * N + n) * GU
-            if cell == CELL_SIMPLE:
-                for j in range(U):
-                    dx[j] = tmp[j] * _dact(act, a[j])
-                    dhn[j] = 0
-            elif cell == CELL_LSTM:
-                e = E + (t * N + n) * U
-                cp = C + (t * N + n) * U
-                dcn = dc + n * U
-                for j in range(U):
-                    dcj = dcn[j] + tmp[j] * a[3 * U + j] * _dact(act, e[j])
-                    dx[j] = dcj * a[2 * U + j] * _dact(ract, a[j])
-                    dx[U + j] = dcj * cp[j] * _dact(ract, a[U + j])
-                    dx[2 * U + j] = dcj * a[j] * _dact(act, a[2 * U + j])
-                    dx[3 * U + j] = tmp[j] * e[j] * _dact(ract, a[3 * U + j])
-                    dcn[j] = dcj * a[U + j]
-                    dhn[j] = 0
-            else:
-                e = E + (t * N + n) * U
-                hp = H + (t * N + n) * U
-                for j in range(U):
-                    zj = a[j]
-                    g = tmp[j]
-                    dx[j] = g * (hp[j] - a[2 * U + j]) * _dact(ract, zj)
-                    dph = g * (1 - zj) * _dact(act, a[2 * U + j])
-                    dx[U + j] = dph * e[j] * _dact(ract, a[U + j])
-                    dx[2 * U + j] = dph
-                    di[j] = dx[j]
-                    di[U + j] = dx[U + j]
-                    di[2 * U + j] = dph * a[U + j]
-                    dhn[j] = g * zj
+        nt = fastnn_threads(<double>N * GU * FASTNN_ELEMENT_COST)
+        if nt > 1:
+            for n in prange(N, schedule="static", num_threads=nt):
+                _backward_row(cell, act, ract, t, n, T, N, U, mask, H, C, A, E, dY, dX, DH, SI,
+                              dh, dc, dy)
+        else:
+            for n in range(N):
+                _backward_row(cell, act, ract, t, n, T, N, U, mask, H, C, A, E, dY, dX, DH, SI,
+                              dh, dc, dy)
+        di = SI if cell == CELL_GRU else dX + t * N * GU
         # dh_{t-1} += dGates @ R^T (through the dropout mask when there is one).
         if rmask == NULL:
-            gemm_rm(False, True, <int>N, <int>U, <int>GU, 1, dI + t * N * GU, <int>GU, R,
+            gemm_rm(False, True, <int>N, <int>U, <int>GU, 1, di, <int>GU, R,
                     <int>GU, 1, dh, <int>U)
         else:
-            gemm_rm(False, True, <int>N, <int>U, <int>GU, 1, dI + t * N * GU, <int>GU, R,
+            gemm_rm(False, True, <int>N, <int>U, <int>GU, 1, di, <int>GU, R,
                     <int>GU, 0, S, <int>U)
             for j in range(N * U):
                 dh[j] += S[j] * rmask[j]
 
 
+cdef inline void _backward_row(int cell, int act, int ract, Py_ssize_t t, Py_ssize_t n,
+                               Py_ssize_t T, Py_ssize_t N, Py_ssize_t U,
+                               const unsigned char* mask, const floating* H, const floating* C,
+                               const floating* A, const floating* E, const floating* dY,
+                               floating* dX, floating* DH, floating* SI, floating* dh,
+                               floating* dc, floating* dy) noexcept nogil:
+    """Sample n at step t: the gate derivatives (dX, and the GRU's SI and DH
+    rows) and what reaches h_{t-1} outside the recurrent product (into dh's
+    row; the product's part is added by the step's GEMM)."""
+    cdef Py_ssize_t GU = U * (1 if cell == CELL_SIMPLE else (4 if cell == CELL_LSTM else 3))
+    cdef Py_ssize_t j
+    cdef bint keep = mask == NULL or mask[t * N + n] != 0
+    cdef const floating* gy = dY + (n * T + t) * U
+    cdef floating* dhn = dh + n * U
+    cdef floating* g = dy + n * U
+    cdef floating* dx = dX + (t * N + n) * GU
+    cdef floating* di = SI + n * GU if cell == CELL_GRU else NULL
+    cdef floating* dhh = DH + (t * N + n) * U if cell == CELL_GRU else NULL
+    cdef const floating* a = A + (t * N + n) * GU
+    cdef const floating* e
+    cdef const floating* hp
+    cdef const floating* cp
+    if not keep:
+        # The step passed the state and the output on unchanged.
+        for j in range(U):
+            g[j] += gy[j]
+        memset(dx, 0, GU * sizeof(floating))
+        if di != NULL:
+            memset(di, 0, GU * sizeof(floating))
+            memset(dhh, 0, U * sizeof(floating))
+        return
+    # g: the gradient of this step's h_new (the row of dy, cleared after use).
+    for j in range(U):
+        g[j] = dhn[j] + gy[j] + g[j]
+    if cell == CELL_SIMPLE:
+        if floating is float:
+            fastnn_simple_bwd_row_f32(U, a, g, dx, dhn, act)
+        else:
+            fastnn_simple_bwd_row_f64(U, a, g, dx, dhn, act)
+    elif cell == CELL_LSTM:
+        e = E + (t * N + n) * U
+        cp = C + (t * N + n) * U
+        if floating is float:
+            fastnn_lstm_bwd_row_f32(U, a, e, cp, g, dx, dc + n * U, dhn, act, ract)
+        else:
+            fastnn_lstm_bwd_row_f64(U, a, e, cp, g, dx, dc + n * U, dhn, act, ract)
+    else:
+        e = E + (t * N + n) * U
+        hp = H + (t * N + n) * U
+        if floating is float:
+            fastnn_gru_bwd_row_f32(U, a, e, hp, g, dx, di, dhh, dhn, act, ract)
+        else:
+            fastnn_gru_bwd_row_f64(U, a, e, hp, g, dx, di, dhh, dhn, act, ract)
+    memset(g, 0, U * sizeof(floating))
+
+
 cdef void _weight_grads(Py_ssize_t TN, Py_ssize_t U, Py_ssize_t GU, const floating* Hp,
-                        const floating* dI, floating* dR, floating* db, double* acc) noexcept nogil:
-    """dR += Hp^T @ dI over all T*N rows; db += the column sums of dI (float64,
+                        const floating* dI, Py_ssize_t ldi, floating* dR, Py_ssize_t ldr,
+                        floating* db, double* acc) noexcept nogil:
+    """dR[:, :GU] += Hp^T @ dI[:, :GU] over all T*N rows (dI's rows ldi
+    apart, dR's ldr); db += the column sums of dI (float64,
     rows in order: deterministic)."""
     cdef Py_ssize_t i, j
     cdef const floating* row
     if dR != NULL:
-        gemm_rm(True, False, <int>U, <int>GU, <int>TN, 1, Hp, <int>U, dI, <int>GU, 1, dR,
-                <int>GU)
+        gemm_rm(True, False, <int>U, <int>GU, <int>TN, 1, Hp, <int>U, dI, <int>ldi, 1, dR,
+                <int>ldr)
     if db != NULL:
         for j in range(GU):
             acc[j] = 0
         for i in range(TN):
-            row = dI + i * GU
+            row = dI + i * ldi
             for j in range(GU):
                 acc[j] += row[j]
         for j in range(GU):
@@ -268,13 +305,13 @@ cdef object _checked_mask(object mask, Py_ssize_t T, Py_ssize_t N):
 
 
 def rnn_forward(cell, xproj, R, h0, c0=None, mask=None, b_rec=None, rec_mask=None,
-                activation="tanh", recurrent_activation="sigmoid"):
+                activation="tanh", recurrent_activation="sigmoid", bint overwrite_xproj=False):
     """Run cell ``cell`` ("simple", "lstm" or "gru": Keras's GRU with
     ``reset_after``) over ``xproj`` (T, N, G*U), with ``R`` (U, G*U), ``h0``
     (N, U), ``c0`` (N, U, the LSTM's), ``mask`` (T, N) bool or None,
     ``b_rec`` (3U,) (the GRU's recurrent bias) or None, ``rec_mask`` (N, U)
     or None; activations among CELL_ACTIVATIONS. Returns ``(Y, H, C, A, E)``:
-    outputs (T, N, U), states (T+1, N, U) (H[0] = h0, H[T] the final one),
+    outputs (N, T, U) (batch-major, as the layer returns them), states (T+1, N, U) (H[0] = h0, H[T] the final one),
     cell states (T+1, N, U) (LSTM; else None), and what ``rnn_backward``
     reads: the activated gates A (T, N, G*U) and E (T, N, U)."""
     cdef int code = _cell_code(cell)
@@ -310,14 +347,19 @@ def rnn_forward(cell, xproj, R, h0, c0=None, mask=None, b_rec=None, rec_mask=Non
     if mask is not None:
         mask = _checked_mask(mask, T, N)
     dtype = xproj.dtype
-    Y = numpy.empty((T, N, U), dtype)
+    Y = numpy.empty((N, T, U), dtype)
     H = numpy.empty((T + 1, N, U), dtype)
     H[0] = h0
     C = None
     if code == CELL_LSTM:
         C = numpy.empty((T + 1, N, U), dtype)
         C[0] = c0
-    A = numpy.empty((T, N, G * U), dtype)
+    # The gates are computed over the input projection when the caller gives
+    # it up (one (T, N, G*U) array less to allocate and fault in).
+    if overwrite_xproj and xproj.flags.writeable:
+        A = xproj
+    else:
+        A = numpy.empty((T, N, G * U), dtype)
     # Scratch of size 1 where a cell does not use it (a pointer must still be taken).
     e_shape = (T, N, U) if code != CELL_SIMPLE else (<object>1, 1, 1)
     s_shape = (N, G * U) if code == CELL_GRU else (<object>1, 1)
@@ -374,7 +416,7 @@ def rnn_backward(cell, R, H, C, A, E, dY, dhT=None, dcT=None, mask=None, rec_mas
                  dR=None, db_rec=None, activation="tanh", recurrent_activation="sigmoid"):
     """Backpropagation through time for ``rnn_forward``'s outputs (``H``,
     ``C``, ``A``, ``E`` as it returned them, the other arguments as it got
-    them). ``dY`` (T, N, U): the outputs' gradient; ``dhT``/``dcT`` (N, U) or
+    them). ``dY`` (N, T, U): the outputs' gradient; ``dhT``/``dcT`` (N, U) or
     None: the final states'. Accumulates ``dR += H_prev^T @ dGates`` (``dR``
     (U, G*U) C-contiguous, writeable, or None to skip) and the GRU's
     ``db_rec += ...`` ((3U,), or None). Returns ``(dxproj, dh0, dc0)``:
@@ -390,9 +432,9 @@ def rnn_backward(cell, R, H, C, A, E, dY, dhT=None, dcT=None, mask=None, rec_mas
                          f"({U}, {G * U})")
     check_float("dY", dY, R)
     check_ndim("dY", dY, 3)
-    cdef Py_ssize_t T = dY.shape[0], N = dY.shape[1]
+    cdef Py_ssize_t N = dY.shape[0], T = dY.shape[1]
     if dY.shape[2] != U:
-        raise ValueError(f"rnn_backward: dY has shape {dY.shape}; expected {(T, N, U)}")
+        raise ValueError(f"rnn_backward: dY has shape {dY.shape}; expected {(N, T, U)}")
     R = numpy.ascontiguousarray(R)
     dY = numpy.ascontiguousarray(dY)
     H = _checked("H", H, R, (T + 1, N, U))
@@ -424,26 +466,29 @@ def rnn_backward(cell, R, H, C, A, E, dY, dhT=None, dcT=None, mask=None, rec_mas
                              f"{(G * U,)}")
         check_c_contiguous("db_rec", db_rec, writeable=True)
     dX = numpy.empty((T, N, G * U), R.dtype)
-    dI = numpy.empty((T, N, G * U), R.dtype) if code == CELL_GRU else dX
+    # The GRU's candidate block of its recurrent product's gradient, and a step's scratch.
+    DH = numpy.empty((T, N, U) if code == CELL_GRU else (<object>1, 1, 1), R.dtype)
+    SI = numpy.empty((N, G * U) if code == CELL_GRU else (<object>1, 1), R.dtype)
     if T == 0 or N == 0 or U == 0:
         return dX, dh, dc
     # The states as the recurrent product saw them (through dropout).
     Hp = H[:T] if rec_mask is None else H[:T] * rec_mask
     if R.dtype == numpy.float32:
-        _backward_typed[float](code, a_code, r_code, R, mask, rec_mask, H, C, A, E, dY, dX, dI,
-                               dh, dc, Hp, dR, db_rec)
+        _backward_typed[float](code, a_code, r_code, R, mask, rec_mask, H, C, A, E, dY, dX, DH,
+                               SI, dh, dc, Hp, dR, db_rec)
     else:
         _backward_typed[double](code, a_code, r_code, R, mask, rec_mask, H, C, A, E, dY, dX,
-                                dI, dh, dc, Hp, dR, db_rec)
+                                DH, SI, dh, dc, Hp, dR, db_rec)
     return dX, dh, dc
 
 
 cdef object _backward_typed(int code, int act, int ract, const floating[:, ::1] R, object mask,
                           object rec_mask, const floating[:, :, ::1] H, object C,
                           const floating[:, :, ::1] A, object E, const floating[:, :, ::1] dY,
-                          floating[:, :, ::1] dX, floating[:, :, ::1] dI, floating[:, ::1] dh,
+                          floating[:, :, ::1] dX, floating[:, :, ::1] DH, floating[:, ::1] SI,
+                          floating[:, ::1] dh,
                           object dc, const floating[:, :, ::1] Hp, object dR, object db_rec):
-    cdef Py_ssize_t T = dY.shape[0], N = dY.shape[1], U = R.shape[0], GU = R.shape[1]
+    cdef Py_ssize_t N = dY.shape[0], T = dY.shape[1], U = R.shape[0], GU = R.shape[1]
     cdef const unsigned char[:, ::1] mv
     cdef const floating[:, ::1] rmv
     cdef const floating[:, :, ::1] Cv
@@ -481,11 +526,18 @@ cdef object _backward_typed(int code, int act, int ract, const floating[:, ::1] 
         dbp = &dbv[0]
     dtype = numpy.float32 if floating is float else numpy.float64
     cdef floating[:, ::1] dy = numpy.empty((N, U), dtype)
-    cdef floating[::1] tmp = numpy.empty(U, dtype)
     cdef floating[:, ::1] S = numpy.empty((N, U), dtype)
     cdef double[::1] acc = numpy.empty(GU, numpy.float64)
     with nogil:
         _backward(code, act, ract, T, N, U, &R[0, 0], mp, rp, &H[0, 0, 0], cp, &A[0, 0, 0], ep,
-                  &dY[0, 0, 0], &dX[0, 0, 0], &dI[0, 0, 0], &dh[0, 0], dcp, &dy[0, 0],
-                  &tmp[0], &S[0, 0])
-        _weight_grads(T * N, U, GU, &Hp[0, 0, 0], &dI[0, 0, 0], dRp, dbp, &acc[0])
+                  &dY[0, 0, 0], &dX[0, 0, 0], &DH[0, 0, 0], &SI[0, 0], &dh[0, 0], dcp,
+                  &dy[0, 0], &S[0, 0])
+        if code == CELL_GRU:
+            # dR's z and r blocks from dX's, the candidate block from DH.
+            _weight_grads(T * N, U, 2 * U, &Hp[0, 0, 0], &dX[0, 0, 0], GU, dRp, GU, dbp,
+                          &acc[0])
+            _weight_grads(T * N, U, U, &Hp[0, 0, 0], &DH[0, 0, 0], U,
+                          dRp + 2 * U if dRp != NULL else NULL, GU,
+                          dbp + 2 * U if dbp != NULL else NULL, &acc[0])
+        else:
+            _weight_grads(T * N, U, GU, &Hp[0, 0, 0], &dX[0, 0, 0], GU, dRp, GU, dbp, &acc[0])

@@ -228,16 +228,19 @@ class NumpyOps(Ops):
     # (reset_after=False, two products per step) and other activations stay
     # on Ops. The cache says which ran, so backward takes the same path.
     def rnn_forward(self, cell, xproj, R, h0, c0=None, mask=None, b_rec=None, rec_mask=None,
-                    activation="tanh", recurrent_activation="sigmoid", reset_after=True):
+                    activation="tanh", recurrent_activation="sigmoid", reset_after=True,
+                    overwrite_xproj=False):
         if ((cell == "gru" and not reset_after)
                 or activation not in _recurrent.CELL_ACTIVATIONS
                 or recurrent_activation not in _recurrent.CELL_ACTIVATIONS
                 or not _kernel_dtype(xproj, R, h0, c0, b_rec, rec_mask)
                 or (mask is not None and not isinstance(mask, numpy.ndarray))):
             return super().rnn_forward(cell, xproj, R, h0, c0, mask, b_rec, rec_mask,
-                                       activation, recurrent_activation, reset_after)
+                                       activation, recurrent_activation, reset_after,
+                                       overwrite_xproj)
         Y, H, C, A, E = _recurrent.rnn_forward(cell, xproj, R, h0, c0, mask, b_rec, rec_mask,
-                                               activation, recurrent_activation)
+                                               activation, recurrent_activation,
+                                               overwrite_xproj)
         cache = {"kernel": (cell, R, H, C, A, E, mask, rec_mask, activation,
                             recurrent_activation)}
         return Y, H[-1], None if C is None else C[-1], cache

@@ -526,7 +526,8 @@ class Ops:
     RNN_GATES = {"simple": 1, "lstm": 4, "gru": 3}
 
     def rnn_forward(self, cell, xproj, R, h0, c0=None, mask=None, b_rec=None, rec_mask=None,
-                    activation="tanh", recurrent_activation="sigmoid", reset_after=True):
+                    activation="tanh", recurrent_activation="sigmoid", reset_after=True,
+                    overwrite_xproj=False):
         """Run a recurrent cell over a whole sequence.
 
         ``xproj`` (T, N, G*U): every step's input projection ``x_t @ kernel +
@@ -539,8 +540,11 @@ class Ops:
         recurrent dropout, multiplying ``h_{t-1}`` where it enters the
         recurrent product (only there). A GRU with ``reset_after=False``
         resets ``h_{t-1}`` before the candidate's product (Keras's first form).
+        ``overwrite_xproj``: the caller no longer needs ``xproj``, so a
+        backend may compute in its memory.
 
-        Returns ``(Y, hT, cT, cache)``: the outputs (T, N, U), the final
+        Returns ``(Y, hT, cT, cache)``: the outputs (N, T, U) (batch-major,
+        as a layer returns them; the steps in the order read), the final
         state(s) (``cT`` None but for the LSTM) and what ``rnn_backward``
         needs (opaque: hand it back unchanged)."""
         xp = self.xp
@@ -550,7 +554,7 @@ class Ops:
         af, rf = self.activation_forward, self.activation_forward
         h, c = h0, c0
         y = xp.zeros((N, U), dtype=xproj.dtype)
-        Y = xp.empty((T, N, U), dtype=xproj.dtype)
+        Y = xp.empty((N, T, U), dtype=xproj.dtype)
         steps = []
         for t in range(T):
             hp = h if rec_mask is None else h * rec_mask
@@ -594,7 +598,7 @@ class Ops:
                 y = xp.where(m, h_new, y)
                 if cell == "lstm":
                     c = xp.where(m, c_new, c)
-            Y[t] = y
+            Y[:, t] = y
             steps.append(keep)
         cache = {"cell": cell, "steps": steps, "R": R, "mask": mask, "rec_mask": rec_mask,
                  "act": act, "ract": ract, "reset_after": reset_after, "U": U,
@@ -604,7 +608,7 @@ class Ops:
     def rnn_backward(self, cache, dY, dhT=None, dcT=None, dR=None, db_rec=None):
         """Backpropagation through time for ``rnn_forward``'s ``cache``.
 
-        ``dY`` (T, N, U): the gradient of the outputs; ``dhT``/``dcT`` (N, U)
+        ``dY`` (N, T, U): the gradient of the outputs; ``dhT``/``dcT`` (N, U)
         or None: of the final state(s). Accumulates ``dR += ...`` (skipped when
         None) and, for the GRU with ``reset_after``, ``db_rec += ...``.
         Returns ``(dxproj, dh0, dc0)``: the gradient of the input projection
@@ -625,7 +629,7 @@ class Ops:
         dy = xp.zeros((N, U), dtype=dtype)  # reaches the output of an earlier step
         for t in range(T - 1, -1, -1):
             s = cache["steps"][t]
-            gy = dY[t] + dy
+            gy = dY[:, t] + dy
             if mask is None:
                 dnew, dkeep, dy = dh + gy, None, xp.zeros_like(dy)
                 dc_new, dc_keep = dc, None

@@ -32,6 +32,7 @@ class _Recurrent(Layer):
     n_gates = 1
     n_states = 1
     supports_masking = True
+    skips_input_grad = True  # a first layer's backprop skips the input gradient
     _state_names = ("h",)
 
     def __init__(self, units, activation="tanh", use_bias=True,
@@ -200,6 +201,8 @@ class _Recurrent(Layer):
         W, R = self.params["kernel"], self.params["recurrent_kernel"]
         b_in, b_rec = self._bias_parts()
         given = states_in is not None
+        # The initial states' gradients go back in the structure they came in.
+        given_list = isinstance(initial_state, (list, tuple))
         if given:
             states = states_in
         elif self.stateful and self._states is not None:
@@ -225,28 +228,28 @@ class _Recurrent(Layer):
         Y, hT, cT, cache = ops.rnn_forward(
             self.cell, xproj, R, states[0], states[1] if self.n_states > 1 else None, mt,
             b_rec, rdp, self.activation, getattr(self, "recurrent_activation", "sigmoid"),
-            getattr(self, "reset_after", True))
+            getattr(self, "reset_after", True), overwrite_xproj=True)
         final = [hT, cT][:self.n_states]
         if self.stateful:
             # Carried to the next batch as values: backpropagation stops at
             # the batch's first step (truncated BPTT, as Keras).
             self._states = [s.copy() for s in final]
             self._stateful_batch = n
-        out = xp.ascontiguousarray(Y.transpose(1, 0, 2)) if self.return_sequences else Y[-1]
+        out = Y if self.return_sequences else Y[:, -1]
         outs = (out,) + tuple(final) if self.return_state else out
 
-        def backprop(dys):
+        def backprop(dys, need_dx=True):
             if self.return_state:
                 dys = list(dys)
                 d_out, d_states = dys[0], dys[1:]
             else:
                 d_out, d_states = dys, [None] * self.n_states
             if d_out is not None and self.return_sequences:
-                dY = xp.ascontiguousarray(d_out.transpose(1, 0, 2))
+                dY = d_out
             else:
-                dY = xp.zeros((steps, n, U), dtype=dtype)
+                dY = xp.zeros((n, steps, U), dtype=dtype)
                 if d_out is not None:
-                    dY[-1] = d_out
+                    dY[:, -1] = d_out
             trainable = self.trainable
             dR = self.grads["recurrent_kernel"] if trainable else None
             db_rec = self._bias_grad_rec() if trainable else None
@@ -256,9 +259,11 @@ class _Recurrent(Layer):
             dz = dxproj.reshape(steps * n, self.n_gates * U)
             if trainable:
                 dx = ops.dense_backward(x2, W, dz, dz, self.grads["kernel"],
-                                        self._bias_grad_in(), "linear")
+                                        self._bias_grad_in(), "linear", need_dx=need_dx)
             else:
-                dx = ops.gemm(dz, W, trans_b=True)
+                dx = ops.gemm(dz, W, trans_b=True) if need_dx else None
+            if dx is None:
+                return None
             dx = dx.reshape(steps, n, features)
             if dp is not None:
                 dx = dx * dp
@@ -268,7 +273,8 @@ class _Recurrent(Layer):
             dx = xp.ascontiguousarray(dx)
             if not given:
                 return dx
-            return dx, {"initial_state": [dh0, dc0][:self.n_states]}
+            d_states = [dh0, dc0][:self.n_states]
+            return dx, {"initial_state": d_states if given_list else d_states[0]}
 
         return outs, backprop
 

@@ -84,7 +84,7 @@ def test_forward_matches_the_step_by_step_reference(cell, shape, dtype, variant,
     d64 = {k: (v.astype(numpy.float64) if v.dtype.kind == "f" else v) for k, v in d.items()}
     rY, rH, rC = reference(cell, **d64)
     tol = 1e-4 if dtype == numpy.float32 else 1e-12
-    assert_close(Y, rY.astype(dtype), tol=tol)
+    assert_close(Y, rY.transpose(1, 0, 2).astype(dtype), tol=tol)
     assert_close(H, rH.astype(dtype), tol=tol)  # the state at every step
     if cell == "lstm":
         assert_close(C, rC.astype(dtype), tol=tol)
@@ -99,7 +99,7 @@ def test_other_activations(cell, act, ract, rng):
     d = _inputs(rng, cell, 4, 3, 5, numpy.float64)
     Y, H, *_ = K.rnn_forward(cell, activation=act, recurrent_activation=ract, **d)
     rY, rH, _ = reference(cell, act=act, ract=ract, **d)
-    assert_close(Y, rY)
+    assert_close(Y, rY.transpose(1, 0, 2))
     assert_close(H, rH)
 
 
@@ -108,6 +108,7 @@ def _loss_and_grads(cell, d, dY, dhT, dcT, act="tanh", ract="sigmoid"):
     Y, H, C, A, E = K.rnn_forward(cell, activation=act, recurrent_activation=ract, **d)
     dR = numpy.zeros_like(d["R"])
     db = numpy.zeros_like(d["b_rec"]) if "b_rec" in d else None
+    dY = numpy.ascontiguousarray(dY.transpose(1, 0, 2))  # the kernel's outputs are batch-major
     dX, dh0, dc0 = K.rnn_backward(cell, d["R"], H, C, A, E, dY, dhT, dcT, d.get("mask"),
                                   d.get("rec_mask"), dR, db, act, ract)
     grads = {"xproj": dX, "R": dR, "h0": dh0}
@@ -170,7 +171,8 @@ def test_fully_masked_steps_pass_gradients_through(rng):
     numpy.testing.assert_array_equal(H[-1], d["h0"])
     dY = rng.standard_normal((3, 2, 3))
     dhT, dcT = rng.standard_normal((2, 3)), rng.standard_normal((2, 3))
-    dX, dh0, dc0 = K.rnn_backward("lstm", d["R"], H, C, A, E, dY, dhT, dcT, d["mask"])
+    dX, dh0, dc0 = K.rnn_backward("lstm", d["R"], H, C, A, E, dY.transpose(1, 0, 2), dhT, dcT,
+                                  d["mask"])
     numpy.testing.assert_array_equal(dX, 0)
     numpy.testing.assert_array_equal(dh0, dhT)
     numpy.testing.assert_array_equal(dc0, dcT)
@@ -181,7 +183,7 @@ def test_read_only_inputs_are_read_in_place(rng):
     for v in d.values():
         v.setflags(write=False)
     Y, H, C, A, E = K.rnn_forward("gru", **d)
-    dY = rng.standard_normal((3, 2, 4)).astype(numpy.float32)
+    dY = rng.standard_normal((2, 3, 4)).astype(numpy.float32)
     dY.setflags(write=False)
     K.rnn_backward("gru", d["R"], H, C, A, E, dY, mask=d["mask"], rec_mask=d["rec_mask"])
 
@@ -205,7 +207,7 @@ def test_bad_arguments_are_clear_errors(rng):
     with pytest.raises(ValueError, match="b_rec is the GRU's"):
         K.rnn_forward("lstm", b_rec=numpy.zeros(16, numpy.float32), **d)
     Y, H, C, A, E = K.rnn_forward("lstm", **d)
-    dY = numpy.ones((3, 2, 4), numpy.float32)
+    dY = numpy.ones((2, 3, 4), numpy.float32)
     with pytest.raises(ValueError, match=r"dR has shape \(4, 12\); expected \(4, 16\)"):
         K.rnn_backward("lstm", d["R"], H, C, A, E, dY, dR=numpy.zeros((4, 12), numpy.float32))
     ro = numpy.zeros((4, 16), numpy.float32)
@@ -214,8 +216,8 @@ def test_bad_arguments_are_clear_errors(rng):
         K.rnn_backward("lstm", d["R"], H, C, A, E, dY, dR=ro)
     with pytest.raises(ValueError, match=r"H has shape \(3, 2, 4\); expected \(4, 2, 4\)"):
         K.rnn_backward("lstm", d["R"], H[1:], C, A, E, dY)
-    with pytest.raises(ValueError, match=r"dY has shape \(3, 2, 5\)"):
-        K.rnn_backward("lstm", d["R"], H, C, A, E, numpy.ones((3, 2, 5), numpy.float32))
+    with pytest.raises(ValueError, match=r"dY has shape \(2, 3, 5\)"):
+        K.rnn_backward("lstm", d["R"], H, C, A, E, numpy.ones((2, 3, 5), numpy.float32))
 
 
 @settings(max_examples=40, deadline=None)
@@ -231,9 +233,69 @@ def test_property_equals_reference_or_raises_clearly(cell, T, N, U, masked, dtyp
     elif bad == "strided":
         d["xproj"] = numpy.repeat(d["xproj"], 2, axis=2)[..., ::2]
     Y, H, *_ = K.rnn_forward(cell, **d)
+    Y = Y.transpose(1, 0, 2)
     d64 = {k: (v.astype(numpy.float64) if v.dtype.kind == "f" else v) for k, v in d.items()}
     rY, rH, _ = reference(cell, **d64)
     tol = 1e-4 if dtype == numpy.float32 else 1e-12
     numpy.testing.assert_array_equal(numpy.isnan(Y), numpy.isnan(rY))
     ok = ~numpy.isnan(rY)
     assert numpy.all(numpy.abs(Y[ok] - rY[ok]) <= tol * numpy.maximum(numpy.abs(rY[ok]), 1))
+
+
+@pytest.mark.parametrize("cell", ["simple", "lstm", "gru"])
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+def test_overwriting_the_input_projection_gives_the_same_results(cell, dtype, rng):
+    d = _inputs(rng, cell, 5, 3, 4, dtype)
+    want = K.rnn_forward(cell, **d)
+    given = dict(d, xproj=d["xproj"].copy())
+    got = K.rnn_forward(cell, overwrite_xproj=True, **given)
+    assert got[3] is given["xproj"]  # the gates took its memory
+    for a, b in zip(got, want):
+        if b is not None:
+            numpy.testing.assert_array_equal(a, b)
+    ro = d["xproj"].copy()
+    ro.setflags(write=False)
+    assert K.rnn_forward(cell, overwrite_xproj=True, **dict(d, xproj=ro))[3] is not ro
+
+
+@pytest.mark.parametrize("cell", ["simple", "lstm", "gru"])
+def test_results_do_not_depend_on_the_thread_count(cell, rng):
+    from fastnn import threads
+    # Large enough rows for the policy to go parallel; each row is one thread's.
+    N, U = 256, 160
+    d = _inputs(rng, cell, 3, N, U, numpy.float32)
+    dY = rng.standard_normal((N, 3, U)).astype(numpy.float32)
+    runs = []
+    saved = threads.get_num_threads()
+    try:
+        for n in (1, 3):
+            threads.set_num_threads(n, adapt=False)
+            assert (K._threads_for(N * G[cell] * U * 8.0) > 1) == (n > 1)
+            Y, H, C, A, E = K.rnn_forward(cell, **d)
+            dR = numpy.zeros_like(d["R"])
+            dX, dh0, _ = K.rnn_backward(cell, d["R"], H, C, A, E, dY, mask=d["mask"],
+                                        rec_mask=d["rec_mask"], dR=dR)
+            runs.append((Y, H, dX, dh0))
+    finally:
+        threads.set_num_threads(saved)
+    for a, b in zip(*runs):
+        numpy.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("cell", ["simple", "lstm", "gru"])
+@pytest.mark.parametrize("act,ract", [("relu", "sigmoid"), ("linear", "tanh"),
+                                      ("sigmoid", "relu"), ("tanh", "linear")])
+def test_backward_with_other_activations_matches_central_differences(cell, act, ract, rng):
+    d = _inputs(rng, cell, 4, 3, 5, numpy.float64)
+    dY = rng.standard_normal((4, 3, 5))
+    dhT = rng.standard_normal((3, 5))
+    dcT = rng.standard_normal((3, 5)) if cell == "lstm" else None
+    grads = _loss_and_grads(cell, d, dY, dhT, dcT, act, ract)
+    eps = 1e-6
+    for name, g in grads.items():
+        v = rng.standard_normal(d[name].shape)
+        plus, minus = dict(d), dict(d)
+        plus[name], minus[name] = d[name] + eps * v, d[name] - eps * v
+        numeric = (_ref_loss(cell, plus, dY, dhT, dcT, act, ract)
+                   - _ref_loss(cell, minus, dY, dhT, dcT, act, ract)) / (2 * eps)
+        assert abs(numeric - (g * v).sum()) <= 1e-5 * max(1.0, abs(numeric)), name

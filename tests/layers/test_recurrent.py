@@ -413,3 +413,35 @@ def test_bad_input_is_a_clear_value_error(kind, rng):
         _make(kind, 2, dropout=1.0)
     with pytest.raises(ValueError, match="activation 'gelu' is not supported"):
         _make(kind, 2, activation="gelu")
+
+
+@pytest.mark.parametrize("kind,as_list", [("SimpleRNN", True), ("SimpleRNN", False),
+                                           ("GRU", True), ("GRU", False), ("LSTM", True)])
+def test_a_model_with_a_computed_initial_state_gradchecks(kind, as_list, rng):
+    # The initial state from another node, given as a list or (one state) a
+    # tensor; masked input from Masking; a state output with its own loss.
+    n, steps = 5, 4
+    x = rng.standard_normal((n, steps, 3))
+    x[0, 2:] = 0.0
+    inp = fastnn.Input((steps, 3), dtype="float64")
+    ctx = fastnn.Input((2,), dtype="float64")
+    states = [L.Dense(3, dtype="float64", name=f"s{k}")(ctx) for k in range(N_STATES[kind])]
+    outs = _make(kind, 3, return_sequences=True, return_state=True, name="rec")(
+        L.Masking(dtype="float64")(inp), initial_state=states if as_list else states[0])
+    final = L.Dense(1, dtype="float64")(outs[1])
+    model = fastnn.Model([inp, ctx], [outs[0], final])
+    model.compile("sgd", ["mse", "mse"])
+    xs = [x, rng.standard_normal((n, 2))]
+    ys = [rng.standard_normal((n, steps, 3)), rng.standard_normal((n, 1))]
+    assert fastnn.gradcheck(model, xs, ys).ok
+    assert model.get_layer("s0").grads["kernel"].any()
+
+
+@pytest.mark.parametrize("kind", CELLS)
+def test_first_layer_skips_the_input_gradient(kind, rng):
+    layer = _make(kind, 3, return_sequences=True)
+    x = rng.standard_normal((2, 4, 5)).astype("float64")
+    layer(x)
+    y, back = layer.forward(x, training=True)
+    assert back(numpy.ones_like(y), need_dx=False) is None
+    assert layer.grads["kernel"].any()

@@ -1,0 +1,183 @@
+/* The recurrent cells' row passes (csrc/recurrent.pyx): for one sample at one
+ * step, forward, add the input projection to the recurrent product, apply the
+ * gate nonlinearities and update the state, all while the row is in L1;
+ * backward, the gate derivatives and the state gradients.
+ * Written in C so that GCC builds each in several instruction-set versions
+ * (FASTNN_CLONES): the sigmoid and tanh of fastnn_math.h then run 8 or 16
+ * lanes wide on CPUs that have AVX2/AVX-512, in a portable build. Loops over
+ * rows and steps, the GEMMs and all checks stay in the .pyx. float64 uses
+ * libm's tanh and fastnn_sigmoid_d, as the other kernels do.
+ */
+#ifndef FASTNN_RECURRENT_ROWS_H
+#define FASTNN_RECURRENT_ROWS_H
+
+#include <math.h>
+#include <stddef.h>
+#include "fastnn_activations.h"
+#include "fastnn_clones.h"
+#include "fastnn_math.h"
+
+#define FASTNN_RNN_DEFINE(T, S, SIGMOID, TANH)                                              \
+/* v = act(v) in place; the switch is outside the loops so each vectorizes. */            \
+static inline void fastnn_rnn_act_##S(T *restrict v, ptrdiff_t n, int act)                \
+{                                                                                        \
+    if (act == FASTNN_SIGMOID) {                                                         \
+        for (ptrdiff_t i = 0; i < n; i++) v[i] = SIGMOID(v[i]);                          \
+    } else if (act == FASTNN_TANH) {                                                     \
+        for (ptrdiff_t i = 0; i < n; i++) v[i] = TANH(v[i]);                             \
+    } else if (act == FASTNN_RELU) {                                                     \
+        for (ptrdiff_t i = 0; i < n; i++) v[i] = v[i] > 0 ? v[i] : 0;                    \
+    }                                                                                    \
+}                                                                                        \
+                                                                                         \
+/* SimpleRNN: a (U) holds h_{t-1} @ R; a = act(a + x) is h_new (x NULL: a holds the     \
+ * input projection already). */                                                        \
+FASTNN_CLONES static void fastnn_simple_fwd_row_##S(ptrdiff_t U, T *restrict a,           \
+                                                    const T *restrict x, int act)        \
+{                                                                                        \
+    if (x)                                                                               \
+        for (ptrdiff_t i = 0; i < U; i++) a[i] += x[i];                                  \
+    fastnn_rnn_act_##S(a, U, act);                                                       \
+}                                                                                        \
+                                                                                         \
+/* LSTM: a (4U: i f c o) holds h_{t-1} @ R; on return the activated gates,             \
+ * cn = f * cp + i * g, e = act(cn), hn = o * e (x NULL as for SimpleRNN). */                                     \
+FASTNN_CLONES static void fastnn_lstm_fwd_row_##S(ptrdiff_t U, T *restrict a,             \
+                                                  const T *restrict x,                   \
+                                                  const T *restrict cp, T *restrict cn,  \
+                                                  T *restrict e, T *restrict hn,         \
+                                                  int act, int ract)                     \
+{                                                                                        \
+    if (x)                                                                               \
+        for (ptrdiff_t i = 0; i < 4 * U; i++) a[i] += x[i];                              \
+    fastnn_rnn_act_##S(a, 2 * U, ract);                                                  \
+    fastnn_rnn_act_##S(a + 2 * U, U, act);                                               \
+    fastnn_rnn_act_##S(a + 3 * U, U, ract);                                              \
+    for (ptrdiff_t i = 0; i < U; i++) {                                                  \
+        T c = a[U + i] * cp[i] + a[i] * a[2 * U + i];                                    \
+        cn[i] = c;                                                                       \
+        e[i] = c;                                                                        \
+    }                                                                                    \
+    fastnn_rnn_act_##S(e, U, act);                                                       \
+    for (ptrdiff_t i = 0; i < U; i++) hn[i] = a[3 * U + i] * e[i];                       \
+}                                                                                        \
+                                                                                         \
+/* GRU (reset_after): s (3U) holds h_{t-1} @ R, b its bias (3U) or NULL; on return     \
+ * a (3U: z r h) the activated gates, e = s_h + b_h (the candidate's recurrent term),   \
+ * hn = z * hp + (1 - z) * h~. x may be a itself (read at each index before written). */                                                       \
+FASTNN_CLONES static void fastnn_gru_fwd_row_##S(ptrdiff_t U, T *a,                       \
+                                                 const T *x,                             \
+                                                 const T *restrict s,                    \
+                                                 const T *restrict b,                    \
+                                                 const T *restrict hp, T *restrict e,    \
+                                                 T *restrict hn, int act, int ract)      \
+{                                                                                        \
+    if (b) {                                                                             \
+        for (ptrdiff_t i = 0; i < 2 * U; i++) a[i] = x[i] + s[i] + b[i];                 \
+        for (ptrdiff_t i = 0; i < U; i++) e[i] = s[2 * U + i] + b[2 * U + i];            \
+    } else {                                                                             \
+        for (ptrdiff_t i = 0; i < 2 * U; i++) a[i] = x[i] + s[i];                        \
+        for (ptrdiff_t i = 0; i < U; i++) e[i] = s[2 * U + i];                           \
+    }                                                                                    \
+    fastnn_rnn_act_##S(a, 2 * U, ract);                                                  \
+    for (ptrdiff_t i = 0; i < U; i++) a[2 * U + i] = x[2 * U + i] + a[U + i] * e[i];      \
+    fastnn_rnn_act_##S(a + 2 * U, U, act);                                               \
+    for (ptrdiff_t i = 0; i < U; i++)                                                    \
+        hn[i] = a[i] * hp[i] + (1 - a[i]) * a[2 * U + i];                                \
+}                                                                                        \
+/* Backward rows (one sample, one step): g (U) is the gradient of the step's h_new.     \
+ * The derivatives come from the outputs, as fastnn.backend.Ops does. The default        \
+ * pair (tanh, sigmoid) gets its own loop, written out so that it vectorizes. */         \
+static inline T fastnn_rnn_dact_##S(int act, T y)                                        \
+{                                                                                        \
+    return act == FASTNN_SIGMOID ? y * (1 - y)                                           \
+         : act == FASTNN_TANH ? 1 - y * y                                                \
+         : act == FASTNN_RELU ? (y > 0 ? (T)1 : (T)0) : (T)1;                            \
+}                                                                                        \
+                                                                                         \
+/* SimpleRNN: dx = g * act'(h_new); nothing reaches h_{t-1} but through the GEMM. */    \
+FASTNN_CLONES static void fastnn_simple_bwd_row_##S(ptrdiff_t U, const T *restrict a,     \
+                                                    const T *restrict g, T *restrict dx, \
+                                                    T *restrict dhn, int act)            \
+{                                                                                        \
+    if (act == FASTNN_TANH) {                                                            \
+        for (ptrdiff_t i = 0; i < U; i++) dx[i] = g[i] * (1 - a[i] * a[i]);              \
+    } else {                                                                             \
+        for (ptrdiff_t i = 0; i < U; i++) dx[i] = g[i] * fastnn_rnn_dact_##S(act, a[i]); \
+    }                                                                                    \
+    for (ptrdiff_t i = 0; i < U; i++) dhn[i] = 0;                                        \
+}                                                                                        \
+                                                                                         \
+/* LSTM: a the activated gates (i f c o), e = act(c_t), cp = c_{t-1}; dc (U) holds the \
+ * gradient of c_t on entry, of c_{t-1} on return. */                                   \
+FASTNN_CLONES static void fastnn_lstm_bwd_row_##S(ptrdiff_t U, const T *restrict a,       \
+                                                  const T *restrict e,                   \
+                                                  const T *restrict cp,                  \
+                                                  const T *restrict g, T *restrict dx,   \
+                                                  T *restrict dc, T *restrict dhn,       \
+                                                  int act, int ract)                     \
+{                                                                                        \
+    if (act == FASTNN_TANH && ract == FASTNN_SIGMOID) {                                  \
+        for (ptrdiff_t i = 0; i < U; i++) {                                              \
+            T gi = a[i], gf = a[U + i], gg = a[2 * U + i], go = a[3 * U + i];            \
+            T dcj = dc[i] + g[i] * go * (1 - e[i] * e[i]);                               \
+            dx[i] = dcj * gg * gi * (1 - gi);                                            \
+            dx[U + i] = dcj * cp[i] * gf * (1 - gf);                                     \
+            dx[2 * U + i] = dcj * gi * (1 - gg * gg);                                    \
+            dx[3 * U + i] = g[i] * e[i] * go * (1 - go);                                 \
+            dc[i] = dcj * gf;                                                            \
+        }                                                                                \
+    } else {                                                                             \
+        for (ptrdiff_t i = 0; i < U; i++) {                                              \
+            T gi = a[i], gf = a[U + i], gg = a[2 * U + i], go = a[3 * U + i];            \
+            T dcj = dc[i] + g[i] * go * fastnn_rnn_dact_##S(act, e[i]);                  \
+            dx[i] = dcj * gg * fastnn_rnn_dact_##S(ract, gi);                            \
+            dx[U + i] = dcj * cp[i] * fastnn_rnn_dact_##S(ract, gf);                     \
+            dx[2 * U + i] = dcj * gi * fastnn_rnn_dact_##S(act, gg);                     \
+            dx[3 * U + i] = g[i] * e[i] * fastnn_rnn_dact_##S(ract, go);                 \
+            dc[i] = dcj * gf;                                                            \
+        }                                                                                \
+    }                                                                                    \
+    for (ptrdiff_t i = 0; i < U; i++) dhn[i] = 0;                                        \
+}                                                                                        \
+                                                                                         \
+/* GRU (reset_after): a the activated gates (z r h~), e the candidate's recurrent       \
+ * term, hp = h_{t-1}. dx: the input projection's gradient; di: the recurrent           \
+ * product's (its candidate block scaled by r), dhh that block again (for dR);          \
+ * dhn: what reaches h_{t-1} directly (g * z). */                                       \
+FASTNN_CLONES static void fastnn_gru_bwd_row_##S(ptrdiff_t U, const T *restrict a,        \
+                                                 const T *restrict e,                    \
+                                                 const T *restrict hp,                   \
+                                                 const T *restrict g, T *restrict dx,    \
+                                                 T *restrict di, T *restrict dhh,        \
+                                                 T *restrict dhn, int act, int ract)     \
+{                                                                                        \
+    if (act == FASTNN_TANH && ract == FASTNN_SIGMOID) {                                  \
+        for (ptrdiff_t i = 0; i < U; i++) {                                              \
+            T z = a[i], r = a[U + i], hh = a[2 * U + i], gi = g[i];                      \
+            T dz = gi * (hp[i] - hh) * z * (1 - z);                                      \
+            T dph = gi * (1 - z) * (1 - hh * hh);                                        \
+            T dr = dph * e[i] * r * (1 - r);                                             \
+            dx[i] = dz; dx[U + i] = dr; dx[2 * U + i] = dph;                             \
+            di[i] = dz; di[U + i] = dr; di[2 * U + i] = dph * r;                         \
+            dhh[i] = dph * r;                                                            \
+            dhn[i] = gi * z;                                                             \
+        }                                                                                \
+    } else {                                                                             \
+        for (ptrdiff_t i = 0; i < U; i++) {                                              \
+            T z = a[i], r = a[U + i], hh = a[2 * U + i], gi = g[i];                      \
+            T dz = gi * (hp[i] - hh) * fastnn_rnn_dact_##S(ract, z);                     \
+            T dph = gi * (1 - z) * fastnn_rnn_dact_##S(act, hh);                         \
+            T dr = dph * e[i] * fastnn_rnn_dact_##S(ract, r);                            \
+            dx[i] = dz; dx[U + i] = dr; dx[2 * U + i] = dph;                             \
+            di[i] = dz; di[U + i] = dr; di[2 * U + i] = dph * r;                         \
+            dhh[i] = dph * r;                                                            \
+            dhn[i] = gi * z;                                                             \
+        }                                                                                \
+    }                                                                                    \
+}
+
+FASTNN_RNN_DEFINE(float, f32, fastnn_sigmoid_f, fastnn_tanh_f)
+FASTNN_RNN_DEFINE(double, f64, fastnn_sigmoid_d, tanh)
+
+#endif
