@@ -60,10 +60,14 @@ def run_fastnn(args):
 
 
 # ----------------------------------------------------------------- PyTorch
-def torch_char_lm(vocab, cell, weights=None):
+def torch_char_lm(vocab, cell, weights=None, freeze_bias_hh=False):
     """The PyTorch model, with ``weights`` (fastnn's get_weights() order:
     embedding table, kernel, recurrent kernel, bias, dense kernel, dense
-    bias) mapped into PyTorch's layout when given."""
+    bias) mapped into PyTorch's layout when given. nn.LSTM and nn.RNN hold
+    two bias vectors where Keras holds one; both train, so under Adam the
+    sum moves about twice as fast. ``freeze_bias_hh`` keeps the second at
+    zero: then the model and its updates are exactly Keras's (the GRU's two
+    biases are Keras's two rows, and are never frozen)."""
     import torch
     c = _data.CHARLM
     rnn_class = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "simplernn": torch.nn.RNN}[cell]
@@ -92,6 +96,10 @@ def torch_char_lm(vocab, cell, weights=None):
               "out.weight": dense_k.T, "out.bias": dense_b}
         model.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v, np.float32))
                                for k, v in sd.items()})
+    if freeze_bias_hh and cell != "gru":
+        with torch.no_grad():
+            model.rnn.bias_hh_l0.zero_()
+        model.rnn.bias_hh_l0.requires_grad_(False)
     return model
 
 
@@ -99,7 +107,8 @@ def torch_epoch_fn(model, x, y, seed=0):
     """One shuffled epoch of Adam steps; returns the callable."""
     import torch
     c = _data.CHARLM
-    opt = torch.optim.Adam(model.parameters(), lr=c["lr"], eps=1e-7)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=c["lr"],
+                           eps=1e-7)
     tx, ty = torch.from_numpy(x), torch.from_numpy(y)
     gen = torch.Generator().manual_seed(seed)
 
@@ -120,7 +129,7 @@ def run_torch(args):
     x, y, xv, yv, vocab = _data.charlm_data()
     with np.load(args.init) as f:
         weights = [f[f"arr_{i}"] for i in range(len(f.files))]
-    model = torch_char_lm(vocab, args.cell, weights)
+    model = torch_char_lm(vocab, args.cell, weights, args.torch_bias == "frozen")
     epoch = torch_epoch_fn(model, x, y, args.seed)
     txv, tyv = torch.from_numpy(xv), torch.from_numpy(yv)
     bpc, times = [], []
@@ -142,6 +151,10 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--cell", default="lstm", choices=["lstm", "gru", "simplernn"])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--torch-bias", default="frozen", choices=["frozen", "trained"],
+                        help="LSTM/SimpleRNN: keep PyTorch's second bias (bias_hh) at zero, "
+                             "as Keras has one (frozen, default: the same model), or train "
+                             "it as nn.LSTM does by default (trained)")
     parser.add_argument("--child", choices=["fastnn", "torch"], help=argparse.SUPPRESS)
     parser.add_argument("--init", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -155,7 +168,8 @@ def main(argv=None):
         for lib in ("fastnn", "torch"):   # fastnn first: it writes the initial weights
             out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", lib,
                                   "--init", init, "--epochs", str(args.epochs), "--cell",
-                                  args.cell, "--seed", str(args.seed)],
+                                  args.cell, "--seed", str(args.seed), "--torch-bias",
+                                  args.torch_bias],
                                  capture_output=True, text=True, check=False)
             if out.returncode:
                 sys.exit(f"{lib} run failed:\n{out.stderr}")
@@ -164,7 +178,7 @@ def main(argv=None):
     c = _data.CHARLM
     print(f"char-LM: Embedding {c['embedding']} -> {args.cell.upper()} {c['units']} -> softmax, "
           f"seq {c['seq']}, batch {c['batch']}, Adam {c['lr']:g}; load {os.getloadavg()[0]:.2f}; "
-          f"torch threads {t.get('threads')}")
+          f"torch threads {t.get('threads')}; torch bias_hh {args.torch_bias}")
     print(f"{'epoch':>5}  {'fastnn bpc':>10}  {'torch bpc':>10}  {'fastnn s':>8}  {'torch s':>8}")
     for i in range(args.epochs):
         print(f"{i + 1:>5}  {f['bpc'][i]:>10.4f}  {t['bpc'][i]:>10.4f}  {f['times'][i]:>8.2f}  "

@@ -48,3 +48,10 @@ def test_torch_model_from_fastnn_weights_is_the_same_model(compare, cell):
                                                        torch.from_numpy(y).reshape(-1)))
     numpy.testing.assert_allclose(model.predict(x), probs, rtol=2e-4, atol=2e-6)
     assert model.evaluate(x, y) == pytest.approx(loss, rel=1e-4)
+    # With PyTorch's redundant second bias frozen at zero: the same outputs,
+    # and only Keras's parameters train.
+    frozen = compare.torch_char_lm(vocab, cell, weights, freeze_bias_hh=True)
+    with torch.no_grad():
+        numpy.testing.assert_array_equal(frozen(torch.from_numpy(x)).numpy(), logits.numpy())
+    n_trained = sum(p.numel() for p in frozen.parameters() if p.requires_grad)
+    assert n_trained == model.count_params()

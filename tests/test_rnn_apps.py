@@ -3,7 +3,7 @@ examples: tiny settings here (seconds); the real-size runs, with the metric
 each should reach, are marked slow. Measured on the shared 2-core machine at
 load 14 (about a fifth of a core each): sine 111 s (LSTM) and 91 s (GRU),
 classify 28 s (with the layers' plain step loop, before the Cython kernels),
-charlm 5 epochs about 3 minutes (35 s an epoch with the kernels); an idle
+charlm 5 epochs 179 s (with the kernels); an idle
 machine takes several times less."""
 import math
 import os
@@ -159,8 +159,9 @@ def test_examples_run_on_tiny_settings(monkeypatch, capsys):
 @pytest.mark.slow
 def test_char_lm_real_size_reaches_its_bits_per_character():
     r = R.train_char_lm(epochs=5, verbose=0, sample_length=0)
-    # 2.98 after 3 epochs (bench/compare_charlm.py); uniform guessing: log2(62) = 5.95.
-    assert r["val_bpc"] < 2.8
+    # Measured: 2.98 after 3 epochs, 2.78 after 5 (179 s at load 14); uniform
+    # guessing: log2(62) = 5.95.
+    assert r["val_bpc"] < 2.9
 
 
 @pytest.mark.slow
