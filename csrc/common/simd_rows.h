@@ -130,7 +130,8 @@ FASTNN_CLONES static void fastnn_bias_act_##S(ptrdiff_t n, T *restrict y,       
             y[i] = SIGMOID(y[i]);                                                       \
         }                                                                               \
     } else if (act == FASTNN_RELU) {                                                    \
-        for (ptrdiff_t i = 0; i < n; i++) y[i] = y[i] > 0 ? y[i] : 0;                   \
+        /* !(y <= 0): a NaN stays NaN, as NumPy's maximum(y, 0) (found by tests/fuzz) */ \
+        for (ptrdiff_t i = 0; i < n; i++) y[i] = !(y[i] <= 0) ? y[i] : 0;               \
     } else if (act == FASTNN_TANH) {                                                    \
         for (ptrdiff_t i = 0; i < n; i++) y[i] = TANH(y[i]);                            \
     }                                                                                   \

@@ -295,3 +295,16 @@ def test_optimizer_state_given_as_a_list_is_a_type_error():
     p = numpy.ones(3, numpy.float32)
     with pytest.raises(TypeError, match="velocity must be a numpy.ndarray, got list"):
         optim.sgd_update(p, p.copy(), [0.0, 0.0, 0.0], 0.1, 0.9)
+
+
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+def test_sparse_relu_epilogue_keeps_nan(dtype):
+    # Found by the long fuzz run: the fused ReLU of csr_matmul turned NaN into 0
+    # (y > 0 ? y : 0), hiding a NaN that NumPy's maximum(y, 0) and the dense
+    # kernels propagate.
+    ip, ix = numpy.array([0, 1, 2], numpy.int32), numpy.array([0, 1], numpy.int32)
+    data = numpy.array([numpy.nan, -1.0], dtype)
+    B = numpy.ones((2, 3), dtype)
+    out = S.csr_matmul(ip, ix, data, B, numpy.zeros((2, 3), dtype), activation="relu")
+    assert numpy.isnan(out[0]).all()
+    numpy.testing.assert_array_equal(out[1], 0)
