@@ -276,7 +276,7 @@ def _autorec(args):
 
 
 #: ``fastnn cnn``: each kind's default number of epochs.
-CNN_EPOCHS = {"mnist": 12, "fashion": 12, "residual": 12, "autoencoder": 10}
+CNN_EPOCHS = {"mnist": 12, "fashion": 12, "residual": 12, "autoencoder": 5}
 
 
 #: What ``fastnn datasets`` knows, in the order it lists them.
