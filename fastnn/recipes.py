@@ -129,7 +129,7 @@ def images(x):
     return (x.reshape(x.shape + (1,)) / numpy.float32(255)).astype(numpy.float32)
 
 
-def mnist_convnet(input_shape=(28, 28, 1), n_classes=10, dropout=0.5, learning_rate=1e-3):
+def mnist_convnet(input_shape=(28, 28, 1), n_classes=10, dropout=0.5, learning_rate=3e-3):
     """Keras's "simple MNIST convnet": Conv 32 3x3 relu, MaxPool 2, Conv 64 3x3
     relu, MaxPool 2, Flatten, Dropout 0.5, Dense 10 softmax; Adam."""
     model = Sequential([Input(input_shape),
