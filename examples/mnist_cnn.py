@@ -56,7 +56,7 @@ def main(argv=None):
         model.summary()
     steps = args.epochs * math.ceil(len(x_train) / batch_size)
     model.compile(loss="sparse_categorical_crossentropy",
-                  optimizer=fastnn.optimizers.Adam(fastnn.optimizers.CosineDecay(1e-3, steps)),
+                  optimizer=fastnn.optimizers.Adam(fastnn.optimizers.CosineDecay(3e-3, steps)),
                   metrics=["accuracy"])
     history = model.fit(x_train, y_train, batch_size=batch_size, epochs=args.epochs,
                         verbose=args.verbose)

@@ -348,7 +348,7 @@ def _rnn_defaults(args):
 
 
 #: ``fastnn cnn``: each kind's default number of epochs.
-CNN_EPOCHS = {"mnist": 12, "fashion": 12, "residual": 12, "autoencoder": 10}
+CNN_EPOCHS = {"mnist": 12, "fashion": 12, "residual": 12, "autoencoder": 5}
 
 
 #: What ``fastnn datasets`` knows, in the order it lists them.
@@ -486,7 +486,7 @@ def build_parser(prog=None):
                          f"{k} {n}" for k, n in CNN_EPOCHS.items()) + ")")
     cnn.add_argument("--batch-size", type=_positive_int, default=128)
     cnn.add_argument("--lr", type=float, default=None, help="initial Adam learning rate of "
-                     "the classifiers, cosine-decayed to zero (default: the model's, 1e-3 for "
+                     "the classifiers, cosine-decayed to zero (default: the model's, 3e-3 for "
                      "mnist, 2e-3 for the residual network)")
     cnn.add_argument("--limit", type=_positive_int, default=None, metavar="N",
                      help="use only the first N training images (the test set stays whole)")
