@@ -82,3 +82,8 @@ from .recurrent import GRU, LSTM, SimpleRNN  # noqa: E402
 for _cls in (SimpleRNN, LSTM, GRU):
     register_layer(_cls)
 __all__ += ["SimpleRNN", "LSTM", "GRU"]
+
+# Image augmentation (Keras's preprocessing layers).
+from .augmentation import RandomFlip  # noqa: E402
+register_layer(RandomFlip)
+__all__ += ["RandomFlip"]
