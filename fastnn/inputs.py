@@ -175,3 +175,8 @@ def _sample_weights(sample_weight, class_weight, y, n, ops, what="sample_weight"
     if on_device:
         return sw
     return None if sw is None else ops.asarray(sw, dtype=y.dtype if y.dtype.kind == "f" else "float32")
+
+
+def _take(arrays, idx):
+    """Rows ``idx`` of each array in a list (None stays None)."""
+    return [None if a is None else a[idx] for a in arrays]

@@ -34,14 +34,15 @@ import numpy
 from . import losses as losses_mod
 from . import metrics as metrics_mod
 from . import optimizers as optimizers_mod
-from .backend import backend_of, get_backend, get_instance
+from .backend import get_backend, get_instance
 from .progress import Progbar
 from .training import TrainingLoop, _Logs
 from .layers.base import Layer, SymbolicTensor, forward_takes_mask
 from .layers.input import Input, InputLayer
 from .inputs import (_as_float_array, _as_input_array, _check_batch_size, _check_numeric,
-                     _host_array, _keeps_device, _label_probe, _sample_weights)
-from .data import BatchSource, check_loader_options, is_batch_source, unpack_batch
+                     _host_array, _keeps_device, _label_probe, _sample_weights, _take)
+from .data import (BatchSource, _ModelBatches, _array_batches, _refuse_with_source, _unmasked,
+                   check_loader_options, is_batch_source)
 
 
 def _topological_nodes(inputs, outputs):
@@ -81,7 +82,7 @@ def _check_verbose(verbose):
     return int(verbose)
 
 
-class Model:
+class Model(_ModelBatches):
     """A functional model: ``Model(inputs=x, outputs=y)`` over layer calls."""
 
     def __init__(self, inputs=None, outputs=None, name=None, backend=None):
@@ -773,39 +774,6 @@ class Model:
         return _sample_weights(sample_weight, None, next(a for a in ys if a is not None), n,
                                self.ops, what)
 
-    def _source_batches(self, source, epoch=None, need_y=True, class_weight=None):
-        """The batches of one epoch of a ``BatchSource``, each checked as
-        ``fit``'s arrays are: ``(xs, ys, sample weights)`` on the backend
-        (``ys`` and the weights None when ``need_y`` is false)."""
-        for label, batch in source.epoch(epoch):
-            yield self._prepare_batch(label, batch, need_y, class_weight)[:3]
-
-    def _prepare_batch(self, label, batch, need_y, class_weight=None):
-        """One batch of a source as ``(xs, ys, sample weights, x as given)``;
-        a ``ValueError``/``TypeError`` names the batch (``label``)."""
-        try:
-            x, y, sw = unpack_batch(batch)
-            if x is None:
-                raise ValueError("the batch has no x (got None)")
-            xs = self._prepare_x(x)
-            n = xs[0].shape[0]
-            if n == 0:
-                raise ValueError("the batch is empty (0 samples)")
-            if not need_y:
-                return xs, None, None, x
-            if y is None:
-                raise ValueError(f"the batch holds only x ({type(batch).__name__}); batches "
-                                 f"for training and evaluation are (x, y) or (x, y, "
-                                 f"sample_weight)")
-            ys = self._prepare_y(y, n)
-            sw = _sample_weights(sw, class_weight, next(a for a in ys if a is not None), n,
-                                 self.ops)
-        except (ValueError, TypeError) as e:
-            if type(e) not in (ValueError, TypeError):
-                raise  # an exception type of its own (a backend's) keeps its type and text
-            raise type(e)(f"{label}: {e}") from None
-        return xs, ys, sw, x
-
     # -------------------------------------------------------------- evaluate
     def evaluate(self, x=None, y=None, batch_size=None, verbose=0, sample_weight=None,
                  return_dict=False, steps=None, *, max_queue_size=10, workers=1,
@@ -844,35 +812,6 @@ class Model:
         if return_dict:
             return logs
         return list(logs.values()) if len(logs) > 1 else logs["loss"]
-
-    def _evaluate_batches(self, batches, steps, verbose=0):
-        """The logs over ``(xs, ys, sample weights)`` batches (``steps`` of
-        them, None when unknown), each batch weighing by its samples."""
-        table = self._make_metrics()
-        bar = Progbar(steps, verbose=verbose, stateful_metrics="all") if verbose else None
-        total, weight_total = 0.0, 0.0
-        part_totals = [0.0] * len(self.outputs)
-        reg = self._regularization_loss()  # the weights do not change while evaluating
-        step = 0
-        for step, (xb, yb, swb) in enumerate(batches, 1):
-            nb = xb[0].shape[0]
-            preds = self._forward(xb, False)[0]
-            loss, parts = self._loss_values(yb, preds, swb)
-            total += loss * nb
-            for k, part in enumerate(parts):
-                if part is not None:
-                    part_totals[k] += part * nb
-            weight_total += nb
-            for k, _, m in table:
-                m.update_state(*_unmasked(yb[k], preds[k], swb, self._last_masks[k]))
-            if bar is not None:
-                bar.update(step, self._loss_logs(total / weight_total + reg, [], table))
-        logs = dict(self._loss_logs(total / weight_total + reg,
-                                    [None if l is None else p / weight_total
-                                     for l, p in zip(self._losses, part_totals)], table))
-        if bar is not None and steps is None:
-            bar.update(step, logs, finalize=True)  # a bar without a total ends here
-        return logs
 
     # --------------------------------------------------------------- predict
     def predict(self, x, batch_size=None, verbose=0, steps=None, *, max_queue_size=10,
@@ -1161,52 +1100,3 @@ def _metric_specs(metrics, names):
     else:
         per = [list(metrics)] * len(names)
     return [[] if m is None else list(m) if isinstance(m, (list, tuple)) else [m] for m in per]
-
-
-def _unmasked(y, pred, sample_weight, mask):
-    """A metric's (y, pred, sample_weight) over the unmasked steps of a
-    masked output, each step a sample: as Keras, a metric of a sequence output
-    counts only the steps its mask keeps."""
-    if mask is None:
-        return y, pred, sample_weight
-    if sample_weight is not None:
-        xp = (backend_of(mask) or get_backend()).xp
-        sw = xp.asarray(sample_weight).reshape((-1,) + (1,) * (mask.ndim - 1))
-        sample_weight = xp.broadcast_to(sw, mask.shape)[mask]
-    return y[mask], pred[mask], sample_weight
-
-
-def _take(arrays, idx):
-    """Rows ``idx`` of each array in a list (None stays None)."""
-    return [None if a is None else a[idx] for a in arrays]
-
-
-def _array_batches(xs, ys, sample_weight, batch_size, shuffle_ops=None):
-    """Batches ``(xs, ys, sample weights)`` of arrays already on the backend,
-    in order or, with ``shuffle_ops``, in a permutation it draws when the
-    first batch is taken (so at the same point of the seeded stream as a
-    loop that drew it before its first step)."""
-    n = xs[0].shape[0]
-    order = shuffle_ops.permutation(n) if shuffle_ops is not None else None
-    for lo in range(0, n, batch_size):
-        idx = order[lo:lo + batch_size] if order is not None else slice(lo, lo + batch_size)
-        yield ([a[idx] for a in xs], _take(ys, idx),
-               None if sample_weight is None else sample_weight[idx])
-
-
-def _refuse_with_source(caller, x, **given):
-    """Keras's refusals when ``x`` is a generator or a Sequence: its batches
-    carry the targets, the weights and the batch size, and a stream cannot be
-    split for validation."""
-    kind = type(x).__name__
-    for name, value in given.items():
-        if name == "validation_split":
-            if value:
-                raise ValueError(f"{caller}: validation_split is only for arrays; x is a "
-                                 f"{kind}, which cannot be split: pass validation_data (arrays, "
-                                 f"a generator or a Sequence)")
-        elif value is not None:
-            what = ("its batches set the batch size" if name == "batch_size" else
-                    f"its batches hold {name} ((x, y) or (x, y, sample_weight))")
-            raise ValueError(f"{caller}: {name} must not be given when x is a {kind}: {what}")
-
