@@ -43,34 +43,7 @@ from .inputs import (_ModelInputs, _check_batch_size, _check_verbose, _keeps_dev
                      _metric_specs, _spread)
 from .data import (BatchSource, _ModelBatches, _array_batches, _refuse_with_source, _unmasked,
                    check_loader_options, is_batch_source)
-
-
-def _topological_nodes(inputs, outputs):
-    """Nodes needed for ``outputs``, each after the nodes that feed it."""
-    order, seen, on_path = [], set(), set()
-    input_ids = {id(t) for t in inputs}
-
-    def visit(tensor):
-        if id(tensor) in input_ids:
-            return
-        node = tensor.node
-        if node is None:
-            raise ValueError(f"graph disconnected: {tensor!r} is not computed from the model "
-                             "inputs; pass every Input the outputs depend on")
-        if id(node) in seen:
-            return
-        if id(node) in on_path:
-            raise ValueError("the layer graph has a cycle")
-        on_path.add(id(node))
-        for t in node.all_inputs:
-            visit(t)
-        on_path.discard(id(node))
-        seen.add(id(node))
-        order.append(node)
-
-    for t in outputs:
-        visit(t)
-    return order
+from .graph import _input_mask, _node_kwargs, _output_names, _topological_nodes
 
 
 class Model(_ModelInputs, _ModelBatches):
@@ -753,70 +726,8 @@ class Model(_ModelInputs, _ModelBatches):
         is not a plain chain also gets Keras's "Connected to" column, naming
         each call's inputs as ``layer[node][tensor]``."""
         self._require_built("summary")
-        connected = self._branches()
-        line_length = line_length or (98 if connected else 65)
-        fractions = (0.30, 0.60, 0.70, 1.0) if connected else (0.45, 0.85, 1.0)
-        cols = [int(line_length * f) for f in fractions]
-
-        def row(fields):
-            line = ""
-            for f, end in zip(fields, cols):
-                line = (line + " " + str(f))[:end].ljust(end)
-            return line.rstrip()
-
-        def shape_text(t):
-            return "(None, " + ", ".join(map(str, t.shape)) + ")"
-
-        # "layer[node][tensor]": node counts the calls of one layer in this model.
-        names = {id(t): f"{t.input_layer.name}[0][0]" for t in self.inputs}
-        calls = {}
-        for node in self._nodes:
-            k = calls[id(node.layer)] = calls.get(id(node.layer), -1) + 1
-            for t in node.outputs:
-                names[id(t)] = f"{node.layer.name}[{k}][{t.index}]"
-
-        header = ["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if connected else [])
-        lines = [f'Model: "{self.name}"', "_" * line_length, row(header), "=" * line_length]
-        entries = [(f"{t.input_layer.name} (InputLayer)", shape_text(t), "0", [])
-                   for t in self.inputs]
-        for node in self._nodes:
-            layer = node.layer
-            shapes = [shape_text(t) for t in node.outputs]
-            shape = shapes[0] if len(shapes) == 1 else "[" + ", ".join(shapes) + "]"
-            shared = self._nodes.index(node) != [n.layer for n in self._nodes].index(layer)
-            count = 0 if shared else layer.count_params()
-            sources = [names.get(id(t), "?") for t in node.all_inputs]
-            entries.append((f"{layer.name} ({type(layer).__name__})", shape, f"{count:,}", sources))
-        for i, (name, shape, count, sources) in enumerate(entries):
-            if connected:
-                lines.append(row([name, shape, count, sources[0] if sources else ""]))
-                lines += [row(["", "", "", source]) for source in sources[1:]]
-            else:
-                lines.append(row([name, shape, count]))
-            if i < len(entries) - 1:
-                lines.append("")
-        total = self.count_params()
-        trainable = int(sum(p.size for p in self._params(True)))
-        lines += ["=" * line_length, f"Total params: {total:,}",
-                  f"Trainable params: {trainable:,}",
-                  f"Non-trainable params: {total - trainable:,}", "_" * line_length]
-        print_fn("\n".join(lines))
-
-    def _branches(self):
-        """True when the graph is not a chain (several inputs or outputs, a
-        layer with several inputs, a tensor used twice): what Keras shows the
-        "Connected to" column for."""
-        if len(self.inputs) > 1 or len(self.outputs) > 1:
-            return True
-        if isinstance(self, Sequential):
-            return False
-        previous = self.inputs[0]
-        for node in self._nodes:
-            if len(node.all_inputs) != 1 or node.all_inputs[0] is not previous \
-                    or len(node.outputs) != 1:
-                return True
-            previous = node.outputs[0]
-        return False
+        from .summary import print_summary
+        print_summary(self, print_fn, line_length)
 
 
 class Sequential(Model):
@@ -872,40 +783,3 @@ class Sequential(Model):
             except ValueError as e:
                 raise ValueError(f"cannot add layer {layer.name!r} to the Sequential model: {e}") from None
         self._init_graph([self._input], [t])
-
-
-# ------------------------------------------------------------------- helpers
-def _node_kwargs(node, values):
-    """A node's call arguments with its tensors replaced by their values."""
-    kwargs = dict(node.call_kwargs)
-    for key, value in node.tensor_kwargs.items():
-        if isinstance(value, list):
-            kwargs[key] = [values[id(t)] for t in value]
-        else:
-            kwargs[key] = values[id(value)]
-    if "mask" in kwargs:
-        kwargs["mask"] = kwargs["mask"] != 0  # a mask given as a model input may be numbers
-    return kwargs
-
-
-def _input_mask(node, masks):
-    """The mask(s) a node's inputs carry (None when none does)."""
-    if node.layer.multi_input:
-        found = [masks.get(id(t)) for t in node.inputs]
-        return found if any(m is not None for m in found) else None
-    return masks.get(id(node.inputs[0]))
-
-
-def _output_names(outputs):
-    """Keras's output names: the name of the layer making each output; a
-    layer's second, third... output gets ``_1``, ``_2``..."""
-    names = []
-    for t in outputs:
-        if t.node is None:
-            name = t.name or "input"
-        else:
-            name = t.node.layer.name + (f"_{t.index}" if t.index else "")
-        while name in names:
-            name += "_"
-        names.append(name)
-    return names
