@@ -29,6 +29,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _data  # noqa: E402
+from _epochs import torch_epoch  # noqa: E402
 
 F = torch.nn.functional
 #: Threads for PyTorch's pool: FASTNN_BENCH_TORCH_THREADS, else one per CPU.
@@ -233,15 +234,7 @@ def mlp_epoch():
                                 torch.nn.Linear(sizes[2], sizes[3]))
     opt = torch.optim.Adam(model.parameters(), lr=m["lr"])
     x, y = (torch.from_numpy(a) for a in _data.mnist_shaped())
-
-    def epoch():
-        perm = torch.randperm(len(x))
-        for i in range(0, len(x), m["batch"]):
-            idx = perm[i:i + m["batch"]]
-            opt.zero_grad()
-            F.cross_entropy(model(x[idx]), y[idx]).backward()
-            opt.step()
-    return epoch
+    return torch_epoch(model, opt, x, y, m["batch"])
 
 
 def cnn_epoch():
@@ -263,16 +256,7 @@ def cnn_epoch():
     opt = torch.optim.Adam(model.parameters(), lr=c["lr"], eps=1e-7)
     x, y = _data.mnist_images()
     x, y = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))), torch.from_numpy(y)
-
-    def epoch():
-        model.train()
-        perm = torch.randperm(len(x))
-        for i in range(0, len(x), c["batch"]):
-            idx = perm[i:i + c["batch"]]
-            opt.zero_grad()
-            F.cross_entropy(model(x[idx]), y[idx]).backward()
-            opt.step()
-    return epoch
+    return torch_epoch(model, opt, x, y, c["batch"])
 
 
 # ------------------------------------------------------- batch normalization

@@ -34,6 +34,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import _data  # noqa: E402
+from _epochs import torch_epoch  # noqa: E402
 
 
 def _median(xs):
@@ -109,19 +110,8 @@ def torch_epoch_fn(model, x, y, seed=0):
     c = _data.CHARLM
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=c["lr"],
                            eps=1e-7)
-    tx, ty = torch.from_numpy(x), torch.from_numpy(y)
-    gen = torch.Generator().manual_seed(seed)
-
-    def epoch():
-        perm = torch.randperm(len(tx), generator=gen)
-        for i in range(0, len(tx), c["batch"]):
-            idx = perm[i:i + c["batch"]]
-            opt.zero_grad()
-            logits = model(tx[idx])
-            torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]),
-                                              ty[idx].reshape(-1)).backward()
-            opt.step()
-    return epoch
+    return torch_epoch(model, opt, torch.from_numpy(x), torch.from_numpy(y), c["batch"],
+                       torch.Generator().manual_seed(seed))
 
 
 def run_torch(args):

@@ -12,6 +12,7 @@ import pytest
 
 import _data
 import fastnn
+from _epochs import fit_epoch
 from fastnn import recipes
 
 
@@ -20,10 +21,7 @@ def fastnn_epoch(x, y):
     fastnn.set_seed(0)
     model = recipes.mnist_convnet(input_shape=c["image"], n_classes=c["classes"],
                                   learning_rate=c["lr"])
-
-    def epoch():
-        model.fit(x, y, batch_size=c["batch"], epochs=1, verbose=0, shuffle=True)
-    return epoch
+    return fit_epoch(model, x, y, c["batch"])
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ import pytest
 
 import _data
 import fastnn
+from _epochs import fit_epoch
 from fastnn import callbacks as C
 from fastnn import layers as L
 from fastnn.backend import Ops
@@ -38,14 +39,12 @@ def fastnn_epoch(x, y, logdir=None):
                                L.Dense(m["sizes"][3], activation="softmax")])
     model.compile(fastnn.optimizers.Adam(m["lr"]), "sparse_categorical_crossentropy")
 
-    def epoch():
-        cbs = None if logdir is None else [
-            C.ProgbarLogger(verbose=1, stream=Terminal()),
-            C.EarlyStopping(monitor="loss", patience=5),
-            C.CSVLogger(os.path.join(logdir, "log.csv")),
-            C.ReduceLROnPlateau(monitor="loss", patience=5)]
-        model.fit(x, y, batch_size=m["batch"], epochs=1, verbose=0, shuffle=True, callbacks=cbs)
-    return epoch
+    def callbacks():
+        return [C.ProgbarLogger(verbose=1, stream=Terminal()),
+                C.EarlyStopping(monitor="loss", patience=5),
+                C.CSVLogger(os.path.join(logdir, "log.csv")),
+                C.ReduceLROnPlateau(monitor="loss", patience=5)]
+    return fit_epoch(model, x, y, m["batch"], None if logdir is None else callbacks)
 
 
 def numpy_epoch(x, y):

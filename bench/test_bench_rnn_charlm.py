@@ -13,6 +13,7 @@ import pytest
 
 import _data
 import fastnn
+from _epochs import fit_epoch
 from fastnn.recipes_rnn import char_lm
 
 
@@ -20,10 +21,7 @@ def fastnn_epoch(x, y, vocab, cell):
     c = _data.CHARLM
     fastnn.set_seed(0)
     model = char_lm(vocab, c["seq"], c["embedding"], c["units"], cell, c["lr"])
-
-    def epoch():
-        model.fit(x, y, batch_size=c["batch"], epochs=1, verbose=0, shuffle=True)
-    return epoch
+    return fit_epoch(model, x, y, c["batch"])
 
 
 @pytest.fixture(scope="module")

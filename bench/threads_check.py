@@ -52,6 +52,7 @@ IDLE_CASES = ["clean", "torch-first"]
 
 def mlp_run():
     import fastnn
+    from _epochs import fit_epoch  # (this script's folder is on sys.path)
     from fastnn import layers as L
     rng = numpy.random.default_rng(0)
     x = rng.random((30000, 784), dtype=numpy.float32)
@@ -61,7 +62,7 @@ def mlp_run():
                                L.Dense(128, activation="relu"),
                                L.Dense(10, activation="softmax")])
     model.compile(fastnn.optimizers.Adam(1e-3), "sparse_categorical_crossentropy")
-    return lambda: model.fit(x, y, batch_size=128, epochs=1, verbose=0, shuffle=True)
+    return fit_epoch(model, x, y, 128)
 
 
 def autorec_run():

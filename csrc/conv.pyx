@@ -15,7 +15,7 @@ import numpy
 
 from checks cimport (check_disjoint, check_float, check_ndim, check_c_contiguous, check_out,
                       activation_code, activation_codes, BLAS_INT_MAX)
-from elementwise cimport act_forward_run, act_backward_run
+from epilogue cimport epilogue_row, dz_block
 from activation_codes cimport ACT_LINEAR
 from gemm cimport gemm_rm
 
@@ -158,37 +158,8 @@ cdef void _forward(int code, const floating* x, const floating* W, const floatin
         if code != ACT_LINEAR or bias != NULL:
             nt = fastnn_threads(<double>rows * g.f)
             for r in prange(rows, schedule="static", num_threads=nt):
-                _epilogue_row(code, y + (t0 * g.ow + r) * g.f, bias, g.f, alpha)
+                epilogue_row(code, y + (t0 * g.ow + r) * g.f, bias, g.f, alpha)
         t0 = t1
-
-
-cdef inline void _epilogue_row(int code, floating* row, const floating* bias, Py_ssize_t n,
-                               floating alpha) noexcept nogil:
-    # The row is in L1 after the bias add, so bias + activation is one memory pass.
-    cdef Py_ssize_t j
-    if bias != NULL:
-        for j in range(n):
-            row[j] += bias[j]
-    act_forward_run(code, row, row, n, alpha)
-
-
-cdef void _dz_block(int code, const floating* y, const floating* dy, floating* dz,
-                    double* acc, Py_ssize_t r0, Py_ssize_t r1, Py_ssize_t n,
-                    floating alpha) noexcept nogil:
-    cdef Py_ssize_t i, j
-    cdef const floating* row
-    if acc != NULL:
-        for j in range(n):
-            acc[j] = 0
-    for i in range(r0, r1):
-        if dz != NULL:
-            act_backward_run(code, y + i * n, dy + i * n, dz + i * n, n, alpha)
-            row = dz + i * n
-        else:
-            row = dy + i * n
-        if acc != NULL:
-            for j in range(n):
-                acc[j] += row[j]
 
 
 cdef void _backward(int code, const floating* x, const floating* W, const floating* y,
@@ -215,7 +186,7 @@ cdef void _backward(int code, const floating* x, const floating* W, const floati
             nblk = (rows + SUM_ROWS - 1) // SUM_ROWS
             nt = fastnn_threads(<double>rows * g.f)
             for blk in prange(nblk, schedule="static", num_threads=nt):
-                _dz_block(code, y + t0 * g.ow * g.f, dz, dz_buf if fuse else NULL,
+                dz_block(code, y + t0 * g.ow * g.f, dz, dz_buf if fuse else NULL,
                           partial + (ci * per_chunk + blk) * g.f if db != NULL else NULL,
                           blk * SUM_ROWS, min(rows, (blk + 1) * SUM_ROWS), g.f, alpha)
             if fuse:

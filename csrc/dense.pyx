@@ -11,7 +11,7 @@ import numpy
 from checks cimport (check_all_disjoint, check_disjoint, check_float, check_ndim, check_c_contiguous, check_same_shape,
                       check_out, as_row_major, activation_code, activation_codes,
                       BLAS_INT_MAX)
-from elementwise cimport act_forward_run, act_backward_run
+from epilogue cimport epilogue_row, dz_block
 from activation_codes cimport ACT_LINEAR
 from gemm cimport gemm_rm
 
@@ -42,20 +42,10 @@ cdef void _forward(int code, const floating[:, ::1] x, bint tx, const floating[:
             return
         if <Py_ssize_t>m * n >= PARALLEL_MIN:
             for i in prange(m, schedule="static", num_threads=fastnn_threads(<double>m * n)):
-                _epilogue_row(code, &y[i, 0], bias, n, a)
+                epilogue_row(code, &y[i, 0], bias, n, a)
         else:
             for i in range(m):
-                _epilogue_row(code, &y[i, 0], bias, n, a)
-
-
-cdef inline void _epilogue_row(int code, floating* row, const floating* bias, Py_ssize_t n,
-                               floating alpha) noexcept nogil:
-    # The row is in L1 after the bias add, so bias + activation is one memory pass.
-    cdef Py_ssize_t j
-    if bias != NULL:
-        for j in range(n):
-            row[j] += bias[j]
-    act_forward_run(code, row, row, n, alpha)
+                epilogue_row(code, &y[i, 0], bias, n, a)
 
 
 def dense_forward(x, W, b=None, activation="linear", double alpha=0.0, out=None):
@@ -112,22 +102,26 @@ cdef void _backward(int code, const floating[:, ::1] x, bint tx, const floating[
     cdef bint fuse = code != ACT_LINEAR
     cdef double s
     # dz is dy itself for a linear activation (dy may be read-only: it is only read),
-    # else dz_buf, which _dz_block fills.
+    # else dz_buf, which dz_block fills.
     cdef const floating* dz
+    cdef floating* dz_out = NULL
     if fuse:
-        dz = &dz_buf[0, 0]
+        dz_out = &dz_buf[0, 0]
+        dz = dz_out
     else:
         dz = &dy[0, 0]
     with nogil:
         if fuse or has_db:
             if <Py_ssize_t>m * n >= PARALLEL_MIN:
                 for blk in prange(nblocks, schedule="static", num_threads=fastnn_threads(<double>m * n)):
-                    _dz_block(code, fuse, y, dy, dz_buf, has_db, &partial[blk, 0],
-                              blk * SUM_ROWS, min(<Py_ssize_t>m, (blk + 1) * SUM_ROWS), a)
+                    dz_block(code, &y[0, 0], &dy[0, 0], dz_out,
+                             &partial[blk, 0] if has_db else NULL,
+                             blk * SUM_ROWS, min(<Py_ssize_t>m, (blk + 1) * SUM_ROWS), n, a)
             else:
                 for blk in range(nblocks):
-                    _dz_block(code, fuse, y, dy, dz_buf, has_db, &partial[blk, 0],
-                              blk * SUM_ROWS, min(<Py_ssize_t>m, (blk + 1) * SUM_ROWS), a)
+                    dz_block(code, &y[0, 0], &dy[0, 0], dz_out,
+                             &partial[blk, 0] if has_db else NULL,
+                             blk * SUM_ROWS, min(<Py_ssize_t>m, (blk + 1) * SUM_ROWS), n, a)
         if has_db:
             # Blocks are summed in a fixed order: the result does not depend on threads.
             for j in range(n):
@@ -145,25 +139,6 @@ cdef void _backward(int code, const floating[:, ::1] x, bint tx, const floating[
         if need_dx:
             gemm_rm(False, not tw, m, k, n, 1, dz, n, &W[0, 0],
                     max(1, <int>W.shape[1]), 0, &dx[0, 0], k)
-
-
-cdef inline void _dz_block(int code, bint fuse, const floating[:, ::1] y,
-                           const floating[:, ::1] dy, floating[:, ::1] dz_buf, bint has_db, double* acc, Py_ssize_t r0,
-                           Py_ssize_t r1, floating alpha) noexcept nogil:
-    cdef Py_ssize_t n = dy.shape[1], i, j
-    cdef const floating* row
-    if has_db:
-        for j in range(n):
-            acc[j] = 0
-    for i in range(r0, r1):
-        if fuse:
-            act_backward_run(code, &y[i, 0], &dy[i, 0], &dz_buf[i, 0], n, alpha)
-            row = &dz_buf[i, 0]
-        else:
-            row = &dy[i, 0]
-        if has_db:
-            for j in range(n):
-                acc[j] += row[j]
 
 
 def dense_backward(x, W, y, dy, dW, db, activation="linear", double alpha=0.0,

@@ -1,8 +1,10 @@
 """Batches that do not sit in arrays: Keras's ``Sequence`` (``PyDataset``)
 and what ``fit``/``evaluate``/``predict`` read from a generator, an iterable
-or a Sequence, one epoch at a time. Only the reading and the structure of
-the batches is here; their checks (numbers, finite, shapes) are
-``fastnn/inputs.py``'s, and the training is ``Model``'s.
+or a Sequence, one epoch at a time, and ``Model``'s side of it
+(``_ModelBatches``: each batch checked and moved to the backend, the
+evaluation pass over batches; arrays cut into batches). The checks
+themselves (numbers, finite, shapes) are ``fastnn/inputs.py``'s, and the
+training step is ``Model``'s.
 
 Batches are read in the calling thread, in order, when the step needs them:
 there are no worker threads or processes, so ``workers``,
@@ -13,6 +15,10 @@ import itertools
 import warnings
 
 import numpy
+
+from .backend import backend_of, get_backend
+from .inputs import _sample_weights, _take
+from .progress import Progbar
 
 __all__ = ["Sequence", "PyDataset", "is_batch_source", "unpack_batch", "BatchSource",
            "check_loader_options"]
@@ -228,3 +234,115 @@ def _of_epoch(epoch):
 
 def _in_epoch(epoch):
     return "" if epoch is None else f" in epoch {epoch + 1}"
+
+
+class _ModelBatches:
+    """``Model``'s side of reading batches (a base class of ``Model``): each
+    batch of a source checked as ``fit``'s arrays are, and the evaluation
+    pass over batches that ``evaluate`` and ``fit``'s validation share."""
+
+    def _source_batches(self, source, epoch=None, need_y=True, class_weight=None):
+        """The batches of one epoch of a ``BatchSource``, each checked as
+        ``fit``'s arrays are: ``(xs, ys, sample weights)`` on the backend
+        (``ys`` and the weights None when ``need_y`` is false)."""
+        for label, batch in source.epoch(epoch):
+            yield self._prepare_batch(label, batch, need_y, class_weight)[:3]
+
+    def _prepare_batch(self, label, batch, need_y, class_weight=None):
+        """One batch of a source as ``(xs, ys, sample weights, x as given)``;
+        a ``ValueError``/``TypeError`` names the batch (``label``)."""
+        try:
+            x, y, sw = unpack_batch(batch)
+            if x is None:
+                raise ValueError("the batch has no x (got None)")
+            xs = self._prepare_x(x)
+            n = xs[0].shape[0]
+            if n == 0:
+                raise ValueError("the batch is empty (0 samples)")
+            if not need_y:
+                return xs, None, None, x
+            if y is None:
+                raise ValueError(f"the batch holds only x ({type(batch).__name__}); batches "
+                                 f"for training and evaluation are (x, y) or (x, y, "
+                                 f"sample_weight)")
+            ys = self._prepare_y(y, n)
+            sw = _sample_weights(sw, class_weight, next(a for a in ys if a is not None), n,
+                                 self.ops)
+        except (ValueError, TypeError) as e:
+            if type(e) not in (ValueError, TypeError):
+                raise  # an exception type of its own (a backend's) keeps its type and text
+            raise type(e)(f"{label}: {e}") from None
+        return xs, ys, sw, x
+
+    def _evaluate_batches(self, batches, steps, verbose=0):
+        """The logs over ``(xs, ys, sample weights)`` batches (``steps`` of
+        them, None when unknown), each batch weighing by its samples."""
+        table = self._make_metrics()
+        bar = Progbar(steps, verbose=verbose, stateful_metrics="all") if verbose else None
+        total, weight_total = 0.0, 0.0
+        part_totals = [0.0] * len(self.outputs)
+        reg = self._regularization_loss()  # the weights do not change while evaluating
+        step = 0
+        for step, (xb, yb, swb) in enumerate(batches, 1):
+            nb = xb[0].shape[0]
+            preds = self._forward(xb, False)[0]
+            loss, parts = self._loss_values(yb, preds, swb)
+            total += loss * nb
+            for k, part in enumerate(parts):
+                if part is not None:
+                    part_totals[k] += part * nb
+            weight_total += nb
+            for k, _, m in table:
+                m.update_state(*_unmasked(yb[k], preds[k], swb, self._last_masks[k]))
+            if bar is not None:
+                bar.update(step, self._loss_logs(total / weight_total + reg, [], table))
+        logs = dict(self._loss_logs(total / weight_total + reg,
+                                    [None if l is None else p / weight_total
+                                     for l, p in zip(self._losses, part_totals)], table))
+        if bar is not None and steps is None:
+            bar.update(step, logs, finalize=True)  # a bar without a total ends here
+        return logs
+
+
+def _unmasked(y, pred, sample_weight, mask):
+    """A metric's (y, pred, sample_weight) over the unmasked steps of a
+    masked output, each step a sample: as Keras, a metric of a sequence output
+    counts only the steps its mask keeps."""
+    if mask is None:
+        return y, pred, sample_weight
+    if sample_weight is not None:
+        xp = (backend_of(mask) or get_backend()).xp
+        sw = xp.asarray(sample_weight).reshape((-1,) + (1,) * (mask.ndim - 1))
+        sample_weight = xp.broadcast_to(sw, mask.shape)[mask]
+    return y[mask], pred[mask], sample_weight
+
+
+
+def _array_batches(xs, ys, sample_weight, batch_size, shuffle_ops=None):
+    """Batches ``(xs, ys, sample weights)`` of arrays already on the backend,
+    in order or, with ``shuffle_ops``, in a permutation it draws when the
+    first batch is taken (so at the same point of the seeded stream as a
+    loop that drew it before its first step)."""
+    n = xs[0].shape[0]
+    order = shuffle_ops.permutation(n) if shuffle_ops is not None else None
+    for lo in range(0, n, batch_size):
+        idx = order[lo:lo + batch_size] if order is not None else slice(lo, lo + batch_size)
+        yield ([a[idx] for a in xs], _take(ys, idx),
+               None if sample_weight is None else sample_weight[idx])
+
+
+def _refuse_with_source(caller, x, **given):
+    """Keras's refusals when ``x`` is a generator or a Sequence: its batches
+    carry the targets, the weights and the batch size, and a stream cannot be
+    split for validation."""
+    kind = type(x).__name__
+    for name, value in given.items():
+        if name == "validation_split":
+            if value:
+                raise ValueError(f"{caller}: validation_split is only for arrays; x is a "
+                                 f"{kind}, which cannot be split: pass validation_data (arrays, "
+                                 f"a generator or a Sequence)")
+        elif value is not None:
+            what = ("its batches set the batch size" if name == "batch_size" else
+                    f"its batches hold {name} ((x, y) or (x, y, sample_weight))")
+            raise ValueError(f"{caller}: {name} must not be given when x is a {kind}: {what}")

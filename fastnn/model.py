@@ -34,54 +34,19 @@ import numpy
 from . import losses as losses_mod
 from . import metrics as metrics_mod
 from . import optimizers as optimizers_mod
-from .backend import backend_of, get_backend, get_instance
+from .backend import get_backend, get_instance
 from .progress import Progbar
 from .training import TrainingLoop, _Logs
 from .layers.base import Layer, SymbolicTensor, forward_takes_mask
 from .layers.input import Input, InputLayer
-from .inputs import (_as_float_array, _as_input_array, _check_batch_size, _check_numeric,
-                     _host_array, _keeps_device, _label_probe, _sample_weights)
-from .data import BatchSource, check_loader_options, is_batch_source, unpack_batch
+from .inputs import (_ModelInputs, _check_batch_size, _check_verbose, _keeps_device,
+                     _metric_specs, _spread)
+from .data import (BatchSource, _ModelBatches, _array_batches, _refuse_with_source, _unmasked,
+                   check_loader_options, is_batch_source)
+from .graph import _input_mask, _node_kwargs, _output_names, _topological_nodes
 
 
-def _topological_nodes(inputs, outputs):
-    """Nodes needed for ``outputs``, each after the nodes that feed it."""
-    order, seen, on_path = [], set(), set()
-    input_ids = {id(t) for t in inputs}
-
-    def visit(tensor):
-        if id(tensor) in input_ids:
-            return
-        node = tensor.node
-        if node is None:
-            raise ValueError(f"graph disconnected: {tensor!r} is not computed from the model "
-                             "inputs; pass every Input the outputs depend on")
-        if id(node) in seen:
-            return
-        if id(node) in on_path:
-            raise ValueError("the layer graph has a cycle")
-        on_path.add(id(node))
-        for t in node.all_inputs:
-            visit(t)
-        on_path.discard(id(node))
-        seen.add(id(node))
-        order.append(node)
-
-    for t in outputs:
-        visit(t)
-    return order
-
-
-def _check_verbose(verbose):
-    """evaluate/predict verbosity: 0, 1, 2 or "auto" (= 1)."""
-    if verbose == "auto":
-        return 1
-    if isinstance(verbose, bool) or verbose not in (0, 1, 2):
-        raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
-    return int(verbose)
-
-
-class Model:
+class Model(_ModelInputs, _ModelBatches):
     """A functional model: ``Model(inputs=x, outputs=y)`` over layer calls."""
 
     def __init__(self, inputs=None, outputs=None, name=None, backend=None):
@@ -420,91 +385,6 @@ class Model:
         return act is not None and getattr(last, "supports_fused_output", False) \
             and last.activation == act
 
-    # ----------------------------------------------------------------- checks
-    def _split_inputs(self, x):
-        """x as a list of one array per model input. A list or tuple of arrays
-        is one array per input; one of plain Python data (numbers, nested
-        lists) is the samples of a one-input model, as NumPy would read it. A
-        dict is keyed by the inputs' names."""
-        if isinstance(x, dict) and self._graph_ready:
-            names = [t.name for t in self.inputs]
-            unknown = sorted(set(x) - set(names))
-            if unknown or len(x) != len(names):
-                raise ValueError(f"x as a dict must have one array per model input, keyed by "
-                                 f"the input names {names}; got keys {sorted(x)}")
-            return [x[name] for name in names]
-        if not isinstance(x, (list, tuple)):
-            return [x]
-        one_input = not self._graph_ready or len(self.inputs) == 1
-        if one_input and len(x) and not any(hasattr(e, "shape") for e in x):
-            return [x]
-        return list(x)
-
-    def _prepare_x(self, x):
-        xs = self._split_inputs(x)
-        if not self._graph_ready:
-            arr = xs[0] if self.ops.is_native(xs[0]) else _host_array(xs[0], "x", self.ops)
-            self.build(arr.shape[1:])
-        if len(xs) != len(self.inputs):
-            raise ValueError(f"model {self.name!r} has {len(self.inputs)} inputs, got {len(xs)} arrays")
-        out = []
-        for t, a in zip(self.inputs, xs):
-            out.append(_as_input_array(a, t, f"input {t.name!r}", self.ops))
-        n = {a.shape[0] for a in out}
-        if len(n) > 1:
-            raise ValueError(f"model inputs have different numbers of samples: {sorted(n)}")
-        return out
-
-    def _prepare_y(self, y, n):
-        """y as a list of one target array per output (None for an output
-        without a loss). Several outputs take a list or a dict by name."""
-        if len(self.outputs) == 1:
-            ys = [y]
-        elif isinstance(y, dict):
-            unknown = sorted(set(y) - set(self.output_names))
-            if unknown:
-                raise ValueError(f"y has keys {unknown} that are not model outputs; the "
-                                 f"outputs are {self.output_names}")
-            ys = [y.get(name) for name in self.output_names]
-        elif isinstance(y, (list, tuple)) and len(y) == len(self.outputs):
-            ys = list(y)
-        else:
-            got = f"a list of {len(y)}" if isinstance(y, (list, tuple)) else type(y).__name__
-            raise ValueError(f"model {self.name!r} has {len(self.outputs)} outputs "
-                             f"{self.output_names}: pass y as a list of one array per output "
-                             f"or a dict by output name, got {got}")
-        out = []
-        for k, (t, loss, yk) in enumerate(zip(self.outputs, self._losses, ys)):
-            if loss is None:
-                out.append(None)
-                continue
-            if yk is None:
-                raise ValueError(f"no target for output {self.output_names[k]!r}, which has "
-                                 f"a loss")
-            out.append(self._prepare_one_y(yk, n, t, loss, k))
-        return out
-
-    def _prepare_one_y(self, y, n, t, loss, k):
-        ops = self.ops
-        out_shape = t.shape
-        what = "y" if len(self.outputs) == 1 else f"y[{self.output_names[k]!r}]"
-        if isinstance(loss, losses_mod.SparseCategoricalCrossentropy):
-            # Labels are checked on the host, once: device labels are fetched
-            # for it (one documented transfer per call).
-            y = ops.to_numpy(y) if ops.is_native(y) else _host_array(y, what, ops)
-            _check_numeric(y, what)
-            y = ops.asarray(loss._labels(y, _label_probe(y, out_shape)))
-        else:
-            y = _as_float_array(y, t.dtype, what, None, ops)
-            if y.shape[1:] != out_shape and y.size == y.shape[0] * math.prod(out_shape):
-                y = y.reshape((y.shape[0],) + out_shape)
-            if y.shape[1:] != out_shape:
-                raise ValueError(f"{what} has per-sample shape {y.shape[1:]} but the model "
-                                 f"output {t.node.layer.name!r} has shape {out_shape}")
-        if y.shape[0] != n:
-            raise ValueError(f"x has {n} samples but {what} has {y.shape[0]}; they must match")
-        return y
-
     # ------------------------------------------------------------------ steps
     def _losses_and_grads(self, ys, outs, sample_weight, fused=False):
         """(total loss, per-output losses, output gradients, predictions) of
@@ -720,92 +600,6 @@ class Model:
             loop.end_epoch(epoch, logs)
         return loop.end()
 
-    def _prepare_fit_arrays(self, x, y, sample_weight, class_weight, validation_split,
-                            validation_data):
-        """fit's arrays checked and on the backend, split for validation:
-        ``(xs, ys, sample weights, validation (xs, ys, weights) or None)``."""
-        xs = self._prepare_x(x)
-        n = xs[0].shape[0]
-        if n == 0:
-            raise ValueError("fit got empty arrays (0 samples)")
-        ys = self._prepare_y(y, n)
-        sw = _sample_weights(sample_weight, None, next(a for a in ys if a is not None), n,
-                             self.ops)
-        val = None
-        if validation_data is None and validation_split:
-            if not 0 < validation_split < 1:
-                raise ValueError(f"validation_split must be in (0, 1), got {validation_split}")
-            split = n - int(round(n * validation_split))
-            if split <= 0 or split >= n:
-                raise ValueError(f"validation_split={validation_split} leaves no training or no "
-                                 f"validation samples out of {n}")
-            # Already checked and on the backend: no second preparation.
-            val = ([a[split:] for a in xs], _take(ys, slice(split, None)),
-                   None if sw is None else sw[split:])
-            xs, ys = [a[:split] for a in xs], _take(ys, slice(None, split))
-            sw = None if sw is None else sw[:split]
-            n = split
-        if class_weight is not None:
-            # As Keras: class_weight weighs the training samples only, never the
-            # ones validation_split holds out (their loss stays comparable).
-            cwv = _sample_weights(None, class_weight, next(a for a in ys if a is not None), n,
-                                  self.ops)
-            sw = cwv if sw is None else sw * cwv
-        return xs, ys, sw, val
-
-    def _prepare_validation(self, validation_data):
-        if validation_data is None:
-            return None
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
-            raise ValueError("validation_data must be (x_val, y_val), (x_val, y_val, "
-                             "sample_weight), a generator or a Sequence")
-        vxs = self._prepare_x(validation_data[0])
-        vys = self._prepare_y(validation_data[1], vxs[0].shape[0])
-        vsw = validation_data[2] if len(validation_data) == 3 else None
-        return vxs, vys, self._prepare_sample_weight(vsw, vys, vxs[0].shape[0],
-                                                     "validation_data's sample_weight")
-
-    def _prepare_sample_weight(self, sample_weight, ys, n, what="sample_weight"):
-        """Per-sample weights checked and moved to the model's backend once,
-        not per batch (weights already there stay there: one fetch checks them)."""
-        if sample_weight is None:
-            return None
-        return _sample_weights(sample_weight, None, next(a for a in ys if a is not None), n,
-                               self.ops, what)
-
-    def _source_batches(self, source, epoch=None, need_y=True, class_weight=None):
-        """The batches of one epoch of a ``BatchSource``, each checked as
-        ``fit``'s arrays are: ``(xs, ys, sample weights)`` on the backend
-        (``ys`` and the weights None when ``need_y`` is false)."""
-        for label, batch in source.epoch(epoch):
-            yield self._prepare_batch(label, batch, need_y, class_weight)[:3]
-
-    def _prepare_batch(self, label, batch, need_y, class_weight=None):
-        """One batch of a source as ``(xs, ys, sample weights, x as given)``;
-        a ``ValueError``/``TypeError`` names the batch (``label``)."""
-        try:
-            x, y, sw = unpack_batch(batch)
-            if x is None:
-                raise ValueError("the batch has no x (got None)")
-            xs = self._prepare_x(x)
-            n = xs[0].shape[0]
-            if n == 0:
-                raise ValueError("the batch is empty (0 samples)")
-            if not need_y:
-                return xs, None, None, x
-            if y is None:
-                raise ValueError(f"the batch holds only x ({type(batch).__name__}); batches "
-                                 f"for training and evaluation are (x, y) or (x, y, "
-                                 f"sample_weight)")
-            ys = self._prepare_y(y, n)
-            sw = _sample_weights(sw, class_weight, next(a for a in ys if a is not None), n,
-                                 self.ops)
-        except (ValueError, TypeError) as e:
-            if type(e) not in (ValueError, TypeError):
-                raise  # an exception type of its own (a backend's) keeps its type and text
-            raise type(e)(f"{label}: {e}") from None
-        return xs, ys, sw, x
-
     # -------------------------------------------------------------- evaluate
     def evaluate(self, x=None, y=None, batch_size=None, verbose=0, sample_weight=None,
                  return_dict=False, steps=None, *, max_queue_size=10, workers=1,
@@ -844,35 +638,6 @@ class Model:
         if return_dict:
             return logs
         return list(logs.values()) if len(logs) > 1 else logs["loss"]
-
-    def _evaluate_batches(self, batches, steps, verbose=0):
-        """The logs over ``(xs, ys, sample weights)`` batches (``steps`` of
-        them, None when unknown), each batch weighing by its samples."""
-        table = self._make_metrics()
-        bar = Progbar(steps, verbose=verbose, stateful_metrics="all") if verbose else None
-        total, weight_total = 0.0, 0.0
-        part_totals = [0.0] * len(self.outputs)
-        reg = self._regularization_loss()  # the weights do not change while evaluating
-        step = 0
-        for step, (xb, yb, swb) in enumerate(batches, 1):
-            nb = xb[0].shape[0]
-            preds = self._forward(xb, False)[0]
-            loss, parts = self._loss_values(yb, preds, swb)
-            total += loss * nb
-            for k, part in enumerate(parts):
-                if part is not None:
-                    part_totals[k] += part * nb
-            weight_total += nb
-            for k, _, m in table:
-                m.update_state(*_unmasked(yb[k], preds[k], swb, self._last_masks[k]))
-            if bar is not None:
-                bar.update(step, self._loss_logs(total / weight_total + reg, [], table))
-        logs = dict(self._loss_logs(total / weight_total + reg,
-                                    [None if l is None else p / weight_total
-                                     for l, p in zip(self._losses, part_totals)], table))
-        if bar is not None and steps is None:
-            bar.update(step, logs, finalize=True)  # a bar without a total ends here
-        return logs
 
     # --------------------------------------------------------------- predict
     def predict(self, x, batch_size=None, verbose=0, steps=None, *, max_queue_size=10,
@@ -961,70 +726,8 @@ class Model:
         is not a plain chain also gets Keras's "Connected to" column, naming
         each call's inputs as ``layer[node][tensor]``."""
         self._require_built("summary")
-        connected = self._branches()
-        line_length = line_length or (98 if connected else 65)
-        fractions = (0.30, 0.60, 0.70, 1.0) if connected else (0.45, 0.85, 1.0)
-        cols = [int(line_length * f) for f in fractions]
-
-        def row(fields):
-            line = ""
-            for f, end in zip(fields, cols):
-                line = (line + " " + str(f))[:end].ljust(end)
-            return line.rstrip()
-
-        def shape_text(t):
-            return "(None, " + ", ".join(map(str, t.shape)) + ")"
-
-        # "layer[node][tensor]": node counts the calls of one layer in this model.
-        names = {id(t): f"{t.input_layer.name}[0][0]" for t in self.inputs}
-        calls = {}
-        for node in self._nodes:
-            k = calls[id(node.layer)] = calls.get(id(node.layer), -1) + 1
-            for t in node.outputs:
-                names[id(t)] = f"{node.layer.name}[{k}][{t.index}]"
-
-        header = ["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if connected else [])
-        lines = [f'Model: "{self.name}"', "_" * line_length, row(header), "=" * line_length]
-        entries = [(f"{t.input_layer.name} (InputLayer)", shape_text(t), "0", [])
-                   for t in self.inputs]
-        for node in self._nodes:
-            layer = node.layer
-            shapes = [shape_text(t) for t in node.outputs]
-            shape = shapes[0] if len(shapes) == 1 else "[" + ", ".join(shapes) + "]"
-            shared = self._nodes.index(node) != [n.layer for n in self._nodes].index(layer)
-            count = 0 if shared else layer.count_params()
-            sources = [names.get(id(t), "?") for t in node.all_inputs]
-            entries.append((f"{layer.name} ({type(layer).__name__})", shape, f"{count:,}", sources))
-        for i, (name, shape, count, sources) in enumerate(entries):
-            if connected:
-                lines.append(row([name, shape, count, sources[0] if sources else ""]))
-                lines += [row(["", "", "", source]) for source in sources[1:]]
-            else:
-                lines.append(row([name, shape, count]))
-            if i < len(entries) - 1:
-                lines.append("")
-        total = self.count_params()
-        trainable = int(sum(p.size for p in self._params(True)))
-        lines += ["=" * line_length, f"Total params: {total:,}",
-                  f"Trainable params: {trainable:,}",
-                  f"Non-trainable params: {total - trainable:,}", "_" * line_length]
-        print_fn("\n".join(lines))
-
-    def _branches(self):
-        """True when the graph is not a chain (several inputs or outputs, a
-        layer with several inputs, a tensor used twice): what Keras shows the
-        "Connected to" column for."""
-        if len(self.inputs) > 1 or len(self.outputs) > 1:
-            return True
-        if isinstance(self, Sequential):
-            return False
-        previous = self.inputs[0]
-        for node in self._nodes:
-            if len(node.all_inputs) != 1 or node.all_inputs[0] is not previous \
-                    or len(node.outputs) != 1:
-                return True
-            previous = node.outputs[0]
-        return False
+        from .summary import print_summary
+        print_summary(self, print_fn, line_length)
 
 
 class Sequential(Model):
@@ -1080,133 +783,3 @@ class Sequential(Model):
             except ValueError as e:
                 raise ValueError(f"cannot add layer {layer.name!r} to the Sequential model: {e}") from None
         self._init_graph([self._input], [t])
-
-
-# ------------------------------------------------------------------- helpers
-def _node_kwargs(node, values):
-    """A node's call arguments with its tensors replaced by their values."""
-    kwargs = dict(node.call_kwargs)
-    for key, value in node.tensor_kwargs.items():
-        if isinstance(value, list):
-            kwargs[key] = [values[id(t)] for t in value]
-        else:
-            kwargs[key] = values[id(value)]
-    if "mask" in kwargs:
-        kwargs["mask"] = kwargs["mask"] != 0  # a mask given as a model input may be numbers
-    return kwargs
-
-
-def _input_mask(node, masks):
-    """The mask(s) a node's inputs carry (None when none does)."""
-    if node.layer.multi_input:
-        found = [masks.get(id(t)) for t in node.inputs]
-        return found if any(m is not None for m in found) else None
-    return masks.get(id(node.inputs[0]))
-
-
-def _output_names(outputs):
-    """Keras's output names: the name of the layer making each output; a
-    layer's second, third... output gets ``_1``, ``_2``..."""
-    names = []
-    for t in outputs:
-        if t.node is None:
-            name = t.name or "input"
-        else:
-            name = t.node.layer.name + (f"_{t.index}" if t.index else "")
-        while name in names:
-            name += "_"
-        names.append(name)
-    return names
-
-
-def _spread(value, names, what, missing=None, spread_one=True):
-    """A compile argument as one value per output: a list (one per output), a
-    dict by output name (absent names get ``missing``), or one value for every
-    output (``spread_one``)."""
-    if isinstance(value, dict):
-        unknown = sorted(set(value) - set(names))
-        if unknown:
-            raise ValueError(f"compile: {what} names {unknown}, which are not outputs of the "
-                             f"model; the outputs are {names}")
-        return [value.get(name, missing) for name in names]
-    if isinstance(value, (list, tuple)):
-        if len(value) != len(names):
-            raise ValueError(f"compile: {what} is a list of {len(value)} but the model has "
-                             f"{len(names)} output(s) {names}")
-        return list(value)
-    if not spread_one and len(names) > 1:
-        raise ValueError(f"compile: {what} must be a list or a dict by output name for a "
-                         f"model with {len(names)} outputs, got {value!r}")
-    return [value] * len(names)
-
-
-def _metric_specs(metrics, names):
-    """Metric specs: a flat list for one output; for several, one list per
-    output (from a list of lists, a dict by output name, or a flat list that
-    applies to every output)."""
-    if len(names) == 1:
-        if isinstance(metrics, dict):
-            metrics = _spread(metrics, names, "metrics", missing=[])[0]
-        specs = list(metrics or [])
-        if specs and isinstance(specs[0], (list, tuple)) and len(specs) == 1:
-            specs = list(specs[0])
-        return specs
-    if metrics is None:
-        return [[] for _ in names]
-    if isinstance(metrics, dict):
-        per = _spread(metrics, names, "metrics", missing=[])
-    elif isinstance(metrics, (list, tuple)) and metrics and \
-            all(m is None or isinstance(m, (list, tuple)) for m in metrics):
-        per = _spread(list(metrics), names, "metrics")
-    else:
-        per = [list(metrics)] * len(names)
-    return [[] if m is None else list(m) if isinstance(m, (list, tuple)) else [m] for m in per]
-
-
-def _unmasked(y, pred, sample_weight, mask):
-    """A metric's (y, pred, sample_weight) over the unmasked steps of a
-    masked output, each step a sample: as Keras, a metric of a sequence output
-    counts only the steps its mask keeps."""
-    if mask is None:
-        return y, pred, sample_weight
-    if sample_weight is not None:
-        xp = (backend_of(mask) or get_backend()).xp
-        sw = xp.asarray(sample_weight).reshape((-1,) + (1,) * (mask.ndim - 1))
-        sample_weight = xp.broadcast_to(sw, mask.shape)[mask]
-    return y[mask], pred[mask], sample_weight
-
-
-def _take(arrays, idx):
-    """Rows ``idx`` of each array in a list (None stays None)."""
-    return [None if a is None else a[idx] for a in arrays]
-
-
-def _array_batches(xs, ys, sample_weight, batch_size, shuffle_ops=None):
-    """Batches ``(xs, ys, sample weights)`` of arrays already on the backend,
-    in order or, with ``shuffle_ops``, in a permutation it draws when the
-    first batch is taken (so at the same point of the seeded stream as a
-    loop that drew it before its first step)."""
-    n = xs[0].shape[0]
-    order = shuffle_ops.permutation(n) if shuffle_ops is not None else None
-    for lo in range(0, n, batch_size):
-        idx = order[lo:lo + batch_size] if order is not None else slice(lo, lo + batch_size)
-        yield ([a[idx] for a in xs], _take(ys, idx),
-               None if sample_weight is None else sample_weight[idx])
-
-
-def _refuse_with_source(caller, x, **given):
-    """Keras's refusals when ``x`` is a generator or a Sequence: its batches
-    carry the targets, the weights and the batch size, and a stream cannot be
-    split for validation."""
-    kind = type(x).__name__
-    for name, value in given.items():
-        if name == "validation_split":
-            if value:
-                raise ValueError(f"{caller}: validation_split is only for arrays; x is a "
-                                 f"{kind}, which cannot be split: pass validation_data (arrays, "
-                                 f"a generator or a Sequence)")
-        elif value is not None:
-            what = ("its batches set the batch size" if name == "batch_size" else
-                    f"its batches hold {name} ((x, y) or (x, y, sample_weight))")
-            raise ValueError(f"{caller}: {name} must not be given when x is a {kind}: {what}")
-

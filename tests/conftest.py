@@ -2,6 +2,9 @@
 one that takes ``model_ops`` also on the strict backend (fastnn/backend/strict.py),
 whose arrays refuse implicit host conversion: model-level tests, which hand
 in and get back host NumPy, must pass there unchanged."""
+import sys
+from pathlib import Path
+
 import numpy
 import pytest
 
@@ -18,6 +21,10 @@ from hypothesis import settings as _hyp_settings
 
 _hyp_settings.register_profile("ci", derandomize=True, print_blob=True)
 _hyp_settings.register_profile("long", max_examples=10_000, deadline=None, print_blob=True)
+
+# The test files import the layers they share (_recurrence.py) by name: this
+# folder goes on sys.path, never the checkout root (fastnn stays the installed one).
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 CPU_BACKENDS = ["numpy", "reference"]
 

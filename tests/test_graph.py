@@ -10,6 +10,8 @@ from fastnn.gradcheck import gradcheck
 from fastnn.layers.base import zeros_for_missing
 from fastnn.testing import assert_close, run_layer_test
 
+from _recurrence import ToyRNN  # shared with tests/layers/test_bidirectional.py
+
 
 class SplitShift(L.Layer):
     """Test layer with two outputs and a tensor call argument, shaped like a
@@ -251,72 +253,6 @@ def test_eager_and_symbolic_calls_refuse_bad_arguments():
 
 
 # ------------------------------------------------- the protocol recurrent layers use
-class ToyRNN(L.Layer):
-    """A linear recurrence h_t = h_{t-1} + mask_t * (x_t @ W), in NumPy: the
-    shape of the protocol an LSTM uses (mask, initial_state, return_sequences,
-    return_state, go_backwards), small enough to check by hand."""
-    supports_masking = True
-
-    def __init__(self, units, return_sequences=False, return_state=False, go_backwards=False,
-                 **kwargs):
-        super().__init__(**kwargs)
-        self.units, self.return_sequences = units, return_sequences
-        self.return_state, self.go_backwards = return_state, go_backwards
-
-    def build(self, input_shape):
-        self.add_weight("kernel", (input_shape[-1], self.units), "glorot_uniform")
-        self.built = True
-
-    def compute_output_shape(self, input_shape):
-        out = (input_shape[0], self.units) if self.return_sequences else (self.units,)
-        return [out, (self.units,)] if self.return_state else out
-
-    def compute_mask(self, inputs, mask=None):
-        out = mask if self.return_sequences else None
-        return [out, None] if self.return_state else out
-
-    def forward(self, x, training=False, mask=None, initial_state=None):
-        W = self.params["kernel"]
-        n, steps = x.shape[:2]
-        m = numpy.ones((n, steps), x.dtype) if mask is None else mask.astype(x.dtype)
-        if self.go_backwards:
-            x, m = x[:, ::-1], m[:, ::-1]
-        z = x @ W
-        h = numpy.zeros((n, self.units), x.dtype) if initial_state is None else initial_state[0]
-        seq = numpy.empty((n, steps, self.units), x.dtype)
-        for t in range(steps):
-            h = h + z[:, t] * m[:, t, None]
-            seq[:, t] = h
-        outs = (seq if self.return_sequences else h,) + ((h,) if self.return_state else ())
-
-        def backprop(dys):
-            dys = list(dys) if self.return_state else [dys]
-            d_out, d_state = dys[0], (dys[1] if self.return_state else None)
-            g = numpy.zeros((n, self.units), x.dtype) if d_state is None else d_state.copy()
-            if not self.return_sequences and d_out is not None:
-                g += d_out
-            dz = numpy.empty_like(z)
-            for t in range(steps - 1, -1, -1):
-                if self.return_sequences and d_out is not None:
-                    g += d_out[:, t]
-                dz[:, t] = g * m[:, t, None]
-            self.grads["kernel"] += numpy.einsum("ntd,ntu->du", x, dz)
-            dx = dz @ W.T
-            if self.go_backwards:
-                dx = dx[:, ::-1]
-            return dx if initial_state is None else (dx, {"initial_state": [g]})
-
-        return (outs if self.return_state else outs[0]), backprop
-
-    def get_config(self):
-        return {**super().get_config(), "units": self.units,
-                "return_sequences": self.return_sequences, "return_state": self.return_state,
-                "go_backwards": self.go_backwards}
-
-
-L.register_layer(ToyRNN)
-
-
 @L.register_layer
 class ToyBidirectional(L.Wrapper):
     """What Bidirectional does with the Wrapper machinery: two copies of the

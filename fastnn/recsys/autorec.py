@@ -61,6 +61,8 @@ from ..training import TrainingLoop
 from ..saving import AUTOREC_FORMAT, AUTOREC_VERSION, Archive, ModelFileError, write_archive
 from . import sparse_ops
 from .data import Ratings
+from .layerwise import _LayerwiseStep
+from .lbfgs import _LbfgsFit
 
 
 def _is_int(x):
@@ -128,7 +130,7 @@ class _ReplayLearningRateCuts(Callback):
             self.model.lr_drops.append(epoch + 1)
 
 
-class AutoRec:
+class AutoRec(_LayerwiseStep, _LbfgsFit):
     """I-AutoRec / U-AutoRec on sparse ratings.
 
     Parameters
@@ -286,56 +288,6 @@ class AutoRec:
             if numpy.shape(w) != p.shape:
                 raise ValueError(f"weight {name}: expected shape {p.shape}, got {numpy.shape(w)}")
             p[...] = self.ops.asarray(w, dtype=p.dtype)
-
-    # ---------------------------------------------------------- forward/back
-    def _encode(self, X, training=False):
-        """Hidden codes for the CSR sample rows ``X``; returns (H, backprops)
-        (None unless ``training``)."""
-        if not training:  # inference: the backend's SpMM alone, no backprop closures
-            H = self.ops.spmm(X, self.W, self.b, self.activation)
-            for layer in self.middle:
-                H = layer.forward(H, False)[0]
-            return H, None
-        H, enc_back = sparse_ops.sparse_dense_forward(X, self.W, self.b, self.activation,
-                                                      self.dW if training else None,
-                                                      self.db if training else None,
-                                                      ops=self.ops)
-        backs = [enc_back]
-        for layer in self.middle:
-            H, back = layer.forward(H, training)
-            backs.append(back)
-        return H, backs
-
-    def _loss_and_grads(self, X, n_total, weight_frac):
-        """Objective on batch ``X`` (its data = targets) and gradients
-        accumulated into the grad arrays. ``weight_frac`` scales the L2 term so
-        that one epoch's batches add up to the full objective."""
-        X_in = X
-        if self.input_dropout:
-            keep = get_rng().random(X.nnz) >= self.input_dropout
-            X_in = scipy.sparse.csr_matrix(
-                (X.data * keep / self.dtype.type(1 - self.input_dropout), X.indices, X.indptr),
-                shape=X.shape)
-        H, backs = self._encode(X_in, training=True)
-        vals, dec_back = sparse_ops.sampled_dense_forward(X, H, self.Vt, self.c, self.dVt, self.dc,
-                                                          ops=self.ops)
-        data_loss, dvals = self.ops.masked_sq_error(vals, X.data)
-        dH = dec_back(dvals)
-        for layer_back in reversed(backs[1:]):
-            dH = layer_back(dH)
-        backs[0](dH)
-        reg = 0.0
-        if self.lam:
-            scale = self.lam * weight_frac
-            for _, p, g, is_weight in self._params():
-                if is_weight:
-                    reg += 0.5 * scale * float(numpy.square(p, dtype=numpy.float64).sum())
-                    g += p.dtype.type(scale) * p
-        return data_loss, reg
-
-    def _zero_grads(self):
-        for _, _, g, _ in self._params():
-            g.fill(0)
 
     # ------------------------------------------------------------------- fit
     def fit(self, train, validation=None, epochs=100, patience=10, verbose=1, callbacks=None,
@@ -539,48 +491,6 @@ class AutoRec:
             X, self.W, self.b, self.Vt, self.c, state, lr, opt.beta_1, opt.beta_2, opt.epsilon,
             step, self.lam * weight_frac, activation=self.activation,
             input_values=input_values)
-
-    def _fit_lbfgs(self, X, val, loop):
-        """Full-batch L-BFGS, one iteration per epoch: scipy drives the
-        iterations, and its per-iteration callback ends each epoch and advances
-        the loop's epochs (stopping the solver when they run out or a callback
-        stops training)."""
-        from scipy.optimize import minimize
-        params = self._params()
-        sizes = [p.size for _, p, _, _ in params]
-
-        def unpack(theta):
-            off = 0
-            for (_, p, _, _), size in zip(params, sizes):
-                p[...] = theta[off:off + size].reshape(p.shape)
-                off += size
-
-        def objective(theta):
-            unpack(theta)
-            self._zero_grads()
-            data_loss, reg = self._loss_and_grads(X, X.shape[0], 1.0)
-            grad = numpy.concatenate([g.ravel() for _, _, g, _ in params]).astype(numpy.float64)
-            objective.last = data_loss
-            return data_loss + reg, grad
-
-        epochs = loop.epochs()
-        state = {"epoch": next(epochs, None)}
-
-        def callback(intermediate_result):
-            unpack(intermediate_result.x)
-            logs = {"loss": float(intermediate_result.fun) / X.nnz,
-                    "rmse": math.sqrt(objective.last / X.nnz)}
-            loop.end_epoch(state["epoch"], self._with_validation(logs, val))
-            state["epoch"] = next(epochs, None)
-            if state["epoch"] is None:
-                raise StopIteration
-
-        if state["epoch"] is None:  # no epochs to run
-            return
-        theta0 = numpy.concatenate([p.ravel() for _, p, _, _ in params]).astype(numpy.float64)
-        result = minimize(objective, theta0, jac=True, method="L-BFGS-B", callback=callback,
-                          options={"maxiter": loop.n_epochs, "maxcor": 20})
-        unpack(result.x)
 
     # --------------------------------------------------------------- predict
     def _fit_stats(self, matrix, ratings):

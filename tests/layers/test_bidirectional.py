@@ -1,7 +1,7 @@
 """Bidirectional: Keras's merge modes, the backward copy reading in reverse and
 its sequence output turned back in time, states and initial states split
 between the two directions, masks to both, weight names, config and save/load.
-Checked on a small linear recurrence written here (computing through
+Checked on a small linear recurrence (tests/_recurrence.py, computing through
 ``self.ops.xp``, so it runs on the strict backend too), against the two
 directions run by hand, and gradient-checked in float64."""
 import numpy
@@ -11,76 +11,7 @@ import fastnn
 from fastnn import layers as L
 from fastnn.testing import assert_close, run_layer_test
 
-
-@L.register_layer
-class LinearRecurrence(L.Layer):
-    """h_t = h_{t-1} @ A + mask_t * (x_t @ W) with a fixed 0.5 decay A = 0.5 I
-    and two states (h and 2 h): the recurrent protocol (mask, initial_state,
-    return_sequences, return_state, go_backwards) in a few lines."""
-    supports_masking = True
-
-    def __init__(self, units, return_sequences=False, return_state=False, go_backwards=False,
-                 **kwargs):
-        super().__init__(**kwargs)
-        self.units, self.return_sequences = units, return_sequences
-        self.return_state, self.go_backwards = return_state, go_backwards
-
-    def build(self, input_shape):
-        self.add_weight("kernel", (input_shape[-1], self.units), "glorot_uniform")
-        self.built = True
-
-    def compute_output_shape(self, input_shape):
-        out = (input_shape[0], self.units) if self.return_sequences else (self.units,)
-        return [out, (self.units,), (self.units,)] if self.return_state else out
-
-    def forward(self, x, training=False, mask=None, initial_state=None):
-        xp, W = self.ops.xp, self.params["kernel"]
-        n, steps = x.shape[:2]
-        m = xp.ones((n, steps), dtype=x.dtype) if mask is None else self.ops.asarray(
-            mask).astype(x.dtype)
-        if self.go_backwards:
-            x, m = x[:, ::-1], m[:, ::-1]
-        z = x @ W
-        h = xp.zeros((n, self.units), dtype=x.dtype) if initial_state is None else \
-            initial_state[0] + 0.25 * initial_state[1]
-        hs = []
-        for t in range(steps):
-            keep = m[:, t, None]
-            h = keep * (0.5 * h + z[:, t]) + (1 - keep) * h
-            hs.append(h)
-        seq = xp.stack(hs, axis=1)
-        outs = (seq if self.return_sequences else h,) + \
-            ((h, 2 * h) if self.return_state else ())
-
-        def backprop(dys):
-            dys = list(dys) if self.return_state else [dys]
-            g = xp.zeros((n, self.units), dtype=x.dtype)
-            if self.return_state:
-                for d, f in ((dys[1], 1.0), (dys[2], 2.0)):
-                    if d is not None:
-                        g = g + f * d
-            if not self.return_sequences and dys[0] is not None:
-                g = g + dys[0]
-            dz = [None] * steps
-            for t in range(steps - 1, -1, -1):
-                if self.return_sequences and dys[0] is not None:
-                    g = g + dys[0][:, t]
-                keep = m[:, t, None]
-                dz[t] = g * keep
-                g = keep * 0.5 * g + (1 - keep) * g
-            dz = xp.stack(dz, axis=1)
-            self.grads["kernel"] += xp.einsum("ntd,ntu->du", x, dz)
-            dx = dz @ W.T
-            if self.go_backwards:
-                dx = dx[:, ::-1]
-            return dx if initial_state is None else (dx, {"initial_state": [g, 0.25 * g]})
-
-        return (outs if self.return_state else outs[0]), backprop
-
-    def get_config(self):
-        return {**super().get_config(), "units": self.units,
-                "return_sequences": self.return_sequences, "return_state": self.return_state,
-                "go_backwards": self.go_backwards}
+from _recurrence import LinearRecurrence  # shared with tests/test_graph.py
 
 
 def _lengths_mask(rng, n, steps):
