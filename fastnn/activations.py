@@ -13,7 +13,7 @@ DEFAULT_ALPHA = {"linear": 0.0, "sigmoid": 0.0, "tanh": 0.0, "relu": 0.0,
                  "silu": 0.0, "mish": 0.0}
 _ALIASES = {None: "linear", "identity": "linear", "swish": "silu"}
 # name -> (forward, derivative): element-wise activations registered by users.
-_CUSTOM = {}
+_CUSTOM: dict = {}
 
 
 def register(name, forward, derivative):

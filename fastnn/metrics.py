@@ -600,7 +600,7 @@ class _ConfusionMetric(Metric):
     ``average="auto"`` means "binary" while labels stay in {0, 1}, else "macro".
     """
 
-    _index = None
+    _index: "int | None" = None
 
     def __init__(self, name, average="auto", pos_label=1, zero_division=0.0, threshold=0.5):
         if average != "auto" and average not in _AVERAGES[:-1]:

@@ -106,8 +106,9 @@ class Optimizer(Configurable):
     at most that L2 norm; ``global_clipnorm`` rescales all gradients together
     so their joint L2 norm is at most that value.
     """
-    _config_keys = ("learning_rate", "clipvalue", "clipnorm", "global_clipnorm", "decay")
-    _slots = ()
+    _config_keys: "tuple[str, ...]" = ("learning_rate", "clipvalue", "clipnorm", "global_clipnorm",
+                                       "decay")
+    _slots: "tuple[str, ...]" = ()
 
     def __init__(self, learning_rate=0.01, clipvalue=None, clipnorm=None, global_clipnorm=None,
                  decay=0.0, lr=None):

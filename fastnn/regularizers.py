@@ -26,7 +26,7 @@ class Regularizer(Configurable):
 
 class L1L2(Regularizer):
     """``l1 * sum(|W|) + l2 * sum(W**2)`` (Keras's convention: no 1/2 factor)."""
-    _config_keys = ("l1", "l2")
+    _config_keys: "tuple[str, ...]" = ("l1", "l2")
 
     def __init__(self, l1=0.0, l2=0.0):
         if l1 < 0 or l2 < 0:

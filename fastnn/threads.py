@@ -51,7 +51,7 @@ def _default_cap():
 
 _state = _State(size=ctypes.sizeof(_State), adapt=1)
 _state.cap = _state.now = _default_cap()
-_attached = []
+_attached: list = []
 
 
 def _find_blas():

@@ -20,7 +20,7 @@ from .numpy_ops import NumpyOps
 from .strict import StrictOps
 
 _FACTORIES = {"numpy": NumpyOps, "reference": Ops, "strict": StrictOps}
-_INSTANCES = {}
+_INSTANCES: dict = {}
 _state = threading.local()
 
 

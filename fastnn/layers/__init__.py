@@ -18,7 +18,7 @@ from .depthwise import DepthwiseConv2D, SeparableConv2D, SeparableConvolution2D
 from .regularization import Dropout, GaussianNoise
 from .wrappers import TimeDistributed, Wrapper
 
-_LAYER_CLASSES = {cls.__name__: cls for cls in (
+_LAYER_CLASSES: dict = {cls.__name__: cls for cls in (
     InputLayer, Dense, Activation, ReLU, LeakyReLU, ELU, Softmax, Maxout, Flatten, Reshape,
     Add, Concatenate, Dropout, GaussianNoise, Embedding, Masking, GlobalAveragePooling1D,
     TimeDistributed, BatchNormalization)}

@@ -22,7 +22,7 @@ class _Conv(Layer):
     """Keras's ``BaseConv`` for ranks 1 and 2: ``y = activation(conv(x, kernel) + bias)``
     with kernel ``(*kernel_size, in_channels // groups, filters)``."""
     rank = 2
-    paddings = ("valid", "same")
+    paddings: "tuple[str, ...]" = ("valid", "same")
     skips_input_grad = True
     supports_fused_output = True
 

@@ -11,6 +11,37 @@ class Dense(Layer):
 
     Forward is one BLAS product plus one fused pass (bias + activation);
     backward fuses the activation derivative into the incoming gradient.
+
+    Parameters
+    ----------
+    units : int
+        The number of output features.
+    activation : str, callable or Layer, optional
+        Applied to the output: a name (``"relu"``, ``"softmax"``, ...), a
+        function of ``fastnn.activations`` or a registered one, or an
+        activation layer (``LeakyReLU(0.2)``); None: linear.
+    use_bias : bool, default True
+        Whether to add ``bias``.
+    kernel_initializer : str or Initializer, default "glorot_uniform"
+        How ``kernel`` (features, units) starts.
+    bias_initializer : str or Initializer, default "zeros"
+        How ``bias`` (units,) starts.
+    kernel_regularizer, bias_regularizer : str or Regularizer, optional
+        Penalties on the weights, added to the loss.
+    input_dim : int, optional
+        Keras 2's ``Dense(32, input_dim=784)``: ``input_shape=(784,)``.
+    **kwargs
+        Base layer arguments (``name``, ``dtype``, ``trainable``,
+        ``input_shape``, ...; see ``Layer``).
+
+    Notes
+    -----
+    Input ``(batch, ..., features)``, output ``(batch, ..., units)``.
+
+    Examples
+    --------
+    >>> from fastnn.layers import Dense
+    >>> layer = Dense(64, activation="relu", input_shape=(784,))
     """
     skips_input_grad = True
     supports_fused_output = True
@@ -47,6 +78,13 @@ class Dense(Layer):
         self.built = True
 
     def check_input_shape(self, input_shape):
+        """Raise if a built Dense cannot take ``input_shape``.
+
+        Parameters
+        ----------
+        input_shape : tuple
+            The per-sample input shape; its last axis must be the kernel's rows.
+        """
         fan_in = self.params["kernel"].shape[0]
         if len(input_shape) < 1 or input_shape[-1] != fan_in:
             raise ValueError(f"Dense layer {self.name!r} was built for inputs of shape "
@@ -56,7 +94,17 @@ class Dense(Layer):
         return tuple(input_shape[:-1]) + (self.units,)
 
     def forward(self, x, training=False, fused_output=False):
-        """``fused_output=True`` skips the activation (the loss applies it)."""
+        """Compute ``activation(x @ kernel + bias)`` and its backprop.
+
+        Parameters
+        ----------
+        x : array
+            ``(batch, ..., features)`` on the layer's backend.
+        training : bool, default False
+            Unused (the same in training and inference).
+        fused_output : bool, default False
+            Skip the activation (the loss applies it, differentiating both in one step).
+        """
         ops = self.ops
         W = self.params["kernel"]
         self._check_input(x, W.shape[0])
@@ -111,6 +159,17 @@ class Activation(Layer):
         self.activation, self.alpha = activations.get(activation, alpha)
 
     def forward(self, x, training=False, fused_output=False):
+        """Apply the activation; see ``Layer.forward``.
+
+        Parameters
+        ----------
+        x : array
+            Any shape.
+        training : bool, default False
+            Unused.
+        fused_output : bool, default False
+            Return ``x`` unchanged (the loss applies the activation).
+        """
         self._check_input(x)
         if fused_output:
             return x, lambda dy: dy

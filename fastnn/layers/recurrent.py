@@ -28,12 +28,12 @@ class _Recurrent(Layer):
     """What SimpleRNN, LSTM and GRU share: arguments, checks, masks, states,
     dropout and the call. A subclass sets ``cell`` (the backend's cell name),
     ``n_gates`` and ``n_states`` and builds its weights."""
-    cell = None
+    cell: "str | None" = None
     n_gates = 1
     n_states = 1
     supports_masking = True
     skips_input_grad = True  # a first layer's backprop skips the input gradient
-    _state_names = ("h",)
+    _state_names: "tuple[str, ...]" = ("h",)
 
     def __init__(self, units, activation="tanh", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
