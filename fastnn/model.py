@@ -94,7 +94,7 @@ class Model:
     name : str, optional
         The model's name (default: the class name in lower case).
     backend : str or Ops, optional
-        Where the model computes (``"numpy"``, ``"cupy"`` or an ``Ops``);
+        Where the model computes (a backend name such as ``"numpy"``, or an ``Ops``);
         default: the current default backend (``fastnn.set_backend``).
 
     Raises
@@ -179,7 +179,7 @@ class Model:
         Parameters
         ----------
         backend : str or Ops
-            A backend name (``"numpy"``, ``"cupy"``, ``"strict"``) or an ``Ops``.
+            A backend name (``"numpy"``, ``"reference"``, ``"strict"``) or an ``Ops``.
 
         Returns
         -------

@@ -31,6 +31,24 @@ class LearningRateSchedule(Configurable):
 
 
 class ExponentialDecay(LearningRateSchedule):
+    """``initial_learning_rate * decay_rate ** (step / decay_steps)`` (Keras's).
+
+    Parameters
+    ----------
+    initial_learning_rate : float
+        The rate at step 0.
+    decay_steps : int
+        Steps per factor of ``decay_rate``.
+    decay_rate : float
+        The factor.
+    staircase : bool, default False
+        Decay in whole steps of ``decay_steps``.
+
+    Examples
+    --------
+    >>> lr = ExponentialDecay(1e-3, decay_steps=1000, decay_rate=0.9)
+    >>> opt = Adam(learning_rate=lr)
+    """
     _config_keys = ("initial_learning_rate", "decay_steps", "decay_rate", "staircase")
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False):
@@ -47,6 +65,19 @@ class ExponentialDecay(LearningRateSchedule):
 
 
 class InverseTimeDecay(ExponentialDecay):
+    """``initial_learning_rate / (1 + decay_rate * step / decay_steps)`` (Keras's).
+
+    Parameters
+    ----------
+    initial_learning_rate : float
+        The rate at step 0.
+    decay_steps : int
+        The step scale.
+    decay_rate : float
+        How fast the rate falls.
+    staircase : bool, default False
+        Decay in whole steps of ``decay_steps``.
+    """
     def __call__(self, step):
         p = step / self.decay_steps
         if self.staircase:
@@ -55,6 +86,16 @@ class InverseTimeDecay(ExponentialDecay):
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):
+    """A constant rate between step boundaries (Keras's).
+
+    Parameters
+    ----------
+    boundaries : list of int
+        The steps where the rate changes (increasing).
+    values : list of float
+        One more rate than boundaries: ``values[i]`` up to and including
+        ``boundaries[i]``, the last one after.
+    """
     _config_keys = ("boundaries", "values")
 
     def __init__(self, boundaries, values):
@@ -71,6 +112,19 @@ class PiecewiseConstantDecay(LearningRateSchedule):
 
 
 class CosineDecay(LearningRateSchedule):
+    """Cosine decay from ``initial_learning_rate`` to ``alpha`` times it, after an optional linear warm-up.
+
+    Parameters
+    ----------
+    initial_learning_rate : float
+        The rate after warm-up.
+    decay_steps : int
+        Steps of the cosine decay (after warm-up).
+    alpha : float, default 0.0
+        The final rate, as a fraction of ``initial_learning_rate``.
+    warmup_steps : int, default 0
+        Steps of linear warm-up from ``initial_learning_rate / warmup_steps``.
+    """
     _config_keys = ("initial_learning_rate", "decay_steps", "alpha", "warmup_steps")
 
     def __init__(self, initial_learning_rate, decay_steps, alpha=0.0, warmup_steps=0):
@@ -105,6 +159,27 @@ class Optimizer(Configurable):
     [-clipvalue, clipvalue]; ``clipnorm`` rescales each parameter's gradient to
     at most that L2 norm; ``global_clipnorm`` rescales all gradients together
     so their joint L2 norm is at most that value.
+
+    Parameters
+    ----------
+    learning_rate : float, LearningRateSchedule or dict, default 0.01
+        The step size, or a schedule of the step count (or its config).
+    clipvalue : float, optional
+        Clip each gradient element to [-clipvalue, clipvalue].
+    clipnorm : float, optional
+        Rescale each parameter's gradient to at most this L2 norm.
+    global_clipnorm : float, optional
+        Rescale all gradients together to at most this joint L2 norm.
+    decay : float, default 0.0
+        Keras 2's time-based decay: the rate at step t is
+        ``learning_rate / (1 + decay * t)``.
+    lr : float, optional
+        Keras 2's name of ``learning_rate`` (deprecated: warns).
+
+    Raises
+    ------
+    ValueError
+        If a rate, a clip value or ``decay`` is out of range.
     """
     _config_keys: "tuple[str, ...]" = ("learning_rate", "clipvalue", "clipnorm", "global_clipnorm",
                                        "decay")
@@ -141,6 +216,7 @@ class Optimizer(Configurable):
         self._ops = None    # the parameters' backend, fixed by build
 
     def get_config(self):
+        """The constructor arguments that rebuild this optimizer, JSON-able."""
         config = super().get_config()
         if isinstance(self.learning_rate, LearningRateSchedule):
             config["learning_rate"] = serialize(self.learning_rate)
@@ -148,12 +224,20 @@ class Optimizer(Configurable):
 
     @property
     def current_learning_rate(self):
+        """The rate the next update uses (after schedule or decay)."""
         lr = self.learning_rate
         if isinstance(lr, LearningRateSchedule):
             return float(lr(self.iterations))
         return lr / (1.0 + self.decay * self.iterations) if self.decay else lr
 
     def build(self, params):
+        """Make the per-parameter state (moments, ...) for ``params``, zeroed.
+
+        Parameters
+        ----------
+        params : list of array
+            The parameters this optimizer will update, in a fixed order.
+        """
         if self._ops is None or not all(self._ops.is_native(p) for p in params):
             self._ops = ops_for(*params)
         ops = self._ops
@@ -171,7 +255,13 @@ class Optimizer(Configurable):
     def slots(self, index):
         """The state arrays of parameter ``index`` (in ``build``'s order) as a
         dict slot name -> array, e.g. ``{"m": ..., "v": ...}`` for Adam. The
-        arrays themselves, not copies: a fused step updates them in place."""
+        arrays themselves, not copies: a fused step updates them in place.
+
+        Parameters
+        ----------
+        index : int
+            The parameter's position.
+        """
         if self._state is None:
             raise RuntimeError(f"{type(self).__name__} is not built yet; call "
                                f"build(params) or apply_gradients first")
@@ -208,7 +298,18 @@ class Optimizer(Configurable):
         return grads
 
     def to(self, ops):
-        """Move the state arrays to backend ``ops`` (``Model.to`` calls this)."""
+        """Move the state arrays to backend ``ops`` (``Model.to`` calls this).
+
+        Parameters
+        ----------
+        ops : Ops
+            The backend.
+
+        Returns
+        -------
+        Optimizer
+            The optimizer itself.
+        """
         for state in self._state or []:
             for slot, a in state.items():
                 if not ops.is_native(a):
@@ -218,7 +319,21 @@ class Optimizer(Configurable):
         return self
 
     def apply_gradients(self, params, grads):
-        """Update ``params`` in place from ``grads`` (two equally long lists)."""
+        """Update ``params`` in place from ``grads``: clip, then one step.
+
+        Parameters
+        ----------
+        params : list of array
+            The parameters, in the same order at every call.
+        grads : list of array
+            Their gradients, one per parameter, of its shape.
+
+        Raises
+        ------
+        ValueError
+            If the lists differ in length or shapes, or the optimizer was
+            built for other parameters.
+        """
         if len(params) != len(grads):
             raise ValueError(f"got {len(params)} parameters but {len(grads)} gradients")
         if self._state is None:
@@ -241,6 +356,7 @@ class Optimizer(Configurable):
 
     # State for save/load: a flat dict of arrays plus the step count.
     def get_state(self):
+        """The step count and state arrays (as NumPy) for saving: ``{"iterations", "arrays"}``."""
         arrays = {}
         for i, state in enumerate(self._state or []):
             for slot, a in state.items():
@@ -248,6 +364,15 @@ class Optimizer(Configurable):
         return {"iterations": self.iterations, "arrays": arrays}
 
     def set_state(self, state, params):
+        """Restore what ``get_state`` returned, for ``params``.
+
+        Parameters
+        ----------
+        state : dict
+            ``{"iterations": int, "arrays": {"index/slot": ndarray}}``.
+        params : list of array
+            The parameters, in the order the state was saved in.
+        """
         self.build(params)
         self.iterations = int(state["iterations"])
         ops = self._ops
@@ -260,7 +385,22 @@ class Optimizer(Configurable):
 
 
 class SGD(Optimizer):
-    """Stochastic gradient descent with optional (Nesterov) momentum."""
+    """Stochastic gradient descent with optional (Nesterov) momentum.
+
+    Parameters
+    ----------
+    learning_rate : float or LearningRateSchedule, default 0.01
+        The step size.
+    momentum : float, default 0.0
+        In [0, 1): the velocity's decay.
+    nesterov : bool, default False
+        Nesterov momentum.
+    weight_decay : float, default 0.0
+        L2 added to the gradient.
+    **kw
+        The base optimizer's arguments: ``clipvalue``, ``clipnorm``,
+        ``global_clipnorm``, ``decay``, and Keras 2's ``lr`` (see ``Optimizer``).
+    """
     _config_keys = Optimizer._config_keys + ("momentum", "nesterov", "weight_decay")
 
     def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, **kw):
@@ -276,6 +416,28 @@ class SGD(Optimizer):
 
 
 class RMSprop(Optimizer):
+    """RMSprop (Hinton): the gradient divided by a moving root mean square of its past.
+
+    Parameters
+    ----------
+    learning_rate : float or LearningRateSchedule, default 0.001
+        The step size.
+    rho : float, default 0.9
+        The decay of the moving average of squared gradients.
+    epsilon : float, optional
+        Added to the denominator; None (Keras 2's default) means 1e-7.
+    weight_decay : float, default 0.0
+        L2 added to the gradient.
+    **kw
+        The base optimizer's arguments: ``clipvalue``, ``clipnorm``,
+        ``global_clipnorm``, ``decay``, and Keras 2's ``lr`` (see ``Optimizer``).
+
+    Examples
+    --------
+    The course's Keras 2 call runs unchanged:
+
+    >>> opt = RMSprop(lr=0.001, rho=0.9, epsilon=None, decay=0.0)  # warns: use learning_rate
+    """
     _config_keys = Optimizer._config_keys + ("rho", "epsilon", "weight_decay")
     _slots = ("sq",)
 
@@ -289,6 +451,22 @@ class RMSprop(Optimizer):
 
 
 class Adagrad(Optimizer):
+    """Adagrad (Duchi et al. 2011): per-weight rates from the sum of squared gradients.
+
+    Parameters
+    ----------
+    learning_rate : float or LearningRateSchedule, default 0.001
+        The step size.
+    initial_accumulator_value : float, default 0.1
+        The squared-gradient sums' start.
+    epsilon : float, optional
+        Added to the denominator; None means 1e-7.
+    weight_decay : float, default 0.0
+        L2 added to the gradient.
+    **kw
+        The base optimizer's arguments: ``clipvalue``, ``clipnorm``,
+        ``global_clipnorm``, ``decay``, and Keras 2's ``lr`` (see ``Optimizer``).
+    """
     _config_keys = Optimizer._config_keys + ("initial_accumulator_value", "epsilon", "weight_decay")
     _slots = ("acc",)
 
@@ -299,6 +477,13 @@ class Adagrad(Optimizer):
         self.epsilon, self.weight_decay = _epsilon(epsilon), float(weight_decay)
 
     def build(self, params):
+        """Make the state for ``params`` (accumulators at ``initial_accumulator_value``).
+
+        Parameters
+        ----------
+        params : list of array
+            The parameters, in a fixed order.
+        """
         super().build(params)
         for s in self._state:
             s["acc"] += s["acc"].dtype.type(self.initial_accumulator_value)
@@ -309,7 +494,30 @@ class Adagrad(Optimizer):
 
 class Adam(Optimizer):
     """Adam (Kingma & Ba). ``weight_decay`` here is L2 added to the gradient;
-    use ``AdamW`` for decoupled weight decay."""
+    use ``AdamW`` for decoupled weight decay.
+
+    Parameters
+    ----------
+    learning_rate : float or LearningRateSchedule, default 0.001
+        The step size.
+    beta_1 : float, default 0.9
+        The first moment's decay.
+    beta_2 : float, default 0.999
+        The second moment's decay.
+    epsilon : float, optional
+        Added to the denominator; None means 1e-7.
+    weight_decay : float, default 0.0
+        L2 added to the gradient.
+    amsgrad : bool, default False
+        Accepted as False only (AMSGrad is not implemented).
+    **kw
+        The base optimizer's arguments: ``clipvalue``, ``clipnorm``,
+        ``global_clipnorm``, ``decay``, and Keras 2's ``lr`` (see ``Optimizer``).
+
+    Examples
+    --------
+    >>> model.compile(optimizer=Adam(learning_rate=1e-3), loss="mse")
+    """
     _config_keys = Optimizer._config_keys + ("beta_1", "beta_2", "epsilon", "weight_decay")
     _slots = ("m", "v")
     _decoupled = False
@@ -333,7 +541,18 @@ class Adam(Optimizer):
 
 
 class AdamW(Adam):
-    """Adam with decoupled weight decay (Loshchilov & Hutter)."""
+    """Adam with decoupled weight decay (Loshchilov & Hutter).
+
+    Parameters
+    ----------
+    learning_rate : float or LearningRateSchedule, default 0.001
+        The step size.
+    weight_decay : float, default 0.004
+        Decoupled decay: each step subtracts ``learning_rate * weight_decay * w``.
+    **kw
+        Adam's other arguments (``beta_1``, ``beta_2``, ``epsilon``) and the base
+        optimizer's (see ``Optimizer``).
+    """
     _decoupled = True
 
     def __init__(self, learning_rate=0.001, weight_decay=0.004, **kw):
@@ -343,7 +562,22 @@ class AdamW(Adam):
 class Adadelta(Optimizer):
     """Adadelta (Zeiler 2012). ``learning_rate`` defaults to 1.0, as in Keras 2
     and the paper (which has none): the course's ``optimizer='adadelta'``
-    trains at Keras 2's pace, not Keras 3's 1000 times slower default."""
+    trains at Keras 2's pace, not Keras 3's 1000 times slower default.
+
+    Parameters
+    ----------
+    learning_rate : float or LearningRateSchedule, default 1.0
+        The step size.
+    rho : float, default 0.95
+        The decay of the moving averages.
+    epsilon : float, optional
+        Added inside the square roots; None means 1e-7.
+    weight_decay : float, default 0.0
+        L2 added to the gradient.
+    **kw
+        The base optimizer's arguments: ``clipvalue``, ``clipnorm``,
+        ``global_clipnorm``, ``decay``, and Keras 2's ``lr`` (see ``Optimizer``).
+    """
     _config_keys = Optimizer._config_keys + ("rho", "epsilon", "weight_decay")
     _slots = ("acc_grad", "acc_delta")
 
@@ -359,7 +593,16 @@ class Adadelta(Optimizer):
 
 
 class Adamax(Adam):
-    """Adamax (Kingma & Ba, section 7): Adam with the infinity norm."""
+    """Adamax (Kingma & Ba, section 7): Adam with the infinity norm.
+
+    Parameters
+    ----------
+    learning_rate : float or LearningRateSchedule, default 0.002
+        The step size.
+    **kw
+        Adam's other arguments (``beta_1``, ``beta_2``, ``epsilon``,
+        ``weight_decay``) and the base optimizer's (see ``Optimizer``).
+    """
     _config_keys = Optimizer._config_keys + ("beta_1", "beta_2", "epsilon", "weight_decay")
     _slots = ("m", "u")
 
@@ -373,7 +616,13 @@ class Adamax(Adam):
 
 class Nadam(Adam):
     """Nadam (Dozat 2016): Adam with Nesterov momentum, with Keras's momentum
-    schedule ``mu_t = beta_1 * (1 - 0.5 * 0.96 ** (0.004 * t))``."""
+    schedule ``mu_t = beta_1 * (1 - 0.5 * 0.96 ** (0.004 * t))``.
+
+    Parameters
+    ----------
+    learning_rate, beta_1, beta_2, epsilon, weight_decay, amsgrad, **kw
+        As for ``Adam``.
+    """
     _config_keys = Optimizer._config_keys + ("beta_1", "beta_2", "epsilon", "weight_decay")
 
     def _mu(self, step):
@@ -400,7 +649,24 @@ _TABLE = {"sgd": SGD, "rmsprop": RMSprop, "adagrad": Adagrad, "adadelta": Adadel
 
 
 def get(identifier):
-    """An optimizer from a name ("adam"), an instance, or a config dict."""
+    """An optimizer from a name ("adam"), an instance, or a config dict.
+
+    Parameters
+    ----------
+    identifier : str, Optimizer or dict
+        A name (``"sgd"``, ``"rmsprop"``, ``"adagrad"``, ``"adadelta"``,
+        ``"adam"``, ``"adamw"``, ``"adamax"``, ``"nadam"``), an instance
+        (returned as is), or ``{"class_name", "config"}``.
+
+    Returns
+    -------
+    Optimizer
+
+    Raises
+    ------
+    ValueError
+        If the name is unknown (the message lists the valid ones).
+    """
     opt = lookup(_TABLE, identifier, "optimizer")
     if not isinstance(opt, Optimizer):
         raise TypeError(f"optimizer must be a name or a fastnn.optimizers.Optimizer, got {opt!r}")

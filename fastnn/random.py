@@ -12,6 +12,21 @@ def set_seed(seed):
     """Seed fastnn's random generator (initializers, dropout, noise, shuffling).
 
     Two CPU runs after the same ``set_seed`` give bit-identical results.
+
+    Parameters
+    ----------
+    seed : int
+        A non-negative integer; every backend in use is reseeded from it.
+
+    Returns
+    -------
+    numpy.random.Generator
+        The new generator.
+
+    Raises
+    ------
+    ValueError
+        If ``seed`` is not a non-negative integer.
     """
     global _rng
     if not isinstance(seed, (int, numpy.integer)) or seed < 0:

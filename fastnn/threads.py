@@ -93,7 +93,22 @@ def set_num_threads(n, adapt=True):
     """Let fastnn's kernels use at most ``n`` threads (an integer >= 1).
     With ``adapt`` (the default) they use fewer while other processes keep
     this process's CPUs busy; ``adapt=False`` always uses ``n`` for loops
-    above the work threshold. In a forked child it stays 1."""
+    above the work threshold. In a forked child it stays 1.
+
+    Parameters
+    ----------
+    n : int
+        The most threads a kernel uses (>= 1).
+    adapt : bool, default True
+        Use fewer while other processes keep this process's CPUs busy.
+
+    Raises
+    ------
+    TypeError
+        If ``n`` is not an integer.
+    ValueError
+        If ``n`` < 1.
+    """
     if isinstance(n, bool) or not hasattr(n, "__index__"):
         raise TypeError(f"set_num_threads: n must be an integer >= 1, got {n!r}")
     n = int(n.__index__())

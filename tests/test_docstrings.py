@@ -57,7 +57,8 @@ def signature_params(func, skip_first):
     except (TypeError, ValueError):  # a builtin without a signature: nothing to compare
         return []
     names = list(sig.parameters)
-    return names[1:] if skip_first and names else names
+    names = names[1:] if skip_first and names else names
+    return [n for n in names if not n.startswith("_")]  # private keywords stay undocumented
 
 
 def problems_of(qualname, func, doc, skip_first=False):

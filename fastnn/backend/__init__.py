@@ -91,7 +91,20 @@ def get_backend():
 
 
 def set_backend(name):
-    """Make ``name`` (or an ``Ops`` instance) the active backend; returns it."""
+    """Make ``name`` (or an ``Ops`` instance) the active backend; returns it.
+
+    Parameters
+    ----------
+    name : str or Ops
+        ``"numpy"`` (the Cython kernels, the default), ``"reference"`` (plain
+        NumPy), ``"strict"`` (tests), one added with ``register_backend``, or an
+        ``Ops``.
+
+    Returns
+    -------
+    Ops
+        The backend now active; models built from now on compute on it.
+    """
     _state.ops = _instance(name)
     return _state.ops
 
@@ -99,7 +112,13 @@ def set_backend(name):
 @contextlib.contextmanager
 def use_backend(name):
     """``with use_backend("reference"): ...`` makes another backend the default
-    inside the block (for the models built there, and standalone calls)."""
+    inside the block (for the models built there, and standalone calls).
+
+    Parameters
+    ----------
+    name : str or Ops
+        The backend, as for ``set_backend``.
+    """
     previous = get_backend()
     set_backend(name)
     try:
