@@ -42,6 +42,8 @@ from .layers.input import Input, InputLayer
 from .inputs import (_as_float_array, _as_input_array, _check_batch_size, _check_numeric,
                      _host_array, _keeps_device, _label_probe, _sample_weights)
 from .data import BatchSource, check_loader_options, is_batch_source, unpack_batch
+from ._types import (Any, ArrayLike, BackendLike, Callable, Data, Dict, List, Mapping, Optional,
+                     Sequence, Shape, Union)
 
 
 def _topological_nodes(inputs, outputs):
@@ -115,15 +117,16 @@ class Model:
     (3, 2)
     """
 
-    def __init__(self, inputs=None, outputs=None, name=None, backend=None):
+    def __init__(self, inputs: Any = None, outputs: Any = None, name: Optional[str] = None,
+                 backend: Optional[BackendLike] = None) -> None:
         self.name = name or type(self).__name__.lower()
         # Fixed here; the layers move to it when the graph is built.
         self.ops = get_instance(backend) if backend is not None else get_backend()
-        self.optimizer = None
-        self.loss = None
-        self.compiled_metrics = []
+        self.optimizer: Any = None
+        self.loss: Any = None
+        self.compiled_metrics: List[Any] = []
         self.stop_training = False
-        self.history = None
+        self.history: Any = None
         self._graph_ready = False
         if inputs is not None or outputs is not None:
             if inputs is None or outputs is None:
@@ -172,7 +175,7 @@ class Model:
         for layer in self._input_layers + self._all_layers:
             layer.to(self.ops)
 
-    def to(self, backend):
+    def to(self, backend: BackendLike) -> "Model":
         """Compute on ``backend`` from now on: weights, gradients and
         optimizer state move there (through the host, once).
 
@@ -213,16 +216,16 @@ class Model:
                              if name in layer.trainable_names]
 
     @property
-    def layers(self):
+    def layers(self) -> List[Layer]:
         """The model's layers in graph order (empty until it is built)."""
         return list(self._layers) if self._graph_ready else []
 
     @property
-    def built(self):
+    def built(self) -> bool:
         """Whether the graph exists (inputs and every layer's weights)."""
         return self._graph_ready
 
-    def get_layer(self, name=None, index=None):
+    def get_layer(self, name: Optional[str] = None, index: Optional[int] = None) -> Layer:
         """A layer by name or by position in ``layers``.
 
         Parameters
@@ -359,7 +362,7 @@ class Model:
         outs = self._forward(xs, training)[0]
         return outs if len(outs) > 1 else outs[0]
 
-    def build(self, input_shape):
+    def build(self, input_shape: Shape) -> None:
         """Build with a per-sample ``input_shape`` (batch axis excluded).
 
         A functional model is built when it is made; this only checks that.
@@ -379,26 +382,26 @@ class Model:
         return [p for layer in self._all_layers for p in layer.params.values()]
 
     @property
-    def weights(self):
+    def weights(self) -> List[Any]:
         """Every weight array (trainable or not), on the model's backend, in layer order."""
         return self._params() if self._graph_ready else []
 
     @property
-    def trainable_weights(self):
+    def trainable_weights(self) -> List[Any]:
         """The weight arrays that training updates, in layer order."""
         return self._params(True) if self._graph_ready else []
 
-    def count_params(self):
+    def count_params(self) -> int:
         """The number of scalars in all weights (trainable or not)."""
         self._require_built("count_params")
         return int(sum(p.size for p in self._params()))
 
-    def get_weights(self):
+    def get_weights(self) -> List[numpy.ndarray]:
         """All weights, as a list of NumPy arrays in layer order."""
         self._require_built("get_weights")
         return [numpy.array(self.ops.to_numpy(p), copy=True) for p in self._params()]
 
-    def set_weights(self, weights):
+    def set_weights(self, weights: Sequence[ArrayLike]) -> None:
         """Overwrite every weight, in the order of ``get_weights``.
 
         Parameters
@@ -423,7 +426,8 @@ class Model:
             p[...] = self.ops.asarray(w, dtype=p.dtype)
 
     # ---------------------------------------------------------------- compile
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None):
+    def compile(self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Any = None,
+                loss_weights: Union[Sequence[float], Mapping[str, float], None] = None) -> None:
         """Choose the optimizer, the loss and the metrics reported by ``fit``.
 
         Parameters
@@ -666,7 +670,8 @@ class Model:
     def _regularization_loss(self):
         return sum(reg(layer.params[name]) for layer, name, reg in self._regularized)
 
-    def train_on_batch(self, x, y, sample_weight=None, return_dict=False):
+    def train_on_batch(self, x: Data, y: Data, sample_weight: Optional[ArrayLike] = None,
+                       return_dict: bool = False) -> Any:
         """One gradient step on one batch.
 
         Parameters
@@ -692,7 +697,8 @@ class Model:
         loss, parts, preds = self._train_step(xs, ys, sample_weight)
         return self._batch_result(loss, parts, ys, preds, sample_weight, return_dict)
 
-    def test_on_batch(self, x, y, sample_weight=None, return_dict=False):
+    def test_on_batch(self, x: Data, y: Data, sample_weight: Optional[ArrayLike] = None,
+                      return_dict: bool = False) -> Any:
         """Loss (and metrics) on one batch, without training.
 
         Parameters
@@ -738,7 +744,7 @@ class Model:
         logs = dict(self._loss_logs(loss, parts, self._metric_table))
         return logs if return_dict else (list(logs.values()) if len(logs) > 1 else logs["loss"])
 
-    def predict_on_batch(self, x):
+    def predict_on_batch(self, x: Data) -> Any:
         """Outputs for one batch, in one forward pass.
 
         Parameters
@@ -757,10 +763,15 @@ class Model:
         return outs if len(outs) > 1 else outs[0]
 
     # ------------------------------------------------------------------- fit
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
-            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
-            sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
-            max_queue_size=10, workers=1, use_multiprocessing=False):
+    def fit(self, x: Data = None, y: Data = None, batch_size: Optional[int] = None,
+            epochs: int = 1, verbose: Union[int, str] = "auto",
+            callbacks: Optional[Sequence[Any]] = None, validation_split: float = 0.0,
+            validation_data: Data = None, shuffle: bool = True,
+            class_weight: Optional[Mapping[int, float]] = None,
+            sample_weight: Optional[ArrayLike] = None, initial_epoch: int = 0,
+            steps_per_epoch: Optional[int] = None, validation_steps: Optional[int] = None,
+            max_queue_size: int = 10, workers: int = 1,
+            use_multiprocessing: bool = False) -> Any:
         """Train for ``epochs`` passes over the data.
 
         ``x`` is the data as arrays (with ``y``, ``sample_weight``,
@@ -863,6 +874,7 @@ class Model:
 
             def epoch_batches(epoch):
                 return self._source_batches(train, epoch, class_weight=class_weight)
+            val: Any
             steps, samples, val_batch_size, val = train.steps, None, 256, None
         else:
             if steps_per_epoch is not None:
@@ -923,7 +935,9 @@ class Model:
                                                   val_source.steps)
                 val_source.end_epoch()
             elif val is not None:
-                val_logs = self._evaluate_batches(_array_batches(*val, val_batch_size),
+                val_xs, val_ys, val_sw = val
+                val_logs = self._evaluate_batches(_array_batches(val_xs, val_ys, val_sw,
+                                                                 val_batch_size),
                                                   math.ceil(val[0][0].shape[0] / val_batch_size))
             if val_source is not None or val is not None:
                 logs.update({"val_" + k: v for k, v in val_logs.items()})
@@ -1017,9 +1031,11 @@ class Model:
         return xs, ys, sw, x
 
     # -------------------------------------------------------------- evaluate
-    def evaluate(self, x=None, y=None, batch_size=None, verbose=0, sample_weight=None,
-                 return_dict=False, steps=None, *, max_queue_size=10, workers=1,
-                 use_multiprocessing=False):
+    def evaluate(self, x: Data = None, y: Data = None, batch_size: Optional[int] = None,
+                 verbose: Union[int, str] = 0, sample_weight: Optional[ArrayLike] = None,
+                 return_dict: bool = False, steps: Optional[int] = None, *,
+                 max_queue_size: int = 10, workers: int = 1,
+                 use_multiprocessing: bool = False) -> Any:
         """Loss (and metrics) over ``(x, y)``, without training.
 
         Parameters
@@ -1109,8 +1125,9 @@ class Model:
         return logs
 
     # --------------------------------------------------------------- predict
-    def predict(self, x, batch_size=None, verbose=0, steps=None, *, max_queue_size=10,
-                workers=1, use_multiprocessing=False):
+    def predict(self, x: Data, batch_size: Optional[int] = None, verbose: Union[int, str] = 0,
+                steps: Optional[int] = None, *, max_queue_size: int = 10, workers: int = 1,
+                use_multiprocessing: bool = False) -> Any:
         """Outputs for ``x``, computed in batches (nothing is kept for backward).
 
         Parameters
@@ -1154,7 +1171,7 @@ class Model:
             steps = math.ceil(n / batch_size) if n else None
             batches = ((xb, True) for xb, _, _ in _array_batches(xs, [], None, batch_size))
         bar = Progbar(steps, verbose=verbose) if verbose and (steps or source) else None
-        outs = [[] for _ in self.outputs]
+        outs: List[List[Any]] = [[] for _ in self.outputs]
         # Host input gets host output (one transfer each): a source's when every batch was.
         keep, step = source is not None or _keeps_device(x, ops), 0
         for step, (xb, keep_batch) in enumerate(batches, 1):
@@ -1175,7 +1192,7 @@ class Model:
         return result if len(result) > 1 else result[0]
 
     # ---------------------------------------------------------------- saving
-    def save(self, path, include_optimizer=True):
+    def save(self, path: Any, include_optimizer: bool = True) -> None:
         """Write architecture, weights and (by default) optimizer state to one
         file, atomically. Load it with ``fastnn.load_model(path)``.
 
@@ -1197,7 +1214,7 @@ class Model:
         check_suffix(path)
         save_model(self, path, include_optimizer)
 
-    def save_weights(self, path):
+    def save_weights(self, path: Any) -> None:
         """Write the weights only (no architecture) to ``path``.
 
         Parameters
@@ -1210,7 +1227,7 @@ class Model:
         check_suffix(path, "weights")
         save_weights(self, path)
 
-    def load_weights(self, path):
+    def load_weights(self, path: Any) -> None:
         """Read weights written by ``save_weights`` (or ``save``) into this model.
 
         Parameters
@@ -1222,12 +1239,12 @@ class Model:
         self._require_built("load_weights")
         load_weights(self, path)
 
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         """The architecture as a JSON-able dict (layers, their configs, connections)."""
         from .saving import model_config
         return model_config(self)
 
-    def to_json(self, **kwargs):
+    def to_json(self, **kwargs: Any) -> str:
         """The architecture as a JSON string (no weights), as in Keras; rebuild
         it with ``fastnn.models.model_from_json``.
 
@@ -1244,7 +1261,8 @@ class Model:
         return model_to_json(self, **kwargs)
 
     # --------------------------------------------------------------- summary
-    def summary(self, print_fn=print, line_length=None):
+    def summary(self, print_fn: Callable[[str], Any] = print,
+                line_length: Optional[int] = None) -> None:
         """Print the input rows, then layers, output shapes and parameter counts,
         as Keras does (a composite layer's count includes the layers it holds;
         a layer with several outputs lists each output's shape). A graph that
@@ -1275,7 +1293,7 @@ class Model:
 
         # "layer[node][tensor]": node counts the calls of one layer in this model.
         names = {id(t): f"{t.input_layer.name}[0][0]" for t in self.inputs}
-        calls = {}
+        calls: Dict[Any, Any] = {}
         for node in self._nodes:
             k = calls[id(node.layer)] = calls.get(id(node.layer), -1) + 1
             for t in node.outputs:
@@ -1283,7 +1301,7 @@ class Model:
 
         header = ["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if connected else [])
         lines = [f'Model: "{self.name}"', "_" * line_length, row(header), "=" * line_length]
-        entries = [(f"{t.input_layer.name} (InputLayer)", shape_text(t), "0", [])
+        entries: List[Any] = [(f"{t.input_layer.name} (InputLayer)", shape_text(t), "0", [])
                    for t in self.inputs]
         for node in self._nodes:
             layer = node.layer
@@ -1350,14 +1368,15 @@ class Sequential(Model):
     ...               metrics=["accuracy"])
     """
 
-    def __init__(self, layers=None, name=None, backend=None):
+    def __init__(self, layers: Optional[Sequence[Any]] = None, name: Optional[str] = None,
+                 backend: Optional[BackendLike] = None) -> None:
         super().__init__(name=name, backend=backend)
-        self._stack = []
-        self._input = None
+        self._stack: List[Layer] = []
+        self._input: Optional[SymbolicTensor] = None
         for layer in layers or []:
             self.add(layer)
 
-    def add(self, layer):
+    def add(self, layer: Any) -> None:
         """Append ``layer`` to the stack (builds the model once its input shape is known).
 
         Parameters
@@ -1393,11 +1412,11 @@ class Sequential(Model):
             self.build()
 
     @property
-    def layers(self):
+    def layers(self) -> List[Layer]:
         """The layers in stack order."""
         return list(self._stack)
 
-    def build(self, input_shape=None):
+    def build(self, input_shape: Optional[Shape] = None) -> None:
         """Build the stack for a per-sample ``input_shape`` (batch axis excluded).
 
         Parameters

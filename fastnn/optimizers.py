@@ -19,6 +19,7 @@ import types
 import warnings
 
 from ._registry import Configurable, lookup, serialize
+from ._types import Any, Dict, List, Optional, Sequence, Tuple, Union
 from .backend import backend_of, ops_for
 
 
@@ -51,7 +52,8 @@ class ExponentialDecay(LearningRateSchedule):
     """
     _config_keys = ("initial_learning_rate", "decay_steps", "decay_rate", "staircase")
 
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False):
+    def __init__(self, initial_learning_rate: float, decay_steps: int, decay_rate: float,
+                 staircase: bool = False) -> None:
         if decay_steps <= 0:
             raise ValueError(f"decay_steps must be > 0, got {decay_steps}")
         self.initial_learning_rate = float(initial_learning_rate)
@@ -98,7 +100,7 @@ class PiecewiseConstantDecay(LearningRateSchedule):
     """
     _config_keys = ("boundaries", "values")
 
-    def __init__(self, boundaries, values):
+    def __init__(self, boundaries: Sequence[int], values: Sequence[float]) -> None:
         if len(values) != len(boundaries) + 1:
             raise ValueError(f"values needs one more entry than boundaries, got "
                              f"{len(values)} values for {len(boundaries)} boundaries")
@@ -127,7 +129,8 @@ class CosineDecay(LearningRateSchedule):
     """
     _config_keys = ("initial_learning_rate", "decay_steps", "alpha", "warmup_steps")
 
-    def __init__(self, initial_learning_rate, decay_steps, alpha=0.0, warmup_steps=0):
+    def __init__(self, initial_learning_rate: float, decay_steps: int, alpha: float = 0.0,
+                 warmup_steps: int = 0) -> None:
         self.initial_learning_rate, self.decay_steps = float(initial_learning_rate), decay_steps
         self.alpha, self.warmup_steps = float(alpha), warmup_steps
 
@@ -185,8 +188,10 @@ class Optimizer(Configurable):
                                        "decay")
     _slots: "tuple[str, ...]" = ()
 
-    def __init__(self, learning_rate=0.01, clipvalue=None, clipnorm=None, global_clipnorm=None,
-                 decay=0.0, lr=None):
+    def __init__(self, learning_rate: Union[float, LearningRateSchedule, Dict[str, Any]] = 0.01,
+                 clipvalue: Optional[float] = None, clipnorm: Optional[float] = None,
+                 global_clipnorm: Optional[float] = None, decay: float = 0.0,
+                 lr: Optional[float] = None) -> None:
         if lr is not None:
             # Keras 2 spelling: still honoured so old code runs, but said once.
             warnings.warn(f"{type(self).__name__}(lr=...) is deprecated; use "
@@ -199,7 +204,8 @@ class Optimizer(Configurable):
         if isinstance(learning_rate, dict):
             learning_rate = lookup(_SCHEDULES, learning_rate, "learning-rate schedule")
         if not isinstance(learning_rate, LearningRateSchedule):
-            learning_rate = float(learning_rate)
+            # (a config dict became a schedule just above)
+            learning_rate = float(learning_rate)  # type: ignore[arg-type]
             if not learning_rate > 0:
                 raise ValueError(f"learning_rate must be > 0, got {learning_rate}")
         for name, v in (("clipvalue", clipvalue), ("clipnorm", clipnorm),
@@ -212,8 +218,8 @@ class Optimizer(Configurable):
         self.learning_rate, self.decay = learning_rate, decay
         self.clipvalue, self.clipnorm, self.global_clipnorm = clipvalue, clipnorm, global_clipnorm
         self.iterations = 0
-        self._state = None  # list (one per parameter) of dicts slot -> array
-        self._ops = None    # the parameters' backend, fixed by build
+        self._state: Any = None  # list (one per parameter) of dicts slot -> array
+        self._ops: Any = None  # the parameters' backend, fixed by build
 
     def get_config(self):
         """The constructor arguments that rebuild this optimizer, JSON-able."""
@@ -223,14 +229,14 @@ class Optimizer(Configurable):
         return config
 
     @property
-    def current_learning_rate(self):
+    def current_learning_rate(self) -> float:
         """The rate the next update uses (after schedule or decay)."""
         lr = self.learning_rate
         if isinstance(lr, LearningRateSchedule):
             return float(lr(self.iterations))
         return lr / (1.0 + self.decay * self.iterations) if self.decay else lr
 
-    def build(self, params):
+    def build(self, params: Sequence[Any]) -> None:
         """Make the per-parameter state (moments, ...) for ``params``, zeroed.
 
         Parameters
@@ -252,7 +258,7 @@ class Optimizer(Configurable):
         """Whether ``build`` has made the per-parameter state."""
         return self._state is not None
 
-    def slots(self, index):
+    def slots(self, index: int) -> Dict[str, Any]:
         """The state arrays of parameter ``index`` (in ``build``'s order) as a
         dict slot name -> array, e.g. ``{"m": ..., "v": ...}`` for Adam. The
         arrays themselves, not copies: a fused step updates them in place.
@@ -318,7 +324,7 @@ class Optimizer(Configurable):
         self._ops = ops
         return self
 
-    def apply_gradients(self, params, grads):
+    def apply_gradients(self, params: Sequence[Any], grads: Sequence[Any]) -> None:
         """Update ``params`` in place from ``grads``: clip, then one step.
 
         Parameters
@@ -355,7 +361,7 @@ class Optimizer(Configurable):
         raise NotImplementedError
 
     # State for save/load: a flat dict of arrays plus the step count.
-    def get_state(self):
+    def get_state(self) -> Dict[str, Any]:
         """The step count and state arrays (as NumPy) for saving: ``{"iterations", "arrays"}``."""
         arrays = {}
         for i, state in enumerate(self._state or []):
@@ -363,7 +369,7 @@ class Optimizer(Configurable):
                 arrays[f"{i}/{slot}"] = self._ops.to_numpy(a)
         return {"iterations": self.iterations, "arrays": arrays}
 
-    def set_state(self, state, params):
+    def set_state(self, state: Dict[str, Any], params: Sequence[Any]) -> None:
         """Restore what ``get_state`` returned, for ``params``.
 
         Parameters
@@ -403,7 +409,8 @@ class SGD(Optimizer):
     """
     _config_keys = Optimizer._config_keys + ("momentum", "nesterov", "weight_decay")
 
-    def __init__(self, learning_rate=0.01, momentum=0.0, nesterov=False, weight_decay=0.0, **kw):
+    def __init__(self, learning_rate: Any = 0.01, momentum: float = 0.0, nesterov: bool = False,
+                 weight_decay: float = 0.0, **kw: Any) -> None:
         super().__init__(learning_rate, **kw)
         if not 0 <= momentum < 1:
             raise ValueError(f"momentum must be in [0, 1), got {momentum}")
@@ -441,7 +448,8 @@ class RMSprop(Optimizer):
     _config_keys = Optimizer._config_keys + ("rho", "epsilon", "weight_decay")
     _slots = ("sq",)
 
-    def __init__(self, learning_rate=0.001, rho=0.9, epsilon=None, weight_decay=0.0, **kw):
+    def __init__(self, learning_rate: Any = 0.001, rho: float = 0.9,
+                 epsilon: Optional[float] = None, weight_decay: float = 0.0, **kw: Any) -> None:
         super().__init__(learning_rate, **kw)
         self.rho, self.epsilon, self.weight_decay = float(rho), _epsilon(epsilon), float(weight_decay)
 
@@ -470,13 +478,13 @@ class Adagrad(Optimizer):
     _config_keys = Optimizer._config_keys + ("initial_accumulator_value", "epsilon", "weight_decay")
     _slots = ("acc",)
 
-    def __init__(self, learning_rate=0.001, initial_accumulator_value=0.1, epsilon=None,
-                 weight_decay=0.0, **kw):
+    def __init__(self, learning_rate: Any = 0.001, initial_accumulator_value: float = 0.1,
+                 epsilon: Optional[float] = None, weight_decay: float = 0.0, **kw: Any) -> None:
         super().__init__(learning_rate, **kw)
         self.initial_accumulator_value = float(initial_accumulator_value)
         self.epsilon, self.weight_decay = _epsilon(epsilon), float(weight_decay)
 
-    def build(self, params):
+    def build(self, params: Sequence[Any]) -> None:
         """Make the state for ``params`` (accumulators at ``initial_accumulator_value``).
 
         Parameters
@@ -522,8 +530,9 @@ class Adam(Optimizer):
     _slots = ("m", "v")
     _decoupled = False
 
-    def __init__(self, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=None,
-                 weight_decay=0.0, amsgrad=False, **kw):
+    def __init__(self, learning_rate: Any = 0.001, beta_1: float = 0.9, beta_2: float = 0.999,
+                 epsilon: Optional[float] = None, weight_decay: float = 0.0,
+                 amsgrad: bool = False, **kw: Any) -> None:
         if amsgrad:  # accepted as False because Keras 2 code spells out the default
             raise ValueError("amsgrad=True is not implemented in fastnn; use amsgrad=False "
                              "(the default)")
@@ -555,7 +564,8 @@ class AdamW(Adam):
     """
     _decoupled = True
 
-    def __init__(self, learning_rate=0.001, weight_decay=0.004, **kw):
+    def __init__(self, learning_rate: Any = 0.001, weight_decay: float = 0.004,
+                 **kw: Any) -> None:
         super().__init__(learning_rate, weight_decay=weight_decay, **kw)
 
 
@@ -581,7 +591,8 @@ class Adadelta(Optimizer):
     _config_keys = Optimizer._config_keys + ("rho", "epsilon", "weight_decay")
     _slots = ("acc_grad", "acc_delta")
 
-    def __init__(self, learning_rate=1.0, rho=0.95, epsilon=None, weight_decay=0.0, **kw):
+    def __init__(self, learning_rate: Any = 1.0, rho: float = 0.95,
+                 epsilon: Optional[float] = None, weight_decay: float = 0.0, **kw: Any) -> None:
         super().__init__(learning_rate, **kw)
         if not 0 <= rho < 1:
             raise ValueError(f"rho must be in [0, 1), got {rho}")
@@ -606,7 +617,7 @@ class Adamax(Adam):
     _config_keys = Optimizer._config_keys + ("beta_1", "beta_2", "epsilon", "weight_decay")
     _slots = ("m", "u")
 
-    def __init__(self, learning_rate=0.002, **kw):
+    def __init__(self, learning_rate: Any = 0.002, **kw: Any) -> None:
         super().__init__(learning_rate, **kw)
 
     def _update(self, param, grad, state, lr):
@@ -648,7 +659,7 @@ _TABLE = {"sgd": SGD, "rmsprop": RMSprop, "adagrad": Adagrad, "adadelta": Adadel
           "adam": Adam, "adamw": AdamW, "adamax": Adamax, "nadam": Nadam}
 
 
-def get(identifier):
+def get(identifier: Any) -> Optimizer:
     """An optimizer from a name ("adam"), an instance, or a config dict.
 
     Parameters

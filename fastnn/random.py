@@ -8,7 +8,7 @@ import numpy
 _rng = numpy.random.default_rng()
 
 
-def set_seed(seed):
+def set_seed(seed: int) -> numpy.random.Generator:
     """Seed fastnn's random generator (initializers, dropout, noise, shuffling).
 
     Two CPU runs after the same ``set_seed`` give bit-identical results.
@@ -37,6 +37,6 @@ def set_seed(seed):
     return _rng
 
 
-def get_rng():
+def get_rng() -> numpy.random.Generator:
     """The generator fastnn draws from (a ``numpy.random.Generator``)."""
     return _rng

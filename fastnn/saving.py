@@ -17,6 +17,7 @@ import numpy
 from . import layers as layers_mod
 from . import losses, optimizers
 from ._registry import serialize
+from ._types import Any
 from .layers.base import weight_budget
 from .random import get_rng
 
@@ -147,7 +148,7 @@ def model_config(model):
     return config
 
 
-def save_model(model, path, include_optimizer=True):
+def save_model(model: Any, path: Any, include_optimizer: bool = True) -> None:
     """Write ``model`` to ``path`` (what ``Model.save`` does).
 
     Parameters
@@ -183,7 +184,7 @@ def save_model(model, path, include_optimizer=True):
     write_archive(path, config, arrays)
 
 
-def save_weights(model, path):
+def save_weights(model: Any, path: Any) -> None:
     """Write ``model``'s weights only to ``path`` (what ``Model.save_weights`` does).
 
     Parameters
@@ -425,7 +426,7 @@ def _build_graph(config, path, backend=None):
     return model
 
 
-def load_model(path, compile=True, backend=None):
+def load_model(path: Any, compile: bool = True, backend: Any = None) -> Any:
     """Rebuild a model saved with ``model.save(path)``: architecture, weights and
     (when saved) the compiled loss, metrics and optimizer with its state, so that
     training resumes exactly where it stopped. ``backend`` places it (default:
@@ -515,7 +516,7 @@ def _load_model(archive, compile, backend=None):
     return model
 
 
-def load_weights(model, path):
+def load_weights(model: Any, path: Any) -> None:
     """Read weights from ``path`` into ``model`` (what ``Model.load_weights`` does).
 
     Parameters
@@ -547,7 +548,7 @@ KERAS_SUFFIXES = (".h5", ".hdf5", ".keras")
 SUFFIX = ".fastnn"
 
 
-def check_suffix(path, what="model"):
+def check_suffix(path: Any, what: str = "model") -> None:
     """Refuse a Keras file name (.h5, .hdf5, .keras) with the supported one.
 
     Parameters
@@ -571,7 +572,7 @@ def check_suffix(path, what="model"):
                          f"{SUFFIX!r} suffix, e.g. {name[:-len(suffix)] + SUFFIX!r}")
 
 
-def model_to_json(model, **dumps_kwargs):
+def model_to_json(model: Any, **dumps_kwargs: Any) -> str:
     """The architecture of a built model as a JSON string (no weights), as
     Keras's ``model.to_json()``; ``model_from_json`` rebuilds it.
 
@@ -590,7 +591,7 @@ def model_to_json(model, **dumps_kwargs):
                       default=float, **dumps_kwargs)
 
 
-def model_from_json(json_string):
+def model_from_json(json_string: str) -> Any:
     """A new model (fresh weights) from ``model.to_json()``'s string.
 
     Parameters

@@ -89,7 +89,7 @@ def _attach(attach_module):
     _attached.append(attach_module)
 
 
-def set_num_threads(n, adapt=True):
+def set_num_threads(n: int, adapt: bool = True) -> None:
     """Let fastnn's kernels use at most ``n`` threads (an integer >= 1).
     With ``adapt`` (the default) they use fewer while other processes keep
     this process's CPUs busy; ``adapt=False`` always uses ``n`` for loops
@@ -120,7 +120,7 @@ def set_num_threads(n, adapt=True):
     _state.last_wall_ns = 0  # re-sample from scratch under the new cap
 
 
-def get_num_threads():
+def get_num_threads() -> int:
     """The most threads a fastnn kernel uses (1 in a forked child)."""
     return 1 if _state.forked else _state.cap
 

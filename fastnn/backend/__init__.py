@@ -12,6 +12,7 @@ belongs to, ``ops_for(*arrays)`` the one that should compute on them.
 """
 import contextlib
 import threading
+from typing import Iterator, Union
 
 import numpy
 
@@ -82,7 +83,7 @@ def _reseed(seed):
         ops.seed(seed)
 
 
-def get_backend():
+def get_backend() -> Ops:
     """The active backend (an ``Ops`` instance)."""
     ops = getattr(_state, "ops", None)
     if ops is None:
@@ -90,7 +91,7 @@ def get_backend():
     return ops
 
 
-def set_backend(name):
+def set_backend(name: Union[str, Ops]) -> Ops:
     """Make ``name`` (or an ``Ops`` instance) the active backend; returns it.
 
     Parameters
@@ -110,7 +111,7 @@ def set_backend(name):
 
 
 @contextlib.contextmanager
-def use_backend(name):
+def use_backend(name: Union[str, Ops]) -> Iterator[Ops]:
     """``with use_backend("reference"): ...`` makes another backend the default
     inside the block (for the models built there, and standalone calls).
 

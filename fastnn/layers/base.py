@@ -24,6 +24,7 @@ import threading
 import numpy
 
 from .. import initializers, regularizers
+from .._types import Any, ArrayLike, Callable, Dict, List, Optional, Sequence, Shape, Tuple, Union
 from ..backend import backend_of, get_backend
 
 _uids: dict = {}
@@ -95,13 +96,16 @@ class SymbolicTensor:
         Which of the node's outputs it is.
     """
 
-    def __init__(self, shape, dtype, node=None, name=None, index=0):
+    def __init__(self, shape: Sequence[Optional[int]], dtype: Any, node: "Optional[Node]" = None,
+                 name: Optional[str] = None, index: int = 0) -> None:
         self.shape = tuple(shape)
         self.dtype = numpy.dtype(dtype)
         self.node = node
         self.name = name
         self.index = index
         self.mask = None
+        # A model input's InputLayer (set by Input); None for a layer's output.
+        self.input_layer: "Optional[Layer]" = None
 
     def __repr__(self):
         return f"<SymbolicTensor shape=(None, {', '.join(map(str, self.shape))}) dtype={self.dtype}>"
@@ -125,12 +129,14 @@ class Node:
         Other keyword arguments (``training``).
     """
 
-    def __init__(self, layer, inputs, tensor_kwargs=None, call_kwargs=None):
+    def __init__(self, layer: "Layer", inputs: Sequence[SymbolicTensor],
+                 tensor_kwargs: Optional[Dict[str, Any]] = None,
+                 call_kwargs: Optional[Dict[str, Any]] = None) -> None:
         self.layer = layer
         self.inputs = list(inputs)
         self.tensor_kwargs = dict(tensor_kwargs or {})
         self.call_kwargs = dict(call_kwargs or {})
-        self.outputs = []
+        self.outputs: List[SymbolicTensor] = []
         self.multi_output = False  # forward returns a tuple of outputs
 
     @property
@@ -230,8 +236,8 @@ class Layer:
     # mask=... when it takes that argument, and compute_mask passes it on by default.
     supports_masking = False
 
-    def __init__(self, name=None, trainable=True, dtype=None, input_shape=None,
-                 activity_regularizer=None):
+    def __init__(self, name: Optional[str] = None, trainable: bool = True, dtype: Any = None,
+                 input_shape: Optional[Shape] = None, activity_regularizer: Any = None) -> None:
         self.name = name or _unique_name(_snake(type(self).__name__))
         self._trainable = bool(trainable)
         self.dtype = numpy.dtype(dtype or "float32")
@@ -239,15 +245,15 @@ class Layer:
             raise TypeError(f"layer {self.name!r}: dtype must be a float type, got {self.dtype}")
         self.input_shape = tuple(input_shape) if input_shape is not None else None
         self.activity_regularizer = regularizers.get(activity_regularizer)
-        self.params = {}          # name -> array (trainable and not), this layer's own
-        self.grads = {}           # name -> array, for trainable params
-        self.regularizers = {}    # name -> Regularizer
-        self._non_trainable = set()
-        self._ops = None          # fixed at the first weight, or by the owning model
+        self.params: Dict[str, Any] = {}  # name -> array (trainable and not), this layer's own
+        self.grads: Dict[str, Any] = {}   # name -> array, for trainable params
+        self.regularizers: Dict[str, Any] = {}  # name -> Regularizer
+        self._non_trainable: set = set()
+        self._ops: Any = None     # fixed at the first weight, or by the owning model
         self.built = False
 
     @property
-    def trainable(self):
+    def trainable(self) -> bool:
         """Whether training updates this layer's weights (setting it sets the
         layers it holds too)."""
         return self._trainable
@@ -304,7 +310,7 @@ class Layer:
         """The backend this layer computes on (the default one until it is fixed)."""
         return self._ops if self._ops is not None else get_backend()
 
-    def to(self, ops):
+    def to(self, ops: Any) -> "Layer":
         """Compute on ``ops`` from now on, moving weights and gradients
         there through the host (the backends' documented transfers).
 
@@ -329,7 +335,8 @@ class Layer:
         return self
 
     # ---------------------------------------------------------------- weights
-    def add_weight(self, name, shape, initializer="zeros", regularizer=None, trainable=True):
+    def add_weight(self, name: str, shape: Sequence[int], initializer: Any = "zeros",
+                   regularizer: Any = None, trainable: bool = True) -> Any:
         """Create a weight (in ``build``), with its gradient when trainable.
 
         Parameters
@@ -376,32 +383,32 @@ class Layer:
         return [n for n in self.params if n not in self._non_trainable]
 
     @property
-    def weights(self):
+    def weights(self) -> List[Any]:
         """Every weight array (own first, then the held layers'), trainable or not."""
         return [layer.params[name] for layer, name in self._weight_items()]
 
     @property
-    def trainable_weights(self):
+    def trainable_weights(self) -> List[Any]:
         """The weight arrays that training updates."""
         return [layer.params[name] for layer in self._flatten_layers()
                 for name in layer.trainable_names]
 
-    def zero_grads(self):
+    def zero_grads(self) -> None:
         """Set every gradient (own and held layers') to zero."""
         for layer in self._flatten_layers():
             for g in layer.grads.values():
                 g.fill(0)
 
-    def count_params(self):
+    def count_params(self) -> int:
         """The number of scalars in all weights."""
         return int(sum(p.size for p in self.weights))
 
-    def get_weights(self):
+    def get_weights(self) -> List[numpy.ndarray]:
         """Copies of every weight as NumPy arrays, in ``weights`` order."""
         return [numpy.array((backend_of(p) or self.ops).to_numpy(p), copy=True)
                 for p in self.weights]
 
-    def set_weights(self, weights):
+    def set_weights(self, weights: Sequence[ArrayLike]) -> None:
         """Overwrite every weight, in ``weights`` order.
 
         Parameters
@@ -429,7 +436,7 @@ class Layer:
             p[...] = layer.ops.asarray(w, dtype=p.dtype)
 
     # ------------------------------------------------------------------ shapes
-    def build(self, input_shape):
+    def build(self, input_shape: Any) -> None:
         """Create the weights for inputs of ``input_shape`` (called once, by
         the first call).
 
@@ -441,7 +448,7 @@ class Layer:
         """
         self.built = True
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Any) -> Any:
         """The per-sample output shape for a per-sample ``input_shape``.
 
         Parameters
@@ -464,7 +471,7 @@ class Layer:
         else:
             self.check_input_shape(input_shape)
 
-    def build_sublayer(self, layer, input_shape):
+    def build_sublayer(self, layer: "Layer", input_shape: Shape) -> Any:
         """Build a layer this layer holds for per-sample ``input_shape`` (a
         composite layer's ``build`` calls this for each part, in order) and
         return the part's output shape.
@@ -484,7 +491,7 @@ class Layer:
         layer._ensure_built(input_shape)
         return layer.compute_output_shape(input_shape)
 
-    def check_input_shape(self, input_shape):
+    def check_input_shape(self, input_shape: Any) -> None:
         """Raise if a built layer cannot take inputs of ``input_shape`` (called
         again, e.g. when shared). Layers with weights override this.
 
@@ -499,7 +506,7 @@ class Layer:
             Naming the layer, the shape received and the shape expected.
         """
 
-    def compute_mask(self, inputs, mask=None):
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
         """The mask of this layer's output, from its input and the input's mask
         (None: no mask). By default a layer that supports masking passes its
         input's mask on and any other layer drops it. A layer with several
@@ -521,7 +528,7 @@ class Layer:
         return mask if self.supports_masking else None
 
     # ----------------------------------------------------------------- calling
-    def forward(self, x, training=False):
+    def forward(self, x: Any, training: bool = False) -> Tuple[Any, Callable[..., Any]]:
         """Compute the output and the closure that back-propagates through it.
 
         Parameters
@@ -542,7 +549,8 @@ class Layer:
         """
         raise NotImplementedError
 
-    def __call__(self, inputs, training=None, mask=None, **kwargs):
+    def __call__(self, inputs: Any, training: Optional[bool] = None, mask: Any = None,
+                 **kwargs: Any) -> Any:
         """On symbolic tensors, add this layer to a functional graph (returns
         a SymbolicTensor, or a list of them for several outputs); on arrays,
         compute the output eagerly (inference unless ``training``). Keyword
@@ -622,7 +630,7 @@ class Layer:
         return list(node.outputs) if node.multi_output else node.outputs[0]
 
     # ---------------------------------------------------------------- config
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         """The constructor arguments that rebuild this layer (``from_config``), JSON-able."""
         config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype.name}
         if self.input_shape is not None:
@@ -633,7 +641,7 @@ class Layer:
         return config
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: Dict[str, Any]) -> "Layer":
         """A new layer (fresh weights) from ``get_config()``'s dict.
 
         Parameters

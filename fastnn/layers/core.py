@@ -3,6 +3,7 @@ import math
 
 from .. import activations
 from .._registry import serialize
+from .._types import Any, Optional
 from .base import Layer
 
 
@@ -47,9 +48,10 @@ class Dense(Layer):
     supports_fused_output = True
     supports_masking = True  # per step on sequences: the input's mask passes on
 
-    def __init__(self, units, activation=None, use_bias=True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 kernel_regularizer=None, bias_regularizer=None, input_dim=None, **kwargs):
+    def __init__(self, units: int, activation: Any = None, use_bias: bool = True,
+                 kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
+                 kernel_regularizer: Any = None, bias_regularizer: Any = None,
+                 input_dim: Optional[int] = None, **kwargs: Any) -> None:
         if input_dim is not None:
             # Keras 2: Dense(32, input_dim=784) is Dense(32, input_shape=(784,)).
             if "input_shape" in kwargs and kwargs["input_shape"] is not None:

@@ -2,6 +2,7 @@
 model starts from; ``InputLayer`` is its layer form for Sequential."""
 import numpy
 
+from .._types import Any, DTypeLike, Optional, Union, Shape
 from .base import Layer, SymbolicTensor, _unique_name
 
 
@@ -24,7 +25,8 @@ class InputLayer(Layer):
         If no shape is given or a size is not a positive integer.
     """
 
-    def __init__(self, shape=None, input_shape=None, **kwargs):
+    def __init__(self, shape: Union[int, Shape, None] = None, input_shape: Optional[Shape] = None,
+                 **kwargs: Any) -> None:
         shape = shape if shape is not None else input_shape
         if shape is None:
             raise ValueError("InputLayer needs a shape, e.g. InputLayer(shape=(784,))")
@@ -62,7 +64,8 @@ class InputLayer(Layer):
         return config
 
 
-def Input(shape, dtype=None, name=None):
+def Input(shape: Union[int, Shape], dtype: Optional[DTypeLike] = None,
+          name: Optional[str] = None) -> SymbolicTensor:
     """A symbolic model input of per-sample ``shape``: ``x = Input((784,))``.
 
     Parameters
