@@ -152,7 +152,18 @@ def _ser(obj):
 
 class Activation(Layer):
     """Applies an activation: ``Activation("relu")``, or any ``activation=``
-    value a Dense takes (a fastnn.activations function, a registered one)."""
+    value a Dense takes (a fastnn.activations function, a registered one).
+
+    Parameters
+    ----------
+    activation : str, callable or Layer
+        As ``Dense``'s ``activation``.
+    alpha : float, optional
+        The activation's parameter where it has one (leaky_relu's slope, elu's alpha).
+    **kwargs
+        Base layer arguments (``name``, ``dtype``, ``trainable``,
+        ``input_shape``, ...; see ``Layer``).
+    """
     supports_fused_output = True
     supports_masking = True
 
@@ -187,12 +198,30 @@ class Activation(Layer):
 
 
 class ReLU(Activation):
+    """``max(x, 0)`` (Keras's ReLU layer).
+
+    Parameters
+    ----------
+    **kwargs
+        Base layer arguments (``name``, ``dtype``, ``trainable``,
+        ``input_shape``, ...; see ``Layer``).
+    """
     def __init__(self, **kwargs):
         kwargs.pop("activation", None), kwargs.pop("alpha", None)
         super().__init__("relu", **kwargs)
 
 
 class LeakyReLU(Activation):
+    """``x`` for ``x >= 0``, ``negative_slope * x`` below (Keras's LeakyReLU).
+
+    Parameters
+    ----------
+    negative_slope : float, default 0.3
+        The slope for ``x < 0`` (Keras 2's ``alpha=`` is accepted too).
+    **kwargs
+        Base layer arguments (``name``, ``dtype``, ``trainable``,
+        ``input_shape``, ...; see ``Layer``).
+    """
     def __init__(self, negative_slope=0.3, **kwargs):
         kwargs.pop("activation", None)
         negative_slope = kwargs.pop("alpha", negative_slope)
@@ -200,12 +229,30 @@ class LeakyReLU(Activation):
 
 
 class ELU(Activation):
+    """``x`` for ``x > 0``, ``alpha * (exp(x) - 1)`` below (Keras's ELU).
+
+    Parameters
+    ----------
+    alpha : float, default 1.0
+        The scale of the negative part.
+    **kwargs
+        Base layer arguments (``name``, ``dtype``, ``trainable``,
+        ``input_shape``, ...; see ``Layer``).
+    """
     def __init__(self, alpha=1.0, **kwargs):
         kwargs.pop("activation", None)
         super().__init__("elu", alpha, **kwargs)
 
 
 class Softmax(Activation):
+    """Softmax over the last axis (Keras's Softmax layer).
+
+    Parameters
+    ----------
+    **kwargs
+        Base layer arguments (``name``, ``dtype``, ``trainable``,
+        ``input_shape``, ...; see ``Layer``).
+    """
     def __init__(self, **kwargs):
         kwargs.pop("activation", None), kwargs.pop("alpha", None)
         super().__init__("softmax", **kwargs)
@@ -214,7 +261,16 @@ class Softmax(Activation):
 class Maxout(Layer):
     """Maxout (Goodfellow et al. 2013): splits the last axis into ``num_units``
     groups of consecutive features and keeps each group's maximum. Put it after
-    a ``Dense(num_units * pieces)`` to get a maxout unit."""
+    a ``Dense(num_units * pieces)`` to get a maxout unit.
+
+    Parameters
+    ----------
+    num_units : int
+        The number of output features; the input's last axis must be a multiple.
+    **kwargs
+        Base layer arguments (``name``, ``dtype``, ``trainable``,
+        ``input_shape``, ...; see ``Layer``).
+    """
 
     def __init__(self, num_units, **kwargs):
         super().__init__(**kwargs)
@@ -259,7 +315,16 @@ class Flatten(Layer):
 
 
 class Reshape(Layer):
-    """Reshape each sample to ``target_shape`` (one entry may be -1)."""
+    """Reshape each sample to ``target_shape`` (one entry may be -1).
+
+    Parameters
+    ----------
+    target_shape : tuple of int
+        The per-sample output shape.
+    **kwargs
+        Base layer arguments (``name``, ``dtype``, ``trainable``,
+        ``input_shape``, ...; see ``Layer``).
+    """
 
     def __init__(self, target_shape, **kwargs):
         super().__init__(**kwargs)

@@ -13,7 +13,30 @@ class Embedding(Layer):
     index 0 is padding and the output carries a mask that is False there,
     for the recurrent layers, pooling and losses after it. Indices may come
     as integers or as floats holding integers. ``input_length`` is accepted
-    for Keras compatibility and ignored (the input shape says it)."""
+    for Keras compatibility and ignored (the input shape says it).
+
+    Parameters
+    ----------
+    input_dim : int
+        The number of indices (vocabulary size).
+    output_dim : int
+        The size of each vector.
+    embeddings_initializer : str or Initializer, default "uniform"
+        How ``embeddings`` starts.
+    embeddings_regularizer : str or Regularizer, optional
+        A penalty on ``embeddings``.
+    mask_zero : bool, default False
+        Treat index 0 as padding (the output carries a mask).
+    input_length : int, optional
+        Accepted and ignored (Keras compatibility).
+    **kwargs
+        Base layer arguments (``name``, ``dtype``, ``trainable``,
+        ``input_shape``, ...; see ``Layer``).
+
+    Notes
+    -----
+    Input ``(batch, ...)`` of indices; output ``(batch, ..., output_dim)``.
+    """
     skips_input_grad = True
 
     def __init__(self, input_dim, output_dim, embeddings_initializer="uniform",

@@ -5,7 +5,18 @@ from .base import Layer
 
 class Dropout(Layer):
     """Zeroes a fraction ``rate`` of the inputs while training and scales the
-    rest by ``1 / (1 - rate)`` (inverted dropout)."""
+    rest by ``1 / (1 - rate)`` (inverted dropout).
+
+    Parameters
+    ----------
+    rate : float
+        In [0, 1): the fraction of inputs dropped.
+    seed : int, optional
+        Accepted for Keras code and unused: ``fastnn.set_seed`` seeds the draws.
+    **kwargs
+        Base layer arguments (``name``, ``dtype``, ``trainable``,
+        ``input_shape``, ...; see ``Layer``).
+    """
     supports_masking = True
 
     def __init__(self, rate, seed=None, **kwargs):
@@ -27,7 +38,16 @@ class Dropout(Layer):
 
 
 class GaussianNoise(Layer):
-    """Adds zero-mean Gaussian noise of standard deviation ``stddev`` while training."""
+    """Adds zero-mean Gaussian noise of standard deviation ``stddev`` while training.
+
+    Parameters
+    ----------
+    stddev : float
+        The noise's standard deviation.
+    **kwargs
+        Base layer arguments (``name``, ``dtype``, ``trainable``,
+        ``input_shape``, ...; see ``Layer``).
+    """
     supports_masking = True
 
     def __init__(self, stddev, **kwargs):
