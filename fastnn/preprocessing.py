@@ -79,6 +79,27 @@ def train_test_split(*arrays, test_size=0.25, seed=None, shuffle=True, stratify=
     ``test_size`` is a fraction in (0, 1) (rounded up) or a sample count.
     ``stratify`` (labels of length n) keeps each class's proportion in both
     parts; it needs ``shuffle=True``. Same ``seed``, same split.
+
+    Parameters
+    ----------
+    *arrays : array_like
+        Arrays with the same first-axis length.
+    test_size : float or int, default 0.25
+        A fraction in (0, 1) or a number of samples.
+    seed : int, optional
+        Seeds the shuffle.
+    shuffle : bool, default True
+        Shuffle before splitting.
+    stratify : array_like, optional
+        Class labels whose proportions both parts keep.
+
+    Returns
+    -------
+    list of ndarray
+
+    Examples
+    --------
+    >>> x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, seed=0)
     """
     arrays, n = _check_aligned(arrays)
     n_test = _resolve_test_count(test_size, n)
@@ -168,6 +189,13 @@ class StandardScaler(_Scaler):
 
     Constant features get scale 1 (they become 0), never a division by zero.
     Attributes after ``fit``: ``mean_``, ``scale_``, ``n_features_in_``.
+
+    Parameters
+    ----------
+    with_mean : bool, default True
+        Subtract the mean.
+    with_std : bool, default True
+        Divide by the standard deviation.
     """
 
     def __init__(self, with_mean=True, with_std=True):
@@ -187,6 +215,11 @@ class MinMaxScaler(_Scaler):
 
     Constant features map to the lower end of the range.
     Attributes after ``fit``: ``data_min_``, ``data_max_``, ``n_features_in_``.
+
+    Parameters
+    ----------
+    feature_range : tuple of float, default (0.0, 1.0)
+        ``(min, max)`` of the scaled training data.
     """
 
     def __init__(self, feature_range=(0.0, 1.0)):
@@ -211,6 +244,25 @@ def to_categorical(y, num_classes=None, dtype="float32"):
 
     Like ``keras.utils.to_categorical``: a trailing axis of size 1 is dropped
     first, ``num_classes`` defaults to ``max(y) + 1``.
+
+    Parameters
+    ----------
+    y : array_like of int
+        Class labels.
+    num_classes : int, optional
+        The number of classes (default ``max(y) + 1``).
+    dtype : str or dtype, default "float32"
+        The output type.
+
+    Returns
+    -------
+    ndarray
+
+    Examples
+    --------
+    >>> to_categorical([0, 2], num_classes=3)
+    array([[1., 0., 0.],
+           [0., 0., 1.]], dtype=float32)
     """
     y = numpy.asarray(y)
     if y.size and not numpy.issubdtype(y.dtype, numpy.integer):
@@ -238,6 +290,17 @@ def batch_iterator(*arrays, batch_size=32, shuffle=False, seed=None):
     """Yield aligned batches ``(a[idx], b[idx], ...)``; the last partial batch is kept.
 
     With one array, yields the batch itself rather than a 1-tuple.
+
+    Parameters
+    ----------
+    *arrays : array_like
+        Arrays with the same first-axis length.
+    batch_size : int, default 32
+        Samples per batch.
+    shuffle : bool, default False
+        Visit the samples in a random order.
+    seed : int, optional
+        Seeds the order.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) \
             or batch_size < 1:

@@ -81,7 +81,17 @@ def _check_kind(kind):
 
 
 def default_data_dir(kind="mnist"):
-    """Where ``load_mnist`` looks by default: ``$FASTNN_DATA/<kind dir>``."""
+    """Where ``load_mnist`` looks by default: ``$FASTNN_DATA/<kind dir>``.
+
+    Parameters
+    ----------
+    kind : {"mnist", "fashion"}, default "mnist"
+        Which data set.
+
+    Returns
+    -------
+    str
+    """
     _check_kind(kind)
     return os.path.join(data_home(), _KIND_DIRS[kind])
 
@@ -95,6 +105,24 @@ def fetch_mnist(kind="mnist", path=None, url=None, verbose=1, timeout=None):
     tried instead of the canonical locations (``$FASTNN_DATA_MIRROR`` does the
     same for every data set). Raises ``fastnn.datasets.DownloadError`` naming
     the file, its URL and the folder to put it in when it cannot be fetched.
+
+    Parameters
+    ----------
+    kind : {"mnist", "fashion"}, default "mnist"
+        Which data set.
+    path : str or os.PathLike, optional
+        The folder to fill (default ``default_data_dir(kind)``).
+    url : str, optional
+        A mirror's folder URL.
+    verbose : int, default 1
+        0 silent; 1 a download progress bar on stderr.
+    timeout : float, optional
+        Seconds before a stalled connection fails.
+
+    Returns
+    -------
+    str
+        The folder.
     """
     _check_kind(kind)
     folder = default_data_dir(kind) if path is None else os.fspath(path)
@@ -111,6 +139,26 @@ def read_idx(path, expect_ndim=None, expect_dtype=None):
     Checks the magic number, the type code, the number of dimensions and that
     the payload holds exactly the bytes the header promises. Returns a native
     byte-order NumPy array.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    expect_ndim : int, optional
+        The number of dimensions it must have.
+    expect_dtype : dtype, optional
+        The element type it must have.
+
+    Returns
+    -------
+    ndarray
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ValueError
+        If the file is malformed or not what was expected.
     """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"IDX file not found: {path}")
@@ -180,6 +228,8 @@ def load_mnist(path=None, kind="mnist", download=None, url=None, verbose=1):
         Folder with the four IDX ``.gz`` files. Default: ``default_data_dir(kind)``,
         i.e. ``$FASTNN_DATA/mnist`` or ``~/.cache/fastnn-data/mnist``
         (``fashion-mnist`` for Fashion-MNIST).
+    kind : {"mnist", "fashion"}, default "mnist"
+        Which data set.
     download : bool, optional
         Fetch missing files (``fetch_mnist``: SHA-256 checked, atomic writes,
         progress bar). Default: True for the cache folder, False for a
@@ -225,7 +275,18 @@ def load_mnist(path=None, kind="mnist", download=None, url=None, verbose=1):
 def load_fashion_mnist(path=None, download=None, url=None, verbose=1):
     """Load Fashion-MNIST: ``load_mnist(path, kind="fashion", ...)``, as
     ``keras.datasets.fashion_mnist.load_data()``; labels 0..9 are T-shirt/top,
-    Trouser, Pullover, Dress, Coat, Sandal, Shirt, Sneaker, Bag, Ankle boot."""
+    Trouser, Pullover, Dress, Coat, Sandal, Shirt, Sneaker, Bag, Ankle boot.
+
+    Parameters
+    ----------
+    path, download, url, verbose
+        As for ``load_mnist``.
+
+    Returns
+    -------
+    (x_train, y_train), (x_test, y_test)
+        uint8 arrays of shape (N, 28, 28) and (N,).
+    """
     return load_mnist(path, kind="fashion", download=download, url=url, verbose=verbose)
 
 

@@ -24,7 +24,17 @@ TEXT_SOURCE = ("King James Version of the Bible (1611), Genesis and Exodus; publ
 
 def load_text(name="kjv"):
     """The embedded text ``name`` as one string (``"kjv"``: Genesis and
-    Exodus of the King James Bible, 366,194 characters, one verse a line)."""
+    Exodus of the King James Bible, 366,194 characters, one verse a line).
+
+    Parameters
+    ----------
+    name : str, default "kjv"
+        An embedded text's name.
+
+    Returns
+    -------
+    str
+    """
     if name not in TEXTS:
         raise ValueError(f"load_text: unknown text {name!r}; embedded texts: {sorted(TEXTS)}")
     filename, length = TEXTS[name]
@@ -39,7 +49,13 @@ def load_text(name="kjv"):
 
 class CharVocabulary:
     """The characters of a text, sorted, each with its index: ``encode``
-    maps a string to an int64 index array and ``decode`` back."""
+    maps a string to an int64 index array and ``decode`` back.
+
+    Parameters
+    ----------
+    chars : iterable of str
+        The characters (duplicates are dropped), e.g. a whole text.
+    """
 
     def __init__(self, chars):
         chars = sorted(set(chars))
@@ -52,6 +68,18 @@ class CharVocabulary:
         return len(self.chars)
 
     def encode(self, text):
+        """``text`` as an int64 array of character indices.
+
+        Parameters
+        ----------
+        text : str
+            Characters of the vocabulary.
+
+        Raises
+        ------
+        ValueError
+            If a character is not in the vocabulary.
+        """
         try:
             return numpy.fromiter((self.index[c] for c in text), numpy.int64, len(text))
         except KeyError as e:
@@ -59,6 +87,13 @@ class CharVocabulary:
                              f"vocabulary of {len(self)} characters") from None
 
     def decode(self, indices):
+        """The string of character ``indices``.
+
+        Parameters
+        ----------
+        indices : array_like of int
+            Indices in ``[0, len(self))``.
+        """
         indices = numpy.asarray(indices).ravel()
         if indices.size and (indices.min() < 0 or indices.max() >= len(self)):
             raise ValueError(f"CharVocabulary.decode: indices must lie in [0, {len(self)}), got "
@@ -72,7 +107,25 @@ def char_sequences(text, seq_length, step=None, vocabulary=None):
     row i of ``y`` the next ones, [s + 1, s + seq_length + 1), with s = i *
     ``step`` (default ``seq_length``: windows that do not overlap). Returns
     ``(x, y, vocabulary)``, both int64 of shape (n, seq_length); the
-    vocabulary is the text's own characters unless one is given."""
+    vocabulary is the text's own characters unless one is given.
+
+    Parameters
+    ----------
+    text : str
+        The text.
+    seq_length : int
+        Characters per sequence.
+    step : int, optional
+        Characters between sequence starts (default ``seq_length``).
+    vocabulary : CharVocabulary, optional
+        The vocabulary to encode with (default: the text's).
+
+    Returns
+    -------
+    x, y : ndarray of int64
+        ``(n, seq_length)`` inputs and targets.
+    vocabulary : CharVocabulary
+    """
     seq_length = int(seq_length)
     step = seq_length if step is None else int(step)
     if seq_length < 1 or step < 1:
