@@ -161,6 +161,13 @@ class _Scaler:
                              f"the scaler was fitted on {self.n_features_in_}")
 
     def fit(self, x):
+        """Learn the per-feature statistics from ``x``; returns ``self``.
+
+        Parameters
+        ----------
+        x : array_like
+            ``(n_samples, n_features)``, finite.
+        """
         x = _check_features(x, f"{type(self).__name__}.fit")
         if x.shape[0] == 0:
             raise ValueError(f"{type(self).__name__}.fit: x has no samples")
@@ -169,15 +176,36 @@ class _Scaler:
         return self
 
     def fit_transform(self, x):
+        """``fit(x)`` then ``transform(x)``.
+
+        Parameters
+        ----------
+        x : array_like
+            ``(n_samples, n_features)``, finite.
+        """
         return self.fit(x).transform(x)
 
     def transform(self, x):
+        """Scale ``x`` with the fitted statistics.
+
+        Parameters
+        ----------
+        x : array_like
+            ``(n_samples, n_features)``, finite.
+        """
         self._require_fitted("transform")
         x = _check_features(x, f"{type(self).__name__}.transform")
         self._check_width(x, "transform")
         return ((x - self._shift) * self._scale).astype(_out_dtype(x))
 
     def inverse_transform(self, x):
+        """Undo ``transform``.
+
+        Parameters
+        ----------
+        x : array_like
+            ``(n_samples, n_features)``, finite.
+        """
         self._require_fitted("inverse_transform")
         x = _check_features(x, f"{type(self).__name__}.inverse_transform")
         self._check_width(x, "inverse_transform")

@@ -93,17 +93,21 @@ def public_names(module):
 
 
 def own_public_methods(cls):
-    """Public methods and properties that ``cls`` defines itself (inherited ones are
-    checked on the class that defines them)."""
-    for name, attr in vars(cls).items():
-        if name.startswith("_"):
-            continue
-        if isinstance(attr, (staticmethod, classmethod)):
-            yield name, getattr(cls, name), False
-        elif isinstance(attr, property):
-            yield name, attr, None
-        elif inspect.isfunction(attr):
-            yield name, attr, True
+    """Public methods and properties that ``cls`` defines itself, or inherits from
+    a private fastnn base (``_Recurrent``, ``_Scaler``: documented nowhere else);
+    those of public bases are checked on the base."""
+    owners = [cls] + [c for c in cls.__mro__[1:] if c.__name__.startswith("_")
+                      and c.__module__.startswith("fastnn")]
+    for owner in owners:
+        for name, attr in vars(owner).items():
+            if name.startswith("_") or inspect.getattr_static(cls, name) is not attr:
+                continue  # private, or what cls gets is another class's
+            if isinstance(attr, (staticmethod, classmethod)):
+                yield name, getattr(cls, name), False
+            elif isinstance(attr, property):
+                yield name, attr, None
+            elif inspect.isfunction(attr):
+                yield name, attr, True
 
 
 def collect_problems():

@@ -177,7 +177,17 @@ class _Conv(Layer):
         return spatial
 
     def forward(self, x, training=False, fused_output=False):
-        """``fused_output=True`` skips the activation (the loss applies it)."""
+        """Compute the convolution and its backprop; see ``Layer.forward``.
+
+        Parameters
+        ----------
+        x : array
+            ``(batch, *spatial, channels)`` (or channels first).
+        training : bool, default False
+            Unused.
+        fused_output : bool, default False
+            Skip the activation (the loss applies it).
+        """
         ops = self.ops
         spatial = self._check_batch(x)
         pads = self._pads(spatial)

@@ -115,7 +115,18 @@ class _Recurrent(Layer):
 
     def reset_states(self, states=None):
         """Forget a stateful layer's states (zeros from the next call), or
-        set them to ``states`` (a list of (batch, units) arrays)."""
+        set them to ``states``.
+
+        Parameters
+        ----------
+        states : list of array_like, optional
+            ``(batch, units)`` arrays, one per state (``h``; LSTM: ``h``, ``c``).
+
+        Raises
+        ------
+        ValueError
+            If the layer is not stateful, or the states' shapes do not fit.
+        """
         if not self.stateful:
             raise ValueError(f"{type(self).__name__} layer {self.name!r} is not stateful; "
                              f"reset_states() is for stateful=True layers")
@@ -193,6 +204,19 @@ class _Recurrent(Layer):
         return self.params.get("bias"), None
 
     def forward(self, x, training=False, mask=None, initial_state=None):
+        """Run the sequence through the cell; see ``Layer.forward``.
+
+        Parameters
+        ----------
+        x : array
+            ``(batch, steps, features)``.
+        training : bool, default False
+            Apply ``dropout``/``recurrent_dropout``.
+        mask : array, optional
+            ``(batch, steps)`` booleans: padded steps keep the state unchanged.
+        initial_state : list of array, optional
+            ``(batch, units)`` starting states (default zeros, or a stateful layer's).
+        """
         ops = self.ops
         xp = ops.xp
         states_in = self._check_call(x, mask, initial_state)
