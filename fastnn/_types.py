@@ -1,6 +1,6 @@
 """Type aliases of the public API's annotations (for mypy and the reader);
 nothing here runs. Kept apart so every module spells a type the same way."""
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from numpy.typing import ArrayLike, DTypeLike
 
@@ -14,8 +14,12 @@ Shape = Tuple[Optional[int], ...]
 BackendLike = Union[str, Any]
 # Logs handed to callbacks: name -> value.
 Logs = Dict[str, Any]
+# An array argument: anything numpy.asarray takes, or an array of a device
+# backend (CuPy), which numpy.typing.ArrayLike does not cover; checked at run time.
+ArrayIn = Any
 # An array on some backend (numpy.ndarray on the CPU, a device array on a GPU).
 Array = Any
 
-__all__ = ["Any", "ArrayLike", "DTypeLike", "Array", "BackendLike", "Callable", "Data", "Dict",
-           "List", "Logs", "Mapping", "Optional", "Sequence", "Shape", "Tuple", "Union"]
+__all__ = ["Any", "ArrayIn", "ArrayLike", "DTypeLike", "Array", "BackendLike", "Callable",
+           "Data", "Dict", "Iterator", "List", "Logs", "Mapping", "Optional", "Sequence", "Shape",
+           "Tuple", "Union"]

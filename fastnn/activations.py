@@ -5,6 +5,7 @@ an activation layer such as ``LeakyReLU(0.2)``, or a function registered with
 its derivative), and offers the functions for direct use on arrays."""
 from .backend import get_backend
 from .backend.ops import INPUT_GRAD_ACTIVATIONS
+from ._types import Any, ArrayIn, Callable, Optional, Tuple
 
 # name -> default alpha (slope for leaky_relu, scale for elu; unused otherwise)
 DEFAULT_ALPHA = {"linear": 0.0, "sigmoid": 0.0, "tanh": 0.0, "relu": 0.0,
@@ -16,7 +17,8 @@ _ALIASES = {None: "linear", "identity": "linear", "swish": "silu"}
 _CUSTOM: dict = {}
 
 
-def register(name, forward, derivative):
+def register(name: str, forward: Callable[[Any], Any],
+             derivative: Callable[[Any], Any]) -> Callable[[Any], Any]:
     """Make an element-wise activation usable as ``activation=name`` (or as
     ``activation=forward``), in layers and in saved models.
 
@@ -55,7 +57,7 @@ def register(name, forward, derivative):
     return forward
 
 
-def get(identifier, alpha=None):
+def get(identifier: Any, alpha: Optional[float] = None) -> Tuple[str, float]:
     """``(name, alpha)`` for an activation given as a name ("relu"), None
     (linear), a ``(name, alpha)`` pair, a function of this module
     (``fastnn.activations.relu``) or a registered one, or an activation layer
@@ -116,7 +118,7 @@ def _function_name(fn):
     return None
 
 
-def needs_input(name):
+def needs_input(name: str) -> bool:
     """True when the derivative of ``name`` needs the activation's input (the
     layer then keeps it for backward), not only its output.
 
@@ -190,7 +192,7 @@ def _apply(name, x, alpha=None):
     return forward(name, get_backend().asarray(x), alpha)
 
 
-def linear(x):
+def linear(x: ArrayIn) -> Any:
     """The identity, ``x``.
 
     Parameters
@@ -206,7 +208,7 @@ def linear(x):
     return _apply("linear", x)
 
 
-def sigmoid(x):
+def sigmoid(x: ArrayIn) -> Any:
     """``1 / (1 + exp(-x))``.
 
     Parameters
@@ -222,7 +224,7 @@ def sigmoid(x):
     return _apply("sigmoid", x)
 
 
-def tanh(x):
+def tanh(x: ArrayIn) -> Any:
     """The hyperbolic tangent.
 
     Parameters
@@ -238,7 +240,7 @@ def tanh(x):
     return _apply("tanh", x)
 
 
-def relu(x):
+def relu(x: ArrayIn) -> Any:
     """``max(x, 0)``.
 
     Parameters
@@ -254,7 +256,7 @@ def relu(x):
     return _apply("relu", x)
 
 
-def leaky_relu(x, alpha=0.2):
+def leaky_relu(x: ArrayIn, alpha: float = 0.2) -> Any:
     """``x`` for ``x >= 0``, ``alpha * x`` below.
 
     Parameters
@@ -272,7 +274,7 @@ def leaky_relu(x, alpha=0.2):
     return _apply("leaky_relu", x, alpha)
 
 
-def elu(x, alpha=1.0):
+def elu(x: ArrayIn, alpha: float = 1.0) -> Any:
     """``x`` for ``x > 0``, ``alpha * (exp(x) - 1)`` below.
 
     Parameters
@@ -290,7 +292,7 @@ def elu(x, alpha=1.0):
     return _apply("elu", x, alpha)
 
 
-def softmax(x):
+def softmax(x: ArrayIn) -> Any:
     """``exp(x) / sum(exp(x))`` over the last axis.
 
     Parameters
@@ -306,7 +308,7 @@ def softmax(x):
     return _apply("softmax", x)
 
 
-def selu(x):
+def selu(x: ArrayIn) -> Any:
     """Scaled ELU (Klambauer et al. 2017) with Keras's constants.
 
     Parameters
@@ -322,7 +324,7 @@ def selu(x):
     return _apply("selu", x)
 
 
-def softplus(x):
+def softplus(x: ArrayIn) -> Any:
     """``log(1 + exp(x))``, without overflow.
 
     Parameters
@@ -338,7 +340,7 @@ def softplus(x):
     return _apply("softplus", x)
 
 
-def softsign(x):
+def softsign(x: ArrayIn) -> Any:
     """``x / (1 + |x|)``.
 
     Parameters
@@ -354,7 +356,7 @@ def softsign(x):
     return _apply("softsign", x)
 
 
-def hard_sigmoid(x):
+def hard_sigmoid(x: ArrayIn) -> Any:
     """``clip(x / 6 + 0.5, 0, 1)`` (Keras 3's and PyTorch's definition; Keras 2
     used a slope of 0.2).
 
@@ -371,7 +373,7 @@ def hard_sigmoid(x):
     return _apply("hard_sigmoid", x)
 
 
-def gelu(x):
+def gelu(x: ArrayIn) -> Any:
     """Exact GELU, ``x * Phi(x)`` (Hendrycks & Gimpel), as Keras's default.
 
     Parameters
@@ -387,7 +389,7 @@ def gelu(x):
     return _apply("gelu", x)
 
 
-def silu(x):
+def silu(x: ArrayIn) -> Any:
     """SiLU / swish, ``x * sigmoid(x)``.
 
     Parameters
@@ -406,7 +408,7 @@ def silu(x):
 swish = silu
 
 
-def mish(x):
+def mish(x: ArrayIn) -> Any:
     """``x * tanh(softplus(x))`` (Misra 2019).
 
     Parameters
@@ -422,7 +424,7 @@ def mish(x):
     return _apply("mish", x)
 
 
-def maxout(x, pieces):
+def maxout(x: ArrayIn, pieces: int) -> Any:
     """Max over consecutive groups of ``pieces`` features: (n, units*pieces) -> (n, units).
 
     Parameters

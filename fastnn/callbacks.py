@@ -162,7 +162,10 @@ class Callback:
         self.on_batch_end(batch, logs)
 
     def on_test_begin(self, logs=None):
-        """Called before an evaluation (``evaluate``, or validation in ``fit``) (Keras's hook, kept so Keras callbacks run; fastnn's evaluate/predict do not call it yet).
+        """Called before an evaluation.
+
+        Keras's hook, kept so that Keras callbacks run; fastnn's
+        ``evaluate``/``predict`` do not call it yet.
 
         Parameters
         ----------
@@ -172,7 +175,10 @@ class Callback:
         pass
 
     def on_test_end(self, logs=None):
-        """Called after an evaluation (Keras's hook, kept so Keras callbacks run; fastnn's evaluate/predict do not call it yet).
+        """Called after an evaluation.
+
+        Keras's hook, kept so that Keras callbacks run; fastnn's
+        ``evaluate``/``predict`` do not call it yet.
 
         Parameters
         ----------
@@ -182,7 +188,10 @@ class Callback:
         pass
 
     def on_test_batch_begin(self, batch, logs=None):
-        """Called before each evaluation batch (Keras's hook, kept so Keras callbacks run; fastnn's evaluate/predict do not call it yet).
+        """Called before each evaluation batch.
+
+        Keras's hook, kept so that Keras callbacks run; fastnn's
+        ``evaluate``/``predict`` do not call it yet.
 
         Parameters
         ----------
@@ -194,7 +203,10 @@ class Callback:
         pass
 
     def on_test_batch_end(self, batch, logs=None):
-        """Called after each evaluation batch (Keras's hook, kept so Keras callbacks run; fastnn's evaluate/predict do not call it yet).
+        """Called after each evaluation batch.
+
+        Keras's hook, kept so that Keras callbacks run; fastnn's
+        ``evaluate``/``predict`` do not call it yet.
 
         Parameters
         ----------
@@ -206,7 +218,10 @@ class Callback:
         pass
 
     def on_predict_begin(self, logs=None):
-        """Called before ``predict`` (Keras's hook, kept so Keras callbacks run; fastnn's evaluate/predict do not call it yet).
+        """Called before ``predict``.
+
+        Keras's hook, kept so that Keras callbacks run; fastnn's
+        ``evaluate``/``predict`` do not call it yet.
 
         Parameters
         ----------
@@ -216,7 +231,10 @@ class Callback:
         pass
 
     def on_predict_end(self, logs=None):
-        """Called after ``predict`` (Keras's hook, kept so Keras callbacks run; fastnn's evaluate/predict do not call it yet).
+        """Called after ``predict``.
+
+        Keras's hook, kept so that Keras callbacks run; fastnn's
+        ``evaluate``/``predict`` do not call it yet.
 
         Parameters
         ----------
@@ -226,7 +244,10 @@ class Callback:
         pass
 
     def on_predict_batch_begin(self, batch, logs=None):
-        """Called before each ``predict`` batch (Keras's hook, kept so Keras callbacks run; fastnn's evaluate/predict do not call it yet).
+        """Called before each ``predict`` batch.
+
+        Keras's hook, kept so that Keras callbacks run; fastnn's
+        ``evaluate``/``predict`` do not call it yet.
 
         Parameters
         ----------
@@ -238,7 +259,10 @@ class Callback:
         pass
 
     def on_predict_batch_end(self, batch, logs=None):
-        """Called after each ``predict`` batch (Keras's hook, kept so Keras callbacks run; fastnn's evaluate/predict do not call it yet).
+        """Called after each ``predict`` batch.
+
+        Keras's hook, kept so that Keras callbacks run; fastnn's
+        ``evaluate``/``predict`` do not call it yet.
 
         Parameters
         ----------

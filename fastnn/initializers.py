@@ -8,10 +8,11 @@ import math
 import numpy
 
 from ._registry import Configurable, lookup
+from ._types import Any, Callable, Sequence, Tuple
 from .random import get_rng
 
 
-def compute_fans(shape):
+def compute_fans(shape: Sequence[int]) -> Tuple[int, int]:
     """(fan_in, fan_out) as Keras computes them: a dense kernel is (in, out); a
     higher-rank kernel is (*receptive_field, in, out).
 
@@ -35,7 +36,8 @@ def compute_fans(shape):
 
 
 class Initializer(Configurable):
-    """Base class: ``init(shape, dtype)`` returns a host NumPy array drawn from fastnn's seeded generator.
+    """Base class: ``init(shape, dtype)`` returns a host NumPy array drawn
+    from fastnn's seeded generator.
 
     Examples
     --------
@@ -136,8 +138,8 @@ class VarianceScaling(Initializer):
         The variance's numerator.
     mode : {"fan_in", "fan_out", "fan_avg"}, default "fan_in"
         Which fan divides it.
-    distribution : {"truncated_normal", "untruncated_normal", "uniform"}, default "truncated_normal"
-        What the values are drawn from.
+    distribution : {"truncated_normal", "untruncated_normal", "uniform"}
+        What the values are drawn from (default "truncated_normal").
     """
     _config_keys = ("scale", "mode", "distribution")
 
@@ -216,7 +218,7 @@ _TABLE = {
 }
 
 
-def get(identifier):
+def get(identifier: Any) -> Callable[..., Any]:
     """An initializer from a name ("glorot_uniform"), an instance, or a callable.
 
     Parameters

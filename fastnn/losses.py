@@ -20,6 +20,7 @@ fetches it with the other logs, once per logging interval.
 import numpy
 
 from ._registry import Configurable, lookup
+from ._types import Any
 from .backend import ops_for
 
 EPSILON = 1e-7
@@ -72,7 +73,7 @@ class Loss(Configurable):
 
     name = "loss"
     fused_activation = None
-    ops = None  # the owning model's backend, set by Model.compile / Model.to
+    ops: Any = None  # the owning model's backend, set by Model.compile / Model.to
 
     def _ops_for(self, *arrays):
         """The backend to compute on: the model's when the arrays are its own
@@ -427,7 +428,7 @@ _TABLE = {
 }
 
 
-def get(identifier):
+def get(identifier: Any) -> Loss:
     """A loss from a Keras name ("mse", "sparse_categorical_crossentropy"), a
     ``Loss`` instance, or a config dict.
 

@@ -17,6 +17,7 @@ import math
 
 import numpy
 
+from ._types import Any, ArrayIn, Optional
 from .backend import backend_of
 
 __all__ = [
@@ -177,7 +178,8 @@ def _error_values(y_true, y_pred, power):
 
 
 # -------------------------------------------------------- standalone functions
-def binary_accuracy(y_true, y_pred, threshold=0.5, sample_weight=None):
+def binary_accuracy(y_true: ArrayIn, y_pred: ArrayIn, threshold: float = 0.5,
+                    sample_weight: Optional[ArrayIn] = None) -> float:
     """Fraction of entries where ``y_pred > threshold`` equals ``y_true`` (0/1).
 
     Parameters
@@ -199,7 +201,8 @@ def binary_accuracy(y_true, y_pred, threshold=0.5, sample_weight=None):
     return _weighted_mean(_binary_accuracy_values(y_true, y_pred, threshold), sample_weight)
 
 
-def categorical_accuracy(y_true, y_pred, sample_weight=None):
+def categorical_accuracy(y_true: ArrayIn, y_pred: ArrayIn,
+                         sample_weight: Optional[ArrayIn] = None) -> float:
     """Fraction of samples whose argmax matches the one-hot (or probability) ``y_true``.
 
     Parameters
@@ -219,7 +222,8 @@ def categorical_accuracy(y_true, y_pred, sample_weight=None):
     return _weighted_mean(_categorical_accuracy_values(y_true, y_pred), sample_weight)
 
 
-def sparse_categorical_accuracy(y_true, y_pred, sample_weight=None):
+def sparse_categorical_accuracy(y_true: ArrayIn, y_pred: ArrayIn,
+                                sample_weight: Optional[ArrayIn] = None) -> float:
     """Fraction of samples whose argmax equals the integer label ``y_true``.
 
     Parameters
@@ -239,7 +243,8 @@ def sparse_categorical_accuracy(y_true, y_pred, sample_weight=None):
     return _weighted_mean(_sparse_categorical_accuracy_values(y_true, y_pred), sample_weight)
 
 
-def accuracy(y_true, y_pred, sample_weight=None, threshold=0.5):
+def accuracy(y_true: ArrayIn, y_pred: ArrayIn, sample_weight: Optional[ArrayIn] = None,
+             threshold: float = 0.5) -> float:
     """Accuracy of any of three kinds, chosen from the shapes as Keras does.
 
     ``y_pred`` with one column (or 1-D) → binary accuracy; integer labels
@@ -276,7 +281,8 @@ def accuracy(y_true, y_pred, sample_weight=None, threshold=0.5):
     return _weighted_mean(_ACCURACY_CORES[kind](y_true, y_pred), sample_weight)
 
 
-def top_k_categorical_accuracy(y_true, y_pred, k=5, sample_weight=None):
+def top_k_categorical_accuracy(y_true: ArrayIn, y_pred: ArrayIn, k: int = 5,
+                               sample_weight: Optional[ArrayIn] = None) -> float:
     """Fraction of samples whose one-hot class is among the ``k`` highest scores.
 
     Parameters
@@ -298,7 +304,8 @@ def top_k_categorical_accuracy(y_true, y_pred, k=5, sample_weight=None):
     return _weighted_mean(_top_k_values(y_true, y_pred, k), sample_weight)
 
 
-def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5, sample_weight=None):
+def sparse_top_k_categorical_accuracy(y_true: ArrayIn, y_pred: ArrayIn, k: int = 5,
+                                      sample_weight: Optional[ArrayIn] = None) -> float:
     """Fraction of samples whose integer label is among the ``k`` highest scores.
 
     Parameters
@@ -320,8 +327,10 @@ def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5, sample_weight=None):
     return _weighted_mean(_sparse_top_k_values(y_true, y_pred, k), sample_weight)
 
 
-def mean_absolute_error(y_true, y_pred, sample_weight=None):
-    """Mean of ``|y_pred - y_true|`` over all entries (per sample, then weighted over samples).
+def mean_absolute_error(y_true: ArrayIn, y_pred: ArrayIn,
+                        sample_weight: Optional[ArrayIn] = None) -> float:
+    """Mean of ``|y_pred - y_true|`` over all entries (per sample, then
+    weighted over samples).
 
     Parameters
     ----------
@@ -340,8 +349,10 @@ def mean_absolute_error(y_true, y_pred, sample_weight=None):
     return _weighted_mean(_error_values(y_true, y_pred, 1), sample_weight)
 
 
-def mean_squared_error(y_true, y_pred, sample_weight=None):
-    """Mean of ``(y_pred - y_true) ** 2`` over all entries (per sample, then weighted over samples).
+def mean_squared_error(y_true: ArrayIn, y_pred: ArrayIn,
+                       sample_weight: Optional[ArrayIn] = None) -> float:
+    """Mean of ``(y_pred - y_true) ** 2`` over all entries (per sample, then
+    weighted over samples).
 
     Parameters
     ----------
@@ -360,7 +371,8 @@ def mean_squared_error(y_true, y_pred, sample_weight=None):
     return _weighted_mean(_error_values(y_true, y_pred, 2), sample_weight)
 
 
-def root_mean_squared_error(y_true, y_pred, sample_weight=None):
+def root_mean_squared_error(y_true: ArrayIn, y_pred: ArrayIn,
+                            sample_weight: Optional[ArrayIn] = None) -> float:
     """Square root of the mean squared error over all samples (not a mean of roots).
 
     Parameters
@@ -767,7 +779,8 @@ class Metric:
         raise NotImplementedError
 
     def result(self):
-        """The metric over everything seen since the last reset (a float, or a 0-d array on a device backend)."""
+        """The metric over everything seen since the last reset (a float, or a
+        0-d array on a device backend)."""
         raise NotImplementedError
 
     def reset_state(self):
@@ -1063,7 +1076,7 @@ def metric_names():
     return sorted(set(_REGISTRY) | set(_ALIASES))
 
 
-def get_metric(metric, loss=None):
+def get_metric(metric: Any, loss: Any = None) -> "Metric":
     """A streaming ``Metric`` from a name, a ``Metric`` or a function ``f(y_true, y_pred)``.
 
     ``loss`` (a name or a loss object with ``.name``) lets "accuracy" pick

@@ -42,7 +42,7 @@ from .layers.input import Input, InputLayer
 from .inputs import (_as_float_array, _as_input_array, _check_batch_size, _check_numeric,
                      _host_array, _keeps_device, _label_probe, _sample_weights)
 from .data import BatchSource, check_loader_options, is_batch_source, unpack_batch
-from ._types import (Any, ArrayLike, BackendLike, Callable, Data, Dict, List, Mapping, Optional,
+from ._types import (Any, ArrayIn, BackendLike, Callable, Data, Dict, List, Mapping, Optional,
                      Sequence, Shape, Union)
 
 
@@ -401,7 +401,7 @@ class Model:
         self._require_built("get_weights")
         return [numpy.array(self.ops.to_numpy(p), copy=True) for p in self._params()]
 
-    def set_weights(self, weights: Sequence[ArrayLike]) -> None:
+    def set_weights(self, weights: Sequence[ArrayIn]) -> None:
         """Overwrite every weight, in the order of ``get_weights``.
 
         Parameters
@@ -670,7 +670,7 @@ class Model:
     def _regularization_loss(self):
         return sum(reg(layer.params[name]) for layer, name, reg in self._regularized)
 
-    def train_on_batch(self, x: Data, y: Data, sample_weight: Optional[ArrayLike] = None,
+    def train_on_batch(self, x: Data, y: Data, sample_weight: Optional[ArrayIn] = None,
                        return_dict: bool = False) -> Any:
         """One gradient step on one batch.
 
@@ -697,7 +697,7 @@ class Model:
         loss, parts, preds = self._train_step(xs, ys, sample_weight)
         return self._batch_result(loss, parts, ys, preds, sample_weight, return_dict)
 
-    def test_on_batch(self, x: Data, y: Data, sample_weight: Optional[ArrayLike] = None,
+    def test_on_batch(self, x: Data, y: Data, sample_weight: Optional[ArrayIn] = None,
                       return_dict: bool = False) -> Any:
         """Loss (and metrics) on one batch, without training.
 
@@ -768,7 +768,7 @@ class Model:
             callbacks: Optional[Sequence[Any]] = None, validation_split: float = 0.0,
             validation_data: Data = None, shuffle: bool = True,
             class_weight: Optional[Mapping[int, float]] = None,
-            sample_weight: Optional[ArrayLike] = None, initial_epoch: int = 0,
+            sample_weight: Optional[ArrayIn] = None, initial_epoch: int = 0,
             steps_per_epoch: Optional[int] = None, validation_steps: Optional[int] = None,
             max_queue_size: int = 10, workers: int = 1,
             use_multiprocessing: bool = False) -> Any:
@@ -1032,7 +1032,7 @@ class Model:
 
     # -------------------------------------------------------------- evaluate
     def evaluate(self, x: Data = None, y: Data = None, batch_size: Optional[int] = None,
-                 verbose: Union[int, str] = 0, sample_weight: Optional[ArrayLike] = None,
+                 verbose: Union[int, str] = 0, sample_weight: Optional[ArrayIn] = None,
                  return_dict: bool = False, steps: Optional[int] = None, *,
                  max_queue_size: int = 10, workers: int = 1,
                  use_multiprocessing: bool = False) -> Any:

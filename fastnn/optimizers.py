@@ -114,7 +114,8 @@ class PiecewiseConstantDecay(LearningRateSchedule):
 
 
 class CosineDecay(LearningRateSchedule):
-    """Cosine decay from ``initial_learning_rate`` to ``alpha`` times it, after an optional linear warm-up.
+    """Cosine decay from ``initial_learning_rate`` to ``alpha`` times it,
+    after an optional linear warm-up.
 
     Parameters
     ----------

@@ -7,6 +7,8 @@ import numbers
 
 import numpy
 
+from ._types import Any, ArrayIn, Iterator, List, Optional, Tuple, Union
+
 __all__ = ["train_test_split", "StandardScaler", "MinMaxScaler", "to_categorical",
            "one_hot", "batch_iterator"]
 
@@ -72,7 +74,9 @@ def _stratified_test_indices(labels, n_test, rng):
     return numpy.concatenate(test)
 
 
-def train_test_split(*arrays, test_size=0.25, seed=None, shuffle=True, stratify=None):
+def train_test_split(*arrays: ArrayIn, test_size: Union[float, int] = 0.25,
+                     seed: Optional[int] = None, shuffle: bool = True,
+                     stratify: Optional[ArrayIn] = None) -> List[Any]:
     """Split arrays into train and test parts, aligned along the first axis.
 
     Returns ``a_train, a_test, b_train, b_test, ...`` (scikit-learn's order).
@@ -267,7 +271,8 @@ class MinMaxScaler(_Scaler):
         self._shift = self.data_min_ - lo / self._scale
 
 
-def to_categorical(y, num_classes=None, dtype="float32"):
+def to_categorical(y: ArrayIn, num_classes: Optional[int] = None,
+                   dtype: Any = "float32") -> Any:
     """One-hot encode integer labels: shape ``y.shape + (num_classes,)``.
 
     Like ``keras.utils.to_categorical``: a trailing axis of size 1 is dropped
@@ -314,7 +319,8 @@ def to_categorical(y, num_classes=None, dtype="float32"):
 one_hot = to_categorical
 
 
-def batch_iterator(*arrays, batch_size=32, shuffle=False, seed=None):
+def batch_iterator(*arrays: ArrayIn, batch_size: int = 32, shuffle: bool = False,
+                   seed: Optional[int] = None) -> Iterator[Any]:
     """Yield aligned batches ``(a[idx], b[idx], ...)``; the last partial batch is kept.
 
     With one array, yields the batch itself rather than a 1-tuple.

@@ -6,6 +6,7 @@ Python float for host arrays and a 0-d array on a device backend (no sync)."""
 import numpy
 
 from ._registry import Configurable, lookup
+from ._types import Any, Optional
 from .backend import ops_for
 
 
@@ -155,7 +156,7 @@ class KLSparsity(Regularizer):
 _TABLE = {"l1": L1, "l2": L2, "l1_l2": L1L2, "l1l2": L1L2, "kl_sparsity": KLSparsity}
 
 
-def get(identifier):
+def get(identifier: Any) -> Optional[Regularizer]:
     """A regularizer from None, a name ("l2"), an instance or a config dict.
 
     Parameters

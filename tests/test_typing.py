@@ -20,7 +20,8 @@ PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
 # Skipped only where mypy is not installed: it is in the ``test`` extra, so the
 # README's ``pip install ".[test]" && pytest`` (and CI) runs this check.
 @pytest.mark.skipif(importlib.util.find_spec("mypy") is None,
-                    reason="mypy is not installed (it is in the test extra: pip install '.[test]')")
+                    reason="mypy is not installed (it is in the test extra: "
+                           "pip install '.[test]')")
 def test_mypy_passes_on_the_package(tmp_path):
     package = Path(fastnn.__file__).resolve().parent
     env = {k: v for k, v in os.environ.items() if k != "MYPYPATH"}

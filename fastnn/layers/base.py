@@ -24,7 +24,7 @@ import threading
 import numpy
 
 from .. import initializers, regularizers
-from .._types import Any, ArrayLike, Callable, Dict, List, Optional, Sequence, Shape, Tuple, Union
+from .._types import Any, ArrayIn, Callable, Dict, List, Optional, Sequence, Shape, Tuple, Union
 from ..backend import backend_of, get_backend
 
 _uids: dict = {}
@@ -408,7 +408,7 @@ class Layer:
         return [numpy.array((backend_of(p) or self.ops).to_numpy(p), copy=True)
                 for p in self.weights]
 
-    def set_weights(self, weights: Sequence[ArrayLike]) -> None:
+    def set_weights(self, weights: Sequence[ArrayIn]) -> None:
         """Overwrite every weight, in ``weights`` order.
 
         Parameters

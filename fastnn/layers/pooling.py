@@ -156,7 +156,8 @@ class MaxPooling2D(_Pooling):
 
     Notes
     -----
-    Shapes (channels last): ``(batch, rows, cols, channels)`` -> ``(batch, out_rows, out_cols, channels)``.
+    Shapes (channels last): ``(batch, rows, cols, channels)`` ->
+    ``(batch, out_rows, out_cols, channels)``.
     """
 
     def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None,
@@ -185,7 +186,8 @@ class AveragePooling2D(_Pooling):
 
     Notes
     -----
-    Shapes (channels last): ``(batch, rows, cols, channels)`` -> ``(batch, out_rows, out_cols, channels)``.
+    Shapes (channels last): ``(batch, rows, cols, channels)`` ->
+    ``(batch, out_rows, out_cols, channels)``.
     """
     mode = "avg"
 
