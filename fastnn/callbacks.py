@@ -25,6 +25,7 @@ import warnings
 import numpy
 
 from .progress import Progbar, is_dynamic_stream
+from ._types import Any, Callable, Optional, Union
 
 __all__ = ["Callback", "CallbackList", "History", "ProgbarLogger", "EarlyStopping",
            "ModelCheckpoint", "ReduceLROnPlateau", "LearningRateScheduler", "TerminateOnNaN",
@@ -454,7 +455,8 @@ class History(Callback):
             except AttributeError:
                 pass
 
-    def plot(self, path=None, metrics=None, figsize=None):
+    def plot(self, path: Any = None, metrics: Optional[list] = None,
+             figsize: Optional[tuple] = None) -> Any:
         """Plot each metric's training and validation curves; save a PNG to ``path``.
 
         Needs matplotlib, an optional dependency.
@@ -610,8 +612,9 @@ class EarlyStopping(Callback):
     >>> model.fit(x, y, validation_split=0.1, epochs=100, callbacks=[stop])
     """
 
-    def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, verbose=0, mode="auto",
-                 baseline=None, restore_best_weights=False, start_from_epoch=0):
+    def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0,
+                 verbose: int = 0, mode: str = "auto", baseline: Optional[float] = None,
+                 restore_best_weights: bool = False, start_from_epoch: int = 0) -> None:
         super().__init__()
         if patience < 0 or start_from_epoch < 0:
             raise ValueError("patience and start_from_epoch must be >= 0")
@@ -697,9 +700,10 @@ class ModelCheckpoint(Callback):
         The value to beat for the first save with ``save_best_only``.
     """
 
-    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
-                 save_weights_only=False, mode="auto", save_freq="epoch",
-                 initial_value_threshold=None):
+    def __init__(self, filepath: Any, monitor: str = "val_loss", verbose: int = 0,
+                 save_best_only: bool = False, save_weights_only: bool = False,
+                 mode: str = "auto", save_freq: Union[str, int] = "epoch",
+                 initial_value_threshold: Optional[float] = None) -> None:
         super().__init__()
         if save_freq != "epoch" and (isinstance(save_freq, bool)
                                      or not isinstance(save_freq, int) or save_freq < 1):
@@ -798,8 +802,9 @@ class ReduceLROnPlateau(Callback):
         The lowest rate.
     """
 
-    def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto",
-                 min_delta=1e-4, cooldown=0, min_lr=0.0):
+    def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10,
+                 verbose: int = 0, mode: str = "auto", min_delta: float = 1e-4,
+                 cooldown: int = 0, min_lr: float = 0.0) -> None:
         super().__init__()
         if not 0.0 < factor < 1.0:
             raise ValueError(f"ReduceLROnPlateau: factor must be in (0, 1), got {factor}")
@@ -868,7 +873,7 @@ class LearningRateScheduler(Callback):
         1: print the rate each epoch.
     """
 
-    def __init__(self, schedule, verbose=0):
+    def __init__(self, schedule: Callable[..., float], verbose: int = 0) -> None:
         super().__init__()
         if not callable(schedule):
             raise TypeError(f"schedule must be a function schedule(epoch, lr), got "
@@ -930,7 +935,7 @@ class CSVLogger(Callback):
         Add to an existing file instead of overwriting it.
     """
 
-    def __init__(self, filename, separator=",", append=False):
+    def __init__(self, filename: Any, separator: str = ",", append: bool = False) -> None:
         super().__init__()
         self.filename, self.sep, self.append = os.fspath(filename), separator, append
         self.keys = None

@@ -10,6 +10,7 @@ random draws in every forward pass.
 import numpy
 
 from .backend import get_backend
+from ._types import Any, ArrayIn, Dict, Optional
 from .layers.base import Layer
 from .losses import Loss
 from .random import get_rng
@@ -79,8 +80,11 @@ def _finish(result, raise_on_failure, what):
     return result
 
 
-def gradcheck(obj, *inputs, training=True, eps=1e-6, rtol=1e-5, atol=1e-8, n_directions=2,
-              seed=0, raise_on_failure=True, sample_weight=None, call_kwargs=None, mask=None):
+def gradcheck(obj: Any, *inputs: ArrayIn, training: bool = True, eps: float = 1e-6,
+              rtol: float = 1e-5, atol: float = 1e-8, n_directions: int = 2, seed: int = 0,
+              raise_on_failure: bool = True, sample_weight: Optional[ArrayIn] = None,
+              call_kwargs: Optional[Dict[str, Any]] = None,
+              mask: Optional[ArrayIn] = None) -> "GradcheckResult":
     """Check the gradients of ``obj`` numerically, in float64.
 
     * ``gradcheck(layer, x)`` (or ``(layer, [x1, x2])`` for merge layers):

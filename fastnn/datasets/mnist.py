@@ -16,6 +16,7 @@ import zlib
 import numpy
 
 from .download import RemoteFile, data_home, fetch
+from .._types import Any, Optional, Tuple
 
 # IDX type codes (third byte of the magic number) and their big-endian dtypes.
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -80,7 +81,7 @@ def _check_kind(kind):
         raise ValueError(f"kind must be one of {sorted(_KIND_DIRS)}, got {kind!r}")
 
 
-def default_data_dir(kind="mnist"):
+def default_data_dir(kind: str = "mnist") -> str:
     """Where ``load_mnist`` looks by default: ``$FASTNN_DATA/<kind dir>``.
 
     Parameters
@@ -96,7 +97,8 @@ def default_data_dir(kind="mnist"):
     return os.path.join(data_home(), _KIND_DIRS[kind])
 
 
-def fetch_mnist(kind="mnist", path=None, url=None, verbose=1, timeout=None):
+def fetch_mnist(kind: str = "mnist", path: Any = None, url: Optional[str] = None,
+                verbose: int = 1, timeout: Optional[float] = None) -> str:
     """Download whichever of the four IDX files is missing from ``path``
     (default ``default_data_dir(kind)``) and return that folder.
 
@@ -218,7 +220,8 @@ def _load_pair(folder, images_name, labels_name, kind):
     return images, labels
 
 
-def load_mnist(path=None, kind="mnist", download=None, url=None, verbose=1):
+def load_mnist(path: Any = None, kind: str = "mnist", download: Optional[bool] = None,
+               url: Optional[str] = None, verbose: int = 1) -> Tuple[Any, Any]:
     """Load MNIST (``kind="mnist"``) or Fashion-MNIST (``kind="fashion"``),
     downloading it on first use as ``keras.datasets.mnist.load_data()`` does.
 
@@ -272,7 +275,8 @@ def load_mnist(path=None, kind="mnist", download=None, url=None, verbose=1):
     return train, test
 
 
-def load_fashion_mnist(path=None, download=None, url=None, verbose=1):
+def load_fashion_mnist(path: Any = None, download: Optional[bool] = None,
+                       url: Optional[str] = None, verbose: int = 1) -> Tuple[Any, Any]:
     """Load Fashion-MNIST: ``load_mnist(path, kind="fashion", ...)``, as
     ``keras.datasets.fashion_mnist.load_data()``; labels 0..9 are T-shirt/top,
     Trouser, Pullover, Dress, Coat, Sandal, Shirt, Sneaker, Bag, Ankle boot.

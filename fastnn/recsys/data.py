@@ -40,6 +40,8 @@ import re
 import numpy
 import scipy.sparse
 
+from .._types import Any, ArrayIn, Optional, Tuple
+
 FORMATS = ("movielens", "dat", "csv", "inter")
 
 
@@ -414,7 +416,7 @@ def _find(header, names, path, what):
                      f"(expected one of {list(names)})")
 
 
-def read_movielens(path, **kwargs):
+def read_movielens(path: Any, **kwargs: Any) -> "Ratings":
     """MovieLens 100K ``u.data``: ``user item rating timestamp`` per line.
 
     Parameters
@@ -431,7 +433,7 @@ def read_movielens(path, **kwargs):
     return _build(path, _parse(path, _lines(path), None, (0, 1, 2, 3)), kwargs)
 
 
-def read_dat(path, **kwargs):
+def read_dat(path: Any, **kwargs: Any) -> "Ratings":
     """MovieLens 1M/10M ``ratings.dat``: ``user::item::rating::timestamp``.
 
     Parameters
@@ -448,7 +450,7 @@ def read_dat(path, **kwargs):
     return _build(path, _parse(path, _lines(path), "::", (0, 1, 2, 3)), kwargs)
 
 
-def read_csv(path, **kwargs):
+def read_csv(path: Any, **kwargs: Any) -> "Ratings":
     """``ratings.csv`` with a header naming userId, movieId, rating[, timestamp].
 
     Parameters
@@ -473,7 +475,7 @@ def read_csv(path, **kwargs):
     return _build(path, _parse(path, rows[1:], ",", cols), kwargs)
 
 
-def read_inter(path, **kwargs):
+def read_inter(path: Any, **kwargs: Any) -> "Ratings":
     """RecBole atomic ``.inter`` file: tab separated, ``name:type`` header.
 
     Parameters
@@ -546,8 +548,10 @@ def _ratings_file_in(directory):
                      f"ratings.dat, ratings.csv or one .inter file in it{found}")
 
 
-def load_ratings(path, format=None, rating_range=None, duplicates="last", user_ids=None,
-                 item_ids=None):
+def load_ratings(path: Any, format: Optional[str] = None,
+                 rating_range: Optional[Tuple[float, float]] = None, duplicates: str = "last",
+                 user_ids: Optional[ArrayIn] = None,
+                 item_ids: Optional[ArrayIn] = None) -> "Ratings":
     """Read a ratings file into a ``Ratings``; ``format`` is one of
     ``FORMATS`` or None to detect it (see the module docstring for the rules).
     A directory stands for the ratings file in it: ``u.data``, ``ratings.dat``,

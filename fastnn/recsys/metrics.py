@@ -20,6 +20,7 @@ import numpy
 import scipy.sparse
 
 from .data import Ratings
+from .._types import Any, Dict, Optional, Tuple
 
 __all__ = ["rmse", "mae", "ranking_metrics", "precision_at_k", "recall_at_k",
            "ndcg_at_k", "hit_rate_at_k"]
@@ -66,7 +67,7 @@ def _clip(p, clip):
     return p if clip is None else numpy.clip(p, clip[0], clip[1])
 
 
-def rmse(test, predictions, clip=None):
+def rmse(test: Any, predictions: Any, clip: Optional[Tuple[float, float]] = None) -> float:
     """Root mean squared error over the test ratings; ``clip=(lo, hi)`` clips
     predictions first (e.g. to the rating range).
 
@@ -88,7 +89,7 @@ def rmse(test, predictions, clip=None):
     return float(numpy.sqrt(numpy.mean((_clip(p, clip) - truth) ** 2)))
 
 
-def mae(test, predictions, clip=None):
+def mae(test: Any, predictions: Any, clip: Optional[Tuple[float, float]] = None) -> float:
     """Mean absolute error over the test ratings.
 
     Parameters
@@ -109,7 +110,8 @@ def mae(test, predictions, clip=None):
     return float(numpy.mean(numpy.abs(_clip(p, clip) - truth)))
 
 
-def ranking_metrics(scores, train, test, k=10, threshold=4.0, block=1024):
+def ranking_metrics(scores: Any, train: Any, test: Any, k: int = 10,
+                    threshold: Optional[float] = 4.0, block: int = 1024) -> Dict[str, Any]:
     """Precision@K, Recall@K, NDCG@K and HR@K averaged over users with at least
     one relevant test item. Returns a dict with keys ``precision@k``,
     ``recall@k``, ``ndcg@k``, ``hr@k`` and ``users`` (how many were evaluated).
@@ -191,7 +193,8 @@ def ranking_metrics(scores, train, test, k=10, threshold=4.0, block=1024):
             "users": int(len(users))}
 
 
-def precision_at_k(scores, train, test, k=10, threshold=4.0):
+def precision_at_k(scores: Any, train: Any, test: Any, k: int = 10,
+                   threshold: Optional[float] = 4.0) -> float:
     """Precision@K averaged over users with a relevant test item (see ``ranking_metrics``).
 
     Parameters
@@ -215,7 +218,8 @@ def precision_at_k(scores, train, test, k=10, threshold=4.0):
     return ranking_metrics(scores, train, test, k, threshold)[f"precision@{k}"]
 
 
-def recall_at_k(scores, train, test, k=10, threshold=4.0):
+def recall_at_k(scores: Any, train: Any, test: Any, k: int = 10,
+                threshold: Optional[float] = 4.0) -> float:
     """Recall@K averaged over users with a relevant test item (see ``ranking_metrics``).
 
     Parameters
@@ -239,7 +243,8 @@ def recall_at_k(scores, train, test, k=10, threshold=4.0):
     return ranking_metrics(scores, train, test, k, threshold)[f"recall@{k}"]
 
 
-def ndcg_at_k(scores, train, test, k=10, threshold=4.0):
+def ndcg_at_k(scores: Any, train: Any, test: Any, k: int = 10,
+              threshold: Optional[float] = 4.0) -> float:
     """NDCG@K averaged over users with a relevant test item (see ``ranking_metrics``).
 
     Parameters
@@ -263,7 +268,8 @@ def ndcg_at_k(scores, train, test, k=10, threshold=4.0):
     return ranking_metrics(scores, train, test, k, threshold)[f"ndcg@{k}"]
 
 
-def hit_rate_at_k(scores, train, test, k=10, threshold=4.0):
+def hit_rate_at_k(scores: Any, train: Any, test: Any, k: int = 10,
+                  threshold: Optional[float] = 4.0) -> float:
     """Hit rate@K averaged over users with a relevant test item (see ``ranking_metrics``).
 
     Parameters

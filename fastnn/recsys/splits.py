@@ -11,13 +11,15 @@ sees it as cold (no ratings) and predicts from biases alone. Use
 import numpy
 
 from .data import Ratings, load_ratings
+from .._types import Any, Optional, Tuple
 
 
 def _rng(seed):
     return numpy.random.default_rng(seed)
 
 
-def random_split(ratings, test_frac=0.1, seed=0):
+def random_split(ratings: Ratings, test_frac: float = 0.1,
+                 seed: int = 0) -> Tuple[Ratings, Ratings]:
     """``(train, test)``: each rating goes to test with probability ~``test_frac``
     (exactly ``round(test_frac * nnz)`` ratings, drawn uniformly, seeded).
 
@@ -43,7 +45,8 @@ def random_split(ratings, test_frac=0.1, seed=0):
     return ratings.subset(~test), ratings.subset(test)
 
 
-def leave_k_out(ratings, k=1, seed=0, by="random", min_train=1):
+def leave_k_out(ratings: Ratings, k: int = 1, seed: int = 0, by: str = "random",
+                min_train: int = 1) -> Tuple[Ratings, Ratings]:
     """``(train, test)``: per user, ``k`` ratings held out: the latest ones
     (``by="time"``, needs timestamps; ties broken by item index) or ``k`` drawn
     at random (``by="random"``, seeded). Users with fewer than
@@ -88,7 +91,8 @@ def leave_k_out(ratings, k=1, seed=0, by="random", min_train=1):
     return ratings.subset(~test), ratings.subset(test)
 
 
-def validation_split(train, val_frac=0.1, seed=0, method="random", k=1):
+def validation_split(train: Ratings, val_frac: float = 0.1, seed: int = 0,
+                     method: str = "random", k: int = 1) -> Tuple[Ratings, Ratings]:
     """``(train_part, validation)`` carved from a training part, by
     ``random_split`` (``method="random"``) or ``leave_k_out`` (``"leave_k_out"``).
 
@@ -116,7 +120,9 @@ def validation_split(train, val_frac=0.1, seed=0, method="random", k=1):
     raise ValueError(f"method={method!r}; expected 'random' or 'leave_k_out'")
 
 
-def load_fold(base, test, format=None, rating_range=None, duplicates="last"):
+def load_fold(base: Any, test: Any, format: Optional[str] = None,
+              rating_range: Optional[Tuple[float, float]] = None,
+              duplicates: str = "last") -> Tuple[Ratings, Ratings]:
     """A predefined fold, e.g. MovieLens 100K ``u1.base``/``u1.test``:
     ``(train, test)`` sharing id maps built from the union of both files, so
     they have the same shape; ids only in ``test`` get empty training rows/columns.
