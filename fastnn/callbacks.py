@@ -49,7 +49,7 @@ class Callback:
     """
 
     def __init__(self):
-        self.model = None
+        self.model: Any = None  # the Model being trained, set by fit
         self.params = {}
 
     def set_model(self, model):
@@ -712,7 +712,7 @@ class ModelCheckpoint(Callback):
         self.filepath = os.fspath(filepath)
         self.monitor, self.verbose = monitor, verbose
         self.save_best_only, self.save_weights_only = save_best_only, save_weights_only
-        self.save_freq = save_freq
+        self.save_freq: Any = save_freq  # "epoch" or a number of batches
         self.higher_is_better = _better_is_higher(monitor, mode, "ModelCheckpoint")
         if initial_value_threshold is not None:
             self.best = float(initial_value_threshold)
@@ -938,9 +938,9 @@ class CSVLogger(Callback):
     def __init__(self, filename: Any, separator: str = ",", append: bool = False) -> None:
         super().__init__()
         self.filename, self.sep, self.append = os.fspath(filename), separator, append
-        self.keys = None
-        self._file = None
-        self._writer = None
+        self.keys: Optional[list] = None
+        self._file: Any = None
+        self._writer: Any = None
         self._write_header = True
 
     def on_train_begin(self, logs=None):
