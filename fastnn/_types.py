@@ -1,6 +1,7 @@
 """Type aliases of the public API's annotations (for mypy and the reader);
 nothing here runs. Kept apart so every module spells a type the same way."""
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import (Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence,
+                    Tuple, Union)
 
 from numpy.typing import ArrayLike, DTypeLike
 
@@ -21,5 +22,5 @@ ArrayIn = Any
 Array = Any
 
 __all__ = ["Any", "ArrayIn", "ArrayLike", "DTypeLike", "Array", "BackendLike", "Callable",
-           "Data", "Dict", "Iterator", "List", "Logs", "Mapping", "Optional", "Sequence", "Shape",
-           "Tuple", "Union"]
+           "Data", "Dict", "Iterable", "Iterator", "List", "Logs", "Mapping", "Optional",
+           "Sequence", "Shape", "Tuple", "Union"]

@@ -16,13 +16,15 @@ import os
 
 import numpy
 
+from .._types import Any, Iterable, Optional, Tuple
+
 _DATA_DIR = os.path.join(os.path.dirname(__file__), "data")
 TEXTS = {"kjv": ("kjv-genesis-exodus.txt.gz", 366194)}
 TEXT_SOURCE = ("King James Version of the Bible (1611), Genesis and Exodus; public domain "
                "(Crown letters patent in the UK); from Debian's bible-kjv-text 4.38")
 
 
-def load_text(name="kjv"):
+def load_text(name: str = "kjv") -> str:
     """The embedded text ``name`` as one string (``"kjv"``: Genesis and
     Exodus of the King James Bible, 366,194 characters, one verse a line).
 
@@ -57,7 +59,7 @@ class CharVocabulary:
         The characters (duplicates are dropped), e.g. a whole text.
     """
 
-    def __init__(self, chars):
+    def __init__(self, chars: Iterable[str]) -> None:
         chars = sorted(set(chars))
         if not chars:
             raise ValueError("CharVocabulary: needs at least one character, got none")
@@ -67,7 +69,7 @@ class CharVocabulary:
     def __len__(self):
         return len(self.chars)
 
-    def encode(self, text):
+    def encode(self, text: str) -> numpy.ndarray:
         """``text`` as an int64 array of character indices.
 
         Parameters
@@ -86,7 +88,7 @@ class CharVocabulary:
             raise ValueError(f"CharVocabulary.encode: character {e.args[0]!r} is not in the "
                              f"vocabulary of {len(self)} characters") from None
 
-    def decode(self, indices):
+    def decode(self, indices: Any) -> str:
         """The string of character ``indices``.
 
         Parameters
@@ -101,7 +103,9 @@ class CharVocabulary:
         return "".join(self.chars[i] for i in indices)
 
 
-def char_sequences(text, seq_length, step=None, vocabulary=None):
+def char_sequences(text: str, seq_length: int, step: Optional[int] = None,
+                   vocabulary: Optional[CharVocabulary] = None
+                   ) -> Tuple[Any, Any, CharVocabulary]:
     """Cut ``text`` into (input, target) index sequences for a character
     language model: row i of ``x`` holds characters [s, s + seq_length) and
     row i of ``y`` the next ones, [s + 1, s + seq_length + 1), with s = i *

@@ -2,6 +2,8 @@
 ``mask_zero`` (index 0 is padding: it masks the steps after it)."""
 import numpy
 
+from .._types import Any, Optional
+
 from .base import Layer, SymbolicTensor
 from .core import _ser
 
@@ -39,8 +41,9 @@ class Embedding(Layer):
     """
     skips_input_grad = True
 
-    def __init__(self, input_dim, output_dim, embeddings_initializer="uniform",
-                 embeddings_regularizer=None, mask_zero=False, input_length=None, **kwargs):
+    def __init__(self, input_dim: int, output_dim: int, embeddings_initializer: Any = "uniform",
+                 embeddings_regularizer: Any = None, mask_zero: bool = False,
+                 input_length: Optional[int] = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         for what, value in (("input_dim", input_dim), ("output_dim", output_dim)):
             if isinstance(value, bool) or not isinstance(value, (int, numpy.integer)) or value < 1:

@@ -1,5 +1,6 @@
 """Masking: marks the time steps whose features all equal ``mask_value`` as
 padding, for the layers and losses after it (as Keras's Masking)."""
+from .._types import Any
 from .base import Layer, SymbolicTensor
 
 
@@ -22,7 +23,7 @@ class Masking(Layer):
     """
     supports_masking = True
 
-    def __init__(self, mask_value=0.0, **kwargs):
+    def __init__(self, mask_value: float = 0.0, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.mask_value = float(mask_value)
 

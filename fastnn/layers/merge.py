@@ -1,5 +1,6 @@
 """Merge layers: Add (residual connections) and Concatenate. Both merge the
 masks of their inputs (a step is kept where every masked input keeps it)."""
+from .._types import Any, Sequence
 from .base import Layer, SymbolicTensor
 
 
@@ -154,7 +155,7 @@ class Concatenate(Layer):
 
 
 # Keras's functional forms: ``concatenate([a, b])`` is ``Concatenate()([a, b])``.
-def add(inputs, **kwargs):
+def add(inputs: Sequence[Any], **kwargs: Any) -> Any:
     """``Add(**kwargs)(inputs)``, as ``keras.layers.add``.
 
     Parameters
@@ -172,7 +173,7 @@ def add(inputs, **kwargs):
     return Add(**kwargs)(inputs)
 
 
-def concatenate(inputs, axis=-1, **kwargs):
+def concatenate(inputs: Sequence[Any], axis: int = -1, **kwargs: Any) -> Any:
     """``Concatenate(axis, **kwargs)(inputs)``, as ``keras.layers.concatenate``.
 
     Parameters

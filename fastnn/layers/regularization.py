@@ -1,5 +1,6 @@
 """Training-time regularization layers: Dropout and GaussianNoise (the input
 corruption of denoising autoencoders). Both are the identity at inference."""
+from .._types import Any, Optional
 from .base import Layer
 
 
@@ -19,7 +20,7 @@ class Dropout(Layer):
     """
     supports_masking = True
 
-    def __init__(self, rate, seed=None, **kwargs):
+    def __init__(self, rate: float, seed: Optional[int] = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if not 0 <= rate < 1:
             raise ValueError(f"Dropout rate must be in [0, 1), got {rate}")
@@ -50,7 +51,7 @@ class GaussianNoise(Layer):
     """
     supports_masking = True
 
-    def __init__(self, stddev, **kwargs):
+    def __init__(self, stddev: float, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if stddev < 0:
             raise ValueError(f"GaussianNoise stddev must be >= 0, got {stddev}")

@@ -3,6 +3,7 @@ and ``Bidirectional`` share: the wrapped layer is tracked, so its
 weights, gradients and regularizers are the wrapper's; its config nests in
 the wrapper's), ``TimeDistributed`` and ``Bidirectional``. The wrapped layer's
 own computation stays in the wrapped layer; a wrapper only reshapes or routes."""
+from .._types import Any, Optional
 from .base import Layer
 
 
@@ -36,7 +37,7 @@ class Wrapper(Layer):
         ``input_shape``, ...; see ``Layer``).
     """
 
-    def __init__(self, layer, **kwargs):
+    def __init__(self, layer: Layer, **kwargs: Any) -> None:
         if not isinstance(layer, Layer):
             raise TypeError(f"{type(self).__name__} wraps a fastnn layer, got "
                             f"{type(layer).__name__}")
@@ -88,7 +89,7 @@ class TimeDistributed(Wrapper):
     """
     supports_masking = True
 
-    def __init__(self, layer, **kwargs):
+    def __init__(self, layer: Layer, **kwargs: Any) -> None:
         super().__init__(layer, **kwargs)
         self.skips_input_grad = layer.skips_input_grad
 
@@ -179,7 +180,8 @@ class Bidirectional(Wrapper):
     """
     supports_masking = True
 
-    def __init__(self, layer, merge_mode="concat", backward_layer=None, **kwargs):
+    def __init__(self, layer: Layer, merge_mode: Optional[str] = "concat",
+                 backward_layer: Optional[Layer] = None, **kwargs: Any) -> None:
         if merge_mode not in MERGE_MODES:
             raise ValueError(f"Bidirectional: merge_mode must be one of {MERGE_MODES}, "
                              f"got {merge_mode!r}")
