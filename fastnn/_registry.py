@@ -33,7 +33,7 @@ class Configurable:
     """``get_config``/``from_config`` from the constructor arguments a subclass
     lists in ``_config_keys`` (stored as attributes of the same name)."""
 
-    _config_keys = ()
+    _config_keys: "tuple[str, ...]" = ()
 
     def get_config(self):
         return {k: getattr(self, k) for k in self._config_keys}

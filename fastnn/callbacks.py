@@ -25,6 +25,7 @@ import warnings
 import numpy
 
 from .progress import Progbar, is_dynamic_stream
+from ._types import Any, Callable, Optional, Union
 
 __all__ = ["Callback", "CallbackList", "History", "ProgbarLogger", "EarlyStopping",
            "ModelCheckpoint", "ReduceLROnPlateau", "LearningRateScheduler", "TerminateOnNaN",
@@ -48,61 +49,229 @@ class Callback:
     """
 
     def __init__(self):
-        self.model = None
+        self.model: Any = None  # the Model being trained, set by fit
         self.params = {}
 
     def set_model(self, model):
+        """Attach the model being trained (``fit`` calls this).
+
+        Parameters
+        ----------
+        model : Model
+            The model; ``self.model`` from now on.
+        """
         self.model = model
 
     def set_params(self, params):
+        """Set ``self.params`` (``epochs``, ``steps``, ``verbose``, ...).
+
+        Parameters
+        ----------
+        params : dict
+            The run's settings.
+        """
         self.params = dict(params or {})
 
     def on_train_begin(self, logs=None):
+        """Called once before training.
+
+        Parameters
+        ----------
+        logs : dict, optional
+            Empty (Keras passes None or {}).
+        """
         pass
 
     def on_train_end(self, logs=None):
+        """Called once after training.
+
+        Parameters
+        ----------
+        logs : dict, optional
+            The last epoch's logs.
+        """
         pass
 
     def on_epoch_begin(self, epoch, logs=None):
+        """Called at the start of each epoch.
+
+        Parameters
+        ----------
+        epoch : int
+            The epoch index, from 0.
+        logs : dict, optional
+            Empty.
+        """
         pass
 
     def on_epoch_end(self, epoch, logs=None):
+        """Called at the end of each epoch; set ``self.model.stop_training = True`` to stop.
+
+        Parameters
+        ----------
+        epoch : int
+            The epoch index, from 0.
+        logs : dict, optional
+            The epoch's ``loss`` and metrics, and ``val_`` ones with validation.
+        """
         pass
 
     def on_batch_begin(self, batch, logs=None):
-        """Keras 2 name; ``on_train_batch_begin`` calls it by default."""
+        """Keras 2 name; ``on_train_batch_begin`` calls it by default.
+
+        Parameters
+        ----------
+        batch : int
+            The batch index within the epoch.
+        logs : dict, optional
+            Empty.
+        """
 
     def on_batch_end(self, batch, logs=None):
-        """Keras 2 name; ``on_train_batch_end`` calls it by default."""
+        """Keras 2 name; ``on_train_batch_end`` calls it by default.
+
+        Parameters
+        ----------
+        batch : int
+            The batch index within the epoch.
+        logs : dict, optional
+            The batch's ``loss`` and metrics.
+        """
 
     def on_train_batch_begin(self, batch, logs=None):
+        """Called before each training batch.
+
+        Parameters
+        ----------
+        batch : int
+            The batch index within the epoch, from 0.
+        logs : dict, optional
+            Empty.
+        """
         self.on_batch_begin(batch, logs)
 
     def on_train_batch_end(self, batch, logs=None):
+        """Called after each training batch.
+
+        Parameters
+        ----------
+        batch : int
+            The batch index within the epoch, from 0.
+        logs : dict, optional
+            The batch's ``loss`` and metrics (reading them fetches them from the backend).
+        """
         self.on_batch_end(batch, logs)
 
     def on_test_begin(self, logs=None):
+        """Called before an evaluation.
+
+        Keras's hook, kept so that Keras callbacks run; fastnn's
+        ``evaluate``/``predict`` do not call it yet.
+
+        Parameters
+        ----------
+        logs : dict, optional
+            Empty.
+        """
         pass
 
     def on_test_end(self, logs=None):
+        """Called after an evaluation.
+
+        Keras's hook, kept so that Keras callbacks run; fastnn's
+        ``evaluate``/``predict`` do not call it yet.
+
+        Parameters
+        ----------
+        logs : dict, optional
+            Its ``loss`` and metrics.
+        """
         pass
 
     def on_test_batch_begin(self, batch, logs=None):
+        """Called before each evaluation batch.
+
+        Keras's hook, kept so that Keras callbacks run; fastnn's
+        ``evaluate``/``predict`` do not call it yet.
+
+        Parameters
+        ----------
+        batch : int
+            The batch index within the evaluation, from 0.
+        logs : dict, optional
+            Empty.
+        """
         pass
 
     def on_test_batch_end(self, batch, logs=None):
+        """Called after each evaluation batch.
+
+        Keras's hook, kept so that Keras callbacks run; fastnn's
+        ``evaluate``/``predict`` do not call it yet.
+
+        Parameters
+        ----------
+        batch : int
+            The batch index within the evaluation, from 0.
+        logs : dict, optional
+            The batch's ``loss`` and metrics.
+        """
         pass
 
     def on_predict_begin(self, logs=None):
+        """Called before ``predict``.
+
+        Keras's hook, kept so that Keras callbacks run; fastnn's
+        ``evaluate``/``predict`` do not call it yet.
+
+        Parameters
+        ----------
+        logs : dict, optional
+            Empty.
+        """
         pass
 
     def on_predict_end(self, logs=None):
+        """Called after ``predict``.
+
+        Keras's hook, kept so that Keras callbacks run; fastnn's
+        ``evaluate``/``predict`` do not call it yet.
+
+        Parameters
+        ----------
+        logs : dict, optional
+            Empty.
+        """
         pass
 
     def on_predict_batch_begin(self, batch, logs=None):
+        """Called before each ``predict`` batch.
+
+        Keras's hook, kept so that Keras callbacks run; fastnn's
+        ``evaluate``/``predict`` do not call it yet.
+
+        Parameters
+        ----------
+        batch : int
+            The batch index within the prediction, from 0.
+        logs : dict, optional
+            Empty.
+        """
         pass
 
     def on_predict_batch_end(self, batch, logs=None):
+        """Called after each ``predict`` batch.
+
+        Keras's hook, kept so that Keras callbacks run; fastnn's
+        ``evaluate``/``predict`` do not call it yet.
+
+        Parameters
+        ----------
+        batch : int
+            The batch index within the prediction, from 0.
+        logs : dict, optional
+            Empty.
+        """
         pass
 
 
@@ -112,6 +281,19 @@ class CallbackList(Callback):
     ``add_history`` / ``add_progbar`` append a ``History`` / ``ProgbarLogger``
     unless one is already in the list (Keras puts the progress bar before
     History so that History records what the bar shows).
+
+    Parameters
+    ----------
+    callbacks : list of Callback, optional
+        The callbacks, called in this order.
+    model : Model, optional
+        Set on every callback.
+    params : dict, optional
+        Set on every callback.
+    add_history : bool, default False
+        Append a ``History`` unless one is there.
+    add_progbar : bool, default False
+        Append a ``ProgbarLogger`` unless one is there.
     """
 
     def __init__(self, callbacks=None, model=None, params=None, add_history=False,
@@ -138,6 +320,13 @@ class CallbackList(Callback):
         return len(self.callbacks)
 
     def append(self, callback):
+        """Add ``callback`` at the end (it gets the list's model and params).
+
+        Parameters
+        ----------
+        callback : Callback
+            The callback to add.
+        """
         self.callbacks.append(callback)
         if self.model is not None:
             callback.set_model(self.model)
@@ -266,12 +455,33 @@ class History(Callback):
             except AttributeError:
                 pass
 
-    def plot(self, path=None, metrics=None, figsize=None):
+    def plot(self, path: Any = None, metrics: Optional[list] = None,
+             figsize: Optional[tuple] = None) -> Any:
         """Plot each metric's training and validation curves; save a PNG to ``path``.
 
-        ``metrics`` picks the names to plot (default: every logged name without
-        the ``val_`` prefix). Returns the matplotlib ``Figure`` (it displays
-        itself in Jupyter). Needs matplotlib, an optional dependency.
+        Needs matplotlib, an optional dependency.
+
+        Parameters
+        ----------
+        path : str or os.PathLike, optional
+            Where to save the PNG (default: not saved).
+        metrics : list of str, optional
+            The names to plot (default: every logged name without the
+            ``val_`` prefix); each gets its validation curve beside it.
+        figsize : tuple of float, optional
+            The figure size in inches.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            The figure (it displays itself in Jupyter).
+
+        Raises
+        ------
+        ImportError
+            If matplotlib is not installed.
+        ValueError
+            If the history is empty or a name was not logged.
         """
         try:
             from matplotlib.figure import Figure
@@ -314,6 +524,15 @@ class ProgbarLogger(Callback):
     ``verbose`` (default: ``params["verbose"]`` from ``fit``): 0 silent,
     1 progress bar (one line per epoch when output is not a terminal or ``CI``
     is set), 2 one line per epoch.
+
+    Parameters
+    ----------
+    verbose : {0, 1, 2}, optional
+        As above; default: ``fit``'s ``verbose``.
+    stream : file-like, optional
+        Where to write (default ``sys.stdout``).
+    interval : float, default 0.05
+        The fewest seconds between two redraws of the bar.
     """
 
     def __init__(self, verbose=None, stream=None, interval=0.05):
@@ -324,6 +543,7 @@ class ProgbarLogger(Callback):
 
     @property
     def verbose(self):
+        """The verbosity in effect: the one given, else ``fit``'s."""
         if self._verbose is not None:
             return self._verbose
         verbose = self.params.get("verbose", 1)
@@ -365,10 +585,36 @@ class EarlyStopping(Callback):
     by values that also beat the baseline. Epochs before ``start_from_epoch``
     are ignored. With ``restore_best_weights``, the weights of the best epoch
     are put back when training ends.
+
+    Parameters
+    ----------
+    monitor : str, default "val_loss"
+        The log entry to watch.
+    min_delta : float, default 0.0
+        The least change that counts as an improvement.
+    patience : int, default 0
+        Epochs without improvement before stopping.
+    verbose : int, default 0
+        1: print a line when stopping.
+    mode : {"auto", "min", "max"}, default "auto"
+        Whether lower or higher is better ("auto": higher for accuracies and
+        the like, lower otherwise).
+    baseline : float, optional
+        A value the monitored quantity must beat.
+    restore_best_weights : bool, default False
+        Put the best epoch's weights back at the end.
+    start_from_epoch : int, default 0
+        Epochs to ignore at the start (warm-up).
+
+    Examples
+    --------
+    >>> stop = EarlyStopping(monitor="val_loss", patience=3, restore_best_weights=True)
+    >>> model.fit(x, y, validation_split=0.1, epochs=100, callbacks=[stop])
     """
 
-    def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, verbose=0, mode="auto",
-                 baseline=None, restore_best_weights=False, start_from_epoch=0):
+    def __init__(self, monitor: str = "val_loss", min_delta: float = 0.0, patience: int = 0,
+                 verbose: int = 0, mode: str = "auto", baseline: Optional[float] = None,
+                 restore_best_weights: bool = False, start_from_epoch: int = 0) -> None:
         super().__init__()
         if patience < 0 or start_from_epoch < 0:
             raise ValueError("patience and start_from_epoch must be >= 0")
@@ -433,11 +679,31 @@ class ModelCheckpoint(Callback):
     logs, e.g. ``"ckpt/model-{epoch:02d}-{val_loss:.4f}.npz"``. With
     ``save_best_only``, a save happens only when ``monitor`` improves on the
     best seen (or on ``initial_value_threshold``).
+
+    Parameters
+    ----------
+    filepath : str or os.PathLike
+        Where to save; may hold format fields (above).
+    monitor : str, default "val_loss"
+        The log entry ``save_best_only`` watches.
+    verbose : int, default 0
+        1: print a line at each save.
+    save_best_only : bool, default False
+        Save only when ``monitor`` improves.
+    save_weights_only : bool, default False
+        ``model.save_weights`` instead of ``model.save``.
+    mode : {"auto", "min", "max"}, default "auto"
+        Whether lower or higher is better.
+    save_freq : "epoch" or int, default "epoch"
+        Save after each epoch, or after every that many batches.
+    initial_value_threshold : float, optional
+        The value to beat for the first save with ``save_best_only``.
     """
 
-    def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False,
-                 save_weights_only=False, mode="auto", save_freq="epoch",
-                 initial_value_threshold=None):
+    def __init__(self, filepath: Any, monitor: str = "val_loss", verbose: int = 0,
+                 save_best_only: bool = False, save_weights_only: bool = False,
+                 mode: str = "auto", save_freq: Union[str, int] = "epoch",
+                 initial_value_threshold: Optional[float] = None) -> None:
         super().__init__()
         if save_freq != "epoch" and (isinstance(save_freq, bool)
                                      or not isinstance(save_freq, int) or save_freq < 1):
@@ -446,7 +712,7 @@ class ModelCheckpoint(Callback):
         self.filepath = os.fspath(filepath)
         self.monitor, self.verbose = monitor, verbose
         self.save_best_only, self.save_weights_only = save_best_only, save_weights_only
-        self.save_freq = save_freq
+        self.save_freq: Any = save_freq  # "epoch" or a number of batches
         self.higher_is_better = _better_is_higher(monitor, mode, "ModelCheckpoint")
         if initial_value_threshold is not None:
             self.best = float(initial_value_threshold)
@@ -515,10 +781,30 @@ class ReduceLROnPlateau(Callback):
     After ``patience`` epochs without an improvement larger than ``min_delta``
     the rate becomes ``max(lr * factor, min_lr)``; then ``cooldown`` epochs
     pass before waiting starts again. Adds ``learning_rate`` to the epoch logs.
+
+    Parameters
+    ----------
+    monitor : str, default "val_loss"
+        The log entry to watch.
+    factor : float, default 0.1
+        In (0, 1): the rate's multiplier.
+    patience : int, default 10
+        Epochs without improvement before reducing.
+    verbose : int, default 0
+        1: print a line at each reduction.
+    mode : {"auto", "min", "max"}, default "auto"
+        Whether lower or higher is better.
+    min_delta : float, default 1e-4
+        The least change that counts as an improvement.
+    cooldown : int, default 0
+        Epochs to wait after a reduction before counting again.
+    min_lr : float, default 0.0
+        The lowest rate.
     """
 
-    def __init__(self, monitor="val_loss", factor=0.1, patience=10, verbose=0, mode="auto",
-                 min_delta=1e-4, cooldown=0, min_lr=0.0):
+    def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10,
+                 verbose: int = 0, mode: str = "auto", min_delta: float = 1e-4,
+                 cooldown: int = 0, min_lr: float = 0.0) -> None:
         super().__init__()
         if not 0.0 < factor < 1.0:
             raise ValueError(f"ReduceLROnPlateau: factor must be in (0, 1), got {factor}")
@@ -540,6 +826,7 @@ class ReduceLROnPlateau(Callback):
         return value < self.best - self.min_delta
 
     def in_cooldown(self):
+        """Whether the cooldown after a reduction is still running."""
         return self.cooldown_counter > 0
 
     def on_train_begin(self, logs=None):
@@ -577,9 +864,16 @@ class LearningRateScheduler(Callback):
 
     ``epoch`` counts from 0; ``lr`` is the current rate. A one-argument
     ``schedule(epoch)`` also works. Adds ``learning_rate`` to the epoch logs.
+
+    Parameters
+    ----------
+    schedule : callable
+        ``schedule(epoch, lr) -> new_lr`` (or ``schedule(epoch)``).
+    verbose : int, default 0
+        1: print the rate each epoch.
     """
 
-    def __init__(self, schedule, verbose=0):
+    def __init__(self, schedule: Callable[..., float], verbose: int = 0) -> None:
         super().__init__()
         if not callable(schedule):
             raise TypeError(f"schedule must be a function schedule(epoch, lr), got "
@@ -630,14 +924,23 @@ class CSVLogger(Callback):
     Columns are the sorted keys of the first epoch's logs; a value missing
     later is written as ``NA``. With ``append=True`` rows are added to an
     existing file and the header is not repeated.
+
+    Parameters
+    ----------
+    filename : str or os.PathLike
+        The CSV file (its folder is created).
+    separator : str, default ","
+        The field separator.
+    append : bool, default False
+        Add to an existing file instead of overwriting it.
     """
 
-    def __init__(self, filename, separator=",", append=False):
+    def __init__(self, filename: Any, separator: str = ",", append: bool = False) -> None:
         super().__init__()
         self.filename, self.sep, self.append = os.fspath(filename), separator, append
-        self.keys = None
-        self._file = None
-        self._writer = None
+        self.keys: Optional[list] = None
+        self._file: Any = None
+        self._writer: Any = None
         self._write_header = True
 
     def on_train_begin(self, logs=None):
@@ -697,6 +1000,16 @@ class LambdaCallback(Callback):
     Any hook name is accepted as a keyword (``on_train_begin``,
     ``on_epoch_end``, ``on_train_batch_end``, ``on_batch_end`` …); the
     functions get the hook's arguments (``epoch``/``batch`` and ``logs``).
+
+    Parameters
+    ----------
+    **hooks : callable
+        Functions by hook name.
+
+    Raises
+    ------
+    ValueError
+        If a name is not a hook.
     """
 
     def __init__(self, **hooks):

@@ -38,6 +38,15 @@ class Sequence:
     ``max_queue_size`` are taken as Keras 3's ``PyDataset`` takes them and
     change nothing (a warning says so when they ask for parallel loading).
 
+    Parameters
+    ----------
+    workers : int, default 1
+        Accepted (Keras 3's ``PyDataset``); a value above 1 warns.
+    use_multiprocessing : bool, default False
+        Accepted; True warns.
+    max_queue_size : int, default 10
+        Accepted.
+
     Examples
     --------
     >>> import numpy, fastnn
@@ -91,7 +100,24 @@ PyDataset = Sequence  # Keras 3's name
 def check_loader_options(workers, use_multiprocessing, max_queue_size, where="fit"):
     """Keras's parallel-loading options: checked, and a warning when they ask
     for workers, which fastnn does not start (batches load in the calling
-    thread, so results never depend on them)."""
+    thread, so results never depend on them).
+
+    Parameters
+    ----------
+    workers : int
+        Keras's number of loading workers.
+    use_multiprocessing : bool
+        Keras's process-based loading flag.
+    max_queue_size : int
+        Keras's queue length.
+    where : str, default "fit"
+        The caller, as messages name it.
+
+    Raises
+    ------
+    ValueError
+        If ``workers`` or ``max_queue_size`` is not an integer.
+    """
     if isinstance(workers, bool) or not isinstance(workers, (int, numpy.integer)):
         raise ValueError(f"{where}: workers must be an integer, got {workers!r}")
     if isinstance(max_queue_size, bool) or not isinstance(max_queue_size, (int, numpy.integer)):
@@ -105,7 +131,19 @@ def check_loader_options(workers, use_multiprocessing, max_queue_size, where="fi
 def is_batch_source(x, ops):
     """Whether ``x`` is a source of batches (a Sequence, a generator, any
     other iterator or iterable) rather than the data itself (arrays, lists
-    and tuples of arrays, dicts by input name, anything with a ``shape``)."""
+    and tuples of arrays, dicts by input name, anything with a ``shape``).
+
+    Parameters
+    ----------
+    x : object
+        What was passed as ``x``.
+    ops : Ops
+        The model's backend (its arrays are data).
+
+    Returns
+    -------
+    bool
+    """
     if isinstance(x, Sequence):
         return True
     if x is None or isinstance(x, (list, tuple, dict, str, bytes, range, numpy.ndarray)) \
@@ -118,7 +156,23 @@ def unpack_batch(batch):
     """A batch as ``(x, y, sample_weight)``, by Keras's rule: a tuple (or a
     list) holds ``(x,)``, ``(x, y)`` or ``(x, y, sample_weight)``; anything
     else (an array, a dict by input name) is ``x``. Several inputs are
-    therefore ``((x1, x2), y)``, never ``(x1, x2, y)``."""
+    therefore ``((x1, x2), y)``, never ``(x1, x2, y)``.
+
+    Parameters
+    ----------
+    batch : object
+        One batch of a source.
+
+    Returns
+    -------
+    tuple
+        ``(x, y, sample_weight)``; missing parts are None.
+
+    Raises
+    ------
+    ValueError
+        If a tuple has more than three parts.
+    """
     if isinstance(batch, list):
         batch = tuple(batch)
     if not isinstance(batch, tuple):
@@ -147,6 +201,19 @@ class BatchSource:
     epoch can do. Running out before ``steps`` batches is an error, as is an
     epoch with no batches. (A list is never a source: a list of arrays is
     the data of several inputs.)
+
+    Parameters
+    ----------
+    data : Sequence, iterable or iterator
+        The source.
+    steps : int, optional
+        Batches per epoch (default: all of a Sequence; a generator until it ends).
+    shuffle : bool
+        Visit a Sequence's batches in a new random order each epoch.
+    caller : str
+        ``"fit"``, ``"evaluate"`` or ``"predict"``, as messages name it.
+    steps_name : str
+        The name of the ``steps`` argument, as messages name it.
     """
 
     def __init__(self, data, steps, shuffle, caller, steps_name):
@@ -177,8 +244,13 @@ class BatchSource:
         self._passes = 0
 
     def epoch(self, epoch=None):
-        """The ``(label, batch)`` pairs of one epoch (``epoch``, counted from
-        0, only names it in messages)."""
+        """The ``(label, batch)`` pairs of one epoch.
+
+        Parameters
+        ----------
+        epoch : int, optional
+            Counted from 0; only names the epoch in messages.
+        """
         if self.is_sequence:
             return self._sequence_epoch(epoch)
         return self._iterator_epoch(epoch)

@@ -10,6 +10,7 @@ random draws in every forward pass.
 import numpy
 
 from .backend import get_backend
+from ._types import Any, ArrayIn, Dict, Optional
 from .layers.base import Layer
 from .losses import Loss
 from .random import get_rng
@@ -79,8 +80,11 @@ def _finish(result, raise_on_failure, what):
     return result
 
 
-def gradcheck(obj, *inputs, training=True, eps=1e-6, rtol=1e-5, atol=1e-8, n_directions=2,
-              seed=0, raise_on_failure=True, sample_weight=None, call_kwargs=None, mask=None):
+def gradcheck(obj: Any, *inputs: ArrayIn, training: bool = True, eps: float = 1e-6,
+              rtol: float = 1e-5, atol: float = 1e-8, n_directions: int = 2, seed: int = 0,
+              raise_on_failure: bool = True, sample_weight: Optional[ArrayIn] = None,
+              call_kwargs: Optional[Dict[str, Any]] = None,
+              mask: Optional[ArrayIn] = None) -> "GradcheckResult":
     """Check the gradients of ``obj`` numerically, in float64.
 
     * ``gradcheck(layer, x)`` (or ``(layer, [x1, x2])`` for merge layers):
@@ -97,8 +101,49 @@ def gradcheck(obj, *inputs, training=True, eps=1e-6, rtol=1e-5, atol=1e-8, n_dir
     * ``gradcheck(model, x, y)``: a compiled model's training loss (with
       regularization) against the gradients of all its trainable weights.
 
-    Returns a ``GradcheckResult``; raises ``GradcheckError`` on failure unless
-    ``raise_on_failure=False``.
+    Parameters
+    ----------
+    obj : Layer, Loss or Model
+        What to check.
+    *inputs : array_like
+        The layer's input(s); ``y_true, y_pred`` for a loss; ``x, y`` for a model.
+    training : bool, default True
+        The layer's mode (a layer that draws random numbers, such as Dropout,
+        is reseeded for each evaluation).
+    eps : float, default 1e-6
+        The central finite-difference step.
+    rtol, atol : float
+        Relative and absolute tolerances of the comparison.
+    n_directions : int, default 2
+        Random directions checked per array (one finite difference each).
+    seed : int, default 0
+        Seeds the directions and the output gradient.
+    raise_on_failure : bool, default True
+        Raise ``GradcheckError`` on a mismatch, rather than only report it.
+    sample_weight : array_like, optional
+        A loss's per-sample weights.
+    call_kwargs : dict, optional
+        Keyword arguments of the layer's ``forward``.
+    mask : array_like, optional
+        A loss's mask of padded steps.
+
+    Returns
+    -------
+    GradcheckResult
+        The largest errors found, per array checked.
+
+    Raises
+    ------
+    GradcheckError
+        On a mismatch, unless ``raise_on_failure=False``.
+    TypeError
+        If ``obj`` is not a Layer, a Loss or a compiled Model.
+
+    Examples
+    --------
+    >>> from fastnn import gradcheck
+    >>> from fastnn.layers import Dense
+    >>> gradcheck(Dense(3, activation="tanh", dtype="float64"), numpy.random.rand(4, 5))
     """
     if isinstance(obj, Layer):
         return _check_layer(obj, inputs, training, eps, rtol, atol, n_directions, seed,

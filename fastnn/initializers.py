@@ -8,12 +8,24 @@ import math
 import numpy
 
 from ._registry import Configurable, lookup
+from ._types import Any, Callable, Sequence, Tuple
 from .random import get_rng
 
 
-def compute_fans(shape):
+def compute_fans(shape: Sequence[int]) -> Tuple[int, int]:
     """(fan_in, fan_out) as Keras computes them: a dense kernel is (in, out); a
-    higher-rank kernel is (*receptive_field, in, out)."""
+    higher-rank kernel is (*receptive_field, in, out).
+
+    Parameters
+    ----------
+    shape : tuple of int
+        A weight's shape.
+
+    Returns
+    -------
+    tuple of int
+        ``(fan_in, fan_out)``.
+    """
     shape = tuple(int(s) for s in shape)
     if len(shape) == 0:
         return 1, 1
@@ -24,21 +36,40 @@ def compute_fans(shape):
 
 
 class Initializer(Configurable):
+    """Base class: ``init(shape, dtype)`` returns a host NumPy array drawn
+    from fastnn's seeded generator.
+
+    Examples
+    --------
+    >>> from fastnn.initializers import RandomNormal
+    >>> w = RandomNormal(stddev=0.01)((784, 64), "float32")  # a NumPy array
+    """
     def __call__(self, shape, dtype="float32"):
         raise NotImplementedError
 
 
 class Zeros(Initializer):
+    """All zeros."""
+
     def __call__(self, shape, dtype="float32"):
         return numpy.zeros(shape, dtype=dtype)
 
 
 class Ones(Initializer):
+    """All ones."""
+
     def __call__(self, shape, dtype="float32"):
         return numpy.ones(shape, dtype=dtype)
 
 
 class Constant(Initializer):
+    """Every entry ``value``.
+
+    Parameters
+    ----------
+    value : float, default 0.0
+        The value of every entry.
+    """
     _config_keys = ("value",)
 
     def __init__(self, value=0.0):
@@ -49,6 +80,15 @@ class Constant(Initializer):
 
 
 class RandomNormal(Initializer):
+    """Normal draws.
+
+    Parameters
+    ----------
+    mean : float, default 0.0
+        The mean.
+    stddev : float, default 0.05
+        The standard deviation.
+    """
     _config_keys = ("mean", "stddev")
 
     def __init__(self, mean=0.0, stddev=0.05):
@@ -59,6 +99,15 @@ class RandomNormal(Initializer):
 
 
 class RandomUniform(Initializer):
+    """Uniform draws in ``[minval, maxval)``.
+
+    Parameters
+    ----------
+    minval : float, default -0.05
+        The lower bound.
+    maxval : float, default 0.05
+        The upper bound.
+    """
     _config_keys = ("minval", "maxval")
 
     def __init__(self, minval=-0.05, maxval=0.05):
@@ -81,7 +130,17 @@ def _truncated_normal(shape, stddev):
 
 class VarianceScaling(Initializer):
     """Variance ``scale / n`` with n the fan_in, fan_out or their average; drawn
-    from a truncated normal or a uniform, as in Keras."""
+    from a truncated normal or a uniform, as in Keras.
+
+    Parameters
+    ----------
+    scale : float, default 1.0
+        The variance's numerator.
+    mode : {"fan_in", "fan_out", "fan_avg"}, default "fan_in"
+        Which fan divides it.
+    distribution : {"truncated_normal", "untruncated_normal", "uniform"}
+        What the values are drawn from (default "truncated_normal").
+    """
     _config_keys = ("scale", "mode", "distribution")
 
     def __init__(self, scale=1.0, mode="fan_in", distribution="truncated_normal"):
@@ -122,7 +181,13 @@ LecunNormal = _variance_scaling_class("LecunNormal", 1.0, "fan_in", "truncated_n
 
 class Orthogonal(Initializer):
     """A (scaled) orthogonal matrix: rows or columns orthonormal; higher-rank
-    shapes are flattened to (prod(shape[:-1]), shape[-1])."""
+    shapes are flattened to (prod(shape[:-1]), shape[-1]).
+
+    Parameters
+    ----------
+    gain : float, default 1.0
+        A factor on the matrix.
+    """
     _config_keys = ("gain",)
 
     def __init__(self, gain=1.0):
@@ -153,8 +218,25 @@ _TABLE = {
 }
 
 
-def get(identifier):
-    """An initializer from a name ("glorot_uniform"), an instance, or a callable."""
+def get(identifier: Any) -> Callable[..., Any]:
+    """An initializer from a name ("glorot_uniform"), an instance, or a callable.
+
+    Parameters
+    ----------
+    identifier : str, Initializer, dict or callable
+        A Keras name (``"zeros"``, ``"glorot_uniform"``, ``"he_normal"``,
+        ``"orthogonal"``, ...), an instance or a callable
+        ``f(shape, dtype)`` (returned as is), or ``{"class_name", "config"}``.
+
+    Returns
+    -------
+    callable
+
+    Raises
+    ------
+    ValueError
+        If the name is unknown or ``identifier`` is None.
+    """
     if identifier is None:
         raise ValueError("initializer must not be None")
     init = lookup(_TABLE, identifier, "initializer")

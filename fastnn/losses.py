@@ -20,6 +20,7 @@ fetches it with the other logs, once per logging interval.
 import numpy
 
 from ._registry import Configurable, lookup
+from ._types import Any
 from .backend import ops_for
 
 EPSILON = 1e-7
@@ -58,11 +59,21 @@ def _sample_weight(sample_weight, like):
 class Loss(Configurable):
     """Base class. Subclasses implement ``elementwise`` (value and gradient of
     each output element; the per-sample loss is the mean over the sample's
-    elements) or override ``per_sample``/``gradient`` directly."""
+    elements) or override ``per_sample``/``gradient`` directly.
+
+    Calling a loss, ``loss(y_true, y_pred, sample_weight=None, mask=None)``,
+    returns the (weighted) mean loss over the batch.
+
+    Examples
+    --------
+    >>> from fastnn.losses import MeanSquaredError
+    >>> MeanSquaredError()(numpy.zeros((2, 3)), numpy.ones((2, 3)))
+    1.0
+    """
 
     name = "loss"
     fused_activation = None
-    ops = None  # the owning model's backend, set by Model.compile / Model.to
+    ops: Any = None  # the owning model's backend, set by Model.compile / Model.to
 
     def _ops_for(self, *arrays):
         """The backend to compute on: the model's when the arrays are its own
@@ -114,7 +125,15 @@ class Loss(Configurable):
 
     def elementwise(self, y_true, y_pred):
         """(values, d values / d y_pred), both shaped like ``y_pred``: the
-        per-sample loss is the mean of the sample's values."""
+        per-sample loss is the mean of the sample's values.
+
+        Parameters
+        ----------
+        y_true : array
+            The targets, shaped like ``y_pred``.
+        y_pred : array
+            The predictions, batch axis first.
+        """
         raise NotImplementedError
 
     def _loss_and_grad(self, y_true, y_pred):
@@ -125,11 +144,32 @@ class Loss(Configurable):
         return self.elementwise(y_true, y_pred)
 
     def per_sample(self, y_true, y_pred):
+        """The loss of each sample, shape ``(batch,)``.
+
+        Parameters
+        ----------
+        y_true : array
+            The targets, shaped like ``y_pred``.
+        y_pred : array
+            The predictions, batch axis first.
+        """
         values, _ = self._loss_and_grad(y_true, y_pred)
         return values.reshape(values.shape[0], -1).mean(axis=1)
 
     def forward_backward(self, y_true, y_pred, sample_weight=None, mask=None):
-        """(mean loss as a float, d mean loss / d y_pred)."""
+        """(mean loss as a float, d mean loss / d y_pred).
+
+        Parameters
+        ----------
+        y_true : array
+            The targets, shaped like ``y_pred``.
+        y_pred : array
+            The predictions, batch axis first.
+        sample_weight : array, optional
+            One weight per sample.
+        mask : array, optional
+            ``(batch, steps)`` booleans: the steps that count (a sequence output).
+        """
         y_true, y_pred = self._prepare(y_true, y_pred)
         if mask is not None:
             return self._masked(y_true, y_pred, sample_weight, mask)
@@ -143,6 +183,7 @@ class Loss(Configurable):
 
 
 class MeanSquaredError(Loss):
+    """``(y_pred - y_true) ** 2``, averaged (Keras's ``"mse"``)."""
     name = "mean_squared_error"
 
     def elementwise(self, y_true, y_pred):
@@ -151,6 +192,7 @@ class MeanSquaredError(Loss):
 
 
 class MeanAbsoluteError(Loss):
+    """``|y_pred - y_true|``, averaged (Keras's ``"mae"``)."""
     name = "mean_absolute_error"
 
     def elementwise(self, y_true, y_pred):
@@ -189,6 +231,7 @@ class Hinge(Loss):
 
 
 class SquaredHinge(Hinge):
+    """``max(0, 1 - y * p) ** 2``; labels in {0, 1} are mapped to {-1, 1}."""
     name = "squared_hinge"
 
     def elementwise(self, y_true, y_pred):
@@ -199,7 +242,13 @@ class SquaredHinge(Hinge):
 
 class BinaryCrossentropy(Loss):
     """Binary cross-entropy on probabilities (clipped to [eps, 1 - eps]) or,
-    with ``from_logits=True``, on logits (stable for any logit)."""
+    with ``from_logits=True``, on logits (stable for any logit).
+
+    Parameters
+    ----------
+    from_logits : bool, default False
+        ``y_pred`` holds logits, not probabilities.
+    """
     name = "binary_crossentropy"
     _config_keys = ("from_logits",)
 
@@ -219,7 +268,19 @@ class BinaryCrossentropy(Loss):
         return values, (p - y_true) / (p * (1 - p))
 
     def forward_backward_logits(self, y_true, logits, sample_weight=None, mask=None):
-        """(loss, d loss / d logits, sigmoid(logits)) for a fused sigmoid output."""
+        """(loss, d loss / d logits, sigmoid(logits)) for a fused sigmoid output.
+
+        Parameters
+        ----------
+        y_true : array
+            The targets.
+        logits : array
+            The output before its activation.
+        sample_weight : array, optional
+            One weight per sample.
+        mask : array, optional
+            ``(batch, steps)`` booleans: the steps that count.
+        """
         y_true, logits = self._prepare(y_true, logits)
         fused = BinaryCrossentropy(from_logits=True)
         fused.ops = self.ops
@@ -230,7 +291,13 @@ class BinaryCrossentropy(Loss):
 class CategoricalCrossentropy(Loss):
     """Cross-entropy against one-hot (or soft) targets, on probabilities (which
     are renormalized and clipped, as in Keras) or on logits. Classes lie on the
-    last axis; the per-sample loss sums over it."""
+    last axis; the per-sample loss sums over it.
+
+    Parameters
+    ----------
+    from_logits : bool, default False
+        ``y_pred`` holds logits, not probabilities.
+    """
     name = "categorical_crossentropy"
     _config_keys = ("from_logits",)
     sparse = False
@@ -284,7 +351,19 @@ class CategoricalCrossentropy(Loss):
         return oh
 
     def forward_backward_logits(self, y_true, logits, sample_weight=None, mask=None):
-        """(loss, d loss / d logits, softmax(logits)) for a fused softmax output."""
+        """(loss, d loss / d logits, softmax(logits)) for a fused softmax output.
+
+        Parameters
+        ----------
+        y_true : array
+            The targets.
+        logits : array
+            The output before its activation.
+        sample_weight : array, optional
+            One weight per sample.
+        mask : array, optional
+            ``(batch, steps)`` booleans: the steps that count.
+        """
         fused = type(self)(from_logits=True)
         fused.ops = self.ops
         loss, grad = fused.forward_backward(y_true, logits, sample_weight, mask)
@@ -349,9 +428,27 @@ _TABLE = {
 }
 
 
-def get(identifier):
+def get(identifier: Any) -> Loss:
     """A loss from a Keras name ("mse", "sparse_categorical_crossentropy"), a
-    ``Loss`` instance, or a config dict."""
+    ``Loss`` instance, or a config dict.
+
+    Parameters
+    ----------
+    identifier : str, Loss or dict
+        A Keras name (``"mse"``, ``"mae"``, ``"msle"``, ``"hinge"``,
+        ``"binary_crossentropy"``, ``"categorical_crossentropy"``,
+        ``"sparse_categorical_crossentropy"``, ``"kld"``, ...), an instance
+        (returned as is) or ``{"class_name", "config"}``.
+
+    Returns
+    -------
+    Loss
+
+    Raises
+    ------
+    ValueError
+        If the name is unknown (the message lists the valid ones).
+    """
     loss = lookup(_TABLE, identifier, "loss")
     if not isinstance(loss, Loss):
         raise TypeError(f"loss must be a name or a fastnn.losses.Loss, got {loss!r}")

@@ -17,6 +17,7 @@ import math
 
 import numpy
 
+from ._types import Any, ArrayIn, Optional
 from .backend import backend_of
 
 __all__ = [
@@ -177,30 +178,98 @@ def _error_values(y_true, y_pred, power):
 
 
 # -------------------------------------------------------- standalone functions
-def binary_accuracy(y_true, y_pred, threshold=0.5, sample_weight=None):
-    """Fraction of entries where ``y_pred > threshold`` equals ``y_true`` (0/1)."""
+def binary_accuracy(y_true: ArrayIn, y_pred: ArrayIn, threshold: float = 0.5,
+                    sample_weight: Optional[ArrayIn] = None) -> float:
+    """Fraction of entries where ``y_pred > threshold`` equals ``y_true`` (0/1).
+
+    Parameters
+    ----------
+    y_true : array_like
+        0/1 targets.
+    y_pred : array_like
+        Probabilities (or scores) of the same shape.
+    threshold : float, default 0.5
+        A prediction above it counts as 1.
+    sample_weight : array_like, optional
+        One weight per sample.
+
+    Returns
+    -------
+    float
+    """
     y_true, y_pred = _pair(y_true, y_pred)
     return _weighted_mean(_binary_accuracy_values(y_true, y_pred, threshold), sample_weight)
 
 
-def categorical_accuracy(y_true, y_pred, sample_weight=None):
-    """Fraction of samples whose argmax matches the one-hot (or probability) ``y_true``."""
+def categorical_accuracy(y_true: ArrayIn, y_pred: ArrayIn,
+                         sample_weight: Optional[ArrayIn] = None) -> float:
+    """Fraction of samples whose argmax matches the one-hot (or probability) ``y_true``.
+
+    Parameters
+    ----------
+    y_true : array_like
+        One-hot (or probability) targets, (n, classes).
+    y_pred : array_like
+        Class scores, (n, classes).
+    sample_weight : array_like, optional
+        One weight per sample.
+
+    Returns
+    -------
+    float
+    """
     y_true, y_pred = _pair(y_true, y_pred)
     return _weighted_mean(_categorical_accuracy_values(y_true, y_pred), sample_weight)
 
 
-def sparse_categorical_accuracy(y_true, y_pred, sample_weight=None):
-    """Fraction of samples whose argmax equals the integer label ``y_true``."""
+def sparse_categorical_accuracy(y_true: ArrayIn, y_pred: ArrayIn,
+                                sample_weight: Optional[ArrayIn] = None) -> float:
+    """Fraction of samples whose argmax equals the integer label ``y_true``.
+
+    Parameters
+    ----------
+    y_true : array_like
+        Integer labels, (n,) or (n, 1).
+    y_pred : array_like
+        Class scores, (n, classes).
+    sample_weight : array_like, optional
+        One weight per sample.
+
+    Returns
+    -------
+    float
+    """
     y_true, y_pred = _pair(y_true, y_pred)
     return _weighted_mean(_sparse_categorical_accuracy_values(y_true, y_pred), sample_weight)
 
 
-def accuracy(y_true, y_pred, sample_weight=None, threshold=0.5):
+def accuracy(y_true: ArrayIn, y_pred: ArrayIn, sample_weight: Optional[ArrayIn] = None,
+             threshold: float = 0.5) -> float:
     """Accuracy of any of three kinds, chosen from the shapes as Keras does.
 
     ``y_pred`` with one column (or 1-D) → binary accuracy; integer labels
     against class scores → sparse categorical; equal shapes → categorical.
     When both are 1-D label arrays of integers, the fraction of equal labels.
+
+    Parameters
+    ----------
+    y_true : array_like
+        Targets (labels, one-hot rows or 0/1).
+    y_pred : array_like
+        Predictions (scores, probabilities or labels).
+    sample_weight : array_like, optional
+        One weight per sample.
+    threshold : float, default 0.5
+        For binary accuracy: a prediction above it counts as 1.
+
+    Returns
+    -------
+    float
+
+    Examples
+    --------
+    >>> accuracy([0, 2, 1], [[0.9, 0.1, 0.0], [0.2, 0.2, 0.6], [0.5, 0.4, 0.1]])
+    0.6666666666666666
     """
     y_true, y_pred = _pair(y_true, y_pred)
     if y_pred.ndim == 1 and numpy.issubdtype(y_pred.dtype, numpy.integer):
@@ -212,30 +281,113 @@ def accuracy(y_true, y_pred, sample_weight=None, threshold=0.5):
     return _weighted_mean(_ACCURACY_CORES[kind](y_true, y_pred), sample_weight)
 
 
-def top_k_categorical_accuracy(y_true, y_pred, k=5, sample_weight=None):
-    """Fraction of samples whose one-hot class is among the ``k`` highest scores."""
+def top_k_categorical_accuracy(y_true: ArrayIn, y_pred: ArrayIn, k: int = 5,
+                               sample_weight: Optional[ArrayIn] = None) -> float:
+    """Fraction of samples whose one-hot class is among the ``k`` highest scores.
+
+    Parameters
+    ----------
+    y_true : array_like
+        One-hot targets, (n, classes).
+    y_pred : array_like
+        Class scores, (n, classes).
+    k : int, default 5
+        How many top scores count.
+    sample_weight : array_like, optional
+        One weight per sample.
+
+    Returns
+    -------
+    float
+    """
     y_true, y_pred = _pair(y_true, y_pred)
     return _weighted_mean(_top_k_values(y_true, y_pred, k), sample_weight)
 
 
-def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5, sample_weight=None):
-    """Fraction of samples whose integer label is among the ``k`` highest scores."""
+def sparse_top_k_categorical_accuracy(y_true: ArrayIn, y_pred: ArrayIn, k: int = 5,
+                                      sample_weight: Optional[ArrayIn] = None) -> float:
+    """Fraction of samples whose integer label is among the ``k`` highest scores.
+
+    Parameters
+    ----------
+    y_true : array_like
+        Integer labels, (n,) or (n, 1).
+    y_pred : array_like
+        Class scores, (n, classes).
+    k : int, default 5
+        How many top scores count.
+    sample_weight : array_like, optional
+        One weight per sample.
+
+    Returns
+    -------
+    float
+    """
     y_true, y_pred = _pair(y_true, y_pred)
     return _weighted_mean(_sparse_top_k_values(y_true, y_pred, k), sample_weight)
 
 
-def mean_absolute_error(y_true, y_pred, sample_weight=None):
+def mean_absolute_error(y_true: ArrayIn, y_pred: ArrayIn,
+                        sample_weight: Optional[ArrayIn] = None) -> float:
+    """Mean of ``|y_pred - y_true|`` over all entries (per sample, then
+    weighted over samples).
+
+    Parameters
+    ----------
+    y_true : array_like
+        Targets.
+    y_pred : array_like
+        Predictions of the same shape.
+    sample_weight : array_like, optional
+        One weight per sample.
+
+    Returns
+    -------
+    float
+    """
     y_true, y_pred = _pair(y_true, y_pred)
     return _weighted_mean(_error_values(y_true, y_pred, 1), sample_weight)
 
 
-def mean_squared_error(y_true, y_pred, sample_weight=None):
+def mean_squared_error(y_true: ArrayIn, y_pred: ArrayIn,
+                       sample_weight: Optional[ArrayIn] = None) -> float:
+    """Mean of ``(y_pred - y_true) ** 2`` over all entries (per sample, then
+    weighted over samples).
+
+    Parameters
+    ----------
+    y_true : array_like
+        Targets.
+    y_pred : array_like
+        Predictions of the same shape.
+    sample_weight : array_like, optional
+        One weight per sample.
+
+    Returns
+    -------
+    float
+    """
     y_true, y_pred = _pair(y_true, y_pred)
     return _weighted_mean(_error_values(y_true, y_pred, 2), sample_weight)
 
 
-def root_mean_squared_error(y_true, y_pred, sample_weight=None):
-    """Square root of the mean squared error over all samples (not a mean of roots)."""
+def root_mean_squared_error(y_true: ArrayIn, y_pred: ArrayIn,
+                            sample_weight: Optional[ArrayIn] = None) -> float:
+    """Square root of the mean squared error over all samples (not a mean of roots).
+
+    Parameters
+    ----------
+    y_true : array_like
+        Targets.
+    y_pred : array_like
+        Predictions of the same shape.
+    sample_weight : array_like, optional
+        One weight per sample.
+
+    Returns
+    -------
+    float
+    """
     return math.sqrt(mean_squared_error(y_true, y_pred, sample_weight))
 
 
@@ -317,6 +469,23 @@ def confusion_matrix(y_true, y_pred, labels=None, sample_weight=None, normalize=
     "true" (rows sum to 1), "pred" (columns) or "all". Counts are int64 unless
     weights or normalization make them fractional. Scores and one-hot rows
     are turned into labels by argmax, single probability columns by 0.5.
+
+    Parameters
+    ----------
+    y_true : array_like
+        Labels (or one-hot rows).
+    y_pred : array_like
+        Labels, class scores or probabilities.
+    labels : sequence, optional
+        The labels, in row/column order.
+    sample_weight : array_like, optional
+        One weight per sample.
+    normalize : {None, "true", "pred", "all"}, optional
+        How to normalize the counts.
+
+    Returns
+    -------
+    ndarray
     """
     if normalize not in (None, "true", "pred", "all"):
         raise ValueError(f"normalize must be None, 'true', 'pred' or 'all', got {normalize!r}")
@@ -396,6 +565,30 @@ def precision_recall_f1(y_true, y_pred, average="binary", labels=None, pos_label
     "weighted" (mean weighted by support) or None (per-label arrays, in the
     order of ``labels``, default the sorted union of labels). A ratio with a
     zero denominator is ``zero_division`` (default 0), as in scikit-learn.
+
+    Parameters
+    ----------
+    y_true : array_like
+        Labels (or one-hot rows / 0-1 targets).
+    y_pred : array_like
+        Labels, class scores (argmax) or probabilities (``threshold``).
+    average : {"binary", "micro", "macro", "weighted", None}, default "binary"
+        How per-label values combine (see ``precision_recall_f1``).
+    labels : sequence, optional
+        The labels to include (default: the sorted union of both label sets).
+    pos_label : int, default 1
+        The positive label for ``average="binary"``.
+    sample_weight : array_like, optional
+        One weight per sample.
+    zero_division : float, default 0.0
+        The value of a ratio with a zero denominator.
+    threshold : float, default 0.5
+        A single probability column above it counts as 1.
+
+    Returns
+    -------
+    tuple
+        ``(precision, recall, f1, support)``: floats, or per-label arrays with ``average=None``.
     """
     cm, full, selected, present = _labelled_confusion(y_true, y_pred, labels, sample_weight,
                                                       threshold)
@@ -404,21 +597,93 @@ def precision_recall_f1(y_true, y_pred, average="binary", labels=None, pos_label
 
 def precision(y_true, y_pred, average="binary", labels=None, pos_label=1, sample_weight=None,
               zero_division=0.0, threshold=0.5):
-    """Precision tp / (tp + fp); see ``precision_recall_f1`` for the arguments."""
+    """Precision tp / (tp + fp); see ``precision_recall_f1`` for the arguments.
+
+    Parameters
+    ----------
+    y_true : array_like
+        Labels (or one-hot rows / 0-1 targets).
+    y_pred : array_like
+        Labels, class scores (argmax) or probabilities (``threshold``).
+    average : {"binary", "micro", "macro", "weighted", None}, default "binary"
+        How per-label values combine (see ``precision_recall_f1``).
+    labels : sequence, optional
+        The labels to include (default: the sorted union of both label sets).
+    pos_label : int, default 1
+        The positive label for ``average="binary"``.
+    sample_weight : array_like, optional
+        One weight per sample.
+    zero_division : float, default 0.0
+        The value of a ratio with a zero denominator.
+    threshold : float, default 0.5
+        A single probability column above it counts as 1.
+
+    Returns
+    -------
+    float or ndarray
+    """
     return precision_recall_f1(y_true, y_pred, average, labels, pos_label, sample_weight,
                                zero_division, threshold)[0]
 
 
 def recall(y_true, y_pred, average="binary", labels=None, pos_label=1, sample_weight=None,
            zero_division=0.0, threshold=0.5):
-    """Recall tp / (tp + fn); see ``precision_recall_f1`` for the arguments."""
+    """Recall tp / (tp + fn); see ``precision_recall_f1`` for the arguments.
+
+    Parameters
+    ----------
+    y_true : array_like
+        Labels (or one-hot rows / 0-1 targets).
+    y_pred : array_like
+        Labels, class scores (argmax) or probabilities (``threshold``).
+    average : {"binary", "micro", "macro", "weighted", None}, default "binary"
+        How per-label values combine (see ``precision_recall_f1``).
+    labels : sequence, optional
+        The labels to include (default: the sorted union of both label sets).
+    pos_label : int, default 1
+        The positive label for ``average="binary"``.
+    sample_weight : array_like, optional
+        One weight per sample.
+    zero_division : float, default 0.0
+        The value of a ratio with a zero denominator.
+    threshold : float, default 0.5
+        A single probability column above it counts as 1.
+
+    Returns
+    -------
+    float or ndarray
+    """
     return precision_recall_f1(y_true, y_pred, average, labels, pos_label, sample_weight,
                                zero_division, threshold)[1]
 
 
 def f1_score(y_true, y_pred, average="binary", labels=None, pos_label=1, sample_weight=None,
              zero_division=0.0, threshold=0.5):
-    """F1 = 2 tp / (2 tp + fp + fn); see ``precision_recall_f1`` for the arguments."""
+    """F1 = 2 tp / (2 tp + fp + fn); see ``precision_recall_f1`` for the arguments.
+
+    Parameters
+    ----------
+    y_true : array_like
+        Labels (or one-hot rows / 0-1 targets).
+    y_pred : array_like
+        Labels, class scores (argmax) or probabilities (``threshold``).
+    average : {"binary", "micro", "macro", "weighted", None}, default "binary"
+        How per-label values combine (see ``precision_recall_f1``).
+    labels : sequence, optional
+        The labels to include (default: the sorted union of both label sets).
+    pos_label : int, default 1
+        The positive label for ``average="binary"``.
+    sample_weight : array_like, optional
+        One weight per sample.
+    zero_division : float, default 0.0
+        The value of a ratio with a zero denominator.
+    threshold : float, default 0.5
+        A single probability column above it counts as 1.
+
+    Returns
+    -------
+    float or ndarray
+    """
     return precision_recall_f1(y_true, y_pred, average, labels, pos_label, sample_weight,
                                zero_division, threshold)[2]
 
@@ -436,6 +701,27 @@ def classification_report(y_true, y_pred, labels=None, target_names=None, digits
 
     The last lines hold accuracy (or micro average when ``labels`` leave some
     classes out), the macro average and the support-weighted average.
+
+    Parameters
+    ----------
+    y_true : array_like
+        Labels (or one-hot rows).
+    y_pred : array_like
+        Labels, class scores or probabilities.
+    labels : sequence, optional
+        The labels to report.
+    target_names : list of str, optional
+        Display names, one per label.
+    digits : int, default 2
+        Decimals shown.
+    sample_weight : array_like, optional
+        One weight per sample.
+    zero_division : float, default 0.0
+        The value of a ratio with a zero denominator.
+
+    Returns
+    -------
+    str
     """
     cm, full, selected, present = _labelled_confusion(y_true, y_pred, labels, sample_weight)
     labels = full[selected]
@@ -479,12 +765,26 @@ class Metric:
     name = "metric"
 
     def update_state(self, y_true, y_pred, sample_weight=None):
+        """Add one batch to the accumulated state.
+
+        Parameters
+        ----------
+        y_true : array_like
+            The batch's targets.
+        y_pred : array_like
+            Its predictions.
+        sample_weight : array_like, optional
+            One weight per sample.
+        """
         raise NotImplementedError
 
     def result(self):
+        """The metric over everything seen since the last reset (a float, or a
+        0-d array on a device backend)."""
         raise NotImplementedError
 
     def reset_state(self):
+        """Forget everything seen (``fit`` calls this at each epoch's start)."""
         raise NotImplementedError
 
     def __call__(self, y_true, y_pred, sample_weight=None):
@@ -502,6 +802,15 @@ class MeanMetricWrapper(Metric):
 
     ``fn`` may return one value per sample or a single batch value; a batch
     value counts as many times as the batch has samples.
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(y_true, y_pred, **kwargs)``: per-sample values or one batch value.
+    name : str, optional
+        The key in the logs (default: ``fn.__name__``).
+    **kwargs
+        Passed to ``fn``.
     """
 
     def __init__(self, fn, name=None, **kwargs):
@@ -552,6 +861,17 @@ class Accuracy(MeanMetricWrapper):
 
     None picks the kind from the loss (a name or an object with ``.name``) when
     that decides it, otherwise from the first batch's shapes, as Keras does.
+
+    Parameters
+    ----------
+    kind : {None, "binary", "categorical", "sparse"}, optional
+        The accuracy kind (None: decided as above).
+    loss : str or Loss, optional
+        The model's loss, to decide the kind from.
+    name : str, default "accuracy"
+        The key in the logs.
+    threshold : float, optional
+        Binary accuracy's threshold (default 0.5, or 0 for a loss on logits).
     """
 
     def __init__(self, kind=None, loss=None, name="accuracy", threshold=None):
@@ -582,7 +902,13 @@ class Accuracy(MeanMetricWrapper):
 
 
 class RootMeanSquaredError(MeanMetricWrapper):
-    """Square root of the mean squared error over everything seen."""
+    """Square root of the mean squared error over everything seen.
+
+    Parameters
+    ----------
+    name : str, default "rmse"
+        The key in the logs.
+    """
 
     def __init__(self, name="rmse"):
         super().__init__(_error_values, name=name, power=2)
@@ -600,7 +926,7 @@ class _ConfusionMetric(Metric):
     ``average="auto"`` means "binary" while labels stay in {0, 1}, else "macro".
     """
 
-    _index = None
+    _index: "int | None" = None
 
     def __init__(self, name, average="auto", pos_label=1, zero_division=0.0, threshold=0.5):
         if average != "auto" and average not in _AVERAGES[:-1]:
@@ -670,6 +996,17 @@ class _ConfusionMetric(Metric):
 
 
 class Precision(_ConfusionMetric):
+    """Streaming precision, tp / (tp + fp), over weighted confusion counts.
+
+    Parameters
+    ----------
+    name : str, default "precision"
+        The key in the logs.
+    **kwargs
+        ``average`` ("auto": "binary" while labels stay in {0, 1}, else
+        "macro"; or "binary", "micro", "macro", "weighted"), ``pos_label``
+        (default 1), ``zero_division`` (default 0.0), ``threshold`` (default 0.5).
+    """
     _index = 0
 
     def __init__(self, name="precision", **kwargs):
@@ -677,6 +1014,17 @@ class Precision(_ConfusionMetric):
 
 
 class Recall(_ConfusionMetric):
+    """Streaming recall, tp / (tp + fn), over weighted confusion counts.
+
+    Parameters
+    ----------
+    name : str, default "recall"
+        The key in the logs.
+    **kwargs
+        ``average`` ("auto": "binary" while labels stay in {0, 1}, else
+        "macro"; or "binary", "micro", "macro", "weighted"), ``pos_label``
+        (default 1), ``zero_division`` (default 0.0), ``threshold`` (default 0.5).
+    """
     _index = 1
 
     def __init__(self, name="recall", **kwargs):
@@ -684,6 +1032,17 @@ class Recall(_ConfusionMetric):
 
 
 class F1Score(_ConfusionMetric):
+    """Streaming F1, 2 tp / (2 tp + fp + fn), over weighted confusion counts.
+
+    Parameters
+    ----------
+    name : str, default "f1"
+        The key in the logs.
+    **kwargs
+        ``average`` ("auto": "binary" while labels stay in {0, 1}, else
+        "macro"; or "binary", "micro", "macro", "weighted"), ``pos_label``
+        (default 1), ``zero_division`` (default 0.0), ``threshold`` (default 0.5).
+    """
     _index = 2
 
     def __init__(self, name="f1", **kwargs):
@@ -717,12 +1076,30 @@ def metric_names():
     return sorted(set(_REGISTRY) | set(_ALIASES))
 
 
-def get_metric(metric, loss=None):
+def get_metric(metric: Any, loss: Any = None) -> "Metric":
     """A streaming ``Metric`` from a name, a ``Metric`` or a function ``f(y_true, y_pred)``.
 
     ``loss`` (a name or a loss object with ``.name``) lets "accuracy" pick
     binary, categorical or sparse categorical accuracy. The metric's ``name``
     (its key in the logs) is the name it was asked for, e.g. "acc" stays "acc".
+
+    Parameters
+    ----------
+    metric : str, Metric or callable
+        A name (``"accuracy"``, ``"mae"``, ``"precision"``, ...), a metric
+        (returned as is) or a function ``f(y_true, y_pred)`` (its weighted
+        mean over samples).
+    loss : str or Loss, optional
+        The model's loss.
+
+    Returns
+    -------
+    Metric
+
+    Raises
+    ------
+    ValueError
+        If the name is unknown (the message lists the valid ones).
     """
     if isinstance(metric, Metric):
         return metric

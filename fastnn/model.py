@@ -44,20 +44,54 @@ from .inputs import (_ModelInputs, _check_batch_size, _check_verbose, _keeps_dev
 from .data import (BatchSource, _ModelBatches, _array_batches, _refuse_with_source, _unmasked,
                    check_loader_options, is_batch_source)
 from .graph import _input_mask, _node_kwargs, _output_names, _topological_nodes
+from ._types import (Any, ArrayIn, BackendLike, Callable, Data, Dict, List, Mapping, Optional,
+                     Sequence, Shape, Union)
 
 
 class Model(_ModelInputs, _ModelBatches):
-    """A functional model: ``Model(inputs=x, outputs=y)`` over layer calls."""
+    """A functional model: ``Model(inputs=x, outputs=y)`` over layer calls.
 
-    def __init__(self, inputs=None, outputs=None, name=None, backend=None):
+    Parameters
+    ----------
+    inputs : SymbolicTensor or list of SymbolicTensor, optional
+        The graph's inputs, made with ``fastnn.Input``.
+    outputs : SymbolicTensor or list of SymbolicTensor, optional
+        The graph's outputs: results of layer calls on ``inputs``. Give both
+        or neither (a subclass such as ``Sequential`` builds its graph later).
+    name : str, optional
+        The model's name (default: the class name in lower case).
+    backend : str or Ops, optional
+        Where the model computes (a backend name such as ``"numpy"``, or an ``Ops``);
+        default: the current default backend (``fastnn.set_backend``).
+
+    Raises
+    ------
+    ValueError
+        If only one of ``inputs`` and ``outputs`` is given, or the outputs do
+        not depend on the inputs.
+
+    Examples
+    --------
+    >>> import numpy, fastnn
+    >>> from fastnn.layers import Dense
+    >>> x = fastnn.Input((4,))
+    >>> y = Dense(2, activation="softmax")(Dense(8, activation="relu")(x))
+    >>> model = fastnn.Model(inputs=x, outputs=y)
+    >>> model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    >>> model.predict(numpy.zeros((3, 4), "float32")).shape
+    (3, 2)
+    """
+
+    def __init__(self, inputs: Any = None, outputs: Any = None, name: Optional[str] = None,
+                 backend: Optional[BackendLike] = None) -> None:
         self.name = name or type(self).__name__.lower()
         # Fixed here; the layers move to it when the graph is built.
         self.ops = get_instance(backend) if backend is not None else get_backend()
-        self.optimizer = None
-        self.loss = None
-        self.compiled_metrics = []
+        self.optimizer: Any = None
+        self.loss: Any = None
+        self.compiled_metrics: List[Any] = []
         self.stop_training = False
-        self.history = None
+        self.history: Any = None
         self._graph_ready = False
         if inputs is not None or outputs is not None:
             if inputs is None or outputs is None:
@@ -106,9 +140,20 @@ class Model(_ModelInputs, _ModelBatches):
         for layer in self._input_layers + self._all_layers:
             layer.to(self.ops)
 
-    def to(self, backend):
-        """Compute on ``backend`` (a name or an ``Ops``) from now on: weights,
-        gradients and optimizer state move there (through the host, once)."""
+    def to(self, backend: BackendLike) -> "Model":
+        """Compute on ``backend`` from now on: weights, gradients and
+        optimizer state move there (through the host, once).
+
+        Parameters
+        ----------
+        backend : str or Ops
+            A backend name (``"numpy"``, ``"reference"``, ``"strict"``) or an ``Ops``.
+
+        Returns
+        -------
+        Model
+            The model itself.
+        """
         ops = get_instance(backend)
         if self._graph_ready:
             for layer in self._input_layers + self._all_layers:
@@ -136,14 +181,34 @@ class Model(_ModelInputs, _ModelBatches):
                              if name in layer.trainable_names]
 
     @property
-    def layers(self):
+    def layers(self) -> List[Layer]:
+        """The model's layers in graph order (empty until it is built)."""
         return list(self._layers) if self._graph_ready else []
 
     @property
-    def built(self):
+    def built(self) -> bool:
+        """Whether the graph exists (inputs and every layer's weights)."""
         return self._graph_ready
 
-    def get_layer(self, name=None, index=None):
+    def get_layer(self, name: Optional[str] = None, index: Optional[int] = None) -> Layer:
+        """A layer by name or by position in ``layers``.
+
+        Parameters
+        ----------
+        name : str, optional
+            The layer's name.
+        index : int, optional
+            Its position in ``layers`` (takes precedence over ``name``).
+
+        Returns
+        -------
+        Layer
+
+        Raises
+        ------
+        ValueError
+            If no layer has that name.
+        """
         if index is not None:
             return self.layers[index]
         for layer in self.layers:
@@ -262,8 +327,16 @@ class Model(_ModelInputs, _ModelBatches):
         outs = self._forward(xs, training)[0]
         return outs if len(outs) > 1 else outs[0]
 
-    def build(self, input_shape):
-        """Build with a per-sample ``input_shape`` (batch axis excluded)."""
+    def build(self, input_shape: Shape) -> None:
+        """Build with a per-sample ``input_shape`` (batch axis excluded).
+
+        A functional model is built when it is made; this only checks that.
+
+        Parameters
+        ----------
+        input_shape : tuple of int
+            The per-sample input shape.
+        """
         if not self._graph_ready:
             raise ValueError("a functional Model is built from its inputs and outputs")
 
@@ -274,23 +347,38 @@ class Model(_ModelInputs, _ModelBatches):
         return [p for layer in self._all_layers for p in layer.params.values()]
 
     @property
-    def weights(self):
+    def weights(self) -> List[Any]:
+        """Every weight array (trainable or not), on the model's backend, in layer order."""
         return self._params() if self._graph_ready else []
 
     @property
-    def trainable_weights(self):
+    def trainable_weights(self) -> List[Any]:
+        """The weight arrays that training updates, in layer order."""
         return self._params(True) if self._graph_ready else []
 
-    def count_params(self):
+    def count_params(self) -> int:
+        """The number of scalars in all weights (trainable or not)."""
         self._require_built("count_params")
         return int(sum(p.size for p in self._params()))
 
-    def get_weights(self):
+    def get_weights(self) -> List[numpy.ndarray]:
         """All weights, as a list of NumPy arrays in layer order."""
         self._require_built("get_weights")
         return [numpy.array(self.ops.to_numpy(p), copy=True) for p in self._params()]
 
-    def set_weights(self, weights):
+    def set_weights(self, weights: Sequence[ArrayIn]) -> None:
+        """Overwrite every weight, in the order of ``get_weights``.
+
+        Parameters
+        ----------
+        weights : list of array_like
+            One array per weight, each of the weight's shape.
+
+        Raises
+        ------
+        ValueError
+            If the count or a shape differs (nothing is written then).
+        """
         self._require_built("set_weights")
         params = self._params()
         if len(weights) != len(params):
@@ -303,14 +391,36 @@ class Model(_ModelInputs, _ModelBatches):
             p[...] = self.ops.asarray(w, dtype=p.dtype)
 
     # ---------------------------------------------------------------- compile
-    def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None):
+    def compile(self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Any = None,
+                loss_weights: Union[Sequence[float], Mapping[str, float], None] = None) -> None:
         """Choose the optimizer, the loss and the metrics reported by ``fit``.
 
-        With several outputs, as Keras: ``loss`` is one loss for every output,
-        a list (one per output) or a dict by output name (an output without a
-        loss is not trained on); ``loss_weights`` a list or dict of the
-        factors of the outputs' losses in the total; ``metrics`` a list of
-        lists or a dict by output name (a flat list applies to every output).
+        Parameters
+        ----------
+        optimizer : str or Optimizer, default "rmsprop"
+            An optimizer name (``"adam"``, ``"sgd"``, ...) or instance.
+        loss : str, Loss, callable, list or dict
+            The loss: a name (``"mse"``, ``"sparse_categorical_crossentropy"``,
+            ...), a ``fastnn.losses.Loss`` or a function ``f(y_true, y_pred)``.
+            With several outputs, as Keras: one loss for every output, a list
+            (one per output) or a dict by output name; an output without a
+            loss is not trained on.
+        metrics : list or dict, optional
+            Metric names or ``fastnn.metrics.Metric`` instances reported by
+            ``fit``/``evaluate``. With several outputs, a list of lists or a
+            dict by output name (a flat list applies to every output).
+        loss_weights : list or dict, optional
+            The factors of the outputs' losses in the total (default 1 each).
+
+        Raises
+        ------
+        ValueError
+            If no loss is given, a name is unknown or an output has metrics
+            but no loss.
+
+        Examples
+        --------
+        >>> model.compile(optimizer="adam", loss="mse", metrics=["mae"])
         """
         if loss is None:
             raise ValueError("compile needs a loss, e.g. loss='mse' or "
@@ -440,8 +550,26 @@ class Model(_ModelInputs, _ModelBatches):
     def _regularization_loss(self):
         return sum(reg(layer.params[name]) for layer, name, reg in self._regularized)
 
-    def train_on_batch(self, x, y, sample_weight=None, return_dict=False):
-        """One gradient step on one batch; returns the loss (and metrics)."""
+    def train_on_batch(self, x: Data, y: Data, sample_weight: Optional[ArrayIn] = None,
+                       return_dict: bool = False) -> Any:
+        """One gradient step on one batch.
+
+        Parameters
+        ----------
+        x : array_like or list of array_like
+            The inputs of the batch.
+        y : array_like or list of array_like
+            The targets.
+        sample_weight : array_like, optional
+            One weight per sample.
+        return_dict : bool, default False
+            Return ``{name: value}`` instead of a list.
+
+        Returns
+        -------
+        float, list of float or dict
+            The loss (and the metrics) on this batch.
+        """
         self._require_compiled("train_on_batch")
         xs = self._prepare_x(x)
         ys = self._prepare_y(y, xs[0].shape[0])
@@ -449,7 +577,25 @@ class Model(_ModelInputs, _ModelBatches):
         loss, parts, preds = self._train_step(xs, ys, sample_weight)
         return self._batch_result(loss, parts, ys, preds, sample_weight, return_dict)
 
-    def test_on_batch(self, x, y, sample_weight=None, return_dict=False):
+    def test_on_batch(self, x: Data, y: Data, sample_weight: Optional[ArrayIn] = None,
+                      return_dict: bool = False) -> Any:
+        """Loss (and metrics) on one batch, without training.
+
+        Parameters
+        ----------
+        x : array_like or list of array_like
+            The inputs of the batch.
+        y : array_like or list of array_like
+            The targets.
+        sample_weight : array_like, optional
+            One weight per sample.
+        return_dict : bool, default False
+            Return ``{name: value}`` instead of a list.
+
+        Returns
+        -------
+        float, list of float or dict
+        """
         self._require_compiled("test_on_batch")
         xs = self._prepare_x(x)
         ys = self._prepare_y(y, xs[0].shape[0])
@@ -478,18 +624,35 @@ class Model(_ModelInputs, _ModelBatches):
         logs = dict(self._loss_logs(loss, parts, self._metric_table))
         return logs if return_dict else (list(logs.values()) if len(logs) > 1 else logs["loss"])
 
-    def predict_on_batch(self, x):
+    def predict_on_batch(self, x: Data) -> Any:
+        """Outputs for one batch, in one forward pass.
+
+        Parameters
+        ----------
+        x : array_like or list of array_like
+            The inputs of the batch.
+
+        Returns
+        -------
+        ndarray or list of ndarray
+            One array per output.
+        """
         xs = self._prepare_x(x)
         keep = _keeps_device(x, self.ops)
         outs = [o if keep else self.ops.to_numpy(o) for o in self._forward(xs, False)[0]]
         return outs if len(outs) > 1 else outs[0]
 
     # ------------------------------------------------------------------- fit
-    def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None,
-            validation_split=0.0, validation_data=None, shuffle=True, class_weight=None,
-            sample_weight=None, initial_epoch=0, steps_per_epoch=None, validation_steps=None,
-            max_queue_size=10, workers=1, use_multiprocessing=False):
-        """Train for ``epochs`` passes over the data; returns a ``History``.
+    def fit(self, x: Data = None, y: Data = None, batch_size: Optional[int] = None,
+            epochs: int = 1, verbose: Union[int, str] = "auto",
+            callbacks: Optional[Sequence[Any]] = None, validation_split: float = 0.0,
+            validation_data: Data = None, shuffle: bool = True,
+            class_weight: Optional[Mapping[int, float]] = None,
+            sample_weight: Optional[ArrayIn] = None, initial_epoch: int = 0,
+            steps_per_epoch: Optional[int] = None, validation_steps: Optional[int] = None,
+            max_queue_size: int = 10, workers: int = 1,
+            use_multiprocessing: bool = False) -> Any:
+        """Train for ``epochs`` passes over the data.
 
         ``x`` is the data as arrays (with ``y``, ``sample_weight``,
         ``batch_size``, default 32), or, as in Keras, a source of batches: a
@@ -518,6 +681,64 @@ class Model(_ModelInputs, _ModelBatches):
         ``use_multiprocessing`` and ``max_queue_size`` are accepted for Keras
         code and change nothing (a warning says so when they ask for
         workers). ``class_weight`` weighs the training batches only.
+
+        Parameters
+        ----------
+        x : array_like, list or dict of array_like, Sequence, generator or iterable
+            The inputs (one array per model input), or a source of batches.
+        y : array_like, list or dict of array_like, optional
+            The targets, one per output (arrays only).
+        batch_size : int, optional
+            Samples per gradient step (arrays only; default 32).
+        epochs : int, default 1
+            The epoch to stop after (counting from 0, so ``initial_epoch``
+            onwards).
+        verbose : {"auto", 0, 1, 2}, default "auto"
+            0 silent, 1 a progress bar per epoch, 2 one line per epoch;
+            ``"auto"`` is 1.
+        callbacks : list of Callback, optional
+            Called at the start and end of training, epochs and batches.
+        validation_split : float, default 0.0
+            The fraction of the arrays (taken from the end, before shuffling)
+            held out to validate on after each epoch.
+        validation_data : tuple or batch source, optional
+            ``(x_val, y_val)`` or ``(x_val, y_val, sample_weight)``, or a
+            source of batches, evaluated after each epoch (``val_`` logs).
+        shuffle : bool, default True
+            Shuffle the samples (arrays) or the batch order (a Sequence) each epoch.
+        class_weight : dict, optional
+            ``{class index: weight}`` multiplying the loss of each sample of
+            that class (models with one output).
+        sample_weight : array_like, optional
+            One weight per training sample.
+        initial_epoch : int, default 0
+            The epoch to start at (to resume a run).
+        steps_per_epoch : int, optional
+            Batches per epoch from a batch source.
+        validation_steps : int, optional
+            Batches read from a validation source after each epoch.
+        max_queue_size, workers, use_multiprocessing
+            Accepted for Keras code; batches are read in this thread.
+
+        Returns
+        -------
+        History
+            ``history.history`` maps each log name (``loss``, metrics,
+            ``val_`` ones) to its value per epoch.
+
+        Raises
+        ------
+        RuntimeError
+            If the model is not compiled.
+        ValueError
+            If the data do not fit the model (the message names the input,
+            its shape and the shape expected) or arguments conflict.
+
+        Examples
+        --------
+        >>> history = model.fit(x_train, y_train, batch_size=64, epochs=10,
+        ...                     validation_split=0.1)
+        >>> history.history["val_loss"]
         """
         self._require_compiled("fit")
         if not isinstance(epochs, (int, numpy.integer)) or epochs < 0:
@@ -533,6 +754,7 @@ class Model(_ModelInputs, _ModelBatches):
 
             def epoch_batches(epoch):
                 return self._source_batches(train, epoch, class_weight=class_weight)
+            val: Any
             steps, samples, val_batch_size, val = train.steps, None, 256, None
         else:
             if steps_per_epoch is not None:
@@ -593,7 +815,9 @@ class Model(_ModelInputs, _ModelBatches):
                                                   val_source.steps)
                 val_source.end_epoch()
             elif val is not None:
-                val_logs = self._evaluate_batches(_array_batches(*val, val_batch_size),
+                val_xs, val_ys, val_sw = val
+                val_logs = self._evaluate_batches(_array_batches(val_xs, val_ys, val_sw,
+                                                                 val_batch_size),
                                                   math.ceil(val[0][0].shape[0] / val_batch_size))
             if val_source is not None or val is not None:
                 logs.update({"val_" + k: v for k, v in val_logs.items()})
@@ -601,16 +825,42 @@ class Model(_ModelInputs, _ModelBatches):
         return loop.end()
 
     # -------------------------------------------------------------- evaluate
-    def evaluate(self, x=None, y=None, batch_size=None, verbose=0, sample_weight=None,
-                 return_dict=False, steps=None, *, max_queue_size=10, workers=1,
-                 use_multiprocessing=False):
-        """Loss (and metrics) over ``(x, y)``; a dict with ``return_dict=True``.
-        ``x`` may also be a generator or a Sequence of ``(x, y)`` or ``(x, y,
-        sample_weight)`` batches (read for ``steps`` batches, default all;
-        ``y``, ``sample_weight`` and ``batch_size`` are then refused), as in
-        ``fit``. ``verbose``: 0 silent, 1 a progress bar with the running loss
-        and metrics (one final line when output is not a terminal), 2 one
-        final line; ``"auto"`` is 1."""
+    def evaluate(self, x: Data = None, y: Data = None, batch_size: Optional[int] = None,
+                 verbose: Union[int, str] = 0, sample_weight: Optional[ArrayIn] = None,
+                 return_dict: bool = False, steps: Optional[int] = None, *,
+                 max_queue_size: int = 10, workers: int = 1,
+                 use_multiprocessing: bool = False) -> Any:
+        """Loss (and metrics) over ``(x, y)``, without training.
+
+        Parameters
+        ----------
+        x : array_like, list or dict of array_like, Sequence, generator or iterable
+            The inputs, or a source of ``(x, y)`` or ``(x, y, sample_weight)``
+            batches as in ``fit`` (``y``, ``sample_weight`` and
+            ``batch_size`` are then refused).
+        y : array_like, list or dict of array_like, optional
+            The targets.
+        batch_size : int, optional
+            Samples per forward pass (default 32).
+        verbose : {"auto", 0, 1, 2}, default 0
+            0 silent, 1 a progress bar with the running loss and metrics (one
+            final line when output is not a terminal), 2 one final line;
+            ``"auto"`` is 1.
+        sample_weight : array_like, optional
+            One weight per sample.
+        return_dict : bool, default False
+            Return ``{name: value}`` instead of a list.
+        steps : int, optional
+            Batches read from a source (default: all).
+        max_queue_size, workers, use_multiprocessing
+            Accepted for Keras code; batches are read in this thread.
+
+        Returns
+        -------
+        float, list of float or dict
+            The loss alone when nothing else is measured, else the loss and
+            the metrics (a list in ``metrics_names`` order, or a dict).
+        """
         self._require_compiled("evaluate")
         verbose = _check_verbose(verbose)
         check_loader_options(workers, use_multiprocessing, max_queue_size, "evaluate")
@@ -640,14 +890,31 @@ class Model(_ModelInputs, _ModelBatches):
         return list(logs.values()) if len(logs) > 1 else logs["loss"]
 
     # --------------------------------------------------------------- predict
-    def predict(self, x, batch_size=None, verbose=0, steps=None, *, max_queue_size=10,
-                workers=1, use_multiprocessing=False):
-        """Outputs for ``x`` in batches (nothing is kept for backward): an
-        array, or a list of arrays for a model with several outputs.
-        ``x`` may also be a generator or a Sequence of batches (``x``, or
-        ``(x, y)`` whose ``y`` is not used), read for ``steps`` batches
-        (default all), as in ``fit``. ``verbose`` as in ``evaluate`` (a bar
-        of the batches done)."""
+    def predict(self, x: Data, batch_size: Optional[int] = None, verbose: Union[int, str] = 0,
+                steps: Optional[int] = None, *, max_queue_size: int = 10, workers: int = 1,
+                use_multiprocessing: bool = False) -> Any:
+        """Outputs for ``x``, computed in batches (nothing is kept for backward).
+
+        Parameters
+        ----------
+        x : array_like, list or dict of array_like, Sequence, generator or iterable
+            The inputs, or a source of batches (``x``, or ``(x, y)`` whose
+            ``y`` is not used) as in ``fit``.
+        batch_size : int, optional
+            Samples per forward pass (arrays only; default 32).
+        verbose : {"auto", 0, 1, 2}, default 0
+            As in ``evaluate`` (a bar of the batches done).
+        steps : int, optional
+            Batches read from a source (default: all).
+        max_queue_size, workers, use_multiprocessing
+            Accepted for Keras code; batches are read in this thread.
+
+        Returns
+        -------
+        ndarray or list of ndarray
+            One array per output, batch axis first (NumPy for NumPy input;
+            the backend's arrays for backend input).
+        """
         verbose = _check_verbose(verbose)
         check_loader_options(workers, use_multiprocessing, max_queue_size, "predict")
         ops = self.ops
@@ -669,7 +936,7 @@ class Model(_ModelInputs, _ModelBatches):
             steps = math.ceil(n / batch_size) if n else None
             batches = ((xb, True) for xb, _, _ in _array_batches(xs, [], None, batch_size))
         bar = Progbar(steps, verbose=verbose) if verbose and (steps or source) else None
-        outs = [[] for _ in self.outputs]
+        outs: List[List[Any]] = [[] for _ in self.outputs]
         # Host input gets host output (one transfer each): a source's when every batch was.
         keep, step = source is not None or _keeps_device(x, ops), 0
         for step, (xb, keep_batch) in enumerate(batches, 1):
@@ -690,41 +957,90 @@ class Model(_ModelInputs, _ModelBatches):
         return result if len(result) > 1 else result[0]
 
     # ---------------------------------------------------------------- saving
-    def save(self, path, include_optimizer=True):
+    def save(self, path: Any, include_optimizer: bool = True) -> None:
         """Write architecture, weights and (by default) optimizer state to one
-        file, atomically. Load it with ``fastnn.load_model(path)``."""
+        file, atomically. Load it with ``fastnn.load_model(path)``.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write, in fastnn's format (a zip of JSON and ``.npy``
+            files); ``.fastnn`` is the usual suffix.
+        include_optimizer : bool, default True
+            Also save the optimizer's state, so training resumes where it stopped.
+
+        Raises
+        ------
+        ValueError
+            If the name ends in a Keras suffix (``.h5``, ``.hdf5``,
+            ``.keras``): the file would not be in that format.
+        """
         from .saving import check_suffix, save_model
         check_suffix(path)
         save_model(self, path, include_optimizer)
 
-    def save_weights(self, path):
+    def save_weights(self, path: Any) -> None:
+        """Write the weights only (no architecture) to ``path``.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write (fastnn's format; Keras suffixes are refused).
+        """
         from .saving import check_suffix, save_weights
         self._require_built("save_weights")
         check_suffix(path, "weights")
         save_weights(self, path)
 
-    def load_weights(self, path):
+    def load_weights(self, path: Any) -> None:
+        """Read weights written by ``save_weights`` (or ``save``) into this model.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to read; its weights must match this model's layers and shapes.
+        """
         from .saving import load_weights
         self._require_built("load_weights")
         load_weights(self, path)
 
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
+        """The architecture as a JSON-able dict (layers, their configs, connections)."""
         from .saving import model_config
         return model_config(self)
 
-    def to_json(self, **kwargs):
+    def to_json(self, **kwargs: Any) -> str:
         """The architecture as a JSON string (no weights), as in Keras; rebuild
-        it with ``fastnn.models.model_from_json``. ``kwargs`` go to ``json.dumps``."""
+        it with ``fastnn.models.model_from_json``.
+
+        Parameters
+        ----------
+        **kwargs
+            Passed to ``json.dumps`` (``indent=2``, ...).
+
+        Returns
+        -------
+        str
+        """
         from .saving import model_to_json
         return model_to_json(self, **kwargs)
 
     # --------------------------------------------------------------- summary
-    def summary(self, print_fn=print, line_length=None):
+    def summary(self, print_fn: Callable[[str], Any] = print,
+                line_length: Optional[int] = None) -> None:
         """Print the input rows, then layers, output shapes and parameter counts,
         as Keras does (a composite layer's count includes the layers it holds;
         a layer with several outputs lists each output's shape). A graph that
         is not a plain chain also gets Keras's "Connected to" column, naming
-        each call's inputs as ``layer[node][tensor]``."""
+        each call's inputs as ``layer[node][tensor]``.
+
+        Parameters
+        ----------
+        print_fn : callable, default print
+            Called with each line.
+        line_length : int, optional
+            Total width (default 65, or 98 with "Connected to").
+        """
         self._require_built("summary")
         from .summary import print_summary
         print_summary(self, print_fn, line_length)
@@ -735,16 +1051,50 @@ class Sequential(Model):
 
     The input shape comes from a leading ``fastnn.Input``/``InputLayer``, from
     the first layer's ``input_shape=``, or from the first data it sees.
+
+    Parameters
+    ----------
+    layers : list of Layer, optional
+        The layers in order (a ``fastnn.Input`` may come first).
+    name : str, optional
+        The model's name.
+    backend : str or Ops, optional
+        Where it computes, as for ``Model``.
+
+    Examples
+    --------
+    >>> from fastnn import Sequential
+    >>> from fastnn.layers import Dense
+    >>> model = Sequential([Dense(64, activation="relu", input_shape=(784,)),
+    ...                     Dense(10, activation="softmax")])
+    >>> model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+    ...               metrics=["accuracy"])
     """
 
-    def __init__(self, layers=None, name=None, backend=None):
+    def __init__(self, layers: Optional[Sequence[Any]] = None, name: Optional[str] = None,
+                 backend: Optional[BackendLike] = None) -> None:
         super().__init__(name=name, backend=backend)
-        self._stack = []
-        self._input = None
+        self._stack: List[Layer] = []
+        self._input: Optional[SymbolicTensor] = None
         for layer in layers or []:
             self.add(layer)
 
-    def add(self, layer):
+    def add(self, layer: Any) -> None:
+        """Append ``layer`` to the stack (builds the model once its input shape is known).
+
+        Parameters
+        ----------
+        layer : Layer or SymbolicTensor
+            A layer taking one input, or a ``fastnn.Input`` as the first element.
+
+        Raises
+        ------
+        TypeError
+            If ``layer`` is not a fastnn layer.
+        ValueError
+            If it merges several inputs (use the functional ``Model``) or the
+            shapes do not fit.
+        """
         if isinstance(layer, SymbolicTensor) and getattr(layer, "input_layer", None) is not None:
             if self._stack or self._input is not None:
                 raise ValueError("an Input can only be the first element of a Sequential")
@@ -765,10 +1115,18 @@ class Sequential(Model):
             self.build()
 
     @property
-    def layers(self):
+    def layers(self) -> List[Layer]:
+        """The layers in stack order."""
         return list(self._stack)
 
-    def build(self, input_shape=None):
+    def build(self, input_shape: Optional[Shape] = None) -> None:
+        """Build the stack for a per-sample ``input_shape`` (batch axis excluded).
+
+        Parameters
+        ----------
+        input_shape : tuple of int, optional
+            Needed only when no input shape is known yet.
+        """
         if self._input is None:
             if input_shape is None:
                 raise ValueError("Sequential.build needs the per-sample input shape")

@@ -7,6 +7,8 @@ import numbers
 
 import numpy
 
+from ._types import Any, ArrayIn, Iterator, List, Optional, Tuple, Union
+
 __all__ = ["train_test_split", "StandardScaler", "MinMaxScaler", "to_categorical",
            "one_hot", "batch_iterator"]
 
@@ -72,13 +74,36 @@ def _stratified_test_indices(labels, n_test, rng):
     return numpy.concatenate(test)
 
 
-def train_test_split(*arrays, test_size=0.25, seed=None, shuffle=True, stratify=None):
+def train_test_split(*arrays: ArrayIn, test_size: Union[float, int] = 0.25,
+                     seed: Optional[int] = None, shuffle: bool = True,
+                     stratify: Optional[ArrayIn] = None) -> List[Any]:
     """Split arrays into train and test parts, aligned along the first axis.
 
     Returns ``a_train, a_test, b_train, b_test, ...`` (scikit-learn's order).
     ``test_size`` is a fraction in (0, 1) (rounded up) or a sample count.
     ``stratify`` (labels of length n) keeps each class's proportion in both
     parts; it needs ``shuffle=True``. Same ``seed``, same split.
+
+    Parameters
+    ----------
+    *arrays : array_like
+        Arrays with the same first-axis length.
+    test_size : float or int, default 0.25
+        A fraction in (0, 1) or a number of samples.
+    seed : int, optional
+        Seeds the shuffle.
+    shuffle : bool, default True
+        Shuffle before splitting.
+    stratify : array_like, optional
+        Class labels whose proportions both parts keep.
+
+    Returns
+    -------
+    list of ndarray
+
+    Examples
+    --------
+    >>> x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, seed=0)
     """
     arrays, n = _check_aligned(arrays)
     n_test = _resolve_test_count(test_size, n)
@@ -140,6 +165,13 @@ class _Scaler:
                              f"the scaler was fitted on {self.n_features_in_}")
 
     def fit(self, x):
+        """Learn the per-feature statistics from ``x``; returns ``self``.
+
+        Parameters
+        ----------
+        x : array_like
+            ``(n_samples, n_features)``, finite.
+        """
         x = _check_features(x, f"{type(self).__name__}.fit")
         if x.shape[0] == 0:
             raise ValueError(f"{type(self).__name__}.fit: x has no samples")
@@ -148,15 +180,36 @@ class _Scaler:
         return self
 
     def fit_transform(self, x):
+        """``fit(x)`` then ``transform(x)``.
+
+        Parameters
+        ----------
+        x : array_like
+            ``(n_samples, n_features)``, finite.
+        """
         return self.fit(x).transform(x)
 
     def transform(self, x):
+        """Scale ``x`` with the fitted statistics.
+
+        Parameters
+        ----------
+        x : array_like
+            ``(n_samples, n_features)``, finite.
+        """
         self._require_fitted("transform")
         x = _check_features(x, f"{type(self).__name__}.transform")
         self._check_width(x, "transform")
         return ((x - self._shift) * self._scale).astype(_out_dtype(x))
 
     def inverse_transform(self, x):
+        """Undo ``transform``.
+
+        Parameters
+        ----------
+        x : array_like
+            ``(n_samples, n_features)``, finite.
+        """
         self._require_fitted("inverse_transform")
         x = _check_features(x, f"{type(self).__name__}.inverse_transform")
         self._check_width(x, "inverse_transform")
@@ -168,6 +221,13 @@ class StandardScaler(_Scaler):
 
     Constant features get scale 1 (they become 0), never a division by zero.
     Attributes after ``fit``: ``mean_``, ``scale_``, ``n_features_in_``.
+
+    Parameters
+    ----------
+    with_mean : bool, default True
+        Subtract the mean.
+    with_std : bool, default True
+        Divide by the standard deviation.
     """
 
     def __init__(self, with_mean=True, with_std=True):
@@ -187,6 +247,11 @@ class MinMaxScaler(_Scaler):
 
     Constant features map to the lower end of the range.
     Attributes after ``fit``: ``data_min_``, ``data_max_``, ``n_features_in_``.
+
+    Parameters
+    ----------
+    feature_range : tuple of float, default (0.0, 1.0)
+        ``(min, max)`` of the scaled training data.
     """
 
     def __init__(self, feature_range=(0.0, 1.0)):
@@ -206,11 +271,31 @@ class MinMaxScaler(_Scaler):
         self._shift = self.data_min_ - lo / self._scale
 
 
-def to_categorical(y, num_classes=None, dtype="float32"):
+def to_categorical(y: ArrayIn, num_classes: Optional[int] = None,
+                   dtype: Any = "float32") -> Any:
     """One-hot encode integer labels: shape ``y.shape + (num_classes,)``.
 
     Like ``keras.utils.to_categorical``: a trailing axis of size 1 is dropped
     first, ``num_classes`` defaults to ``max(y) + 1``.
+
+    Parameters
+    ----------
+    y : array_like of int
+        Class labels.
+    num_classes : int, optional
+        The number of classes (default ``max(y) + 1``).
+    dtype : str or dtype, default "float32"
+        The output type.
+
+    Returns
+    -------
+    ndarray
+
+    Examples
+    --------
+    >>> to_categorical([0, 2], num_classes=3)
+    array([[1., 0., 0.],
+           [0., 0., 1.]], dtype=float32)
     """
     y = numpy.asarray(y)
     if y.size and not numpy.issubdtype(y.dtype, numpy.integer):
@@ -234,10 +319,22 @@ def to_categorical(y, num_classes=None, dtype="float32"):
 one_hot = to_categorical
 
 
-def batch_iterator(*arrays, batch_size=32, shuffle=False, seed=None):
+def batch_iterator(*arrays: ArrayIn, batch_size: int = 32, shuffle: bool = False,
+                   seed: Optional[int] = None) -> Iterator[Any]:
     """Yield aligned batches ``(a[idx], b[idx], ...)``; the last partial batch is kept.
 
     With one array, yields the batch itself rather than a 1-tuple.
+
+    Parameters
+    ----------
+    *arrays : array_like
+        Arrays with the same first-axis length.
+    batch_size : int, default 32
+        Samples per batch.
+    shuffle : bool, default False
+        Visit the samples in a random order.
+    seed : int, optional
+        Seeds the order.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) \
             or batch_size < 1:

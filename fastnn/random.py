@@ -8,10 +8,25 @@ import numpy
 _rng = numpy.random.default_rng()
 
 
-def set_seed(seed):
+def set_seed(seed: int) -> numpy.random.Generator:
     """Seed fastnn's random generator (initializers, dropout, noise, shuffling).
 
     Two CPU runs after the same ``set_seed`` give bit-identical results.
+
+    Parameters
+    ----------
+    seed : int
+        A non-negative integer; every backend in use is reseeded from it.
+
+    Returns
+    -------
+    numpy.random.Generator
+        The new generator.
+
+    Raises
+    ------
+    ValueError
+        If ``seed`` is not a non-negative integer.
     """
     global _rng
     if not isinstance(seed, (int, numpy.integer)) or seed < 0:
@@ -22,6 +37,6 @@ def set_seed(seed):
     return _rng
 
 
-def get_rng():
+def get_rng() -> numpy.random.Generator:
     """The generator fastnn draws from (a ``numpy.random.Generator``)."""
     return _rng

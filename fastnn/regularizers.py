@@ -6,6 +6,7 @@ Python float for host arrays and a 0-d array on a device backend (no sync)."""
 import numpy
 
 from ._registry import Configurable, lookup
+from ._types import Any, Optional
 from .backend import ops_for
 
 
@@ -15,18 +16,40 @@ def _penalty(value):
 
 
 class Regularizer(Configurable):
+    """Base class: a penalty on weights or activations, added to the loss.
+
+    Calling it, ``reg(x)``, gives the penalty of ``x`` (a float on the host).
+    """
     def __call__(self, x):
         """The penalty for weights or activations ``x`` (a float on the host)."""
         raise NotImplementedError
 
     def gradient(self, x):
-        """d penalty / d x, an array shaped like ``x``."""
+        """d penalty / d x, an array shaped like ``x``.
+
+        Parameters
+        ----------
+        x : array
+            The weights (or activations).
+        """
         raise NotImplementedError
 
 
 class L1L2(Regularizer):
-    """``l1 * sum(|W|) + l2 * sum(W**2)`` (Keras's convention: no 1/2 factor)."""
-    _config_keys = ("l1", "l2")
+    """``l1 * sum(|W|) + l2 * sum(W**2)`` (Keras's convention: no 1/2 factor).
+
+    Parameters
+    ----------
+    l1 : float, default 0.0
+        The L1 factor.
+    l2 : float, default 0.0
+        The L2 factor.
+
+    Examples
+    --------
+    >>> Dense(64, kernel_regularizer=L1L2(l2=1e-4))
+    """
+    _config_keys: "tuple[str, ...]" = ("l1", "l2")
 
     def __init__(self, l1=0.0, l2=0.0):
         if l1 < 0 or l2 < 0:
@@ -53,6 +76,13 @@ class L1L2(Regularizer):
 
 
 class L1(L1L2):
+    """``l1 * sum(|W|)``.
+
+    Parameters
+    ----------
+    l1 : float, default 0.01
+        The factor.
+    """
     _config_keys = ("l1",)
 
     def __init__(self, l1=0.01):
@@ -60,6 +90,13 @@ class L1(L1L2):
 
 
 class L2(L1L2):
+    """``l2 * sum(W**2)`` (no 1/2 factor, as Keras).
+
+    Parameters
+    ----------
+    l2 : float, default 0.01
+        The factor.
+    """
     _config_keys = ("l2",)
 
     def __init__(self, l2=0.01):
@@ -69,7 +106,15 @@ class L2(L1L2):
 class KLSparsity(Regularizer):
     """Sparse-autoencoder activity penalty: ``beta * sum_j KL(rho || rho_hat_j)``
     where ``rho_hat_j`` is unit j's mean activation over the batch. Activations
-    must lie in (0, 1) (use a sigmoid layer)."""
+    must lie in (0, 1) (use a sigmoid layer).
+
+    Parameters
+    ----------
+    rho : float, default 0.05
+        The target mean activation, in (0, 1).
+    beta : float, default 1.0
+        The penalty's weight.
+    """
     _config_keys = ("rho", "beta")
     eps = 1e-7
 
@@ -95,6 +140,13 @@ class KLSparsity(Regularizer):
         return self.beta * _penalty(xp.sum(r * xp.log(r / q) + (1 - r) * xp.log((1 - r) / (1 - q))))
 
     def gradient(self, a):
+        """d penalty / d a, an array shaped like ``a``.
+
+        Parameters
+        ----------
+        a : array
+            The layer's activations, ``(batch, units)``, in (0, 1).
+        """
         xp = ops_for(a).xp
         r, q = self.rho, self._rho_hat(a)
         g = self.beta * (-r / q + (1 - r) / (1 - q)) / a.shape[0]
@@ -104,8 +156,19 @@ class KLSparsity(Regularizer):
 _TABLE = {"l1": L1, "l2": L2, "l1_l2": L1L2, "l1l2": L1L2, "kl_sparsity": KLSparsity}
 
 
-def get(identifier):
-    """A regularizer from None, a name ("l2"), an instance or a config dict."""
+def get(identifier: Any) -> Optional[Regularizer]:
+    """A regularizer from None, a name ("l2"), an instance or a config dict.
+
+    Parameters
+    ----------
+    identifier : str, Regularizer, dict or None
+        None (no penalty), a name (``"l1"``, ``"l2"``, ``"l1_l2"``,
+        ``"kl_sparsity"``), an instance, or ``{"class_name", "config"}``.
+
+    Returns
+    -------
+    Regularizer or None
+    """
     if identifier is None:
         return None
     reg = lookup(_TABLE, identifier, "regularizer")

@@ -17,6 +17,7 @@ import numpy
 from . import layers as layers_mod
 from . import losses, optimizers
 from ._registry import serialize
+from ._types import Any
 from .layers.base import weight_budget
 from .random import get_rng
 
@@ -99,7 +100,18 @@ def _atomic_write(path, write):
 
 
 def model_config(model):
-    """The JSON-able architecture of a built model."""
+    """The JSON-able architecture of a built model.
+
+    Parameters
+    ----------
+    model : Model
+        A built model.
+
+    Returns
+    -------
+    dict
+        Its layers' classes and configs, inputs, graph nodes and outputs.
+    """
     from .model import Sequential
     model._require_built("save")
     all_layers = list(model._input_layers) + [l for l in model._layers]
@@ -136,7 +148,18 @@ def model_config(model):
     return config
 
 
-def save_model(model, path, include_optimizer=True):
+def save_model(model: Any, path: Any, include_optimizer: bool = True) -> None:
+    """Write ``model`` to ``path`` (what ``Model.save`` does).
+
+    Parameters
+    ----------
+    model : Model
+        A built model.
+    path : str or os.PathLike
+        The file to write, atomically.
+    include_optimizer : bool, default True
+        Also write the optimizer's state (when it has one).
+    """
     config = {"format": FORMAT, "version": VERSION, "model": model_config(model),
               "compile": None}
     weights = model.get_weights()
@@ -161,7 +184,16 @@ def save_model(model, path, include_optimizer=True):
     write_archive(path, config, arrays)
 
 
-def save_weights(model, path):
+def save_weights(model: Any, path: Any) -> None:
+    """Write ``model``'s weights only to ``path`` (what ``Model.save_weights`` does).
+
+    Parameters
+    ----------
+    model : Model
+        A built model.
+    path : str or os.PathLike
+        The file to write, atomically.
+    """
     weights = model.get_weights()
     config = {"format": FORMAT, "version": VERSION, "weights_only": True,
               "n_weights": len(weights)}
@@ -176,7 +208,17 @@ def write_archive(path, config, arrays):
     """Write one model file atomically: ``config`` (JSON-able; NumPy scalars
     become floats) as fastnn.json, then ``arrays`` ({name: ndarray}) as
     ``.npy`` members. Shared by ``save_model``, ``save_weights`` and
-    ``fastnn.recsys.AutoRec.save``."""
+    ``fastnn.recsys.AutoRec.save``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write; a partial file is never left under this name.
+    config : dict
+        JSON-able description.
+    arrays : dict of str to ndarray
+        The arrays, by member name.
+    """
     text = json.dumps(config, indent=1, default=float)
 
     def write(f):
@@ -194,7 +236,24 @@ class Archive:
     config (``.config``) and its arrays (``.array(name)``); every failure names
     the file. ``format``/``version`` are what the reader expects (a file of
     another format or version is refused), ``what`` names the file kind in
-    errors. A context manager; ``close()`` otherwise."""
+    errors. A context manager; ``close()`` otherwise.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to read.
+    format : str
+        The format name the file must declare.
+    version : int
+        The format version the file must declare.
+    what : str
+        The file kind, as errors name it.
+
+    Raises
+    ------
+    ModelFileError
+        If the file is missing, not a zip, too large, or of another format or version.
+    """
 
     def __init__(self, path, format=FORMAT, version=VERSION, what="fastnn model file"):
         self.path = os.fspath(path)
@@ -243,7 +302,15 @@ class Archive:
     def array_header(self, name, kinds="biufU"):
         """(shape, dtype) of a stored ``.npy`` array, read from its header only,
         checked to be a plain array of one of the dtype ``kinds`` (model weights:
-        ``"f"``) whose data exactly fills the member."""
+        ``"f"``) whose data exactly fills the member.
+
+        Parameters
+        ----------
+        name : str
+            The member's name.
+        kinds : str, default "biufU"
+            The dtype kinds accepted.
+        """
         if name not in self.names:
             raise ModelFileError(f"{self.path}: missing {name}")
         info = self.zip.getinfo(name)
@@ -271,8 +338,17 @@ class Archive:
         return tuple(shape), dtype
 
     def array(self, name, kinds="biufU", finite=False):
-        """A stored array, its header checked first (``array_header``);
-        ``finite=True`` refuses NaN and infinities (model weights)."""
+        """A stored array, its header checked first (``array_header``).
+
+        Parameters
+        ----------
+        name : str
+            The member's name.
+        kinds : str, default "biufU"
+            The dtype kinds accepted.
+        finite : bool, default False
+            Refuse NaN and infinities (model weights).
+        """
         self.array_header(name, kinds)
         size = self.zip.getinfo(name).file_size
         try:
@@ -285,12 +361,14 @@ class Archive:
         return a
 
     def weights(self):
+        """The stored weight arrays, in order (finite floats, checked)."""
         n = self.config.get("n_weights")
         if not isinstance(n, int) or n < 0:
             raise ModelFileError(f"{self.path}: bad weight count {n!r}")
         return [self.array(f"weights/{i:05d}.npy", "f", finite=True) for i in range(n)]
 
     def close(self):
+        """Close the file."""
         self.zip.close()
 
     def __enter__(self):
@@ -348,11 +426,37 @@ def _build_graph(config, path, backend=None):
     return model
 
 
-def load_model(path, compile=True, backend=None):
+def load_model(path: Any, compile: bool = True, backend: Any = None) -> Any:
     """Rebuild a model saved with ``model.save(path)``: architecture, weights and
     (when saved) the compiled loss, metrics and optimizer with its state, so that
     training resumes exactly where it stopped. ``backend`` places it (default:
-    the active backend); the file is the same whichever backend saved it."""
+    the active backend); the file is the same whichever backend saved it.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A file written by ``model.save``.
+    compile : bool, default True
+        Restore the loss, metrics and optimizer (state included); with False
+        the model comes back uncompiled.
+    backend : str or Ops, optional
+        Where the model computes (default: the active backend).
+
+    Returns
+    -------
+    Model or Sequential
+
+    Raises
+    ------
+    ModelFileError
+        If the file is missing, corrupt or not a fastnn model file (a
+        ``ValueError``; the message names the file).
+
+    Examples
+    --------
+    >>> model.save("mlp.fastnn")
+    >>> model = fastnn.load_model("mlp.fastnn")
+    """
     archive = Archive(path)
     try:
         return _load_model(archive, compile, backend)
@@ -412,7 +516,16 @@ def _load_model(archive, compile, backend=None):
     return model
 
 
-def load_weights(model, path):
+def load_weights(model: Any, path: Any) -> None:
+    """Read weights from ``path`` into ``model`` (what ``Model.load_weights`` does).
+
+    Parameters
+    ----------
+    model : Model
+        A built model with the file's weight shapes.
+    path : str or os.PathLike
+        A file written by ``save_weights`` or ``save``.
+    """
     archive = Archive(path)
     try:
         _set_weights(model, archive.weights(), archive.path)
@@ -435,8 +548,21 @@ KERAS_SUFFIXES = (".h5", ".hdf5", ".keras")
 SUFFIX = ".fastnn"
 
 
-def check_suffix(path, what="model"):
-    """Refuse a Keras file name (.h5, .hdf5, .keras) with the supported one."""
+def check_suffix(path: Any, what: str = "model") -> None:
+    """Refuse a Keras file name (.h5, .hdf5, .keras) with the supported one.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The name to check (other objects, such as open files, pass).
+    what : str, default "model"
+        What is being saved, as the error names it.
+
+    Raises
+    ------
+    ValueError
+        If ``path`` ends in a Keras suffix.
+    """
     name = os.fspath(path) if isinstance(path, (str, os.PathLike)) else None
     if name is not None and name.lower().endswith(KERAS_SUFFIXES):
         suffix = next(s for s in KERAS_SUFFIXES if name.lower().endswith(s))
@@ -446,15 +572,43 @@ def check_suffix(path, what="model"):
                          f"{SUFFIX!r} suffix, e.g. {name[:-len(suffix)] + SUFFIX!r}")
 
 
-def model_to_json(model, **dumps_kwargs):
+def model_to_json(model: Any, **dumps_kwargs: Any) -> str:
     """The architecture of a built model as a JSON string (no weights), as
-    Keras's ``model.to_json()``; ``model_from_json`` rebuilds it."""
+    Keras's ``model.to_json()``; ``model_from_json`` rebuilds it.
+
+    Parameters
+    ----------
+    model : Model
+        A built model.
+    **dumps_kwargs
+        Passed to ``json.dumps``.
+
+    Returns
+    -------
+    str
+    """
     return json.dumps({"format": FORMAT, "version": VERSION, "model": model_config(model)},
                       default=float, **dumps_kwargs)
 
 
-def model_from_json(json_string):
-    """A new model (fresh weights) from ``model.to_json()``'s string."""
+def model_from_json(json_string: str) -> Any:
+    """A new model (fresh weights) from ``model.to_json()``'s string.
+
+    Parameters
+    ----------
+    json_string : str
+        What ``model.to_json()`` returned.
+
+    Returns
+    -------
+    Model or Sequential
+        Uncompiled, with newly initialized weights.
+
+    Raises
+    ------
+    ValueError
+        If the string is not fastnn's model JSON (Keras's own is not read).
+    """
     try:
         config = json.loads(json_string)
     except (TypeError, ValueError) as e:

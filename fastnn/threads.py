@@ -51,7 +51,7 @@ def _default_cap():
 
 _state = _State(size=ctypes.sizeof(_State), adapt=1)
 _state.cap = _state.now = _default_cap()
-_attached = []
+_attached: list = []
 
 
 def _find_blas():
@@ -89,11 +89,26 @@ def _attach(attach_module):
     _attached.append(attach_module)
 
 
-def set_num_threads(n, adapt=True):
+def set_num_threads(n: int, adapt: bool = True) -> None:
     """Let fastnn's kernels use at most ``n`` threads (an integer >= 1).
     With ``adapt`` (the default) they use fewer while other processes keep
     this process's CPUs busy; ``adapt=False`` always uses ``n`` for loops
-    above the work threshold. In a forked child it stays 1."""
+    above the work threshold. In a forked child it stays 1.
+
+    Parameters
+    ----------
+    n : int
+        The most threads a kernel uses (>= 1).
+    adapt : bool, default True
+        Use fewer while other processes keep this process's CPUs busy.
+
+    Raises
+    ------
+    TypeError
+        If ``n`` is not an integer.
+    ValueError
+        If ``n`` < 1.
+    """
     if isinstance(n, bool) or not hasattr(n, "__index__"):
         raise TypeError(f"set_num_threads: n must be an integer >= 1, got {n!r}")
     n = int(n.__index__())
@@ -105,7 +120,7 @@ def set_num_threads(n, adapt=True):
     _state.last_wall_ns = 0  # re-sample from scratch under the new cap
 
 
-def get_num_threads():
+def get_num_threads() -> int:
     """The most threads a fastnn kernel uses (1 in a forked child)."""
     return 1 if _state.forked else _state.cap
 

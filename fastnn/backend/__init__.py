@@ -12,6 +12,7 @@ belongs to, ``ops_for(*arrays)`` the one that should compute on them.
 """
 import contextlib
 import threading
+from typing import Iterator, Union
 
 import numpy
 
@@ -20,7 +21,7 @@ from .numpy_ops import NumpyOps
 from .strict import StrictOps
 
 _FACTORIES = {"numpy": NumpyOps, "reference": Ops, "strict": StrictOps}
-_INSTANCES = {}
+_INSTANCES: dict = {}
 _state = threading.local()
 
 
@@ -82,7 +83,7 @@ def _reseed(seed):
         ops.seed(seed)
 
 
-def get_backend():
+def get_backend() -> Ops:
     """The active backend (an ``Ops`` instance)."""
     ops = getattr(_state, "ops", None)
     if ops is None:
@@ -90,16 +91,35 @@ def get_backend():
     return ops
 
 
-def set_backend(name):
-    """Make ``name`` (or an ``Ops`` instance) the active backend; returns it."""
+def set_backend(name: Union[str, Ops]) -> Ops:
+    """Make ``name`` (or an ``Ops`` instance) the active backend; returns it.
+
+    Parameters
+    ----------
+    name : str or Ops
+        ``"numpy"`` (the Cython kernels, the default), ``"reference"`` (plain
+        NumPy), ``"strict"`` (tests), one added with ``register_backend``, or an
+        ``Ops``.
+
+    Returns
+    -------
+    Ops
+        The backend now active; models built from now on compute on it.
+    """
     _state.ops = _instance(name)
     return _state.ops
 
 
 @contextlib.contextmanager
-def use_backend(name):
+def use_backend(name: Union[str, Ops]) -> Iterator[Ops]:
     """``with use_backend("reference"): ...`` makes another backend the default
-    inside the block (for the models built there, and standalone calls)."""
+    inside the block (for the models built there, and standalone calls).
+
+    Parameters
+    ----------
+    name : str or Ops
+        The backend, as for ``set_backend``.
+    """
     previous = get_backend()
     set_backend(name)
     try:

@@ -368,7 +368,7 @@ class NumpyOps(Ops):
         return dX, dh0, dc0
 
 
-_SPARSE_OPS = []
+_SPARSE_OPS: list = []
 
 
 def _sparse_ops():

@@ -67,7 +67,7 @@ class Ops:
     # else in fastnn may move data between host and device; on a device
     # backend each call is a copy and ``to_numpy`` a sync.
     is_host = True             # arrays live in host memory (NumPy's ndarray)
-    array_type = numpy.ndarray
+    array_type: type = numpy.ndarray
 
     def asarray(self, x, dtype=None):
         return self.xp.asarray(x, dtype=dtype)

@@ -118,7 +118,7 @@ class StrictArray:
 
     __slots__ = ("_a",)
     __array_ufunc__ = None   # NumPy operators defer to ours, which refuse host arrays
-    __hash__ = None
+    __hash__ = None  # type: ignore[assignment]  # unhashable, as numpy arrays are
 
     def __init__(self, array):
         self._a = array

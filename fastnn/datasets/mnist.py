@@ -16,6 +16,7 @@ import zlib
 import numpy
 
 from .download import RemoteFile, data_home, fetch
+from .._types import Any, Optional, Tuple
 
 # IDX type codes (third byte of the magic number) and their big-endian dtypes.
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -80,13 +81,24 @@ def _check_kind(kind):
         raise ValueError(f"kind must be one of {sorted(_KIND_DIRS)}, got {kind!r}")
 
 
-def default_data_dir(kind="mnist"):
-    """Where ``load_mnist`` looks by default: ``$FASTNN_DATA/<kind dir>``."""
+def default_data_dir(kind: str = "mnist") -> str:
+    """Where ``load_mnist`` looks by default: ``$FASTNN_DATA/<kind dir>``.
+
+    Parameters
+    ----------
+    kind : {"mnist", "fashion"}, default "mnist"
+        Which data set.
+
+    Returns
+    -------
+    str
+    """
     _check_kind(kind)
     return os.path.join(data_home(), _KIND_DIRS[kind])
 
 
-def fetch_mnist(kind="mnist", path=None, url=None, verbose=1, timeout=None):
+def fetch_mnist(kind: str = "mnist", path: Any = None, url: Optional[str] = None,
+                verbose: int = 1, timeout: Optional[float] = None) -> str:
     """Download whichever of the four IDX files is missing from ``path``
     (default ``default_data_dir(kind)``) and return that folder.
 
@@ -95,6 +107,24 @@ def fetch_mnist(kind="mnist", path=None, url=None, verbose=1, timeout=None):
     tried instead of the canonical locations (``$FASTNN_DATA_MIRROR`` does the
     same for every data set). Raises ``fastnn.datasets.DownloadError`` naming
     the file, its URL and the folder to put it in when it cannot be fetched.
+
+    Parameters
+    ----------
+    kind : {"mnist", "fashion"}, default "mnist"
+        Which data set.
+    path : str or os.PathLike, optional
+        The folder to fill (default ``default_data_dir(kind)``).
+    url : str, optional
+        A mirror's folder URL.
+    verbose : int, default 1
+        0 silent; 1 a download progress bar on stderr.
+    timeout : float, optional
+        Seconds before a stalled connection fails.
+
+    Returns
+    -------
+    str
+        The folder.
     """
     _check_kind(kind)
     folder = default_data_dir(kind) if path is None else os.fspath(path)
@@ -111,6 +141,26 @@ def read_idx(path, expect_ndim=None, expect_dtype=None):
     Checks the magic number, the type code, the number of dimensions and that
     the payload holds exactly the bytes the header promises. Returns a native
     byte-order NumPy array.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    expect_ndim : int, optional
+        The number of dimensions it must have.
+    expect_dtype : dtype, optional
+        The element type it must have.
+
+    Returns
+    -------
+    ndarray
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    ValueError
+        If the file is malformed or not what was expected.
     """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"IDX file not found: {path}")
@@ -170,7 +220,8 @@ def _load_pair(folder, images_name, labels_name, kind):
     return images, labels
 
 
-def load_mnist(path=None, kind="mnist", download=None, url=None, verbose=1):
+def load_mnist(path: Any = None, kind: str = "mnist", download: Optional[bool] = None,
+               url: Optional[str] = None, verbose: int = 1) -> Tuple[Any, Any]:
     """Load MNIST (``kind="mnist"``) or Fashion-MNIST (``kind="fashion"``),
     downloading it on first use as ``keras.datasets.mnist.load_data()`` does.
 
@@ -180,6 +231,8 @@ def load_mnist(path=None, kind="mnist", download=None, url=None, verbose=1):
         Folder with the four IDX ``.gz`` files. Default: ``default_data_dir(kind)``,
         i.e. ``$FASTNN_DATA/mnist`` or ``~/.cache/fastnn-data/mnist``
         (``fashion-mnist`` for Fashion-MNIST).
+    kind : {"mnist", "fashion"}, default "mnist"
+        Which data set.
     download : bool, optional
         Fetch missing files (``fetch_mnist``: SHA-256 checked, atomic writes,
         progress bar). Default: True for the cache folder, False for a
@@ -222,10 +275,22 @@ def load_mnist(path=None, kind="mnist", download=None, url=None, verbose=1):
     return train, test
 
 
-def load_fashion_mnist(path=None, download=None, url=None, verbose=1):
+def load_fashion_mnist(path: Any = None, download: Optional[bool] = None,
+                       url: Optional[str] = None, verbose: int = 1) -> Tuple[Any, Any]:
     """Load Fashion-MNIST: ``load_mnist(path, kind="fashion", ...)``, as
     ``keras.datasets.fashion_mnist.load_data()``; labels 0..9 are T-shirt/top,
-    Trouser, Pullover, Dress, Coat, Sandal, Shirt, Sneaker, Bag, Ankle boot."""
+    Trouser, Pullover, Dress, Coat, Sandal, Shirt, Sneaker, Bag, Ankle boot.
+
+    Parameters
+    ----------
+    path, download, url, verbose
+        As for ``load_mnist``.
+
+    Returns
+    -------
+    (x_train, y_train), (x_test, y_test)
+        uint8 arrays of shape (N, 28, 28) and (N,).
+    """
     return load_mnist(path, kind="fashion", download=download, url=url, verbose=verbose)
 
 

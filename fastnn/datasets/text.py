@@ -16,15 +16,27 @@ import os
 
 import numpy
 
+from .._types import Any, Iterable, Optional, Tuple
+
 _DATA_DIR = os.path.join(os.path.dirname(__file__), "data")
 TEXTS = {"kjv": ("kjv-genesis-exodus.txt.gz", 366194)}
 TEXT_SOURCE = ("King James Version of the Bible (1611), Genesis and Exodus; public domain "
                "(Crown letters patent in the UK); from Debian's bible-kjv-text 4.38")
 
 
-def load_text(name="kjv"):
+def load_text(name: str = "kjv") -> str:
     """The embedded text ``name`` as one string (``"kjv"``: Genesis and
-    Exodus of the King James Bible, 366,194 characters, one verse a line)."""
+    Exodus of the King James Bible, 366,194 characters, one verse a line).
+
+    Parameters
+    ----------
+    name : str, default "kjv"
+        An embedded text's name.
+
+    Returns
+    -------
+    str
+    """
     if name not in TEXTS:
         raise ValueError(f"load_text: unknown text {name!r}; embedded texts: {sorted(TEXTS)}")
     filename, length = TEXTS[name]
@@ -39,9 +51,15 @@ def load_text(name="kjv"):
 
 class CharVocabulary:
     """The characters of a text, sorted, each with its index: ``encode``
-    maps a string to an int64 index array and ``decode`` back."""
+    maps a string to an int64 index array and ``decode`` back.
 
-    def __init__(self, chars):
+    Parameters
+    ----------
+    chars : iterable of str
+        The characters (duplicates are dropped), e.g. a whole text.
+    """
+
+    def __init__(self, chars: Iterable[str]) -> None:
         chars = sorted(set(chars))
         if not chars:
             raise ValueError("CharVocabulary: needs at least one character, got none")
@@ -51,14 +69,33 @@ class CharVocabulary:
     def __len__(self):
         return len(self.chars)
 
-    def encode(self, text):
+    def encode(self, text: str) -> numpy.ndarray:
+        """``text`` as an int64 array of character indices.
+
+        Parameters
+        ----------
+        text : str
+            Characters of the vocabulary.
+
+        Raises
+        ------
+        ValueError
+            If a character is not in the vocabulary.
+        """
         try:
             return numpy.fromiter((self.index[c] for c in text), numpy.int64, len(text))
         except KeyError as e:
             raise ValueError(f"CharVocabulary.encode: character {e.args[0]!r} is not in the "
                              f"vocabulary of {len(self)} characters") from None
 
-    def decode(self, indices):
+    def decode(self, indices: Any) -> str:
+        """The string of character ``indices``.
+
+        Parameters
+        ----------
+        indices : array_like of int
+            Indices in ``[0, len(self))``.
+        """
         indices = numpy.asarray(indices).ravel()
         if indices.size and (indices.min() < 0 or indices.max() >= len(self)):
             raise ValueError(f"CharVocabulary.decode: indices must lie in [0, {len(self)}), got "
@@ -66,13 +103,33 @@ class CharVocabulary:
         return "".join(self.chars[i] for i in indices)
 
 
-def char_sequences(text, seq_length, step=None, vocabulary=None):
+def char_sequences(text: str, seq_length: int, step: Optional[int] = None,
+                   vocabulary: Optional[CharVocabulary] = None
+                   ) -> Tuple[Any, Any, CharVocabulary]:
     """Cut ``text`` into (input, target) index sequences for a character
     language model: row i of ``x`` holds characters [s, s + seq_length) and
     row i of ``y`` the next ones, [s + 1, s + seq_length + 1), with s = i *
     ``step`` (default ``seq_length``: windows that do not overlap). Returns
     ``(x, y, vocabulary)``, both int64 of shape (n, seq_length); the
-    vocabulary is the text's own characters unless one is given."""
+    vocabulary is the text's own characters unless one is given.
+
+    Parameters
+    ----------
+    text : str
+        The text.
+    seq_length : int
+        Characters per sequence.
+    step : int, optional
+        Characters between sequence starts (default ``seq_length``).
+    vocabulary : CharVocabulary, optional
+        The vocabulary to encode with (default: the text's).
+
+    Returns
+    -------
+    x, y : ndarray of int64
+        ``(n, seq_length)`` inputs and targets.
+    vocabulary : CharVocabulary
+    """
     seq_length = int(seq_length)
     step = seq_length if step is None else int(step)
     if seq_length < 1 or step < 1:

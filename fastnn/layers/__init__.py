@@ -18,7 +18,7 @@ from .depthwise import DepthwiseConv2D, SeparableConv2D, SeparableConvolution2D
 from .regularization import Dropout, GaussianNoise
 from .wrappers import TimeDistributed, Wrapper
 
-_LAYER_CLASSES = {cls.__name__: cls for cls in (
+_LAYER_CLASSES: dict = {cls.__name__: cls for cls in (
     InputLayer, Dense, Activation, ReLU, LeakyReLU, ELU, Softmax, Maxout, Flatten, Reshape,
     Add, Concatenate, Dropout, GaussianNoise, Embedding, Masking, GlobalAveragePooling1D,
     TimeDistributed, BatchNormalization)}
@@ -37,12 +37,45 @@ _LAYER_CLASSES["SeparableConvolution2D"] = SeparableConv2D
 
 
 def register_layer(cls):
-    """Make a Layer subclass known to ``load_model`` (use as a class decorator)."""
+    """Make a Layer subclass known to ``load_model`` (use as a class decorator).
+
+    Parameters
+    ----------
+    cls : type
+        The Layer subclass; saved models name it by ``cls.__name__``.
+
+    Returns
+    -------
+    type
+        ``cls``, unchanged.
+
+    Examples
+    --------
+    >>> @register_layer
+    ... class Scale(Layer):
+    ...     ...
+    """
     _LAYER_CLASSES[cls.__name__] = cls
     return cls
 
 
 def layer_class(name):
+    """The layer class registered as ``name`` (what ``load_model`` rebuilds from).
+
+    Parameters
+    ----------
+    name : str
+        A class name (``"Dense"``, or one given to ``register_layer``).
+
+    Returns
+    -------
+    type
+
+    Raises
+    ------
+    ValueError
+        If no class has that name (the message lists the known ones).
+    """
     if name not in _LAYER_CLASSES:
         raise ValueError(f"unknown layer class {name!r}; known classes: "
                          + ", ".join(sorted(_LAYER_CLASSES))

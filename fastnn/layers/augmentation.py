@@ -12,7 +12,20 @@ class RandomFlip(Layer):
     independently (``"horizontal_and_vertical"``, the Keras default), each with
     probability 1/2, while training. The random draws come from the backend's
     generator, so ``fastnn.set_seed`` makes them repeatable. ``channels_first``
-    inputs (batch, channels, height, width) with ``data_format``."""
+    inputs (batch, channels, height, width) with ``data_format``.
+
+    Parameters
+    ----------
+    mode : {"horizontal", "vertical", "horizontal_and_vertical"}, default "horizontal_and_vertical"
+        Which flips.
+    seed : int, optional
+        Accepted for Keras code and unused: ``fastnn.set_seed`` seeds the draws.
+    data_format : {"channels_last", "channels_first"}, optional
+        Where the channels are.
+    **kwargs
+        Base layer arguments (``name``, ``dtype``, ``trainable``,
+        ``input_shape``, ...; see ``Layer``).
+    """
     supports_masking = True
 
     def __init__(self, mode="horizontal_and_vertical", seed=None, data_format=None, **kwargs):

@@ -24,9 +24,10 @@ import threading
 import numpy
 
 from .. import initializers, regularizers
+from .._types import Any, ArrayIn, Callable, Dict, List, Optional, Sequence, Shape, Tuple, Union
 from ..backend import backend_of, get_backend
 
-_uids = {}
+_uids: dict = {}
 
 
 def _unique_name(prefix):
@@ -79,15 +80,32 @@ class SymbolicTensor:
     """A placeholder in a functional graph: its shape (batch axis excluded),
     dtype, the node that produces it (None for a model input) and which of
     that node's outputs it is, and its mask (a SymbolicTensor, or None when the
-    tensor carries no mask)."""
+    tensor carries no mask). Made by ``fastnn.Input`` and by layer calls.
 
-    def __init__(self, shape, dtype, node=None, name=None, index=0):
+    Parameters
+    ----------
+    shape : tuple of int or None
+        The per-sample shape (``None`` for an unknown size).
+    dtype : dtype
+        Its element type.
+    node : Node, optional
+        The layer call that produces it (None for a model input).
+    name : str, optional
+        Its name.
+    index : int, default 0
+        Which of the node's outputs it is.
+    """
+
+    def __init__(self, shape: Sequence[Optional[int]], dtype: Any, node: "Optional[Node]" = None,
+                 name: Optional[str] = None, index: int = 0) -> None:
         self.shape = tuple(shape)
         self.dtype = numpy.dtype(dtype)
         self.node = node
         self.name = name
         self.index = index
         self.mask = None
+        # A model input's InputLayer (set by Input); None for a layer's output.
+        self.input_layer: "Optional[Layer]" = None
 
     def __repr__(self):
         return f"<SymbolicTensor shape=(None, {', '.join(map(str, self.shape))}) dtype={self.dtype}>"
@@ -97,18 +115,33 @@ class Node:
     """One call of a layer on symbolic inputs: the positional input tensors,
     the tensors passed as keyword arguments (``tensor_kwargs``: name -> one
     tensor or a list), the other keyword arguments (``call_kwargs``, e.g.
-    ``training``), and every output tensor."""
+    ``training``), and every output tensor.
 
-    def __init__(self, layer, inputs, tensor_kwargs=None, call_kwargs=None):
+    Parameters
+    ----------
+    layer : Layer
+        The layer called.
+    inputs : list of SymbolicTensor
+        Its positional inputs.
+    tensor_kwargs : dict, optional
+        Keyword arguments that are tensors (``initial_state=...``, ``mask``).
+    call_kwargs : dict, optional
+        Other keyword arguments (``training``).
+    """
+
+    def __init__(self, layer: "Layer", inputs: Sequence[SymbolicTensor],
+                 tensor_kwargs: Optional[Dict[str, Any]] = None,
+                 call_kwargs: Optional[Dict[str, Any]] = None) -> None:
         self.layer = layer
         self.inputs = list(inputs)
         self.tensor_kwargs = dict(tensor_kwargs or {})
         self.call_kwargs = dict(call_kwargs or {})
-        self.outputs = []
+        self.outputs: List[SymbolicTensor] = []
         self.multi_output = False  # forward returns a tuple of outputs
 
     @property
     def output(self):
+        """The first (usually only) output tensor."""
         return self.outputs[0]
 
     @property
@@ -132,7 +165,7 @@ def _is_shape_list(shape):
                                        and all(isinstance(s, (tuple, list)) for s in shape))
 
 
-_takes_mask = {}
+_takes_mask: dict = {}
 
 
 def forward_takes_mask(layer):
@@ -158,7 +191,41 @@ def zeros_for_missing(dys, ys):
 class Layer:
     """Base class. Subclasses implement ``build`` (create weights with
     ``add_weight``), ``compute_output_shape`` and ``forward``, and extend
-    ``get_config`` with their constructor arguments."""
+    ``get_config`` with their constructor arguments.
+
+    Every layer takes these keyword arguments (the ``**kwargs`` of the
+    layers' constructors).
+
+    Parameters
+    ----------
+    name : str, optional
+        The layer's name; default: Keras's automatic name from the class
+        (``dense``, ``dense_1``, ``leaky_re_lu``, ...).
+    trainable : bool, default True
+        Whether training updates its weights.
+    dtype : str or dtype, optional
+        Its float type for weights and computation (default ``"float32"``).
+    input_shape : tuple of int, optional
+        The per-sample input shape (batch axis excluded), for a model's first layer.
+    activity_regularizer : str, Regularizer or dict, optional
+        A penalty on the layer's output, added to the loss.
+
+    Raises
+    ------
+    TypeError
+        If ``dtype`` is not a float type.
+
+    Examples
+    --------
+    A layer computes eagerly on arrays, or builds a graph on ``fastnn.Input``:
+
+    >>> import numpy, fastnn
+    >>> layer = fastnn.layers.Dense(3)
+    >>> layer(numpy.ones((2, 4), "float32")).shape
+    (2, 3)
+    >>> y, backprop = layer.forward(layer.ops.asarray(numpy.ones((2, 4), "float32")), True)
+    >>> dx = backprop(numpy.ones((2, 3), "float32"))  # fills layer.grads
+    """
 
     multi_input = False     # True for merge layers, which take a list of inputs
     skips_input_grad = False
@@ -169,8 +236,8 @@ class Layer:
     # mask=... when it takes that argument, and compute_mask passes it on by default.
     supports_masking = False
 
-    def __init__(self, name=None, trainable=True, dtype=None, input_shape=None,
-                 activity_regularizer=None):
+    def __init__(self, name: Optional[str] = None, trainable: bool = True, dtype: Any = None,
+                 input_shape: Optional[Shape] = None, activity_regularizer: Any = None) -> None:
         self.name = name or _unique_name(_snake(type(self).__name__))
         self._trainable = bool(trainable)
         self.dtype = numpy.dtype(dtype or "float32")
@@ -178,15 +245,17 @@ class Layer:
             raise TypeError(f"layer {self.name!r}: dtype must be a float type, got {self.dtype}")
         self.input_shape = tuple(input_shape) if input_shape is not None else None
         self.activity_regularizer = regularizers.get(activity_regularizer)
-        self.params = {}          # name -> array (trainable and not), this layer's own
-        self.grads = {}           # name -> array, for trainable params
-        self.regularizers = {}    # name -> Regularizer
-        self._non_trainable = set()
-        self._ops = None          # fixed at the first weight, or by the owning model
+        self.params: Dict[str, Any] = {}  # name -> array (trainable and not), this layer's own
+        self.grads: Dict[str, Any] = {}   # name -> array, for trainable params
+        self.regularizers: Dict[str, Any] = {}  # name -> Regularizer
+        self._non_trainable: set = set()
+        self._ops: Any = None     # fixed at the first weight, or by the owning model
         self.built = False
 
     @property
-    def trainable(self):
+    def trainable(self) -> bool:
+        """Whether training updates this layer's weights (setting it sets the
+        layers it holds too)."""
         return self._trainable
 
     @trainable.setter
@@ -241,9 +310,20 @@ class Layer:
         """The backend this layer computes on (the default one until it is fixed)."""
         return self._ops if self._ops is not None else get_backend()
 
-    def to(self, ops):
-        """Compute on ``ops`` (an ``Ops``) from now on, moving weights and gradients
-        there through the host (the backends' documented transfers)."""
+    def to(self, ops: Any) -> "Layer":
+        """Compute on ``ops`` from now on, moving weights and gradients
+        there through the host (the backends' documented transfers).
+
+        Parameters
+        ----------
+        ops : Ops
+            The backend.
+
+        Returns
+        -------
+        Layer
+            The layer itself.
+        """
         for store in (self.params, self.grads):
             for name, a in store.items():
                 if not ops.is_native(a):
@@ -255,7 +335,29 @@ class Layer:
         return self
 
     # ---------------------------------------------------------------- weights
-    def add_weight(self, name, shape, initializer="zeros", regularizer=None, trainable=True):
+    def add_weight(self, name: str, shape: Sequence[int], initializer: Any = "zeros",
+                   regularizer: Any = None, trainable: bool = True) -> Any:
+        """Create a weight (in ``build``), with its gradient when trainable.
+
+        Parameters
+        ----------
+        name : str
+            The weight's name (``"kernel"``, ``"bias"``, ...), its key in
+            ``params`` and ``grads``.
+        shape : tuple of int
+            Its shape.
+        initializer : str, Initializer or callable, default "zeros"
+            How its first values are drawn (fastnn's seeded generator).
+        regularizer : str, Regularizer or dict, optional
+            A penalty on it, added to the loss.
+        trainable : bool, default True
+            Whether training updates it (a moving mean is not trained).
+
+        Returns
+        -------
+        array
+            The new weight, on the layer's backend.
+        """
         _spend_weight_budget(self, name, shape)
         # Initial values are drawn on the host (fastnn's seeded generator) and
         # moved to the layer's backend once, here.
@@ -281,27 +383,44 @@ class Layer:
         return [n for n in self.params if n not in self._non_trainable]
 
     @property
-    def weights(self):
+    def weights(self) -> List[Any]:
+        """Every weight array (own first, then the held layers'), trainable or not."""
         return [layer.params[name] for layer, name in self._weight_items()]
 
     @property
-    def trainable_weights(self):
+    def trainable_weights(self) -> List[Any]:
+        """The weight arrays that training updates."""
         return [layer.params[name] for layer in self._flatten_layers()
                 for name in layer.trainable_names]
 
-    def zero_grads(self):
+    def zero_grads(self) -> None:
+        """Set every gradient (own and held layers') to zero."""
         for layer in self._flatten_layers():
             for g in layer.grads.values():
                 g.fill(0)
 
-    def count_params(self):
+    def count_params(self) -> int:
+        """The number of scalars in all weights."""
         return int(sum(p.size for p in self.weights))
 
-    def get_weights(self):
+    def get_weights(self) -> List[numpy.ndarray]:
+        """Copies of every weight as NumPy arrays, in ``weights`` order."""
         return [numpy.array((backend_of(p) or self.ops).to_numpy(p), copy=True)
                 for p in self.weights]
 
-    def set_weights(self, weights):
+    def set_weights(self, weights: Sequence[ArrayIn]) -> None:
+        """Overwrite every weight, in ``weights`` order.
+
+        Parameters
+        ----------
+        weights : list of array_like
+            One array per weight, each of its shape.
+
+        Raises
+        ------
+        ValueError
+            If the count or a shape differs (nothing is written then).
+        """
         items = self._weight_items()
         if len(weights) != len(items):
             raise ValueError(f"layer {self.name!r} has {len(items)} weights, "
@@ -317,10 +436,32 @@ class Layer:
             p[...] = layer.ops.asarray(w, dtype=p.dtype)
 
     # ------------------------------------------------------------------ shapes
-    def build(self, input_shape):
+    def build(self, input_shape: Any) -> None:
+        """Create the weights for inputs of ``input_shape`` (called once, by
+        the first call).
+
+        Parameters
+        ----------
+        input_shape : tuple
+            The per-sample input shape (batch axis excluded); a list of them
+            for layers taking several inputs.
+        """
         self.built = True
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Any) -> Any:
+        """The per-sample output shape for a per-sample ``input_shape``.
+
+        Parameters
+        ----------
+        input_shape : tuple
+            The per-sample input shape (batch axis excluded); a list of them
+            for layers taking several inputs.
+
+        Returns
+        -------
+        tuple or list of tuple
+            One shape, or one per output for layers with several outputs.
+        """
         return input_shape
 
     def _ensure_built(self, input_shape):
@@ -330,31 +471,86 @@ class Layer:
         else:
             self.check_input_shape(input_shape)
 
-    def build_sublayer(self, layer, input_shape):
+    def build_sublayer(self, layer: "Layer", input_shape: Shape) -> Any:
         """Build a layer this layer holds for per-sample ``input_shape`` (a
         composite layer's ``build`` calls this for each part, in order) and
-        return the part's output shape."""
+        return the part's output shape.
+
+        Parameters
+        ----------
+        layer : Layer
+            The part.
+        input_shape : tuple
+            Its per-sample input shape.
+
+        Returns
+        -------
+        tuple
+            Its per-sample output shape.
+        """
         layer._ensure_built(input_shape)
         return layer.compute_output_shape(input_shape)
 
-    def check_input_shape(self, input_shape):
+    def check_input_shape(self, input_shape: Any) -> None:
         """Raise if a built layer cannot take inputs of ``input_shape`` (called
-        again, e.g. when shared). Layers with weights override this."""
+        again, e.g. when shared). Layers with weights override this.
 
-    def compute_mask(self, inputs, mask=None):
+        Parameters
+        ----------
+        input_shape : tuple
+            The per-sample input shape.
+
+        Raises
+        ------
+        ValueError
+            Naming the layer, the shape received and the shape expected.
+        """
+
+    def compute_mask(self, inputs: Any, mask: Any = None) -> Any:
         """The mask of this layer's output, from its input and the input's mask
         (None: no mask). By default a layer that supports masking passes its
         input's mask on and any other layer drops it. A layer with several
         outputs may return a list, one mask per output. While a graph is
         built, ``inputs`` and ``mask`` are SymbolicTensors and only whether the
-        result is None matters (return a SymbolicTensor for a mask you make)."""
+        result is None matters (return a SymbolicTensor for a mask you make).
+
+        Parameters
+        ----------
+        inputs : array or SymbolicTensor
+            The layer's input (a list for layers taking several).
+        mask : array or SymbolicTensor, optional
+            The input's mask, ``(batch, steps)`` booleans.
+
+        Returns
+        -------
+        mask or None
+        """
         return mask if self.supports_masking else None
 
     # ----------------------------------------------------------------- calling
-    def forward(self, x, training=False):
+    def forward(self, x: Any, training: bool = False) -> Tuple[Any, Callable[..., Any]]:
+        """Compute the output and the closure that back-propagates through it.
+
+        Parameters
+        ----------
+        x : array
+            A batch on the layer's backend (a list of arrays for layers
+            taking several inputs).
+        training : bool, default False
+            Training mode (dropout, batch statistics, ...).
+
+        Returns
+        -------
+        y : array
+            The output (a tuple of arrays for layers with several outputs).
+        backprop : callable
+            ``backprop(dy)`` adds the parameter gradients into ``grads`` and
+            returns the input gradient ``dx``.
+        """
         raise NotImplementedError
 
-    def __call__(self, inputs, training=None, mask=None, **kwargs):
+    def __call__(self, inputs: Any, training: Optional[bool] = None, mask: Any = None,
+                 **kwargs: Any) -> Any:
         """On symbolic tensors, add this layer to a functional graph (returns
         a SymbolicTensor, or a list of them for several outputs); on arrays,
         compute the output eagerly (inference unless ``training``). Keyword
@@ -434,7 +630,8 @@ class Layer:
         return list(node.outputs) if node.multi_output else node.outputs[0]
 
     # ---------------------------------------------------------------- config
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
+        """The constructor arguments that rebuild this layer (``from_config``), JSON-able."""
         config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype.name}
         if self.input_shape is not None:
             config["input_shape"] = list(self.input_shape)
@@ -444,7 +641,14 @@ class Layer:
         return config
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: Dict[str, Any]) -> "Layer":
+        """A new layer (fresh weights) from ``get_config()``'s dict.
+
+        Parameters
+        ----------
+        config : dict
+            What ``get_config`` returned.
+        """
         return cls(**config)
 
     def _check_input(self, x, expected_last=None):

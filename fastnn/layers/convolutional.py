@@ -22,7 +22,7 @@ class _Conv(Layer):
     """Keras's ``BaseConv`` for ranks 1 and 2: ``y = activation(conv(x, kernel) + bias)``
     with kernel ``(*kernel_size, in_channels // groups, filters)``."""
     rank = 2
-    paddings = ("valid", "same")
+    paddings: "tuple[str, ...]" = ("valid", "same")
     skips_input_grad = True
     supports_fused_output = True
 
@@ -177,7 +177,17 @@ class _Conv(Layer):
         return spatial
 
     def forward(self, x, training=False, fused_output=False):
-        """``fused_output=True`` skips the activation (the loss applies it)."""
+        """Compute the convolution and its backprop; see ``Layer.forward``.
+
+        Parameters
+        ----------
+        x : array
+            ``(batch, *spatial, channels)`` (or channels first).
+        training : bool, default False
+            Unused.
+        fused_output : bool, default False
+            Skip the activation (the loss applies it).
+        """
         ops = self.ops
         spatial = self._check_batch(x)
         pads = self._pads(spatial)
@@ -239,7 +249,46 @@ class Conv2D(_Conv):
     pad after, as Keras); ``groups`` splits the channels into independent
     convolutions. Forward is im2col + one GEMM with bias and activation fused.
     Unlike Keras, strides > 1 together with dilation_rate > 1 are accepted (the
-    kernels compute that case as PyTorch does)."""
+    kernels compute that case as PyTorch does).
+
+    Parameters
+    ----------
+    filters : int
+        The number of output channels.
+    kernel_size : int or tuple of 2 int
+        The window's (rows, cols).
+    strides : int or tuple of 2 int, default (1, 1)
+        The step between windows.
+    padding : {"valid", "same"}, default "valid"
+        "valid": only whole windows; "same": ``ceil(size / stride)`` outputs.
+    data_format : {"channels_last", "channels_first"}, optional
+        Where the channels are (default ``"channels_last"``).
+    dilation_rate : int or tuple of 2 int, default (1, 1)
+        Spacing between the kernel's taps.
+    groups : int, default 1
+        Independent convolutions over that many channel groups (both channel
+        counts must be multiples).
+    activation : str, callable or Layer, optional
+        Applied to the output, as ``Dense``'s.
+    use_bias : bool, default True
+        Whether to add ``bias`` (filters,).
+    **kwargs
+        ``kernel_initializer`` (default "glorot_uniform"), ``bias_initializer``
+        (default "zeros"), ``kernel_regularizer``, ``bias_regularizer``, and the
+        base layer arguments (``name``, ``dtype``, ``input_shape``, ...; see ``Layer``).
+
+    Notes
+    -----
+    Shapes (channels last): ``(batch, rows, cols, channels)`` ->
+    ``(batch, out_rows, out_cols, filters)``.
+
+    Examples
+    --------
+    >>> from fastnn import Sequential
+    >>> from fastnn.layers import Conv2D, MaxPooling2D, Flatten, Dense
+    >>> model = Sequential([Conv2D(32, 3, activation="relu", input_shape=(28, 28, 1)),
+    ...                     MaxPooling2D(), Flatten(), Dense(10, activation="softmax")])
+    """
     rank = 2
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,
@@ -251,7 +300,33 @@ class Conv2D(_Conv):
 class Conv1D(_Conv):
     """1D convolution over (batch, steps, channels) sequences. ``padding`` is
     "valid", "same" or "causal" (zeros before the sequence only, so step t sees
-    steps <= t: WaveNet's dilated causal convolution)."""
+    steps <= t: WaveNet's dilated causal convolution).
+
+    Parameters
+    ----------
+    filters : int
+        The number of output channels.
+    kernel_size : int
+        The window's length in steps.
+    strides : int, default 1
+        The step between windows.
+    padding : {"valid", "same", "causal"}, default "valid"
+        As above; "same" keeps ``ceil(steps / stride)`` outputs.
+    data_format : {"channels_last", "channels_first"}, optional
+        ``(batch, steps, channels)`` (default) or ``(batch, channels, steps)``.
+    dilation_rate : int, default 1
+        Spacing between the kernel's taps.
+    groups : int, default 1
+        Independent convolutions over that many channel groups.
+    activation : str, callable or Layer, optional
+        Applied to the output, as ``Dense``'s.
+    use_bias : bool, default True
+        Whether to add ``bias`` (filters,).
+    **kwargs
+        ``kernel_initializer`` (default "glorot_uniform"), ``bias_initializer``
+        (default "zeros"), ``kernel_regularizer``, ``bias_regularizer``, and the
+        base layer arguments (``name``, ``dtype``, ``input_shape``, ...; see ``Layer``).
+    """
     rank = 1
     paddings = ("valid", "same", "causal")
 
@@ -265,7 +340,33 @@ class Conv2DTranspose(_Conv):
     """Transposed 2D convolution (the gradient of a Conv2D with respect to its
     input): upsamples by ``strides``. Kernel (kh, kw, filters, in_channels) as
     Keras; output size per axis ``deconv_output_length`` (Keras's rule, with
-    ``output_padding`` < stride choosing among the sizes a stride allows)."""
+    ``output_padding`` < stride choosing among the sizes a stride allows).
+
+    Parameters
+    ----------
+    filters : int
+        The number of output channels.
+    kernel_size : int or tuple of 2 int
+        The window's (rows, cols).
+    strides : int or tuple of 2 int, default (1, 1)
+        The upsampling factor.
+    padding : {"valid", "same"}, default "valid"
+        As Keras: "same" gives ``size * stride`` outputs.
+    output_padding : int or tuple of 2 int, optional
+        Extra rows/cols after, each smaller than the stride.
+    data_format : {"channels_last", "channels_first"}, optional
+        Where the channels are (default ``"channels_last"``).
+    dilation_rate : int or tuple of 2 int, default (1, 1)
+        Spacing between the kernel's taps.
+    activation : str, callable or Layer, optional
+        Applied to the output.
+    use_bias : bool, default True
+        Whether to add ``bias`` (filters,).
+    **kwargs
+        ``kernel_initializer`` (default "glorot_uniform"), ``bias_initializer``
+        (default "zeros"), ``kernel_regularizer``, ``bias_regularizer``, and the
+        base layer arguments (``name``, ``dtype``, ``input_shape``, ...; see ``Layer``).
+    """
     rank = 2
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid",
@@ -310,6 +411,17 @@ class Conv2DTranspose(_Conv):
         return tuple(pads)
 
     def forward(self, x, training=False, fused_output=False):
+        """Compute the transposed convolution and its backprop; see ``Layer.forward``.
+
+        Parameters
+        ----------
+        x : array
+            ``(batch, rows, cols, channels)`` (or channels first).
+        training : bool, default False
+            Unused.
+        fused_output : bool, default False
+            Skip the activation (the loss applies it).
+        """
         ops = self.ops
         spatial = self._check_batch(x)
         out_spatial = self._output_spatial(spatial)

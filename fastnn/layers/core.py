@@ -3,6 +3,7 @@ import math
 
 from .. import activations
 from .._registry import serialize
+from .._types import Any, Optional
 from .base import Layer
 
 
@@ -11,14 +12,46 @@ class Dense(Layer):
 
     Forward is one BLAS product plus one fused pass (bias + activation);
     backward fuses the activation derivative into the incoming gradient.
+
+    Parameters
+    ----------
+    units : int
+        The number of output features.
+    activation : str, callable or Layer, optional
+        Applied to the output: a name (``"relu"``, ``"softmax"``, ...), a
+        function of ``fastnn.activations`` or a registered one, or an
+        activation layer (``LeakyReLU(0.2)``); None: linear.
+    use_bias : bool, default True
+        Whether to add ``bias``.
+    kernel_initializer : str or Initializer, default "glorot_uniform"
+        How ``kernel`` (features, units) starts.
+    bias_initializer : str or Initializer, default "zeros"
+        How ``bias`` (units,) starts.
+    kernel_regularizer, bias_regularizer : str or Regularizer, optional
+        Penalties on the weights, added to the loss.
+    input_dim : int, optional
+        Keras 2's ``Dense(32, input_dim=784)``: ``input_shape=(784,)``.
+    **kwargs
+        Base layer arguments (``name``, ``dtype``, ``trainable``,
+        ``input_shape``, ...; see ``Layer``).
+
+    Notes
+    -----
+    Input ``(batch, ..., features)``, output ``(batch, ..., units)``.
+
+    Examples
+    --------
+    >>> from fastnn.layers import Dense
+    >>> layer = Dense(64, activation="relu", input_shape=(784,))
     """
     skips_input_grad = True
     supports_fused_output = True
     supports_masking = True  # per step on sequences: the input's mask passes on
 
-    def __init__(self, units, activation=None, use_bias=True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 kernel_regularizer=None, bias_regularizer=None, input_dim=None, **kwargs):
+    def __init__(self, units: int, activation: Any = None, use_bias: bool = True,
+                 kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
+                 kernel_regularizer: Any = None, bias_regularizer: Any = None,
+                 input_dim: Optional[int] = None, **kwargs: Any) -> None:
         if input_dim is not None:
             # Keras 2: Dense(32, input_dim=784) is Dense(32, input_shape=(784,)).
             if "input_shape" in kwargs and kwargs["input_shape"] is not None:
@@ -47,6 +80,13 @@ class Dense(Layer):
         self.built = True
 
     def check_input_shape(self, input_shape):
+        """Raise if a built Dense cannot take ``input_shape``.
+
+        Parameters
+        ----------
+        input_shape : tuple
+            The per-sample input shape; its last axis must be the kernel's rows.
+        """
         fan_in = self.params["kernel"].shape[0]
         if len(input_shape) < 1 or input_shape[-1] != fan_in:
             raise ValueError(f"Dense layer {self.name!r} was built for inputs of shape "
@@ -56,7 +96,17 @@ class Dense(Layer):
         return tuple(input_shape[:-1]) + (self.units,)
 
     def forward(self, x, training=False, fused_output=False):
-        """``fused_output=True`` skips the activation (the loss applies it)."""
+        """Compute ``activation(x @ kernel + bias)`` and its backprop.
+
+        Parameters
+        ----------
+        x : array
+            ``(batch, ..., features)`` on the layer's backend.
+        training : bool, default False
+            Unused (the same in training and inference).
+        fused_output : bool, default False
+            Skip the activation (the loss applies it, differentiating both in one step).
+        """
         ops = self.ops
         W = self.params["kernel"]
         self._check_input(x, W.shape[0])
@@ -102,7 +152,18 @@ def _ser(obj):
 
 class Activation(Layer):
     """Applies an activation: ``Activation("relu")``, or any ``activation=``
-    value a Dense takes (a fastnn.activations function, a registered one)."""
+    value a Dense takes (a fastnn.activations function, a registered one).
+
+    Parameters
+    ----------
+    activation : str, callable or Layer
+        As ``Dense``'s ``activation``.
+    alpha : float, optional
+        The activation's parameter where it has one (leaky_relu's slope, elu's alpha).
+    **kwargs
+        Base layer arguments (``name``, ``dtype``, ``trainable``,
+        ``input_shape``, ...; see ``Layer``).
+    """
     supports_fused_output = True
     supports_masking = True
 
@@ -111,6 +172,17 @@ class Activation(Layer):
         self.activation, self.alpha = activations.get(activation, alpha)
 
     def forward(self, x, training=False, fused_output=False):
+        """Apply the activation; see ``Layer.forward``.
+
+        Parameters
+        ----------
+        x : array
+            Any shape.
+        training : bool, default False
+            Unused.
+        fused_output : bool, default False
+            Return ``x`` unchanged (the loss applies the activation).
+        """
         self._check_input(x)
         if fused_output:
             return x, lambda dy: dy
@@ -126,12 +198,30 @@ class Activation(Layer):
 
 
 class ReLU(Activation):
+    """``max(x, 0)`` (Keras's ReLU layer).
+
+    Parameters
+    ----------
+    **kwargs
+        Base layer arguments (``name``, ``dtype``, ``trainable``,
+        ``input_shape``, ...; see ``Layer``).
+    """
     def __init__(self, **kwargs):
         kwargs.pop("activation", None), kwargs.pop("alpha", None)
         super().__init__("relu", **kwargs)
 
 
 class LeakyReLU(Activation):
+    """``x`` for ``x >= 0``, ``negative_slope * x`` below (Keras's LeakyReLU).
+
+    Parameters
+    ----------
+    negative_slope : float, default 0.3
+        The slope for ``x < 0`` (Keras 2's ``alpha=`` is accepted too).
+    **kwargs
+        Base layer arguments (``name``, ``dtype``, ``trainable``,
+        ``input_shape``, ...; see ``Layer``).
+    """
     def __init__(self, negative_slope=0.3, **kwargs):
         kwargs.pop("activation", None)
         negative_slope = kwargs.pop("alpha", negative_slope)
@@ -139,12 +229,30 @@ class LeakyReLU(Activation):
 
 
 class ELU(Activation):
+    """``x`` for ``x > 0``, ``alpha * (exp(x) - 1)`` below (Keras's ELU).
+
+    Parameters
+    ----------
+    alpha : float, default 1.0
+        The scale of the negative part.
+    **kwargs
+        Base layer arguments (``name``, ``dtype``, ``trainable``,
+        ``input_shape``, ...; see ``Layer``).
+    """
     def __init__(self, alpha=1.0, **kwargs):
         kwargs.pop("activation", None)
         super().__init__("elu", alpha, **kwargs)
 
 
 class Softmax(Activation):
+    """Softmax over the last axis (Keras's Softmax layer).
+
+    Parameters
+    ----------
+    **kwargs
+        Base layer arguments (``name``, ``dtype``, ``trainable``,
+        ``input_shape``, ...; see ``Layer``).
+    """
     def __init__(self, **kwargs):
         kwargs.pop("activation", None), kwargs.pop("alpha", None)
         super().__init__("softmax", **kwargs)
@@ -153,7 +261,16 @@ class Softmax(Activation):
 class Maxout(Layer):
     """Maxout (Goodfellow et al. 2013): splits the last axis into ``num_units``
     groups of consecutive features and keeps each group's maximum. Put it after
-    a ``Dense(num_units * pieces)`` to get a maxout unit."""
+    a ``Dense(num_units * pieces)`` to get a maxout unit.
+
+    Parameters
+    ----------
+    num_units : int
+        The number of output features; the input's last axis must be a multiple.
+    **kwargs
+        Base layer arguments (``name``, ``dtype``, ``trainable``,
+        ``input_shape``, ...; see ``Layer``).
+    """
 
     def __init__(self, num_units, **kwargs):
         super().__init__(**kwargs)
@@ -198,7 +315,16 @@ class Flatten(Layer):
 
 
 class Reshape(Layer):
-    """Reshape each sample to ``target_shape`` (one entry may be -1)."""
+    """Reshape each sample to ``target_shape`` (one entry may be -1).
+
+    Parameters
+    ----------
+    target_shape : tuple of int
+        The per-sample output shape.
+    **kwargs
+        Base layer arguments (``name``, ``dtype``, ``trainable``,
+        ``input_shape``, ...; see ``Layer``).
+    """
 
     def __init__(self, target_shape, **kwargs):
         super().__init__(**kwargs)

@@ -77,7 +77,36 @@ class DepthwiseConv2D(_DepthwiseBase):
     """Each input channel convolved with its own ``depth_multiplier`` filters:
     (batch, rows, cols, C) -> (batch, rows', cols', C * depth_multiplier),
     output channel ``c * depth_multiplier + m``. Weights ``kernel``
-    (kh, kw, C, depth_multiplier) and ``bias`` (C * depth_multiplier,)."""
+    (kh, kw, C, depth_multiplier) and ``bias`` (C * depth_multiplier,).
+
+    Parameters
+    ----------
+    kernel_size : int or tuple of 2 int
+        The window's (rows, cols).
+    strides : int or tuple of 2 int, default (1, 1)
+        The step between windows.
+    padding : {"valid", "same"}, default "valid"
+        As Conv2D's.
+    depth_multiplier : int, default 1
+        Filters per input channel.
+    data_format : {"channels_last", "channels_first"}, optional
+        Where the channels are (default ``"channels_last"``).
+    dilation_rate : int or tuple of 2 int, default (1, 1)
+        Spacing between the kernel's taps.
+    activation : str, callable or Layer, optional
+        Applied to the output.
+    use_bias : bool, default True
+        Whether to add ``bias``.
+    depthwise_initializer : str or Initializer, default "glorot_uniform"
+        How ``kernel`` starts.
+    bias_initializer : str or Initializer, default "zeros"
+        How ``bias`` starts.
+    depthwise_regularizer, bias_regularizer : str or Regularizer, optional
+        Penalties on the weights.
+    **kwargs
+        Base layer arguments (``name``, ``dtype``, ``trainable``,
+        ``input_shape``, ...; see ``Layer``).
+    """
     skips_input_grad = True
 
     def __init__(self, kernel_size, strides=(1, 1), padding="valid", depth_multiplier=1,
@@ -135,7 +164,38 @@ class SeparableConv2D(_DepthwiseBase):
     """DepthwiseConv2D (no bias, no activation) then a pointwise 1x1
     convolution to ``filters`` channels with bias and activation. Weights
     ``depthwise_kernel`` (kh, kw, C, depth_multiplier), ``pointwise_kernel``
-    (1, 1, C * depth_multiplier, filters) and ``bias`` (filters,), as Keras."""
+    (1, 1, C * depth_multiplier, filters) and ``bias`` (filters,), as Keras.
+
+    Parameters
+    ----------
+    filters : int
+        The number of output channels.
+    kernel_size : int or tuple of 2 int
+        The depthwise window's (rows, cols).
+    strides : int or tuple of 2 int, default (1, 1)
+        The step between windows.
+    padding : {"valid", "same"}, default "valid"
+        As Conv2D's.
+    data_format : {"channels_last", "channels_first"}, optional
+        Where the channels are (default ``"channels_last"``).
+    dilation_rate : int or tuple of 2 int, default (1, 1)
+        Spacing between the kernel's taps.
+    depth_multiplier : int, default 1
+        Depthwise filters per input channel.
+    activation : str, callable or Layer, optional
+        Applied to the output.
+    use_bias : bool, default True
+        Whether to add ``bias``.
+    depthwise_initializer, pointwise_initializer : str or Initializer
+        How the kernels start (default "glorot_uniform").
+    bias_initializer : str or Initializer, default "zeros"
+        How ``bias`` starts.
+    depthwise_regularizer, pointwise_regularizer, bias_regularizer : optional
+        Penalties on the weights.
+    **kwargs
+        Base layer arguments (``name``, ``dtype``, ``trainable``,
+        ``input_shape``, ...; see ``Layer``).
+    """
     skips_input_grad = True
 
     def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,

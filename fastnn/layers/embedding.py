@@ -2,6 +2,8 @@
 ``mask_zero`` (index 0 is padding: it masks the steps after it)."""
 import numpy
 
+from .._types import Any, Optional
+
 from .base import Layer, SymbolicTensor
 from .core import _ser
 
@@ -13,11 +15,35 @@ class Embedding(Layer):
     index 0 is padding and the output carries a mask that is False there,
     for the recurrent layers, pooling and losses after it. Indices may come
     as integers or as floats holding integers. ``input_length`` is accepted
-    for Keras compatibility and ignored (the input shape says it)."""
+    for Keras compatibility and ignored (the input shape says it).
+
+    Parameters
+    ----------
+    input_dim : int
+        The number of indices (vocabulary size).
+    output_dim : int
+        The size of each vector.
+    embeddings_initializer : str or Initializer, default "uniform"
+        How ``embeddings`` starts.
+    embeddings_regularizer : str or Regularizer, optional
+        A penalty on ``embeddings``.
+    mask_zero : bool, default False
+        Treat index 0 as padding (the output carries a mask).
+    input_length : int, optional
+        Accepted and ignored (Keras compatibility).
+    **kwargs
+        Base layer arguments (``name``, ``dtype``, ``trainable``,
+        ``input_shape``, ...; see ``Layer``).
+
+    Notes
+    -----
+    Input ``(batch, ...)`` of indices; output ``(batch, ..., output_dim)``.
+    """
     skips_input_grad = True
 
-    def __init__(self, input_dim, output_dim, embeddings_initializer="uniform",
-                 embeddings_regularizer=None, mask_zero=False, input_length=None, **kwargs):
+    def __init__(self, input_dim: int, output_dim: int, embeddings_initializer: Any = "uniform",
+                 embeddings_regularizer: Any = None, mask_zero: bool = False,
+                 input_length: Optional[int] = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         for what, value in (("input_dim", input_dim), ("output_dim", output_dim)):
             if isinstance(value, bool) or not isinstance(value, (int, numpy.integer)) or value < 1:

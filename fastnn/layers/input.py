@@ -2,13 +2,31 @@
 model starts from; ``InputLayer`` is its layer form for Sequential."""
 import numpy
 
+from .._types import Any, DTypeLike, Optional, Union, Shape
 from .base import Layer, SymbolicTensor, _unique_name
 
 
 class InputLayer(Layer):
-    """Declares the per-sample input shape (batch axis excluded)."""
+    """Declares the per-sample input shape (batch axis excluded).
 
-    def __init__(self, shape=None, input_shape=None, **kwargs):
+    Parameters
+    ----------
+    shape : int or tuple of int
+        The per-sample input shape.
+    input_shape : tuple of int, optional
+        Keras's other spelling of ``shape``.
+    **kwargs
+        ``name``, and ``dtype`` (a float or, for Embedding indices, an
+        integer type; default ``"float32"``).
+
+    Raises
+    ------
+    ValueError
+        If no shape is given or a size is not a positive integer.
+    """
+
+    def __init__(self, shape: Union[int, Shape, None] = None, input_shape: Optional[Shape] = None,
+                 **kwargs: Any) -> None:
         shape = shape if shape is not None else input_shape
         if shape is None:
             raise ValueError("InputLayer needs a shape, e.g. InputLayer(shape=(784,))")
@@ -29,6 +47,15 @@ class InputLayer(Layer):
         self.built = True
 
     def forward(self, x, training=False):
+        """Pass ``x`` through; see ``Layer.forward``.
+
+        Parameters
+        ----------
+        x : array
+            A batch of inputs.
+        training : bool, default False
+            Unused.
+        """
         return x, lambda dy: dy
 
     def get_config(self):
@@ -37,6 +64,29 @@ class InputLayer(Layer):
         return config
 
 
-def Input(shape, dtype=None, name=None):
-    """A symbolic model input of per-sample ``shape``: ``x = Input((784,))``."""
+def Input(shape: Union[int, Shape], dtype: Optional[DTypeLike] = None,
+          name: Optional[str] = None) -> SymbolicTensor:
+    """A symbolic model input of per-sample ``shape``: ``x = Input((784,))``.
+
+    Parameters
+    ----------
+    shape : int or tuple of int
+        The per-sample shape (batch axis excluded).
+    dtype : str or dtype, optional
+        ``"float32"`` by default; an integer type for indices (Embedding).
+    name : str, optional
+        The input's name (default ``input``, ``input_1``, ...).
+
+    Returns
+    -------
+    SymbolicTensor
+        The tensor to call layers on and to pass as ``Model(inputs=...)``.
+
+    Examples
+    --------
+    >>> import fastnn
+    >>> x = fastnn.Input((784,))
+    >>> y = fastnn.layers.Dense(10, activation="softmax")(x)
+    >>> model = fastnn.Model(x, y)
+    """
     return InputLayer(shape=shape, dtype=dtype, name=name).output

@@ -1,5 +1,6 @@
 """Merge layers: Add (residual connections) and Concatenate. Both merge the
 masks of their inputs (a step is kept where every masked input keeps it)."""
+from .._types import Any, Sequence
 from .base import Layer, SymbolicTensor
 
 
@@ -20,7 +21,19 @@ def _merge_masks(masks):
 
 
 class Add(Layer):
-    """Element-wise sum of inputs of one shape."""
+    """Element-wise sum of inputs of one shape.
+
+    Parameters
+    ----------
+    **kwargs
+        Base layer arguments (``name``, ``dtype``, ``trainable``,
+        ``input_shape``, ...; see ``Layer``).
+
+    Examples
+    --------
+    >>> from fastnn.layers import Add, Dense
+    >>> y = Add()([Dense(8)(x), x])  # a residual connection on an 8-feature x
+    """
     multi_input = True
     supports_masking = True
 
@@ -37,6 +50,15 @@ class Add(Layer):
         return tuple(input_shape[0])
 
     def forward(self, xs, training=False):
+        """Sum the inputs; see ``Layer.forward``.
+
+        Parameters
+        ----------
+        xs : list of array
+            The input batches.
+        training : bool, default False
+            Unused.
+        """
         if any(x.shape != xs[0].shape for x in xs):
             raise ValueError(f"Add layer {self.name!r}: inputs have shapes "
                              f"{[tuple(x.shape) for x in xs]}; they must match")
@@ -50,7 +72,16 @@ class Concatenate(Layer):
     """Joins inputs along ``axis`` (default: the last; axis 0 is the batch).
     Masks (of the steps, the axes before the features) merge when joining
     along the feature axis; joining masked inputs along another axis is
-    refused."""
+    refused.
+
+    Parameters
+    ----------
+    axis : int, default -1
+        The axis to join along (counting the batch axis; not 0).
+    **kwargs
+        Base layer arguments (``name``, ``dtype``, ``trainable``,
+        ``input_shape``, ...; see ``Layer``).
+    """
     multi_input = True
     supports_masking = True
 
@@ -92,6 +123,15 @@ class Concatenate(Layer):
         return _merge_masks(mask)
 
     def forward(self, xs, training=False):
+        """Join the inputs along ``axis``; see ``Layer.forward``.
+
+        Parameters
+        ----------
+        xs : list of array
+            The input batches.
+        training : bool, default False
+            Unused.
+        """
         xp = self.ops.xp
         self.compute_output_shape([x.shape[1:] for x in xs])
         axis = self._sample_axis(xs[0].ndim - 1) + 1
@@ -115,11 +155,38 @@ class Concatenate(Layer):
 
 
 # Keras's functional forms: ``concatenate([a, b])`` is ``Concatenate()([a, b])``.
-def add(inputs, **kwargs):
-    """``Add(**kwargs)(inputs)``, as ``keras.layers.add``."""
+def add(inputs: Sequence[Any], **kwargs: Any) -> Any:
+    """``Add(**kwargs)(inputs)``, as ``keras.layers.add``.
+
+    Parameters
+    ----------
+    inputs : list of SymbolicTensor or array
+        Two or more inputs of one shape.
+    **kwargs
+        Arguments of the ``Add`` layer (``name``, ...).
+
+    Returns
+    -------
+    SymbolicTensor or array
+        Their element-wise sum.
+    """
     return Add(**kwargs)(inputs)
 
 
-def concatenate(inputs, axis=-1, **kwargs):
-    """``Concatenate(axis, **kwargs)(inputs)``, as ``keras.layers.concatenate``."""
+def concatenate(inputs: Sequence[Any], axis: int = -1, **kwargs: Any) -> Any:
+    """``Concatenate(axis, **kwargs)(inputs)``, as ``keras.layers.concatenate``.
+
+    Parameters
+    ----------
+    inputs : list of SymbolicTensor or array
+        The inputs; their shapes may differ only along ``axis``.
+    axis : int, default -1
+        The axis to join along.
+    **kwargs
+        Arguments of the ``Concatenate`` layer (``name``, ...).
+
+    Returns
+    -------
+    SymbolicTensor or array
+    """
     return Concatenate(axis=axis, **kwargs)(inputs)

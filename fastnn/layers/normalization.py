@@ -22,6 +22,28 @@ class BatchNormalization(Layer):
     Weights: ``gamma`` (if ``scale``), ``beta`` (if ``center``),
     ``moving_mean``, ``moving_variance`` (the last two non-trainable).
     A mask on the input passes through; it does not change the statistics.
+
+    Parameters
+    ----------
+    axis : int or list of int, default -1
+        The feature axis (or axes) normalized per entry.
+    momentum : float, default 0.99
+        The moving statistics' momentum.
+    epsilon : float, default 1e-3
+        Added to the variance.
+    center : bool, default True
+        Learn ``beta``.
+    scale : bool, default True
+        Learn ``gamma``.
+    beta_initializer, gamma_initializer : str or Initializer
+        Defaults "zeros" and "ones".
+    moving_mean_initializer, moving_variance_initializer : str or Initializer
+        Defaults "zeros" and "ones".
+    beta_regularizer, gamma_regularizer : str or Regularizer, optional
+        Penalties on ``beta`` and ``gamma``.
+    **kwargs
+        Base layer arguments (``name``, ``dtype``, ``trainable``,
+        ``input_shape``, ...; see ``Layer``).
     """
     supports_masking = True
     skips_input_grad = True

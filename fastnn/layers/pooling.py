@@ -137,7 +137,28 @@ class _Pooling(SpatialLayer):
 class MaxPooling2D(_Pooling):
     """The maximum of each ``pool_size`` window, moved by ``strides`` (default
     ``pool_size``). The gradient goes to the first maximum of a window in
-    row-major order (TensorFlow's rule); "same" padding never wins."""
+    row-major order (TensorFlow's rule); "same" padding never wins.
+
+    Parameters
+    ----------
+    pool_size : int or tuple of 2 int, default (2, 2)
+        The window size.
+    strides : int or tuple of 2 int, optional
+        The step between windows (default: ``pool_size``).
+    padding : {"valid", "same"}, default "valid"
+        "valid": only whole windows; "same": output size ``ceil(size / strides)``.
+    data_format : {"channels_last", "channels_first"}, optional
+        ``(batch, rows, cols, channels)`` or ``(batch, channels, rows, cols)``;
+        default ``"channels_last"``.
+    **kwargs
+        Base layer arguments (``name``, ``dtype``, ``trainable``,
+        ``input_shape``, ...; see ``Layer``).
+
+    Notes
+    -----
+    Shapes (channels last): ``(batch, rows, cols, channels)`` ->
+    ``(batch, out_rows, out_cols, channels)``.
+    """
 
     def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None,
                  **kwargs):
@@ -146,7 +167,28 @@ class MaxPooling2D(_Pooling):
 
 class AveragePooling2D(_Pooling):
     """The mean of each ``pool_size`` window; with "same" padding, the mean of
-    the window's real inputs (Keras: padding does not count)."""
+    the window's real inputs (Keras: padding does not count).
+
+    Parameters
+    ----------
+    pool_size : int or tuple of 2 int, default (2, 2)
+        The window size.
+    strides : int or tuple of 2 int, optional
+        The step between windows (default: ``pool_size``).
+    padding : {"valid", "same"}, default "valid"
+        "valid": only whole windows; "same": output size ``ceil(size / strides)``.
+    data_format : {"channels_last", "channels_first"}, optional
+        ``(batch, rows, cols, channels)`` or ``(batch, channels, rows, cols)``;
+        default ``"channels_last"``.
+    **kwargs
+        Base layer arguments (``name``, ``dtype``, ``trainable``,
+        ``input_shape``, ...; see ``Layer``).
+
+    Notes
+    -----
+    Shapes (channels last): ``(batch, rows, cols, channels)`` ->
+    ``(batch, out_rows, out_cols, channels)``.
+    """
     mode = "avg"
 
     def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None,
@@ -155,7 +197,26 @@ class AveragePooling2D(_Pooling):
 
 
 class MaxPooling1D(_Pooling):
-    """MaxPooling2D over the steps of a (batch, steps, channels) input."""
+    """MaxPooling2D over the steps of a (batch, steps, channels) input.
+
+    Parameters
+    ----------
+    pool_size : int, default 2
+        The window size.
+    strides : int, optional
+        The step between windows (default: ``pool_size``).
+    padding : {"valid", "same"}, default "valid"
+        "valid": only whole windows; "same": output size ``ceil(size / strides)``.
+    data_format : {"channels_last", "channels_first"}, default "channels_last"
+        ``(batch, steps, channels)`` or ``(batch, channels, steps)``.
+    **kwargs
+        Base layer arguments (``name``, ``dtype``, ``trainable``,
+        ``input_shape``, ...; see ``Layer``).
+
+    Notes
+    -----
+    Shapes (channels last): ``(batch, steps, channels)`` -> ``(batch, out_steps, channels)``.
+    """
     rank = 1
 
     def __init__(self, pool_size=2, strides=None, padding="valid",
@@ -164,7 +225,26 @@ class MaxPooling1D(_Pooling):
 
 
 class AveragePooling1D(_Pooling):
-    """AveragePooling2D over the steps of a (batch, steps, channels) input."""
+    """AveragePooling2D over the steps of a (batch, steps, channels) input.
+
+    Parameters
+    ----------
+    pool_size : int, default 2
+        The window size.
+    strides : int, optional
+        The step between windows (default: ``pool_size``).
+    padding : {"valid", "same"}, default "valid"
+        "valid": only whole windows; "same": output size ``ceil(size / strides)``.
+    data_format : {"channels_last", "channels_first"}, default "channels_last"
+        ``(batch, steps, channels)`` or ``(batch, channels, steps)``.
+    **kwargs
+        Base layer arguments (``name``, ``dtype``, ``trainable``,
+        ``input_shape``, ...; see ``Layer``).
+
+    Notes
+    -----
+    Shapes (channels last): ``(batch, steps, channels)`` -> ``(batch, out_steps, channels)``.
+    """
     rank = 1
     mode = "avg"
 
@@ -209,7 +289,18 @@ class GlobalAveragePooling1D(_GlobalPooling):
     """(batch, steps, features) -> (batch, features), the mean over steps.
     With a mask (from ``Embedding(mask_zero=True)`` or ``Masking``), the mean
     over the unmasked steps only (a sample whose steps are all masked gives
-    zeros); the mask stops here. ``keepdims=True`` keeps the steps axis."""
+    zeros); the mask stops here. ``keepdims=True`` keeps the steps axis.
+
+    Parameters
+    ----------
+    data_format : {"channels_last", "channels_first"}, default "channels_last"
+        Where the channels are.
+    keepdims : bool, default False
+        Keep the steps axis as size 1.
+    **kwargs
+        Base layer arguments (``name``, ``dtype``, ``trainable``,
+        ``input_shape``, ...; see ``Layer``).
+    """
     rank = 1
     supports_masking = True
 
@@ -220,6 +311,17 @@ class GlobalAveragePooling1D(_GlobalPooling):
         return None
 
     def forward(self, x, training=False, mask=None):
+        """Average over the (unmasked) steps; see ``Layer.forward``.
+
+        Parameters
+        ----------
+        x : array
+            ``(batch, steps, features)`` (channels last).
+        training : bool, default False
+            Unused.
+        mask : array, optional
+            ``(batch, steps)`` booleans: the steps to average.
+        """
         self._check_batch(x)
         flat, shape = self._flat(x)
         if mask is None:
@@ -248,7 +350,18 @@ class GlobalAveragePooling1D(_GlobalPooling):
 
 class GlobalAveragePooling2D(_GlobalPooling):
     """(batch, rows, cols, channels) -> (batch, channels), the mean over the
-    image (``keepdims=True``: (batch, 1, 1, channels))."""
+    image (``keepdims=True``: (batch, 1, 1, channels)).
+
+    Parameters
+    ----------
+    data_format : {"channels_last", "channels_first"}, optional
+        Where the channels are (default ``"channels_last"``).
+    keepdims : bool, default False
+        Keep the pooled spatial axes as size 1.
+    **kwargs
+        Base layer arguments (``name``, ``dtype``, ``trainable``,
+        ``input_shape``, ...; see ``Layer``).
+    """
 
     def forward(self, x, training=False):
         self._check_batch(x)
@@ -282,11 +395,33 @@ class _GlobalMax(_GlobalPooling):
 
 class GlobalMaxPooling2D(_GlobalMax):
     """(batch, rows, cols, channels) -> (batch, channels), the maximum over
-    the image; the gradient goes to the first maximum."""
+    the image; the gradient goes to the first maximum.
+
+    Parameters
+    ----------
+    data_format : {"channels_last", "channels_first"}, optional
+        Where the channels are (default ``"channels_last"``).
+    keepdims : bool, default False
+        Keep the pooled spatial axes as size 1.
+    **kwargs
+        Base layer arguments (``name``, ``dtype``, ``trainable``,
+        ``input_shape``, ...; see ``Layer``).
+    """
 
 
 class GlobalMaxPooling1D(_GlobalMax):
-    """(batch, steps, channels) -> (batch, channels), the maximum over steps."""
+    """(batch, steps, channels) -> (batch, channels), the maximum over steps.
+
+    Parameters
+    ----------
+    data_format : {"channels_last", "channels_first"}, default "channels_last"
+        Where the channels are.
+    keepdims : bool, default False
+        Keep the steps axis as size 1.
+    **kwargs
+        Base layer arguments (``name``, ``dtype``, ``trainable``,
+        ``input_shape``, ...; see ``Layer``).
+    """
     rank = 1
 
     def __init__(self, data_format="channels_last", keepdims=False, **kwargs):

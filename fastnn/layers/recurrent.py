@@ -28,12 +28,12 @@ class _Recurrent(Layer):
     """What SimpleRNN, LSTM and GRU share: arguments, checks, masks, states,
     dropout and the call. A subclass sets ``cell`` (the backend's cell name),
     ``n_gates`` and ``n_states`` and builds its weights."""
-    cell = None
+    cell: "str | None" = None
     n_gates = 1
     n_states = 1
     supports_masking = True
     skips_input_grad = True  # a first layer's backprop skips the input gradient
-    _state_names = ("h",)
+    _state_names: "tuple[str, ...]" = ("h",)
 
     def __init__(self, units, activation="tanh", use_bias=True,
                  kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
@@ -115,7 +115,18 @@ class _Recurrent(Layer):
 
     def reset_states(self, states=None):
         """Forget a stateful layer's states (zeros from the next call), or
-        set them to ``states`` (a list of (batch, units) arrays)."""
+        set them to ``states``.
+
+        Parameters
+        ----------
+        states : list of array_like, optional
+            ``(batch, units)`` arrays, one per state (``h``; LSTM: ``h``, ``c``).
+
+        Raises
+        ------
+        ValueError
+            If the layer is not stateful, or the states' shapes do not fit.
+        """
         if not self.stateful:
             raise ValueError(f"{type(self).__name__} layer {self.name!r} is not stateful; "
                              f"reset_states() is for stateful=True layers")
@@ -193,6 +204,19 @@ class _Recurrent(Layer):
         return self.params.get("bias"), None
 
     def forward(self, x, training=False, mask=None, initial_state=None):
+        """Run the sequence through the cell; see ``Layer.forward``.
+
+        Parameters
+        ----------
+        x : array
+            ``(batch, steps, features)``.
+        training : bool, default False
+            Apply ``dropout``/``recurrent_dropout``.
+        mask : array, optional
+            ``(batch, steps)`` booleans: padded steps keep the state unchanged.
+        initial_state : list of array, optional
+            ``(batch, units)`` starting states (default zeros, or a stateful layer's).
+        """
         ops = self.ops
         xp = ops.xp
         states_in = self._check_call(x, mask, initial_state)
@@ -302,7 +326,50 @@ class _Recurrent(Layer):
 
 class SimpleRNN(_Recurrent):
     """``h_t = activation(x_t @ kernel + h_{t-1} @ recurrent_kernel + bias)``;
-    the output is ``h_t`` (Keras's SimpleRNN)."""
+    the output is ``h_t`` (Keras's SimpleRNN).
+
+    Parameters
+    ----------
+    units : int
+        The size of the state and the output.
+    activation : str, default "tanh"
+        The state's activation.
+    use_bias : bool, default True
+        Whether the layer has ``bias``.
+    kernel_initializer : str or Initializer, default "glorot_uniform"
+        How ``kernel`` (features, gates * units) starts.
+    recurrent_initializer : str or Initializer, default "orthogonal"
+        How ``recurrent_kernel`` (units, gates * units) starts.
+    bias_initializer : str or Initializer, default "zeros"
+        How ``bias`` starts.
+    kernel_regularizer, recurrent_regularizer, bias_regularizer : optional
+        Penalties on the weights, added to the loss.
+    dropout : float, default 0.0
+        Fraction of the input features dropped while training (one mask per sequence).
+    recurrent_dropout : float, default 0.0
+        Fraction of the state's features dropped in the recurrent product while training.
+    return_sequences : bool, default False
+        Return the output of every step, ``(batch, steps, units)``, not only
+        the last, ``(batch, units)``.
+    return_state : bool, default False
+        Also return the final states, after the output.
+    go_backwards : bool, default False
+        Process the sequence in reverse (the outputs come in that order too).
+    stateful : bool, default False
+        Carry the final states of a batch over as the next batch's initial
+        states (``reset_states()`` clears them).
+    unroll : bool, default False
+        Accepted for Keras code; the steps run in compiled code either way.
+    **kwargs
+        Base layer arguments (``name``, ``dtype``, ``trainable``,
+        ``input_shape``, ...; see ``Layer``).
+
+    Notes
+    -----
+    Input ``(batch, steps, features)``; a mask (``Embedding(mask_zero=True)``,
+    ``Masking``) skips padded steps. Call with ``initial_state=[...]`` to start
+    from given states.
+    """
     cell = "simple"
     n_gates = 1
 
@@ -312,7 +379,63 @@ class LSTM(_Recurrent):
     4 units), ``recurrent_kernel`` (units, 4 units) and ``bias`` (4 units,);
     ``c_t = f * c_{t-1} + i * activation(.)``, ``h_t = o * activation(c_t)``.
     States (and ``return_state`` outputs after the output): ``h``, ``c``.
-    ``unit_forget_bias`` starts the forget gate's bias at 1."""
+    ``unit_forget_bias`` starts the forget gate's bias at 1.
+
+    Parameters
+    ----------
+    units : int
+        The size of the states and the output.
+    activation : str, default "tanh"
+        Applied to the candidate and to the cell state.
+    recurrent_activation : str, default "sigmoid"
+        The gates' activation.
+    unit_forget_bias : bool, default True
+        Start the forget gate's bias at 1.
+    **kwargs
+        The arguments shared by the recurrent layers (Other Parameters below)
+        and the base layer arguments (``name``, ``dtype``, ...; see ``Layer``).
+
+    Other Parameters
+    ----------------
+    use_bias : bool, default True
+        Whether the layer has ``bias``.
+    kernel_initializer : str or Initializer, default "glorot_uniform"
+        How ``kernel`` (features, gates * units) starts.
+    recurrent_initializer : str or Initializer, default "orthogonal"
+        How ``recurrent_kernel`` (units, gates * units) starts.
+    bias_initializer : str or Initializer, default "zeros"
+        How ``bias`` starts.
+    kernel_regularizer, recurrent_regularizer, bias_regularizer : optional
+        Penalties on the weights, added to the loss.
+    dropout : float, default 0.0
+        Fraction of the input features dropped while training (one mask per sequence).
+    recurrent_dropout : float, default 0.0
+        Fraction of the state's features dropped in the recurrent product while training.
+    return_sequences : bool, default False
+        Return the output of every step, ``(batch, steps, units)``, not only
+        the last, ``(batch, units)``.
+    return_state : bool, default False
+        Also return the final states, after the output.
+    go_backwards : bool, default False
+        Process the sequence in reverse (the outputs come in that order too).
+    stateful : bool, default False
+        Carry the final states of a batch over as the next batch's initial
+        states (``reset_states()`` clears them).
+    unroll : bool, default False
+        Accepted for Keras code; the steps run in compiled code either way.
+
+    Notes
+    -----
+    Input ``(batch, steps, features)``; a mask (``Embedding(mask_zero=True)``,
+    ``Masking``) skips padded steps. Call with ``initial_state=[...]`` to start
+    from given states.
+
+    Examples
+    --------
+    >>> from fastnn import Sequential
+    >>> from fastnn.layers import LSTM, Dense
+    >>> model = Sequential([LSTM(64, input_shape=(None, 8)), Dense(1)])
+    """
     cell = "lstm"
     n_gates = 4
     n_states = 2
@@ -343,7 +466,57 @@ class GRU(_Recurrent):
     (Keras's default, cuDNN's and PyTorch's form) the reset gate multiplies
     the recurrent product and ``bias`` is (2, 3 units): input bias, then
     recurrent bias; without, it resets ``h_{t-1}`` before the product and
-    ``bias`` is (3 units,)."""
+    ``bias`` is (3 units,).
+
+    Parameters
+    ----------
+    units : int
+        The size of the state and the output.
+    activation : str, default "tanh"
+        The candidate's activation.
+    recurrent_activation : str, default "sigmoid"
+        The gates' activation.
+    reset_after : bool, default True
+        Apply the reset gate after the recurrent product (Keras's default).
+    **kwargs
+        The arguments shared by the recurrent layers (Other Parameters below)
+        and the base layer arguments (``name``, ``dtype``, ...; see ``Layer``).
+
+    Other Parameters
+    ----------------
+    use_bias : bool, default True
+        Whether the layer has ``bias``.
+    kernel_initializer : str or Initializer, default "glorot_uniform"
+        How ``kernel`` (features, gates * units) starts.
+    recurrent_initializer : str or Initializer, default "orthogonal"
+        How ``recurrent_kernel`` (units, gates * units) starts.
+    bias_initializer : str or Initializer, default "zeros"
+        How ``bias`` starts.
+    kernel_regularizer, recurrent_regularizer, bias_regularizer : optional
+        Penalties on the weights, added to the loss.
+    dropout : float, default 0.0
+        Fraction of the input features dropped while training (one mask per sequence).
+    recurrent_dropout : float, default 0.0
+        Fraction of the state's features dropped in the recurrent product while training.
+    return_sequences : bool, default False
+        Return the output of every step, ``(batch, steps, units)``, not only
+        the last, ``(batch, units)``.
+    return_state : bool, default False
+        Also return the final states, after the output.
+    go_backwards : bool, default False
+        Process the sequence in reverse (the outputs come in that order too).
+    stateful : bool, default False
+        Carry the final states of a batch over as the next batch's initial
+        states (``reset_states()`` clears them).
+    unroll : bool, default False
+        Accepted for Keras code; the steps run in compiled code either way.
+
+    Notes
+    -----
+    Input ``(batch, steps, features)``; a mask (``Embedding(mask_zero=True)``,
+    ``Masking``) skips padded steps. Call with ``initial_state=[...]`` to start
+    from given states.
+    """
     cell = "gru"
     n_gates = 3
 

@@ -1,14 +1,26 @@
 """Training-time regularization layers: Dropout and GaussianNoise (the input
 corruption of denoising autoencoders). Both are the identity at inference."""
+from .._types import Any, Optional
 from .base import Layer
 
 
 class Dropout(Layer):
     """Zeroes a fraction ``rate`` of the inputs while training and scales the
-    rest by ``1 / (1 - rate)`` (inverted dropout)."""
+    rest by ``1 / (1 - rate)`` (inverted dropout).
+
+    Parameters
+    ----------
+    rate : float
+        In [0, 1): the fraction of inputs dropped.
+    seed : int, optional
+        Accepted for Keras code and unused: ``fastnn.set_seed`` seeds the draws.
+    **kwargs
+        Base layer arguments (``name``, ``dtype``, ``trainable``,
+        ``input_shape``, ...; see ``Layer``).
+    """
     supports_masking = True
 
-    def __init__(self, rate, seed=None, **kwargs):
+    def __init__(self, rate: float, seed: Optional[int] = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if not 0 <= rate < 1:
             raise ValueError(f"Dropout rate must be in [0, 1), got {rate}")
@@ -27,10 +39,19 @@ class Dropout(Layer):
 
 
 class GaussianNoise(Layer):
-    """Adds zero-mean Gaussian noise of standard deviation ``stddev`` while training."""
+    """Adds zero-mean Gaussian noise of standard deviation ``stddev`` while training.
+
+    Parameters
+    ----------
+    stddev : float
+        The noise's standard deviation.
+    **kwargs
+        Base layer arguments (``name``, ``dtype``, ``trainable``,
+        ``input_shape``, ...; see ``Layer``).
+    """
     supports_masking = True
 
-    def __init__(self, stddev, **kwargs):
+    def __init__(self, stddev: float, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if stddev < 0:
             raise ValueError(f"GaussianNoise stddev must be >= 0, got {stddev}")

@@ -83,7 +83,20 @@ class _Reshaping(SpatialLayer):
 class UpSampling2D(_Reshaping):
     """Repeat rows ``size[0]`` and columns ``size[1]`` times (``"nearest"``),
     or resize by bilinear interpolation with half-pixel centers
-    (``"bilinear"``: Keras's, TensorFlow's and PyTorch's align_corners=False)."""
+    (``"bilinear"``: Keras's, TensorFlow's and PyTorch's align_corners=False).
+
+    Parameters
+    ----------
+    size : int or tuple of 2 int, default (2, 2)
+        The factors for rows and columns.
+    data_format : {"channels_last", "channels_first"}, optional
+        Where the channels are (default ``"channels_last"``).
+    interpolation : {"nearest", "bilinear"}, default "nearest"
+        How new pixels are made.
+    **kwargs
+        Base layer arguments (``name``, ``dtype``, ``trainable``,
+        ``input_shape``, ...; see ``Layer``).
+    """
 
     def __init__(self, size=(2, 2), data_format=None, interpolation="nearest", **kwargs):
         super().__init__(data_format, **kwargs)
@@ -135,7 +148,16 @@ class UpSampling2D(_Reshaping):
 
 class UpSampling1D(_Reshaping):
     """Repeat each step ``size`` times: (batch, steps, channels) ->
-    (batch, steps * size, channels)."""
+    (batch, steps * size, channels).
+
+    Parameters
+    ----------
+    size : int, default 2
+        The factor.
+    **kwargs
+        Base layer arguments (``name``, ``dtype``, ``trainable``,
+        ``input_shape``, ...; see ``Layer``).
+    """
     rank = 1
 
     def __init__(self, size=2, **kwargs):
@@ -178,7 +200,18 @@ class _ZeroPadding(_Reshaping):
 
 class ZeroPadding2D(_ZeroPadding):
     """Zero rows above/below and columns left/right: ``padding`` is an int, (rows,
-    cols) symmetric, or ((top, bottom), (left, right))."""
+    cols) symmetric, or ((top, bottom), (left, right)).
+
+    Parameters
+    ----------
+    padding : int or tuple, default (1, 1)
+        As above.
+    data_format : {"channels_last", "channels_first"}, optional
+        Where the channels are (default ``"channels_last"``).
+    **kwargs
+        Base layer arguments (``name``, ``dtype``, ``trainable``,
+        ``input_shape``, ...; see ``Layer``).
+    """
 
     def __init__(self, padding=(1, 1), data_format=None, **kwargs):
         super().__init__(data_format, **kwargs)
@@ -186,7 +219,18 @@ class ZeroPadding2D(_ZeroPadding):
 
 
 class ZeroPadding1D(_ZeroPadding):
-    """Zero steps before and after: ``padding`` an int or (before, after)."""
+    """Zero steps before and after: ``padding`` an int or (before, after).
+
+    Parameters
+    ----------
+    padding : int or tuple of 2 int, default 1
+        As above.
+    data_format : {"channels_last", "channels_first"}, optional
+        Where the channels are (default ``"channels_last"``).
+    **kwargs
+        Base layer arguments (``name``, ``dtype``, ``trainable``,
+        ``input_shape``, ...; see ``Layer``).
+    """
     rank = 1
 
     def __init__(self, padding=1, data_format=None, **kwargs):
@@ -224,7 +268,18 @@ class _Cropping(_Reshaping):
 
 class Cropping2D(_Cropping):
     """Drop rows and columns at the edges: ``cropping`` an int, (rows, cols)
-    symmetric, or ((top, bottom), (left, right))."""
+    symmetric, or ((top, bottom), (left, right)).
+
+    Parameters
+    ----------
+    cropping : int or tuple, default ((0, 0), (0, 0))
+        As above.
+    data_format : {"channels_last", "channels_first"}, optional
+        Where the channels are (default ``"channels_last"``).
+    **kwargs
+        Base layer arguments (``name``, ``dtype``, ``trainable``,
+        ``input_shape``, ...; see ``Layer``).
+    """
 
     def __init__(self, cropping=((0, 0), (0, 0)), data_format=None, **kwargs):
         super().__init__(data_format, **kwargs)
@@ -232,7 +287,16 @@ class Cropping2D(_Cropping):
 
 
 class Cropping1D(_Cropping):
-    """Drop steps at both ends: ``cropping`` an int or (before, after)."""
+    """Drop steps at both ends: ``cropping`` an int or (before, after).
+
+    Parameters
+    ----------
+    cropping : int or tuple of 2 int, default (1, 1)
+        As above.
+    **kwargs
+        Base layer arguments (``name``, ``dtype``, ``trainable``,
+        ``input_shape``, ...; see ``Layer``).
+    """
     rank = 1
 
     def __init__(self, cropping=(1, 1), **kwargs):

@@ -25,7 +25,36 @@ class ResidualBlock(Layer):
 
     Weights, in order: conv1 (kernel[, bias]), bn1 (gamma, beta, moving_mean,
     moving_variance), conv2, bn2, then the shortcut's conv and bn when it has
-    them."""
+    them.
+
+    Parameters
+    ----------
+    filters : int
+        The output channels.
+    kernel_size : int or tuple of 2 int, default 3
+        The convolutions' window.
+    strides : int or tuple of 2 int, default 1
+        The first convolution's (and the shortcut's) stride.
+    separable : bool, default False
+        Use SeparableConv2D.
+    batchnorm : bool, default True
+        BatchNormalization after each convolution.
+    activation : str, default "relu"
+        After the first convolution and after the sum.
+    data_format : {"channels_last", "channels_first"}, optional
+        Where the channels are.
+    momentum : float, default 0.99
+        The BatchNormalization layers' momentum.
+    epsilon : float, default 1e-3
+        The BatchNormalization layers' epsilon.
+    kernel_initializer : str or Initializer, default "glorot_uniform"
+        The convolutions' kernels' initializer.
+    kernel_regularizer : str or Regularizer, optional
+        A penalty on the convolutions' kernels.
+    **kwargs
+        Base layer arguments (``name``, ``dtype``, ``trainable``,
+        ``input_shape``, ...; see ``Layer``).
+    """
     skips_input_grad = True
 
     def __init__(self, filters, kernel_size=3, strides=1, separable=False, batchnorm=True,

@@ -3,6 +3,7 @@ and ``Bidirectional`` share: the wrapped layer is tracked, so its
 weights, gradients and regularizers are the wrapper's; its config nests in
 the wrapper's), ``TimeDistributed`` and ``Bidirectional``. The wrapped layer's
 own computation stays in the wrapped layer; a wrapper only reshapes or routes."""
+from .._types import Any, Optional
 from .base import Layer
 
 
@@ -25,9 +26,18 @@ def deserialize_layer(spec):
 class Wrapper(Layer):
     """Base of layers that wrap one layer (``self.layer``). The wrapper
     computes in the wrapped layer's dtype unless told otherwise; then an
-    unbuilt wrapped layer takes the wrapper's dtype."""
+    unbuilt wrapped layer takes the wrapper's dtype.
 
-    def __init__(self, layer, **kwargs):
+    Parameters
+    ----------
+    layer : Layer
+        The layer to wrap.
+    **kwargs
+        Base layer arguments (``name``, ``dtype``, ``trainable``,
+        ``input_shape``, ...; see ``Layer``).
+    """
+
+    def __init__(self, layer: Layer, **kwargs: Any) -> None:
         if not isinstance(layer, Layer):
             raise TypeError(f"{type(self).__name__} wraps a fastnn layer, got "
                             f"{type(layer).__name__}")
@@ -47,6 +57,13 @@ class Wrapper(Layer):
 
     @classmethod
     def from_config(cls, config):
+        """A new wrapper (fresh weights) from ``get_config()``'s dict.
+
+        Parameters
+        ----------
+        config : dict
+            What ``get_config`` returned (the wrapped layer's config nested in it).
+        """
         config = dict(config)
         config["layer"] = deserialize_layer(config["layer"])
         return cls(**config)
@@ -56,10 +73,23 @@ class TimeDistributed(Wrapper):
     """Applies the wrapped layer to every time step of a (batch, steps, ...)
     input with the same weights: ``TimeDistributed(Dense(8))``. The steps are
     folded into the batch, so the wrapped layer runs once on (batch * steps,
-    ...), not once per step. A mask on the input passes through unchanged."""
+    ...), not once per step. A mask on the input passes through unchanged.
+
+    Parameters
+    ----------
+    layer : Layer
+        The layer applied to each step.
+    **kwargs
+        Base layer arguments (``name``, ``dtype``, ``trainable``,
+        ``input_shape``, ...; see ``Layer``).
+
+    Examples
+    --------
+    >>> y = TimeDistributed(Dense(8))(x)  # x: (batch, steps, features) -> (batch, steps, 8)
+    """
     supports_masking = True
 
-    def __init__(self, layer, **kwargs):
+    def __init__(self, layer: Layer, **kwargs: Any) -> None:
         super().__init__(layer, **kwargs)
         self.skips_input_grad = layer.skips_input_grad
 
@@ -83,6 +113,17 @@ class TimeDistributed(Wrapper):
         return (input_shape[0],) + tuple(inner)
 
     def forward(self, x, training=False, mask=None):
+        """Apply the wrapped layer to every step; see ``Layer.forward``.
+
+        Parameters
+        ----------
+        x : array
+            ``(batch, steps, ...)``.
+        training : bool, default False
+            Passed to the wrapped layer.
+        mask : array, optional
+            Passes through unchanged (``compute_mask``).
+        """
         if x.ndim < 3:
             raise ValueError(f"TimeDistributed layer {self.name!r} needs inputs of shape "
                              f"(batch, steps, ...), got {tuple(x.shape)}")
@@ -119,10 +160,28 @@ class Bidirectional(Wrapper):
     is split the same way (first half forward). A mask goes to both layers.
 
     The template layer passed in is only a description: the two copies hold
-    the weights (forward first, then backward), as in Keras."""
+    the weights (forward first, then backward), as in Keras.
+
+    Parameters
+    ----------
+    layer : Layer
+        A recurrent layer (``SimpleRNN``, ``LSTM``, ``GRU``): the template of both copies.
+    merge_mode : {"concat", "sum", "mul", "ave", None}, default "concat"
+        How the two outputs combine.
+    backward_layer : Layer, optional
+        The backward copy's template (default: ``layer`` with ``go_backwards`` flipped).
+    **kwargs
+        Base layer arguments (``name``, ``dtype``, ``trainable``,
+        ``input_shape``, ...; see ``Layer``).
+
+    Examples
+    --------
+    >>> y = Bidirectional(LSTM(64, return_sequences=True))(x)  # (batch, steps, 128)
+    """
     supports_masking = True
 
-    def __init__(self, layer, merge_mode="concat", backward_layer=None, **kwargs):
+    def __init__(self, layer: Layer, merge_mode: Optional[str] = "concat",
+                 backward_layer: Optional[Layer] = None, **kwargs: Any) -> None:
         if merge_mode not in MERGE_MODES:
             raise ValueError(f"Bidirectional: merge_mode must be one of {MERGE_MODES}, "
                              f"got {merge_mode!r}")
@@ -219,6 +278,19 @@ class Bidirectional(Wrapper):
 
     # ---------------------------------------------------------------- calling
     def forward(self, x, training=False, mask=None, initial_state=None):
+        """Run both copies and merge their outputs; see ``Layer.forward``.
+
+        Parameters
+        ----------
+        x : array
+            ``(batch, steps, features)``.
+        training : bool, default False
+            Passed to both layers.
+        mask : array, optional
+            ``(batch, steps)`` booleans, passed to both layers.
+        initial_state : list of array, optional
+            The forward layer's states, then the backward layer's.
+        """
         if x.ndim != 3:
             raise ValueError(f"Bidirectional layer {self.name!r} needs inputs of shape "
                              f"(batch, steps, features), got {tuple(x.shape)}")

@@ -241,6 +241,13 @@ class AutoRec(_LayerwiseStep, _LbfgsFit):
 
     # ----------------------------------------------------------------- build
     def build(self, n_features):
+        """Create the weights for ``n_features`` inputs (``fit`` calls this).
+
+        Parameters
+        ----------
+        n_features : int
+            Users per item row (I-AutoRec) or items per user row (U-AutoRec).
+        """
         # The backend this model computes on, fixed here as a Keras model's is.
         self.ops = get_backend()
         self.n_features = int(n_features)
@@ -281,6 +288,13 @@ class AutoRec(_LayerwiseStep, _LbfgsFit):
         return [numpy.array(self.ops.to_numpy(p), copy=True) for _, p, _, _ in self._params()]
 
     def set_weights(self, weights):
+        """Overwrite the weights, in ``get_weights`` order.
+
+        Parameters
+        ----------
+        weights : list of array_like
+            One array per weight, each of its shape.
+        """
         params = self._params()
         if len(weights) != len(params):
             raise ValueError(f"AutoRec has {len(params)} weight arrays, got {len(weights)}")
@@ -306,7 +320,40 @@ class AutoRec(_LayerwiseStep, _LbfgsFit):
 
         ``lr_drops`` (needs ``lr_decay``): replay a learning-rate schedule, i.e.
         multiply the rate by ``lr_decay`` after each of these epoch counts
-        (another fit's ``lr_drops``) instead of deciding on validation RMSE."""
+        (another fit's ``lr_drops``) instead of deciding on validation RMSE.
+
+        Parameters
+        ----------
+        train : Ratings or scipy.sparse matrix
+            The training ratings, users x items.
+        validation : Ratings or scipy.sparse matrix, optional
+            Held-out ratings of the same shape, for early stopping.
+        epochs : int, default 100
+            The most epochs to train.
+        patience : int, default 10
+            Epochs without validation improvement before stopping.
+        verbose : int, default 1
+            0 silent, 1 a progress bar per epoch, 2 one line per epoch.
+        callbacks : list of Callback, optional
+            fastnn callbacks, run after the early stopping and rate decay.
+        max_iter : int, optional
+            L-BFGS only: the most iterations (default: ``epochs``).
+        lr_drops : list of int, optional
+            Epoch counts after which to multiply the rate by ``lr_decay``.
+
+        Returns
+        -------
+        dict
+            The history: ``{"loss": [...], "rmse": [...], "val_rmse": [...], ...}``.
+
+        Examples
+        --------
+        >>> from fastnn.recsys import AutoRec, load_movielens, random_split
+        >>> train, test = random_split(load_movielens("ml-100k"), 0.1, seed=0)
+        >>> model = AutoRec(hidden=500, lam=1.0)
+        >>> history = model.fit(train, epochs=50)
+        >>> rmse, mae = model.evaluate(test)
+        """
         if isinstance(epochs, bool) or not isinstance(epochs, (int, numpy.integer)) or epochs < 0:
             raise ValueError(f"epochs must be a non-negative integer, got {epochs!r}")
         replay = self._check_lr_drops(lr_drops, validation)
@@ -515,7 +562,20 @@ class AutoRec(_LayerwiseStep, _LbfgsFit):
     def predict(self, users, items, _train=None):
         """Predicted ratings for the (user index, item index) pairs, a host
         float64 array: computed on the model's backend and fetched once (the
-        fallback means and the clipping are host work on host data)."""
+        fallback means and the clipping are host work on host data).
+
+        Parameters
+        ----------
+        users : array_like of int
+            User indices (rows of the training matrix).
+        items : array_like of int
+            Item indices, one per user index.
+
+        Returns
+        -------
+        ndarray of float64
+            The predictions (clipped to the rating range when ``clip``).
+        """
         self._check_fitted()
         n_users, n_items = self.shape
         users = _indices(users, n_users, "user indices")
@@ -561,7 +621,18 @@ class AutoRec(_LayerwiseStep, _LbfgsFit):
         return out
 
     def evaluate(self, test, _train=None):
-        """(RMSE, MAE) over the ratings of ``test`` (same shape as train)."""
+        """(RMSE, MAE) over the ratings of ``test`` (same shape as train).
+
+        Parameters
+        ----------
+        test : Ratings or scipy.sparse matrix
+            The ratings to predict.
+
+        Returns
+        -------
+        tuple of float
+            ``(rmse, mae)``.
+        """
         m = _csr(test, "test").tocoo()
         if m.shape != self.shape:
             raise ValueError(f"test has shape {m.shape} but the model was fitted on {self.shape}")
@@ -572,8 +643,18 @@ class AutoRec(_LayerwiseStep, _LbfgsFit):
         return float(numpy.sqrt(numpy.mean(err ** 2))), float(numpy.mean(numpy.abs(err)))
 
     def score_matrix(self, users=None):
-        """Dense predicted scores (users x items) for ranking metrics; rows for
-        ``users`` (default: all)."""
+        """Dense predicted scores (users x items) for ranking metrics.
+
+        Parameters
+        ----------
+        users : array_like of int, optional
+            The rows to score (default: all users).
+
+        Returns
+        -------
+        ndarray of float64
+            ``(len(users), n_items)`` unclipped scores.
+        """
         self._check_fitted()
         users = (numpy.arange(self.shape[0]) if users is None
                  else _indices(users, self.shape[0], "user indices"))
@@ -609,6 +690,20 @@ class AutoRec(_LayerwiseStep, _LbfgsFit):
         with item -1 and score NaN. A user with no training rating (an untrained
         decoder row) gets the items ranked by their mean training rating
         instead, items without one at the global mean, as ``predict`` rates them.
+        
+        Parameters
+        ----------
+        users : int or array_like of int
+            User indices.
+        k : int, default 10
+            Items per user.
+        exclude_train : bool, default True
+            Leave out each user's training items.
+
+        Returns
+        -------
+        items : ndarray of int64
+        scores : ndarray of float64
         """
         self._check_fitted()
         n_users, n_items = self.shape
@@ -648,7 +743,13 @@ class AutoRec(_LayerwiseStep, _LbfgsFit):
         training ratings its predictions are encoded from, the fallback means,
         the id maps, the history and the optimizer's state (so that ``fit``
         resumes where it stopped). A zip of JSON and ``.npy`` arrays, written
-        atomically as ``Model.save`` writes; never pickle."""
+        atomically as ``Model.save`` writes; never pickle.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The file to write.
+        """
         self._check_fitted()
         spec = self.optimizer_spec
         config = {
@@ -689,7 +790,17 @@ class AutoRec(_LayerwiseStep, _LbfgsFit):
         """An AutoRec saved by ``save``, ready to predict, recommend or go on
         training. A missing, truncated or inconsistent file raises
         ``fastnn.saving.ModelFileError`` (a ValueError) naming the file and
-        what is wrong; nothing in the file is run."""
+        what is wrong; nothing in the file is run.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A file written by ``save``.
+
+        Returns
+        -------
+        AutoRec
+        """
         archive = Archive(path, AUTOREC_FORMAT, AUTOREC_VERSION, "fastnn AutoRec file")
         where = archive.path
         try:

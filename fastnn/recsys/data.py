@@ -40,6 +40,8 @@ import re
 import numpy
 import scipy.sparse
 
+from .._types import Any, ArrayIn, Optional, Tuple
+
 FORMATS = ("movielens", "dat", "csv", "inter")
 
 
@@ -54,6 +56,26 @@ class Ratings:
     timestamps : ndarray or None, aligned with ``matrix.data`` (CSR order)
     rating_range : (lo, hi) floats
     source : str or None, where the data came from
+
+    Parameters
+    ----------
+    matrix : scipy.sparse matrix
+        The ratings, users x items (stored as float32 CSR).
+    user_ids, item_ids : array_like
+        The raw id of each row and column index.
+    rating_range : tuple of float, optional
+        ``(lo, hi)``; default: the observed minimum and maximum.
+    timestamps : array_like, optional
+        One per stored rating, in CSR order.
+    source : str, optional
+        Where the data came from (for messages).
+
+    Examples
+    --------
+    >>> from fastnn.recsys import Ratings
+    >>> r = Ratings.from_triples(["u1", "u1", "u2"], ["a", "b", "a"], [5, 3, 4])
+    >>> r.shape
+    (2, 2)
     """
 
     def __init__(self, matrix, user_ids, item_ids, rating_range=None, timestamps=None,
@@ -98,6 +120,35 @@ class Ratings:
         share them between a train and a test file; every raw id must be in them.
         Otherwise they are the sorted unique raw ids. ``line_numbers`` (for
         error messages) default to the 1-based position in the arrays.
+
+        Parameters
+        ----------
+        users, items : array_like
+            Raw user and item ids, one per rating.
+        ratings : array_like
+            The ratings.
+        timestamps : array_like, optional
+            One per rating.
+        rating_range : tuple of float, optional
+            ``(lo, hi)``; a rating outside it is an error. Default: the observed range.
+        duplicates : {"last", "error"}, default "last"
+            A repeated (user, item) pair keeps its last rating, or is an error.
+        user_ids, item_ids : array_like, optional
+            Fixed id maps (raw ids in index order), e.g. a train file's for its test file.
+        source : str, optional
+            Where the data came from (for messages).
+        line_numbers : array_like, optional
+            The file line of each rating (for messages).
+
+        Returns
+        -------
+        Ratings
+
+        Raises
+        ------
+        ValueError
+            On a non-finite or out-of-range rating, an unknown id, or a duplicate
+            with ``duplicates="error"`` (the message names the line).
         """
         if duplicates not in ("last", "error"):
             raise ValueError(f"duplicates={duplicates!r}; expected 'last' or 'error'")
@@ -161,7 +212,19 @@ class Ratings:
 
     def with_matrix(self, matrix, timestamps=None):
         """A Ratings sharing this one's id maps and range, over another matrix of
-        the same shape (e.g. a train or test part)."""
+        the same shape (e.g. a train or test part).
+
+        Parameters
+        ----------
+        matrix : scipy.sparse matrix
+            Of this one's shape.
+        timestamps : array_like, optional
+            One per stored rating.
+
+        Returns
+        -------
+        Ratings
+        """
         if matrix.shape != self.shape:
             raise ValueError(f"matrix has shape {matrix.shape}; expected {self.shape}")
         return Ratings(matrix, self.user_ids, self.item_ids, self.rating_range, timestamps,
@@ -169,7 +232,17 @@ class Ratings:
 
     def subset(self, mask):
         """The ratings whose entry in ``mask`` (length nnz, CSR order) is true,
-        with the same shape and id maps."""
+        with the same shape and id maps.
+
+        Parameters
+        ----------
+        mask : array_like of bool
+            One entry per stored rating.
+
+        Returns
+        -------
+        Ratings
+        """
         mask = numpy.asarray(mask, dtype=bool)
         if mask.shape != (self.nnz,):
             raise ValueError(f"mask has shape {mask.shape}; expected ({self.nnz},)")
@@ -185,18 +258,22 @@ class Ratings:
     # --------------------------------------------------------------- queries
     @property
     def shape(self):
+        """``(n_users, n_items)``."""
         return self.matrix.shape
 
     @property
     def n_users(self):
+        """The number of users (rows)."""
         return self.matrix.shape[0]
 
     @property
     def n_items(self):
+        """The number of items (columns)."""
         return self.matrix.shape[1]
 
     @property
     def nnz(self):
+        """The number of ratings."""
         return self.matrix.nnz
 
     @property
@@ -339,18 +416,54 @@ def _find(header, names, path, what):
                      f"(expected one of {list(names)})")
 
 
-def read_movielens(path, **kwargs):
-    """MovieLens 100K ``u.data``: ``user item rating timestamp`` per line."""
+def read_movielens(path: Any, **kwargs: Any) -> "Ratings":
+    """MovieLens 100K ``u.data``: ``user item rating timestamp`` per line.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    **kwargs
+        ``rating_range``, ``duplicates``, ``user_ids``, ``item_ids`` (see ``load_ratings``).
+
+    Returns
+    -------
+    Ratings
+    """
     return _build(path, _parse(path, _lines(path), None, (0, 1, 2, 3)), kwargs)
 
 
-def read_dat(path, **kwargs):
-    """MovieLens 1M/10M ``ratings.dat``: ``user::item::rating::timestamp``."""
+def read_dat(path: Any, **kwargs: Any) -> "Ratings":
+    """MovieLens 1M/10M ``ratings.dat``: ``user::item::rating::timestamp``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    **kwargs
+        ``rating_range``, ``duplicates``, ``user_ids``, ``item_ids`` (see ``load_ratings``).
+
+    Returns
+    -------
+    Ratings
+    """
     return _build(path, _parse(path, _lines(path), "::", (0, 1, 2, 3)), kwargs)
 
 
-def read_csv(path, **kwargs):
-    """``ratings.csv`` with a header naming userId, movieId, rating[, timestamp]."""
+def read_csv(path: Any, **kwargs: Any) -> "Ratings":
+    """``ratings.csv`` with a header naming userId, movieId, rating[, timestamp].
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    **kwargs
+        ``rating_range``, ``duplicates``, ``user_ids``, ``item_ids`` (see ``load_ratings``).
+
+    Returns
+    -------
+    Ratings
+    """
     rows = _lines(path)
     if not rows:
         raise ValueError(f"{path}: the file is empty")
@@ -362,8 +475,20 @@ def read_csv(path, **kwargs):
     return _build(path, _parse(path, rows[1:], ",", cols), kwargs)
 
 
-def read_inter(path, **kwargs):
-    """RecBole atomic ``.inter`` file: tab separated, ``name:type`` header."""
+def read_inter(path: Any, **kwargs: Any) -> "Ratings":
+    """RecBole atomic ``.inter`` file: tab separated, ``name:type`` header.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    **kwargs
+        ``rating_range``, ``duplicates``, ``user_ids``, ``item_ids`` (see ``load_ratings``).
+
+    Returns
+    -------
+    Ratings
+    """
     rows = _lines(path)
     if not rows:
         raise ValueError(f"{path}: the file is empty")
@@ -423,13 +548,38 @@ def _ratings_file_in(directory):
                      f"ratings.dat, ratings.csv or one .inter file in it{found}")
 
 
-def load_ratings(path, format=None, rating_range=None, duplicates="last", user_ids=None,
-                 item_ids=None):
+def load_ratings(path: Any, format: Optional[str] = None,
+                 rating_range: Optional[Tuple[float, float]] = None, duplicates: str = "last",
+                 user_ids: Optional[ArrayIn] = None,
+                 item_ids: Optional[ArrayIn] = None) -> "Ratings":
     """Read a ratings file into a ``Ratings``; ``format`` is one of
     ``FORMATS`` or None to detect it (see the module docstring for the rules).
     A directory stands for the ratings file in it: ``u.data``, ``ratings.dat``,
     ``ratings.csv`` or a single ``.inter`` file (an unpacked MovieLens or
-    RecBole dataset)."""
+    RecBole dataset).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A ratings file or a folder holding one.
+    format : str, optional
+        One of ``FORMATS`` ("movielens", "dat", "csv", "inter"); default: detected.
+    rating_range : tuple of float, optional
+        ``(lo, hi)``; a rating outside it is an error. Default: the observed range.
+    duplicates : {"last", "error"}, default "last"
+        A repeated (user, item) pair keeps its last rating, or is an error.
+    user_ids, item_ids : array_like, optional
+        Fixed id maps (raw ids in index order), e.g. a train file's for its test file.
+
+    Returns
+    -------
+    Ratings
+
+    Raises
+    ------
+    ValueError
+        If the file cannot be read as ratings (the message names the line).
+    """
     if os.path.isdir(path):
         path = _ratings_file_in(path)
     if format is None:

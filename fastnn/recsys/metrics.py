@@ -20,6 +20,7 @@ import numpy
 import scipy.sparse
 
 from .data import Ratings
+from .._types import Any, Dict, Optional, Tuple
 
 __all__ = ["rmse", "mae", "ranking_metrics", "precision_at_k", "recall_at_k",
            "ndcg_at_k", "hit_rate_at_k"]
@@ -66,26 +67,77 @@ def _clip(p, clip):
     return p if clip is None else numpy.clip(p, clip[0], clip[1])
 
 
-def rmse(test, predictions, clip=None):
+def rmse(test: Any, predictions: Any, clip: Optional[Tuple[float, float]] = None) -> float:
     """Root mean squared error over the test ratings; ``clip=(lo, hi)`` clips
-    predictions first (e.g. to the rating range)."""
+    predictions first (e.g. to the rating range).
+
+    Parameters
+    ----------
+    test : Ratings or scipy.sparse matrix
+        The test ratings.
+    predictions : array_like, scipy.sparse matrix or callable
+        One prediction per test rating (CSR order), a matrix of the test's
+        shape, or a function ``predict(users, items)`` (e.g. ``model.predict``).
+    clip : tuple of float, optional
+        ``(lo, hi)`` to clip the predictions to.
+
+    Returns
+    -------
+    float
+    """
     truth, p = _test_predictions(test, predictions)
     return float(numpy.sqrt(numpy.mean((_clip(p, clip) - truth) ** 2)))
 
 
-def mae(test, predictions, clip=None):
-    """Mean absolute error over the test ratings."""
+def mae(test: Any, predictions: Any, clip: Optional[Tuple[float, float]] = None) -> float:
+    """Mean absolute error over the test ratings.
+
+    Parameters
+    ----------
+    test : Ratings or scipy.sparse matrix
+        The test ratings.
+    predictions : array_like, scipy.sparse matrix or callable
+        One prediction per test rating (CSR order), a matrix of the test's
+        shape, or a function ``predict(users, items)`` (e.g. ``model.predict``).
+    clip : tuple of float, optional
+        ``(lo, hi)`` to clip the predictions to.
+
+    Returns
+    -------
+    float
+    """
     truth, p = _test_predictions(test, predictions)
     return float(numpy.mean(numpy.abs(_clip(p, clip) - truth)))
 
 
-def ranking_metrics(scores, train, test, k=10, threshold=4.0, block=1024):
+def ranking_metrics(scores: Any, train: Any, test: Any, k: int = 10,
+                    threshold: Optional[float] = 4.0, block: int = 1024) -> Dict[str, Any]:
     """Precision@K, Recall@K, NDCG@K and HR@K averaged over users with at least
     one relevant test item. Returns a dict with keys ``precision@k``,
     ``recall@k``, ``ndcg@k``, ``hr@k`` and ``users`` (how many were evaluated).
 
     ``scores``: dense (n_users x n_items), ``score(users) -> block of rows``,
     or a fitted model with ``score_matrix`` (an ``AutoRec``).
+
+    Parameters
+    ----------
+    scores : array_like, callable or AutoRec
+        Dense (n_users x n_items) scores, ``score(users) -> rows``, or a model
+        with ``score_matrix``.
+    train : Ratings or scipy.sparse matrix
+        The training ratings (left out of each user's ranking).
+    test : Ratings or scipy.sparse matrix
+        The test ratings.
+    k : int, default 10
+        The cut-off.
+    threshold : float or None, default 4.0
+        A test rating at or above it is relevant (None: every test rating).
+    block : int, default 1024
+        Users scored at a time (bounds memory).
+
+    Returns
+    -------
+    dict
     """
     tr, te = _csr(train, "train"), _csr(test, "test")
     if tr.shape != te.shape:
@@ -141,17 +193,101 @@ def ranking_metrics(scores, train, test, k=10, threshold=4.0, block=1024):
             "users": int(len(users))}
 
 
-def precision_at_k(scores, train, test, k=10, threshold=4.0):
+def precision_at_k(scores: Any, train: Any, test: Any, k: int = 10,
+                   threshold: Optional[float] = 4.0) -> float:
+    """Precision@K averaged over users with a relevant test item (see ``ranking_metrics``).
+
+    Parameters
+    ----------
+    scores : array_like, callable or AutoRec
+        Dense (n_users x n_items) scores, ``score(users) -> rows``, or a model
+        with ``score_matrix``.
+    train : Ratings or scipy.sparse matrix
+        The training ratings (left out of each user's ranking).
+    test : Ratings or scipy.sparse matrix
+        The test ratings.
+    k : int, default 10
+        The cut-off.
+    threshold : float or None, default 4.0
+        A test rating at or above it is relevant (None: every test rating).
+
+    Returns
+    -------
+    float
+    """
     return ranking_metrics(scores, train, test, k, threshold)[f"precision@{k}"]
 
 
-def recall_at_k(scores, train, test, k=10, threshold=4.0):
+def recall_at_k(scores: Any, train: Any, test: Any, k: int = 10,
+                threshold: Optional[float] = 4.0) -> float:
+    """Recall@K averaged over users with a relevant test item (see ``ranking_metrics``).
+
+    Parameters
+    ----------
+    scores : array_like, callable or AutoRec
+        Dense (n_users x n_items) scores, ``score(users) -> rows``, or a model
+        with ``score_matrix``.
+    train : Ratings or scipy.sparse matrix
+        The training ratings (left out of each user's ranking).
+    test : Ratings or scipy.sparse matrix
+        The test ratings.
+    k : int, default 10
+        The cut-off.
+    threshold : float or None, default 4.0
+        A test rating at or above it is relevant (None: every test rating).
+
+    Returns
+    -------
+    float
+    """
     return ranking_metrics(scores, train, test, k, threshold)[f"recall@{k}"]
 
 
-def ndcg_at_k(scores, train, test, k=10, threshold=4.0):
+def ndcg_at_k(scores: Any, train: Any, test: Any, k: int = 10,
+              threshold: Optional[float] = 4.0) -> float:
+    """NDCG@K averaged over users with a relevant test item (see ``ranking_metrics``).
+
+    Parameters
+    ----------
+    scores : array_like, callable or AutoRec
+        Dense (n_users x n_items) scores, ``score(users) -> rows``, or a model
+        with ``score_matrix``.
+    train : Ratings or scipy.sparse matrix
+        The training ratings (left out of each user's ranking).
+    test : Ratings or scipy.sparse matrix
+        The test ratings.
+    k : int, default 10
+        The cut-off.
+    threshold : float or None, default 4.0
+        A test rating at or above it is relevant (None: every test rating).
+
+    Returns
+    -------
+    float
+    """
     return ranking_metrics(scores, train, test, k, threshold)[f"ndcg@{k}"]
 
 
-def hit_rate_at_k(scores, train, test, k=10, threshold=4.0):
+def hit_rate_at_k(scores: Any, train: Any, test: Any, k: int = 10,
+                  threshold: Optional[float] = 4.0) -> float:
+    """Hit rate@K averaged over users with a relevant test item (see ``ranking_metrics``).
+
+    Parameters
+    ----------
+    scores : array_like, callable or AutoRec
+        Dense (n_users x n_items) scores, ``score(users) -> rows``, or a model
+        with ``score_matrix``.
+    train : Ratings or scipy.sparse matrix
+        The training ratings (left out of each user's ranking).
+    test : Ratings or scipy.sparse matrix
+        The test ratings.
+    k : int, default 10
+        The cut-off.
+    threshold : float or None, default 4.0
+        A test rating at or above it is relevant (None: every test rating).
+
+    Returns
+    -------
+    float
+    """
     return ranking_metrics(scores, train, test, k, threshold)[f"hr@{k}"]

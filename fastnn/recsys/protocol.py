@@ -96,6 +96,56 @@ def evaluate_autorec(ratings, seeds=(0, 1, 2, 3, 4), test_frac=0.1, val_frac=0.1
     metric) and ``seconds``. Raises ValueError for bad settings, and for a seed
     whose fit, validation or test part is empty (too few ratings for the
     fractions), before that seed trains anything.
+
+    Parameters
+    ----------
+    ratings : Ratings
+        All ratings.
+    seeds : sequence of int, default (0, 1, 2, 3, 4)
+        One full run per seed.
+    test_frac, val_frac : float, default 0.1
+        The test and validation fractions (steps 1 and 2).
+    lams : sequence of float
+        The L2 weights tried (step 3).
+    optimizer : str, default "adam"
+        A fastnn optimizer name, or "lbfgs".
+    epochs : int, default 300
+        The most epochs (L-BFGS: iterations) per training.
+    patience : int, default 25
+        Early-stopping patience on validation RMSE.
+    variant : {"item", "user"}, default "item"
+        I-AutoRec or U-AutoRec.
+    hidden : int or tuple of int, default 500
+        Hidden layer sizes.
+    refit : bool, default True
+        Step 5: retrain on the whole train part.
+    learning_rate : float
+        The minibatch optimizers' rate.
+    batch_size : int, default 256
+        Rows per minibatch.
+    input_dropout : float, default 0.5
+        Fraction of observed input ratings dropped while training.
+    lr_decay : float or None
+        The rate's factor on a plateau (None: no decay).
+    lr_decay_patience : int
+        Epochs without a new best before a cut.
+    dtype : str, default "float32"
+        The models' float type.
+    k : int, default 10
+        The ranking metrics' cut-off.
+    threshold : float, default 4.0
+        Test ratings at or above it are relevant.
+    n_models : int, default 1
+        Refitted models averaged per seed.
+    log : callable, optional
+        Receives one progress line at a time.
+    keep_models : bool, default False
+        Also return each seed's tested model under ``"models"``.
+
+    Returns
+    -------
+    dict
+        As described above.
     """
     lams = tuple(float(x) for x in numpy.atleast_1d(lams))
     seeds = tuple(int(s) for s in seeds)

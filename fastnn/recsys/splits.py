@@ -11,15 +11,32 @@ sees it as cold (no ratings) and predicts from biases alone. Use
 import numpy
 
 from .data import Ratings, load_ratings
+from .._types import Any, Optional, Tuple
 
 
 def _rng(seed):
     return numpy.random.default_rng(seed)
 
 
-def random_split(ratings, test_frac=0.1, seed=0):
+def random_split(ratings: Ratings, test_frac: float = 0.1,
+                 seed: int = 0) -> Tuple[Ratings, Ratings]:
     """``(train, test)``: each rating goes to test with probability ~``test_frac``
-    (exactly ``round(test_frac * nnz)`` ratings, drawn uniformly, seeded)."""
+    (exactly ``round(test_frac * nnz)`` ratings, drawn uniformly, seeded).
+
+    Parameters
+    ----------
+    ratings : Ratings
+        All ratings.
+    test_frac : float, default 0.1
+        The fraction held out.
+    seed : int, default 0
+        Seeds the draw.
+
+    Returns
+    -------
+    train, test : Ratings
+        Same shape and id maps.
+    """
     if not 0.0 <= test_frac < 1.0:
         raise ValueError(f"test_frac={test_frac}; expected a fraction in [0, 1)")
     n_test = int(round(test_frac * ratings.nnz))
@@ -28,11 +45,30 @@ def random_split(ratings, test_frac=0.1, seed=0):
     return ratings.subset(~test), ratings.subset(test)
 
 
-def leave_k_out(ratings, k=1, seed=0, by="random", min_train=1):
+def leave_k_out(ratings: Ratings, k: int = 1, seed: int = 0, by: str = "random",
+                min_train: int = 1) -> Tuple[Ratings, Ratings]:
     """``(train, test)``: per user, ``k`` ratings held out: the latest ones
     (``by="time"``, needs timestamps; ties broken by item index) or ``k`` drawn
     at random (``by="random"``, seeded). Users with fewer than
-    ``k + min_train`` ratings keep all of them in train."""
+    ``k + min_train`` ratings keep all of them in train.
+
+    Parameters
+    ----------
+    ratings : Ratings
+        All ratings.
+    k : int, default 1
+        Ratings held out per user.
+    seed : int, default 0
+        Seeds the random draw.
+    by : {"random", "time"}, default "random"
+        Which ratings are held out.
+    min_train : int, default 1
+        Ratings a user must keep in train to have any held out.
+
+    Returns
+    -------
+    train, test : Ratings
+    """
     if k < 1:
         raise ValueError(f"k={k}; expected k >= 1")
     if by not in ("random", "time"):
@@ -55,9 +91,28 @@ def leave_k_out(ratings, k=1, seed=0, by="random", min_train=1):
     return ratings.subset(~test), ratings.subset(test)
 
 
-def validation_split(train, val_frac=0.1, seed=0, method="random", k=1):
+def validation_split(train: Ratings, val_frac: float = 0.1, seed: int = 0,
+                     method: str = "random", k: int = 1) -> Tuple[Ratings, Ratings]:
     """``(train_part, validation)`` carved from a training part, by
-    ``random_split`` (``method="random"``) or ``leave_k_out`` (``"leave_k_out"``)."""
+    ``random_split`` (``method="random"``) or ``leave_k_out`` (``"leave_k_out"``).
+
+    Parameters
+    ----------
+    train : Ratings
+        The training part.
+    val_frac : float, default 0.1
+        The fraction held out (``method="random"``).
+    seed : int, default 0
+        Seeds the draw.
+    method : {"random", "leave_k_out"}, default "random"
+        How to split.
+    k : int, default 1
+        Ratings per user held out (``method="leave_k_out"``).
+
+    Returns
+    -------
+    train_part, validation : Ratings
+    """
     if method == "random":
         return random_split(train, val_frac, seed)
     if method == "leave_k_out":
@@ -65,10 +120,30 @@ def validation_split(train, val_frac=0.1, seed=0, method="random", k=1):
     raise ValueError(f"method={method!r}; expected 'random' or 'leave_k_out'")
 
 
-def load_fold(base, test, format=None, rating_range=None, duplicates="last"):
+def load_fold(base: Any, test: Any, format: Optional[str] = None,
+              rating_range: Optional[Tuple[float, float]] = None,
+              duplicates: str = "last") -> Tuple[Ratings, Ratings]:
     """A predefined fold, e.g. MovieLens 100K ``u1.base``/``u1.test``:
     ``(train, test)`` sharing id maps built from the union of both files, so
-    they have the same shape; ids only in ``test`` get empty training rows/columns."""
+    they have the same shape; ids only in ``test`` get empty training rows/columns.
+
+    Parameters
+    ----------
+    base : str or os.PathLike
+        The training file.
+    test : str or os.PathLike
+        The test file.
+    format : str, optional
+        As for ``load_ratings`` (default: detected).
+    rating_range : tuple of float, optional
+        ``(lo, hi)``; a rating outside it is an error.
+    duplicates : {"last", "error"}, default "last"
+        As for ``load_ratings``.
+
+    Returns
+    -------
+    train, test : Ratings
+    """
     a = load_ratings(base, format, rating_range, duplicates)
     b = load_ratings(test, format, rating_range, duplicates)
     user_ids = numpy.union1d(a.user_ids, b.user_ids)

@@ -18,6 +18,25 @@ def synthetic_ratings(n_users=200, n_items=300, density=0.05, seed=0, rating_ran
     a few items get many ratings, most get few) and a milder user activity
     weight; every user rates at least one item. ``source`` is
     ``"synthetic(seed=...)"`` so results are never mistaken for MovieLens.
+
+    Parameters
+    ----------
+    n_users, n_items : int
+        The matrix's shape (defaults 200 and 300).
+    density : float, default 0.05
+        The fraction of entries observed, in (0, 1].
+    seed : int, default 0
+        Seeds everything.
+    rating_range : tuple of int, default (1, 5)
+        The integer grid of ratings.
+    rank : int, default 5
+        The latent dimension.
+    noise : float, default 0.3
+        The standard deviation of the Gaussian noise.
+
+    Returns
+    -------
+    Ratings
     """
     if n_users < 1 or n_items < 1:
         raise ValueError(f"n_users and n_items must be >= 1, got {n_users}, {n_items}")
