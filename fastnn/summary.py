@@ -21,7 +21,7 @@ def print_summary(model, print_fn=print, line_length=None):
 
     # "layer[node][tensor]": node counts the calls of one layer in this model.
     names = {id(t): f"{t.input_layer.name}[0][0]" for t in model.inputs}
-    calls = {}
+    calls: dict = {}
     for node in model._nodes:
         k = calls[id(node.layer)] = calls.get(id(node.layer), -1) + 1
         for t in node.outputs:
@@ -29,8 +29,8 @@ def print_summary(model, print_fn=print, line_length=None):
 
     header = ["Layer (type)", "Output Shape", "Param #"] + (["Connected to"] if connected else [])
     lines = [f'Model: "{model.name}"', "_" * line_length, row(header), "=" * line_length]
-    entries = [(f"{t.input_layer.name} (InputLayer)", shape_text(t), "0", [])
-               for t in model.inputs]
+    entries: list = [(f"{t.input_layer.name} (InputLayer)", shape_text(t), "0", [])
+                     for t in model.inputs]
     for node in model._nodes:
         layer = node.layer
         shapes = [shape_text(t) for t in node.outputs]
