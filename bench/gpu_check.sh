@@ -62,7 +62,7 @@ note "device: $(grep -m1 '^cupy CUDA runtime\|^cupy device' "$OUT/env.txt")"
 status=0
 if [ "${FASTNN_SKIP_BUILD:-0}" = 1 ]; then  # a checkout already built (a trial run here)
     note "build: skipped (FASTNN_SKIP_BUILD=1)"
-elif timeout 200 python setup.py build_ext --inplace -j "$(nproc 2>/dev/null || echo 4)" \
+elif timeout 150 python setup.py build_ext --inplace -j "$(nproc 2>/dev/null || echo 4)" \
         > "$OUT/build.log" 2>&1; then
     note "build: ok ($(( $(date +%s) - start )) s)"
 else
@@ -71,7 +71,7 @@ else
 fi
 
 if command -v nvcc > /dev/null; then
-    if timeout 60 bash tools/cuda_compile_check.sh > "$OUT/nvcc.log" 2>&1; then
+    if timeout 40 bash tools/cuda_compile_check.sh > "$OUT/nvcc.log" 2>&1; then
         note "nvcc compile check: ok"
     else
         note "nvcc compile check: FAILED (see nvcc.log)"; status=1
@@ -81,7 +81,7 @@ else
 fi
 
 t0=$(date +%s)
-timeout 240 python -m pytest tests -m gpu -q -p no:cacheprovider -rfEs \
+timeout 250 python -m pytest tests -m gpu -q -p no:cacheprovider -rfEs \
     --junitxml="$OUT/gpu_tests.xml" > "$OUT/gpu_tests.log" 2>&1
 rc=$?
 note "gpu tests: rc $rc, $(tail -1 "$OUT/gpu_tests.log") ($(( $(date +%s) - t0 )) s)"
@@ -89,7 +89,7 @@ note "gpu tests: rc $rc, $(tail -1 "$OUT/gpu_tests.log") ($(( $(date +%s) - t0 )
 grep -E '^(FAILED|ERROR)' "$OUT/gpu_tests.log" | head -40 | tee -a "$summary"
 
 t0=$(date +%s)
-FASTNN_GPU_BENCH_JSON="$OUT/bench.json" timeout 200 python -m pytest bench/test_bench_gpu.py \
+FASTNN_GPU_BENCH_JSON="$OUT/bench.json" timeout 150 python -m pytest bench/test_bench_gpu.py \
     -q -s -p no:cacheprovider -rfEs > "$OUT/bench.log" 2>&1
 rc=$?
 note "gpu benchmarks: rc $rc, $(tail -1 "$OUT/bench.log") ($(( $(date +%s) - t0 )) s)"

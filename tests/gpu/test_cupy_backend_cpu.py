@@ -282,3 +282,33 @@ def test_standin_maxout_backward_routes_each_gradient_to_its_winner(standin, rng
             want[i, u, idx[i, u]] = dy[i, u]
     got = ops.maxout_backward(ops.asarray(dy), ops.asarray(idx), pieces)
     numpy.testing.assert_array_equal(ops.to_numpy(got), want.reshape(n, units * pieces))
+
+
+# ---------------------------------------- AutoRec's backend argument (no GPU)
+def test_autorec_backend_argument_places_fit_and_load(tmp_path):
+    """``AutoRec(..., backend=)`` and ``AutoRec.load(..., backend=)``, shown on
+    the strict backend (a device-like one) while the default stays "numpy":
+    the model computes there, equals the reference backend's model bit for
+    bit (the strict kernels are the reference math), and loads on either."""
+    from fastnn.recsys import AutoRec
+    rng = numpy.random.default_rng(0)
+    dense = numpy.where(rng.random((20, 15)) < 0.35, rng.integers(1, 6, (20, 15)), 0)
+    train = scipy.sparse.csr_matrix(dense.astype(float))
+    settings = dict(hidden=4, batch_size=5, lam=0.1, learning_rate=0.02, seed=2)
+    models = {}
+    for backend in ("strict", "reference"):
+        models[backend] = AutoRec(**settings, backend=backend)
+        models[backend].fit(train, epochs=3, verbose=0)
+    assert get_backend().name == "numpy"
+    strict, ref = models["strict"], models["reference"]
+    assert strict.ops is get_instance("strict") and type(strict.W) is StrictArray
+    assert strict.history == ref.history
+    for a, b in zip(strict.get_weights(), ref.get_weights()):
+        numpy.testing.assert_array_equal(a, b)
+    strict.save(tmp_path / "m.fnn")
+    users, items = numpy.arange(20), numpy.arange(20) % 15
+    want = strict.predict(users, items)
+    for backend in ("numpy", "strict", None):
+        loaded = AutoRec.load(tmp_path / "m.fnn", backend=backend)
+        assert loaded.ops.name == (backend or "numpy")
+        numpy.testing.assert_allclose(loaded.predict(users, items), want, rtol=1e-5, atol=1e-5)
