@@ -81,4 +81,20 @@ def extensions():
     })
 
 
-setup(ext_modules=extensions())
+
+# The GPU backend's CUDA sources (csrc/cuda/*.cu), which CuPy compiles at
+# first use, travel inside the package as fastnn/_C/cuda/, where
+# fastnn/backend/cupy_ops.py looks first (a checkout is read from csrc/cuda).
+from setuptools.command.build_py import build_py  # noqa: E402
+
+
+class build_py_with_cuda(build_py):
+    def run(self):
+        super().run()
+        target = os.path.join(self.build_lib, "fastnn", "_C", "cuda")
+        self.mkpath(target)
+        for src in sorted(glob.glob(os.path.join("csrc", "cuda", "*.cu"))):
+            self.copy_file(src, os.path.join(target, os.path.basename(src)))
+
+
+setup(ext_modules=extensions(), cmdclass={"build_py": build_py_with_cuda})

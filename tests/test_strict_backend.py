@@ -207,8 +207,8 @@ def test_mixing_two_backends_raises_naming_both(strict):
     dense = strict_model.layers[0]
     with pytest.raises(TypeError, match=r"numpy\.ndarray.*backend 'strict'.*StrictArray"):
         dense.forward(x)
-    with pytest.raises(ValueError, match="unknown backend 'gpu'.*strict"):
-        strict_model.to("gpu")
+    with pytest.raises(ValueError, match="unknown backend 'tpu'.*strict"):
+        strict_model.to("tpu")
 
 
 # --------------------------------------------------------------- host syncs

@@ -7,7 +7,9 @@ is built, ``model.to(name)`` moves it. ``get_backend()`` returns the default
 register themselves by name: ``"numpy"`` (Cython kernels on the CPU) is the
 default, ``"reference"`` is the plain NumPy ``Ops`` used as the ground truth in
 tests, ``"strict"`` is the test backend whose arrays refuse implicit host
-conversion (strict.py). ``backend_of(array)`` names the backend an array
+conversion (strict.py), ``"cupy"`` (alias ``"gpu"``) the GPU (cupy_ops.py:
+CuPy is imported only when it is first asked for, and a missing CuPy or CUDA
+device raises ``BackendUnavailable`` saying which). ``backend_of(array)`` names the backend an array
 belongs to, ``ops_for(*arrays)`` the one that should compute on them.
 """
 import contextlib
@@ -21,6 +23,15 @@ from .numpy_ops import NumpyOps
 from .strict import StrictOps
 
 _FACTORIES = {"numpy": NumpyOps, "reference": Ops, "strict": StrictOps}
+
+
+def _cupy_backend():
+    # Imported here, at first use: ``import fastnn`` never imports CuPy.
+    from .cupy_ops import shared
+    return shared()
+
+
+_FACTORIES["cupy"] = _FACTORIES["gpu"] = _cupy_backend
 _INSTANCES: dict = {}
 _state = threading.local()
 

@@ -50,7 +50,7 @@ import scipy.sparse
 
 from .. import initializers
 from .. import optimizers as optimizers_mod
-from ..backend import get_backend
+from ..backend import get_backend, get_instance
 from ..backend.ops import ACTIVATIONS, CSR
 from ..callbacks import Callback, EarlyStopping, ReduceLROnPlateau
 from ..layers import Dense
@@ -158,6 +158,9 @@ class AutoRec(_LayerwiseStep, _LbfgsFit):
     clip : clip predictions to the rating range.
     dtype : "float32" (default) or "float64".
     seed : seeds initial weights, batch order and dropout.
+    backend : None (the backend active when ``fit`` builds the model) or a
+        backend name or ``Ops``: ``"cupy"`` trains on the GPU. ``load`` takes
+        it too; the file is the same whichever backend saved it.
 
     After ``fit``: ``best_epoch`` (validation), ``lr_drops`` (sorted epoch
     counts after which the learning rate was cut) and ``history``
@@ -172,7 +175,8 @@ class AutoRec(_LayerwiseStep, _LbfgsFit):
 
     def __init__(self, hidden=500, variant="item", lam=1.0, activation="sigmoid",
                  optimizer="adam", learning_rate=1e-3, batch_size=256, input_dropout=0.0,
-                 lr_decay=None, lr_decay_patience=5, clip=True, dtype="float32", seed=0):
+                 lr_decay=None, lr_decay_patience=5, clip=True, dtype="float32", seed=0,
+                 backend=None):
         if variant not in ("item", "user"):
             raise ValueError(f"variant must be 'item' or 'user', got {variant!r}")
         sizes = [hidden] if _is_int(hidden) else hidden
@@ -216,6 +220,10 @@ class AutoRec(_LayerwiseStep, _LbfgsFit):
         self.lr_drops = []
         self.clip, self.dtype = bool(clip), numpy.dtype(dtype)
         self.seed = None if seed is None else int(seed)
+        # The backend to compute on (a name or an Ops; None: the one active at
+        # fit). Looked up now, so that an unavailable one ("cupy" without
+        # CuPy or a GPU) fails here, saying why. Not a setting: not saved.
+        self.backend = None if backend is None else get_instance(backend)
         self.history = {}
         self.stop_training = False
         self.optimizer = None
@@ -249,7 +257,7 @@ class AutoRec(_LayerwiseStep, _LbfgsFit):
             Users per item row (I-AutoRec) or items per user row (U-AutoRec).
         """
         # The backend this model computes on, fixed here as a Keras model's is.
-        self.ops = get_backend()
+        self.ops = self.backend if self.backend is not None else get_backend()
         self.n_features = int(n_features)
         sizes = (self.n_features,) + self.hidden
         glorot = initializers.get("glorot_uniform")
@@ -262,6 +270,7 @@ class AutoRec(_LayerwiseStep, _LbfgsFit):
             layer = Dense(sizes[i + 1], activation=self.activation, dtype=self.dtype,
                           name=f"autorec_hidden_{i}")
             layer.build((sizes[i],))
+            layer.to(self.ops)
             self.middle.append(layer)
         # Decoder stored transposed, (n_features, k): each output's weights contiguous.
         self.Vt = self.ops.asarray(glorot((self.n_features, sizes[-1]), self.dtype))
@@ -786,7 +795,7 @@ class AutoRec(_LayerwiseStep, _LbfgsFit):
         write_archive(path, config, arrays)
 
     @classmethod
-    def load(cls, path):
+    def load(cls, path, backend=None):
         """An AutoRec saved by ``save``, ready to predict, recommend or go on
         training. A missing, truncated or inconsistent file raises
         ``fastnn.saving.ModelFileError`` (a ValueError) naming the file and
@@ -796,6 +805,8 @@ class AutoRec(_LayerwiseStep, _LbfgsFit):
         ----------
         path : str or os.PathLike
             A file written by ``save``.
+        backend : str or Ops, optional
+            Where to place the model (default: the backend active now).
 
         Returns
         -------
@@ -804,7 +815,7 @@ class AutoRec(_LayerwiseStep, _LbfgsFit):
         archive = Archive(path, AUTOREC_FORMAT, AUTOREC_VERSION, "fastnn AutoRec file")
         where = archive.path
         try:
-            return cls._from_archive(archive)
+            return cls._from_archive(archive, backend)
         except ModelFileError:
             raise
         except (KeyError, IndexError, TypeError, ValueError, AttributeError) as e:
@@ -814,12 +825,12 @@ class AutoRec(_LayerwiseStep, _LbfgsFit):
             archive.close()
 
     @classmethod
-    def _from_archive(cls, archive):
+    def _from_archive(cls, archive, backend=None):
         config = archive.config
         settings = dict(config["settings"])
         if not isinstance(settings["optimizer"], str):
             settings["optimizer"] = optimizers_mod.get(settings["optimizer"])
-        model = cls(**settings)
+        model = cls(**settings, backend=backend)
         n_users, n_items = (int(n) for n in config["shape"])
         n_samples, n_features = (n_items, n_users) if model.variant == "item" else (n_users, n_items)
         if int(config["n_features"]) != n_features:
