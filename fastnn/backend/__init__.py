@@ -22,7 +22,7 @@ from .ops import ACTIVATIONS, FLOAT_DTYPES, Ops
 from .numpy_ops import NumpyOps
 from .strict import StrictOps
 
-_FACTORIES = {"numpy": NumpyOps, "reference": Ops, "strict": StrictOps}
+_FACTORIES: dict = {"numpy": NumpyOps, "reference": Ops, "strict": StrictOps}
 
 
 def _cupy_backend():

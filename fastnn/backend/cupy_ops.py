@@ -119,7 +119,7 @@ _BACKWARD = {
 # Every fused kernel: key -> (in_params, out_params, body) of a
 # cupy.ElementwiseKernel. A table, so that tools/cuda_compile_check.sh can
 # compile each body with nvcc (as CuPy would, for float and double) without a GPU.
-ELEMENTWISE = {}
+ELEMENTWISE: dict = {}
 for _name in _FORWARD:
     ELEMENTWISE[("act", _name)] = ("T s, float64 alpha", "T y", f"y = {_FORWARD[_name]};")
     ELEMENTWISE[("actgrad", _name)] = ("T y, T dy, float64 alpha", "T dz",
@@ -422,7 +422,7 @@ class CupyOps(Ops):
         return self.activation_forward(activation, Z + b)
 
 
-_SHARED = []
+_SHARED: list = []
 
 
 def shared():
