@@ -73,29 +73,34 @@ cdef void _forward(int cell, int act, int ract, Py_ssize_t T, Py_ssize_t N, Py_s
     """H[0] (and C[0]) hold the initial state. Per step t: A[t] the activated
     gates (SimpleRNN: h_new), E[t] LSTM's act(c_new) or GRU's recurrent
     candidate term (h_prev @ R_h + b_h); S a (N, GU) scratch for the GRU's
-    recurrent product, hd a (N, U) scratch for the dropped-out h_prev."""
+    recurrent product. rmask (N, GU) or NULL: recurrent dropout, one mask per
+    gate side by side (Keras's); hd a (N, GU) scratch for h_prev as each
+    gate reads it then."""
     cdef Py_ssize_t G = 1 if cell == CELL_SIMPLE else (4 if cell == CELL_LSTM else 3)
-    cdef Py_ssize_t GU = G * U, t, n, j
+    cdef Py_ssize_t GU = G * U, t, n, j, g
     cdef const floating* hprev
-    cdef const floating* hin
+    cdef floating* dst
     cdef int nt
     cdef bint inplace = <const floating*>A == xproj
     for t in range(T):
         hprev = H + t * N * U
-        hin = hprev
-        if rmask != NULL:
-            for j in range(N * U):
-                hd[j] = hprev[j] * rmask[j]
-            hin = hd
         # The recurrent product: straight into the gates, or (GRU) into S,
-        # whose candidate block the reset gate scales before it is added.
-        if cell == CELL_GRU:
-            gemm_rm(False, False, <int>N, <int>GU, <int>U, 1, hin, <int>U, R, <int>GU, 0,
-                    S, <int>GU)
+        # whose candidate block the reset gate scales before it is added;
+        # over the input projection itself when A is xproj (then added already).
+        dst = S if cell == CELL_GRU else A + t * N * GU
+        if rmask == NULL:
+            gemm_rm(False, False, <int>N, <int>GU, <int>U, 1, hprev, <int>U, R, <int>GU,
+                    1 if inplace and cell != CELL_GRU else 0, dst, <int>GU)
         else:
-            # Over the input projection itself when A is xproj (then added already).
-            gemm_rm(False, False, <int>N, <int>GU, <int>U, 1, hin, <int>U, R, <int>GU,
-                    1 if inplace else 0, A + t * N * GU, <int>GU)
+            # Each gate reads h_prev through its own mask: one product per gate.
+            for n in range(N):
+                for g in range(G):
+                    for j in range(U):
+                        hd[n * GU + g * U + j] = hprev[n * U + j] * rmask[n * GU + g * U + j]
+            for g in range(G):
+                gemm_rm(False, False, <int>N, <int>U, <int>U, 1, hd + g * U, <int>GU,
+                        R + g * U, <int>GU, 1 if inplace and cell != CELL_GRU else 0,
+                        dst + g * U, <int>GU)
         # Rows are independent: the thread policy decides (one function of the work).
         nt = fastnn_threads(<double>N * GU * FASTNN_ELEMENT_COST)
         if nt > 1:
@@ -171,9 +176,9 @@ cdef void _backward(int cell, int act, int ract, Py_ssize_t T, Py_ssize_t N, Py_
     SI (N, 3U) for the step's GEMM, and its candidate block in DH[t] (the
     dR GEMM's operand, (T, N, U)). dy
     (N, U): the gradient reaching an earlier step's output through padded
-    steps; S (N, U) scratch."""
+    steps; S (N, U) scratch. rmask (N, GU) or NULL: as for _forward."""
     cdef Py_ssize_t G = 1 if cell == CELL_SIMPLE else (4 if cell == CELL_LSTM else 3)
-    cdef Py_ssize_t GU = G * U, t, n, j
+    cdef Py_ssize_t GU = G * U, t, n, j, g
     cdef int nt
     cdef const floating* di
     memset(dy, 0, N * U * sizeof(floating))
@@ -188,15 +193,18 @@ cdef void _backward(int cell, int act, int ract, Py_ssize_t T, Py_ssize_t N, Py_
                 _backward_row(cell, act, ract, t, n, T, N, U, mask, H, C, A, E, dY, dX, DH, SI,
                               dh, dc, dy)
         di = SI if cell == CELL_GRU else dX + t * N * GU
-        # dh_{t-1} += dGates @ R^T (through the dropout mask when there is one).
+        # dh_{t-1} += dGates @ R^T (gate by gate through its dropout mask when
+        # there is one).
         if rmask == NULL:
             gemm_rm(False, True, <int>N, <int>U, <int>GU, 1, di, <int>GU, R,
                     <int>GU, 1, dh, <int>U)
         else:
-            gemm_rm(False, True, <int>N, <int>U, <int>GU, 1, di, <int>GU, R,
-                    <int>GU, 0, S, <int>U)
-            for j in range(N * U):
-                dh[j] += S[j] * rmask[j]
+            for g in range(G):
+                gemm_rm(False, True, <int>N, <int>U, <int>U, 1, di + g * U, <int>GU,
+                        R + g * U, <int>GU, 0, S, <int>U)
+                for n in range(N):
+                    for j in range(U):
+                        dh[n * U + j] += S[n * U + j] * rmask[n * GU + g * U + j]
 
 
 cdef inline void _backward_row(int cell, int act, int ract, Py_ssize_t t, Py_ssize_t n,
@@ -256,15 +264,15 @@ cdef inline void _backward_row(int cell, int act, int ract, Py_ssize_t t, Py_ssi
 
 
 cdef void _weight_grads(Py_ssize_t TN, Py_ssize_t U, Py_ssize_t GU, const floating* Hp,
-                        const floating* dI, Py_ssize_t ldi, floating* dR, Py_ssize_t ldr,
-                        floating* db, double* acc) noexcept nogil:
-    """dR[:, :GU] += Hp^T @ dI[:, :GU] over all T*N rows (dI's rows ldi
-    apart, dR's ldr); db += the column sums of dI (float64,
+                        Py_ssize_t ldh, const floating* dI, Py_ssize_t ldi, floating* dR,
+                        Py_ssize_t ldr, floating* db, double* acc) noexcept nogil:
+    """dR[:, :GU] += Hp[:, :U]^T @ dI[:, :GU] over all T*N rows (Hp's rows
+    ldh apart, dI's ldi, dR's ldr); db += the column sums of dI (float64,
     rows in order: deterministic)."""
     cdef Py_ssize_t i, j
     cdef const floating* row
     if dR != NULL:
-        gemm_rm(True, False, <int>U, <int>GU, <int>TN, 1, Hp, <int>U, dI, <int>ldi, 1, dR,
+        gemm_rm(True, False, <int>U, <int>GU, <int>TN, 1, Hp, <int>ldh, dI, <int>ldi, 1, dR,
                 <int>ldr)
     if db != NULL:
         for j in range(GU):
@@ -294,6 +302,19 @@ cdef object _checked(str what, object a, object like, tuple shape):
     return numpy.ascontiguousarray(a)
 
 
+cdef object _checked_rec_mask(object rec_mask, object like, Py_ssize_t N, Py_ssize_t U,
+                              Py_ssize_t G):
+    """The recurrent dropout mask as the kernels take it: one per gate, side
+    by side (N, G*U); one mask (N, U) for every gate is repeated."""
+    check_float("rec_mask", rec_mask, like)
+    if rec_mask.shape == (N, U) and G > 1:
+        return numpy.ascontiguousarray(numpy.tile(rec_mask, (1, G)))
+    if rec_mask.shape != (N, G * U):
+        raise ValueError(f"rec_mask has shape {rec_mask.shape}; expected {(N, U)} (one mask "
+                         f"for every gate) or {(N, G * U)} (one per gate)")
+    return numpy.ascontiguousarray(rec_mask)
+
+
 cdef object _checked_mask(object mask, Py_ssize_t T, Py_ssize_t N):
     if not isinstance(mask, numpy.ndarray):
         raise TypeError(f"mask must be a numpy.ndarray, got {type(mask).__name__}")
@@ -310,7 +331,8 @@ def rnn_forward(cell, xproj, R, h0, c0=None, mask=None, b_rec=None, rec_mask=Non
     ``reset_after``) over ``xproj`` (T, N, G*U), with ``R`` (U, G*U), ``h0``
     (N, U), ``c0`` (N, U, the LSTM's), ``mask`` (T, N) bool or None,
     ``b_rec`` (3U,) (the GRU's recurrent bias) or None, ``rec_mask`` (N, U)
-    or None; activations among CELL_ACTIVATIONS. Returns ``(Y, H, C, A, E)``:
+    (one recurrent dropout mask for every gate), (N, G*U) (one per gate, side
+    by side, as Keras draws them) or None; activations among CELL_ACTIVATIONS. Returns ``(Y, H, C, A, E)``:
     outputs (N, T, U) (batch-major, as the layer returns them), states (T+1, N, U) (H[0] = h0, H[T] the final one),
     cell states (T+1, N, U) (LSTM; else None), and what ``rnn_backward``
     reads: the activated gates A (T, N, G*U) and E (T, N, U)."""
@@ -343,7 +365,7 @@ def rnn_forward(cell, xproj, R, h0, c0=None, mask=None, b_rec=None, rec_mask=Non
             raise ValueError(f"rnn_forward: b_rec is the GRU's; cell {cell!r} takes None")
         b_rec = _checked("b_rec", b_rec, xproj, (G * U,))
     if rec_mask is not None:
-        rec_mask = _checked("rec_mask", rec_mask, xproj, (N, U))
+        rec_mask = _checked_rec_mask(rec_mask, xproj, N, U, G)
     if mask is not None:
         mask = _checked_mask(mask, T, N)
     dtype = xproj.dtype
@@ -363,7 +385,7 @@ def rnn_forward(cell, xproj, R, h0, c0=None, mask=None, b_rec=None, rec_mask=Non
     # Scratch of size 1 where a cell does not use it (a pointer must still be taken).
     e_shape = (T, N, U) if code != CELL_SIMPLE else (<object>1, 1, 1)
     s_shape = (N, G * U) if code == CELL_GRU else (<object>1, 1)
-    hd_shape = (N, U) if rec_mask is not None else (<object>1, 1)
+    hd_shape = (N, G * U) if rec_mask is not None else (<object>1, 1)
     E = numpy.empty(e_shape, dtype)
     S = numpy.empty(s_shape, dtype)
     hd = numpy.empty(hd_shape, dtype)
@@ -451,7 +473,7 @@ def rnn_backward(cell, R, H, C, A, E, dY, dhT=None, dcT=None, mask=None, rec_mas
     if mask is not None:
         mask = _checked_mask(mask, T, N)
     if rec_mask is not None:
-        rec_mask = _checked("rec_mask", rec_mask, R, (N, U))
+        rec_mask = _checked_rec_mask(rec_mask, R, N, U, G)
     if dR is not None:
         check_float("dR", dR, R)
         if dR.shape != (U, G * U):
@@ -471,8 +493,9 @@ def rnn_backward(cell, R, H, C, A, E, dY, dhT=None, dcT=None, mask=None, rec_mas
     SI = numpy.empty((N, G * U) if code == CELL_GRU else (<object>1, 1), R.dtype)
     if T == 0 or N == 0 or U == 0:
         return dX, dh, dc
-    # The states as the recurrent product saw them (through dropout).
-    Hp = H[:T] if rec_mask is None else H[:T] * rec_mask
+    # The states as the recurrent product saw them (through dropout: gate by
+    # gate, side by side, (T, N, G*U)).
+    Hp = H[:T] if rec_mask is None else numpy.tile(H[:T], (1, 1, G)) * rec_mask
     if R.dtype == numpy.float32:
         _backward_typed[float](code, a_code, r_code, R, mask, rec_mask, H, C, A, E, dY, dX, DH,
                                SI, dh, dc, Hp, dR, db_rec)
@@ -489,6 +512,7 @@ cdef object _backward_typed(int code, int act, int ract, const floating[:, ::1] 
                           floating[:, ::1] dh,
                           object dc, const floating[:, :, ::1] Hp, object dR, object db_rec):
     cdef Py_ssize_t N = dY.shape[0], T = dY.shape[1], U = R.shape[0], GU = R.shape[1]
+    cdef Py_ssize_t G = GU // U if U else 1, g
     cdef const unsigned char[:, ::1] mv
     cdef const floating[:, ::1] rmv
     cdef const floating[:, :, ::1] Cv
@@ -532,12 +556,24 @@ cdef object _backward_typed(int code, int act, int ract, const floating[:, ::1] 
         _backward(code, act, ract, T, N, U, &R[0, 0], mp, rp, &H[0, 0, 0], cp, &A[0, 0, 0], ep,
                   &dY[0, 0, 0], &dX[0, 0, 0], &DH[0, 0, 0], &SI[0, 0], &dh[0, 0], dcp,
                   &dy[0, 0], &S[0, 0])
-        if code == CELL_GRU:
+        if rp != NULL:
+            # Gate by gate, each from the states as it read them.
+            for g in range(G):
+                if code == CELL_GRU and g == 2:
+                    _weight_grads(T * N, U, U, &Hp[0, 0, 2 * U], GU, &DH[0, 0, 0], U,
+                                  dRp + 2 * U if dRp != NULL else NULL, GU,
+                                  dbp + 2 * U if dbp != NULL else NULL, &acc[0])
+                else:
+                    _weight_grads(T * N, U, U, &Hp[0, 0, g * U], GU, &dX[0, 0, g * U], GU,
+                                  dRp + g * U if dRp != NULL else NULL, GU,
+                                  dbp + g * U if dbp != NULL else NULL, &acc[0])
+        elif code == CELL_GRU:
             # dR's z and r blocks from dX's, the candidate block from DH.
-            _weight_grads(T * N, U, 2 * U, &Hp[0, 0, 0], &dX[0, 0, 0], GU, dRp, GU, dbp,
+            _weight_grads(T * N, U, 2 * U, &Hp[0, 0, 0], U, &dX[0, 0, 0], GU, dRp, GU, dbp,
                           &acc[0])
-            _weight_grads(T * N, U, U, &Hp[0, 0, 0], &DH[0, 0, 0], U,
+            _weight_grads(T * N, U, U, &Hp[0, 0, 0], U, &DH[0, 0, 0], U,
                           dRp + 2 * U if dRp != NULL else NULL, GU,
                           dbp + 2 * U if dbp != NULL else NULL, &acc[0])
         else:
-            _weight_grads(T * N, U, GU, &Hp[0, 0, 0], &dX[0, 0, 0], GU, dRp, GU, dbp, &acc[0])
+            _weight_grads(T * N, U, GU, &Hp[0, 0, 0], U, &dX[0, 0, 0], GU, dRp, GU, dbp,
+                          &acc[0])

@@ -1,7 +1,8 @@
 """csrc/recurrent.pyx: the SimpleRNN, LSTM and GRU (reset_after) cells over a
 whole time-major sequence. Forward against a step-by-step NumPy reference
 written here (every step's state, masks, initial states, recurrent dropout,
-the GRU's recurrent bias), float32 and float64, awkward shapes; backward
+the GRU's recurrent bias; recurrent dropout with one mask for every gate and
+with one per gate, as Keras draws them), float32 and float64, awkward shapes; backward
 against central differences of that reference in float64 (the vector-Jacobian
 product along random directions), float32 against float64; bad arguments
 refused with clear errors before any pointer is touched."""
@@ -18,33 +19,51 @@ ACT = {"linear": lambda v: v, "tanh": numpy.tanh, "relu": lambda v: numpy.maximu
 
 
 def reference(cell, xproj, R, h0, c0=None, mask=None, b_rec=None, rec_mask=None,
-              act="tanh", ract="sigmoid"):
+              act="tanh", ract="sigmoid", reset_after=True):
     """Keras's cells, step by step: (Y, H) with H[0] = h0, and C for the LSTM."""
     f, rf = ACT[act], ACT[ract]
     T, N, _ = xproj.shape
     U = R.shape[0]
+    G = R.shape[1] // U
+    if rec_mask is not None and rec_mask.shape[1] == U:
+        rec_mask = numpy.tile(rec_mask, (1, G))   # one mask for every gate
+
+    def product(h):
+        """h_{t-1} @ R, gate g's block reading h_{t-1} through its mask."""
+        if rec_mask is None:
+            return h @ R
+        return numpy.concatenate([(h * rec_mask[:, g * U:(g + 1) * U]) @ R[:, g * U:(g + 1) * U]
+                                  for g in range(G)], axis=1)
     H = [h0]
     C = [c0]
     Y = []
     y = numpy.zeros_like(h0)
     for t in range(T):
         h, c = H[-1], C[-1]
-        hp = h if rec_mask is None else h * rec_mask
         x = xproj[t]
         c_new = None
         if cell == "simple":
-            h_new = f(x + hp @ R)
+            h_new = f(x + product(h))
         elif cell == "lstm":
-            a = x + hp @ R
+            a = x + product(h)
             i, fg, g, o = rf(a[:, :U]), rf(a[:, U:2 * U]), f(a[:, 2 * U:3 * U]), rf(a[:, 3 * U:])
             c_new = fg * c + i * g
             h_new = o * f(c_new)
+        elif not reset_after:
+            # The first form: h_{t-1} (through the candidate's mask) reset
+            # before the candidate's product.
+            p = product(h)
+            z = rf(x[:, :U] + p[:, :U])
+            r = rf(x[:, U:2 * U] + p[:, U:2 * U])
+            hm = h if rec_mask is None else h * rec_mask[:, 2 * U:]
+            hh = f(x[:, 2 * U:] + (r * hm) @ R[:, 2 * U:])
+            h_new = z * h + (1 - z) * hh
         else:
-            inner = hp @ R + (0 if b_rec is None else b_rec)
+            inner = product(h) + (0 if b_rec is None else b_rec)
             z = rf(x[:, :U] + inner[:, :U])
             r = rf(x[:, U:2 * U] + inner[:, U:2 * U])
             hh = f(x[:, 2 * U:] + r * inner[:, 2 * U:])
-            h_new = z * h + (1 - z) * hh
+            h_new = z * h + (1 - z) * hh   # the mix reads h_{t-1} itself (Keras)
         m = numpy.ones((N, 1), bool) if mask is None else mask[t][:, None]
         H.append(numpy.where(m, h_new, h))
         if cell == "lstm":
@@ -54,7 +73,7 @@ def reference(cell, xproj, R, h0, c0=None, mask=None, b_rec=None, rec_mask=None,
     return numpy.stack(Y), numpy.stack(H), (numpy.stack(C) if cell == "lstm" else None)
 
 
-def _inputs(rng, cell, T, N, U, dtype, masked=True, dropout=True, bias=True):
+def _inputs(rng, cell, T, N, U, dtype, masked=True, dropout=True, bias=True, per_gate=False):
     GU = G[cell] * U
     d = dict(xproj=rng.standard_normal((T, N, GU)), R=rng.standard_normal((U, GU)) * 0.6,
              h0=rng.standard_normal((N, U)))
@@ -63,7 +82,7 @@ def _inputs(rng, cell, T, N, U, dtype, masked=True, dropout=True, bias=True):
     if masked:
         d["mask"] = rng.random((T, N)) < 0.7
     if dropout:
-        d["rec_mask"] = (rng.random((N, U)) < 0.8) / 0.8
+        d["rec_mask"] = (rng.random((N, GU if per_gate else U)) < 0.8) / 0.8
     if bias and cell == "gru":
         d["b_rec"] = rng.standard_normal(GU)
     return {k: (v.astype(dtype) if v.dtype.kind == "f" else v) for k, v in d.items()}
@@ -75,11 +94,12 @@ SHAPES = [(1, 1, 1), (1, 3, 2), (5, 1, 3), (7, 4, 5), (3, 9, 17)]
 @pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
 @pytest.mark.parametrize("cell", ["simple", "lstm", "gru"])
 @pytest.mark.parametrize("shape", SHAPES)
-@pytest.mark.parametrize("variant", ["plain", "masked", "all"])
+@pytest.mark.parametrize("variant", ["plain", "masked", "all", "per_gate"])
 def test_forward_matches_the_step_by_step_reference(cell, shape, dtype, variant, rng):
     T, N, U = shape
-    d = _inputs(rng, cell, T, N, U, dtype, masked=variant != "plain", dropout=variant == "all",
-                bias=variant == "all")
+    d = _inputs(rng, cell, T, N, U, dtype, masked=variant != "plain",
+                dropout=variant in ("all", "per_gate"), bias=variant != "plain",
+                per_gate=variant == "per_gate")
     Y, H, C, A, E = K.rnn_forward(cell, **d)
     d64 = {k: (v.astype(numpy.float64) if v.dtype.kind == "f" else v) for k, v in d.items()}
     rY, rH, rC = reference(cell, **d64)
@@ -119,8 +139,8 @@ def _loss_and_grads(cell, d, dY, dhT, dcT, act="tanh", ract="sigmoid"):
     return grads
 
 
-def _ref_loss(cell, d, dY, dhT, dcT, act="tanh", ract="sigmoid"):
-    Y, H, C = reference(cell, act=act, ract=ract, **d)
+def _ref_loss(cell, d, dY, dhT, dcT, act="tanh", ract="sigmoid", reset_after=True):
+    Y, H, C = reference(cell, act=act, ract=ract, reset_after=reset_after, **d)
     loss = (Y * dY).sum() + (H[-1] * dhT).sum()
     if cell == "lstm":
         loss += (C[-1] * dcT).sum()
@@ -129,11 +149,12 @@ def _ref_loss(cell, d, dY, dhT, dcT, act="tanh", ract="sigmoid"):
 
 @pytest.mark.parametrize("cell", ["simple", "lstm", "gru"])
 @pytest.mark.parametrize("shape", [(1, 1, 1), (4, 3, 2), (6, 2, 5)])
-@pytest.mark.parametrize("variant", ["plain", "masked", "all"])
+@pytest.mark.parametrize("variant", ["plain", "masked", "all", "per_gate"])
 def test_backward_matches_central_differences_of_the_reference(cell, shape, variant, rng):
     T, N, U = shape
     d = _inputs(rng, cell, T, N, U, numpy.float64, masked=variant != "plain",
-                dropout=variant == "all", bias=variant == "all")
+                dropout=variant in ("all", "per_gate"), bias=variant != "plain",
+                per_gate=variant == "per_gate")
     dY = rng.standard_normal((T, N, U))
     dhT = rng.standard_normal((N, U))
     dcT = rng.standard_normal((N, U)) if cell == "lstm" else None
@@ -151,7 +172,7 @@ def test_backward_matches_central_differences_of_the_reference(cell, shape, vari
 
 @pytest.mark.parametrize("cell", ["simple", "lstm", "gru"])
 def test_float32_backward_agrees_with_float64(cell, rng):
-    d64 = _inputs(rng, cell, 6, 5, 7, numpy.float64)
+    d64 = _inputs(rng, cell, 6, 5, 7, numpy.float64, per_gate=True)
     d32 = {k: (v.astype(numpy.float32) if v.dtype.kind == "f" else v) for k, v in d64.items()}
     dY = rng.standard_normal((6, 5, 7))
     dhT = rng.standard_normal((5, 7))
@@ -204,6 +225,9 @@ def test_bad_arguments_are_clear_errors(rng):
         K.rnn_forward("lstm", mask=numpy.ones((2, 3), bool), **d)
     with pytest.raises(ValueError, match="unknown activation 'softmax'"):
         K.rnn_forward("lstm", activation="softmax", **d)
+    with pytest.raises(ValueError, match=r"rec_mask has shape \(2, 8\); expected \(2, 4\) "
+                                         r"\(one mask for every gate\) or \(2, 16\)"):
+        K.rnn_forward("lstm", rec_mask=numpy.ones((2, 8), numpy.float32), **d)
     with pytest.raises(ValueError, match="b_rec is the GRU's"):
         K.rnn_forward("lstm", b_rec=numpy.zeros(16, numpy.float32), **d)
     Y, H, C, A, E = K.rnn_forward("lstm", **d)
@@ -263,7 +287,7 @@ def test_results_do_not_depend_on_the_thread_count(cell, rng):
     from fastnn import threads
     # Large enough rows for the policy to go parallel; each row is one thread's.
     N, U = 256, 160
-    d = _inputs(rng, cell, 3, N, U, numpy.float32)
+    d = _inputs(rng, cell, 3, N, U, numpy.float32, per_gate=True)
     dY = rng.standard_normal((N, 3, U)).astype(numpy.float32)
     runs = []
     saved = threads.get_num_threads()
@@ -299,3 +323,4 @@ def test_backward_with_other_activations_matches_central_differences(cell, act, 
         numeric = (_ref_loss(cell, plus, dY, dhT, dcT, act, ract)
                    - _ref_loss(cell, minus, dY, dhT, dcT, act, ract)) / (2 * eps)
         assert abs(numeric - (g * v).sum()) <= 1e-5 * max(1.0, abs(numeric)), name
+
