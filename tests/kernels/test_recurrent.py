@@ -123,14 +123,15 @@ def test_other_activations(cell, act, ract, rng):
     assert_close(H, rH)
 
 
-def _loss_and_grads(cell, d, dY, dhT, dcT, act="tanh", ract="sigmoid"):
+def _loss_and_grads(cell, d, dY, dhT, dcT, act="tanh", ract="sigmoid", reset_after=True):
     """The kernel's gradients of L = sum(Y * dY) + sum(h_T * dhT) (+ sum(c_T * dcT))."""
-    Y, H, C, A, E = K.rnn_forward(cell, activation=act, recurrent_activation=ract, **d)
+    Y, H, C, A, E = K.rnn_forward(cell, activation=act, recurrent_activation=ract,
+                                  reset_after=reset_after, **d)
     dR = numpy.zeros_like(d["R"])
     db = numpy.zeros_like(d["b_rec"]) if "b_rec" in d else None
     dY = numpy.ascontiguousarray(dY.transpose(1, 0, 2))  # the kernel's outputs are batch-major
     dX, dh0, dc0 = K.rnn_backward(cell, d["R"], H, C, A, E, dY, dhT, dcT, d.get("mask"),
-                                  d.get("rec_mask"), dR, db, act, ract)
+                                  d.get("rec_mask"), dR, db, act, ract, reset_after)
     grads = {"xproj": dX, "R": dR, "h0": dh0}
     if cell == "lstm":
         grads["c0"] = dc0
@@ -228,7 +229,7 @@ def test_bad_arguments_are_clear_errors(rng):
     with pytest.raises(ValueError, match=r"rec_mask has shape \(2, 8\); expected \(2, 4\) "
                                          r"\(one mask for every gate\) or \(2, 16\)"):
         K.rnn_forward("lstm", rec_mask=numpy.ones((2, 8), numpy.float32), **d)
-    with pytest.raises(ValueError, match="b_rec is the GRU's"):
+    with pytest.raises(ValueError, match="b_rec is the reset_after GRU's"):
         K.rnn_forward("lstm", b_rec=numpy.zeros(16, numpy.float32), **d)
     Y, H, C, A, E = K.rnn_forward("lstm", **d)
     dY = numpy.ones((2, 3, 4), numpy.float32)
@@ -324,3 +325,71 @@ def test_backward_with_other_activations_matches_central_differences(cell, act, 
                    - _ref_loss(cell, minus, dY, dhT, dcT, act, ract)) / (2 * eps)
         assert abs(numeric - (g * v).sum()) <= 1e-5 * max(1.0, abs(numeric)), name
 
+
+# ------------------------------------------ the GRU's first form (reset_after=False)
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("variant", ["plain", "masked", "all", "per_gate"])
+def test_first_form_gru_matches_the_step_by_step_reference(shape, dtype, variant, rng):
+    T, N, U = shape
+    d = _inputs(rng, "gru", T, N, U, dtype, masked=variant != "plain",
+                dropout=variant in ("all", "per_gate"), bias=False,
+                per_gate=variant == "per_gate")
+    Y, H, C, A, E = K.rnn_forward("gru", reset_after=False, **d)
+    d64 = {k: (v.astype(numpy.float64) if v.dtype.kind == "f" else v) for k, v in d.items()}
+    rY, rH, _ = reference("gru", reset_after=False, **d64)
+    tol = 1e-4 if dtype == numpy.float32 else 1e-12
+    assert_close(Y, rY.transpose(1, 0, 2).astype(dtype), tol=tol)
+    assert_close(H, rH.astype(dtype), tol=tol)
+    # Not the reset_after cell on the same weights.
+    if U > 1 or T > 1:
+        other, *_ = K.rnn_forward("gru", **d)
+        assert not numpy.allclose(other, Y)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1), (4, 3, 2), (6, 2, 5)])
+@pytest.mark.parametrize("variant", ["plain", "masked", "all", "per_gate"])
+@pytest.mark.parametrize("act,ract", [("tanh", "sigmoid"), ("relu", "tanh")])
+def test_first_form_gru_backward_matches_central_differences(shape, variant, act, ract, rng):
+    T, N, U = shape
+    d = _inputs(rng, "gru", T, N, U, numpy.float64, masked=variant != "plain",
+                dropout=variant in ("all", "per_gate"), bias=False,
+                per_gate=variant == "per_gate")
+    dY = rng.standard_normal((T, N, U))
+    dhT = rng.standard_normal((N, U))
+    grads = _loss_and_grads("gru", d, dY, dhT, None, act, ract, reset_after=False)
+    eps = 1e-6
+    for name, g in grads.items():
+        for _ in range(2):
+            v = rng.standard_normal(d[name].shape)
+            plus, minus = dict(d), dict(d)
+            plus[name], minus[name] = d[name] + eps * v, d[name] - eps * v
+            numeric = (_ref_loss("gru", plus, dY, dhT, None, act, ract, False)
+                       - _ref_loss("gru", minus, dY, dhT, None, act, ract, False)) / (2 * eps)
+            assert abs(numeric - (g * v).sum()) <= 1e-6 * max(1.0, abs(numeric)), name
+
+
+def test_first_form_gru_float32_and_overwritten_projection(rng):
+    d64 = _inputs(rng, "gru", 6, 5, 7, numpy.float64, bias=False, per_gate=True)
+    d32 = {k: (v.astype(numpy.float32) if v.dtype.kind == "f" else v) for k, v in d64.items()}
+    dY = rng.standard_normal((6, 5, 7))
+    dhT = rng.standard_normal((5, 7))
+    g64 = _loss_and_grads("gru", d64, dY, dhT, None, reset_after=False)
+    g32 = _loss_and_grads("gru", d32, dY.astype(numpy.float32), dhT.astype(numpy.float32),
+                          None, reset_after=False)
+    for name in g64:
+        assert_close(g32[name], g64[name].astype(numpy.float32), tol=2e-4)
+    want = K.rnn_forward("gru", reset_after=False, **d32)
+    given = dict(d32, xproj=d32["xproj"].copy())
+    got = K.rnn_forward("gru", reset_after=False, overwrite_xproj=True, **given)
+    assert got[3] is given["xproj"]
+    for a, b in zip(got, want):
+        if b is not None:
+            numpy.testing.assert_array_equal(a, b)
+
+
+def test_first_form_gru_takes_no_recurrent_bias(rng):
+    d = _inputs(rng, "gru", 3, 2, 4, numpy.float32)
+    with pytest.raises(ValueError, match=r"b_rec is the reset_after GRU's; cell 'gru' "
+                                         r"\(reset_after=False\) takes None"):
+        K.rnn_forward("gru", reset_after=False, **d)
