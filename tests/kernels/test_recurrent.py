@@ -393,3 +393,24 @@ def test_first_form_gru_takes_no_recurrent_bias(rng):
     with pytest.raises(ValueError, match=r"b_rec is the reset_after GRU's; cell 'gru' "
                                          r"\(reset_after=False\) takes None"):
         K.rnn_forward("gru", reset_after=False, **d)
+
+
+def test_first_form_gru_does_not_depend_on_the_thread_count(rng):
+    from fastnn import threads
+    N, U = 256, 160
+    d = _inputs(rng, "gru", 3, N, U, numpy.float32, bias=False, per_gate=True)
+    dY = rng.standard_normal((N, 3, U)).astype(numpy.float32)
+    runs = []
+    saved = threads.get_num_threads()
+    try:
+        for n in (1, 3):
+            threads.set_num_threads(n, adapt=False)
+            Y, H, C, A, E = K.rnn_forward("gru", reset_after=False, **d)
+            dR = numpy.zeros_like(d["R"])
+            dX, dh0, _ = K.rnn_backward("gru", d["R"], H, C, A, E, dY, mask=d["mask"],
+                                        rec_mask=d["rec_mask"], dR=dR, reset_after=False)
+            runs.append((Y, H, dX, dh0, dR))
+    finally:
+        threads.set_num_threads(saved)
+    for a, b in zip(*runs):
+        numpy.testing.assert_array_equal(a, b)
