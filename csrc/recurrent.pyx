@@ -1,5 +1,6 @@
-"""Recurrent cells over a whole sequence: SimpleRNN, LSTM and GRU (Keras's
-``reset_after`` form), forward and backpropagation through time.
+"""Recurrent cells over a whole sequence: SimpleRNN, LSTM and GRU (both of
+Keras's forms: ``reset_after``, and the first form, which resets ``h_{t-1}``
+before the candidate's product), forward and backpropagation through time.
 
 Sequences are time-major, (T, N, ...). The layer computes every step's input
 projection beforehand as one product; here, per step, one GEMM for the
@@ -50,6 +51,11 @@ cdef extern from "recurrent_rows.h" nogil:
     void fastnn_gru_bwd_row_f64(Py_ssize_t U, const double* a, const double* e,
                                 const double* hp, const double* g, double* dx, double* di,
                                 double* dhh, double* dhn, int act, int ract)
+    # In-place activation and the derivative from the output (the header's).
+    void fastnn_rnn_act_f32(float* v, Py_ssize_t n, int act)
+    void fastnn_rnn_act_f64(double* v, Py_ssize_t n, int act)
+    float fastnn_rnn_dact_f32(int act, float y)
+    double fastnn_rnn_dact_f64(int act, double y)
 
 cnp.import_array()
 include "common/threads.pxi"
@@ -63,6 +69,7 @@ cdef enum:
     CELL_SIMPLE = 0
     CELL_LSTM = 1
     CELL_GRU = 2
+    CELL_GRU0 = 3   # the GRU's first form (reset_after=False)
 
 
 cdef void _forward(int cell, int act, int ract, Py_ssize_t T, Py_ssize_t N, Py_ssize_t U,
@@ -73,29 +80,39 @@ cdef void _forward(int cell, int act, int ract, Py_ssize_t T, Py_ssize_t N, Py_s
     """H[0] (and C[0]) hold the initial state. Per step t: A[t] the activated
     gates (SimpleRNN: h_new), E[t] LSTM's act(c_new) or GRU's recurrent
     candidate term (h_prev @ R_h + b_h); S a (N, GU) scratch for the GRU's
-    recurrent product, hd a (N, U) scratch for the dropped-out h_prev."""
+    recurrent product. rmask (N, GU) or NULL: recurrent dropout, one mask per
+    gate side by side (Keras's); hd a (N, GU) scratch for h_prev as each
+    gate reads it then."""
     cdef Py_ssize_t G = 1 if cell == CELL_SIMPLE else (4 if cell == CELL_LSTM else 3)
-    cdef Py_ssize_t GU = G * U, t, n, j
+    cdef Py_ssize_t GU = G * U, t, n, j, g
     cdef const floating* hprev
-    cdef const floating* hin
+    cdef floating* dst
     cdef int nt
     cdef bint inplace = <const floating*>A == xproj
+    if cell == CELL_GRU0:
+        for t in range(T):
+            _gru0_forward_step(act, ract, t, T, N, U, xproj, R, mask, rmask, Y, H, A, E, S, hd,
+                               inplace)
+        return
     for t in range(T):
         hprev = H + t * N * U
-        hin = hprev
-        if rmask != NULL:
-            for j in range(N * U):
-                hd[j] = hprev[j] * rmask[j]
-            hin = hd
         # The recurrent product: straight into the gates, or (GRU) into S,
-        # whose candidate block the reset gate scales before it is added.
-        if cell == CELL_GRU:
-            gemm_rm(False, False, <int>N, <int>GU, <int>U, 1, hin, <int>U, R, <int>GU, 0,
-                    S, <int>GU)
+        # whose candidate block the reset gate scales before it is added;
+        # over the input projection itself when A is xproj (then added already).
+        dst = S if cell == CELL_GRU else A + t * N * GU
+        if rmask == NULL:
+            gemm_rm(False, False, <int>N, <int>GU, <int>U, 1, hprev, <int>U, R, <int>GU,
+                    1 if inplace and cell != CELL_GRU else 0, dst, <int>GU)
         else:
-            # Over the input projection itself when A is xproj (then added already).
-            gemm_rm(False, False, <int>N, <int>GU, <int>U, 1, hin, <int>U, R, <int>GU,
-                    1 if inplace else 0, A + t * N * GU, <int>GU)
+            # Each gate reads h_prev through its own mask: one product per gate.
+            for n in range(N):
+                for g in range(G):
+                    for j in range(U):
+                        hd[n * GU + g * U + j] = hprev[n * U + j] * rmask[n * GU + g * U + j]
+            for g in range(G):
+                gemm_rm(False, False, <int>N, <int>U, <int>U, 1, hd + g * U, <int>GU,
+                        R + g * U, <int>GU, 1 if inplace and cell != CELL_GRU else 0,
+                        dst + g * U, <int>GU)
         # Rows are independent: the thread policy decides (one function of the work).
         nt = fastnn_threads(<double>N * GU * FASTNN_ELEMENT_COST)
         if nt > 1:
@@ -106,6 +123,168 @@ cdef void _forward(int cell, int act, int ract, Py_ssize_t T, Py_ssize_t N, Py_s
             for n in range(N):
                 _forward_row(cell, act, ract, t, n, T, N, U, xproj, brec, mask, Y, H, C, A, E,
                              S, inplace)
+
+
+cdef inline floating _dact(int act, floating y) noexcept nogil:
+    if floating is float:
+        return fastnn_rnn_dact_f32(act, y)
+    else:
+        return fastnn_rnn_dact_f64(act, y)
+
+
+cdef inline void _act(floating* v, Py_ssize_t n, int act) noexcept nogil:
+    if floating is float:
+        fastnn_rnn_act_f32(v, n, act)
+    else:
+        fastnn_rnn_act_f64(v, n, act)
+
+
+cdef inline void _finish_row(Py_ssize_t t, Py_ssize_t n, Py_ssize_t T, Py_ssize_t U,
+                             const floating* hprev, floating* hn, floating* y,
+                             bint keep) noexcept nogil:
+    """The step's output, or at a padded step the state kept and the output
+    repeated (zeros before the first real step)."""
+    if keep:
+        memcpy(y, hn, U * sizeof(floating))
+    else:
+        memcpy(hn, hprev, U * sizeof(floating))
+        if t == 0:
+            memset(y, 0, U * sizeof(floating))
+        else:
+            memcpy(y, y - U, U * sizeof(floating))
+
+
+cdef void _gru0_forward_step(int act, int ract, Py_ssize_t t, Py_ssize_t T, Py_ssize_t N,
+                             Py_ssize_t U, const floating* xproj, const floating* R,
+                             const unsigned char* mask, const floating* rmask, floating* Y,
+                             floating* H, floating* A, floating* E, floating* S, floating* hd,
+                             bint inplace) noexcept nogil:
+    """One step of the GRU's first form: z and r from one product (two with
+    per-gate dropout), E[t] = r * h_{t-1} (through the candidate's dropout
+    mask), then the candidate's product E[t] @ R_h, then h~ and the mix
+    (which reads h_{t-1} itself). Two products per step, so two row passes,
+    each a plain loop over rows (one thread: the products dominate)."""
+    cdef Py_ssize_t GU = 3 * U, n, j, g
+    cdef const floating* hprev = H + t * N * U
+    cdef const floating* x
+    cdef floating* a
+    cdef floating* e
+    cdef floating* hn
+    cdef bint keep
+    if rmask == NULL:
+        gemm_rm(False, False, <int>N, <int>(2 * U), <int>U, 1, hprev, <int>U, R, <int>GU, 0,
+                S, <int>GU)
+    else:
+        for n in range(N):
+            for g in range(3):
+                for j in range(U):
+                    hd[n * GU + g * U + j] = hprev[n * U + j] * rmask[n * GU + g * U + j]
+        for g in range(2):
+            gemm_rm(False, False, <int>N, <int>U, <int>U, 1, hd + g * U, <int>GU, R + g * U,
+                    <int>GU, 0, S + g * U, <int>GU)
+    for n in range(N):
+        a = A + (t * N + n) * GU
+        x = a if inplace else xproj + (t * N + n) * GU
+        e = E + (t * N + n) * U
+        for j in range(2 * U):
+            a[j] = x[j] + S[n * GU + j]
+        _act(a, 2 * U, ract)
+        if rmask == NULL:
+            for j in range(U):
+                e[j] = a[U + j] * hprev[n * U + j]
+        else:
+            for j in range(U):
+                e[j] = a[U + j] * hd[n * GU + 2 * U + j]
+    gemm_rm(False, False, <int>N, <int>U, <int>U, 1, E + t * N * U, <int>U, R + 2 * U, <int>GU,
+            0, S + 2 * U, <int>GU)
+    for n in range(N):
+        a = A + (t * N + n) * GU
+        x = a if inplace else xproj + (t * N + n) * GU
+        hn = H + ((t + 1) * N + n) * U
+        for j in range(U):
+            a[2 * U + j] = x[2 * U + j] + S[n * GU + 2 * U + j]
+        _act(a + 2 * U, U, act)
+        for j in range(U):
+            hn[j] = a[j] * hprev[n * U + j] + (1 - a[j]) * a[2 * U + j]
+        keep = mask == NULL or mask[t * N + n] != 0
+        _finish_row(t, n, T, U, hprev + n * U, hn, Y + (n * T + t) * U, keep)
+
+
+cdef void _gru0_backward_step(int act, int ract, Py_ssize_t t, Py_ssize_t T, Py_ssize_t N,
+                              Py_ssize_t U, const floating* R, const unsigned char* mask,
+                              const floating* rmask, const floating* H, const floating* A,
+                              const floating* dY, floating* dX, floating* DH, floating* SI,
+                              floating* dh, floating* dy, floating* S) noexcept nogil:
+    """Step t of the first form, backward: z's and the candidate's
+    derivatives, the candidate's input gradient r * h_{t-1} (DH[t], from
+    which its product's gradient S = DH[t] @ R_h^T), then r's derivative,
+    and what reaches h_{t-1}: directly (the mix), through r * h_{t-1} and
+    through the z and r products (SI, one GEMM, or one per gate with
+    dropout)."""
+    cdef Py_ssize_t GU = 3 * U, n, j, g
+    cdef bint keep
+    cdef const floating* gy
+    cdef const floating* a
+    cdef const floating* hp
+    cdef floating* gr
+    cdef floating* dhn
+    cdef floating* dx
+    cdef floating* di
+    cdef floating* dhh
+    cdef floating z, hh, gi, r, m, drh
+    for n in range(N):
+        keep = mask == NULL or mask[t * N + n] != 0
+        gy = dY + (n * T + t) * U
+        gr = dy + n * U
+        dhn = dh + n * U
+        dx = dX + (t * N + n) * GU
+        di = SI + n * GU
+        dhh = DH + (t * N + n) * U
+        if not keep:
+            for j in range(U):
+                gr[j] += gy[j]
+            memset(dx, 0, GU * sizeof(floating))
+            memset(di, 0, GU * sizeof(floating))
+            memset(dhh, 0, U * sizeof(floating))
+            continue
+        a = A + (t * N + n) * GU
+        hp = H + (t * N + n) * U
+        for j in range(U):
+            gi = dhn[j] + gy[j] + gr[j]
+            z = a[j]
+            hh = a[2 * U + j]
+            dx[j] = gi * (hp[j] - hh) * _dact(ract, z)
+            di[j] = dx[j]
+            dx[2 * U + j] = gi * (1 - z) * _dact(act, hh)
+            dhh[j] = dx[2 * U + j]
+            dhn[j] = gi * z
+            gr[j] = 0
+    gemm_rm(False, True, <int>N, <int>U, <int>U, 1, DH + t * N * U, <int>U, R + 2 * U, <int>GU,
+            0, S, <int>U)
+    for n in range(N):
+        if mask != NULL and mask[t * N + n] == 0:
+            continue
+        a = A + (t * N + n) * GU
+        hp = H + (t * N + n) * U
+        dx = dX + (t * N + n) * GU
+        di = SI + n * GU
+        for j in range(U):
+            r = a[U + j]
+            m = 1 if rmask == NULL else rmask[n * GU + 2 * U + j]
+            drh = S[n * U + j]
+            dx[U + j] = drh * hp[j] * m * _dact(ract, r)
+            di[U + j] = dx[U + j]
+            dh[n * U + j] += drh * r * m
+    if rmask == NULL:
+        gemm_rm(False, True, <int>N, <int>U, <int>(2 * U), 1, SI, <int>GU, R, <int>GU, 1, dh,
+                <int>U)
+    else:
+        for g in range(2):
+            gemm_rm(False, True, <int>N, <int>U, <int>U, 1, SI + g * U, <int>GU, R + g * U,
+                    <int>GU, 0, S, <int>U)
+            for n in range(N):
+                for j in range(U):
+                    dh[n * U + j] += S[n * U + j] * rmask[n * GU + g * U + j]
 
 
 cdef inline void _forward_row(int cell, int act, int ract, Py_ssize_t t, Py_ssize_t n,
@@ -171,12 +350,17 @@ cdef void _backward(int cell, int act, int ract, Py_ssize_t T, Py_ssize_t N, Py_
     SI (N, 3U) for the step's GEMM, and its candidate block in DH[t] (the
     dR GEMM's operand, (T, N, U)). dy
     (N, U): the gradient reaching an earlier step's output through padded
-    steps; S (N, U) scratch."""
+    steps; S (N, U) scratch. rmask (N, GU) or NULL: as for _forward."""
     cdef Py_ssize_t G = 1 if cell == CELL_SIMPLE else (4 if cell == CELL_LSTM else 3)
-    cdef Py_ssize_t GU = G * U, t, n, j
+    cdef Py_ssize_t GU = G * U, t, n, j, g
     cdef int nt
     cdef const floating* di
     memset(dy, 0, N * U * sizeof(floating))
+    if cell == CELL_GRU0:
+        for t in range(T - 1, -1, -1):
+            _gru0_backward_step(act, ract, t, T, N, U, R, mask, rmask, H, A, dY, dX, DH, SI, dh,
+                                dy, S)
+        return
     for t in range(T - 1, -1, -1):
         nt = fastnn_threads(<double>N * GU * FASTNN_ELEMENT_COST)
         if nt > 1:
@@ -188,15 +372,18 @@ cdef void _backward(int cell, int act, int ract, Py_ssize_t T, Py_ssize_t N, Py_
                 _backward_row(cell, act, ract, t, n, T, N, U, mask, H, C, A, E, dY, dX, DH, SI,
                               dh, dc, dy)
         di = SI if cell == CELL_GRU else dX + t * N * GU
-        # dh_{t-1} += dGates @ R^T (through the dropout mask when there is one).
+        # dh_{t-1} += dGates @ R^T (gate by gate through its dropout mask when
+        # there is one).
         if rmask == NULL:
             gemm_rm(False, True, <int>N, <int>U, <int>GU, 1, di, <int>GU, R,
                     <int>GU, 1, dh, <int>U)
         else:
-            gemm_rm(False, True, <int>N, <int>U, <int>GU, 1, di, <int>GU, R,
-                    <int>GU, 0, S, <int>U)
-            for j in range(N * U):
-                dh[j] += S[j] * rmask[j]
+            for g in range(G):
+                gemm_rm(False, True, <int>N, <int>U, <int>U, 1, di + g * U, <int>GU,
+                        R + g * U, <int>GU, 0, S, <int>U)
+                for n in range(N):
+                    for j in range(U):
+                        dh[n * U + j] += S[n * U + j] * rmask[n * GU + g * U + j]
 
 
 cdef inline void _backward_row(int cell, int act, int ract, Py_ssize_t t, Py_ssize_t n,
@@ -256,15 +443,15 @@ cdef inline void _backward_row(int cell, int act, int ract, Py_ssize_t t, Py_ssi
 
 
 cdef void _weight_grads(Py_ssize_t TN, Py_ssize_t U, Py_ssize_t GU, const floating* Hp,
-                        const floating* dI, Py_ssize_t ldi, floating* dR, Py_ssize_t ldr,
-                        floating* db, double* acc) noexcept nogil:
-    """dR[:, :GU] += Hp^T @ dI[:, :GU] over all T*N rows (dI's rows ldi
-    apart, dR's ldr); db += the column sums of dI (float64,
+                        Py_ssize_t ldh, const floating* dI, Py_ssize_t ldi, floating* dR,
+                        Py_ssize_t ldr, floating* db, double* acc) noexcept nogil:
+    """dR[:, :GU] += Hp[:, :U]^T @ dI[:, :GU] over all T*N rows (Hp's rows
+    ldh apart, dI's ldi, dR's ldr); db += the column sums of dI (float64,
     rows in order: deterministic)."""
     cdef Py_ssize_t i, j
     cdef const floating* row
     if dR != NULL:
-        gemm_rm(True, False, <int>U, <int>GU, <int>TN, 1, Hp, <int>U, dI, <int>ldi, 1, dR,
+        gemm_rm(True, False, <int>U, <int>GU, <int>TN, 1, Hp, <int>ldh, dI, <int>ldi, 1, dR,
                 <int>ldr)
     if db != NULL:
         for j in range(GU):
@@ -277,13 +464,13 @@ cdef void _weight_grads(Py_ssize_t TN, Py_ssize_t U, Py_ssize_t GU, const floati
             db[j] += <floating>acc[j]
 
 
-cdef int _cell_code(object cell) except -1:
+cdef int _cell_code(object cell, bint reset_after=True) except -1:
     if cell == "simple":
         return CELL_SIMPLE
     if cell == "lstm":
         return CELL_LSTM
     if cell == "gru":
-        return CELL_GRU
+        return CELL_GRU if reset_after else CELL_GRU0
     raise ValueError(f"unknown cell {cell!r}; expected one of {tuple(CELL_GATES)}")
 
 
@@ -292,6 +479,19 @@ cdef object _checked(str what, object a, object like, tuple shape):
     if a.shape != shape:
         raise ValueError(f"{what} has shape {a.shape}; expected {shape}")
     return numpy.ascontiguousarray(a)
+
+
+cdef object _checked_rec_mask(object rec_mask, object like, Py_ssize_t N, Py_ssize_t U,
+                              Py_ssize_t G):
+    """The recurrent dropout mask as the kernels take it: one per gate, side
+    by side (N, G*U); one mask (N, U) for every gate is repeated."""
+    check_float("rec_mask", rec_mask, like)
+    if rec_mask.shape == (N, U) and G > 1:
+        return numpy.ascontiguousarray(numpy.tile(rec_mask, (1, G)))
+    if rec_mask.shape != (N, G * U):
+        raise ValueError(f"rec_mask has shape {rec_mask.shape}; expected {(N, U)} (one mask "
+                         f"for every gate) or {(N, G * U)} (one per gate)")
+    return numpy.ascontiguousarray(rec_mask)
 
 
 cdef object _checked_mask(object mask, Py_ssize_t T, Py_ssize_t N):
@@ -305,16 +505,19 @@ cdef object _checked_mask(object mask, Py_ssize_t T, Py_ssize_t N):
 
 
 def rnn_forward(cell, xproj, R, h0, c0=None, mask=None, b_rec=None, rec_mask=None,
-                activation="tanh", recurrent_activation="sigmoid", bint overwrite_xproj=False):
-    """Run cell ``cell`` ("simple", "lstm" or "gru": Keras's GRU with
-    ``reset_after``) over ``xproj`` (T, N, G*U), with ``R`` (U, G*U), ``h0``
+                activation="tanh", recurrent_activation="sigmoid", bint overwrite_xproj=False,
+                bint reset_after=True):
+    """Run cell ``cell`` ("simple", "lstm" or "gru": Keras's GRU, with
+    ``reset_after`` or in its first form without) over ``xproj`` (T, N, G*U), with ``R`` (U, G*U), ``h0``
     (N, U), ``c0`` (N, U, the LSTM's), ``mask`` (T, N) bool or None,
     ``b_rec`` (3U,) (the GRU's recurrent bias) or None, ``rec_mask`` (N, U)
-    or None; activations among CELL_ACTIVATIONS. Returns ``(Y, H, C, A, E)``:
+    (one recurrent dropout mask for every gate), (N, G*U) (one per gate, side
+    by side, as Keras draws them) or None; activations among CELL_ACTIVATIONS. Returns ``(Y, H, C, A, E)``:
     outputs (N, T, U) (batch-major, as the layer returns them), states (T+1, N, U) (H[0] = h0, H[T] the final one),
     cell states (T+1, N, U) (LSTM; else None), and what ``rnn_backward``
-    reads: the activated gates A (T, N, G*U) and E (T, N, U)."""
-    cdef int code = _cell_code(cell)
+    reads: the activated gates A (T, N, G*U) and E (T, N, U) (the first-form
+    GRU's: r * h_{t-1} as its candidate's product read it)."""
+    cdef int code = _cell_code(cell, reset_after)
     cdef int a_code = activation_code(activation, CELL_ACTIVATIONS)
     cdef int r_code = activation_code(recurrent_activation, CELL_ACTIVATIONS)
     check_float("xproj", xproj)
@@ -340,10 +543,11 @@ def rnn_forward(cell, xproj, R, h0, c0=None, mask=None, b_rec=None, rec_mask=Non
         raise ValueError(f"rnn_forward: cell {cell!r} has no cell state; c0 must be None")
     if b_rec is not None:
         if code != CELL_GRU:
-            raise ValueError(f"rnn_forward: b_rec is the GRU's; cell {cell!r} takes None")
+            raise ValueError(f"rnn_forward: b_rec is the reset_after GRU's; cell {cell!r} "
+                             f"(reset_after={bool(reset_after)}) takes None")
         b_rec = _checked("b_rec", b_rec, xproj, (G * U,))
     if rec_mask is not None:
-        rec_mask = _checked("rec_mask", rec_mask, xproj, (N, U))
+        rec_mask = _checked_rec_mask(rec_mask, xproj, N, U, G)
     if mask is not None:
         mask = _checked_mask(mask, T, N)
     dtype = xproj.dtype
@@ -362,8 +566,8 @@ def rnn_forward(cell, xproj, R, h0, c0=None, mask=None, b_rec=None, rec_mask=Non
         A = numpy.empty((T, N, G * U), dtype)
     # Scratch of size 1 where a cell does not use it (a pointer must still be taken).
     e_shape = (T, N, U) if code != CELL_SIMPLE else (<object>1, 1, 1)
-    s_shape = (N, G * U) if code == CELL_GRU else (<object>1, 1)
-    hd_shape = (N, U) if rec_mask is not None else (<object>1, 1)
+    s_shape = (N, G * U) if code in (CELL_GRU, CELL_GRU0) else (<object>1, 1)
+    hd_shape = (N, G * U) if rec_mask is not None else (<object>1, 1)
     E = numpy.empty(e_shape, dtype)
     S = numpy.empty(s_shape, dtype)
     hd = numpy.empty(hd_shape, dtype)
@@ -413,7 +617,8 @@ cdef object _forward_typed(int code, int act, int ract, const floating[:, :, ::1
 
 
 def rnn_backward(cell, R, H, C, A, E, dY, dhT=None, dcT=None, mask=None, rec_mask=None,
-                 dR=None, db_rec=None, activation="tanh", recurrent_activation="sigmoid"):
+                 dR=None, db_rec=None, activation="tanh", recurrent_activation="sigmoid",
+                 bint reset_after=True):
     """Backpropagation through time for ``rnn_forward``'s outputs (``H``,
     ``C``, ``A``, ``E`` as it returned them, the other arguments as it got
     them). ``dY`` (N, T, U): the outputs' gradient; ``dhT``/``dcT`` (N, U) or
@@ -421,7 +626,7 @@ def rnn_backward(cell, R, H, C, A, E, dY, dhT=None, dcT=None, mask=None, rec_mas
     (U, G*U) C-contiguous, writeable, or None to skip) and the GRU's
     ``db_rec += ...`` ((3U,), or None). Returns ``(dxproj, dh0, dc0)``:
     (T, N, G*U), (N, U), (N, U) or None."""
-    cdef int code = _cell_code(cell)
+    cdef int code = _cell_code(cell, reset_after)
     cdef int a_code = activation_code(activation, CELL_ACTIVATIONS)
     cdef int r_code = activation_code(recurrent_activation, CELL_ACTIVATIONS)
     check_float("R", R)
@@ -451,7 +656,7 @@ def rnn_backward(cell, R, H, C, A, E, dY, dhT=None, dcT=None, mask=None, rec_mas
     if mask is not None:
         mask = _checked_mask(mask, T, N)
     if rec_mask is not None:
-        rec_mask = _checked("rec_mask", rec_mask, R, (N, U))
+        rec_mask = _checked_rec_mask(rec_mask, R, N, U, G)
     if dR is not None:
         check_float("dR", dR, R)
         if dR.shape != (U, G * U):
@@ -459,7 +664,8 @@ def rnn_backward(cell, R, H, C, A, E, dY, dhT=None, dcT=None, mask=None, rec_mas
         check_c_contiguous("dR", dR, writeable=True)
     if db_rec is not None:
         if code != CELL_GRU:
-            raise ValueError(f"rnn_backward: db_rec is the GRU's; cell {cell!r} takes None")
+            raise ValueError(f"rnn_backward: db_rec is the reset_after GRU's; cell {cell!r} "
+                             f"(reset_after={bool(reset_after)}) takes None")
         check_float("db_rec", db_rec, R)
         if db_rec.shape != (G * U,):
             raise ValueError(f"rnn_backward: db_rec has shape {db_rec.shape}; expected "
@@ -467,12 +673,14 @@ def rnn_backward(cell, R, H, C, A, E, dY, dhT=None, dcT=None, mask=None, rec_mas
         check_c_contiguous("db_rec", db_rec, writeable=True)
     dX = numpy.empty((T, N, G * U), R.dtype)
     # The GRU's candidate block of its recurrent product's gradient, and a step's scratch.
-    DH = numpy.empty((T, N, U) if code == CELL_GRU else (<object>1, 1, 1), R.dtype)
-    SI = numpy.empty((N, G * U) if code == CELL_GRU else (<object>1, 1), R.dtype)
+    gru = code in (CELL_GRU, CELL_GRU0)
+    DH = numpy.empty((T, N, U) if gru else (<object>1, 1, 1), R.dtype)
+    SI = numpy.empty((N, G * U) if gru else (<object>1, 1), R.dtype)
     if T == 0 or N == 0 or U == 0:
         return dX, dh, dc
-    # The states as the recurrent product saw them (through dropout).
-    Hp = H[:T] if rec_mask is None else H[:T] * rec_mask
+    # The states as the recurrent product saw them (through dropout: gate by
+    # gate, side by side, (T, N, G*U)).
+    Hp = H[:T] if rec_mask is None else numpy.tile(H[:T], (1, 1, G)) * rec_mask
     if R.dtype == numpy.float32:
         _backward_typed[float](code, a_code, r_code, R, mask, rec_mask, H, C, A, E, dY, dX, DH,
                                SI, dh, dc, Hp, dR, db_rec)
@@ -489,6 +697,7 @@ cdef object _backward_typed(int code, int act, int ract, const floating[:, ::1] 
                           floating[:, ::1] dh,
                           object dc, const floating[:, :, ::1] Hp, object dR, object db_rec):
     cdef Py_ssize_t N = dY.shape[0], T = dY.shape[1], U = R.shape[0], GU = R.shape[1]
+    cdef Py_ssize_t G = GU // U if U else 1, g
     cdef const unsigned char[:, ::1] mv
     cdef const floating[:, ::1] rmv
     cdef const floating[:, :, ::1] Cv
@@ -532,12 +741,36 @@ cdef object _backward_typed(int code, int act, int ract, const floating[:, ::1] 
         _backward(code, act, ract, T, N, U, &R[0, 0], mp, rp, &H[0, 0, 0], cp, &A[0, 0, 0], ep,
                   &dY[0, 0, 0], &dX[0, 0, 0], &DH[0, 0, 0], &SI[0, 0], &dh[0, 0], dcp,
                   &dy[0, 0], &S[0, 0])
-        if code == CELL_GRU:
+        if code == CELL_GRU0:
+            # z and r from the states (as they read them), the candidate's
+            # block from r * h_{t-1} (E) and its product's gradient (DH).
+            if rp != NULL:
+                for g in range(2):
+                    _weight_grads(T * N, U, U, &Hp[0, 0, g * U], GU, &dX[0, 0, g * U], GU,
+                                  dRp + g * U if dRp != NULL else NULL, GU, NULL, &acc[0])
+            else:
+                _weight_grads(T * N, U, 2 * U, &Hp[0, 0, 0], U, &dX[0, 0, 0], GU, dRp, GU,
+                              NULL, &acc[0])
+            _weight_grads(T * N, U, U, ep, U, &DH[0, 0, 0], U,
+                          dRp + 2 * U if dRp != NULL else NULL, GU, NULL, &acc[0])
+        elif rp != NULL:
+            # Gate by gate, each from the states as it read them.
+            for g in range(G):
+                if code == CELL_GRU and g == 2:
+                    _weight_grads(T * N, U, U, &Hp[0, 0, 2 * U], GU, &DH[0, 0, 0], U,
+                                  dRp + 2 * U if dRp != NULL else NULL, GU,
+                                  dbp + 2 * U if dbp != NULL else NULL, &acc[0])
+                else:
+                    _weight_grads(T * N, U, U, &Hp[0, 0, g * U], GU, &dX[0, 0, g * U], GU,
+                                  dRp + g * U if dRp != NULL else NULL, GU,
+                                  dbp + g * U if dbp != NULL else NULL, &acc[0])
+        elif code == CELL_GRU:
             # dR's z and r blocks from dX's, the candidate block from DH.
-            _weight_grads(T * N, U, 2 * U, &Hp[0, 0, 0], &dX[0, 0, 0], GU, dRp, GU, dbp,
+            _weight_grads(T * N, U, 2 * U, &Hp[0, 0, 0], U, &dX[0, 0, 0], GU, dRp, GU, dbp,
                           &acc[0])
-            _weight_grads(T * N, U, U, &Hp[0, 0, 0], &DH[0, 0, 0], U,
+            _weight_grads(T * N, U, U, &Hp[0, 0, 0], U, &DH[0, 0, 0], U,
                           dRp + 2 * U if dRp != NULL else NULL, GU,
                           dbp + 2 * U if dbp != NULL else NULL, &acc[0])
         else:
-            _weight_grads(T * N, U, GU, &Hp[0, 0, 0], &dX[0, 0, 0], GU, dRp, GU, dbp, &acc[0])
+            _weight_grads(T * N, U, GU, &Hp[0, 0, 0], U, &dX[0, 0, 0], GU, dRp, GU, dbp,
+                          &acc[0])

@@ -12,6 +12,8 @@ from .random import set_seed
 from .saving import load_model
 from . import models, utils  # Keras's import paths: fastnn.models, fastnn.utils
 from .threads import get_num_threads, set_num_threads
+from . import _malloc
+_malloc.configure()  # glibc keeps fastnn's large arrays mapped between calls (see _malloc)
 
 __version__ = "0.1.0"
 

@@ -327,15 +327,13 @@ class NumpyOps(Ops):
                                                activation=activation, alpha=alpha,
                                                need_dx=need_dx)
     # -------------------------------------------------------- recurrent layers
-    # The cells of csrc/recurrent.pyx: SimpleRNN, LSTM and the GRU in its
-    # reset_after form, for the activations they take; the GRU's first form
-    # (reset_after=False, two products per step) and other activations stay
-    # on Ops. The cache says which ran, so backward takes the same path.
+    # The cells of csrc/recurrent.pyx: SimpleRNN, LSTM and the GRU in both
+    # forms, for the activations they take; other activations stay on Ops.
+    # The cache says which ran, so backward takes the same path.
     def rnn_forward(self, cell, xproj, R, h0, c0=None, mask=None, b_rec=None, rec_mask=None,
                     activation="tanh", recurrent_activation="sigmoid", reset_after=True,
                     overwrite_xproj=False):
-        if ((cell == "gru" and not reset_after)
-                or activation not in _recurrent.CELL_ACTIVATIONS
+        if (activation not in _recurrent.CELL_ACTIVATIONS
                 or recurrent_activation not in _recurrent.CELL_ACTIVATIONS
                 or not _kernel_dtype(xproj, R, h0, c0, b_rec, rec_mask)
                 or (mask is not None and not isinstance(mask, numpy.ndarray))):
@@ -344,15 +342,15 @@ class NumpyOps(Ops):
                                        overwrite_xproj)
         Y, H, C, A, E = _recurrent.rnn_forward(cell, xproj, R, h0, c0, mask, b_rec, rec_mask,
                                                activation, recurrent_activation,
-                                               overwrite_xproj)
+                                               overwrite_xproj, reset_after)
         cache = {"kernel": (cell, R, H, C, A, E, mask, rec_mask, activation,
-                            recurrent_activation)}
+                            recurrent_activation, reset_after)}
         return Y, H[-1], None if C is None else C[-1], cache
 
     def rnn_backward(self, cache, dY, dhT=None, dcT=None, dR=None, db_rec=None):
         if "kernel" not in cache:
             return super().rnn_backward(cache, dY, dhT, dcT, dR, db_rec)
-        cell, R, H, C, A, E, mask, rec_mask, act, ract = cache["kernel"]
+        cell, R, H, C, A, E, mask, rec_mask, act, ract, reset_after = cache["kernel"]
         # The kernel accumulates into C-contiguous gradients; others get a sum.
         dR_k = dR if dR is None or (dR.flags.c_contiguous and dR.flags.writeable) \
             else numpy.zeros(dR.shape, dR.dtype)
@@ -360,7 +358,7 @@ class NumpyOps(Ops):
                                             and db_rec.flags.writeable) \
             else numpy.zeros(db_rec.shape, db_rec.dtype)
         dX, dh0, dc0 = _recurrent.rnn_backward(cell, R, H, C, A, E, dY, dhT, dcT, mask,
-                                               rec_mask, dR_k, db_k, act, ract)
+                                               rec_mask, dR_k, db_k, act, ract, reset_after)
         if dR_k is not dR:
             dR += dR_k
         if db_k is not db_rec:

@@ -241,14 +241,30 @@ class _Recurrent(Layer):
         if mask is not None:
             mt = mask[:, ::-1] if self.go_backwards else mask
             mt = xp.ascontiguousarray(mt.transpose(1, 0).astype(bool))
+        # Dropout masks, one per sequence (the same at every step), as Keras
+        # draws them: with recurrent dropout, Keras's cells (implementation 1)
+        # draw one mask per gate for the input and for h_{t-1} (rdp (n, G*U),
+        # gate blocks side by side); without, one input mask for all gates.
+        G = self.n_gates
         dp = rdp = None
         if training and self.dropout > 0:
-            dp = self._dropout_mask((n, features), self.dropout)
-            xt = xt * dp
+            dp = [self._dropout_mask((n, features), self.dropout)
+                  for _ in range(G if self.recurrent_dropout > 0 else 1)]
         if training and self.recurrent_dropout > 0:
-            rdp = self._dropout_mask((n, U), self.recurrent_dropout)
-        x2 = xt.reshape(steps * n, features)
-        xproj = ops.dense_forward(x2, W, b_in, "linear").reshape(steps, n, self.n_gates * U)
+            rdp = self._dropout_mask((n, G * U), self.recurrent_dropout)
+        if dp is None or len(dp) == 1:
+            if dp is not None:
+                xt = xt * dp[0]
+            x2 = xt.reshape(steps * n, features)
+            xproj = ops.dense_forward(x2, W, b_in, "linear").reshape(steps, n, G * U)
+        else:
+            # Gate g's block of the projection reads the input through mask g.
+            x2 = [(xt * d).reshape(steps * n, features) for d in dp]
+            Wg = [xp.ascontiguousarray(W[:, g * U:(g + 1) * U]) for g in range(G)]
+            xproj = xp.concatenate([ops.gemm(x2[g], Wg[g]) for g in range(G)], axis=1)
+            if b_in is not None:
+                xproj += b_in
+            xproj = xproj.reshape(steps, n, G * U)
         Y, hT, cT, cache = ops.rnn_forward(
             self.cell, xproj, R, states[0], states[1] if self.n_states > 1 else None, mt,
             b_rec, rdp, self.activation, getattr(self, "recurrent_activation", "sigmoid"),
@@ -280,17 +296,34 @@ class _Recurrent(Layer):
             dxproj, dh0, dc0 = ops.rnn_backward(cache, dY, d_states[0],
                                                 d_states[1] if self.n_states > 1 else None,
                                                 dR, db_rec)
-            dz = dxproj.reshape(steps * n, self.n_gates * U)
-            if trainable:
-                dx = ops.dense_backward(x2, W, dz, dz, self.grads["kernel"],
-                                        self._bias_grad_in(), "linear", need_dx=need_dx)
+            dz = dxproj.reshape(steps * n, G * U)
+            if dp is not None and len(dp) > 1:
+                dzg = [xp.ascontiguousarray(dz[:, g * U:(g + 1) * U]) for g in range(G)]
+                if trainable:
+                    gk = self.grads["kernel"]
+                    for g in range(G):
+                        gk[:, g * U:(g + 1) * U] += ops.gemm(x2[g], dzg[g], trans_a=True)
+                    db_in = self._bias_grad_in()
+                    if db_in is not None:
+                        db_in += dz.sum(axis=0)
+                if not need_dx:
+                    return None
+                dx = None
+                for g in range(G):
+                    part = ops.gemm(dzg[g], Wg[g], trans_b=True).reshape(steps, n, features) \
+                        * dp[g]
+                    dx = part if dx is None else dx + part
             else:
-                dx = ops.gemm(dz, W, trans_b=True) if need_dx else None
-            if dx is None:
-                return None
-            dx = dx.reshape(steps, n, features)
-            if dp is not None:
-                dx = dx * dp
+                if trainable:
+                    dx = ops.dense_backward(x2, W, dz, dz, self.grads["kernel"],
+                                            self._bias_grad_in(), "linear", need_dx=need_dx)
+                else:
+                    dx = ops.gemm(dz, W, trans_b=True) if need_dx else None
+                if dx is None:
+                    return None
+                dx = dx.reshape(steps, n, features)
+                if dp is not None:
+                    dx = dx * dp[0]
             dx = dx.transpose(1, 0, 2)
             if self.go_backwards:
                 dx = dx[:, ::-1]

@@ -158,6 +158,11 @@ class Bidirectional(Wrapper):
     forward first). With ``return_state`` the states follow the output(s):
     the forward layer's, then the backward layer's; an ``initial_state`` list
     is split the same way (first half forward). A mask goes to both layers.
+    A ``stateful`` layer makes both copies stateful (Keras's rule: a given
+    ``backward_layer`` must be stateful exactly when the layer is): each keeps
+    its final states for the next batch (the backward copy's are those after
+    reading the batch backwards, as in Keras); ``reset_states()`` resets both
+    and ``states`` lists the forward copy's, then the backward copy's.
 
     The template layer passed in is only a description: the two copies hold
     the weights (forward first, then backward), as in Keras.
@@ -212,6 +217,13 @@ class Bidirectional(Wrapper):
                                  f"{backward_layer.name!r} must read in the other direction "
                                  f"(go_backwards={not getattr(self.forward_layer, 'go_backwards', False)}), "
                                  f"got go_backwards={getattr(backward_layer, 'go_backwards', False)}")
+            if bool(getattr(backward_layer, "stateful", False)) != \
+                    bool(getattr(self.forward_layer, "stateful", False)):
+                raise ValueError(
+                    f"Bidirectional layer {self.name!r}: backward_layer {backward_layer.name!r} "
+                    f"must have the same stateful as the forward layer "
+                    f"({bool(getattr(self.forward_layer, 'stateful', False))}), got "
+                    f"{bool(getattr(backward_layer, 'stateful', False))}")
             if _recurrent_flags(backward_layer) != _recurrent_flags(self.forward_layer):
                 raise ValueError(
                     f"Bidirectional layer {self.name!r}: backward_layer {backward_layer.name!r} "
@@ -220,8 +232,38 @@ class Bidirectional(Wrapper):
                     f"{_recurrent_flags(backward_layer)}")
         self.backward_layer = backward_layer
         self.return_sequences, self.return_state = _recurrent_flags(self.forward_layer)
+        self.stateful = bool(getattr(self.forward_layer, "stateful", False))
         self.skips_input_grad = (self.forward_layer.skips_input_grad
                                  and self.backward_layer.skips_input_grad)
+
+    def reset_states(self, states=None):
+        """Forget both copies' states (zeros from the next call), or set them
+        to ``states``: the forward copy's, then the backward copy's (as for
+        ``initial_state``)."""
+        if not self.stateful:
+            raise ValueError(f"Bidirectional layer {self.name!r} is not stateful; "
+                             f"reset_states() is for a wrapped layer with stateful=True")
+        if states is None:
+            self.forward_layer.reset_states()
+            self.backward_layer.reset_states()
+            return
+        states = list(states) if isinstance(states, (list, tuple)) else [states]
+        if len(states) % 2:
+            raise ValueError(f"Bidirectional layer {self.name!r}: reset_states takes the "
+                             "forward layer's states then the backward layer's, an even "
+                             f"count; got {len(states)}")
+        half = len(states) // 2
+        self.forward_layer.reset_states(states[:half])
+        self.backward_layer.reset_states(states[half:])
+
+    @property
+    def states(self):
+        """Both copies' current states, forward first (None before a stateful
+        layer's first call, or when not stateful)."""
+        if not self.stateful:
+            return None
+        f, b = self.forward_layer.states, self.backward_layer.states
+        return None if f is None or b is None else f + b
 
     def _sublayers(self):
         # The template (self.layer) holds no weights: only the two copies count.

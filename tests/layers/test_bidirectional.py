@@ -245,3 +245,70 @@ def test_a_bidirectional_gru_trains_on_the_strict_backend(rng):
     model.compile("adam", "mse")
     history = model.fit(x, y, epochs=3, batch_size=4, verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0]
+
+
+# ------------------------------------------------------------------ stateful
+@pytest.mark.parametrize("cell", sorted(CELLS))
+def test_a_stateful_bidirectional_carries_both_directions_states(cell, rng, tmp_path):
+    cls, n_states = CELLS[cell]
+    n, steps, u = 3, 5, 4
+    xs = [rng.standard_normal((n, steps, 2)) for _ in range(3)]
+    bi = L.Bidirectional(cls(u, return_sequences=True, stateful=True, dtype="float64"))
+    assert bi.stateful and bi.forward_layer.stateful and bi.backward_layer.stateful
+    assert bi.states is None
+    # The same weights, stateless, with the states passed by hand.
+    plain = L.Bidirectional(cls(u, return_sequences=True, return_state=True, dtype="float64"))
+    bi(xs[0])
+    plain(xs[0])
+    plain.set_weights(bi.get_weights())
+    bi.reset_states()
+    states = None
+    for x in xs:
+        got = bi(x)
+        want, *states = plain(x) if states is None else plain(x, initial_state=states)
+        assert_close(got, want, tol=1e-12)
+        assert len(bi.states) == 2 * n_states
+        for a, b in zip(bi.states, states):
+            assert_close(a, b, tol=1e-12)
+    # reset_states: zeros again, as a fresh call; or states given.
+    bi.reset_states()
+    assert_close(bi(xs[0]), plain(xs[0])[0], tol=1e-12)
+    given = [rng.standard_normal((n, u)) for _ in range(2 * n_states)]
+    bi.reset_states(given)
+    assert_close(bi(xs[1]), plain(xs[1], initial_state=given)[0], tol=1e-12)
+    # A batch of another size is refused until the states are reset.
+    with pytest.raises(ValueError, match="stateful .* holds states for batches of 3"):
+        bi(rng.standard_normal((2, steps, 2)))
+    # The flag round-trips through config and save/load.
+    model = fastnn.Sequential([fastnn.Input((steps, 2)), bi])
+    model.save(tmp_path / "bi.fastnn")
+    loaded = fastnn.load_model(tmp_path / "bi.fastnn").layers[-1]
+    assert loaded.stateful and loaded.backward_layer.stateful
+
+
+def test_a_stateful_bidirectional_trains_over_consecutive_batches(rng):
+    x = rng.standard_normal((16, 6, 2)).astype("float32")
+    y = x[:, :, :1].sum(axis=1)
+    model = fastnn.Sequential([fastnn.Input((6, 2)),
+                               L.Bidirectional(L.GRU(4, stateful=True), merge_mode="sum"),
+                               L.Dense(1)])
+    model.compile("adam", "mse")
+    history = model.fit(x, y, epochs=4, batch_size=4, shuffle=False, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    assert model.layers[0].states is not None
+
+
+def test_stateful_must_match_and_reset_needs_stateful():
+    with pytest.raises(ValueError, match=r"backward_layer 'back' must have the same stateful as "
+                                         r"the forward layer \(True\), got False"):
+        L.Bidirectional(L.LSTM(2, stateful=True),
+                        backward_layer=L.LSTM(2, go_backwards=True, name="back"))
+    bi = L.Bidirectional(L.LSTM(2, stateful=True),
+                         backward_layer=L.LSTM(2, go_backwards=True, stateful=True))
+    assert bi.stateful
+    plain = L.Bidirectional(L.LSTM(2), name="plain_bi")
+    assert not plain.stateful and plain.states is None
+    with pytest.raises(ValueError, match="'plain_bi' is not stateful"):
+        plain.reset_states()
+    with pytest.raises(ValueError, match="even count; got 3"):
+        bi.reset_states([numpy.zeros((1, 2))] * 3)

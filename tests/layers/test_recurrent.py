@@ -159,7 +159,8 @@ def test_gradcheck_of_last_output_only_and_without_bias(kind, rng):
 
 @pytest.mark.parametrize("kind", CELLS)
 def test_dropout_one_mask_per_sequence_training_only(kind, rng):
-    layer = _make(kind, 4, return_sequences=True, dropout=0.5, recurrent_dropout=0.3)
+    # Without recurrent dropout Keras draws one input mask for all gates.
+    layer = _make(kind, 4, return_sequences=True, dropout=0.5)
     x = rng.standard_normal((3, 6, 5))
     # Inference: no dropout at all.
     ref = _make(kind, 4, return_sequences=True)
@@ -176,6 +177,86 @@ def test_dropout_one_mask_per_sequence_training_only(kind, rng):
     # And the gradient with dropout (same draws) is right.
     run_layer_test(lambda dt: _make(kind, 3, dt, return_sequences=True, dropout=0.4,
                                     recurrent_dropout=0.4), (3, 4, 2), (3, 4, 3), rng)
+
+
+def keras_dropout_reference(kind, x, W, R, b, dps, rdp, reset_after=True):
+    """Keras 3's cells with dropout as they run it when recurrent_dropout > 0
+    (implementation 1, keras/src/layers/rnn/{simple_rnn,lstm,gru}.py): gate
+    g's input product reads x_t * dps[g] and its recurrent product
+    h_{t-1} * rdp[:, g*U:(g+1)*U]; the GRU resets the dropped-out state
+    before its candidate product (reset_after=False) or scales the product
+    (True); its final mix z * h_{t-1} + (1 - z) * h~ takes the state itself.
+    Returns the outputs (N, T, U)."""
+    n, steps, _ = x.shape
+    U = R.shape[0]
+    G = R.shape[1] // U
+    blk = [slice(g * U, (g + 1) * U) for g in range(G)]
+    b_in = b[0] if kind == "GRU" and reset_after else b
+    b_rec = b[1] if kind == "GRU" and reset_after else numpy.zeros(G * U)
+    h = numpy.zeros((n, U))
+    c = numpy.zeros((n, U))
+    outs = []
+    for t in range(steps):
+        xs = [(x[:, t] * dps[g]) @ W[:, blk[g]] + b_in[blk[g]] for g in range(G)]
+        hs = [h * rdp[:, blk[g]] for g in range(G)]
+        if kind == "SimpleRNN":
+            h = numpy.tanh(xs[0] + hs[0] @ R)
+        elif kind == "LSTM":
+            i, f = (_sig(xs[g] + hs[g] @ R[:, blk[g]]) for g in (0, 1))
+            cc = numpy.tanh(xs[2] + hs[2] @ R[:, blk[2]])
+            o = _sig(xs[3] + hs[3] @ R[:, blk[3]])
+            c = f * c + i * cc
+            h = o * numpy.tanh(c)
+        else:
+            z, r = (_sig(xs[g] + hs[g] @ R[:, blk[g]] + b_rec[blk[g]]) for g in (0, 1))
+            if reset_after:
+                hh = numpy.tanh(xs[2] + r * (hs[2] @ R[:, blk[2]] + b_rec[blk[2]]))
+            else:
+                hh = numpy.tanh(xs[2] + (r * hs[2]) @ R[:, blk[2]])
+            h = z * h + (1 - z) * hh
+        outs.append(h)
+    return numpy.stack(outs, axis=1)
+
+
+@pytest.mark.parametrize("kind,reset_after", [("SimpleRNN", True), ("LSTM", True),
+                                              ("GRU", True), ("GRU", False)])
+@pytest.mark.parametrize("backend", ["numpy", "reference"])
+def test_dropout_masks_multiply_where_keras_applies_them(kind, reset_after, backend, rng,
+                                                         monkeypatch):
+    n, steps, F, U = 3, 5, 4, 3
+    G = {"SimpleRNN": 1, "LSTM": 4, "GRU": 3}[kind]
+    kw = {"reset_after": reset_after} if kind == "GRU" else {}
+    layer = _make(kind, U, return_sequences=True, dropout=0.4, recurrent_dropout=0.3, **kw)
+    x = rng.standard_normal((n, steps, F))
+    layer(x)
+    _random_weights(layer, rng)
+    if backend == "reference":
+        layer.to(fastnn.backend.Ops())
+    # Fixed masks, as the layer draws them: G input masks (one per gate), then
+    # the recurrent masks of all gates side by side.
+    dps = [(rng.random((n, F)) < 0.6) / 0.6 for _ in range(G)]
+    rdp = (rng.random((n, G * U)) < 0.7) / 0.7
+    draws = dps + [rdp]
+    calls = []
+
+    def fixed(shape, rate):
+        m = draws[len(calls) % len(draws)]
+        calls.append(shape)
+        assert m.shape == shape
+        return m
+    monkeypatch.setattr(layer, "_dropout_mask", fixed)
+    W, R, b = layer.get_weights()
+    want = keras_dropout_reference(kind, x, W, R, b, dps, rdp, reset_after)
+    y, _ = layer.forward(x, training=True)
+    assert_close(y, want, tol=1e-10)
+    # Keras's masks, not one shared mask: the same layer with every gate's
+    # masks equal to the first gate's differs.
+    if G > 1:
+        shared = keras_dropout_reference(kind, x, W, R, b, [dps[0]] * G,
+                                         numpy.tile(rdp[:, :U], (1, G)), reset_after)
+        assert not numpy.allclose(shared, want)
+    # The gradients through the fixed masks.
+    fastnn.gradcheck(layer, x)
 
 
 def test_lstm_unit_forget_bias_and_gru_bias_layouts():

@@ -1,0 +1,96 @@
+"""The floor of the recurrent cells' scheme (bench/compare_rnn.py's case: batch
+64, 50 steps, 32 -> 128 units, float32): the CPU time, on one thread, of just
+the matrix products a fwd+bwd does, through fastnn's GEMM (fastnn._C.blas),
+beside PyTorch's whole fwd+bwd of the same cell (same process layout as
+compare_rnn.py, one thread each, process CPU time). The products per call, G
+gates of U units, T steps of N rows, F features:
+
+    input projection   (T*N, F) @ (F, G*U)                 1
+    recurrence         (N, U) @ (U, G*U)                   T  (the GRU's too)
+    its gradient       (N, G*U) @ (G*U, U)                 T
+    dR                 (U, T*N) @ (T*N, G*U)               1
+    dW, dx             (F, T*N) @ (T*N, G*U), (T*N, G*U) @ (G*U, F)
+
+fastnn's / PyTorch's time cannot go below products / PyTorch's whole time
+with this scheme, whatever the fused passes and memory cost.
+
+    PYTHONPATH=$PWD python bench/rnn_gemm_floor.py [ROUNDS]
+"""
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy
+
+N, T, F, U = 64, 50, 32, 128
+GATES = {"SimpleRNN": 1, "GRU": 3, "LSTM": 4}
+
+
+def products(G, reps):
+    from fastnn._C import blas
+    rng = numpy.random.default_rng(0)
+    f = numpy.float32
+    x = rng.standard_normal((T * N, F)).astype(f)
+    W = rng.standard_normal((F, G * U)).astype(f)
+    R = rng.standard_normal((U, G * U)).astype(f)
+    h = rng.standard_normal((N, U)).astype(f)
+    d = rng.standard_normal((T * N, G * U)).astype(f)
+    H = rng.standard_normal((T * N, U)).astype(f)
+    out_g = numpy.empty((N, G * U), f)
+    out_h = numpy.empty((N, U), f)
+    xp = numpy.empty((T * N, G * U), f)
+    dR = numpy.empty((U, G * U), f)
+    dW = numpy.empty((F, G * U), f)
+    dx = numpy.empty((T * N, F), f)
+    t0 = time.process_time()
+    for _ in range(reps):
+        blas.gemm(x, W, out=xp)
+        for t in range(T):
+            blas.gemm(h, R, out=out_g)
+        for t in range(T):
+            blas.gemm(d[t * N:(t + 1) * N], R, trans_b=True, out=out_h)
+        blas.gemm(H, d, trans_a=True, out=dR)
+        blas.gemm(x, d, trans_a=True, out=dW)
+        blas.gemm(d, W, trans_b=True, out=dx)
+    return (time.process_time() - t0) / reps
+
+
+def main(rounds=5):
+    import fastnn
+    fastnn.set_num_threads(1)
+    env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    bench = os.path.dirname(os.path.abspath(__file__))
+    child = (f"import sys; sys.path.insert(0, {bench!r}); import _torch_cases, time; "
+             "_torch_cases.torch.set_num_threads(1); "
+             "fns = {k: _torch_cases.rnn_cell(k) for k in ('SimpleRNN', 'GRU', 'LSTM')}; "
+             "[f() for f in fns.values()]; print('ready', flush=True)\n"
+             "for line in sys.stdin:\n"
+             "    k, n = line.split(); t = time.process_time()\n"
+             "    [fns[k]() for _ in range(int(n))]\n"
+             "    print((time.process_time() - t) / int(n), flush=True)")
+    torch = subprocess.Popen([sys.executable, "-c", child], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True, env=env)
+    assert torch.stdout.readline().strip() == "ready"
+    mine = {k: [] for k in GATES}
+    theirs = {k: [] for k in GATES}
+    for k, G in GATES.items():
+        products(G, 1)
+    for _ in range(rounds):
+        for k, G in GATES.items():
+            mine[k].append(products(G, 3))
+            torch.stdin.write(f"{k} 3\n")
+            torch.stdin.flush()
+            theirs[k].append(float(torch.stdout.readline()))
+    torch.stdin.close()
+    torch.wait()
+    print(f"{rounds} rounds x 3 calls, CPU ms, one thread each")
+    for k in GATES:
+        g, p = statistics.median(mine[k]), statistics.median(theirs[k])
+        print(f"{k:10s} products alone {g * 1e3:7.2f}  PyTorch fwd+bwd {p * 1e3:7.2f}  "
+              f"floor of fastnn/PyTorch {g / p:.2f}")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 5)
