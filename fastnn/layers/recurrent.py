@@ -308,11 +308,10 @@ class _Recurrent(Layer):
                         db_in += dz.sum(axis=0)
                 if not need_dx:
                     return None
-                dx = None
-                for g in range(G):
-                    part = ops.gemm(dzg[g], Wg[g], trans_b=True).reshape(steps, n, features) \
+                dx = ops.gemm(dzg[0], Wg[0], trans_b=True).reshape(steps, n, features) * dp[0]
+                for g in range(1, G):
+                    dx = dx + ops.gemm(dzg[g], Wg[g], trans_b=True).reshape(steps, n, features) \
                         * dp[g]
-                    dx = part if dx is None else dx + part
             else:
                 if trainable:
                     dx = ops.dense_backward(x2, W, dz, dz, self.grads["kernel"],

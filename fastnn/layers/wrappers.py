@@ -196,7 +196,8 @@ class Bidirectional(Wrapper):
                              f"with go_backwards), got {type(layer).__name__} {layer.name!r}")
         self.merge_mode = merge_mode
         config = layer.get_config()
-        self.forward_layer = type(layer).from_config(
+        # Any: the wrapped recurrent layer's own API (reset_states, states), not Layer's.
+        self.forward_layer: Any = type(layer).from_config(
             {**config, "name": "forward_" + layer.name, "dtype": self.dtype.name})
         self._given_backward = backward_layer is not None
         if backward_layer is None:
@@ -230,7 +231,7 @@ class Bidirectional(Wrapper):
                     "must have the same return_sequences and return_state as the forward layer "
                     f"{_recurrent_flags(self.forward_layer)}, got "
                     f"{_recurrent_flags(backward_layer)}")
-        self.backward_layer = backward_layer
+        self.backward_layer: Any = backward_layer
         self.return_sequences, self.return_state = _recurrent_flags(self.forward_layer)
         self.stateful = bool(getattr(self.forward_layer, "stateful", False))
         self.skips_input_grad = (self.forward_layer.skips_input_grad
