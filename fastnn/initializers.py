@@ -13,7 +13,7 @@ from .random import get_rng
 
 def compute_fans(shape):
     """(fan_in, fan_out) as Keras computes them: a dense kernel is (in, out); a
-    higher-rank kernel is (*receptive_field, in, out)."""
+    higher-rank kernel is ``(*receptive_field, in, out)``."""
     shape = tuple(int(s) for s in shape)
     if len(shape) == 0:
         return 1, 1

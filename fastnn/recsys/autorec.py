@@ -157,6 +157,8 @@ class AutoRec:
     dtype : "float32" (default) or "float64".
     seed : seeds initial weights, batch order and dropout.
 
+    Notes
+    -----
     After ``fit``: ``best_epoch`` (validation), ``lr_drops`` (sorted epoch
     counts after which the learning rate was cut) and ``history``
     (with ``lr_decay``, ``history["learning_rate"]`` is the rate each epoch ran at);
