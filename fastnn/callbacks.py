@@ -540,6 +540,7 @@ class ProgbarLogger(Callback):
         self._verbose, self.stream, self.interval = verbose, stream, interval
         self.progbar = None
         self._seen = 0
+        self._learned = None  # the steps an epoch of unknown length turned out to have
 
     @property
     def verbose(self):
@@ -548,6 +549,9 @@ class ProgbarLogger(Callback):
             return self._verbose
         verbose = self.params.get("verbose", 1)
         return 1 if verbose == "auto" else int(verbose)
+
+    def on_train_begin(self, logs=None):
+        self._learned = None
 
     def on_epoch_begin(self, epoch, logs=None):
         if not self.verbose:
@@ -558,7 +562,9 @@ class ProgbarLogger(Callback):
         dynamic = self.verbose == 1 and is_dynamic_stream(stream)
         if dynamic:
             stream.write(header + "\n")
-        self.progbar = Progbar(self.params.get("steps"), verbose=self.verbose,
+        # A generator's length, unknown at first, is known after one epoch (as Keras).
+        steps = self.params.get("steps")
+        self.progbar = Progbar(steps if steps is not None else self._learned, verbose=self.verbose,
                                interval=self.interval, stateful_metrics="all",
                                stream=stream, dynamic=dynamic, prefix=header)
         self._seen = 0
@@ -571,6 +577,8 @@ class ProgbarLogger(Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         if self.progbar is not None:
+            if self.progbar.target is None and not getattr(self.model, "stop_training", False):
+                self._learned = self._seen
             self.progbar.update(self._seen, dict(logs or {}), finalize=True)
             self.progbar = None
 

@@ -194,7 +194,10 @@ class BatchSource:
         source.end_epoch()                        # the Sequence's on_epoch_end
 
     A Sequence gives ``steps`` (default ``len``) batches per epoch, in a new
-    random order when ``shuffle``. An iterable that makes a new iterator each
+    random order for each pass over it when ``shuffle``; as Keras 3 does with
+    a ``PyDataset``, an epoch of fewer ``steps`` than ``len`` goes on where
+    the last one stopped, and a pass that runs out starts the next one (so
+    every batch is visited, not only the first ``steps``). An iterable that makes a new iterator each
     time (a dataset object) starts afresh each epoch. A
     generator (or any iterator) is read on across epochs: with ``steps``,
     that many batches per epoch; without, until it ends, which only one
@@ -242,6 +245,7 @@ class BatchSource:
             self._iterator = None if self.fresh else data
             self.kind = "generator" if not self.fresh else f"iterable ({type(data).__name__})"
         self._passes = 0
+        self._order, self._next = None, 0  # a Sequence's current pass and where it is
 
     def epoch(self, epoch=None):
         """The ``(label, batch)`` pairs of one epoch.
@@ -259,14 +263,22 @@ class BatchSource:
         data = self.data
         if hasattr(data, "on_epoch_begin"):
             data.on_epoch_begin()
-        if self.shuffle:
-            from .random import get_rng
-            order = get_rng().permutation(len(data))[:self.steps]
-        else:
-            order = range(self.steps)
-        for step, index in enumerate(order):
+        for step in range(self.steps):
+            if self._order is None or self._next >= len(self._order):
+                self._order, self._next = self._new_pass(), 0
+            index = self._order[self._next]
+            self._next += 1
             label = f"{self.caller}: batch {step}{_of_epoch(epoch)} ({self.kind}[{index}])"
             yield label, data[int(index)]
+
+    def _new_pass(self):
+        n = len(self.data)
+        if n < 1:
+            raise ValueError(f"{self.caller}: the {self.kind} has no batches (len {n})")
+        if self.shuffle:
+            from .random import get_rng
+            return get_rng().permutation(n)
+        return range(n)
 
     def _iterator_epoch(self, epoch):
         if self.fresh or self._iterator is None:

@@ -14,7 +14,7 @@ from .random import get_rng
 
 def compute_fans(shape: Sequence[int]) -> Tuple[int, int]:
     """(fan_in, fan_out) as Keras computes them: a dense kernel is (in, out); a
-    higher-rank kernel is (*receptive_field, in, out).
+    higher-rank kernel is ``(*receptive_field, in, out)``.
 
     Parameters
     ----------

@@ -1,8 +1,11 @@
 """Keras-style text progress bar for training loops.
 
 ``Progbar`` only formats and writes text; it knows nothing about models.
-On a terminal (or in Jupyter) it redraws one line with ``\\r``, at most every
-``interval`` seconds; when the output is not a terminal, or the environment
+On a terminal it redraws one line with ``\\r``, at most every ``interval``
+seconds. In a Jupyter notebook (the stream is the kernel's stdout) it redraws
+one display output in place instead (IPython's ``display`` with a display id,
+imported only there), so the saved notebook holds one clean line per epoch,
+not every redraw. When the output is not a terminal, or the environment
 variable ``CI`` is set, it writes a single line when the bar finishes, so logs
 are not filled with carriage returns.
 
@@ -29,6 +32,19 @@ def is_dynamic_stream(stream):
         return bool(isatty and isatty())
     except ValueError:  # closed stream
         return False
+
+
+def _notebook_display(stream):
+    """IPython's ``display`` when ``stream`` is a Jupyter kernel's output
+    stream (where a display output can be redrawn in place), else None.
+    IPython is imported only then: it is already loaded in a kernel."""
+    if "ipykernel" not in sys.modules or not type(stream).__module__.startswith("ipykernel"):
+        return None
+    try:
+        import importlib
+        return importlib.import_module("IPython.display").display
+    except ImportError:
+        return None
 
 
 def _format_value(v):
@@ -112,6 +128,9 @@ class Progbar:
         self._last_width = 0
         self._finalized = False
         self._unread = None  # the latest values of an "all"-stateful bar, read when drawn
+        # In a notebook, a dynamic bar redraws a display output rather than "\r" lines.
+        self._display = _notebook_display(self.stream) if self.dynamic else None
+        self._handle = None
 
     def _stateful(self, name):
         return self.stateful_metrics == "all" or name in self.stateful_metrics
@@ -194,10 +213,21 @@ class Progbar:
         elif self.target is not None and current:
             line += f" - ETA: {_format_eta(per_unit * (self.target - current))}"
         line += self._metrics_text()
+        if self._display is not None:
+            self._draw_display(line)
+            return
         pad = max(self._last_width - len(line), 0)
         self._last_width = len(line)
         self.stream.write("\r" + line + " " * pad + ("\n" if finalize else ""))
         self.stream.flush()
+
+    def _draw_display(self, line):
+        data = {"text/plain": line}
+        if self._handle is None:
+            self.stream.flush()  # what was printed before (the epoch header) comes first
+            self._handle = self._display(data, raw=True, display_id=True)
+        else:
+            self._handle.update(data, raw=True)
 
     def _draw_final_line(self, current, now):
         elapsed, per_unit = self._timing(current, now)

@@ -161,15 +161,37 @@ def test_shuffle_visits_a_sequences_batches_in_a_new_seeded_order_each_epoch():
     assert len({tuple(e) for e in epochs}) > 1  # not one fixed order
 
 
-def test_steps_per_epoch_takes_the_first_batches_of_a_sequence():
+def test_steps_per_epoch_goes_on_through_a_sequence_as_keras():
+    # Keras 3 keeps a PyDataset's iterator from epoch to epoch when
+    # steps_per_epoch is given: each epoch goes on where the last stopped, and
+    # a pass that runs out starts the next, so every batch is trained on.
     x, y = _data()
     seq, val = Batches(x, y), Batches(x, y)
     model = _model()
-    history = model.fit(seq, steps_per_epoch=2, epochs=2, shuffle=False, verbose=0,
+    history = model.fit(seq, steps_per_epoch=2, epochs=3, shuffle=False, verbose=0,
                         validation_data=val, validation_steps=3)
-    assert seq.asked == [0, 1, 0, 1] and history.params["steps"] == 2
-    assert val.asked == [0, 1, 2, 0, 1, 2]  # never shuffled
-    assert history.history["val_loss"][-1] == model.evaluate(x[:48], y[:48], batch_size=16)[0]
+    assert seq.asked == [0, 1, 2, 3, 4, 0] and history.params["steps"] == 2
+    assert seq.epochs_ended == 3  # on_epoch_end after each fit epoch, as Keras
+    assert val.asked == [0, 1, 2, 3, 4, 0, 1, 2, 3]  # never shuffled, also goes on
+    last = numpy.r_[16:64]  # the third validation: batches 1, 2, 3
+    assert history.history["val_loss"][-1] == pytest.approx(
+        model.evaluate(x[last], y[last], batch_size=16)[0], rel=1e-6)
+    # The same training as those batches of arrays, one at a time, in that order.
+    by_arrays = _model()
+    for i in [0, 1, 2, 3, 4, 0]:
+        s = slice(i * 16, (i + 1) * 16)
+        by_arrays.fit(x[s], y[s], batch_size=16, shuffle=False, verbose=0)
+    _same_weights(model, by_arrays)
+
+
+def test_steps_per_epoch_shuffles_each_pass_through_a_sequence():
+    x, y = _data()
+    seq = Batches(x, y)
+    fastnn.set_seed(5)
+    _model().fit(seq, steps_per_epoch=3, epochs=5, shuffle=True, verbose=0)
+    passes = [seq.asked[i:i + 5] for i in range(0, 15, 5)]
+    assert all(sorted(p) == [0, 1, 2, 3, 4] for p in passes)  # each batch once per pass
+    assert len({tuple(p) for p in passes}) > 1
 
 
 def test_an_unbuilt_sequential_builds_from_the_first_batch():
@@ -217,6 +239,30 @@ def test_callbacks_see_the_same_hooks_and_logs_as_with_arrays():
                            callbacks=[rec_gen])
     assert rec_gen.events == rec_arrays.events
     assert history.epoch == [1, 2] and history.params["steps"] is None
+
+
+class _Tty(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_the_bar_knows_a_generators_length_after_the_first_epoch(monkeypatch):
+    monkeypatch.delenv("CI", raising=False)
+    x, y = _data()
+
+    class Fresh:  # starts afresh each epoch; its length is not known beforehand
+        def __iter__(self):
+            return ((x[lo:lo + 16], y[lo:lo + 16]) for lo in range(0, 70, 16))
+
+    out = _Tty()
+    # interval=0: every step is drawn, so each epoch's first step shows its total
+    _model().fit(Fresh(), epochs=3, verbose=0,
+                 callbacks=[C.ProgbarLogger(verbose=1, stream=out, interval=0)])
+    epochs = out.getvalue().split("Epoch ")[1:]
+    assert len(epochs) == 3
+    assert "1/Unknown" in epochs[0] and "5/5 [" not in epochs[0].split("\n")[1][:-1]
+    for text in epochs[1:]:
+        assert "Unknown" not in text and "1/5 [" in text and "5/5 [====" in text
 
 
 def test_stop_training_reads_no_further_batch():

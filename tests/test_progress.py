@@ -148,3 +148,49 @@ def test_default_stream_is_stdout(capsys):
     bar = Progbar(1, dynamic=False)
     bar.update(1, {"loss": 1.0})
     assert capsys.readouterr().out.startswith("1/1 - ")
+
+
+def test_in_a_notebook_the_bar_redraws_one_display_output(monkeypatch):
+    # A Jupyter kernel's stdout (ipykernel.iostream.OutStream) gets one display
+    # output redrawn in place: the saved notebook keeps the last frame only,
+    # no "\r" frames. Faked here: a stream class from an "ipykernel" module and
+    # a recording IPython.display.
+    import types
+
+    shown = []
+
+    class Handle:
+        def update(self, data, raw=False):
+            shown.append(("update", data["text/plain"], raw))
+
+    def display(data, raw=False, display_id=None):
+        shown.append(("display", data["text/plain"], raw, display_id))
+        return Handle()
+
+    class OutStream(io.StringIO):
+        flushed = 0
+
+        def flush(self):
+            OutStream.flushed += 1
+
+    OutStream.__module__ = "ipykernel.iostream"
+    ipython_display = types.ModuleType("IPython.display")
+    ipython_display.display = display
+    monkeypatch.setitem(sys.modules, "ipykernel", types.ModuleType("ipykernel"))
+    monkeypatch.setitem(sys.modules, "IPython.display", ipython_display)
+    monkeypatch.delenv("CI", raising=False)
+    out = OutStream()
+    bar = Progbar(3, stream=out, interval=0)
+    assert bar.dynamic
+    for i in range(1, 4):
+        bar.update(i, {"loss": 0.5})
+    assert out.getvalue() == ""  # nothing written to the stream itself
+    assert shown[0][0] == "display" and shown[0][2:] == (True, True)
+    assert shown[0][1].startswith("1/3 [") and OutStream.flushed >= 1
+    assert [s[0] for s in shown[1:]] == ["update", "update"]
+    assert shown[-1][1].startswith("3/3 [==============================] - ")
+    assert "loss: 0.5000" in shown[-1][1] and "\r" not in "".join(s[1] for s in shown)
+    # Any other stream in the kernel (a log file) keeps the text bar.
+    other = io.StringIO()
+    Progbar(2, stream=other, interval=0).update(2)
+    assert other.getvalue().startswith("\r2/2 [") and len(shown) == 3

@@ -162,6 +162,8 @@ class AutoRec(_LayerwiseStep, _LbfgsFit):
         backend name or ``Ops``: ``"cupy"`` trains on the GPU. ``load`` takes
         it too; the file is the same whichever backend saved it.
 
+    Notes
+    -----
     After ``fit``: ``best_epoch`` (validation), ``lr_drops`` (sorted epoch
     counts after which the learning rate was cut) and ``history``
     (with ``lr_decay``, ``history["learning_rate"]`` is the rate each epoch ran at);
