@@ -238,9 +238,19 @@ class Bidirectional(Wrapper):
                                  and self.backward_layer.skips_input_grad)
 
     def reset_states(self, states=None):
-        """Forget both copies' states (zeros from the next call), or set them
-        to ``states``: the forward copy's, then the backward copy's (as for
-        ``initial_state``)."""
+        """Forget both copies' states (zeros from the next call), or set them.
+
+        Parameters
+        ----------
+        states : list of array, optional
+            The forward copy's states, then the backward copy's (as for
+            ``initial_state``); default: zeros.
+
+        Raises
+        ------
+        ValueError
+            If the wrapped layer is not stateful.
+        """
         if not self.stateful:
             raise ValueError(f"Bidirectional layer {self.name!r} is not stateful; "
                              f"reset_states() is for a wrapped layer with stateful=True")
