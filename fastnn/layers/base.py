@@ -23,7 +23,7 @@ import threading
 
 import numpy
 
-from .. import initializers, regularizers
+from .. import constraints, initializers, regularizers
 from ..backend import backend_of, get_backend
 
 _uids = {}
@@ -181,6 +181,7 @@ class Layer:
         self.params = {}          # name -> array (trainable and not), this layer's own
         self.grads = {}           # name -> array, for trainable params
         self.regularizers = {}    # name -> Regularizer
+        self.constraints = {}     # name -> Constraint, applied after each optimizer update
         self._non_trainable = set()
         self._ops = None          # fixed at the first weight, or by the owning model
         self.built = False
@@ -255,7 +256,8 @@ class Layer:
         return self
 
     # ---------------------------------------------------------------- weights
-    def add_weight(self, name, shape, initializer="zeros", regularizer=None, trainable=True):
+    def add_weight(self, name, shape, initializer="zeros", regularizer=None, trainable=True,
+                   constraint=None):
         _spend_weight_budget(self, name, shape)
         # Initial values are drawn on the host (fastnn's seeded generator) and
         # moved to the layer's backend once, here.
@@ -271,6 +273,9 @@ class Layer:
         reg = regularizers.get(regularizer)
         if reg is not None:
             self.regularizers[name] = reg
+        constraint = constraints.get(constraint)
+        if constraint is not None:
+            self.constraints[name] = constraint
         return self.params[name]
 
     @property

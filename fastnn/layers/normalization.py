@@ -4,6 +4,7 @@ weights). The arithmetic is the backend's (``ops.batchnorm_forward`` /
 moves the feature axes last and keeps the moving statistics."""
 import math
 
+from .. import constraints
 from .base import Layer
 from .core import _ser
 
@@ -29,7 +30,8 @@ class BatchNormalization(Layer):
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones",
                  moving_mean_initializer="zeros", moving_variance_initializer="ones",
-                 beta_regularizer=None, gamma_regularizer=None, **kwargs):
+                 beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
+                 gamma_constraint=None, **kwargs):
         super().__init__(**kwargs)
         axes = list(axis) if isinstance(axis, (list, tuple)) else [axis]
         if not axes or not all(isinstance(a, int) and not isinstance(a, bool) for a in axes):
@@ -52,6 +54,8 @@ class BatchNormalization(Layer):
         self.moving_mean_initializer = moving_mean_initializer
         self.moving_variance_initializer = moving_variance_initializer
         self.beta_regularizer, self.gamma_regularizer = beta_regularizer, gamma_regularizer
+        self.beta_constraint = constraints.get(beta_constraint)
+        self.gamma_constraint = constraints.get(gamma_constraint)
         self._axes = None       # feature axes of the full input (batch axis 0), ascending
         self._ndim = None       # rank of the input, batch axis included
 
@@ -86,9 +90,11 @@ class BatchNormalization(Layer):
                              f"{', '.join(map(str, input_shape))})")
         self._axes, self._ndim = axes, len(input_shape) + 1
         if self.scale:
-            self.add_weight("gamma", shape, self.gamma_initializer, self.gamma_regularizer)
+            self.add_weight("gamma", shape, self.gamma_initializer, self.gamma_regularizer,
+                            constraint=self.gamma_constraint)
         if self.center:
-            self.add_weight("beta", shape, self.beta_initializer, self.beta_regularizer)
+            self.add_weight("beta", shape, self.beta_initializer, self.beta_regularizer,
+                            constraint=self.beta_constraint)
         self.add_weight("moving_mean", shape, self.moving_mean_initializer, trainable=False)
         self.add_weight("moving_variance", shape, self.moving_variance_initializer,
                         trainable=False)
@@ -168,4 +174,6 @@ class BatchNormalization(Layer):
                 "moving_mean_initializer": _ser(self.moving_mean_initializer),
                 "moving_variance_initializer": _ser(self.moving_variance_initializer),
                 "beta_regularizer": _ser(self.beta_regularizer),
-                "gamma_regularizer": _ser(self.gamma_regularizer)}
+                "gamma_regularizer": _ser(self.gamma_regularizer),
+                "beta_constraint": _ser(self.beta_constraint),
+                "gamma_constraint": _ser(self.gamma_constraint)}
