@@ -370,3 +370,45 @@ def test_strided_numpy_ops_and_reference_agree(dtype, rng):
     y, _, _ = NumpyOps().batchnorm_forward_strided(x[:, :, ::2], gamma, beta, EPS)
     assert_close(y, Ops().batchnorm_forward_strided(x[:, :, ::2], gamma, beta, EPS)[0],
                  tol=_tol(dtype), floor=0.1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(p=st.integers(1, 70), n=st.integers(1, 12), q=st.integers(1, 90),
+       dtype=st.sampled_from(["float32", "float64"]), loc=st.floats(-100, 100),
+       seed=st.integers(0, 2**16), inference=st.booleans(), bad=st.sampled_from(
+           [None, "2d", "dy shape", "gamma shape", "dtype"]))
+def test_strided_property_equals_formula_or_raises(p, n, q, dtype, loc, seed, inference, bad):
+    rng = numpy.random.default_rng(seed)
+    x = (rng.standard_normal((p, n, q)) * 2 + loc).astype(dtype)
+    gamma = rng.standard_normal(n).astype(dtype)
+    beta = rng.standard_normal(n).astype(dtype)
+    dy = rng.standard_normal((p, n, q)).astype(dtype)
+    if bad == "2d":
+        with pytest.raises(ValueError, match="x"):
+            norm.batchnorm_forward_strided(x.reshape(p, n * q), gamma, beta, EPS)
+        return
+    if bad == "gamma shape":
+        with pytest.raises(ValueError, match="gamma has shape"):
+            norm.batchnorm_forward_strided(x, numpy.ones(n + 1, dtype), beta, EPS)
+        return
+    if bad == "dtype":
+        other = "float64" if dtype == "float32" else "float32"
+        with pytest.raises(TypeError):
+            norm.batchnorm_forward_strided(x, gamma.astype(other), beta, EPS)
+        return
+    stats = ((rng.standard_normal(n) + loc).astype(dtype),
+             rng.uniform(0.1, 4, n).astype(dtype)) if inference else (None, None)
+    y, mean, var = norm.batchnorm_forward_strided(x, gamma, beta, EPS, *stats)
+    y_ref = reference_forward(_rows(x), gamma, beta, EPS,
+                              *(None if s is None else s.astype(numpy.float64) for s in stats))[0]
+    tol = 1e-4 * (1 + abs(loc)) if dtype == "float32" else 1e-9
+    assert_close(y, _unrows(y_ref, x.shape).astype(dtype), tol=tol, floor=1.0)
+    if bad == "dy shape":
+        with pytest.raises(ValueError, match="dy has shape"):
+            norm.batchnorm_backward_strided(x, dy[:, :, :-1].copy() if q > 1 else dy[:0],
+                                            gamma, mean, var, EPS)
+        return
+    dx = norm.batchnorm_backward_strided(x, dy, gamma, mean, var, EPS,
+                                         batch_stats=not inference)
+    dx_ref = reference_backward(_rows(x), _rows(dy), gamma, mean, var, EPS, not inference)[0]
+    assert_close(dx, _unrows(dx_ref, x.shape).astype(dtype), tol=tol, floor=1.0)
