@@ -221,14 +221,16 @@ def batchnorm_batch():
 CNN_POOL = dict(batch=32, size=32, channels=64, kernel=3)
 
 
-def depthwise_case():
-    """x (N, H, W, C), a 3x3 depthwise kernel (3, 3, C, 1), bias (C,) and dy
-    (N, H, W, C) of a "same" DepthwiseConv2D, float32 (channels_last, fastnn's
-    layout; the PyTorch case transposes to its NCHW)."""
+def depthwise_case(multiplier=1):
+    """x (N, H, W, C), a 3x3 depthwise kernel (3, 3, C, M), bias (C*M,) and dy
+    (N, H, W, C*M) of a "same" DepthwiseConv2D with depth_multiplier M,
+    float32 (channels_last, fastnn's layout; the PyTorch case transposes to its
+    NCHW)."""
     rng = np.random.default_rng(0)
     n, s, c, k = (CNN_POOL[key] for key in ("batch", "size", "channels", "kernel"))
-    return (f32(rng, n, s, s, c), f32(rng, k, k, c, 1) * np.float32(0.3),
-            np.zeros(c, np.float32), f32(rng, n, s, s, c))
+    m = multiplier
+    return (f32(rng, n, s, s, c), f32(rng, k, k, c, m) * np.float32(0.3),
+            np.zeros(c * m, np.float32), f32(rng, n, s, s, c * m))
 
 
 def maxpool_case():

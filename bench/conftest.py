@@ -191,6 +191,7 @@ def replay_case(benchmark):
 
 # ------------------------------------------------------------ the ratio table
 _RESULTS = []  # (group, way, median s, min s) of each benchmark run
+_RATES = []    # (group, way, GFLOP/s, GB/s, peak MiB) of each benchmark that records them
 
 
 @pytest.fixture(autouse=True)
@@ -207,6 +208,44 @@ def _record_way(request):
     stats = getattr(benchmark, "stats", None)
     if way and stats is not None and benchmark.group:
         _RESULTS.append((benchmark.group, way, stats.stats.median, stats.stats.min))
+        rates = record_rates(benchmark.extra_info, stats.stats.median)
+        if rates is not None:
+            _RATES.append((benchmark.group, way) + rates)
+
+
+def record_rates(info, median):
+    """From a step's work in ``info`` (``gflop``, ``gbytes``: bench/_metrics.py),
+    its rates at the ``median`` seconds, set in ``info`` (the saved JSON's
+    extra_info) where the test has not set them: ``gflops_per_s``,
+    ``gbytes_per_s``. Returns (GFLOP/s, GB/s, peak MiB), None for what was not
+    recorded, or None when the benchmark records none of them."""
+    for work, rate in (("gflop", "gflops_per_s"), ("gbytes", "gbytes_per_s")):
+        if work in info and rate not in info and median > 0:
+            info[rate] = round(info[work] / median, 2)
+    rates = (info.get("gflops_per_s"), info.get("gbytes_per_s"), info.get("peak_mib"))
+    return None if rates == (None, None, None) else rates
+
+
+def rate_table(rates):
+    """Lines of the rates table: per benchmark way, GFLOP/s, GB/s and the peak
+    MiB of one step ("-": not recorded; a peak only for the ways traced in
+    this process), beside the "sgemm peak" and "memory bandwidth peak" rows."""
+    def cell(v, width):
+        return f"{'-':>{width}s}" if v is None else f"{v:>{width}.1f}"
+    lines = [f"{'group':58s} {'way':18s} {'GFLOP/s':>9s} {'GB/s':>9s} {'peak MiB':>9s}"]
+    for group, way, gflops, gbytes, peak in rates:
+        lines.append(f"{group[:58]:58s} {way[:18]:18s} {cell(gflops, 9)} {cell(gbytes, 9)} "
+                     f"{cell(peak, 9)}")
+    return lines
+
+
+def markdown_rate_table(rates):
+    """The rates table as Markdown rows, written below the ratio table."""
+    rows = ["| hot path | way | GFLOP/s | GB/s | peak MiB |", "|---|---|---|---|---|"]
+    for group, way, *values in rates:
+        cells = ["-" if v is None else f"{v:.1f}" for v in values]
+        rows.append(f"| {group} | {way} | " + " | ".join(cells) + " |")
+    return rows
 
 
 def ratio_table(results):
@@ -266,9 +305,16 @@ def pytest_terminal_summary(terminalreporter):
                   f"{load_average()}; medians of each benchmark's rounds")
     for line in ratio_table(_RESULTS):
         tr.write_line(line)
+    if _RATES:
+        tr.write_line("rates at the median and one step's peak memory (bench/_metrics.py):")
+        for line in rate_table(_RATES):
+            tr.write_line(line)
     path = os.environ.get("FASTNN_BENCH_MARKDOWN")
     if path:  # the same table in Markdown, for bench/RESULTS.md
-        Path(path).write_text("\n".join(markdown_table(_RESULTS)) + "\n")
+        rows = markdown_table(_RESULTS)
+        if _RATES:
+            rows += [""] + markdown_rate_table(_RATES)
+        Path(path).write_text("\n".join(rows) + "\n")
         tr.write_line(f"Markdown table written to {path}")
 
 

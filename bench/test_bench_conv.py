@@ -5,20 +5,20 @@ reference Ops, and PyTorch (F.conv2d + relu + autograd, NCHW). Cases
 filters, and a 5x5 first layer on 32x32x3 images -> 32 filters (no input
 gradient: fastnn skips dx, PyTorch's input does not require grad).
 
-Each fastnn/numpy benchmark records in extra_info the GFLOP per step
-(``gflop``: forward, dW and dx GEMMs), the achieved GFLOP/s at the median, and
-the peak of the memory allocated during one step (``peak_mib``, tracemalloc,
-which sees NumPy's allocations). The "sgemm peak" group times fastnn's GEMM on
+Each benchmark records in extra_info the GFLOP per step (``gflop``: forward,
+dW and dx GEMMs) and the achieved GFLOP/s at the median (the PyTorch way's
+from bench/conftest.py), and the fastnn/numpy ones the peak of the memory
+allocated during one step (``peak_mib``, tracemalloc, which sees NumPy's
+allocations: bench/_metrics.py). The "sgemm peak" group times fastnn's GEMM on
 large squares: the machine's reachable float32 rate, for the fraction.
 
     python -m pytest bench/test_bench_conv.py --benchmark-only
 """
-import tracemalloc
-
 import numpy
 import pytest
 
 import _data
+from _metrics import peak_mib
 from fastnn._C.blas import gemm
 from fastnn.backend import NumpyOps, Ops
 
@@ -30,15 +30,6 @@ def forward_backward(ops, x, W, b, dy, dW, db, pads, need_dx):
     args = ((1, 1), pads, (1, 1), 1)
     y = ops.conv2d_forward(x, W, b, *args, "relu")
     return ops.conv2d_backward(x, W, y, dy, dW, db, *args, "relu", need_dx=need_dx)
-
-
-def _peak_mib(fn):
-    tracemalloc.start()
-    try:
-        fn()
-        return tracemalloc.get_traced_memory()[1] / 2 ** 20
-    finally:
-        tracemalloc.stop()
 
 
 @pytest.mark.parametrize("way", _data.WAYS)
@@ -54,7 +45,7 @@ def test_conv2d_forward_backward(benchmark, request, way, case):
     k = W.shape[0]
     pads = (k // 2,) * 4
     args = (OPS[way], x, W, b, dy, numpy.zeros_like(W), numpy.zeros_like(b), pads, need_dx)
-    benchmark.extra_info["peak_mib"] = round(_peak_mib(lambda: forward_backward(*args)), 1)
+    benchmark.extra_info["peak_mib"] = peak_mib(lambda: forward_backward(*args))
     benchmark(forward_backward, *args)
     if benchmark.stats is not None:
         benchmark.extra_info["gflops_per_s"] = round(gflop / benchmark.stats.stats.median, 1)

@@ -91,6 +91,25 @@ cdef extern from "depthwise_rows.h" nogil:
     void fastnn_dw_dx_row_d(const double** dzrows, const double* k, double* dx, Py_ssize_t W,
                             Py_ssize_t wo, Py_ssize_t C, int kh, int kw, int sw, int dw,
                             int pl)
+    # depth_multiplier M > 1 (k and y hold C * M channels).
+    void fastnn_dw_row_mult_f(const float** xrows, const float* k, const float* bias, float* y,
+                              Py_ssize_t wo, Py_ssize_t W, Py_ssize_t C, Py_ssize_t M, int kh,
+                              int kw, int sw, int dw, int pl)
+    void fastnn_dw_row_mult_d(const double** xrows, const double* k, const double* bias,
+                              double* y, Py_ssize_t wo, Py_ssize_t W, Py_ssize_t C,
+                              Py_ssize_t M, int kh, int kw, int sw, int dw, int pl)
+    void fastnn_dw_dk_row_mult_f(const float* xrow, const float* dzrow, double* part,
+                                 Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t C, Py_ssize_t M,
+                                 int sw, Py_ssize_t off)
+    void fastnn_dw_dk_row_mult_d(const double* xrow, const double* dzrow, double* part,
+                                 Py_ssize_t lo, Py_ssize_t hi, Py_ssize_t C, Py_ssize_t M,
+                                 int sw, Py_ssize_t off)
+    void fastnn_dw_dx_row_mult_f(const float** dzrows, const float* k, float* dx, Py_ssize_t W,
+                                 Py_ssize_t wo, Py_ssize_t C, Py_ssize_t M, int kh, int kw,
+                                 int sw, int dw, int pl)
+    void fastnn_dw_dx_row_mult_d(const double** dzrows, const double* k, double* dx,
+                                 Py_ssize_t W, Py_ssize_t wo, Py_ssize_t C, Py_ssize_t M,
+                                 int kh, int kw, int sw, int dw, int pl)
 
 
 cdef inline void _max_run(const floating* x, floating* y, int* idx, Py_ssize_t n,
@@ -108,14 +127,6 @@ cdef inline void _copy_run(const floating* x, floating* y, int* idx, Py_ssize_t 
     for c in range(n):
         y[c] = x[c]
         idx[c] = k
-
-
-cdef inline void _mul_add_run(floating* y, const floating* a, const floating* b,
-                              Py_ssize_t n) noexcept nogil:
-    """``y += a * b``."""
-    cdef Py_ssize_t c
-    for c in range(n):
-        y[c] += a[c] * b[c]
 
 
 cdef inline void _scale_add_run(floating* y, const floating* a, floating s,
@@ -399,59 +410,33 @@ cdef void _dw_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
                       int nt) noexcept nogil:
     cdef Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
     cdef Py_ssize_t kh = k.shape[0], kw = k.shape[1], M = k.shape[3], CM = C * M
-    cdef Py_ssize_t ho = y.shape[1], wo = y.shape[2], r, n, oh, ow, o, c, m, wo_done
-    cdef int i, j, ih, iw
-    cdef floating v
-    cdef floating* yp
-    cdef const floating* xp
-    cdef const floating* kp
+    cdef Py_ssize_t ho = y.shape[1], wo = y.shape[2], r, n, oh
+    cdef int i, ih
     cdef const floating** rows
     for r in prange(N * ho, schedule="static", num_threads=nt):
         n = r // ho
         oh = r % ho
+        # The input row of each kernel row (NULL: outside the image).
+        rows = <const floating**>ptrs + threadid() * kh
+        for i in range(kh):
+            ih = <int>(oh * sh) - pt + i * dh
+            if ih < 0 or ih >= H:
+                rows[i] = NULL
+            else:
+                rows[i] = &x[n, ih, 0, 0]
         if M == 1:
-            # The input row of each kernel row (NULL: outside the image).
-            rows = <const floating**>ptrs + threadid() * kh
-            for i in range(kh):
-                ih = <int>(oh * sh) - pt + i * dh
-                if ih < 0 or ih >= H:
-                    rows[i] = NULL
-                else:
-                    rows[i] = &x[n, ih, 0, 0]
             if floating is float:
                 fastnn_dw_row_f(rows, &k[0, 0, 0, 0], bias, &y[n, oh, 0, 0], wo, W, C,
                                 <int>kh, <int>kw, sw, dw, pl)
             else:
                 fastnn_dw_row_d(rows, &k[0, 0, 0, 0], bias, &y[n, oh, 0, 0], wo, W, C,
                                 <int>kh, <int>kw, sw, dw, pl)
-            wo_done = wo
+        elif floating is float:
+            fastnn_dw_row_mult_f(rows, &k[0, 0, 0, 0], bias, &y[n, oh, 0, 0], wo, W, C, M,
+                                 <int>kh, <int>kw, sw, dw, pl)
         else:
-            wo_done = 0
-        for ow in range(wo_done, wo):
-            yp = &y[n, oh, ow, 0]
-            if bias != NULL:
-                for o in range(CM):
-                    yp[o] = bias[o]
-            else:
-                for o in range(CM):
-                    yp[o] = 0
-            for i in range(kh):
-                ih = <int>(oh * sh) - pt + i * dh
-                if ih < 0 or ih >= H:
-                    continue
-                for j in range(kw):
-                    iw = <int>(ow * sw) - pl + j * dw
-                    if iw < 0 or iw >= W:
-                        continue
-                    xp = &x[n, ih, iw, 0]
-                    kp = &k[i, j, 0, 0]
-                    if M == 1:  # the common case: one contiguous, vectorised run
-                        _mul_add_run(yp, xp, kp, CM)
-                    else:
-                        for c in range(C):
-                            v = xp[c]
-                            for m in range(M):
-                                yp[c * M + m] += v * kp[c * M + m]
+            fastnn_dw_row_mult_d(rows, &k[0, 0, 0, 0], bias, &y[n, oh, 0, 0], wo, W, C, M,
+                                 <int>kh, <int>kw, sw, dw, pl)
         # The epilogue runs on the output row while it is in cache.
         if code != ACT_LINEAR:
             act_forward_run(code, &y[n, oh, 0, 0], &y[n, oh, 0, 0], wo * CM, alpha)
@@ -488,13 +473,10 @@ cdef void _dw_partials(const floating[:, :, :, ::1] x, const floating[:, :, :, :
     not once per product."""
     cdef Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3], CM = C * M
     cdef Py_ssize_t ho = dz.shape[1], wo = dz.shape[2], K = partial.shape[1]
-    cdef Py_ssize_t bph = (ho + DW_ROWS - 1) // DW_ROWS, b, n, oh, ow, o, c, m, lo, hi
+    cdef Py_ssize_t bph = (ho + DW_ROWS - 1) // DW_ROWS, b, n, oh, ow, o, lo, hi
     cdef int i, j, ih, off
     cdef double* pp
     cdef floating* acc
-    cdef const floating* gp
-    cdef const floating* xp
-    cdef floating v
     for b in prange(N * bph, schedule="static", num_threads=nt):
         acc = scratch + threadid() * CM
         pp = &partial[b, 0]
@@ -525,21 +507,12 @@ cdef void _dw_partials(const floating[:, :, :, ::1] x, const floating[:, :, :, :
                         else:
                             fastnn_dw_dk_row_d(&x[n, ih, 0, 0], &dz[n, oh, 0, 0],
                                                pp + (i * kw + j) * CM, lo, hi, C, sw, off)
-                        continue
-                    for o in range(CM):
-                        acc[o] = 0
-                    for ow in range(lo, hi):
-                        xp = &x[n, ih, ow * sw + off, 0]
-                        gp = &dz[n, oh, ow, 0]
-                        if M == 1:
-                            _mul_add_run(acc, xp, gp, CM)
-                        else:
-                            for c in range(C):
-                                v = xp[c]
-                                for m in range(M):
-                                    acc[c * M + m] += v * gp[c * M + m]
-                    for o in range(CM):
-                        pp[(i * kw + j) * CM + o] += acc[o]
+                    elif floating is float:
+                        fastnn_dw_dk_row_mult_f(&x[n, ih, 0, 0], &dz[n, oh, 0, 0],
+                                                pp + (i * kw + j) * CM, lo, hi, C, M, sw, off)
+                    else:
+                        fastnn_dw_dk_row_mult_d(&x[n, ih, 0, 0], &dz[n, oh, 0, 0],
+                                                pp + (i * kw + j) * CM, lo, hi, C, M, sw, off)
 
 
 cdef void _dw_reduce(const double[:, ::1] partial, floating* dk, floating* db, Py_ssize_t nk,
@@ -564,55 +537,33 @@ cdef void _dw_dx(const floating[:, :, :, ::1] dz, const floating[:, :, :, ::1] k
     row sums what each output row whose window covers it sends back."""
     cdef Py_ssize_t N = dx.shape[0], H = dx.shape[1], W = dx.shape[2], C = dx.shape[3]
     cdef Py_ssize_t kh = k.shape[0], kw = k.shape[1], M = k.shape[3], CM = C * M
-    cdef Py_ssize_t ho = dz.shape[1], wo = dz.shape[2], r, n, ih, c, m, ow, lo, hi
-    cdef int i, j, t, oh, off
-    cdef floating s
-    cdef floating* dp
-    cdef const floating* gp
-    cdef const floating* kp
+    cdef Py_ssize_t ho = dz.shape[1], wo = dz.shape[2], r, n, ih
+    cdef int i, t
     cdef const floating** rows
     for r in prange(N * H, schedule="static", num_threads=nt):
         n = r // H
         ih = r % H
+        # The output row each kernel row takes this input row to (NULL: none).
+        rows = <const floating**>ptrs + threadid() * kh
+        for i in range(kh):
+            t = <int>ih + pt - i * dh
+            if t < 0 or t % sh != 0 or t // sh >= ho:
+                rows[i] = NULL
+            else:
+                rows[i] = &dz[n, t // sh, 0, 0]
         if M == 1:
-            # The output row each kernel row takes this input row to (NULL: none).
-            rows = <const floating**>ptrs + threadid() * kh
-            for i in range(kh):
-                t = <int>ih + pt - i * dh
-                if t < 0 or t % sh != 0 or t // sh >= ho:
-                    rows[i] = NULL
-                else:
-                    rows[i] = &dz[n, t // sh, 0, 0]
             if floating is float:
                 fastnn_dw_dx_row_f(rows, &k[0, 0, 0, 0], &dx[n, ih, 0, 0], W, wo, C,
                                    <int>kh, <int>kw, sw, dw, pl)
             else:
                 fastnn_dw_dx_row_d(rows, &k[0, 0, 0, 0], &dx[n, ih, 0, 0], W, wo, C,
                                    <int>kh, <int>kw, sw, dw, pl)
-            continue
-        dp = &dx[n, ih, 0, 0]
-        for c in range(W * C):
-            dp[c] = 0
-        for i in range(kh):
-            t = <int>ih + pt - i * dh
-            if t < 0 or t % sh != 0 or t // sh >= ho:
-                continue
-            oh = t // sh
-            for j in range(kw):
-                off = j * dw - pl
-                _ow_range(wo, W, sw, off, &lo, &hi)
-                kp = &k[i, j, 0, 0]
-                for ow in range(lo, hi):
-                    dp = &dx[n, ih, ow * sw + off, 0]
-                    gp = &dz[n, oh, ow, 0]
-                    if M == 1:
-                        _mul_add_run(dp, gp, kp, C)
-                    else:
-                        for c in range(C):
-                            s = 0
-                            for m in range(M):
-                                s = s + gp[c * M + m] * kp[c * M + m]
-                            dp[c] += s
+        elif floating is float:
+            fastnn_dw_dx_row_mult_f(rows, &k[0, 0, 0, 0], &dx[n, ih, 0, 0], W, wo, C, M,
+                                    <int>kh, <int>kw, sw, dw, pl)
+        else:
+            fastnn_dw_dx_row_mult_d(rows, &k[0, 0, 0, 0], &dx[n, ih, 0, 0], W, wo, C, M,
+                                    <int>kh, <int>kw, sw, dw, pl)
 
 
 cdef tuple _dw_check(str what, object x, object kernel, int sh, int sw, int dh, int dw, int pt,

@@ -22,3 +22,7 @@ __all__ = ["Model", "Sequential", "Input", "load_model", "gradcheck", "set_seed"
            "activations", "initializers", "regularizers", "metrics", "callbacks", "datasets",
            "preprocessing", "models", "utils", "set_num_threads", "get_num_threads",
            "__version__"]
+
+from . import constraints  # noqa: E402  (Keras's path: fastnn.constraints.MaxNorm)
+
+__all__ += ["constraints"]

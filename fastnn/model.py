@@ -179,6 +179,9 @@ class Model(_ModelInputs, _ModelBatches):
         self._regularized = [(layer, name, reg) for layer in flat
                              for name, reg in layer.regularizers.items()
                              if name in layer.trainable_names]
+        self._constrained = [(layer, name, c) for layer in flat
+                             for name, c in layer.constraints.items()
+                             if name in layer.trainable_names]
 
     @property
     def layers(self) -> List[Layer]:
@@ -545,6 +548,11 @@ class Model(_ModelInputs, _ModelBatches):
             layer.grads[name] += reg.gradient(p)
         self.optimizer.apply_gradients(self._params(True),
                                        [layer.grads[name] for layer, name in self._trainable])
+        # As Keras: constraints project the updated weights, in place (the
+        # optimizer's state and the layers hold these arrays).
+        for layer, name, constraint in self._constrained:
+            p = layer.params[name]
+            p[...] = constraint(p)
         return loss, parts, preds
 
     def _regularization_loss(self):

@@ -62,6 +62,48 @@ def test_replay_clock_advances_by_each_measured_time(bench_conftest):
         clock.advance()
 
 
+def test_rates_come_from_each_step_s_work_and_median(bench_conftest):
+    info = {"gflop": 3.0, "gbytes": 0.5, "peak_mib": 12.5}
+    assert bench_conftest.record_rates(info, 0.25) == (12.0, 2.0, 12.5)
+    assert info["gflops_per_s"] == 12.0 and info["gbytes_per_s"] == 2.0
+    # A rate the test set itself is kept; a benchmark recording nothing has none.
+    assert bench_conftest.record_rates({"gflop": 1.0, "gflops_per_s": 7.0}, 0.5) == \
+        (7.0, None, None)
+    assert bench_conftest.record_rates({"way": "torch"}, 0.5) is None
+    rates = [("pool", "fastnn", None, 20.0, 8.0), ("pool", "torch", None, 10.0, None)]
+    lines = bench_conftest.rate_table(rates)
+    assert lines[1].split()[-3:] == ["-", "20.0", "8.0"]
+    assert lines[2].split()[-3:] == ["-", "10.0", "-"]
+    assert bench_conftest.markdown_rate_table(rates)[2:] == [
+        "| pool | fastnn | - | 20.0 | 8.0 |", "| pool | torch | - | 10.0 | - |"]
+
+
+def test_cnn_metrics_count_the_work_by_hand():
+    saved = list(sys.path)
+    sys.path.insert(0, BENCH)
+    try:
+        import _metrics
+    finally:
+        sys.path[:] = saved
+    # 32 images of 32x32x64, 3x3: forward, dW and dx each 2 * 32*32*32*64*9 FLOP.
+    assert _metrics.depthwise_flops() == 3 * 2 * 32 * 32 * 32 * 64 * 9
+    assert _metrics.depthwise_flops(2) == 2 * _metrics.depthwise_flops()
+    x = 32 * 32 * 32 * 64 * 4
+    assert _metrics.depthwise_bytes() == 5 * x
+    assert _metrics.maxpool_bytes() == 3 * x
+    assert _metrics.batchnorm_bytes() == 5 * x
+    # Per image: conv1 26*26*9*1*32 and conv2 11*11*9*32*64 multiply-adds, the
+    # Dense 1600*10; forward + dW (conv1), + dx (conv2, Dense).
+    per_image = 2 * (26 * 26 * 9 * 32 * 2 + 11 * 11 * 9 * 32 * 64 * 3 + 1600 * 10 * 3)
+    assert _metrics.cnn_epoch_flops() == per_image * 60000
+    assert _metrics.peak_mib(lambda: bytearray(8 * 2 ** 20)) >= 8.0
+    info = {}
+    calls = []
+    traced = _metrics.traced_first_call(lambda: calls.append(bytearray(2 ** 20)), info)
+    traced(), traced()
+    assert len(calls) == 2 and info["peak_mib"] >= 1.0
+
+
 def test_readme_bench_paths_exist():
     with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
         paths = set(re.findall(r"bench/[\w./-]*\w", f.read()))

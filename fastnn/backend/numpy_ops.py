@@ -276,6 +276,23 @@ class NumpyOps(Ops):
                                         gamma, mean, variance, epsilon, dgamma, dbeta,
                                         batch_stats, need_dx)
 
+    def batchnorm_forward_strided(self, x, gamma, beta, epsilon, mean=None, variance=None):
+        if not _kernel_dtype(x, gamma, beta, mean, variance) or x.ndim != 3:
+            return super().batchnorm_forward_strided(x, gamma, beta, epsilon, mean, variance)
+        return _norm.batchnorm_forward_strided(numpy.ascontiguousarray(x), gamma, beta,
+                                               epsilon, mean, variance)
+
+    def batchnorm_backward_strided(self, x, dy, gamma, mean, variance, epsilon, dgamma=None,
+                                   dbeta=None, batch_stats=True, need_dx=True):
+        if (not _kernel_dtype(x, dy, gamma, mean, variance, dgamma, dbeta) or x.ndim != 3
+                or any(g is not None and (not g.flags.c_contiguous or not g.flags.writeable)
+                       for g in (dgamma, dbeta))):
+            return super().batchnorm_backward_strided(x, dy, gamma, mean, variance, epsilon,
+                                                      dgamma, dbeta, batch_stats, need_dx)
+        return _norm.batchnorm_backward_strided(
+            numpy.ascontiguousarray(x), numpy.ascontiguousarray(dy), gamma, mean, variance,
+            epsilon, dgamma, dbeta, batch_stats, need_dx)
+
     # ------------------------------------- pooling and depthwise convolution
     def pool2d_forward(self, x, pool_size, strides, padding="valid", mode="max"):
         if not _kernel_dtype(x) or x.ndim != 4 or mode not in ("max", "avg"):

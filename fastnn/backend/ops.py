@@ -657,6 +657,33 @@ class Ops:
             dx = k * d64
         return dx.astype(x.dtype)
 
+    # The feature axis in the middle: x (outer, features, inner), an NCHW batch
+    # viewed as (N, C, H*W). The reference moves the features last and back;
+    # NumpyOps runs a kernel on the strided layout itself.
+    def batchnorm_forward_strided(self, x, gamma, beta, epsilon, mean=None, variance=None):
+        """``batchnorm_forward`` for x (p, n, q), feature j being ``x[:, j, :]``:
+        returns ``(y, mean, variance)``, y shaped like x."""
+        xp = self.xp
+        p, n, q = x.shape
+        x2 = xp.ascontiguousarray(xp.transpose(x, (0, 2, 1))).reshape(-1, n)
+        y2, mean, variance = self.batchnorm_forward(x2, gamma, beta, epsilon, mean, variance)
+        y = xp.ascontiguousarray(xp.transpose(y2.reshape(p, q, n), (0, 2, 1)))
+        return y, mean, variance
+
+    def batchnorm_backward_strided(self, x, dy, gamma, mean, variance, epsilon, dgamma=None,
+                                   dbeta=None, batch_stats=True, need_dx=True):
+        """``batchnorm_backward`` for x, dy (p, n, q), feature j being
+        ``x[:, j, :]``: dx shaped like x (None unless ``need_dx``)."""
+        xp = self.xp
+        p, n, q = x.shape
+        x2 = xp.ascontiguousarray(xp.transpose(x, (0, 2, 1))).reshape(-1, n)
+        dy2 = xp.ascontiguousarray(xp.transpose(dy, (0, 2, 1))).reshape(-1, n)
+        dx2 = self.batchnorm_backward(x2, dy2, gamma, mean, variance, epsilon, dgamma, dbeta,
+                                      batch_stats, need_dx)
+        if dx2 is None:
+            return None
+        return xp.ascontiguousarray(xp.transpose(dx2.reshape(p, q, n), (0, 2, 1)))
+
     # ------------------------------------- pooling and depthwise convolution
     # Images are NHWC (batch, rows, cols, channels); a layer given
     # channels_first transposes at its boundary. ``padding`` is "valid" or

@@ -23,7 +23,7 @@ import threading
 
 import numpy
 
-from .. import initializers, regularizers
+from .. import constraints, initializers, regularizers
 from .._types import Any, ArrayIn, Callable, Dict, List, Optional, Sequence, Shape, Tuple, Union
 from ..backend import backend_of, get_backend
 
@@ -248,6 +248,7 @@ class Layer:
         self.params: Dict[str, Any] = {}  # name -> array (trainable and not), this layer's own
         self.grads: Dict[str, Any] = {}   # name -> array, for trainable params
         self.regularizers: Dict[str, Any] = {}  # name -> Regularizer
+        self.constraints: Dict[str, Any] = {}  # name -> Constraint, applied after each update
         self._non_trainable: set = set()
         self._ops: Any = None     # fixed at the first weight, or by the owning model
         self.built = False
@@ -336,7 +337,8 @@ class Layer:
 
     # ---------------------------------------------------------------- weights
     def add_weight(self, name: str, shape: Sequence[int], initializer: Any = "zeros",
-                   regularizer: Any = None, trainable: bool = True) -> Any:
+                   regularizer: Any = None, trainable: bool = True,
+                   constraint: Any = None) -> Any:
         """Create a weight (in ``build``), with its gradient when trainable.
 
         Parameters
@@ -352,6 +354,9 @@ class Layer:
             A penalty on it, added to the loss.
         trainable : bool, default True
             Whether training updates it (a moving mean is not trained).
+        constraint : str, Constraint or dict, optional
+            A projection applied to it after each optimizer update
+            (``fastnn.constraints``, as Keras's).
 
         Returns
         -------
@@ -373,6 +378,9 @@ class Layer:
         reg = regularizers.get(regularizer)
         if reg is not None:
             self.regularizers[name] = reg
+        constraint = constraints.get(constraint)
+        if constraint is not None:
+            self.constraints[name] = constraint
         return self.params[name]
 
     @property

@@ -10,7 +10,7 @@ transposed at the layer's boundary. Padding rules and argument checks come from
 ``ops.conv2d_backward``, ``ops.conv2d_input_grad``). Every bad input raises a
 ValueError naming the layer, the shape received and the shape expected before
 any kernel runs."""
-from .. import activations
+from .. import activations, constraints
 from .base import Layer
 from .conv_utils import (check_spatial, deconv_output_length, effective_size,
                          normalize_data_format, normalize_padding,
@@ -29,7 +29,8 @@ class _Conv(Layer):
     def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
                  dilation_rate=1, groups=1, activation=None, use_bias=True,
                  kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 kernel_regularizer=None, bias_regularizer=None, **kwargs):
+                 kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
+                 bias_constraint=None, **kwargs):
         super().__init__(**kwargs)
         layer = f"{type(self).__name__} layer {self.name!r}"
         if isinstance(filters, bool) or not isinstance(filters, int) or filters < 1:
@@ -49,6 +50,8 @@ class _Conv(Layer):
         self.use_bias = bool(use_bias)
         self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
         self.kernel_regularizer, self.bias_regularizer = kernel_regularizer, bias_regularizer
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
 
     # ---------------------------------------------------------------- shapes
     @property
@@ -101,9 +104,10 @@ class _Conv(Layer):
                              f"(None, {', '.join(map(str, input_shape))})")
         self._output_spatial(spatial)
         self.add_weight("kernel", self._kernel_shape(c), self.kernel_initializer,
-                        self.kernel_regularizer)
+                        self.kernel_regularizer, constraint=self.kernel_constraint)
         if self.use_bias:
-            self.add_weight("bias", (self.filters,), self.bias_initializer, self.bias_regularizer)
+            self.add_weight("bias", (self.filters,), self.bias_initializer, self.bias_regularizer,
+                            constraint=self.bias_constraint)
         self.built = True
 
     @property
@@ -237,7 +241,9 @@ class _Conv(Layer):
                 "kernel_initializer": _ser(self.kernel_initializer),
                 "bias_initializer": _ser(self.bias_initializer),
                 "kernel_regularizer": _ser(self.kernel_regularizer),
-                "bias_regularizer": _ser(self.bias_regularizer)}
+                "bias_regularizer": _ser(self.bias_regularizer),
+                "kernel_constraint": _ser(self.kernel_constraint),
+                "bias_constraint": _ser(self.bias_constraint)}
 
 
 class Conv2D(_Conv):

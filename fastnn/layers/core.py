@@ -1,7 +1,7 @@
 """Core layers: Dense, Activation (and its named forms), Maxout, Flatten, Reshape."""
 import math
 
-from .. import activations
+from .. import activations, constraints
 from .._registry import serialize
 from .._types import Any, Optional
 from .base import Layer
@@ -51,7 +51,8 @@ class Dense(Layer):
     def __init__(self, units: int, activation: Any = None, use_bias: bool = True,
                  kernel_initializer: Any = "glorot_uniform", bias_initializer: Any = "zeros",
                  kernel_regularizer: Any = None, bias_regularizer: Any = None,
-                 input_dim: Optional[int] = None, **kwargs: Any) -> None:
+                 input_dim: Optional[int] = None, kernel_constraint: Any = None,
+                 bias_constraint: Any = None, **kwargs: Any) -> None:
         if input_dim is not None:
             # Keras 2: Dense(32, input_dim=784) is Dense(32, input_shape=(784,)).
             if "input_shape" in kwargs and kwargs["input_shape"] is not None:
@@ -68,15 +69,18 @@ class Dense(Layer):
         self.use_bias = bool(use_bias)
         self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
         self.kernel_regularizer, self.bias_regularizer = kernel_regularizer, bias_regularizer
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
 
     def build(self, input_shape):
         if len(input_shape) < 1 or input_shape[-1] is None:
             raise ValueError(f"Dense layer {self.name!r} needs a known last input dimension, "
                              f"got input shape {tuple(input_shape)}")
         self.add_weight("kernel", (input_shape[-1], self.units), self.kernel_initializer,
-                        self.kernel_regularizer)
+                        self.kernel_regularizer, constraint=self.kernel_constraint)
         if self.use_bias:
-            self.add_weight("bias", (self.units,), self.bias_initializer, self.bias_regularizer)
+            self.add_weight("bias", (self.units,), self.bias_initializer, self.bias_regularizer,
+                            constraint=self.bias_constraint)
         self.built = True
 
     def check_input_shape(self, input_shape):
@@ -143,7 +147,9 @@ class Dense(Layer):
                 "kernel_initializer": _ser(self.kernel_initializer),
                 "bias_initializer": _ser(self.bias_initializer),
                 "kernel_regularizer": _ser(self.kernel_regularizer),
-                "bias_regularizer": _ser(self.bias_regularizer)}
+                "bias_regularizer": _ser(self.bias_regularizer),
+                "kernel_constraint": _ser(self.kernel_constraint),
+                "bias_constraint": _ser(self.bias_constraint)}
 
 
 def _ser(obj):

@@ -4,7 +4,7 @@ by the direct depthwise kernel (``ops.depthwise_conv2d_forward/backward``)
 with bias and activation fused; SeparableConv2D, that depthwise step followed
 by a pointwise 1x1 convolution, a Dense-style GEMM over the (N*H*W, C) rows
 (``ops.dense_forward/backward``). No kernel code here."""
-from .. import activations
+from .. import activations, constraints
 from . import conv_utils
 from .core import _ser
 from .pooling import SpatialLayer
@@ -112,22 +112,27 @@ class DepthwiseConv2D(_DepthwiseBase):
     def __init__(self, kernel_size, strides=(1, 1), padding="valid", depth_multiplier=1,
                  data_format=None, dilation_rate=(1, 1), activation=None, use_bias=True,
                  depthwise_initializer="glorot_uniform", bias_initializer="zeros",
-                 depthwise_regularizer=None, bias_regularizer=None, **kwargs):
+                 depthwise_regularizer=None, bias_regularizer=None, depthwise_constraint=None,
+                 bias_constraint=None, **kwargs):
         super().__init__(kernel_size, strides, padding, depth_multiplier, data_format,
                          dilation_rate, activation, use_bias, **kwargs)
         self.depthwise_initializer = depthwise_initializer
         self.bias_initializer = bias_initializer
         self.depthwise_regularizer = depthwise_regularizer
         self.bias_regularizer = bias_regularizer
+        self.depthwise_constraint = constraints.get(depthwise_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
 
     def build(self, input_shape):
         super().build(input_shape)
         self._out_spatial(tuple(input_shape))
         self.add_weight("kernel", self.kernel_size + (self._channels, self.depth_multiplier),
-                        self.depthwise_initializer, self.depthwise_regularizer)
+                        self.depthwise_initializer, self.depthwise_regularizer,
+                        constraint=self.depthwise_constraint)
         if self.use_bias:
             self.add_weight("bias", (self._channels * self.depth_multiplier,),
-                            self.bias_initializer, self.bias_regularizer)
+                            self.bias_initializer, self.bias_regularizer,
+                            constraint=self.bias_constraint)
         self.built = True
 
     def compute_output_shape(self, input_shape):
@@ -157,7 +162,9 @@ class DepthwiseConv2D(_DepthwiseBase):
                 "depthwise_initializer": _ser(self.depthwise_initializer),
                 "bias_initializer": _ser(self.bias_initializer),
                 "depthwise_regularizer": _ser(self.depthwise_regularizer),
-                "bias_regularizer": _ser(self.bias_regularizer)}
+                "bias_regularizer": _ser(self.bias_regularizer),
+                "depthwise_constraint": _ser(self.depthwise_constraint),
+                "bias_constraint": _ser(self.bias_constraint)}
 
 
 class SeparableConv2D(_DepthwiseBase):
@@ -202,7 +209,8 @@ class SeparableConv2D(_DepthwiseBase):
                  dilation_rate=(1, 1), depth_multiplier=1, activation=None, use_bias=True,
                  depthwise_initializer="glorot_uniform", pointwise_initializer="glorot_uniform",
                  bias_initializer="zeros", depthwise_regularizer=None,
-                 pointwise_regularizer=None, bias_regularizer=None, **kwargs):
+                 pointwise_regularizer=None, bias_regularizer=None, depthwise_constraint=None,
+                 pointwise_constraint=None, bias_constraint=None, **kwargs):
         super().__init__(kernel_size, strides, padding, depth_multiplier, data_format,
                          dilation_rate, activation, use_bias, **kwargs)
         if not conv_utils._is_int(filters) or filters < 1:
@@ -215,6 +223,9 @@ class SeparableConv2D(_DepthwiseBase):
         self.depthwise_regularizer = depthwise_regularizer
         self.pointwise_regularizer = pointwise_regularizer
         self.bias_regularizer = bias_regularizer
+        self.depthwise_constraint = constraints.get(depthwise_constraint)
+        self.pointwise_constraint = constraints.get(pointwise_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
 
     def build(self, input_shape):
         super().build(input_shape)
@@ -222,12 +233,14 @@ class SeparableConv2D(_DepthwiseBase):
         inner = self._channels * self.depth_multiplier
         self.add_weight("depthwise_kernel",
                         self.kernel_size + (self._channels, self.depth_multiplier),
-                        self.depthwise_initializer, self.depthwise_regularizer)
+                        self.depthwise_initializer, self.depthwise_regularizer,
+                        constraint=self.depthwise_constraint)
         self.add_weight("pointwise_kernel", (1, 1, inner, self.filters),
-                        self.pointwise_initializer, self.pointwise_regularizer)
+                        self.pointwise_initializer, self.pointwise_regularizer,
+                        constraint=self.pointwise_constraint)
         if self.use_bias:
             self.add_weight("bias", (self.filters,), self.bias_initializer,
-                            self.bias_regularizer)
+                            self.bias_regularizer, constraint=self.bias_constraint)
         self.built = True
 
     def compute_output_shape(self, input_shape):
@@ -278,7 +291,10 @@ class SeparableConv2D(_DepthwiseBase):
                 "bias_initializer": _ser(self.bias_initializer),
                 "depthwise_regularizer": _ser(self.depthwise_regularizer),
                 "pointwise_regularizer": _ser(self.pointwise_regularizer),
-                "bias_regularizer": _ser(self.bias_regularizer)}
+                "bias_regularizer": _ser(self.bias_regularizer),
+                "depthwise_constraint": _ser(self.depthwise_constraint),
+                "pointwise_constraint": _ser(self.pointwise_constraint),
+                "bias_constraint": _ser(self.bias_constraint)}
 
 
 SeparableConvolution2D = SeparableConv2D

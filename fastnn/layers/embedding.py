@@ -2,6 +2,7 @@
 ``mask_zero`` (index 0 is padding: it masks the steps after it)."""
 import numpy
 
+from .. import constraints
 from .._types import Any, Optional
 
 from .base import Layer, SymbolicTensor
@@ -43,7 +44,8 @@ class Embedding(Layer):
 
     def __init__(self, input_dim: int, output_dim: int, embeddings_initializer: Any = "uniform",
                  embeddings_regularizer: Any = None, mask_zero: bool = False,
-                 input_length: Optional[int] = None, **kwargs: Any) -> None:
+                 input_length: Optional[int] = None, embeddings_constraint: Any = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         for what, value in (("input_dim", input_dim), ("output_dim", output_dim)):
             if isinstance(value, bool) or not isinstance(value, (int, numpy.integer)) or value < 1:
@@ -51,11 +53,13 @@ class Embedding(Layer):
         self.input_dim, self.output_dim = int(input_dim), int(output_dim)
         self.embeddings_initializer = embeddings_initializer
         self.embeddings_regularizer = embeddings_regularizer
+        self.embeddings_constraint = constraints.get(embeddings_constraint)
         self.mask_zero = bool(mask_zero)
 
     def build(self, input_shape):
         self.add_weight("embeddings", (self.input_dim, self.output_dim),
-                        self.embeddings_initializer, self.embeddings_regularizer)
+                        self.embeddings_initializer, self.embeddings_regularizer,
+                        constraint=self.embeddings_constraint)
         self.built = True
 
     def compute_output_shape(self, input_shape):
@@ -110,4 +114,5 @@ class Embedding(Layer):
                 "output_dim": self.output_dim,
                 "embeddings_initializer": _ser(self.embeddings_initializer),
                 "embeddings_regularizer": _ser(self.embeddings_regularizer),
+                "embeddings_constraint": _ser(self.embeddings_constraint),
                 "mask_zero": self.mask_zero}

@@ -1,9 +1,13 @@
 """Normalization layers: BatchNormalization (Keras's arguments, defaults and
 weights). The arithmetic is the backend's (``ops.batchnorm_forward`` /
-``ops.batchnorm_backward`` over a (rows, features) view); this module only
-moves the feature axes last and keeps the moving statistics."""
+``ops.batchnorm_backward`` over a (rows, features) view, or their ``_strided``
+forms over an (outer, features, inner) view when the feature axes are one run
+that is not last, as channels_first's); this module only picks the view
+(moving the feature axes last where neither fits) and keeps the moving
+statistics."""
 import math
 
+from .. import constraints
 from .base import Layer
 from .core import _ser
 
@@ -51,7 +55,8 @@ class BatchNormalization(Layer):
     def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
                  beta_initializer="zeros", gamma_initializer="ones",
                  moving_mean_initializer="zeros", moving_variance_initializer="ones",
-                 beta_regularizer=None, gamma_regularizer=None, **kwargs):
+                 beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
+                 gamma_constraint=None, **kwargs):
         super().__init__(**kwargs)
         axes = list(axis) if isinstance(axis, (list, tuple)) else [axis]
         if not axes or not all(isinstance(a, int) and not isinstance(a, bool) for a in axes):
@@ -74,6 +79,8 @@ class BatchNormalization(Layer):
         self.moving_mean_initializer = moving_mean_initializer
         self.moving_variance_initializer = moving_variance_initializer
         self.beta_regularizer, self.gamma_regularizer = beta_regularizer, gamma_regularizer
+        self.beta_constraint = constraints.get(beta_constraint)
+        self.gamma_constraint = constraints.get(gamma_constraint)
         self._axes = None       # feature axes of the full input (batch axis 0), ascending
         self._ndim = None       # rank of the input, batch axis included
 
@@ -108,9 +115,11 @@ class BatchNormalization(Layer):
                              f"{', '.join(map(str, input_shape))})")
         self._axes, self._ndim = axes, len(input_shape) + 1
         if self.scale:
-            self.add_weight("gamma", shape, self.gamma_initializer, self.gamma_regularizer)
+            self.add_weight("gamma", shape, self.gamma_initializer, self.gamma_regularizer,
+                            constraint=self.gamma_constraint)
         if self.center:
-            self.add_weight("beta", shape, self.beta_initializer, self.beta_regularizer)
+            self.add_weight("beta", shape, self.beta_initializer, self.beta_regularizer,
+                            constraint=self.beta_constraint)
         self.add_weight("moving_mean", shape, self.moving_mean_initializer, trainable=False)
         self.add_weight("moving_variance", shape, self.moving_variance_initializer,
                         trainable=False)
@@ -144,17 +153,28 @@ class BatchNormalization(Layer):
         shape = p["moving_mean"].shape
         n = math.prod(shape)
         # The feature axes last, in order: a reshape when they already are
-        # (channels_last), else one transpose each way.
+        # (channels_last); a reshape to (outer, n, inner) for the strided kernels
+        # when they are one run of axes elsewhere (channels_first's axis=1);
+        # else one transpose each way.
         rest = [a for a in range(x.ndim) if a not in self._axes]
         perm = rest + self._axes
         moved = perm != list(range(x.ndim))
-        xt = xp.ascontiguousarray(xp.transpose(x, perm)) if moved else x
-        x2 = xt.reshape(-1, n)
+        first, last = self._axes[0], self._axes[-1]
+        strided = moved and self._axes == list(range(first, last + 1))
+        if strided:
+            x3_shape = (math.prod(x.shape[:first]), n, math.prod(x.shape[last + 1:]))
+            xt = xp.ascontiguousarray(x)
+            x2 = xt.reshape(x3_shape)
+            forward_op, backward_op = ops.batchnorm_forward_strided, ops.batchnorm_backward_strided
+        else:
+            xt = xp.ascontiguousarray(xp.transpose(x, perm)) if moved else x
+            x2 = xt.reshape(-1, n)
+            forward_op, backward_op = ops.batchnorm_forward, ops.batchnorm_backward
         gamma = p["gamma"].reshape(n) if self.scale else None
         beta = p["beta"].reshape(n) if self.center else None
         batch_stats = bool(training) and self.trainable
         if batch_stats:
-            y2, mean, var = ops.batchnorm_forward(x2, gamma, beta, self.epsilon)
+            y2, mean, var = forward_op(x2, gamma, beta, self.epsilon)
             m = self.momentum
             for name, stat in (("moving_mean", mean), ("moving_variance", var)):
                 moving = p[name]
@@ -163,21 +183,25 @@ class BatchNormalization(Layer):
         else:
             mean = p["moving_mean"].reshape(n)
             var = p["moving_variance"].reshape(n)
-            y2 = ops.batchnorm_forward(x2, gamma, beta, self.epsilon, mean, var)[0]
+            y2 = forward_op(x2, gamma, beta, self.epsilon, mean, var)[0]
         inverse = [perm.index(a) for a in range(x.ndim)]
 
-        def back(t):  # (rows, n) back to the input's layout
+        def back(t):  # the kernel's layout back to the input's
             t = t.reshape(xt.shape)
-            return xp.ascontiguousarray(xp.transpose(t, inverse)) if moved else t
+            return xp.ascontiguousarray(xp.transpose(t, inverse)) if moved and not strided \
+                else t
 
         def backprop(dy, need_dx=True):
-            dyt = xp.ascontiguousarray(xp.transpose(dy, perm)) if moved else dy
-            dy2 = dyt.reshape(-1, n)
+            if strided:
+                dy2 = xp.ascontiguousarray(dy).reshape(x2.shape)
+            else:
+                dyt = xp.ascontiguousarray(xp.transpose(dy, perm)) if moved else dy
+                dy2 = dyt.reshape(-1, n)
             grads = self.grads if self.trainable else {}
             dgamma = grads["gamma"].reshape(n) if "gamma" in grads else None
             dbeta = grads["beta"].reshape(n) if "beta" in grads else None
-            dx2 = ops.batchnorm_backward(x2, dy2, gamma, mean, var, self.epsilon, dgamma, dbeta,
-                                         batch_stats=batch_stats, need_dx=need_dx)
+            dx2 = backward_op(x2, dy2, gamma, mean, var, self.epsilon, dgamma, dbeta,
+                              batch_stats=batch_stats, need_dx=need_dx)
             return None if dx2 is None else back(dx2)
 
         return back(y2), backprop
@@ -190,4 +214,6 @@ class BatchNormalization(Layer):
                 "moving_mean_initializer": _ser(self.moving_mean_initializer),
                 "moving_variance_initializer": _ser(self.moving_variance_initializer),
                 "beta_regularizer": _ser(self.beta_regularizer),
-                "gamma_regularizer": _ser(self.gamma_regularizer)}
+                "gamma_regularizer": _ser(self.gamma_regularizer),
+                "beta_constraint": _ser(self.beta_constraint),
+                "gamma_constraint": _ser(self.gamma_constraint)}

@@ -243,3 +243,172 @@ def test_property_equals_formula(m, n, dtype, loc, seed, inference):
     # float32: (x - mean) loses |loc| * 2^-24 before the division by the spread.
     tol = 1e-4 * (1 + abs(loc)) if dtype == "float32" else 1e-9
     assert_close(y, y_ref.astype(dtype), tol=tol, floor=1.0)
+
+
+# ----------------------------------- the strided kernels: x (P, n, Q), features in the middle
+# Outer counts around the summation blocks (max(1, 64 // Q) outer indices each),
+# a single outer index, inner runs shorter and longer than the 8 float64 lanes.
+STRIDED_SHAPES = [(1, 1, 1), (2, 3, 1), (130, 3, 1), (33, 4, 2), (4, 5, 37), (3, 2, 64),
+                  (2, 3, 65), (1, 7, 300), (9, 16, 49), (70, 2, 7)]
+
+
+def _rows(x3):
+    """The (rows, n) view of x (P, n, Q) with the features last: the reference's layout."""
+    return x3.transpose(0, 2, 1).reshape(-1, x3.shape[1])
+
+
+def _unrows(y2, shape):
+    p, n, q = shape
+    return y2.reshape(p, q, n).transpose(0, 2, 1)
+
+
+def _strided_data(rng, shape, dtype):
+    x = (rng.standard_normal(shape) * rng.uniform(0.5, 3, (1, shape[1], 1))
+         + rng.standard_normal((1, shape[1], 1)) * 4).astype(dtype)
+    return (x, rng.standard_normal(shape[1]).astype(dtype),
+            rng.standard_normal(shape[1]).astype(dtype))
+
+
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+@pytest.mark.parametrize("shape", STRIDED_SHAPES)
+def test_strided_forward_and_backward_match_formula(shape, dtype, rng):
+    x, gamma, beta = _strided_data(rng, shape, dtype)
+    dy = rng.standard_normal(shape).astype(dtype)
+    tol = _tol(dtype)
+    y, mean, var = norm.batchnorm_forward_strided(x, gamma, beta, EPS)
+    y_ref, mean_ref, var_ref = reference_forward(_rows(x), gamma, beta, EPS)
+    assert y.shape == shape and y.dtype == mean.dtype == var.dtype == dtype
+    assert_close(mean, mean_ref.astype(dtype), tol=tol)
+    assert_close(var, var_ref.astype(dtype), tol=tol)
+    assert_close(y, _unrows(y_ref, shape).astype(dtype), tol=tol, floor=0.1)
+    for batch_stats in (True, False):
+        dg, db = numpy.full(shape[1], 0.5, dtype), numpy.full(shape[1], -1.0, dtype)
+        dx = norm.batchnorm_backward_strided(x, dy, gamma, mean, var, EPS, dg, db,
+                                             batch_stats=batch_stats)
+        dx_ref, dg_ref, db_ref = reference_backward(_rows(x), _rows(dy), gamma, mean, var, EPS,
+                                                    batch_stats)
+        assert dx.shape == shape
+        assert_close(dx, _unrows(dx_ref, shape).astype(dtype), tol=tol, floor=0.1)
+        assert_close(dg, (dg_ref + 0.5).astype(dtype), tol=tol, floor=0.1)
+        assert_close(db, (db_ref - 1.0).astype(dtype), tol=tol, floor=0.1)
+    # Inference: the given statistics, copied (the caller's stay as they were).
+    m_in, v_in = rng.standard_normal(shape[1]).astype(dtype), rng.uniform(0.5, 2, shape[1])
+    v_in = v_in.astype(dtype)
+    y_inf, m_out, v_out = norm.batchnorm_forward_strided(x, gamma, beta, EPS, m_in, v_in)
+    y_inf_ref = reference_forward(_rows(x), gamma, beta, EPS, m_in, v_in)[0]
+    assert_close(y_inf, _unrows(y_inf_ref, shape).astype(dtype), tol=tol, floor=0.1)
+    assert m_out is not m_in and (m_out == m_in).all() and (v_out == v_in).all()
+    assert norm.batchnorm_backward_strided(x, dy, None, mean, var, EPS, need_dx=False) is None
+
+
+def test_strided_results_do_not_depend_on_threads(rng):
+    from fastnn import threads
+    for shape in ((32, 64, 100), (200, 8, 3)):
+        x, gamma, beta = _strided_data(rng, shape, numpy.float32)
+        dy = rng.standard_normal(shape).astype(numpy.float32)
+        cap, outs = threads.get_num_threads(), []
+        try:
+            for n in (1, 2, 3):
+                threads.set_num_threads(n, adapt=False)
+                y, mean, var = norm.batchnorm_forward_strided(x, gamma, beta, EPS)
+                dg = numpy.zeros(shape[1], numpy.float32)
+                db = numpy.zeros(shape[1], numpy.float32)
+                dx = norm.batchnorm_backward_strided(x, dy, gamma, mean, var, EPS, dg, db)
+                outs.append((y, mean, var, dx, dg, db))
+        finally:
+            threads.set_num_threads(cap)
+        for other in outs[1:]:
+            for a, b in zip(outs[0], other):
+                numpy.testing.assert_array_equal(a, b)
+
+
+def test_strided_bad_arguments_raise_before_the_kernel(rng):
+    x, gamma, beta = _strided_data(rng, (4, 3, 5), numpy.float32)
+    f, b = norm.batchnorm_forward_strided, norm.batchnorm_backward_strided
+    with pytest.raises(ValueError, match="batchnorm_forward_strided: x"):
+        f(x.reshape(12, 5), gamma, beta, EPS)
+    with pytest.raises(ValueError, match="contiguous"):
+        f(x[:, :, ::2], gamma, beta, EPS)
+    with pytest.raises(ValueError, match=r"gamma has shape \(4,\) but x has 3 features"):
+        f(x, numpy.ones(4, numpy.float32), beta, EPS)
+    with pytest.raises(TypeError):
+        f(x, gamma.astype(numpy.float64), beta, EPS)
+    with pytest.raises(ValueError, match="both mean and variance"):
+        f(x, gamma, beta, EPS, mean=gamma)
+    with pytest.raises(ValueError, match="negative"):
+        f(x, gamma, beta, EPS, gamma * 0, -numpy.ones(3, numpy.float32))
+    with pytest.raises(ValueError, match="at least one value"):
+        f(x[:0], gamma, beta, EPS)
+    with pytest.raises(ValueError, match="epsilon"):
+        f(x, gamma, beta, 0.0)
+    _, mean, var = f(x, gamma, beta, EPS)
+    with pytest.raises(ValueError, match=r"dy has shape \(4, 3, 4\) but x has shape"):
+        b(x, x[:, :, :4].copy(), gamma, mean, var, EPS)
+    with pytest.raises(ValueError, match="dgamma"):
+        b(x, x, gamma, mean, var, EPS, dgamma=numpy.zeros(2, numpy.float32))
+    with pytest.raises(ValueError, match="writeable|read-only"):
+        g = numpy.zeros(3, numpy.float32)
+        g.flags.writeable = False
+        b(x, x, gamma, mean, var, EPS, dgamma=g)
+
+
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+def test_strided_numpy_ops_and_reference_agree(dtype, rng):
+    from fastnn.backend import NumpyOps, Ops
+    x, gamma, beta = _strided_data(rng, (5, 6, 23), dtype)
+    dy = rng.standard_normal(x.shape).astype(dtype)
+    results = []
+    for ops in (NumpyOps(), Ops()):
+        y, mean, var = ops.batchnorm_forward_strided(x, gamma, beta, EPS)
+        dg, db = numpy.zeros(6, dtype), numpy.zeros(6, dtype)
+        dx = ops.batchnorm_backward_strided(x, dy, gamma, mean, var, EPS, dg, db)
+        results.append((y, mean, var, dx, dg, db))
+    for a, b in zip(*results):
+        assert a.shape == b.shape
+        assert_close(a, b, tol=_tol(dtype), floor=0.1)
+    # A non-contiguous input is copied by the backend, not refused.
+    y, _, _ = NumpyOps().batchnorm_forward_strided(x[:, :, ::2], gamma, beta, EPS)
+    assert_close(y, Ops().batchnorm_forward_strided(x[:, :, ::2], gamma, beta, EPS)[0],
+                 tol=_tol(dtype), floor=0.1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(p=st.integers(1, 70), n=st.integers(1, 12), q=st.integers(1, 90),
+       dtype=st.sampled_from(["float32", "float64"]), loc=st.floats(-100, 100),
+       seed=st.integers(0, 2**16), inference=st.booleans(), bad=st.sampled_from(
+           [None, "2d", "dy shape", "gamma shape", "dtype"]))
+def test_strided_property_equals_formula_or_raises(p, n, q, dtype, loc, seed, inference, bad):
+    rng = numpy.random.default_rng(seed)
+    x = (rng.standard_normal((p, n, q)) * 2 + loc).astype(dtype)
+    gamma = rng.standard_normal(n).astype(dtype)
+    beta = rng.standard_normal(n).astype(dtype)
+    dy = rng.standard_normal((p, n, q)).astype(dtype)
+    if bad == "2d":
+        with pytest.raises(ValueError, match="x"):
+            norm.batchnorm_forward_strided(x.reshape(p, n * q), gamma, beta, EPS)
+        return
+    if bad == "gamma shape":
+        with pytest.raises(ValueError, match="gamma has shape"):
+            norm.batchnorm_forward_strided(x, numpy.ones(n + 1, dtype), beta, EPS)
+        return
+    if bad == "dtype":
+        other = "float64" if dtype == "float32" else "float32"
+        with pytest.raises(TypeError):
+            norm.batchnorm_forward_strided(x, gamma.astype(other), beta, EPS)
+        return
+    stats = ((rng.standard_normal(n) + loc).astype(dtype),
+             rng.uniform(0.1, 4, n).astype(dtype)) if inference else (None, None)
+    y, mean, var = norm.batchnorm_forward_strided(x, gamma, beta, EPS, *stats)
+    y_ref = reference_forward(_rows(x), gamma, beta, EPS,
+                              *(None if s is None else s.astype(numpy.float64) for s in stats))[0]
+    tol = 1e-4 * (1 + abs(loc)) if dtype == "float32" else 1e-9
+    assert_close(y, _unrows(y_ref, x.shape).astype(dtype), tol=tol, floor=1.0)
+    if bad == "dy shape":
+        with pytest.raises(ValueError, match="dy has shape"):
+            norm.batchnorm_backward_strided(x, dy[:, :, :-1].copy() if q > 1 else dy[:0],
+                                            gamma, mean, var, EPS)
+        return
+    dx = norm.batchnorm_backward_strided(x, dy, gamma, mean, var, EPS,
+                                         batch_stats=not inference)
+    dx_ref = reference_backward(_rows(x), _rows(dy), gamma, mean, var, EPS, not inference)[0]
+    assert_close(dx, _unrows(dx_ref, x.shape).astype(dtype), tol=tol, floor=1.0)

@@ -186,6 +186,12 @@ DW_CASES = [  # x shape, kernel (kh, kw, M), strides, dilation, padding
     ((1, 3, 4, 3), (3, 3, 1), (3, 2), (1, 1), "same"),   # stride 3 over padding
     ((2, 5, 6, 37), (3, 3, 1), (1, 1), (1, 1), "same"),  # a channel block and a tail
     ((1, 6, 7, 70), (2, 3, 1), (2, 2), (1, 1), "same"),  # two blocks and a tail, strided
+    # depth_multiplier > 1 in the C loops: blocks of 32 outputs that start inside a
+    # channel's M outputs, a tail, strides, dilation and padding
+    ((2, 6, 7, 13), (3, 3, 3), (1, 1), (1, 1), "same"),  # C*M = 39: a block and a tail
+    ((1, 9, 8, 11), (3, 2, 5), (2, 1), (2, 3), "same"),  # C*M = 55, strided and dilated
+    ((2, 5, 6, 3), (2, 3, 40), (1, 2), (1, 2), "valid"), # M larger than a block
+    ((1, 4, 5, 17), (4, 5, 2), (1, 1), (1, 1), "valid"), # kernel = input, C*M = 34
 ]
 
 

@@ -59,6 +59,35 @@ def test_gradcheck_float64(axis, training, center, scale, rng):
     assert gradcheck(layer, x, training=training, rtol=1e-4).ok
 
 
+@pytest.mark.parametrize("axis,shape", [(1, (3, 4, 70)), (1, (70, 3, 2)), (-2, (2, 3, 5, 4))])
+def test_gradcheck_strided_layouts(axis, shape, rng):
+    # The strided kernels over several summation blocks (70 outer indices of 2
+    # values: 3 blocks) and inner runs beyond the 8 float64 lanes, training.
+    layer = L.BatchNormalization(axis=axis, dtype="float64")
+    x = rng.standard_normal(shape) * 2 + 3
+    layer._ensure_built(x.shape[1:])
+    layer.params["gamma"][...] = rng.standard_normal(layer.params["gamma"].shape)
+    assert gradcheck(layer, x, training=True, rtol=1e-4).ok
+
+
+def test_channels_first_runs_the_strided_kernels_without_a_transpose(rng, monkeypatch):
+    from fastnn.backend import NumpyOps
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the (rows, features) kernels ran: the input was transposed")
+    monkeypatch.setattr(NumpyOps, "batchnorm_forward", refuse)
+    monkeypatch.setattr(NumpyOps, "batchnorm_backward", refuse)
+    with use_backend("numpy"):
+        layer = L.BatchNormalization(axis=1)
+        x = (rng.standard_normal((4, 3, 5, 6)) * 2 + 1).astype("float32")
+        layer._ensure_built(x.shape[1:])
+        y, backprop = layer.forward(x, training=True)
+        dx = backprop(numpy.ones_like(x))
+    mean, var = x.mean((0, 2, 3)), x.var((0, 2, 3))
+    assert_close(y, _formula(x, [1], None, None, mean, var, 1e-3).astype("float32"), tol=1e-4)
+    assert dx.shape == x.shape
+
+
 def test_gradcheck_batch_over_sum_rows(rng):
     # More rows than one of the kernel's summation blocks, channels_first.
     layer = L.BatchNormalization(axis=1, dtype="float64")
@@ -69,7 +98,11 @@ def test_gradcheck_batch_over_sum_rows(rng):
 
 @pytest.mark.parametrize("backend", ["numpy", "reference"])
 @pytest.mark.parametrize("axis,shape,axes", [(-1, (8, 5, 7, 16), [3]), (1, (8, 16, 5, 7), [1]),
-                                             ([1, 3], (6, 4, 5, 3), [1, 3])])
+                                             ([1, 3], (6, 4, 5, 3), [1, 3]),
+                                             # the strided kernels: one run of axes not last
+                                             (1, (6, 5, 40), [1]), (-2, (3, 4, 6, 5), [2]),
+                                             ([1, 2], (3, 4, 5, 6), [1, 2]),
+                                             (2, (6, 5, 9), [2])])
 def test_inference_equals_formula_with_moving_statistics(axis, shape, axes, backend, rng):
     with use_backend(backend):
         layer = L.BatchNormalization(axis=axis, momentum=0.5)
