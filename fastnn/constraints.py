@@ -55,6 +55,9 @@ class _NormConstraint(Constraint):
         xp = ops_for(w).xp
         return xp.sqrt(xp.sum(xp.square(w), axis=self.axis, keepdims=True))
 
+    def _target(self, xp, norms):  # the norms each subclass rescales to
+        raise NotImplementedError
+
     def __call__(self, w):
         norms = self._norms(w)
         scale = self._target(ops_for(w).xp, norms) / (w.dtype.type(EPSILON) + norms)

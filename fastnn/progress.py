@@ -13,6 +13,7 @@ With ``stateful_metrics="all"`` the values may be a lazy mapping (``fit``'s
 logs, still on a device): the bar keeps the latest one and reads it only when
 it draws, so a bar that is not redrawn costs no transfer from the device.
 """
+from typing import Any
 import os
 import sys
 import time
@@ -129,7 +130,7 @@ class Progbar:
         self._finalized = False
         self._unread = None  # the latest values of an "all"-stateful bar, read when drawn
         # In a notebook, a dynamic bar redraws a display output rather than "\r" lines.
-        self._display = _notebook_display(self.stream) if self.dynamic else None
+        self._display: Any = _notebook_display(self.stream) if self.dynamic else None
         self._handle = None
 
     def _stateful(self, name):
