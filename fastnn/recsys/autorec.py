@@ -52,10 +52,9 @@ from .. import initializers
 from .. import optimizers as optimizers_mod
 from ..backend import get_backend, get_instance
 from ..backend.ops import ACTIVATIONS, CSR
-from ..callbacks import Callback, EarlyStopping, ReduceLROnPlateau
+from ..callbacks import EarlyStopping
 from ..layers import Dense
-from ..training import _Logs
-from ..random import get_rng, set_seed
+from ..random import set_seed
 from .._registry import serialize
 from ..training import TrainingLoop
 from ..saving import AUTOREC_FORMAT, AUTOREC_VERSION, Archive, ModelFileError, write_archive
@@ -63,6 +62,8 @@ from . import sparse_ops
 from .data import Ratings
 from .layerwise import _LayerwiseStep
 from .lbfgs import _LbfgsFit
+from .minibatch import _MinibatchFit
+from .fit_callbacks import _FitCallbacks
 
 
 def _is_int(x):
@@ -98,39 +99,7 @@ def _csr(ratings, what):
                     f"got {type(ratings).__name__}")
 
 
-#: How much validation RMSE must fall to count as a new best (early stopping, lr_decay).
-_MIN_IMPROVEMENT = 1e-6
-
-
-class _RecordedReduceLROnPlateau(ReduceLROnPlateau):
-    """ReduceLROnPlateau that also records, in ``model.lr_drops``, the epoch
-    counts after which it cut the rate (so that a refit can replay them)."""
-
-    def on_epoch_end(self, epoch, logs=None):
-        lr = self.model.optimizer.learning_rate
-        super().on_epoch_end(epoch, logs)
-        if self.model.optimizer.learning_rate != lr:
-            self.model.lr_drops.append(epoch + 1)
-
-
-class _ReplayLearningRateCuts(Callback):
-    """Multiply the learning rate by ``factor`` after each epoch count in
-    ``drops`` (another fit's ``lr_drops``); logs the rate each epoch ran at."""
-
-    def __init__(self, factor, drops):
-        super().__init__()
-        self.factor, self.drops = factor, drops
-
-    def on_epoch_end(self, epoch, logs=None):
-        optimizer = self.model.optimizer
-        if logs is not None:
-            logs["learning_rate"] = optimizer.learning_rate
-        if epoch + 1 in self.drops:
-            optimizer.learning_rate = optimizer.learning_rate * self.factor
-            self.model.lr_drops.append(epoch + 1)
-
-
-class AutoRec(_LayerwiseStep, _LbfgsFit):
+class AutoRec(_LayerwiseStep, _LbfgsFit, _MinibatchFit, _FitCallbacks):
     """I-AutoRec / U-AutoRec on sparse ratings.
 
     Parameters
@@ -414,46 +383,6 @@ class AutoRec(_LayerwiseStep, _LbfgsFit):
         self.history = history.history
         return self.history
 
-    def _training_callbacks(self, validation, patience, replay):
-        """fit's conveniences as the callbacks Model.fit users would pass:
-        ``patience`` is EarlyStopping on validation RMSE restoring the best
-        weights, ``lr_decay`` a ReduceLROnPlateau on it (or the replay of given
-        ``lr_drops``) that records its cuts in ``self.lr_drops``. They run
-        before the user's callbacks, which see their decisions in the logs."""
-        own = []
-        if validation:
-            own.append(EarlyStopping(monitor="val_rmse", min_delta=_MIN_IMPROVEMENT,
-                                     patience=patience, restore_best_weights=True))
-        if self.lr_decay is not None:
-            own.append(_ReplayLearningRateCuts(self.lr_decay, replay) if replay is not None
-                       else _RecordedReduceLROnPlateau(
-                           monitor="val_rmse", factor=self.lr_decay,
-                           patience=self.lr_decay_patience, min_delta=_MIN_IMPROVEMENT))
-        return own
-
-    def _check_lr_drops(self, lr_drops, validation):
-        """The replayed drop epochs as a set (None: no replay), after checking
-        that the learning-rate settings make sense for this fit."""
-        if self.lr_decay is not None:
-            lr = getattr(self.optimizer_spec, "learning_rate", None)
-            if isinstance(lr, optimizers_mod.LearningRateSchedule):
-                raise ValueError("lr_decay multiplies a float learning rate, but the "
-                                 "optimizer has a learning-rate schedule; use one or the other")
-        if lr_drops is None:
-            if self.lr_decay is not None and validation is None:
-                raise ValueError("lr_decay decides when to cut the learning rate on "
-                                 "validation RMSE; give validation, or lr_drops to replay "
-                                 "a schedule")
-            return None
-        if self.lr_decay is None:
-            raise ValueError("lr_drops replays cuts by lr_decay, but this AutoRec has "
-                             "lr_decay=None")
-        drops = [int(e) for e in lr_drops]
-        if any(e < 1 or e != d for e, d in zip(drops, lr_drops)):
-            raise ValueError(f"lr_drops must be epoch counts (integers >= 1), got "
-                             f"{list(lr_drops)!r}")
-        return set(drops)
-
     def _set_train(self, X):
         """Keep the training samples ``X`` (host SciPy CSR, sorted): on the host
         for saving and the fallback means, and as the backend's CSR operand
@@ -482,73 +411,6 @@ class AutoRec(_LayerwiseStep, _LbfgsFit):
         if val is not None:
             logs["val_rmse"], logs["val_mae"] = self.evaluate(val, _train=self._train_X)
         return logs
-
-    def _fit_minibatch(self, X, val, loop):
-        if self.optimizer is None:
-            spec = self.optimizer_spec
-            # A name gets this model's learning rate; an instance is used as given.
-            self.optimizer = type(optimizers_mod.get(spec))(learning_rate=self.learning_rate) \
-                if isinstance(spec, str) else optimizers_mod.get(spec)
-        n = X.shape[0]
-        params = [p for _, p, _, _ in self._params()]
-        grads = [g for _, _, g, _ in self._params()]
-        fused = self._fused_adam_applies()
-        if not fused and not self.ops.is_host:
-            raise self._host_only("the layer-by-layer step (deeper stacks, other "
-                                  "optimizers)")
-        # The fused step slices batches off one pattern (a compiled copy per batch).
-        pattern = self._train_pattern if fused else None
-        # Batch logs stay on a device backend until a callback reads them.
-        batch_logs = dict if self.ops.is_host else (lambda v: _Logs(self.ops, v))
-        for epoch in loop.epochs():
-            order = get_rng().permutation(n)
-            data_sum, reg_sum, count = 0.0, 0.0, 0
-            for step in loop.batches():
-                lo = step * self.batch_size
-                rows = numpy.sort(order[lo:lo + self.batch_size])
-                Xb = self.ops.csr_take_rows(pattern, rows) if fused else X[rows]
-                if fused:
-                    data_loss, reg = self._fused_step(Xb, len(rows) / n, params)
-                else:
-                    self._zero_grads()
-                    data_loss, reg = self._loss_and_grads(Xb, n, len(rows) / n)
-                    self.optimizer.apply_gradients(params, grads)
-                data_sum += data_loss
-                reg_sum += reg
-                count += Xb.nnz
-                loop.end_batch(step, batch_logs({"loss": (data_sum + reg_sum) / max(count, 1)}))
-            data_sum, reg_sum = self.ops.fetch([data_sum, reg_sum])  # one transfer an epoch
-            logs = {"loss": (data_sum + reg_sum) / max(count, 1),
-                    "rmse": math.sqrt(data_sum / max(count, 1))}
-            loop.end_epoch(epoch, self._with_validation(logs, val))
-
-    def _fused_adam_applies(self):
-        """Whether one fused kernel can do the whole step (forward, backward, L2
-        and Adam; ``sparse_ops.autorec_adam_step``, exact): one hidden layer,
-        plain Adam without clipping or weight decay, a kernel-fused activation."""
-        opt = self.optimizer
-        return (not self.middle and type(opt) is optimizers_mod.Adam and not opt.weight_decay
-                and opt.clipvalue is None and opt.clipnorm is None
-                and opt.global_clipnorm is None
-                and self.activation in sparse_ops.FUSED_ACTIVATIONS)
-
-    def _fused_step(self, X, weight_frac, params):
-        """The minibatch step in one kernel, on the optimizer's own moments (so
-        switching between this and the layer-by-layer path loses nothing)."""
-        opt = self.optimizer
-        if not opt.built:
-            opt.build(params)
-        lr, step = opt.next_step()
-        state = {name: (slots["m"], slots["v"]) for name, slots in
-                 zip(("W", "b", "Vt", "c"), map(opt.slots, range(4)))}
-        input_values = None
-        if self.input_dropout:  # the same draws as _loss_and_grads makes, on the backend
-            keep = self.ops.random_uniform(X.nnz, "float64") >= self.input_dropout
-            input_values = X.data * keep / self.dtype.type(1 - self.input_dropout)
-        return self.ops.autorec_adam_step(
-            X, self.W, self.b, self.Vt, self.c, state, lr, opt.beta_1, opt.beta_2, opt.epsilon,
-            step, self.lam * weight_frac, activation=self.activation,
-            input_values=input_values)
 
     # --------------------------------------------------------------- predict
     def _fit_stats(self, matrix, ratings):
