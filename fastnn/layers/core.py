@@ -29,6 +29,9 @@ class Dense(Layer):
         How ``bias`` (units,) starts.
     kernel_regularizer, bias_regularizer : str or Regularizer, optional
         Penalties on the weights, added to the loss.
+    kernel_constraint, bias_constraint : str or Constraint, optional
+        Projections applied after each optimizer update (``fastnn.constraints``:
+        ``MaxNorm``, ``NonNeg``, ``UnitNorm``, ``MinMaxNorm``, or their names).
     input_dim : int, optional
         Keras 2's ``Dense(32, input_dim=784)``: ``input_shape=(784,)``.
     **kwargs

@@ -103,6 +103,9 @@ class DepthwiseConv2D(_DepthwiseBase):
         How ``bias`` starts.
     depthwise_regularizer, bias_regularizer : str or Regularizer, optional
         Penalties on the weights.
+    depthwise_constraint, bias_constraint : str or Constraint, optional
+        Projections applied after each optimizer update (``fastnn.constraints``:
+        ``MaxNorm``, ``NonNeg``, ``UnitNorm``, ``MinMaxNorm``, or their names).
     **kwargs
         Base layer arguments (``name``, ``dtype``, ``trainable``,
         ``input_shape``, ...; see ``Layer``).
@@ -199,6 +202,9 @@ class SeparableConv2D(_DepthwiseBase):
         How ``bias`` starts.
     depthwise_regularizer, pointwise_regularizer, bias_regularizer : optional
         Penalties on the weights.
+    depthwise_constraint, pointwise_constraint, bias_constraint : optional
+        Projections applied after each optimizer update (``fastnn.constraints``:
+        ``MaxNorm``, ``NonNeg``, ``UnitNorm``, ``MinMaxNorm``, or their names).
     **kwargs
         Base layer arguments (``name``, ``dtype``, ``trainable``,
         ``input_shape``, ...; see ``Layer``).

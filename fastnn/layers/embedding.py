@@ -28,6 +28,9 @@ class Embedding(Layer):
         How ``embeddings`` starts.
     embeddings_regularizer : str or Regularizer, optional
         A penalty on ``embeddings``.
+    embeddings_constraint : str or Constraint, optional
+        Projections applied after each optimizer update (``fastnn.constraints``:
+        ``MaxNorm``, ``NonNeg``, ``UnitNorm``, ``MinMaxNorm``, or their names).
     mask_zero : bool, default False
         Treat index 0 as padding (the output carries a mask).
     input_length : int, optional

@@ -45,6 +45,9 @@ class BatchNormalization(Layer):
         Defaults "zeros" and "ones".
     beta_regularizer, gamma_regularizer : str or Regularizer, optional
         Penalties on ``beta`` and ``gamma``.
+    beta_constraint, gamma_constraint : str or Constraint, optional
+        Projections applied after each optimizer update (``fastnn.constraints``:
+        ``MaxNorm``, ``NonNeg``, ``UnitNorm``, ``MinMaxNorm``, or their names).
     **kwargs
         Base layer arguments (``name``, ``dtype``, ``trainable``,
         ``input_shape``, ...; see ``Layer``).
