@@ -211,7 +211,10 @@ def case_conv2d_backward(draw, g):
     with numpy.errstate(all="ignore"):
         dz = act_grad(a, f64(y), f64(dy), alpha)
         rdx, rdW, rdb = conv_ref_backward(x, W, dz, s, p, d, groups)
-        adz = numpy.abs(dz) + numpy.abs(f64(dy)) * (a == "softmax") * oshape[-1]
+        # dz's own rounding: act'(y) is formed from y in the data's dtype (elu's
+        # y + alpha cancels to 0 in float32 where float64 leaves 1e-9).
+        adz = numpy.abs(dz) + numpy.abs(f64(dy)) * (1 + numpy.abs(f64(y)) + alpha) * (
+            1 + (a == "softmax") * oshape[-1])
         sdx, sdW, sdb = conv_ref_backward(numpy.abs(f64(x)), numpy.abs(f64(W)), adz, s, p,
                                           d, groups)
     X = None if dx_only else g.arg(draw, "x", x)
@@ -432,9 +435,9 @@ def case_depthwise_backward(draw, g):
     with numpy.errstate(all="ignore"):
         dz = act_grad(a, f64(y), f64(dy), alpha)
         rdx, rdk, rdb = REF_POOL.ref_depthwise_backward(f64(x), f64(kern), dz, s, d, p)
+        adz = numpy.abs(dz) + numpy.abs(f64(dy)) * (1 + numpy.abs(f64(y)) + alpha)
         sdx, sdk, sdb = REF_POOL.ref_depthwise_backward(numpy.abs(f64(x)),
-                                                        numpy.abs(f64(kern)), numpy.abs(dz),
-                                                        s, d, p)
+                                                        numpy.abs(f64(kern)), adz, s, d, p)
     ints = _dw_ints(draw, g, s, d, p)
     X = g.arg(draw, "x", x, allow=NHWC)
     K = g.arg(draw, "kernel", kern, allow=NHWC)
