@@ -721,7 +721,8 @@ def case_rnn_backward(draw, g):
         dR = args["R"]
         g.hazard("dR", g.MUST, "is R")
     elif form == "db_in_dR" and dR is not None and db is not None and \
-            isinstance(dR, numpy.ndarray) and dR.flags.c_contiguous and dR.size >= db0.size:
+            isinstance(dR, numpy.ndarray) and dR.flags.c_contiguous and dR.size >= db0.size \
+            and db0.size:  # empty arrays share no memory
         db = dR.reshape(-1)[:db0.size]
         g.hazard("db_rec", g.MUST, "inside dR")
     elif form == "dR_in_H" and dR is not None and isinstance(args["H"], numpy.ndarray) \
