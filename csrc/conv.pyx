@@ -229,13 +229,17 @@ cdef tuple _int_args(str fn, strides, pads, dilation, groups):
             vals = tuple(int(v) for v in value)
         except TypeError:
             raise ValueError(f"{fn}: {name} must be a tuple of {n} integers, got {value!r}") from None
-        if len(vals) != n or any(v < low for v in vals) or any(int(v) != v for v in value):
-            raise ValueError(f"{fn}: {name} must be {n} integers >= {low}, got {value!r}")
+        # Below 2**31: the geometry's products stay far from overflowing (an
+        # int64 value would not even fit the Geom's fields: OverflowError).
+        if (len(vals) != n or any(v < low or v >= 2**31 for v in vals)
+                or any(int(v) != v for v in value)):
+            raise ValueError(f"{fn}: {name} must be {n} integers in [{low}, 2**31), "
+                             f"got {value!r}")
         return vals
     s = ints("strides", strides, 2, 1)
     p = ints("pads", pads, 4, 0)
     d = ints("dilation", dilation, 2, 1)
-    if isinstance(groups, bool) or int(groups) != groups or groups < 1:
+    if isinstance(groups, bool) or int(groups) != groups or not 1 <= groups < 2**31:
         raise ValueError(f"{fn}: groups must be an integer >= 1, got {groups!r}")
     return s, p, d, int(groups)
 
@@ -267,10 +271,12 @@ cdef Geom _geometry(str fn, tuple x_shape, tuple w_shape, strides, pads, dilatio
     if g.h + g.pt + pb < (g.kh - 1) * g.dh + 1 or g.w + g.pl + pr < (g.kw - 1) * g.dw + 1:
         raise ValueError(f"{fn}: the dilated kernel {((g.kh - 1) * g.dh + 1, (g.kw - 1) * g.dw + 1)} "
                          f"does not fit the padded input {(g.h + g.pt + pb, g.w + g.pl + pr)} "
-                         f"(x {x_shape}, W {w_shape}, pads {tuple(pads)})")
+                         f"(x {x_shape}, W {w_shape}, pads {tuple(pads)}, "
+                         f"dilation {tuple(dilation)})")
     if max(g.oh * g.ow * g.kg, g.h * g.w * g.c, g.oh * g.ow * g.f, g.kg * g.f) > BLAS_INT_MAX:
-        raise ValueError(f"{fn}: x {x_shape} and W {w_shape} exceed the 32-bit BLAS limit "
-                         f"per sample")
+        raise ValueError(f"{fn}: x {x_shape} and W {w_shape} with strides {tuple(strides)}, "
+                         f"pads {tuple(pads)} and dilation {tuple(dilation)} exceed the "
+                         f"32-bit BLAS limit per sample")
     return g
 
 
@@ -282,13 +288,13 @@ def conv2d_forward(x, W, b=None, strides=(1, 1), pads=(0, 0, 0, 0), dilation=(1,
     C-contiguous array apart from the inputs, and is returned."""
     cdef int code = activation_code(activation)
     check_float("x", x)
-    check_float("W", W, x)
+    check_float("W", W, x, "x")
     check_ndim("x", x, 4)
     check_ndim("W", W, 4)
     cdef Geom g = _geometry("conv2d_forward", x.shape, W.shape, strides, pads, dilation, groups)
     cdef bint has_b = b is not None
     if has_b:
-        check_float("b", b, x)
+        check_float("b", b, x, "x")
         if b.shape != (g.f,):
             raise ValueError(f"conv2d_forward: b has shape {b.shape} but W has shape "
                              f"{W.shape}; b must have shape {(g.f,)}")
@@ -327,7 +333,7 @@ def conv2d_backward(x, W, y, dy, dW, db, strides=(1, 1), pads=(0, 0, 0, 0), dila
     cdef int code = activation_code(activation)
     fn = "conv2d_backward"
     check_float("dy", dy)
-    check_float("W", W, dy)
+    check_float("W", W, dy, "dy")
     check_ndim("dy", dy, 4)
     check_ndim("W", W, 4)
     if x is None:
@@ -335,7 +341,7 @@ def conv2d_backward(x, W, y, dy, dW, db, strides=(1, 1), pads=(0, 0, 0, 0), dila
             raise ValueError(f"{fn}: x may be None only when dW is None and x_shape is given")
         x_shape = tuple(int(v) for v in x_shape)
     else:
-        check_float("x", x, dy)
+        check_float("x", x, dy, "dy")
         check_ndim("x", x, 4)
         if x_shape is not None and tuple(x_shape) != x.shape:
             raise ValueError(f"{fn}: x has shape {x.shape} but x_shape is {tuple(x_shape)}")
@@ -349,13 +355,13 @@ def conv2d_backward(x, W, y, dy, dW, db, strides=(1, 1), pads=(0, 0, 0, 0), dila
         if y is None:
             raise ValueError(f"{fn}: y (the forward output) is needed for activation "
                              f"{activation!r}")
-        check_float("y", y, dy)
+        check_float("y", y, dy, "dy")
         if y.shape != out_shape:
             raise ValueError(f"{fn}: y has shape {y.shape} but dy has shape {dy.shape}")
     for what, a, shape in (("dW", dW, W.shape), ("db", db, (g.f,))):
         if a is None:
             continue
-        check_float(what, a, dy)
+        check_float(what, a, dy, "dy")
         if a.shape != shape:
             raise ValueError(f"{fn}: {what} has shape {a.shape}; expected {shape}")
         check_c_contiguous(what, a, writeable=True)

@@ -297,6 +297,11 @@ def batchnorm_backward(x, dy, gamma, mean, variance, double epsilon, dgamma=None
             check_c_contiguous(what, g, writeable=True)
     if has_dgamma and has_dbeta:
         check_disjoint("dgamma", dgamma, {"dbeta": dbeta})
+    # The sums are written before dx reads x, dy and the statistics: an
+    # overlapping dgamma/dbeta would be read back (a wrong dx, no error).
+    inputs = {"x": x, "dy": dy, "gamma": gamma, "mean": mean, "variance": variance}
+    check_disjoint("dgamma", dgamma, inputs)
+    check_disjoint("dbeta", dbeta, inputs)
     dx = numpy.empty((m, n), x.dtype) if need_dx else None
     if m == 0 or n == 0:
         return dx

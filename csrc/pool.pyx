@@ -18,7 +18,7 @@ cimport numpy as cnp
 import numpy
 
 from checks cimport (check_float, check_ndim, check_c_contiguous, activation_code,
-                      activation_codes)
+                      activation_codes, check_disjoint)
 from elementwise cimport act_forward_run, act_backward_run
 from activation_codes cimport ACT_LINEAR
 
@@ -45,7 +45,10 @@ cdef enum:
 # lastprivates), here it vectorises them.
 cdef extern from *:
     """
-    /* y = max(y, x), keeping in idx the position k of the first maximum.
+    /* y = max(y, x), keeping in idx the position k of the first maximum;
+       a NaN wins over any number (and the first NaN over later ones), as
+       numpy.max propagates it: with "v > old" alone a NaN was kept only
+       when it came first in its window (found by tests/fuzz).
        Written in C as bit masks: GCC turns any form with a select into
        conditional stores (a compare-and-branch per element, which random
        data mispredicts half the time); masks and unconditional stores
@@ -57,7 +60,7 @@ cdef extern from *:
                             Py_ssize_t n, int k) {                               \
         for (Py_ssize_t c = 0; c < n; c++) {                                     \
             T v = x[c], old = y[c];                                              \
-            U vb, ob, r, m = (U)0 - (U)(v > old);                                \
+            U vb, ob, r, m = (U)0 - (U)((v > old) | ((v != v) & (old == old))); \
             int32_t mi = (int32_t)m;                                             \
             memcpy(&vb, &v, sizeof vb);                                          \
             memcpy(&ob, &old, sizeof ob);                                        \
@@ -164,8 +167,29 @@ cdef tuple _pool_geometry(str what, object x, int ph, int pw, int sh, int sw,
     return (H + pt + pb - ph) // sh + 1, (W + pl + pr - pw) // sw + 1
 
 
+cdef tuple _c_ints(str what, str names, tuple values):
+    """The geometry arguments as ints a C int holds, or a ValueError/TypeError
+    naming the one that is not (typed ``int`` parameters raised OverflowError,
+    naming nothing). ``names``: "name (group)" entries, comma-separated."""
+    out = []
+    for name, v in zip(names.split(", "), values):
+        if isinstance(v, bool) or not hasattr(v, "__index__"):
+            raise TypeError(f"{what}: {name} must be an integer, got {v!r}")
+        i = v.__index__()
+        if not -2**31 <= i < 2**31:
+            raise ValueError(f"{what}: {name} = {i} is out of range (below 2**31 in size)")
+        out.append(i)
+    return tuple(out)
+
+
+_POOL_INTS = ("ph (window), pw (window), sh (strides), sw (strides), pt (padding), "
+              "pb (padding), pl (padding), pr (padding)")
+_DW_INTS = ("sh (strides), sw (strides), dh (dilation), dw (dilation), pt (padding), "
+            "pb (padding), pl (padding), pr (padding)")
+
+
 cdef object _check_nhwc(str what, str name, object a, object like=None):
-    check_float(f"{what}: {name}", a, like)
+    check_float(f"{what}: {name}", a, like, None if like is None else "x")
     check_ndim(f"{what}: {name}", a, 4)
     check_c_contiguous(f"{what}: {name}", a)
     return a
@@ -311,14 +335,14 @@ cdef void _avg_backward(const floating[:, :, :, ::1] dy, floating[:, :, :, ::1] 
                         _scale_add_run(&dx[n, h0 + i, w0 + j, 0], gp, share, C)
 
 
-def pool2d_forward(x, int ph, int pw, int sh, int sw, int pt, int pb, int pl, int pr,
-                   str mode="max"):
+def pool2d_forward(x, ph, pw, sh, sw, pt, pb, pl, pr, str mode="max"):
     """Max or average pooling of x (N, H, W, C) with window (ph, pw), strides
     (sh, sw) and padding (pt, pb, pl, pr) (padded cells never win a max nor
     count in an average). Returns ``(y, argmax)``: y (N, ho, wo, C) and, for
     max, int32 argmax (N, ho, wo, C) holding ``i * pw + j``, the position of
     the (first) maximum inside its padded window; None for average."""
     what = f"pool2d_forward({mode!r})"
+    ph, pw, sh, sw, pt, pb, pl, pr = _c_ints(what, _POOL_INTS, (ph, pw, sh, sw, pt, pb, pl, pr))
     if mode not in ("max", "avg"):
         raise ValueError(f"pool2d_forward: mode must be 'max' or 'avg', got {mode!r}")
     _check_nhwc(what, "x", x)
@@ -347,12 +371,12 @@ def pool2d_forward(x, int ph, int pw, int sh, int sw, int pt, int pb, int pl, in
     return y, None
 
 
-def pool2d_backward(dy, argmax, x_shape, int ph, int pw, int sh, int sw, int pt, int pb,
-                    int pl, int pr, str mode="max"):
+def pool2d_backward(dy, argmax, x_shape, ph, pw, sh, sw, pt, pb, pl, pr, str mode="max"):
     """dx (``x_shape``) of pool2d_forward: max scatters dy through argmax (a
     window position, checked to lie in range), average spreads dy evenly over
     the real inputs of each window. Overlapping windows sum."""
     what = f"pool2d_backward({mode!r})"
+    ph, pw, sh, sw, pt, pb, pl, pr = _c_ints(what, _POOL_INTS, (ph, pw, sh, sw, pt, pb, pl, pr))
     cdef const int* krow
     cdef const int* kcol
     if mode not in ("max", "avg"):
@@ -366,24 +390,25 @@ def pool2d_backward(dy, argmax, x_shape, int ph, int pw, int sh, int sw, int pt,
     expected = (x_shape[0], ho, wo, x_shape[3])
     if dy.shape != expected:
         raise ValueError(f"{what}: dy has shape {dy.shape}; the pooling of an input of shape "
-                         f"{x_shape} has shape {expected}")
+                         f"x_shape={x_shape} has shape {expected}")
+    # argmax is checked before the empty case returns: a wrong one is wrong there too.
+    if mode == "max" and (not isinstance(argmax, numpy.ndarray) or argmax.dtype != numpy.int32
+                          or argmax.shape != dy.shape or not argmax.flags.c_contiguous):
+        raise ValueError(f"{what}: argmax must be a C-contiguous int32 array of shape "
+                         f"{dy.shape}, got "
+                         f"{getattr(argmax, 'dtype', type(argmax).__name__)} "
+                         f"{getattr(argmax, 'shape', '')}")
     if dy.size == 0 or x_shape[1] * x_shape[2] * x_shape[3] == 0:
         return numpy.zeros(x_shape, dtype=dy.dtype)
     dx = numpy.empty(x_shape, dtype=dy.dtype)  # the kernels zero it image by image
     if mode == "max":
-        if (not isinstance(argmax, numpy.ndarray) or argmax.dtype != numpy.int32
-                or argmax.shape != dy.shape or not argmax.flags.c_contiguous):
-            raise ValueError(f"{what}: argmax must be a C-contiguous int32 array of shape "
-                             f"{dy.shape}, got "
-                             f"{getattr(argmax, 'dtype', type(argmax).__name__)} "
-                             f"{getattr(argmax, 'shape', '')}")
         if dy.size == 0:
             return dx
         # Row and column of each window position, looked up per element.
         ktab = numpy.ascontiguousarray(numpy.divmod(numpy.arange(ph * pw, dtype=numpy.int32),
                                                     numpy.int32(pw)), dtype=numpy.int32)
         krow = <const int*>cnp.PyArray_DATA(ktab)
-        kcol = krow + ph * pw
+        kcol = krow + <Py_ssize_t>(ph * pw)
         if dy.dtype == numpy.float32:
             bad = _max_backward[float](dy, argmax, dx, ph, pw, sh, sw, pt, pl, krow, kcol)
         else:
@@ -582,19 +607,20 @@ cdef tuple _dw_check(str what, object x, object kernel, int sh, int sw, int dh, 
                           pt, pb, pl, pr, False)
 
 
-def depthwise_conv2d_forward(x, kernel, bias, int sh, int sw, int dh, int dw, int pt, int pb,
-                             int pl, int pr, activation="linear", double alpha=0.0):
+def depthwise_conv2d_forward(x, kernel, bias, sh, sw, dh, dw, pt, pb, pl, pr,
+                             activation="linear", double alpha=0.0):
     """``act(depthwise(x, kernel) + bias)`` for x (N, H, W, C), kernel (kh, kw,
     C, M), bias (C*M,) or None, strides (sh, sw), dilation (dh, dw), zero
     padding (pt, pb, pl, pr): y (N, ho, wo, C*M), output channel ``c*M + m``
     from input channel c (TensorFlow's order). A window's sum of kh*kw products
     accumulates in the data's dtype, as a GEMM's would."""
     what = "depthwise_conv2d_forward"
+    sh, sw, dh, dw, pt, pb, pl, pr = _c_ints(what, _DW_INTS, (sh, sw, dh, dw, pt, pb, pl, pr))
     cdef int code = activation_code(activation, DEPTHWISE_ACTIVATIONS)
     ho, wo = _dw_check(what, x, kernel, sh, sw, dh, dw, pt, pb, pl, pr)
     cdef Py_ssize_t CM = kernel.shape[2] * kernel.shape[3]
     if bias is not None:
-        check_float(f"{what}: bias", bias, x)
+        check_float(f"{what}: bias", bias, x, "x")
         if bias.shape != (CM,):
             raise ValueError(f"{what}: bias has shape {bias.shape}; expected {(CM,)}")
         check_c_contiguous(f"{what}: bias", bias)
@@ -618,15 +644,15 @@ def depthwise_conv2d_forward(x, kernel, bias, int sh, int sw, int dh, int dw, in
     return y
 
 
-def depthwise_conv2d_backward(x, kernel, y, dy, dkernel, dbias, int sh, int sw, int dh, int dw,
-                              int pt, int pb, int pl, int pr, activation="linear",
-                              double alpha=0.0, bint need_dx=True):
+def depthwise_conv2d_backward(x, kernel, y, dy, dkernel, dbias, sh, sw, dh, dw, pt, pb, pl, pr,
+                              activation="linear", double alpha=0.0, bint need_dx=True):
     """With ``dz = dy * act'(y)``: accumulate ``dkernel += dL/dkernel`` and
     ``dbias += dz summed over (N, ho, wo)`` (``dbias`` may be None) in place
     (per output row in the data's dtype, rows in float64 over fixed blocks, so
     the bits do not depend on the thread count), and return dx (None unless
     ``need_dx``)."""
     what = "depthwise_conv2d_backward"
+    sh, sw, dh, dw, pt, pb, pl, pr = _c_ints(what, _DW_INTS, (sh, sw, dh, dw, pt, pb, pl, pr))
     cdef int code = activation_code(activation, DEPTHWISE_ACTIVATIONS)
     ho, wo = _dw_check(what, x, kernel, sh, sw, dh, dw, pt, pb, pl, pr)
     cdef Py_ssize_t N = x.shape[0], C = x.shape[3], M = kernel.shape[3], CM = C * M
@@ -637,16 +663,20 @@ def depthwise_conv2d_backward(x, kernel, y, dy, dkernel, dbias, int sh, int sw, 
         if a.shape != expected:
             raise ValueError(f"{what}: {name} has shape {a.shape}; the output for x {x.shape} "
                              f"and kernel {kernel.shape} has shape {expected}")
-    check_float(f"{what}: dkernel", dkernel, x)
+    check_float(f"{what}: dkernel", dkernel, x, "x")
     if dkernel.shape != kernel.shape:
         raise ValueError(f"{what}: dkernel has shape {dkernel.shape}; expected {kernel.shape}")
     check_c_contiguous(f"{what}: dkernel", dkernel, writeable=True)
     cdef bint has_db = dbias is not None
     if has_db:
-        check_float(f"{what}: dbias", dbias, x)
+        check_float(f"{what}: dbias", dbias, x, "x")
         if dbias.shape != (CM,):
             raise ValueError(f"{what}: dbias has shape {dbias.shape}; expected {(CM,)}")
         check_c_contiguous(f"{what}: dbias", dbias, writeable=True)
+    # dkernel is written before dx reads kernel, dz, x: an overlap would be read back.
+    check_disjoint(f"{what}: dkernel", dkernel, {"x": x, "kernel": kernel, "y": y, "dy": dy})
+    check_disjoint(f"{what}: dbias", dbias, {"x": x, "kernel": kernel, "y": y, "dy": dy,
+                                             "dkernel": dkernel})
     if dy.size == 0 or x.size == 0:
         return numpy.zeros(x.shape, dtype=x.dtype) if need_dx else None
     # Every row of dx is written (zeroed first) by _dw_dx.

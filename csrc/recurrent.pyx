@@ -18,7 +18,8 @@ from libc.string cimport memcpy, memset
 cimport numpy as cnp
 import numpy
 
-from checks cimport check_float, check_ndim, check_c_contiguous, activation_code, BLAS_INT_MAX
+from checks cimport (check_float, check_ndim, check_c_contiguous, activation_code,
+                    BLAS_INT_MAX, check_disjoint)
 from gemm cimport gemm_rm
 
 cdef extern from "recurrent_rows.h" nogil:
@@ -671,6 +672,13 @@ def rnn_backward(cell, R, H, C, A, E, dY, dhT=None, dcT=None, mask=None, rec_mas
             raise ValueError(f"rnn_backward: db_rec has shape {db_rec.shape}; expected "
                              f"{(G * U,)}")
         check_c_contiguous("db_rec", db_rec, writeable=True)
+    # dR and db_rec are written while the states and dX are read (one GEMM):
+    # no overlap with what is read, nor with each other. dR may not be R either.
+    inputs = {k: v for k, v in (("R", R), ("H", H), ("C", C), ("A", A), ("E", E), ("dY", dY),
+                                ("dhT", dhT), ("dcT", dcT), ("rec_mask", rec_mask))
+              if isinstance(v, numpy.ndarray)}  # a cell's unused arguments are not read
+    check_disjoint("dR", dR, inputs)
+    check_disjoint("db_rec", db_rec, dict(inputs, dR=dR))
     dX = numpy.empty((T, N, G * U), R.dtype)
     # The GRU's candidate block of its recurrent product's gradient, and a step's scratch.
     gru = code in (CELL_GRU, CELL_GRU0)

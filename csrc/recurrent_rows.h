@@ -26,7 +26,8 @@ static inline void fastnn_rnn_act_##S(T *restrict v, ptrdiff_t n, int act)      
     } else if (act == FASTNN_TANH) {                                                     \
         for (ptrdiff_t i = 0; i < n; i++) v[i] = TANH(v[i]);                             \
     } else if (act == FASTNN_RELU) {                                                     \
-        for (ptrdiff_t i = 0; i < n; i++) v[i] = v[i] > 0 ? v[i] : 0;                    \
+        /* "<= 0" keeps a NaN (numpy.maximum's ReLU; found by tests/fuzz) */             \
+        for (ptrdiff_t i = 0; i < n; i++) v[i] = v[i] <= 0 ? 0 : v[i];                   \
     }                                                                                    \
 }                                                                                        \
                                                                                          \

@@ -133,3 +133,78 @@ def test_the_failure_message_lists_each_failing_piece_on_its_own_line(rng):
 def test_float64_message_says_how_to_fix_it():
     with pytest.raises(TypeError, match="build layers with dtype='float64' and pass float64"):
         gradcheck(L.Dense(3), numpy.zeros((2, 2), "float32"))
+
+
+# ---------------------------------------------------------------------------
+# Pinned by the mutation check (tools/mutation_check.py): each test below fails
+# under a one-line change to fastnn/gradcheck.py that the suite used to pass.
+def _sequential(rng, reg=None, dtype="float64"):
+    import fastnn
+    inp = fastnn.Input((3,), dtype=dtype)
+    out = L.Dense(2, activation="tanh", kernel_regularizer=reg, dtype=dtype)(inp)
+    model = fastnn.Model(inp, out)
+    model.compile("sgd", "mse")
+    return model, rng.standard_normal((5, 3)).astype(dtype), rng.standard_normal((5, 2))
+
+
+def test_wrong_argument_counts_are_type_errors_that_say_what_to_pass(rng):
+    from fastnn import losses
+    x = rng.standard_normal((2, 3))
+    with pytest.raises(TypeError, match=r"gradcheck\(layer, x\): pass one input"):
+        gradcheck(L.Dense(2, dtype="float64"), x, x)
+    with pytest.raises(TypeError, match=r"gradcheck\(loss, y_true, y_pred\): pass the targets"):
+        gradcheck(losses.get("mse"), x)
+    model, x, _ = _sequential(rng)
+    with pytest.raises(TypeError, match=r"gradcheck\(model, x, y\): pass inputs and targets"):
+        gradcheck(model, x)
+
+
+def test_float64_messages_name_what_is_not_float64(rng):
+    from fastnn import losses
+    with pytest.raises(TypeError, match="the layer input 'input 0' is float32"):
+        gradcheck(L.Dense(2, dtype="float64"), numpy.zeros((2, 3), "float32"))
+    with pytest.raises(TypeError, match="the prediction 'y_pred' is float32"):
+        gradcheck(losses.get("mse"), numpy.zeros((2, 3)), numpy.zeros((2, 3), "float32"))
+    model, x, y = _sequential(rng, dtype="float32")
+    with pytest.raises(TypeError, match="model weight 'dense.*/kernel' is float32"):
+        gradcheck(model, x, y)
+
+
+def test_a_regularized_model_passes_its_own_gradient_check(rng):
+    # The penalty's gradient is added to the data term's (not instead of it).
+    model, x, y = _sequential(rng, reg="l2")
+    assert gradcheck(model, x, y).ok
+
+
+def test_merge_layers_check_every_input(rng):
+    a, b = rng.standard_normal((3, 4)), rng.standard_normal((3, 4))
+    assert len({piece for piece, *_ in gradcheck(L.Concatenate(dtype="float64"), [a, b]).checks}
+               & {"input 0", "input 1"}) == 2
+
+    class SwappedInputs(L.Concatenate):
+        def forward(self, xs, training=False):
+            y, backprop = super().forward(xs, training)
+            return y, lambda dy: backprop(dy)[::-1]  # each input gets the other's gradient
+    with pytest.raises(GradcheckError, match="input 0"):
+        gradcheck(SwappedInputs(dtype="float64"), [a, b])
+
+
+def test_a_gradient_with_its_entries_permuted_is_caught(rng):
+    # The same sum in another order: a direction of all-equal entries could not
+    # tell; random directions must.
+    class Permuted(L.Dense):
+        def forward(self, x, training=False):
+            y, backprop = super().forward(x, training)
+            return y, lambda dy: backprop(dy)[:, ::-1]
+    with pytest.raises(GradcheckError, match="input 0"):
+        gradcheck(Permuted(3, dtype="float64"), rng.standard_normal((4, 5)))
+
+
+def test_loss_checks_are_reproducible_for_a_seed(rng):
+    from fastnn import losses
+    y = rng.random((4, 3))
+    p = rng.random((4, 3)) * 0.8 + 0.1
+    for name in ("mse", "binary_crossentropy"):
+        first = gradcheck(losses.get(name), y, p, seed=3).checks
+        assert gradcheck(losses.get(name), y, p, seed=3).checks == first
+        assert gradcheck(losses.get(name), y, p, seed=4).checks != first

@@ -79,3 +79,22 @@ def test_the_message_names_the_worst_element():
     a[2, 3] += 1e-3
     with pytest.raises(AssertionError, match=r"worst at \(2, 3\)"):
         assert_close(a, e)
+
+
+# Pinned by the mutation check: run_layer_test's merge-layer (list of shapes)
+# and integer-input paths were never taken by the tests it scores.
+def test_run_layer_test_takes_merge_layers_and_integer_inputs(rng):
+    from fastnn import layers as L
+    from fastnn.testing import run_layer_test
+    layer = run_layer_test(lambda dt: L.Concatenate(dtype=dt), [(2, 3), (2, 4)], (2, 7), rng)
+    assert isinstance(layer, L.Concatenate)
+    ids = rng.integers(0, 5, (3, 4))
+    layer = run_layer_test(lambda dt: L.Embedding(5, 2, dtype=dt), (3, 4), (3, 4, 2), rng,
+                           input_data=ids, n_weights=1)
+    assert layer.built
+    # A wrong declared shape or weight count is caught, for merge layers too.
+    with pytest.raises(AssertionError):
+        run_layer_test(lambda dt: L.Concatenate(dtype=dt), [(2, 3), (2, 4)], (2, 6), rng)
+    with pytest.raises(AssertionError):
+        run_layer_test(lambda dt: L.Embedding(5, 2, dtype=dt), (3, 4), (3, 4, 2), rng,
+                       input_data=ids, n_weights=2)

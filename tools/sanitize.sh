@@ -32,8 +32,12 @@ export ASAN_OPTIONS=detect_leaks=0:halt_on_error=1:abort_on_error=1:allocator_ma
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export PYTHONPATH="$dir"
 # The speed guards measure an -O1 instrumented build: meaningless here. The
-# thread-count bit-identity tests too: the -O1 build of the depthwise kernel gave
-# different bits on 1 and 2 threads (it does not at -O3; to look into, issue 19).
-if [ $# -eq 0 ]; then set -- tests/kernels tests/fuzz -k "not speed_guard and not do_not_depend_on_the_thread_count"; fi
+# thread-count bit-identity tests run: one sanitizer run once saw the depthwise
+# kernel give other bits on 1 and 2 threads, which did not reproduce (pool.pyx and
+# recurrent.pyx built with FASTNN_SANITIZE=1 and plain -O1: identical bits on 1, 2
+# and 3 threads alone, with ASan filling fresh heap memory with 0x7f/0xff, and in
+# the whole tests/kernels run, 997 passed); the code has no thread-dependent
+# order (tests/README.md). If one fails here, keep its output: it is a finding.
+if [ $# -eq 0 ]; then set -- tests/kernels tests/fuzz -k "not speed_guard"; fi
 python -c "import fastnn._C.sparse as s; assert s.__file__.startswith('$dir'), s.__file__"
 python -m pytest -q -p no:cacheprovider -m "not slow" "$@"

@@ -147,7 +147,8 @@ class ConvRefMixin:
                 if best is None:
                     best, idx = v.copy(), xp.zeros(v.shape, dtype=xp.int32)
                 else:
-                    better = v > best
+                    # A NaN wins (the first one), as numpy.max propagates it.
+                    better = (v > best) | (xp.isnan(v) & ~xp.isnan(best))
                     best = xp.where(better, v, best)
                     idx = xp.where(better, xp.int32(k), idx)
             return best.astype(x.dtype, copy=False), idx.astype(xp.int32, copy=False)

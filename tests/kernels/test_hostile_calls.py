@@ -308,3 +308,126 @@ def test_sparse_relu_epilogue_keeps_nan(dtype):
     out = S.csr_matmul(ip, ix, data, B, numpy.zeros((2, 3), dtype), activation="relu")
     assert numpy.isnan(out[0]).all()
     numpy.testing.assert_array_equal(out[1], 0)
+
+
+# ------------------------------------------- found by fuzzing the CNN/RNN kernels
+# (tests/fuzz/test_fuzz_cnn_rnn.py): each was an OverflowError naming nothing, an
+# argument no call could use accepted, or an output overlapping what the kernel
+# still reads after writing it (a wrong result, no error).
+@pytest.mark.parametrize("kw", [dict(strides=(2**63, 1)), dict(pads=(0, 2**63, 0, 0)),
+                                dict(dilation=(1, 2**31)), dict(groups=2**63)])
+def test_conv_geometry_past_int32_is_a_value_error_naming_it(kw):
+    from fastnn._C import conv
+    x, W = numpy.ones((1, 3, 3, 1)), numpy.ones((1, 1, 1, 1))
+    with pytest.raises(ValueError, match=next(iter(kw))):
+        conv.conv2d_forward(x, W, **kw)
+
+
+def test_conv_messages_name_the_argument_whose_dtype_differs():
+    from fastnn._C import conv
+    x, W = numpy.ones((1, 3, 3, 1), numpy.float32), numpy.ones((1, 1, 1, 1))
+    with pytest.raises(TypeError, match="W has dtype float64 but x has float32"):
+        conv.conv2d_forward(x, W)
+    dy = numpy.ones((1, 3, 3, 1), numpy.float32)
+    with pytest.raises(TypeError, match="x has dtype float64 but dy has float32"):
+        conv.conv2d_backward(numpy.ones((1, 3, 3, 1)), W.astype(numpy.float32), None, dy,
+                             None, None)
+    # Pads too large for the BLAS limit: the message names them.
+    with pytest.raises(ValueError, match=r"pads \(0, 2147483000, 0, 0\)"):
+        conv.conv2d_forward(x, W.astype(numpy.float32), pads=(0, 2147483000, 0, 0))
+
+
+@pytest.mark.parametrize("i,name", [(0, "ph"), (3, "sw"), (7, "pr")])
+@pytest.mark.parametrize("v", [2**31, -2**40, 2**63])
+def test_pool_geometry_past_int32_is_a_value_error_naming_it(i, name, v):
+    from fastnn._C import pool
+    x = numpy.ones((1, 4, 4, 2))
+    ints = [2, 2, 2, 2, 0, 0, 0, 0]
+    ints[i] = v
+    with pytest.raises(ValueError, match=name):
+        pool.pool2d_forward(x, *ints)
+    with pytest.raises(ValueError, match=name):
+        pool.pool2d_backward(numpy.ones((1, 2, 2, 2)), None, x.shape, *ints, mode="avg")
+    k = numpy.ones((2, 2, 2, 1))
+    dw = [1, 1, 1, 1, 0, 0, 0, 0]
+    dw[i] = v
+    dname = ["sh", "sw", "dh", "dw", "pt", "pb", "pl", "pr"][i]
+    with pytest.raises(ValueError, match=dname):
+        pool.depthwise_conv2d_forward(x, k, None, *dw)
+    with pytest.raises(TypeError, match="sh .*integer"):
+        pool.depthwise_conv2d_forward(x, k, None, 1.5, 1, 1, 1, 0, 0, 0, 0)
+
+
+def test_max_pool_backward_checks_argmax_even_with_nothing_to_scatter():
+    from fastnn._C import pool
+    dy = numpy.ones((0, 2, 2, 3))
+    with pytest.raises(ValueError, match="argmax"):
+        pool.pool2d_backward(dy, numpy.zeros((1, 0, 2, 2, 3), numpy.int32), (0, 4, 4, 3),
+                             2, 2, 2, 2, 0, 0, 0, 0)
+
+
+def test_depthwise_backward_refuses_gradients_overlapping_its_inputs(rng):
+    from fastnn._C import pool
+    x = rng.standard_normal((1, 3, 3, 2))
+    k = rng.standard_normal((3, 3, 2, 1))
+    y = pool.depthwise_conv2d_forward(x, k, None, 1, 1, 1, 1, 1, 1, 1, 1)
+    with pytest.raises(ValueError, match="dkernel is the same memory as kernel"):
+        pool.depthwise_conv2d_backward(x, k, y, y, k, None, 1, 1, 1, 1, 1, 1, 1, 1)
+    dk = numpy.zeros_like(k)
+    with pytest.raises(ValueError, match="dbias overlaps dkernel"):
+        pool.depthwise_conv2d_backward(x, k, y, y, dk, dk.reshape(-1)[:2], 1, 1, 1, 1, 1, 1,
+                                       1, 1)
+
+
+def test_batchnorm_backward_refuses_gradients_overlapping_its_inputs(rng):
+    from fastnn._C import norm
+    x, dy = rng.standard_normal((5, 3)), rng.standard_normal((5, 3))
+    mean, var = x.mean(0), x.var(0)
+    # dbeta written into mean before dx reads mean gave a wrong dx, silently.
+    with pytest.raises(ValueError, match="dbeta is the same memory as mean"):
+        norm.batchnorm_backward(x, dy, None, mean, var, 1e-3, None, mean)
+    with pytest.raises(ValueError, match="dgamma is the same memory as variance"):
+        norm.batchnorm_backward(x, dy, None, mean, var, 1e-3, var, None)
+    with pytest.raises(ValueError, match="dgamma overlaps x"):
+        norm.batchnorm_backward(x, dy, None, mean, var, 1e-3, x[1], None)
+
+
+def test_rnn_backward_refuses_gradients_overlapping_its_inputs(rng):
+    from fastnn._C import recurrent
+    T, N, U = 2, 3, 2
+    R = rng.standard_normal((U, 3 * U))
+    b = rng.standard_normal(3 * U)
+    Y, H, C, A, E = recurrent.rnn_forward("gru", rng.standard_normal((T, N, 3 * U)), R,
+                                          rng.standard_normal((N, U)), b_rec=b)
+    dY = rng.standard_normal((N, T, U))
+    # dR inside H: the weight gradient's GEMM read H while writing over it.
+    dR = H.reshape(-1)[:R.size].reshape(R.shape)
+    with pytest.raises(ValueError, match="dR overlaps H"):
+        recurrent.rnn_backward("gru", R, H, C, A, E, dY, dR=dR)
+    dR = numpy.zeros_like(R)
+    with pytest.raises(ValueError, match="db_rec overlaps dR"):
+        recurrent.rnn_backward("gru", R, H, C, A, E, dY, dR=dR, db_rec=dR[0])
+    with pytest.raises(ValueError, match="dR is the same memory as R"):
+        recurrent.rnn_backward("gru", R, H, C, A, E, dY, dR=R)
+
+
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+def test_max_pool_propagates_nan_wherever_it_is_in_the_window(dtype):
+    # Found by the fuzzer: "v > best" kept a NaN only when it came first in its
+    # window (0.5 < NaN is false), so max pooling hid the NaN that numpy.max
+    # (and PyTorch's max_pool2d) propagate. Both backends now agree with numpy.
+    from fastnn._C import pool
+    from fastnn.backend import NumpyOps, Ops
+    x = numpy.array([0.5, numpy.nan, 2.0, numpy.nan, 1.0, 3.0], dtype).reshape(1, 1, 6, 1)
+    for y, arg in (pool.pool2d_forward(x, 1, 3, 1, 3, 0, 0, 0, 0),
+                   Ops().pool2d_forward(x, (1, 3), (1, 3)),
+                   NumpyOps().pool2d_forward(x, (1, 3), (1, 3))):
+        assert numpy.isnan(y.reshape(-1)).all()
+        numpy.testing.assert_array_equal(arg.reshape(-1), [1, 0])  # the first NaN
+    # Windows without NaN are untouched; a channel run long enough to vectorise.
+    x = numpy.arange(2 * 40, dtype=dtype).reshape(1, 1, 2, 40)
+    x[0, 0, 1, 7] = numpy.nan
+    y, arg = pool.pool2d_forward(x, 1, 2, 1, 2, 0, 0, 0, 0)
+    want = x[0, 0, 1].copy()
+    numpy.testing.assert_array_equal(y.reshape(-1), want)
+    assert (arg.reshape(-1) == 1).all()
