@@ -141,6 +141,10 @@ def _conv_weights(draw, g, dt, kh, kw, cg, groups, fg):
             bad[3] += 1
         if axis in (0, 1) and bad[axis]:
             return g.values(draw, shape, dt), shape  # a bigger kernel is a valid one
+        if axis == 3 and groups == 1 and bad[3]:
+            # One more filter is a valid W on its own (b and out are drawn for
+            # the right count later, and their own hazards cover a mismatch).
+            return g.values(draw, shape, dt), shape
         g.hazard("W", g.MUST, f"shape {tuple(bad)} for {shape}")
         return g.values(draw, tuple(bad), dt), tuple(bad)
     return g.values(draw, shape, dt), shape

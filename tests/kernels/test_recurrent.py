@@ -24,7 +24,7 @@ def reference(cell, xproj, R, h0, c0=None, mask=None, b_rec=None, rec_mask=None,
     f, rf = ACT[act], ACT[ract]
     T, N, _ = xproj.shape
     U = R.shape[0]
-    G = R.shape[1] // U
+    G = R.shape[1] // U if U else 1   # zero units: no gates to mask
     if rec_mask is not None and rec_mask.shape[1] == U:
         rec_mask = numpy.tile(rec_mask, (1, G))   # one mask for every gate
 
