@@ -1,5 +1,6 @@
 """Type aliases of the public API's annotations (for mypy and the reader);
 nothing here runs. Kept apart so every module spells a type the same way."""
+import os
 from typing import (Any, Callable, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence,
                     Tuple, Union)
 
@@ -20,7 +21,23 @@ Logs = Dict[str, Any]
 ArrayIn = Any
 # An array on some backend (numpy.ndarray on the CPU, a device array on a GPU).
 Array = Any
+# Layer argument specs, resolved by fastnn.activations.get / initializers.get /
+# regularizers.get / constraints.get: a registered name, a config dict, an
+# instance or function (callable), or None where the argument is optional.
+ActivationSpec = Union[str, Tuple[str, float], Callable[..., Any], None]
+InitializerSpec = Union[str, Dict[str, Any], Callable[..., Any]]
+RegularizerSpec = Union[str, Dict[str, Any], Callable[..., Any], None]
+ConstraintSpec = Union[str, Dict[str, Any], Callable[..., Any], None]
+# A window argument (kernel_size, strides, pool_size, ...): one int for every
+# spatial axis, or one per axis.
+IntOrTuple = Union[int, Sequence[int]]
+# A file path.
+PathIn = Union[str, os.PathLike[str]]
+# A padding or cropping amount: one int, one per axis, or (before, after) per axis.
+PadSpec = Union[int, Sequence[int], Sequence[Sequence[int]]]
 
 __all__ = ["Any", "ArrayIn", "ArrayLike", "DTypeLike", "Array", "BackendLike", "Callable",
            "Data", "Dict", "Iterable", "Iterator", "List", "Logs", "Mapping", "Optional",
-           "Sequence", "Shape", "Tuple", "Union"]
+           "Sequence", "Shape", "Tuple", "Union",
+           "ActivationSpec", "ConstraintSpec", "InitializerSpec", "IntOrTuple", "PadSpec",
+           "PathIn", "RegularizerSpec"]

@@ -8,6 +8,7 @@ They compute on the backend of their weight (``ops_for``), so a device
 backend needs no change here. No layer logic, no optimizer logic.
 """
 from ._registry import Configurable, lookup
+from ._types import Any, Array, ConstraintSpec, Dict, Optional, Sequence, Union
 from .backend import ops_for
 
 # Keras's backend epsilon: keeps a zero column from dividing by zero.
@@ -33,7 +34,7 @@ def _check_axis(name, w, axis):
 
 
 class Constraint(Configurable):
-    def __call__(self, w):
+    def __call__(self, w: Array) -> Array:
         """The constrained weight, a new array shaped like ``w``."""
         raise NotImplementedError
 
@@ -42,10 +43,10 @@ class _NormConstraint(Constraint):
     """Rescales the slices of ``w`` along ``axis`` (sums of squares over
     ``axis``, one norm per remaining index) to norms from ``_target``."""
 
-    def __init__(self, axis=0):
+    def __init__(self, axis: Union[int, Sequence[int]] = 0) -> None:
         self.axis = _axis(axis)
 
-    def get_config(self):
+    def get_config(self) -> Dict[str, Any]:
         config = super().get_config()
         config["axis"] = list(self.axis) if isinstance(self.axis, tuple) else self.axis
         return config
@@ -58,7 +59,7 @@ class _NormConstraint(Constraint):
     def _target(self, xp, norms):  # the norms each subclass rescales to
         raise NotImplementedError
 
-    def __call__(self, w):
+    def __call__(self, w: Array) -> Array:
         norms = self._norms(w)
         scale = self._target(ops_for(w).xp, norms) / (w.dtype.type(EPSILON) + norms)
         return w * scale.astype(w.dtype, copy=False)
@@ -71,7 +72,7 @@ class MaxNorm(_NormConstraint):
     ``axis=[0, 1, 2]``."""
     _config_keys = ("max_value", "axis")
 
-    def __init__(self, max_value=2, axis=0):
+    def __init__(self, max_value: float = 2, axis: Union[int, Sequence[int]] = 0) -> None:
         if not max_value > 0:
             raise ValueError(f"MaxNorm max_value must be positive, got {max_value!r}")
         super().__init__(axis)
@@ -88,7 +89,7 @@ class UnitNorm(_NormConstraint):
     def _target(self, xp, norms):
         return xp.ones_like(norms)
 
-    def __call__(self, w):
+    def __call__(self, w: Array) -> Array:
         norms = self._norms(w)
         return w / (w.dtype.type(EPSILON) + norms)
 
@@ -100,7 +101,8 @@ class MinMaxNorm(_NormConstraint):
     step."""
     _config_keys = ("min_value", "max_value", "rate", "axis")
 
-    def __init__(self, min_value=0.0, max_value=1.0, rate=1.0, axis=0):
+    def __init__(self, min_value: float = 0.0, max_value: float = 1.0, rate: float = 1.0,
+                 axis: Union[int, Sequence[int]] = 0) -> None:
         if not 0 <= min_value <= max_value:
             raise ValueError(f"MinMaxNorm needs 0 <= min_value <= max_value, got "
                              f"min_value={min_value!r}, max_value={max_value!r}")
@@ -117,7 +119,7 @@ class MinMaxNorm(_NormConstraint):
 class NonNeg(Constraint):
     """Negative weights set to zero: ``w * (w >= 0)``."""
 
-    def __call__(self, w):
+    def __call__(self, w: Array) -> Array:
         return w * (w >= 0).astype(w.dtype)
 
 
@@ -126,7 +128,7 @@ _TABLE = {"max_norm": MaxNorm, "maxnorm": MaxNorm, "non_neg": NonNeg, "nonneg": 
           "minmaxnorm": MinMaxNorm}
 
 
-def get(identifier):
+def get(identifier: ConstraintSpec) -> Optional[Constraint]:
     """A constraint from None, a name ("max_norm"), an instance or a config dict."""
     if identifier is None:
         return None

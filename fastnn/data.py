@@ -16,6 +16,7 @@ import warnings
 
 import numpy
 
+from ._types import Any, Iterator
 from .backend import backend_of, get_backend
 from .inputs import _sample_weights, _take
 from .progress import Progbar
@@ -64,32 +65,33 @@ class Sequence:
     (3, (2, 3))
     """
 
-    def __init__(self, workers=1, use_multiprocessing=False, max_queue_size=10):
+    def __init__(self, workers: int = 1, use_multiprocessing: bool = False,
+                 max_queue_size: int = 10) -> None:
         check_loader_options(workers, use_multiprocessing, max_queue_size,
                              where=type(self).__name__)
         self.workers, self.use_multiprocessing = workers, use_multiprocessing
         self.max_queue_size = max_queue_size
 
-    def __len__(self):
+    def __len__(self) -> int:
         raise NotImplementedError(f"{type(self).__name__} must define __len__: the number of "
                                   f"batches in one epoch")
 
-    def __getitem__(self, index):
+    def __getitem__(self, index: int) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must define __getitem__(index): "
                                   f"batch number index, as x, (x, y) or (x, y, sample_weight)")
 
     @property
-    def num_batches(self):
+    def num_batches(self) -> int:
         """The number of batches (Keras 3's name for ``len``)."""
         return len(self)
 
-    def on_epoch_begin(self):
+    def on_epoch_begin(self) -> None:
         """Called before each pass over the batches."""
 
-    def on_epoch_end(self):
+    def on_epoch_end(self) -> None:
         """Called after each pass over the batches."""
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Any]:
         for i in range(len(self)):
             yield self[i]
 

@@ -1,5 +1,6 @@
 """Image augmentation layers (Keras's preprocessing layers): RandomFlip. Active
 only while training; the identity at inference, like Dropout."""
+from .._types import Any, Optional
 from .base import Layer
 from .conv_utils import normalize_data_format
 
@@ -28,7 +29,8 @@ class RandomFlip(Layer):
     """
     supports_masking = True
 
-    def __init__(self, mode="horizontal_and_vertical", seed=None, data_format=None, **kwargs):
+    def __init__(self, mode: str = "horizontal_and_vertical", seed: Optional[int] = None,
+                 data_format: Optional[str] = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if mode not in _MODES:
             raise ValueError(f"RandomFlip mode must be one of {', '.join(map(repr, _MODES))}, "

@@ -9,7 +9,7 @@ def _is_int(value):
     return isinstance(value, (int, numpy.integer)) and not isinstance(value, bool)
 
 
-def normalize_tuple(value, n, name, layer, allow_zero=False):
+def normalize_tuple(value, n, name, layer, allow_zero=False) -> "tuple[int, ...]":
     """``3`` or ``(3, 3)`` -> ``(3, 3)`` for an ``n``-dimensional layer; each
     entry a positive integer (non-negative with ``allow_zero``)."""
     if _is_int(value):

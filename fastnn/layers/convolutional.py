@@ -11,6 +11,8 @@ transposed at the layer's boundary. Padding rules and argument checks come from
 ValueError naming the layer, the shape received and the shape expected before
 any kernel runs."""
 from .. import activations, constraints
+from .._types import (ActivationSpec, Any, ConstraintSpec, InitializerSpec, IntOrTuple, Optional,
+                      RegularizerSpec)
 from .base import Layer
 from .conv_utils import (check_spatial, deconv_output_length, effective_size,
                          normalize_data_format, normalize_padding,
@@ -26,11 +28,15 @@ class _Conv(Layer):
     skips_input_grad = True
     supports_fused_output = True
 
-    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
-                 dilation_rate=1, groups=1, activation=None, use_bias=True,
-                 kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 kernel_regularizer=None, bias_regularizer=None, kernel_constraint=None,
-                 bias_constraint=None, **kwargs):
+    def __init__(self, filters: int, kernel_size: IntOrTuple, strides: IntOrTuple = 1,
+                 padding: str = "valid", data_format: Optional[str] = None,
+                 dilation_rate: IntOrTuple = 1, groups: int = 1, activation: ActivationSpec = None,
+                 use_bias: bool = True, kernel_initializer: InitializerSpec = "glorot_uniform",
+                 bias_initializer: InitializerSpec = "zeros",
+                 kernel_regularizer: RegularizerSpec = None,
+                 bias_regularizer: RegularizerSpec = None,
+                 kernel_constraint: ConstraintSpec = None, bias_constraint: ConstraintSpec = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         layer = f"{type(self).__name__} layer {self.name!r}"
         if isinstance(filters, bool) or not isinstance(filters, int) or filters < 1:
@@ -297,8 +303,10 @@ class Conv2D(_Conv):
     """
     rank = 2
 
-    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,
-                 dilation_rate=(1, 1), groups=1, activation=None, use_bias=True, **kwargs):
+    def __init__(self, filters: int, kernel_size: IntOrTuple, strides: IntOrTuple = (1, 1),
+                 padding: str = "valid", data_format: Optional[str] = None,
+                 dilation_rate: IntOrTuple = (1, 1), groups: int = 1,
+                 activation: ActivationSpec = None, use_bias: bool = True, **kwargs: Any) -> None:
         super().__init__(filters, kernel_size, strides, padding, data_format, dilation_rate,
                          groups, activation, use_bias, **kwargs)
 
@@ -336,8 +344,10 @@ class Conv1D(_Conv):
     rank = 1
     paddings = ("valid", "same", "causal")
 
-    def __init__(self, filters, kernel_size, strides=1, padding="valid", data_format=None,
-                 dilation_rate=1, groups=1, activation=None, use_bias=True, **kwargs):
+    def __init__(self, filters: int, kernel_size: IntOrTuple, strides: IntOrTuple = 1,
+                 padding: str = "valid", data_format: Optional[str] = None,
+                 dilation_rate: IntOrTuple = 1, groups: int = 1, activation: ActivationSpec = None,
+                 use_bias: bool = True, **kwargs: Any) -> None:
         super().__init__(filters, kernel_size, strides, padding, data_format, dilation_rate,
                          groups, activation, use_bias, **kwargs)
 
@@ -375,9 +385,10 @@ class Conv2DTranspose(_Conv):
     """
     rank = 2
 
-    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid",
-                 output_padding=None, data_format=None, dilation_rate=(1, 1), activation=None,
-                 use_bias=True, **kwargs):
+    def __init__(self, filters: int, kernel_size: IntOrTuple, strides: IntOrTuple = (1, 1),
+                 padding: str = "valid", output_padding: Optional[IntOrTuple] = None,
+                 data_format: Optional[str] = None, dilation_rate: IntOrTuple = (1, 1),
+                 activation: ActivationSpec = None, use_bias: bool = True, **kwargs: Any) -> None:
         super().__init__(filters, kernel_size, strides, padding, data_format, dilation_rate,
                          1, activation, use_bias, **kwargs)
         if output_padding is not None:

@@ -5,15 +5,18 @@ with bias and activation fused; SeparableConv2D, that depthwise step followed
 by a pointwise 1x1 convolution, a Dense-style GEMM over the (N*H*W, C) rows
 (``ops.dense_forward/backward``). No kernel code here."""
 from .. import activations, constraints
+from .._types import (ActivationSpec, Any, ConstraintSpec, InitializerSpec, IntOrTuple, Optional,
+                      RegularizerSpec)
 from . import conv_utils
 from .core import _ser
 from .pooling import SpatialLayer
 
 
 class _DepthwiseBase(SpatialLayer):
-    def __init__(self, kernel_size, strides=(1, 1), padding="valid", depth_multiplier=1,
-                 data_format=None, dilation_rate=(1, 1), activation=None, use_bias=True,
-                 **kwargs):
+    def __init__(self, kernel_size: IntOrTuple, strides: IntOrTuple = (1, 1),
+                 padding: str = "valid", depth_multiplier: int = 1,
+                 data_format: Optional[str] = None, dilation_rate: IntOrTuple = (1, 1),
+                 activation: ActivationSpec = None, use_bias: bool = True, **kwargs: Any) -> None:
         super().__init__(data_format, **kwargs)
         name = type(self).__name__
         self.kernel_size = conv_utils.normalize_tuple(kernel_size, 2, "kernel_size", name)
@@ -112,11 +115,16 @@ class DepthwiseConv2D(_DepthwiseBase):
     """
     skips_input_grad = True
 
-    def __init__(self, kernel_size, strides=(1, 1), padding="valid", depth_multiplier=1,
-                 data_format=None, dilation_rate=(1, 1), activation=None, use_bias=True,
-                 depthwise_initializer="glorot_uniform", bias_initializer="zeros",
-                 depthwise_regularizer=None, bias_regularizer=None, depthwise_constraint=None,
-                 bias_constraint=None, **kwargs):
+    def __init__(self, kernel_size: IntOrTuple, strides: IntOrTuple = (1, 1),
+                 padding: str = "valid", depth_multiplier: int = 1,
+                 data_format: Optional[str] = None, dilation_rate: IntOrTuple = (1, 1),
+                 activation: ActivationSpec = None, use_bias: bool = True,
+                 depthwise_initializer: InitializerSpec = "glorot_uniform",
+                 bias_initializer: InitializerSpec = "zeros",
+                 depthwise_regularizer: RegularizerSpec = None,
+                 bias_regularizer: RegularizerSpec = None,
+                 depthwise_constraint: ConstraintSpec = None,
+                 bias_constraint: ConstraintSpec = None, **kwargs: Any) -> None:
         super().__init__(kernel_size, strides, padding, depth_multiplier, data_format,
                          dilation_rate, activation, use_bias, **kwargs)
         self.depthwise_initializer = depthwise_initializer
@@ -211,12 +219,19 @@ class SeparableConv2D(_DepthwiseBase):
     """
     skips_input_grad = True
 
-    def __init__(self, filters, kernel_size, strides=(1, 1), padding="valid", data_format=None,
-                 dilation_rate=(1, 1), depth_multiplier=1, activation=None, use_bias=True,
-                 depthwise_initializer="glorot_uniform", pointwise_initializer="glorot_uniform",
-                 bias_initializer="zeros", depthwise_regularizer=None,
-                 pointwise_regularizer=None, bias_regularizer=None, depthwise_constraint=None,
-                 pointwise_constraint=None, bias_constraint=None, **kwargs):
+    def __init__(self, filters: int, kernel_size: IntOrTuple, strides: IntOrTuple = (1, 1),
+                 padding: str = "valid", data_format: Optional[str] = None,
+                 dilation_rate: IntOrTuple = (1, 1), depth_multiplier: int = 1,
+                 activation: ActivationSpec = None, use_bias: bool = True,
+                 depthwise_initializer: InitializerSpec = "glorot_uniform",
+                 pointwise_initializer: InitializerSpec = "glorot_uniform",
+                 bias_initializer: InitializerSpec = "zeros",
+                 depthwise_regularizer: RegularizerSpec = None,
+                 pointwise_regularizer: RegularizerSpec = None,
+                 bias_regularizer: RegularizerSpec = None,
+                 depthwise_constraint: ConstraintSpec = None,
+                 pointwise_constraint: ConstraintSpec = None,
+                 bias_constraint: ConstraintSpec = None, **kwargs: Any) -> None:
         super().__init__(kernel_size, strides, padding, depth_multiplier, data_format,
                          dilation_rate, activation, use_bias, **kwargs)
         if not conv_utils._is_int(filters) or filters < 1:

@@ -8,6 +8,8 @@ statistics."""
 import math
 
 from .. import constraints
+from .._types import (Any, ConstraintSpec, InitializerSpec, RegularizerSpec, Sequence,
+                      Union)
 from .base import Layer
 from .core import _ser
 
@@ -55,11 +57,15 @@ class BatchNormalization(Layer):
     supports_masking = True
     skips_input_grad = True
 
-    def __init__(self, axis=-1, momentum=0.99, epsilon=1e-3, center=True, scale=True,
-                 beta_initializer="zeros", gamma_initializer="ones",
-                 moving_mean_initializer="zeros", moving_variance_initializer="ones",
-                 beta_regularizer=None, gamma_regularizer=None, beta_constraint=None,
-                 gamma_constraint=None, **kwargs):
+    def __init__(self, axis: Union[int, Sequence[int]] = -1, momentum: float = 0.99,
+                 epsilon: float = 1e-3, center: bool = True, scale: bool = True,
+                 beta_initializer: InitializerSpec = "zeros",
+                 gamma_initializer: InitializerSpec = "ones",
+                 moving_mean_initializer: InitializerSpec = "zeros",
+                 moving_variance_initializer: InitializerSpec = "ones",
+                 beta_regularizer: RegularizerSpec = None,
+                 gamma_regularizer: RegularizerSpec = None, beta_constraint: ConstraintSpec = None,
+                 gamma_constraint: ConstraintSpec = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         axes = list(axis) if isinstance(axis, (list, tuple)) else [axis]
         if not axes or not all(isinstance(a, int) and not isinstance(a, bool) for a in axes):

@@ -7,6 +7,7 @@ rank, channel count and data format, each a ValueError naming the layer, the
 shape received and the shape expected, before any kernel runs. Layers compute
 in channels_last (NHWC); a channels_first input is transposed at the
 boundary. No kernel code here."""
+from .._types import Any, IntOrTuple, Optional
 from . import conv_utils
 from .base import Layer
 
@@ -19,7 +20,7 @@ class SpatialLayer(Layer):
     (fixed at build)."""
     rank = 2
 
-    def __init__(self, data_format=None, **kwargs):
+    def __init__(self, data_format: Optional[str] = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.data_format = conv_utils.normalize_data_format(data_format, type(self).__name__)
         self._channels = None
@@ -87,7 +88,8 @@ class SpatialLayer(Layer):
 class _Pooling(SpatialLayer):
     mode = "max"
 
-    def __init__(self, pool_size, strides=None, padding="valid", data_format=None, **kwargs):
+    def __init__(self, pool_size: IntOrTuple, strides: Optional[IntOrTuple] = None,
+                 padding: str = "valid", data_format: Optional[str] = None, **kwargs: Any) -> None:
         super().__init__(data_format, **kwargs)
         name = type(self).__name__
         self.pool_size = conv_utils.normalize_tuple(pool_size, self.rank, "pool_size", name)
@@ -160,8 +162,8 @@ class MaxPooling2D(_Pooling):
     ``(batch, out_rows, out_cols, channels)``.
     """
 
-    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None,
-                 **kwargs):
+    def __init__(self, pool_size: IntOrTuple = (2, 2), strides: Optional[IntOrTuple] = None,
+                 padding: str = "valid", data_format: Optional[str] = None, **kwargs: Any) -> None:
         super().__init__(pool_size, strides, padding, data_format, **kwargs)
 
 
@@ -191,8 +193,8 @@ class AveragePooling2D(_Pooling):
     """
     mode = "avg"
 
-    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", data_format=None,
-                 **kwargs):
+    def __init__(self, pool_size: IntOrTuple = (2, 2), strides: Optional[IntOrTuple] = None,
+                 padding: str = "valid", data_format: Optional[str] = None, **kwargs: Any) -> None:
         super().__init__(pool_size, strides, padding, data_format, **kwargs)
 
 
@@ -219,8 +221,9 @@ class MaxPooling1D(_Pooling):
     """
     rank = 1
 
-    def __init__(self, pool_size=2, strides=None, padding="valid",
-                 data_format="channels_last", **kwargs):
+    def __init__(self, pool_size: IntOrTuple = 2, strides: Optional[IntOrTuple] = None,
+                 padding: str = "valid", data_format: Optional[str] = "channels_last",
+                 **kwargs: Any) -> None:
         super().__init__(pool_size, strides, padding, data_format, **kwargs)
 
 
@@ -248,13 +251,15 @@ class AveragePooling1D(_Pooling):
     rank = 1
     mode = "avg"
 
-    def __init__(self, pool_size=2, strides=None, padding="valid",
-                 data_format="channels_last", **kwargs):
+    def __init__(self, pool_size: IntOrTuple = 2, strides: Optional[IntOrTuple] = None,
+                 padding: str = "valid", data_format: Optional[str] = "channels_last",
+                 **kwargs: Any) -> None:
         super().__init__(pool_size, strides, padding, data_format, **kwargs)
 
 
 class _GlobalPooling(SpatialLayer):
-    def __init__(self, data_format=None, keepdims=False, **kwargs):
+    def __init__(self, data_format: Optional[str] = None, keepdims: bool = False,
+                 **kwargs: Any) -> None:
         super().__init__(data_format, **kwargs)
         self.keepdims = bool(keepdims)
 
@@ -304,7 +309,8 @@ class GlobalAveragePooling1D(_GlobalPooling):
     rank = 1
     supports_masking = True
 
-    def __init__(self, data_format="channels_last", keepdims=False, **kwargs):
+    def __init__(self, data_format: Optional[str] = "channels_last", keepdims: bool = False,
+                 **kwargs: Any) -> None:
         super().__init__(data_format, keepdims, **kwargs)
 
     def compute_mask(self, inputs, mask=None):
@@ -424,7 +430,8 @@ class GlobalMaxPooling1D(_GlobalMax):
     """
     rank = 1
 
-    def __init__(self, data_format="channels_last", keepdims=False, **kwargs):
+    def __init__(self, data_format: Optional[str] = "channels_last", keepdims: bool = False,
+                 **kwargs: Any) -> None:
         super().__init__(data_format, keepdims, **kwargs)
 
 

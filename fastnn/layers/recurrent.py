@@ -11,6 +11,8 @@ examples live elsewhere.
 """
 from .. import activations
 from .._registry import serialize
+from .._types import (ActivationSpec, Any, ArrayIn, InitializerSpec, List, Optional,
+                      RegularizerSpec, Sequence, Union)
 from ..backend.ops import ACTIVATIONS, EXTRA_ACTIVATIONS, INPUT_GRAD_ACTIVATIONS
 from .base import Layer
 
@@ -35,12 +37,16 @@ class _Recurrent(Layer):
     skips_input_grad = True  # a first layer's backprop skips the input gradient
     _state_names: "tuple[str, ...]" = ("h",)
 
-    def __init__(self, units, activation="tanh", use_bias=True,
-                 kernel_initializer="glorot_uniform", recurrent_initializer="orthogonal",
-                 bias_initializer="zeros", kernel_regularizer=None, recurrent_regularizer=None,
-                 bias_regularizer=None, dropout=0.0, recurrent_dropout=0.0,
-                 return_sequences=False, return_state=False, go_backwards=False,
-                 stateful=False, unroll=False, **kwargs):
+    def __init__(self, units: int, activation: ActivationSpec = "tanh", use_bias: bool = True,
+                 kernel_initializer: InitializerSpec = "glorot_uniform",
+                 recurrent_initializer: InitializerSpec = "orthogonal",
+                 bias_initializer: InitializerSpec = "zeros",
+                 kernel_regularizer: RegularizerSpec = None,
+                 recurrent_regularizer: RegularizerSpec = None,
+                 bias_regularizer: RegularizerSpec = None, dropout: float = 0.0,
+                 recurrent_dropout: float = 0.0, return_sequences: bool = False,
+                 return_state: bool = False, go_backwards: bool = False, stateful: bool = False,
+                 unroll: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         kind = type(self).__name__
         if not isinstance(units, int) or isinstance(units, bool) or units < 1:
@@ -66,7 +72,7 @@ class _Recurrent(Layer):
         # backend's cell runs the steps in compiled code either way, so the
         # flag is kept (config round trip) and changes nothing.
         self.unroll = bool(unroll)
-        self._states = None          # a stateful layer's states between calls
+        self._states: Optional[List[Any]] = None  # a stateful layer's states between calls
         self._stateful_batch = None  # ... and the batch size they were made for
 
     def _activation(self, identifier, what):
@@ -113,7 +119,7 @@ class _Recurrent(Layer):
         out = mask if self.return_sequences else None
         return [out] + [None] * self.n_states if self.return_state else out
 
-    def reset_states(self, states=None):
+    def reset_states(self, states: Union[ArrayIn, Sequence[ArrayIn], None] = None) -> None:
         """Forget a stateful layer's states (zeros from the next call), or
         set them to ``states``.
 
@@ -473,8 +479,9 @@ class LSTM(_Recurrent):
     n_states = 2
     _state_names = ("h", "c")
 
-    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
-                 unit_forget_bias=True, **kwargs):
+    def __init__(self, units: int, activation: ActivationSpec = "tanh",
+                 recurrent_activation: ActivationSpec = "sigmoid", unit_forget_bias: bool = True,
+                 **kwargs: Any) -> None:
         super().__init__(units, activation=activation, **kwargs)
         self.recurrent_activation = self._activation(recurrent_activation,
                                                      "recurrent_activation")
@@ -552,8 +559,9 @@ class GRU(_Recurrent):
     cell = "gru"
     n_gates = 3
 
-    def __init__(self, units, activation="tanh", recurrent_activation="sigmoid",
-                 reset_after=True, **kwargs):
+    def __init__(self, units: int, activation: ActivationSpec = "tanh",
+                 recurrent_activation: ActivationSpec = "sigmoid", reset_after: bool = True,
+                 **kwargs: Any) -> None:
         super().__init__(units, activation=activation, **kwargs)
         self.recurrent_activation = self._activation(recurrent_activation,
                                                      "recurrent_activation")

@@ -5,6 +5,7 @@ needed); every gradient is exact. Layers compute in channels_last; a
 channels_first input is transposed at the boundary (pooling.SpatialLayer)."""
 import numpy
 
+from .._types import Any, Dict, IntOrTuple, Optional, PadSpec
 from . import conv_utils
 from .pooling import SpatialLayer
 
@@ -98,14 +99,15 @@ class UpSampling2D(_Reshaping):
         ``input_shape``, ...; see ``Layer``).
     """
 
-    def __init__(self, size=(2, 2), data_format=None, interpolation="nearest", **kwargs):
+    def __init__(self, size: IntOrTuple = (2, 2), data_format: Optional[str] = None,
+                 interpolation: str = "nearest", **kwargs: Any) -> None:
         super().__init__(data_format, **kwargs)
         self.size = conv_utils.normalize_tuple(size, 2, "size", "UpSampling2D")
         if interpolation not in ("nearest", "bilinear"):
             raise ValueError(f"UpSampling2D: interpolation must be 'nearest' or 'bilinear', "
                              f"got {interpolation!r}")
         self.interpolation = interpolation
-        self._matrices = {}
+        self._matrices: Dict[Any, Any] = {}
 
     def _out_spatial(self, spatial):
         return tuple(None if n is None else n * s for n, s in zip(spatial, self.size))
@@ -160,7 +162,7 @@ class UpSampling1D(_Reshaping):
     """
     rank = 1
 
-    def __init__(self, size=2, **kwargs):
+    def __init__(self, size: IntOrTuple = 2, **kwargs: Any) -> None:
         super().__init__(None, **kwargs)
         self.size = conv_utils.normalize_tuple(size, 1, "size", "UpSampling1D")[0]
 
@@ -213,7 +215,8 @@ class ZeroPadding2D(_ZeroPadding):
         ``input_shape``, ...; see ``Layer``).
     """
 
-    def __init__(self, padding=(1, 1), data_format=None, **kwargs):
+    def __init__(self, padding: PadSpec = (1, 1), data_format: Optional[str] = None,
+                 **kwargs: Any) -> None:
         super().__init__(data_format, **kwargs)
         self.padding = _pairs(padding, 2, "padding", "ZeroPadding2D")
 
@@ -233,7 +236,8 @@ class ZeroPadding1D(_ZeroPadding):
     """
     rank = 1
 
-    def __init__(self, padding=1, data_format=None, **kwargs):
+    def __init__(self, padding: PadSpec = 1, data_format: Optional[str] = None,
+                 **kwargs: Any) -> None:
         super().__init__(data_format, **kwargs)
         self.padding = _pairs(padding, 1, "padding", "ZeroPadding1D")
 
@@ -281,7 +285,8 @@ class Cropping2D(_Cropping):
         ``input_shape``, ...; see ``Layer``).
     """
 
-    def __init__(self, cropping=((0, 0), (0, 0)), data_format=None, **kwargs):
+    def __init__(self, cropping: PadSpec = ((0, 0), (0, 0)), data_format: Optional[str] = None,
+                 **kwargs: Any) -> None:
         super().__init__(data_format, **kwargs)
         self.cropping = _pairs(cropping, 2, "cropping", "Cropping2D")
 
@@ -299,7 +304,7 @@ class Cropping1D(_Cropping):
     """
     rank = 1
 
-    def __init__(self, cropping=(1, 1), **kwargs):
+    def __init__(self, cropping: PadSpec = (1, 1), **kwargs: Any) -> None:
         super().__init__(None, **kwargs)
         self.cropping = _pairs(cropping, 1, "cropping", "Cropping1D")
 

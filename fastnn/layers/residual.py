@@ -6,6 +6,8 @@ then the activation. The same graph written with the functional API and
 holds its parts as sublayers, so their weights, gradients and moving
 statistics are tracked, saved and frozen with it. No arithmetic of its own
 beyond the sum of the two branches' gradients."""
+from .._types import (ActivationSpec, Any, Dict, InitializerSpec, IntOrTuple, Optional,
+                      RegularizerSpec)
 from .base import Layer
 from .conv_utils import normalize_data_format
 from .convolutional import Conv2D
@@ -57,9 +59,12 @@ class ResidualBlock(Layer):
     """
     skips_input_grad = True
 
-    def __init__(self, filters, kernel_size=3, strides=1, separable=False, batchnorm=True,
-                 activation="relu", data_format=None, momentum=0.99, epsilon=1e-3,
-                 kernel_initializer="glorot_uniform", kernel_regularizer=None, **kwargs):
+    def __init__(self, filters: int, kernel_size: IntOrTuple = 3, strides: IntOrTuple = 1,
+                 separable: bool = False, batchnorm: bool = True,
+                 activation: ActivationSpec = "relu", data_format: Optional[str] = None,
+                 momentum: float = 0.99, epsilon: float = 1e-3,
+                 kernel_initializer: InitializerSpec = "glorot_uniform",
+                 kernel_regularizer: RegularizerSpec = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         layer = f"ResidualBlock layer {self.name!r}"
         if isinstance(filters, bool) or not isinstance(filters, int) or filters < 1:
@@ -71,6 +76,7 @@ class ResidualBlock(Layer):
         self.momentum, self.epsilon = momentum, epsilon
         self.kernel_initializer, self.kernel_regularizer = kernel_initializer, kernel_regularizer
         conv_class = SeparableConv2D if self.separable else Conv2D
+        kernel: Dict[str, Any]  # keyword arguments of one conv class or the other
         kernel = ({"depthwise_initializer": kernel_initializer,
                    "pointwise_initializer": kernel_initializer,
                    "depthwise_regularizer": kernel_regularizer,
@@ -88,7 +94,7 @@ class ResidualBlock(Layer):
                                 name=f"{self.name}_conv2", dtype=dt, **kernel)
         self.bn2 = self._bn("bn2")
         self.act_out = Activation(activation, name=f"{self.name}_act_out", dtype=dt)
-        self.shortcut_conv = None   # made at build when the shape changes
+        self.shortcut_conv: Optional[Conv2D] = None  # made at build when the shape changes
         self.shortcut_bn = None
         if not self.trainable:
             self.trainable = False  # freeze the parts too, as Keras

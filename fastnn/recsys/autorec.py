@@ -52,10 +52,12 @@ from .. import initializers
 from .. import optimizers as optimizers_mod
 from ..backend import get_backend, get_instance
 from ..backend.ops import ACTIVATIONS, CSR
-from ..callbacks import EarlyStopping
+from ..callbacks import Callback, EarlyStopping
 from ..layers import Dense
 from ..random import set_seed
 from .._registry import serialize
+from .._types import (Any, ArrayIn, BackendLike, Dict, DTypeLike, List, Optional, PathIn,
+                      Sequence, Tuple, Union)
 from ..training import TrainingLoop
 from ..saving import AUTOREC_FORMAT, AUTOREC_VERSION, Archive, ModelFileError, write_archive
 from . import sparse_ops
@@ -64,6 +66,10 @@ from .layerwise import _LayerwiseStep
 from .lbfgs import _LbfgsFit
 from .minibatch import _MinibatchFit
 from .fit_callbacks import _FitCallbacks
+
+# What fit and evaluate take: Ratings or a users x items scipy.sparse matrix
+# (SciPy ships no type stubs: mypy reads the second as Any).
+RatingsIn = Union[Ratings, scipy.sparse.spmatrix]
 
 
 def _is_int(x):
@@ -144,13 +150,16 @@ class AutoRec(_LayerwiseStep, _LbfgsFit, _MinibatchFit, _FitCallbacks):
     keep a fitted model in one file.
     """
 
-    def __init__(self, hidden=500, variant="item", lam=1.0, activation="sigmoid",
-                 optimizer="adam", learning_rate=1e-3, batch_size=256, input_dropout=0.0,
-                 lr_decay=None, lr_decay_patience=5, clip=True, dtype="float32", seed=0,
-                 backend=None):
+    def __init__(self, hidden: Union[int, Sequence[int]] = 500, variant: str = "item",
+                 lam: float = 1.0, activation: str = "sigmoid",
+                 optimizer: Union[str, optimizers_mod.Optimizer] = "adam",
+                 learning_rate: float = 1e-3, batch_size: int = 256, input_dropout: float = 0.0,
+                 lr_decay: Optional[float] = None, lr_decay_patience: int = 5, clip: bool = True,
+                 dtype: DTypeLike = "float32", seed: Optional[int] = 0,
+                 backend: Optional[BackendLike] = None) -> None:
         if variant not in ("item", "user"):
             raise ValueError(f"variant must be 'item' or 'user', got {variant!r}")
-        sizes = [hidden] if _is_int(hidden) else hidden
+        sizes: Any = [hidden] if _is_int(hidden) else hidden  # user input, checked next
         if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__") \
                 or not list(sizes) or not all(_is_int(h) and h >= 1 for h in sizes):
             raise ValueError(f"hidden must be a positive integer or a sequence of them, e.g. "
@@ -188,14 +197,14 @@ class AutoRec(_LayerwiseStep, _LbfgsFit, _MinibatchFit, _FitCallbacks):
         self.batch_size, self.input_dropout = int(batch_size), float(input_dropout)
         self.lr_decay = None if lr_decay is None else float(lr_decay)
         self.lr_decay_patience = int(lr_decay_patience)
-        self.lr_drops = []
+        self.lr_drops: List[int] = []
         self.clip, self.dtype = bool(clip), numpy.dtype(dtype)
         self.seed = None if seed is None else int(seed)
         # The backend to compute on (a name or an Ops; None: the one active at
         # fit). Looked up now, so that an unavailable one ("cupy" without
         # CuPy or a GPU) fails here, saying why. Not a setting: not saved.
         self.backend = None if backend is None else get_instance(backend)
-        self.history = {}
+        self.history: Dict[str, List[float]] = {}
         self.stop_training = False
         self.optimizer = None
         self.built = False
@@ -284,8 +293,10 @@ class AutoRec(_LayerwiseStep, _LbfgsFit, _MinibatchFit, _FitCallbacks):
             p[...] = self.ops.asarray(w, dtype=p.dtype)
 
     # ------------------------------------------------------------------- fit
-    def fit(self, train, validation=None, epochs=100, patience=10, verbose=1, callbacks=None,
-            max_iter=None, lr_drops=None):
+    def fit(self, train: RatingsIn, validation: Optional[RatingsIn] = None, epochs: int = 100,
+            patience: int = 10, verbose: int = 1, callbacks: Optional[Sequence[Callback]] = None,
+            max_iter: Optional[int] = None,
+            lr_drops: Optional[Sequence[int]] = None) -> Dict[str, List[float]]:
         """Train on ``train`` (Ratings or a users x items sparse matrix);
         with ``validation``, early-stop on validation RMSE (restoring the best
         weights) after ``patience`` epochs without improvement. Returns the
@@ -432,7 +443,8 @@ class AutoRec(_LayerwiseStep, _LbfgsFit, _MinibatchFit, _FitCallbacks):
         if not self.built or not hasattr(self, "_train_X"):
             raise RuntimeError("this AutoRec is not fitted yet; call fit(train) first")
 
-    def predict(self, users, items, _train=None):
+    def predict(self, users: ArrayIn, items: ArrayIn,
+                _train: Optional[scipy.sparse.csr_matrix] = None) -> numpy.ndarray:
         """Predicted ratings for the (user index, item index) pairs, a host
         float64 array: computed on the model's backend and fetched once (the
         fallback means and the clipping are host work on host data).
@@ -493,7 +505,8 @@ class AutoRec(_LayerwiseStep, _LbfgsFit, _MinibatchFit, _FitCallbacks):
             out[cold] = fill
         return out
 
-    def evaluate(self, test, _train=None):
+    def evaluate(self, test: RatingsIn,
+                 _train: Optional[scipy.sparse.csr_matrix] = None) -> Tuple[float, float]:
         """(RMSE, MAE) over the ratings of ``test`` (same shape as train).
 
         Parameters
@@ -515,7 +528,7 @@ class AutoRec(_LayerwiseStep, _LbfgsFit, _MinibatchFit, _FitCallbacks):
         err = pred - m.data.astype(numpy.float64)
         return float(numpy.sqrt(numpy.mean(err ** 2))), float(numpy.mean(numpy.abs(err)))
 
-    def score_matrix(self, users=None):
+    def score_matrix(self, users: Optional[ArrayIn] = None) -> numpy.ndarray:
         """Dense predicted scores (users x items) for ranking metrics.
 
         Parameters
@@ -552,7 +565,8 @@ class AutoRec(_LayerwiseStep, _LbfgsFit, _MinibatchFit, _FitCallbacks):
         return ops.to_numpy(scores.astype(numpy.float64))
 
     # ------------------------------------------------------------- recommend
-    def recommend(self, users, k=10, exclude_train=True):
+    def recommend(self, users: Union[int, ArrayIn], k: int = 10,
+                  exclude_train: bool = True) -> Tuple[numpy.ndarray, numpy.ndarray]:
         """The top-``k`` items of each user index in ``users``, best first:
         ``(items, scores)``, int64 and float64 arrays of shape (len(users), k),
         or (k,) for a single user index. Raw ids: ``self.item_ids[items]``.
@@ -611,7 +625,7 @@ class AutoRec(_LayerwiseStep, _LbfgsFit, _MinibatchFit, _FitCallbacks):
         return (items_out[0], scores_out[0]) if single else (items_out, scores_out)
 
     # ------------------------------------------------------------ save, load
-    def save(self, path):
+    def save(self, path: PathIn) -> None:
         """Write this fitted model to one file: its settings, weights, the
         training ratings its predictions are encoded from, the fallback means,
         the id maps, the history and the optimizer's state (so that ``fit``
@@ -659,7 +673,7 @@ class AutoRec(_LayerwiseStep, _LbfgsFit, _MinibatchFit, _FitCallbacks):
         write_archive(path, config, arrays)
 
     @classmethod
-    def load(cls, path, backend=None):
+    def load(cls, path: PathIn, backend: Optional[BackendLike] = None) -> "AutoRec":
         """An AutoRec saved by ``save``, ready to predict, recommend or go on
         training. A missing, truncated or inconsistent file raises
         ``fastnn.saving.ModelFileError`` (a ValueError) naming the file and

@@ -40,7 +40,7 @@ import re
 import numpy
 import scipy.sparse
 
-from .._types import Any, ArrayIn, Optional, Tuple
+from .._types import Any, ArrayIn, Dict, Optional, Tuple
 
 FORMATS = ("movielens", "dat", "csv", "inter")
 
@@ -78,8 +78,9 @@ class Ratings:
     (2, 2)
     """
 
-    def __init__(self, matrix, user_ids, item_ids, rating_range=None, timestamps=None,
-                 source=None):
+    def __init__(self, matrix: Any, user_ids: ArrayIn, item_ids: ArrayIn,
+                 rating_range: Optional[Tuple[float, float]] = None,
+                 timestamps: Optional[ArrayIn] = None, source: Optional[str] = None) -> None:
         matrix = scipy.sparse.csr_matrix(matrix, dtype=numpy.float32)
         if not matrix.has_sorted_indices:
             raise ValueError("Ratings.matrix must have sorted indices; build it with "
@@ -106,14 +107,17 @@ class Ratings:
         self.timestamps = timestamps
         self.rating_range = (float(rating_range[0]), float(rating_range[1]))
         self.source = source
-        self._user_index = None
-        self._item_index = None
+        self._user_index: Optional[Dict[Any, int]] = None
+        self._item_index: Optional[Dict[Any, int]] = None
 
     # ------------------------------------------------------------ construction
     @classmethod
-    def from_triples(cls, users, items, ratings, timestamps=None, rating_range=None,
-                     duplicates="last", user_ids=None, item_ids=None, source=None,
-                     line_numbers=None):
+    def from_triples(cls, users: ArrayIn, items: ArrayIn, ratings: ArrayIn,
+                     timestamps: Optional[ArrayIn] = None,
+                     rating_range: Optional[Tuple[float, float]] = None, duplicates: str = "last",
+                     user_ids: Optional[ArrayIn] = None, item_ids: Optional[ArrayIn] = None,
+                     source: Optional[str] = None,
+                     line_numbers: Optional[ArrayIn] = None) -> "Ratings":
         """Build from parallel arrays of raw user ids, raw item ids and ratings.
 
         ``user_ids``/``item_ids`` (raw ids, index order) fix the id maps, e.g. to
@@ -210,7 +214,7 @@ class Ratings:
         ts = None if timestamps is None else numpy.asarray(timestamps)[keep]
         return cls(matrix, user_ids, item_ids, rating_range, ts, source)
 
-    def with_matrix(self, matrix, timestamps=None):
+    def with_matrix(self, matrix: Any, timestamps: Optional[ArrayIn] = None) -> "Ratings":
         """A Ratings sharing this one's id maps and range, over another matrix of
         the same shape (e.g. a train or test part).
 
@@ -230,7 +234,7 @@ class Ratings:
         return Ratings(matrix, self.user_ids, self.item_ids, self.rating_range, timestamps,
                        self.source)
 
-    def subset(self, mask):
+    def subset(self, mask: ArrayIn) -> "Ratings":
         """The ratings whose entry in ``mask`` (length nnz, CSR order) is true,
         with the same shape and id maps.
 
@@ -257,46 +261,46 @@ class Ratings:
 
     # --------------------------------------------------------------- queries
     @property
-    def shape(self):
+    def shape(self) -> Tuple[int, int]:
         """``(n_users, n_items)``."""
         return self.matrix.shape
 
     @property
-    def n_users(self):
+    def n_users(self) -> int:
         """The number of users (rows)."""
         return self.matrix.shape[0]
 
     @property
-    def n_items(self):
+    def n_items(self) -> int:
         """The number of items (columns)."""
         return self.matrix.shape[1]
 
     @property
-    def nnz(self):
+    def nnz(self) -> int:
         """The number of ratings."""
         return self.matrix.nnz
 
     @property
-    def user_index(self):
+    def user_index(self) -> Dict[Any, int]:
         """dict raw user id -> row index."""
         if self._user_index is None:
             self._user_index = {k: i for i, k in enumerate(self.user_ids.tolist())}
         return self._user_index
 
     @property
-    def item_index(self):
+    def item_index(self) -> Dict[Any, int]:
         """dict raw item id -> column index."""
         if self._item_index is None:
             self._item_index = {k: i for i, k in enumerate(self.item_ids.tolist())}
         return self._item_index
 
-    def item_matrix(self):
+    def item_matrix(self) -> scipy.sparse.csr_matrix:
         """Items x users CSR (float32, sorted): the samples of I-AutoRec."""
         t = self.matrix.T.tocsr()
         t.sort_indices()
         return t
 
-    def to_triples(self):
+    def to_triples(self) -> Tuple[numpy.ndarray, numpy.ndarray, numpy.ndarray]:
         """``(user_index, item_index, rating)`` arrays in CSR order."""
         m = self.matrix
         return (numpy.repeat(numpy.arange(self.n_users), numpy.diff(m.indptr)),

@@ -15,7 +15,8 @@ import zipfile
 from typing import NamedTuple
 
 from ..datasets.download import DownloadError, RemoteFile, data_home, fetch
-from .data import load_ratings
+from .._types import Any, Optional, PathIn
+from .data import Ratings, load_ratings
 
 __all__ = ["MOVIELENS", "load_movielens", "fetch_movielens"]
 
@@ -140,8 +141,9 @@ def _extract_member(archive, member, target):
         raise DownloadError(f"{archive}: not a readable zip archive ({e})") from None
 
 
-def load_movielens(name="ml-100k", data_dir=None, url=None, download=True, verbose=1,
-                   **kwargs):
+def load_movielens(name: str = "ml-100k", data_dir: Optional[PathIn] = None,
+                   url: Optional[str] = None, download: bool = True, verbose: int = 1,
+                   **kwargs: Any) -> Ratings:
     """Load a MovieLens ratings set by name, downloading it on first use.
 
     Parameters

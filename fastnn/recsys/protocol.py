@@ -13,7 +13,9 @@ import time
 
 import numpy
 
+from .._types import Any, Callable, Dict, DTypeLike, List, Optional, Sequence, Tuple, Union
 from .autorec import AutoRec
+from .data import Ratings
 from .metrics import ranking_metrics
 from .splits import random_split, validation_split
 
@@ -51,12 +53,17 @@ def _mean_std(values):
     return {"mean": float(a.mean()), "std": float(a.std(ddof=1)) if a.size > 1 else 0.0}
 
 
-def evaluate_autorec(ratings, seeds=(0, 1, 2, 3, 4), test_frac=0.1, val_frac=0.1,
-                     lams=DEFAULT_LAMS, optimizer="adam", epochs=300, patience=25,
-                     variant="item", hidden=500, refit=True, learning_rate=LEARNING_RATE,
-                     batch_size=256, input_dropout=0.5, lr_decay=LR_DECAY,
-                     lr_decay_patience=LR_DECAY_PATIENCE, dtype="float32", k=10,
-                     threshold=4.0, n_models=1, log=None, keep_models=False):
+def evaluate_autorec(ratings: Ratings, seeds: Sequence[int] = (0, 1, 2, 3, 4),
+                     test_frac: float = 0.1, val_frac: float = 0.1,
+                     lams: Union[float, Sequence[float]] = DEFAULT_LAMS, optimizer: str = "adam",
+                     epochs: int = 300, patience: int = 25, variant: str = "item",
+                     hidden: Union[int, Sequence[int]] = 500, refit: bool = True,
+                     learning_rate: float = LEARNING_RATE, batch_size: int = 256,
+                     input_dropout: float = 0.5, lr_decay: Optional[float] = LR_DECAY,
+                     lr_decay_patience: int = LR_DECAY_PATIENCE, dtype: DTypeLike = "float32",
+                     k: int = 10, threshold: float = 4.0, n_models: int = 1,
+                     log: Optional[Callable[[str], Any]] = None,
+                     keep_models: bool = False) -> Dict[str, Any]:
     """Run the AutoRec protocol on ``ratings`` (a ``Ratings``) for each seed.
 
     Per seed ``s``:
@@ -161,10 +168,10 @@ def evaluate_autorec(ratings, seeds=(0, 1, 2, 3, 4), test_frac=0.1, val_frac=0.1
     if optimizer == "lbfgs":
         lr_decay = None  # no learning rate to decay
     say = log or (lambda line: None)
-    model_kwargs = dict(hidden=hidden, variant=variant, optimizer=optimizer,
-                        learning_rate=learning_rate, batch_size=batch_size,
-                        input_dropout=input_dropout, lr_decay=lr_decay,
-                        lr_decay_patience=lr_decay_patience, dtype=dtype)
+    model_kwargs: Dict[str, Any] = dict(hidden=hidden, variant=variant, optimizer=optimizer,
+                                        learning_rate=learning_rate, batch_size=batch_size,
+                                        input_dropout=input_dropout, lr_decay=lr_decay,
+                                        lr_decay_patience=lr_decay_patience, dtype=dtype)
     AutoRec(lam=1.0, **model_kwargs)  # bad model settings fail here, before any training
     protocol = {
         "data": getattr(ratings, "source", None),
@@ -205,11 +212,12 @@ def evaluate_autorec(ratings, seeds=(0, 1, 2, 3, 4), test_frac=0.1, val_frac=0.1
                     f"ratings, test_frac={test_frac}, val_frac={val_frac}); the protocol "
                     "needs at least one rating in each of fit, validation and test: use "
                     "more ratings or larger fractions")
-        selection = []
-        best_model = None
+        selection: List[Dict[str, Any]] = []
+        best_model: Optional[Tuple[float, AutoRec]] = None
         for lam in lams:
             t1 = time.perf_counter()
-            model = AutoRec(lam=lam, seed=seed, **model_kwargs)
+            # Any: after selection, also an _Average of refitted models.
+            model: Any = AutoRec(lam=lam, seed=seed, **model_kwargs)
             history = model.fit(fit_part, validation=val, epochs=epochs, patience=patience,
                                 verbose=0)
             val_curve = [float(v) for v in history["val_rmse"]]
@@ -237,6 +245,7 @@ def evaluate_autorec(ratings, seeds=(0, 1, 2, 3, 4), test_frac=0.1, val_frac=0.1
                                 lr_drops=refit_drops if lr_decay is not None else None)
             model = members[0] if n_models == 1 else _Average(members)
         else:
+            assert best_model is not None  # for mypy: lams is not empty
             model = best_model[1]
         test_rmse, test_mae = model.evaluate(test)
         ranking = ranking_metrics(model.score_matrix, train, test, k=k, threshold=threshold)

@@ -79,6 +79,7 @@ def leave_k_out(ratings: Ratings, k: int = 1, seed: int = 0, by: str = "random",
     counts = numpy.diff(indptr)
     rows = numpy.repeat(numpy.arange(ratings.n_users), counts)
     if by == "time":
+        assert ratings.timestamps is not None  # for mypy: checked above
         key = ratings.timestamps.astype(numpy.float64)
     else:
         key = _rng(seed).random(ratings.nnz)
