@@ -19,6 +19,8 @@ from cython.parallel cimport prange, threadid
 from libc.string cimport memset
 from libc.stdint cimport int32_t, int64_t
 include "common/threads.pxi"
+cdef extern from "common/threads.h" nogil:
+    double FASTNN_PARALLEL_MIN_WORK
 
 # The C row loops, the fused index type, the chunk sizes, the inline row helpers.
 from sparse_rows cimport *
@@ -610,10 +612,18 @@ def autorec_adam_step(indptr, indices, target, W, b, Vt, c, mW, vW, mb, vb, mVt,
     tick("encoder SpMM + bias + activation")
     # Decoder sweep over output units in blocks balanced by work: a unit costs its
     # Adam row (about two entries' work) plus its entries.
-    nt = fastnn_threads_for((t_indptr[m_out] + 4.0 * m_out) * k)
+    work = (t_indptr[m_out] + 4.0 * m_out) * k
+    nt = fastnn_threads_for(work)
     # Two blocks per thread (dynamically scheduled) when parallel: on a shared
-    # machine a preempted thread then delays half as much work.
-    nb = int(n_blocks) if n_blocks is not None else (1 if nt == 1 else 2 * nt)
+    # machine a preempted thread then delays half as much work. The count comes
+    # from the thread cap (set_num_threads), not from the threads this call gets
+    # now: those follow the machine's load, and dH's bits follow the block count,
+    # so a rerun under other load must not change it.
+    if n_blocks is not None:
+        nb = int(n_blocks)
+    else:
+        cap = _fastnn_thread_policy.get_num_threads()
+        nb = 1 if (cap <= 1 or work < FASTNN_PARALLEL_MIN_WORK) else 2 * cap
     nb = max(1, min(nb, m_out))
     cost = np.cumsum(np.diff(t_indptr).astype(np.float64) + 2.0)
     bounds = np.empty(nb + 1, np.int64)

@@ -145,6 +145,35 @@ def test_autorec_adam_step_deterministic(sweep, n_blocks):
             np.testing.assert_array_equal(state[name][1], outs[0][2][name][1])
 
 
+def test_outputs_sweep_bits_do_not_follow_the_machine_load():
+    """The default block count of the "outputs" sweep (dH's summation order)
+    follows the thread cap, not the threads a call gets now: those drop while
+    other processes keep the CPUs busy, and a rerun under other load must give
+    the same bits. Simulated here by holding the live count at 1 (the sampler
+    kept from running) against the full cap, on a step above the parallel
+    threshold."""
+    import fastnn
+    from fastnn import threads
+    base = _step_problem(300, 400, 64, np.float32, np.int32, 11)
+    state, cap = threads._state, fastnn.get_num_threads()
+    saved = (state.now, state.sampling)
+    fastnn.set_num_threads(2)
+    outs = []
+    try:
+        for live in (2, 1):
+            state.now, state.sampling = live, 1   # sampling=1: no re-sample mid-test
+            indptr, indices, data, A, params, st = base[:4] + _copy(*base[4:])
+            loss = _kernel_step(indptr, indices, data, params, st, 1, 0.01, "sigmoid",
+                                sweep="outputs")
+            outs.append((loss, params))
+    finally:
+        fastnn.set_num_threads(cap)
+        state.now, state.sampling = saved[0], 0
+    assert outs[0][0] == outs[1][0]
+    for name in outs[0][1]:
+        np.testing.assert_array_equal(outs[0][1][name], outs[1][1][name])
+
+
 @pytest.mark.parametrize("index", INDEX)
 @pytest.mark.parametrize("dtype", FLOAT)
 @pytest.mark.parametrize("n,m,k,rows", [(200, 150, 64, 1), (200, 150, 64, 37),
