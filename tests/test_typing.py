@@ -6,6 +6,7 @@ checkout) with the ``[tool.mypy]`` settings of the repository's pyproject.toml.
 """
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,8 +24,13 @@ PYPROJECT = Path(__file__).resolve().parents[1] / "pyproject.toml"
                     reason="mypy is not installed (it is in the test extra: "
                            "pip install '.[test]')")
 def test_mypy_passes_on_the_package(tmp_path):
-    package = Path(fastnn.__file__).resolve().parent
-    env = {k: v for k, v in os.environ.items() if k != "MYPYPATH"}
+    # A copy of the package in a folder of its own: checked in place inside
+    # site-packages (an installed copy, as in CI), mypy would take the other
+    # top-level modules there (mypy_extensions.py) for sources of ours.
+    package = tmp_path / "src" / "fastnn"
+    shutil.copytree(Path(fastnn.__file__).resolve().parent, package,
+                    ignore=shutil.ignore_patterns("__pycache__", "*.so", "*.c"))
+    env = {k: v for k, v in os.environ.items() if k not in ("MYPYPATH", "PYTHONPATH")}
     result = subprocess.run(
         [sys.executable, "-m", "mypy", "--config-file", str(PYPROJECT),
          "--cache-dir", str(tmp_path / "mypy_cache"), str(package)],

@@ -13,9 +13,13 @@ Usage: python tools/cuda_elementwise_source.py OUT.cu
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from fastnn.backend.cupy_ops import ELEMENTWISE  # noqa: E402  (does not import CuPy)
+try:  # the fastnn Python finds (an installed one, or PYTHONPATH's); does not import CuPy
+    from fastnn.backend.cupy_ops import ELEMENTWISE
+except ImportError:  # none: this checkout, built in place
+    for name in [m for m in sys.modules if m == "fastnn" or m.startswith("fastnn.")]:
+        del sys.modules[name]
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from fastnn.backend.cupy_ops import ELEMENTWISE
 
 _TYPES = {"float64": "double", "float32": "float", "int32": "int", "int64": "long long"}
 

@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import types
 
 import numpy
@@ -33,10 +34,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def _run_python(code, extra_path=()):
+    # The fastnn these tests import (an installed copy in CI, the checkout built
+    # in place here), run from a neutral folder: from the checkout's root, ``-c``
+    # would put its uncompiled sources first on sys.path.
+    here = os.path.dirname(os.path.dirname(os.path.abspath(fastnn.__file__)))
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([ROOT, *extra_path, env.get("PYTHONPATH", "")])
+    env["PYTHONPATH"] = os.pathsep.join([here, *extra_path, env.get("PYTHONPATH", "")])
     return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                          timeout=120)
+                          cwd=tempfile.gettempdir(), timeout=120)
 
 
 # ------------------------------------------------------------ registry, import
