@@ -3,7 +3,9 @@
 Every ``csrc/<name>.pyx`` becomes ``fastnn._C.<name>``. The build is portable by
 default; ``FASTNN_NATIVE=1`` adds ``-march=native`` for the local CPU;
 ``FASTNN_SANITIZE=1`` builds with AddressSanitizer and UndefinedBehaviorSanitizer
-(a test build: see tools/sanitize.sh for how it is run).
+(a test build: see tools/sanitize.sh for how it is run). ``FASTNN_ONLY=conv,pool``
+builds only the named modules (a developer's shortcut: a change to a shared header
+otherwise rebuilds every module).
 OpenMP is used when the compiler accepts ``-fopenmp``; without it the kernels
 still build and run single-threaded (``FASTNN_NO_OPENMP=1`` forces that).
 """
@@ -66,8 +68,11 @@ def extensions():
     # change to one rebuilds every module, which is rare and cheap beside a stale .so.
     shared += sorted(glob.glob(os.path.join("csrc", "*.h")))
     exts = []
+    only = {n.strip() for n in os.environ.get("FASTNN_ONLY", "").split(",") if n.strip()}
     for pyx in sorted(glob.glob(os.path.join("csrc", "*.pyx"))):
         name = os.path.splitext(os.path.basename(pyx))[0]
+        if only and name not in only:
+            continue
         exts.append(Extension(
             "fastnn._C." + name, [pyx],
             include_dirs=[numpy.get_include(), "csrc", common],
