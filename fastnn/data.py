@@ -214,7 +214,8 @@ class BatchSource:
     steps : int, optional
         Batches per epoch (default: all of a Sequence; a generator until it ends).
     shuffle : bool
-        Visit a Sequence's batches in a new random order each epoch.
+        Visit a Sequence's batches in a new random order each pass over it (each
+        epoch when an epoch is the whole Sequence).
     caller : str
         ``"fit"``, ``"evaluate"`` or ``"predict"``, as messages name it.
     steps_name : str

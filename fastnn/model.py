@@ -433,7 +433,8 @@ class Model(_ModelGraph, _ModelInputs, _ModelBatches):
             ``(x_val, y_val)`` or ``(x_val, y_val, sample_weight)``, or a
             source of batches, evaluated after each epoch (``val_`` logs).
         shuffle : bool, default True
-            Shuffle the samples (arrays) or the batch order (a Sequence) each epoch.
+            Shuffle the samples (arrays) each epoch, or a Sequence's batch order each
+            pass over it (each epoch unless ``steps_per_epoch`` is shorter than it).
         class_weight : dict, optional
             ``{class index: weight}`` multiplying the loss of each sample of
             that class (models with one output).
