@@ -11,6 +11,12 @@ pass for the gate derivatives and one GEMM for the gradient reaching
 (``dR += H_prev^T @ dGates``, k = T * N), not T small ones. Shapes and
 semantics match ``Ops.rnn_forward`` / ``Ops.rnn_backward``. No layer logic
 here (go_backwards and dropout masks are the layer's), no hot Python loop.
+
+Two paths for the per-step products: up to FUSED_MAX_UNITS units ("fused",
+recurrent_gemm.h) the cells' own microkernel over R packed once per call, the
+gate passes fused per row block, dR accumulated per step, one thread team per
+sequence; above, with recurrent dropout, and for the GRU's first form, the
+OpenBLAS GEMMs described above (``set_recurrence_path`` forces either).
 """
 from cython cimport floating
 from cython.parallel cimport prange
@@ -187,6 +193,47 @@ def small_gemm(a, b, out=None, bint add=False):
         _small_gemm_typed[float](a, packed, out, add)
     else:
         _small_gemm_typed[double](a, packed, out, add)
+    return out
+
+
+def pack_panels(b):
+    """``b`` (K, W) packed as the microkernel reads it (panels of 16 float32 or
+    8 float64 columns, zero-padded), for ``small_gemm_packed`` (benchmarks:
+    bench/rnn_gemm_floor.py times the products without the packing, as the
+    cells pack R once per call)."""
+    check_float("b", b)
+    check_ndim("b", b, 2)
+    b = numpy.ascontiguousarray(b)
+    return _pack(b, b.shape[0], b.shape[1], b.shape[1], 1)
+
+
+def small_gemm_packed(a, packed, Py_ssize_t width, out):
+    """``out = a @ b`` for ``packed = pack_panels(b)``, ``b`` (K, width)."""
+    check_float("a", a)
+    check_ndim("a", a, 2)
+    check_float("packed", packed, a)
+    check_ndim("packed", packed, 1)
+    check_float("out", out, a)
+    check_c_contiguous("out", out, writeable=True)
+    cdef Py_ssize_t M = a.shape[0], K = a.shape[1]
+    cdef Py_ssize_t NR = FASTNN_RG_NR_f32 if a.dtype == numpy.float32 else FASTNN_RG_NR_f64
+    if out.shape != (M, width) or packed.shape[0] != max((width + NR - 1) // NR * K * NR, 1):
+        raise ValueError(f"small_gemm_packed: a {a.shape}, packed {packed.shape}, out "
+                         f"{out.shape}; expected out ({M}, {width}) and packed "
+                         f"({(width + NR - 1) // NR * K * NR},) from pack_panels of ({K}, "
+                         f"{width})")
+    check_disjoint("out", out, {"a": a, "packed": packed})
+    a = numpy.ascontiguousarray(a)
+    packed = numpy.ascontiguousarray(packed)
+    if M == 0 or width == 0:
+        return out
+    if K == 0:
+        out[...] = 0
+        return out
+    if a.dtype == numpy.float32:
+        _small_gemm_typed[float](a, packed, out, False)
+    else:
+        _small_gemm_typed[double](a, packed, out, False)
     return out
 
 

@@ -61,6 +61,21 @@ def test_small_gemm_matches_numpy_at_the_tile_edges(dtype, M, Kd, W, add, rng):
     assert_close(got, want.astype(dtype), tol=tol)
 
 
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+def test_prepacked_small_gemm_matches_numpy(dtype, rng):
+    a = rng.standard_normal((13, 33)).astype(dtype)
+    b = rng.standard_normal((33, 17)).astype(dtype)
+    packed = K.pack_panels(b)
+    out = numpy.full((13, 17), numpy.nan, dtype)
+    assert K.small_gemm_packed(a, packed, 17, out) is out
+    assert_close(out, (a.astype(numpy.float64) @ b).astype(dtype),
+                 tol=1e-5 if dtype == numpy.float32 else 1e-13)
+    with pytest.raises(ValueError, match="small_gemm_packed: a"):
+        K.small_gemm_packed(a, packed, 16, out)       # packed for another width
+    with pytest.raises(ValueError, match="small_gemm_packed: a"):
+        K.small_gemm_packed(a[:, :32], packed, 17, out)
+
+
 def test_small_gemm_strided_and_empty_operands(rng):
     a = rng.standard_normal((9, 20))[:, ::2]   # not contiguous: copied
     b = rng.standard_normal((10, 19))
