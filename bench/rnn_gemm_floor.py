@@ -14,6 +14,12 @@ gates of U units, T steps of N rows, F features:
 fastnn's / PyTorch's time cannot go below products / PyTorch's whole time
 with this scheme, whatever the fused passes and memory cost.
 
+The second column ("cells' microkernel") is the floor of the fused path
+(csrc/recurrent_gemm.h) that the cells take at these sizes: the T recurrent
+products and their T gradients on the cells' microkernel over R (and R^T)
+packed once, dR accumulated per step (its step operand packed each step, as
+the kernel does), the three input-side products still through OpenBLAS.
+
     PYTHONPATH=$PWD python bench/rnn_gemm_floor.py [ROUNDS]
 """
 import os
@@ -57,6 +63,37 @@ def products(G, reps):
     return (time.process_time() - t0) / reps
 
 
+def products_fused(G, reps):
+    from fastnn._C import blas, recurrent
+    rng = numpy.random.default_rng(0)
+    f = numpy.float32
+    x = rng.standard_normal((T * N, F)).astype(f)
+    W = rng.standard_normal((F, G * U)).astype(f)
+    R = rng.standard_normal((U, G * U)).astype(f)
+    h = rng.standard_normal((N, U)).astype(f)
+    d = rng.standard_normal((T * N, G * U)).astype(f)
+    HT = rng.standard_normal((T, U, N)).astype(f)   # the kernel reads H_t transposed in place
+    out_g = numpy.empty((N, G * U), f)
+    out_h = numpy.empty((N, U), f)
+    xp = numpy.empty((T * N, G * U), f)
+    dR = numpy.zeros((U, G * U), f)
+    dW = numpy.empty((F, G * U), f)
+    dx = numpy.empty((T * N, F), f)
+    t0 = time.process_time()
+    for _ in range(reps):
+        blas.gemm(x, W, out=xp)
+        Rp = recurrent.pack_panels(R)
+        for t in range(T):
+            recurrent.small_gemm_packed(h, Rp, G * U, out_g)
+        RTp = recurrent.pack_panels(numpy.ascontiguousarray(R.T))
+        for t in range(T):
+            recurrent.small_gemm_packed(d[t * N:(t + 1) * N], RTp, U, out_h)
+            recurrent.small_gemm(HT[t], d[t * N:(t + 1) * N], out=dR, add=True)
+        blas.gemm(x, d, trans_a=True, out=dW)
+        blas.gemm(d, W, trans_b=True, out=dx)
+    return (time.process_time() - t0) / reps
+
+
 def main(rounds=5):
     import fastnn
     fastnn.set_num_threads(1)
@@ -74,12 +111,15 @@ def main(rounds=5):
                              stdout=subprocess.PIPE, text=True, env=env)
     assert torch.stdout.readline().strip() == "ready"
     mine = {k: [] for k in GATES}
+    fused = {k: [] for k in GATES}
     theirs = {k: [] for k in GATES}
     for k, G in GATES.items():
         products(G, 1)
+        products_fused(G, 1)
     for _ in range(rounds):
         for k, G in GATES.items():
             mine[k].append(products(G, 3))
+            fused[k].append(products_fused(G, 3))
             torch.stdin.write(f"{k} 3\n")
             torch.stdin.flush()
             theirs[k].append(float(torch.stdout.readline()))
@@ -88,8 +128,10 @@ def main(rounds=5):
     print(f"{rounds} rounds x 3 calls, CPU ms, one thread each")
     for k in GATES:
         g, p = statistics.median(mine[k]), statistics.median(theirs[k])
-        print(f"{k:10s} products alone {g * 1e3:7.2f}  PyTorch fwd+bwd {p * 1e3:7.2f}  "
-              f"floor of fastnn/PyTorch {g / p:.2f}")
+        q = statistics.median(fused[k])
+        print(f"{k:10s} products alone: OpenBLAS {g * 1e3:7.2f}, cells' microkernel "
+              f"{q * 1e3:7.2f}  PyTorch fwd+bwd {p * 1e3:7.2f}  floor of fastnn/PyTorch "
+              f"{g / p:.2f}, fused path {q / p:.2f}")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,12 @@ pass for the gate derivatives and one GEMM for the gradient reaching
 (``dR += H_prev^T @ dGates``, k = T * N), not T small ones. Shapes and
 semantics match ``Ops.rnn_forward`` / ``Ops.rnn_backward``. No layer logic
 here (go_backwards and dropout masks are the layer's), no hot Python loop.
+
+Two paths for the per-step products: up to FUSED_MAX_UNITS units ("fused",
+recurrent_gemm.h) the cells' own microkernel over R packed once per call, the
+gate passes fused per row block, dR accumulated per step, one thread team per
+sequence; above, with recurrent dropout, and for the GRU's first form, the
+OpenBLAS GEMMs described above (``set_recurrence_path`` forces either).
 """
 from cython cimport floating
 from cython.parallel cimport prange
@@ -58,6 +64,42 @@ cdef extern from "recurrent_rows.h" nogil:
     float fastnn_rnn_dact_f32(int act, float y)
     double fastnn_rnn_dact_f64(int act, double y)
 
+cdef extern from "recurrent_gemm.h" nogil:
+    enum:
+        FASTNN_RG_MR
+        FASTNN_RG_NR_f32
+        FASTNN_RG_NR_f64
+    void fastnn_rg_pack_f32(Py_ssize_t K, Py_ssize_t W, const float* src, Py_ssize_t sk,
+                            Py_ssize_t sj, float* dst)
+    void fastnn_rg_pack_f64(Py_ssize_t K, Py_ssize_t W, const double* src, Py_ssize_t sk,
+                            Py_ssize_t sj, double* dst)
+    void fastnn_rg_gemm_f32(Py_ssize_t M, Py_ssize_t W, Py_ssize_t K, const float* A,
+                            Py_ssize_t lda, const float* packed, float* C, Py_ssize_t ldc,
+                            int add)
+    void fastnn_rg_gemm_f64(Py_ssize_t M, Py_ssize_t W, Py_ssize_t K, const double* A,
+                            Py_ssize_t lda, const double* packed, double* C, Py_ssize_t ldc,
+                            int add)
+    void fastnn_rg_forward_f32(int nt, int cell, int act, int ract, Py_ssize_t T, Py_ssize_t N,
+                               Py_ssize_t U, const float* xproj, const float* Rp,
+                               const float* brec, const unsigned char* mask, float* Y, float* H,
+                               float* C, float* A, float* E, float* S, int inplace)
+    void fastnn_rg_forward_f64(int nt, int cell, int act, int ract, Py_ssize_t T, Py_ssize_t N,
+                               Py_ssize_t U, const double* xproj, const double* Rp,
+                               const double* brec, const unsigned char* mask, double* Y,
+                               double* H, double* C, double* A, double* E, double* S,
+                               int inplace)
+    void fastnn_rg_backward_f32(int nt, int cell, int act, int ract, Py_ssize_t T, Py_ssize_t N,
+                                Py_ssize_t U, const float* RTp, const unsigned char* mask,
+                                const float* H, const float* C, const float* A, const float* E,
+                                const float* dY, float* dX, float* DH, float* SI, float* dh,
+                                float* dc, float* dy, float* dR, float* Bpk)
+    void fastnn_rg_backward_f64(int nt, int cell, int act, int ract, Py_ssize_t T, Py_ssize_t N,
+                                Py_ssize_t U, const double* RTp, const unsigned char* mask,
+                                const double* H, const double* C, const double* A,
+                                const double* E, const double* dY, double* dX, double* DH,
+                                double* SI, double* dh, double* dc, double* dy, double* dR,
+                                double* Bpk)
+
 cnp.import_array()
 include "common/threads.pxi"
 
@@ -71,6 +113,168 @@ cdef enum:
     CELL_LSTM = 1
     CELL_GRU = 2
     CELL_GRU0 = 3   # the GRU's first form (reset_after=False)
+
+
+# Which per-step product the cells use (recurrent_gemm.h's own small GEMM over R
+# packed once per call, the "fused" path, or gemm_rm's OpenBLAS, the "blas"
+# path): chosen by size ("auto"), or forced (set_recurrence_path) so that tests
+# cover both. The first-form GRU and recurrent dropout always take the BLAS path
+# (their products are gate by gate).
+cdef int _PATH_AUTO = 0, _PATH_FUSED = 1, _PATH_BLAS = 2
+cdef int _path = _PATH_AUTO
+_PATHS = {"auto": _PATH_AUTO, "fused": _PATH_FUSED, "blas": _PATH_BLAS}
+#: "auto" takes the fused path while R's packed copy is at most this many bytes
+#: (L2-resident) and the units at most FUSED_MAX_UNITS (the microkernel does not
+#: block k = U): measured fwd+bwd, one thread, fused / BLAS time, batch 64: LSTM
+#: U = 128 0.94, 256 0.93, 384 1.00, 512 0.98, 1024 1.61; SimpleRNN 128 0.95,
+#: 256 0.96, 384 1.01, 512 1.04, 1024 1.18 (bench/RESULTS.md, recurrent section).
+FUSED_MAX_R_BYTES = 1 << 20
+FUSED_MAX_UNITS = 256
+
+
+def set_recurrence_path(path):
+    """Force the per-step product: "fused" (fastnn's own small GEMM, R packed
+    once, gate passes fused, one thread team per sequence), "blas" (OpenBLAS
+    per step) or "auto" (by size, the default). Returns the previous setting
+    (for tests and benchmarks; not thread-safe against running kernels)."""
+    global _path
+    if path not in _PATHS:
+        raise ValueError(f"set_recurrence_path: path {path!r}; expected one of {tuple(_PATHS)}")
+    old = next(k for k, v in _PATHS.items() if v == _path)
+    _path = _PATHS[path]
+    return old
+
+
+cdef bint _fused(int code, object rec_mask, Py_ssize_t U, Py_ssize_t G, Py_ssize_t itemsize):
+    if code == CELL_GRU0 or rec_mask is not None or _path == _PATH_BLAS:
+        return False
+    return _path == _PATH_FUSED or (U <= FUSED_MAX_UNITS
+                                    and G * U * U * itemsize <= FUSED_MAX_R_BYTES)
+
+
+def path_for(cell, Py_ssize_t units, dtype, bint rec_dropout=False, bint reset_after=True):
+    """The path ("fused" or "blas") rnn_forward/rnn_backward take now for
+    ``cell`` with ``units`` units of ``dtype`` (the decision they make)."""
+    cdef int code = _cell_code(cell, reset_after)
+    return "fused" if _fused(code, True if rec_dropout else None, units, CELL_GATES[cell],
+                             numpy.dtype(dtype).itemsize) else "blas"
+
+
+def small_gemm(a, b, out=None, bint add=False):
+    """``out (=|+=) a @ b`` through the cells' packed-panel microkernel (its
+    test entry; the cells call it from their own loops): ``a`` (M, K), ``b``
+    (K, W), same float dtype, ``out`` (M, W) C-contiguous or None."""
+    check_float("a", a)
+    check_float("b", b, a)
+    check_ndim("a", a, 2)
+    check_ndim("b", b, 2)
+    if a.shape[1] != b.shape[0]:
+        raise ValueError(f"small_gemm: a has shape {a.shape}, b {b.shape}; expected b "
+                         f"({a.shape[1]}, W)")
+    cdef Py_ssize_t M = a.shape[0], K = a.shape[1], W = b.shape[1]
+    a = numpy.ascontiguousarray(a)
+    b = numpy.ascontiguousarray(b)
+    if out is None:
+        out = numpy.zeros((M, W), a.dtype)
+    else:
+        check_float("out", out, a)
+        if out.shape != (M, W):
+            raise ValueError(f"small_gemm: out has shape {out.shape}; expected {(M, W)}")
+        check_c_contiguous("out", out, writeable=True)
+        check_disjoint("out", out, {"a": a, "b": b})
+    if M == 0 or W == 0:
+        return out
+    if K == 0:
+        if not add:
+            out[...] = 0
+        return out
+    packed = _pack(b, K, W, W, 1)
+    if a.dtype == numpy.float32:
+        _small_gemm_typed[float](a, packed, out, add)
+    else:
+        _small_gemm_typed[double](a, packed, out, add)
+    return out
+
+
+def pack_panels(b):
+    """``b`` (K, W) packed as the microkernel reads it (panels of 16 float32 or
+    8 float64 columns, zero-padded), for ``small_gemm_packed`` (benchmarks:
+    bench/rnn_gemm_floor.py times the products without the packing, as the
+    cells pack R once per call)."""
+    check_float("b", b)
+    check_ndim("b", b, 2)
+    b = numpy.ascontiguousarray(b)
+    return _pack(b, b.shape[0], b.shape[1], b.shape[1], 1)
+
+
+def small_gemm_packed(a, packed, Py_ssize_t width, out):
+    """``out = a @ b`` for ``packed = pack_panels(b)``, ``b`` (K, width)."""
+    check_float("a", a)
+    check_ndim("a", a, 2)
+    check_float("packed", packed, a)
+    check_ndim("packed", packed, 1)
+    check_float("out", out, a)
+    check_c_contiguous("out", out, writeable=True)
+    cdef Py_ssize_t M = a.shape[0], K = a.shape[1]
+    cdef Py_ssize_t NR = FASTNN_RG_NR_f32 if a.dtype == numpy.float32 else FASTNN_RG_NR_f64
+    if out.shape != (M, width) or packed.shape[0] != max((width + NR - 1) // NR * K * NR, 1):
+        raise ValueError(f"small_gemm_packed: a {a.shape}, packed {packed.shape}, out "
+                         f"{out.shape}; expected out ({M}, {width}) and packed "
+                         f"({(width + NR - 1) // NR * K * NR},) from pack_panels of ({K}, "
+                         f"{width})")
+    check_disjoint("out", out, {"a": a, "packed": packed})
+    a = numpy.ascontiguousarray(a)
+    packed = numpy.ascontiguousarray(packed)
+    if M == 0 or width == 0:
+        return out
+    if K == 0:
+        out[...] = 0
+        return out
+    if a.dtype == numpy.float32:
+        _small_gemm_typed[float](a, packed, out, False)
+    else:
+        _small_gemm_typed[double](a, packed, out, False)
+    return out
+
+
+cdef object _small_gemm_typed(const floating[:, ::1] a, const floating[::1] packed,
+                              floating[:, ::1] out, bint add):
+    with nogil:
+        if floating is float:
+            fastnn_rg_gemm_f32(a.shape[0], out.shape[1], a.shape[1], &a[0, 0], a.shape[1],
+                               &packed[0], &out[0, 0], out.shape[1], add)
+        else:
+            fastnn_rg_gemm_f64(a.shape[0], out.shape[1], a.shape[1], &a[0, 0], a.shape[1],
+                               &packed[0], &out[0, 0], out.shape[1], add)
+
+
+cdef object _pack(object src, Py_ssize_t K, Py_ssize_t W, Py_ssize_t sk, Py_ssize_t sj):
+    """The panels of B[k, j] = src.flat[k * sk + j * sj] (K x W), recurrent_gemm.h's
+    layout, as a new 1-D array."""
+    cdef Py_ssize_t NR = FASTNN_RG_NR_f32 if src.dtype == numpy.float32 else FASTNN_RG_NR_f64
+    cdef Py_ssize_t P = (W + NR - 1) // NR
+    dst = numpy.empty(max(P * K * NR, 1), src.dtype)
+    if src.dtype == numpy.float32:
+        _pack_typed[float](src.reshape(-1), K, W, sk, sj, dst)
+    else:
+        _pack_typed[double](src.reshape(-1), K, W, sk, sj, dst)
+    return dst
+
+
+cdef object _pack_typed(const floating[::1] src, Py_ssize_t K, Py_ssize_t W, Py_ssize_t sk,
+                        Py_ssize_t sj, floating[::1] dst):
+    if K == 0 or W == 0:
+        return
+    with nogil:
+        _pack_ptr(&src[0], K, W, sk, sj, &dst[0])
+
+
+cdef inline void _pack_ptr(const floating* src, Py_ssize_t K, Py_ssize_t W, Py_ssize_t sk,
+                           Py_ssize_t sj, floating* dst) noexcept nogil:
+    if floating is float:
+        fastnn_rg_pack_f32(K, W, src, sk, sj, dst)
+    else:
+        fastnn_rg_pack_f64(K, W, src, sk, sj, dst)
 
 
 cdef void _forward(int cell, int act, int ract, Py_ssize_t T, Py_ssize_t N, Py_ssize_t U,
@@ -611,6 +815,28 @@ cdef object _forward_typed(int code, int act, int ract, const floating[:, :, ::1
     if C is not None:
         Cv = C
         cp = &Cv[0, 0, 0]
+    cdef Py_ssize_t T = xproj.shape[0], N = xproj.shape[1], U = R.shape[0]
+    cdef Py_ssize_t GU = R.shape[1], G = GU // U, g, NR
+    cdef floating[::1] Rp
+    cdef int nt
+    if _fused(code, rec_mask, U, G, sizeof(floating)):
+        # Each gate's U x U block of R packed on its own, one after another.
+        NR = FASTNN_RG_NR_f32 if floating is float else FASTNN_RG_NR_f64
+        Rp = numpy.empty(G * ((U + NR - 1) // NR) * NR * U,
+                         numpy.float32 if floating is float else numpy.float64)
+        nt = fastnn_threads(<double>N * GU * U)
+        with nogil:
+            for g in range(G):
+                _pack_ptr(&R[0, 0] + g * U, U, U, GU, 1, &Rp[0] + g * ((U + NR - 1) // NR) * NR * U)
+            if floating is float:
+                fastnn_rg_forward_f32(nt, code, act, ract, T, N, U, &xproj[0, 0, 0], &Rp[0], brec,
+                                      mp, &Y[0, 0, 0], &H[0, 0, 0], cp, &A[0, 0, 0],
+                                      &E[0, 0, 0], &S[0, 0], &A[0, 0, 0] == &xproj[0, 0, 0])
+            else:
+                fastnn_rg_forward_f64(nt, code, act, ract, T, N, U, &xproj[0, 0, 0], &Rp[0], brec,
+                                      mp, &Y[0, 0, 0], &H[0, 0, 0], cp, &A[0, 0, 0],
+                                      &E[0, 0, 0], &S[0, 0], &A[0, 0, 0] == &xproj[0, 0, 0])
+        return
     with nogil:
         _forward(code, act, ract, xproj.shape[0], xproj.shape[1], R.shape[0], &xproj[0, 0, 0],
                  &R[0, 0], brec, mp, rp, &Y[0, 0, 0], &H[0, 0, 0], cp, &A[0, 0, 0],
@@ -683,7 +909,9 @@ def rnn_backward(cell, R, H, C, A, E, dY, dhT=None, dcT=None, mask=None, rec_mas
     # The GRU's candidate block of its recurrent product's gradient, and a step's scratch.
     gru = code in (CELL_GRU, CELL_GRU0)
     DH = numpy.empty((T, N, U) if gru else (<object>1, 1, 1), R.dtype)
-    SI = numpy.empty((N, G * U) if gru else (<object>1, 1), R.dtype)
+    # (Two steps' worth: the fused path alternates them, so that a thread's gate pass
+    # never writes what another's product of the step before still reads.)
+    SI = numpy.empty((2 * N, G * U) if gru else (<object>1, 1), R.dtype)
     if T == 0 or N == 0 or U == 0:
         return dX, dh, dc
     # The states as the recurrent product saw them (through dropout: gate by
@@ -745,10 +973,37 @@ cdef object _backward_typed(int code, int act, int ract, const floating[:, ::1] 
     cdef floating[:, ::1] dy = numpy.empty((N, U), dtype)
     cdef floating[:, ::1] S = numpy.empty((N, U), dtype)
     cdef double[::1] acc = numpy.empty(GU, numpy.float64)
+    cdef floating[::1] RTp
+    cdef floating[::1] Bpk
+    cdef int nt
+    cdef Py_ssize_t NR = FASTNN_RG_NR_f32 if floating is float else FASTNN_RG_NR_f64
+    cdef bint fused = _fused(code, rec_mask, U, G, sizeof(floating))
+    if fused:
+        # R^T (GU x U) packed once for the step's dh_{t-1} += dGates @ R^T.
+        RTp = numpy.empty((U + NR - 1) // NR * NR * GU, dtype)
+        # dR's step operand, dGates[t] packed (G * P panels of N x NR).
+        Bpk = numpy.empty(G * ((U + NR - 1) // NR) * N * NR, dtype)
+        nt = fastnn_threads(<double>N * GU * U)
     with nogil:
-        _backward(code, act, ract, T, N, U, &R[0, 0], mp, rp, &H[0, 0, 0], cp, &A[0, 0, 0], ep,
-                  &dY[0, 0, 0], &dX[0, 0, 0], &DH[0, 0, 0], &SI[0, 0], &dh[0, 0], dcp,
-                  &dy[0, 0], &S[0, 0])
+        if fused:
+            _pack_ptr(&R[0, 0], GU, U, 1, GU, &RTp[0])
+            memset(&dy[0, 0], 0, N * U * sizeof(floating))
+            if floating is float:
+                fastnn_rg_backward_f32(nt, code, act, ract, T, N, U, &RTp[0], mp, &H[0, 0, 0],
+                                       cp, &A[0, 0, 0], ep, &dY[0, 0, 0], &dX[0, 0, 0],
+                                       &DH[0, 0, 0], &SI[0, 0], &dh[0, 0], dcp, &dy[0, 0],
+                                       dRp, &Bpk[0])
+            else:
+                fastnn_rg_backward_f64(nt, code, act, ract, T, N, U, &RTp[0], mp, &H[0, 0, 0],
+                                       cp, &A[0, 0, 0], ep, &dY[0, 0, 0], &dX[0, 0, 0],
+                                       &DH[0, 0, 0], &SI[0, 0], &dh[0, 0], dcp, &dy[0, 0],
+                                       dRp, &Bpk[0])
+            # dR is done (per step); what follows adds the GRU's db_rec only.
+            dRp = NULL
+        else:
+            _backward(code, act, ract, T, N, U, &R[0, 0], mp, rp, &H[0, 0, 0], cp, &A[0, 0, 0],
+                      ep, &dY[0, 0, 0], &dX[0, 0, 0], &DH[0, 0, 0], &SI[0, 0], &dh[0, 0], dcp,
+                      &dy[0, 0], &S[0, 0])
         if code == CELL_GRU0:
             # z and r from the states (as they read them), the candidate's
             # block from r * h_{t-1} (E) and its product's gradient (DH).

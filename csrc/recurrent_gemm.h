@@ -1,0 +1,430 @@
+/* The recurrent cells' own small GEMM and the whole-sequence loops that use it
+ * (csrc/recurrent.pyx's "fused" path): per step, h_{t-1} @ R (forward) and
+ * dGates @ R^T (backward) through a register-blocked microkernel over R packed
+ * ONCE per call, each row block's gate pass run right after its product while
+ * the block is in L1, and the threads kept in ONE OpenMP team for the whole
+ * sequence with one barrier per step.
+ *
+ * Why not OpenBLAS here: at the cells' sizes (64 rows, k = U = 128, 4U = 512
+ * columns) it re-packs R on every one of the T steps and its per-call setup
+ * is a large part of such a small product (bench/rnn_gemm_floor.py: the
+ * products alone cost about PyTorch's whole LSTM).
+ *
+ * Layout: a K x W operand B is packed in panels of FASTNN_RG_NR(T) columns
+ * (64 bytes: two 256-bit vectors), panel p holding B[k, p*NR + c] at
+ * [(p*K + k)*NR + c], zero past the last column. The forward packs each gate's
+ * U x U block of R on its own, so a thread that owns units [u0, u1) owns the
+ * same panels in every gate and its gate pass needs no other thread's
+ * columns. Every element of a product is one chain of multiply-adds over k in
+ * order, whatever the thread count, the row block or the panel: the thread
+ * split never changes a result's bits.
+ *
+ * The microkernel is FASTNN_CLONES (AVX-512 / AVX2 / portable versions picked
+ * at load); the loops that call it are plain C with OpenMP pragmas (GCC does
+ * not clone an OpenMP region's outlined body). Shapes and all checks are the
+ * .pyx's.
+ */
+#ifndef FASTNN_RECURRENT_GEMM_H
+#define FASTNN_RECURRENT_GEMM_H
+
+#include <stddef.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+#include "fastnn_activations.h"
+#include "fastnn_clones.h"
+#include "fastnn_math.h"
+#include "recurrent_rows.h"
+
+/* Rows per microkernel call: 6 rows x 2 vectors = 12 accumulators, plus two
+ * B vectors and a broadcast: 15 of AVX2's 16 registers. */
+#define FASTNN_RG_MR 6
+#define FASTNN_RG_NR_f32 16
+#define FASTNN_RG_NR_f64 8
+
+/* Cell codes, as recurrent.pyx's enum. */
+#define FASTNN_RG_SIMPLE 0
+#define FASTNN_RG_LSTM 1
+#define FASTNN_RG_GRU 2
+
+typedef float fastnn_rg_vf32 __attribute__((vector_size(32)));
+typedef double fastnn_rg_vf64 __attribute__((vector_size(32)));
+
+#define FASTNN_RG_DEFINE(T, S, SIGMOID, TANH)                                                \
+static inline fastnn_rg_v##S fastnn_rg_load_##S(const T *p)                                 \
+{                                                                                          \
+    fastnn_rg_v##S v;                                                                      \
+    memcpy(&v, p, sizeof v); /* unaligned: one vmovups */                                  \
+    return v;                                                                              \
+}                                                                                          \
+                                                                                           \
+/* dst (the packed panels of B, K x W) from B[k, j] = src[k * sk + j * sj]. */             \
+static void fastnn_rg_pack_##S(ptrdiff_t K, ptrdiff_t W, const T *src, ptrdiff_t sk,       \
+                               ptrdiff_t sj, T *dst)                                       \
+{                                                                                          \
+    const ptrdiff_t NR = FASTNN_RG_NR_##S;                                                 \
+    for (ptrdiff_t p = 0; p * NR < W; p++)                                                 \
+        for (ptrdiff_t k = 0; k < K; k++)                                                  \
+            for (ptrdiff_t c = 0; c < NR; c++) {                                           \
+                ptrdiff_t j = p * NR + c;                                                  \
+                dst[(p * K + k) * NR + c] = j < W ? src[k * sk + j * sj] : (T)0;           \
+            }                                                                              \
+}                                                                                          \
+                                                                                           \
+/* C[0:mr, 0:nc] (=|+=) A[0:mr, 0:K] @ panel, mr <= MR, nc <= NR; A[i, k] at            \
+ * A[i * lda + k * ka] (ka = 1: rows; lda = 1: A stored transposed, as dR's H_{t-1}^T),   \
+ * C's rows ldc apart. Each element: acc = 0, acc += a * b for k in order (then C = acc  \
+ * or C += acc), in the full block and in the row-at-a-time tail alike. */                \
+FASTNN_CLONES static void fastnn_rg_kernel_##S(ptrdiff_t mr, ptrdiff_t K, const T *A,      \
+                                               ptrdiff_t lda, ptrdiff_t ka,                \
+                                               const T *restrict panel, T *C,              \
+                                               ptrdiff_t ldc, ptrdiff_t nc, int add)       \
+{                                                                                          \
+    const ptrdiff_t NR = FASTNN_RG_NR_##S, H = FASTNN_RG_NR_##S / 2;                       \
+    fastnn_rg_v##S acc[FASTNN_RG_MR][2];                                                   \
+    if (mr == FASTNN_RG_MR) {                                                              \
+        fastnn_rg_v##S c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0};   \
+        fastnn_rg_v##S c30 = {0}, c31 = {0}, c40 = {0}, c41 = {0}, c50 = {0}, c51 = {0};   \
+        const T *a0 = A, *a1 = A + lda, *a2 = A + 2 * lda, *a3 = A + 3 * lda;              \
+        const T *a4 = A + 4 * lda, *a5 = A + 5 * lda;                                      \
+        for (ptrdiff_t k = 0; k < K; k++) {                                                \
+            fastnn_rg_v##S b0 = fastnn_rg_load_##S(panel + k * NR);                        \
+            fastnn_rg_v##S b1 = fastnn_rg_load_##S(panel + k * NR + H);                    \
+            T x;                                                                           \
+            x = a0[k * ka]; c00 += x * b0; c01 += x * b1;                                  \
+            x = a1[k * ka]; c10 += x * b0; c11 += x * b1;                                  \
+            x = a2[k * ka]; c20 += x * b0; c21 += x * b1;                                  \
+            x = a3[k * ka]; c30 += x * b0; c31 += x * b1;                                  \
+            x = a4[k * ka]; c40 += x * b0; c41 += x * b1;                                  \
+            x = a5[k * ka]; c50 += x * b0; c51 += x * b1;                                  \
+        }                                                                                  \
+        acc[0][0] = c00; acc[0][1] = c01; acc[1][0] = c10; acc[1][1] = c11;                \
+        acc[2][0] = c20; acc[2][1] = c21; acc[3][0] = c30; acc[3][1] = c31;                \
+        acc[4][0] = c40; acc[4][1] = c41; acc[5][0] = c50; acc[5][1] = c51;                \
+    } else {                                                                               \
+        for (ptrdiff_t i = 0; i < mr; i++) {                                               \
+            fastnn_rg_v##S c0 = {0}, c1 = {0};                                             \
+            const T *a = A + i * lda;                                                      \
+            for (ptrdiff_t k = 0; k < K; k++) {                                            \
+                T x = a[k * ka];                                                           \
+                c0 += x * fastnn_rg_load_##S(panel + k * NR);                              \
+                c1 += x * fastnn_rg_load_##S(panel + k * NR + H);                          \
+            }                                                                              \
+            acc[i][0] = c0;                                                                \
+            acc[i][1] = c1;                                                                \
+        }                                                                                  \
+    }                                                                                      \
+    for (ptrdiff_t i = 0; i < mr; i++) {                                                   \
+        T row[FASTNN_RG_NR_##S];                                                           \
+        T *c = C + i * ldc;                                                                \
+        memcpy(row, &acc[i][0], sizeof acc[i][0]);                                         \
+        memcpy(row + H, &acc[i][1], sizeof acc[i][1]);                                     \
+        if (add)                                                                           \
+            for (ptrdiff_t j = 0; j < nc; j++) c[j] += row[j];                             \
+        else                                                                               \
+            for (ptrdiff_t j = 0; j < nc; j++) c[j] = row[j];                              \
+    }                                                                                      \
+}                                                                                          \
+                                                                                           \
+/* C[0:M, 0:W] (=|+=) A[0:M, 0:K] @ B, B packed by fastnn_rg_pack (the microkernel's      \
+ * test entry; the cells call the microkernel from their own loops). */                   \
+static void fastnn_rg_gemm_##S(ptrdiff_t M, ptrdiff_t W, ptrdiff_t K, const T *A,          \
+                               ptrdiff_t lda, const T *packed, T *C, ptrdiff_t ldc,        \
+                               int add)                                                    \
+{                                                                                          \
+    const ptrdiff_t NR = FASTNN_RG_NR_##S;                                                 \
+    for (ptrdiff_t m0 = 0; m0 < M; m0 += FASTNN_RG_MR)                                     \
+        for (ptrdiff_t p = 0; p * NR < W; p++) {                                           \
+            ptrdiff_t mr = M - m0 < FASTNN_RG_MR ? M - m0 : FASTNN_RG_MR;                  \
+            ptrdiff_t nc = W - p * NR < NR ? W - p * NR : NR;                              \
+            fastnn_rg_kernel_##S(mr, K, A + m0 * lda, lda, 1, packed + p * K * NR,         \
+                                 C + m0 * ldc + p * NR, ldc, nc, add);                     \
+        }                                                                                  \
+}                                                                                          \
+                                                                                           \
+/* The gate pass of units [u0, u0 + L) of one row: a row of the gates (gate g at a +      \
+ * g * U), as recurrent_rows.h's whole-row functions do it; x NULL: a holds the input     \
+ * projection already. */                                                                 \
+FASTNN_CLONES static void fastnn_rg_lstm_part_##S(ptrdiff_t L, ptrdiff_t U, T *restrict a, \
+                                                  const T *restrict x,                     \
+                                                  const T *restrict cp, T *restrict cn,    \
+                                                  T *restrict e, T *restrict hn, int act,  \
+                                                  int ract)                                \
+{                                                                                          \
+    if (x)                                                                                 \
+        for (ptrdiff_t g = 0; g < 4; g++)                                                  \
+            for (ptrdiff_t i = 0; i < L; i++) a[g * U + i] += x[g * U + i];                \
+    fastnn_rnn_act_##S(a, L, ract);                                                        \
+    fastnn_rnn_act_##S(a + U, L, ract);                                                    \
+    fastnn_rnn_act_##S(a + 2 * U, L, act);                                                 \
+    fastnn_rnn_act_##S(a + 3 * U, L, ract);                                                \
+    for (ptrdiff_t i = 0; i < L; i++) {                                                    \
+        T c = a[U + i] * cp[i] + a[i] * a[2 * U + i];                                      \
+        cn[i] = c;                                                                         \
+        e[i] = c;                                                                          \
+    }                                                                                      \
+    fastnn_rnn_act_##S(e, L, act);                                                         \
+    for (ptrdiff_t i = 0; i < L; i++) hn[i] = a[3 * U + i] * e[i];                         \
+}                                                                                          \
+                                                                                           \
+FASTNN_CLONES static void fastnn_rg_gru_part_##S(ptrdiff_t L, ptrdiff_t U, T *a,            \
+                                                 const T *x, const T *restrict s,          \
+                                                 const T *restrict b,                      \
+                                                 const T *restrict hp, T *restrict e,      \
+                                                 T *restrict hn, int act, int ract)        \
+{                                                                                          \
+    for (ptrdiff_t g = 0; g < 2; g++) {                                                    \
+        if (b)                                                                             \
+            for (ptrdiff_t i = 0; i < L; i++)                                              \
+                a[g * U + i] = x[g * U + i] + s[g * U + i] + b[g * U + i];                 \
+        else                                                                               \
+            for (ptrdiff_t i = 0; i < L; i++) a[g * U + i] = x[g * U + i] + s[g * U + i];  \
+    }                                                                                      \
+    if (b)                                                                                 \
+        for (ptrdiff_t i = 0; i < L; i++) e[i] = s[2 * U + i] + b[2 * U + i];              \
+    else                                                                                   \
+        for (ptrdiff_t i = 0; i < L; i++) e[i] = s[2 * U + i];                             \
+    fastnn_rnn_act_##S(a, L, ract);                                                        \
+    fastnn_rnn_act_##S(a + U, L, ract);                                                    \
+    for (ptrdiff_t i = 0; i < L; i++) a[2 * U + i] = x[2 * U + i] + a[U + i] * e[i];        \
+    fastnn_rnn_act_##S(a + 2 * U, L, act);                                                 \
+    for (ptrdiff_t i = 0; i < L; i++) hn[i] = a[i] * hp[i] + (1 - a[i]) * a[2 * U + i];    \
+}                                                                                          \
+                                                                                           \
+/* Backward gate pass of units [u0, u0 + L) of one row (g: this step's h_new gradient,    \
+ * for those units), as recurrent_rows.h's whole-row functions. */                        \
+FASTNN_CLONES static void fastnn_rg_lstm_bwd_part_##S(ptrdiff_t L, ptrdiff_t U,            \
+                                                      const T *restrict a,                 \
+                                                      const T *restrict e,                 \
+                                                      const T *restrict cp,                \
+                                                      const T *restrict g, T *restrict dx, \
+                                                      T *restrict dc, int act, int ract)   \
+{                                                                                          \
+    if (act == FASTNN_TANH && ract == FASTNN_SIGMOID) {                                    \
+        for (ptrdiff_t i = 0; i < L; i++) {                                                \
+            T gi = a[i], gf = a[U + i], gg = a[2 * U + i], go = a[3 * U + i];              \
+            T dcj = dc[i] + g[i] * go * (1 - e[i] * e[i]);                                 \
+            dx[i] = dcj * gg * gi * (1 - gi);                                              \
+            dx[U + i] = dcj * cp[i] * gf * (1 - gf);                                       \
+            dx[2 * U + i] = dcj * gi * (1 - gg * gg);                                      \
+            dx[3 * U + i] = g[i] * e[i] * go * (1 - go);                                   \
+            dc[i] = dcj * gf;                                                              \
+        }                                                                                  \
+    } else {                                                                               \
+        for (ptrdiff_t i = 0; i < L; i++) {                                                \
+            T gi = a[i], gf = a[U + i], gg = a[2 * U + i], go = a[3 * U + i];              \
+            T dcj = dc[i] + g[i] * go * fastnn_rnn_dact_##S(act, e[i]);                    \
+            dx[i] = dcj * gg * fastnn_rnn_dact_##S(ract, gi);                              \
+            dx[U + i] = dcj * cp[i] * fastnn_rnn_dact_##S(ract, gf);                       \
+            dx[2 * U + i] = dcj * gi * fastnn_rnn_dact_##S(act, gg);                       \
+            dx[3 * U + i] = g[i] * e[i] * fastnn_rnn_dact_##S(ract, go);                   \
+            dc[i] = dcj * gf;                                                              \
+        }                                                                                  \
+    }                                                                                      \
+}                                                                                          \
+                                                                                           \
+FASTNN_CLONES static void fastnn_rg_gru_bwd_part_##S(ptrdiff_t L, ptrdiff_t U,             \
+                                                     const T *restrict a,                  \
+                                                     const T *restrict e,                  \
+                                                     const T *restrict hp,                 \
+                                                     const T *restrict g, T *restrict dx,  \
+                                                     T *restrict di, T *restrict dhh,      \
+                                                     T *restrict dhn, int act, int ract)   \
+{                                                                                          \
+    for (ptrdiff_t i = 0; i < L; i++) {                                                    \
+        T z = a[i], r = a[U + i], hh = a[2 * U + i], gi = g[i];                            \
+        T dz = gi * (hp[i] - hh) * fastnn_rnn_dact_##S(ract, z);                           \
+        T dph = gi * (1 - z) * fastnn_rnn_dact_##S(act, hh);                               \
+        T dr = dph * e[i] * fastnn_rnn_dact_##S(ract, r);                                  \
+        dx[i] = dz; dx[U + i] = dr; dx[2 * U + i] = dph;                                   \
+        di[i] = dz; di[U + i] = dr; di[2 * U + i] = dph * r;                               \
+        dhh[i] = dph * r;                                                                  \
+        dhn[i] = gi * z;                                                                   \
+    }                                                                                      \
+}                                                                                          \
+                                                                                           \
+/* This thread's units [*u0, *u1): a share of the U / NR panels of every gate. */         \
+static inline void fastnn_rg_share_##S(ptrdiff_t U, ptrdiff_t *u0, ptrdiff_t *u1)          \
+{                                                                                          \
+    const ptrdiff_t NR = FASTNN_RG_NR_##S, P = (U + NR - 1) / NR;                          \
+    int tid = 0, nt = 1;                                                                   \
+    FASTNN_RG_TEAM(tid, nt)                                                                \
+    *u0 = (P * tid / nt) * NR;                                                             \
+    *u1 = (P * (tid + 1) / nt) * NR;                                                       \
+    if (*u1 > U) *u1 = U;                                                                  \
+    if (*u0 > U) *u0 = U;                                                                  \
+}                                                                                          \
+                                                                                           \
+/* The whole forward sequence (rnn_forward's, no recurrent dropout): Rp the gates' U x U   \
+ * blocks of R packed one after another (G blocks of P panels); see _forward in the .pyx  \
+ * for the arrays. nt threads (1: no team). */                                            \
+static void fastnn_rg_forward_##S(int nt, int cell, int act, int ract, ptrdiff_t T_,       \
+                                  ptrdiff_t N, ptrdiff_t U, const T *xproj, const T *Rp,   \
+                                  const T *brec, const unsigned char *mask, T *Y, T *H,    \
+                                  T *C, T *A, T *E, T *S, int inplace)                     \
+{                                                                                          \
+    const ptrdiff_t NR = FASTNN_RG_NR_##S, P = (U + NR - 1) / NR;                          \
+    const ptrdiff_t G = cell == FASTNN_RG_SIMPLE ? 1 : (cell == FASTNN_RG_LSTM ? 4 : 3);   \
+    const ptrdiff_t GU = G * U;                                                            \
+    _Pragma("omp parallel num_threads(nt) if (nt > 1)")                                    \
+    {                                                                                      \
+        ptrdiff_t u0, u1;                                                                  \
+        fastnn_rg_share_##S(U, &u0, &u1);                                                  \
+        const ptrdiff_t L = u1 - u0, p0 = u0 / NR, p1 = (u1 + NR - 1) / NR;                \
+        for (ptrdiff_t t = 0; t < T_; t++) {                                               \
+            const T *hprev = H + t * N * U;                                                \
+            for (ptrdiff_t m0 = 0; m0 < N && L > 0; m0 += FASTNN_RG_MR) {                  \
+                ptrdiff_t mr = N - m0 < FASTNN_RG_MR ? N - m0 : FASTNN_RG_MR;              \
+                /* The product of this row block, this thread's columns of each gate:     \
+                 * into the gates (over the input projection when A is xproj), or (GRU)  \
+                 * into S, which the reset gate scales before it is added. */             \
+                T *dst = cell == FASTNN_RG_GRU ? S + m0 * GU : A + (t * N + m0) * GU;      \
+                int add = inplace && cell != FASTNN_RG_GRU;                                \
+                for (ptrdiff_t g = 0; g < G; g++)                                          \
+                    for (ptrdiff_t p = p0; p < p1; p++) {                                  \
+                        ptrdiff_t nc = U - p * NR < NR ? U - p * NR : NR;                  \
+                        fastnn_rg_kernel_##S(mr, U, hprev + m0 * U, U, 1,                  \
+                                             Rp + (g * P + p) * U * NR,                    \
+                                             dst + g * U + p * NR, GU, nc, add);           \
+                    }                                                                      \
+                /* Then the block's gate pass, its rows still in L1. */                  \
+                for (ptrdiff_t n = m0; n < m0 + mr; n++) {                                 \
+                    const T *x = inplace ? NULL : xproj + (t * N + n) * GU + u0;           \
+                    T *a = A + (t * N + n) * GU + u0;                                      \
+                    T *hn = H + ((t + 1) * N + n) * U + u0;                                \
+                    const T *hp = hprev + n * U + u0;                                      \
+                    T *y = Y + (n * T_ + t) * U + u0;                                      \
+                    int keep = mask == NULL || mask[t * N + n] != 0;                       \
+                    if (cell == FASTNN_RG_SIMPLE) {                                        \
+                        fastnn_simple_fwd_row_##S(L, a, x, act); /* cloned: wide */        \
+                        memcpy(hn, a, L * sizeof(T));                                      \
+                    } else if (cell == FASTNN_RG_LSTM) {                                   \
+                        const T *cp = C + (t * N + n) * U + u0;                            \
+                        T *cn = C + ((t + 1) * N + n) * U + u0;                            \
+                        fastnn_rg_lstm_part_##S(L, U, a, x, cp, cn,                        \
+                                                E + (t * N + n) * U + u0, hn, act, ract);  \
+                        if (!keep)                                                         \
+                            memcpy(cn, cp, L * sizeof(T));                                 \
+                    } else {                                                               \
+                        fastnn_rg_gru_part_##S(L, U, a, x ? x : a, S + n * GU + u0,        \
+                                               brec ? brec + u0 : NULL, hp,                \
+                                               E + (t * N + n) * U + u0, hn, act, ract);   \
+                    }                                                                      \
+                    if (keep) {                                                            \
+                        memcpy(y, hn, L * sizeof(T));                                      \
+                    } else {                                                               \
+                        /* A padded step: the state stays, the output repeats. */         \
+                        memcpy(hn, hp, L * sizeof(T));                                     \
+                        if (t == 0)                                                        \
+                            memset(y, 0, L * sizeof(T));                                   \
+                        else                                                               \
+                            memcpy(y, y - U, L * sizeof(T));                               \
+                    }                                                                      \
+                }                                                                          \
+            }                                                                              \
+            /* The next step's product reads every thread's units of h_t. */             \
+            _Pragma("omp barrier")                                                         \
+        }                                                                                  \
+    }                                                                                      \
+}                                                                                          \
+                                                                                           \
+/* The whole backward sequence (rnn_backward's, no recurrent dropout): RTp R^T (GU x U)    \
+ * packed; SI two (N, GU) buffers (the GRU's, one per step parity so that a thread's     \
+ * gate pass never writes what another's product still reads). dh, dc, dy as _backward's. \
+ * dR (U, GU) accumulated here too (NULL: not), Bpk (G * P panels of N x NR) its        \
+ * scratch. */                                                                            \
+static void fastnn_rg_backward_##S(int nt, int cell, int act, int ract, ptrdiff_t T_,      \
+                                   ptrdiff_t N, ptrdiff_t U, const T *RTp,                 \
+                                   const unsigned char *mask, const T *H, const T *C,      \
+                                   const T *A, const T *E, const T *dY, T *dX, T *DH,      \
+                                   T *SI, T *dh, T *dc, T *dy, T *dR, T *Bpk)              \
+{                                                                                          \
+    const ptrdiff_t NR = FASTNN_RG_NR_##S, P = (U + NR - 1) / NR;                          \
+    const ptrdiff_t G = cell == FASTNN_RG_SIMPLE ? 1 : (cell == FASTNN_RG_LSTM ? 4 : 3);   \
+    const ptrdiff_t GU = G * U;                                                            \
+    _Pragma("omp parallel num_threads(nt) if (nt > 1)")                                    \
+    {                                                                                      \
+        ptrdiff_t u0, u1;                                                                  \
+        fastnn_rg_share_##S(U, &u0, &u1);                                                  \
+        const ptrdiff_t L = u1 - u0, p0 = u0 / NR, p1 = (u1 + NR - 1) / NR;                \
+        for (ptrdiff_t t = T_ - 1; t >= 0; t--) {                                          \
+            T *si = cell == FASTNN_RG_GRU ? SI + (t & 1) * N * GU : dX + t * N * GU;       \
+            for (ptrdiff_t n = 0; n < N && L > 0; n++) {                                   \
+                int keep = mask == NULL || mask[t * N + n] != 0;                           \
+                const T *gy = dY + (n * T_ + t) * U + u0;                                  \
+                T *dhn = dh + n * U + u0;                                                  \
+                T *g = dy + n * U + u0;                                                    \
+                T *dx = dX + (t * N + n) * GU + u0;                                        \
+                const T *a = A + (t * N + n) * GU + u0;                                    \
+                if (!keep) {                                                               \
+                    /* The step passed the state and the output on unchanged. */         \
+                    for (ptrdiff_t i = 0; i < L; i++) g[i] += gy[i];                       \
+                    for (ptrdiff_t k = 0; k < G; k++) {                                    \
+                        memset(dx + k * U, 0, L * sizeof(T));                              \
+                        if (cell == FASTNN_RG_GRU)                                         \
+                            memset(si + n * GU + k * U + u0, 0, L * sizeof(T));            \
+                    }                                                                      \
+                    if (cell == FASTNN_RG_GRU)                                             \
+                        memset(DH + (t * N + n) * U + u0, 0, L * sizeof(T));               \
+                    continue;                                                              \
+                }                                                                          \
+                for (ptrdiff_t i = 0; i < L; i++) g[i] = dhn[i] + gy[i] + g[i];            \
+                if (cell == FASTNN_RG_SIMPLE) {                                            \
+                    fastnn_simple_bwd_row_##S(L, a, g, dx, dhn, act);                      \
+                } else if (cell == FASTNN_RG_LSTM) {                                       \
+                    fastnn_rg_lstm_bwd_part_##S(L, U, a, E + (t * N + n) * U + u0,         \
+                                                C + (t * N + n) * U + u0, g, dx,           \
+                                                dc + n * U + u0, act, ract);               \
+                    memset(dhn, 0, L * sizeof(T));                                         \
+                } else {                                                                   \
+                    fastnn_rg_gru_bwd_part_##S(L, U, a, E + (t * N + n) * U + u0,          \
+                                               H + (t * N + n) * U + u0, g, dx,            \
+                                               si + n * GU + u0, DH + (t * N + n) * U + u0, \
+                                               dhn, act, ract);                            \
+                }                                                                          \
+                memset(g, 0, L * sizeof(T));                                               \
+            }                                                                              \
+            /* dR[:, this thread's columns] += H_{t-1}^T @ dGates[t][:, those columns]:  \
+             * per step, while the step's gates are in cache, through the microkernel  \
+             * (one GEMM over all T*N rows afterwards cost 1.6x as much in OpenBLAS).  \
+             * The GRU's candidate block from DH (its product's gradient). */          \
+            for (ptrdiff_t g = 0; dR != NULL && g < G && L > 0; g++) {                     \
+                int cand = cell == FASTNN_RG_GRU && g == 2;                                \
+                const T *src = cand ? DH + t * N * U : dX + t * N * GU + g * U;            \
+                ptrdiff_t lds = cand ? U : GU;                                             \
+                for (ptrdiff_t p = p0; p < p1; p++) {                                      \
+                    ptrdiff_t nc = U - p * NR < NR ? U - p * NR : NR;                      \
+                    T *pk = Bpk + (g * P + p) * N * NR;                                    \
+                    fastnn_rg_pack_##S(N, nc, src + p * NR, lds, 1, pk);                   \
+                    for (ptrdiff_t i0 = 0; i0 < U; i0 += FASTNN_RG_MR) {                   \
+                        ptrdiff_t mr = U - i0 < FASTNN_RG_MR ? U - i0 : FASTNN_RG_MR;      \
+                        fastnn_rg_kernel_##S(mr, N, H + t * N * U + i0, 1, U, pk,          \
+                                             dR + i0 * GU + g * U + p * NR, GU, nc, 1);    \
+                    }                                                                      \
+                }                                                                          \
+            }                                                                              \
+            /* dh_{t-1} += dGates @ R^T reads every thread's gates of the step. */       \
+            _Pragma("omp barrier")                                                         \
+            for (ptrdiff_t m0 = 0; m0 < N && L > 0; m0 += FASTNN_RG_MR) {                  \
+                ptrdiff_t mr = N - m0 < FASTNN_RG_MR ? N - m0 : FASTNN_RG_MR;              \
+                for (ptrdiff_t p = p0; p < p1; p++) {                                      \
+                    ptrdiff_t nc = U - p * NR < NR ? U - p * NR : NR;                      \
+                    fastnn_rg_kernel_##S(mr, GU, si + m0 * GU, GU, 1, RTp + p * GU * NR,   \
+                                         dh + m0 * U + p * NR, U, nc, 1);                  \
+                }                                                                          \
+            }                                                                              \
+        }                                                                                  \
+    }                                                                                      \
+}
+
+#ifdef _OPENMP
+#define FASTNN_RG_TEAM(tid, nt) { tid = omp_get_thread_num(); nt = omp_get_num_threads(); }
+#else
+#define FASTNN_RG_TEAM(tid, nt)
+#endif
+
+FASTNN_RG_DEFINE(float, f32, fastnn_sigmoid_f, fastnn_tanh_f)
+FASTNN_RG_DEFINE(double, f64, fastnn_sigmoid_d, tanh)
+
+#endif
