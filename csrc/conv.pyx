@@ -269,10 +269,6 @@ WINOGRAD = "auto"
 #: save (measured with bench/conv_cpu_check.py).
 WINOGRAD_MIN_CHANNELS = 16
 
-# G of F(2x2, 3x3): U = G g G^T.
-_WG_G = numpy.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
-
-
 cdef bint _wg_qualifies(const Geom* g) noexcept nogil:
     return (g.kh == 3 and g.kw == 3 and g.sh == 1 and g.sw == 1 and g.dh == 1 and g.dw == 1
             and g.groups == 1)
@@ -296,14 +292,30 @@ cdef bint _use_winograd(str fn, const Geom* g, winograd) except -1:
     return _wg_qualifies(g) and min(g.c, g.f) >= WINOGRAD_MIN_CHANNELS
 
 
+def _wg_g(a):
+    """G a along the first axis (3 -> 4), in a's dtype: G = [1 0 0; 1/2 1/2 1/2;
+    1/2 -1/2 1/2; 0 0 1] (exact in binary, so float32 rounds only the two sums)."""
+    s = a[0] + a[2]
+    return numpy.stack((a[0], (s + a[1]) * 0.5, (s - a[1]) * 0.5, a[2]))
+
+
+def _wg_gt(a):
+    """G^T a along the first axis (4 -> 3)."""
+    s = a[1] + a[2]
+    return numpy.stack((a[0] + s * 0.5, (a[1] - a[2]) * 0.5, s * 0.5 + a[3]))
+
+
 def _wg_kernel(W, bint flip):
-    """U (16, C, F) = G g G^T of W (3, 3, C, F), in float64 then W's dtype; with
-    ``flip`` the kernel of dx: turned 180 degrees, (16, F, C)."""
-    w = numpy.asarray(W, numpy.float64)
+    """U (16, C, F) = G g G^T of W (3, 3, C, F), plane by plane in W's dtype; with
+    ``flip`` the kernel of dx: turned 180 degrees, (16, F, C). Slab arithmetic
+    on whole (C, F) planes: a product along the 3x3 axes (einsum, tensordot)
+    spent longer than the convolution on transposes for 256 channels."""
+    w = numpy.asarray(W)
     if flip:
-        w = w[::-1, ::-1].transpose(0, 1, 3, 2)
-    u = numpy.einsum("pi,ijcf,qj->pqcf", _WG_G, w, _WG_G)
-    return numpy.ascontiguousarray(u.reshape(16, u.shape[2], u.shape[3]), W.dtype)
+        w = w[::-1, ::-1]
+    u = _wg_g(_wg_g(w.swapaxes(0, 1)).swapaxes(0, 1))        # u[p, q] = G_p w G_q^T
+    u = u.reshape(16, w.shape[2], w.shape[3])
+    return numpy.ascontiguousarray(u.transpose(0, 2, 1) if flip else u)
 
 
 cdef inline Py_ssize_t _wg_chunk(Py_ssize_t c, Py_ssize_t f, Py_ssize_t total) noexcept nogil:
@@ -487,8 +499,8 @@ def _wg_weight_grad(x, dz, dW, Py_ssize_t pt, Py_ssize_t pl):
     m = acc[0]
     for s in range(1, slots):   # in slot order: fixed bits
         m += acc[s]
-    g = _WG_G.astype(x.dtype)
-    dW += numpy.einsum("pi,pqcf,qj->ijcf", g, m.reshape(4, 4, c, f), g)
+    m = m.reshape(4, 4, c, f)
+    dW += _wg_gt(_wg_gt(m.swapaxes(0, 1)).swapaxes(0, 1))     # G^T M G, (i, j, C, F)
 
 
 # ------------------------------------------------------------------ checks
