@@ -234,6 +234,10 @@ cdef void _backward(int code, const floating* x, const floating* W, const floati
 # the output transform (winograd_rows.h). dx is the same convolution of dz with
 # the kernel turned 180 degrees, channels and filters swapped, pads 2 - pad;
 # dW is the transposed form: G^T [sum over tiles (B^T d B) . (A dz A^T)] G.
+# A NaN or inf in the input reaches, through the transforms, every output of
+# the 2x2 tiles whose 4x4 input tiles hold it (as NaN where +-inf terms cancel),
+# where the direct sum reaches only the outputs whose windows hold it; finite
+# values agree with the direct sum to rounding (tests/kernels/test_conv.py).
 cdef extern from "winograd_rows.h" nogil:
     void fastnn_wg_in_f(const float* x, Py_ssize_t H, Py_ssize_t W, Py_ssize_t C,
                         Py_ssize_t ih0, Py_ssize_t iw0, const float* zero, float* v,
@@ -713,17 +717,17 @@ def _wg_backward(int code, x, W, y, dy, dW, db, bint need_dx, x_shape, Py_ssize_
     cdef Py_ssize_t nblk = (rows + SUM_ROWS - 1) // SUM_ROWS
     dz = dy
     if code != ACT_LINEAR or db is not None:
+        # Linear: dz is dy, only read (dy may be read-only); dz_ is then a stand-in.
         dz = numpy.empty_like(dy) if code != ACT_LINEAR else dy
+        dz_ = dz.reshape(rows, f) if code != ACT_LINEAR else numpy.empty((1, f), dy.dtype)
         partial = numpy.zeros((nblk if db is not None else 1, f), numpy.float64)
         db_ = db if db is not None else numpy.empty(1, dy.dtype)
         if dy.dtype == numpy.float32:
-            _dz_all_typed[float](code, y.reshape(rows, f), dy.reshape(rows, f),
-                                 dz.reshape(rows, f), code != ACT_LINEAR, partial, db_,
-                                 db is not None, alpha)
+            _dz_all_typed[float](code, y.reshape(rows, f), dy.reshape(rows, f), dz_,
+                                 code != ACT_LINEAR, partial, db_, db is not None, alpha)
         else:
-            _dz_all_typed[double](code, y.reshape(rows, f), dy.reshape(rows, f),
-                                  dz.reshape(rows, f), code != ACT_LINEAR, partial, db_,
-                                  db is not None, alpha)
+            _dz_all_typed[double](code, y.reshape(rows, f), dy.reshape(rows, f), dz_,
+                                  code != ACT_LINEAR, partial, db_, db is not None, alpha)
     if dW is not None:
         _wg_weight_grad(x, dz, dW, pt, pl)
     if not need_dx:

@@ -545,6 +545,26 @@ def test_winograd_non_contiguous_inputs(rng):
     numpy.testing.assert_array_equal(dW2, dW)
 
 
+@pytest.mark.parametrize("act", ["linear", "relu"])
+def test_winograd_read_only_inputs(rng, act):
+    """Read-only x, W, b, y and dy are read in place (a linear backward reads dy
+    as dz: it must not ask for a writeable view of it)."""
+    x, W, b, args = wg_draw(rng, (2, 5, 6, 3, 4, (1, 1, 1, 1)), numpy.float64)
+    y = kernels.conv2d_forward(x, W, b, *args, act, winograd=True)
+    dy = rng.standard_normal(y.shape)
+    dW, db = numpy.zeros_like(W), numpy.zeros_like(b)
+    dx = kernels.conv2d_backward(x, W, y, dy, dW, db, *args, act, winograd=True)
+    for a in (x, W, b, y, dy):
+        a.flags.writeable = False
+    numpy.testing.assert_array_equal(kernels.conv2d_forward(x, W, b, *args, act, winograd=True),
+                                     y)
+    dW2, db2 = numpy.zeros_like(W), numpy.zeros_like(b)
+    numpy.testing.assert_array_equal(
+        kernels.conv2d_backward(x, W, y, dy, dW2, db2, *args, act, winograd=True), dx)
+    numpy.testing.assert_array_equal(dW2, dW)
+    numpy.testing.assert_array_equal(db2, db)
+
+
 def test_winograd_bad_arguments_raise(rng):
     x, W, b, _ = wg_draw(rng, (1, 5, 5, 2, 2, (0, 0, 0, 0)), numpy.float32)
     for fn, bad in (("conv2d_forward", dict(strides=(2, 1))),
