@@ -1,12 +1,14 @@
 """Conv2D forward + backward, float32, "same" padding, stride 1, bias + ReLU:
-NumpyOps (fastnn's im2col + GEMM kernels, fastnn._C.conv), the plain NumPy
+NumpyOps (fastnn's kernels, fastnn._C.conv: Winograd F(2x2, 3x3) for the 3x3
+case, im2col + GEMM otherwise; way "fastnn:im2col" forces im2col), the plain NumPy
 reference Ops, and PyTorch (F.conv2d + relu + autograd, NCHW). Cases
 (bench/_data.py CONV_CASES): issue 16's 3x3 layer on 32x32x32x64 -> 64
 filters, and a 5x5 first layer on 32x32x3 images -> 32 filters (no input
 gradient: fastnn skips dx, PyTorch's input does not require grad).
 
 Each benchmark records in extra_info the GFLOP per step (``gflop``: forward,
-dW and dx GEMMs) and the achieved GFLOP/s at the median (the PyTorch way's
+dW and dx GEMMs of the direct convolution: for the Winograd path an effective
+rate, it does 2.25x fewer multiplies) and the achieved GFLOP/s at the median (the PyTorch way's
 from bench/conftest.py), and the fastnn/numpy ones the peak of the memory
 allocated during one step (``peak_mib``, tracemalloc, which sees NumPy's
 allocations: bench/_metrics.py). The "sgemm peak" group times fastnn's GEMM on
@@ -19,6 +21,7 @@ import pytest
 
 import _data
 from _metrics import peak_mib
+from fastnn._C import conv
 from fastnn._C.blas import gemm
 from fastnn.backend import NumpyOps, Ops
 
@@ -32,10 +35,16 @@ def forward_backward(ops, x, W, b, dy, dW, db, pads, need_dx):
     return ops.conv2d_backward(x, W, y, dy, dW, db, *args, "relu", need_dx=need_dx)
 
 
-@pytest.mark.parametrize("way", _data.WAYS)
+@pytest.mark.parametrize("way", list(_data.WAYS) + ["fastnn:im2col"])
 @pytest.mark.parametrize("case", _data.CONV_CASES)
-def test_conv2d_forward_backward(benchmark, request, way, case):
+def test_conv2d_forward_backward(benchmark, request, monkeypatch, way, case):
     need_dx = not case.endswith("first")
+    if way == "fastnn:im2col":
+        # The 3x3 case takes conv.pyx's Winograd path; this way times the
+        # im2col + GEMM one beside it (the 5x5 case has no other path).
+        if not case.startswith("3x3"):
+            pytest.skip("only a 3x3 convolution has a Winograd path to compare")
+        monkeypatch.setattr(conv, "WINOGRAD", False)
     benchmark.group = f"conv2d {case} relu fwd+bwd ({'dx' if need_dx else 'no dx'})"
     gflop = _data.conv_flops(case, need_dx) / 1e9
     benchmark.extra_info["gflop"] = gflop
@@ -44,7 +53,7 @@ def test_conv2d_forward_backward(benchmark, request, way, case):
     x, W, b, dy = _data.conv_layer(case)
     k = W.shape[0]
     pads = (k // 2,) * 4
-    args = (OPS[way], x, W, b, dy, numpy.zeros_like(W), numpy.zeros_like(b), pads, need_dx)
+    args = (OPS[way.split(":")[0]], x, W, b, dy, numpy.zeros_like(W), numpy.zeros_like(b), pads, need_dx)
     benchmark.extra_info["peak_mib"] = peak_mib(lambda: forward_backward(*args))
     benchmark(forward_backward, *args)
     if benchmark.stats is not None:

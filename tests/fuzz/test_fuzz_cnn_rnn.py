@@ -98,6 +98,11 @@ def _conv_geometry(draw, g):
     s = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     d = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
     p = tuple(draw(st.integers(0, 2)) for _ in range(4))
+    if not draw(st.integers(0, 2)):
+        # A third of the cases 3x3, stride 1, undilated, ungrouped: what
+        # conv.pyx's Winograd path takes (_winograd below forces it on half).
+        kh = kw = 3
+        s, d, groups = (1, 1), (1, 1), 1
     return n, h, w, groups, cg, fg, kh, kw, s, d, p
 
 
@@ -117,6 +122,20 @@ def conv_ref_backward(x, W, dz, s, p, d, groups):
     xp = numpy.pad(f64(x), ((0, 0), (p[0], p[1]), (p[2], p[3]), (0, 0)))
     dxp, dW, db = REF_CONV.ref_backward(xp, f64(W), dz, s, (0, 0, 0, 0), d, groups)
     return dxp[:, p[0]:p[0] + x.shape[1], p[2]:p[2] + x.shape[2]], dW, db
+
+
+def _winograd(draw, kh, kw, s, d, groups):
+    """conv.pyx's winograd switch for a drawn case: half of the 3x3, stride-1,
+    undilated, ungrouped cases force the Winograd path (its channels are too few
+    for "auto"), the others leave the default. A Winograd output mixes a 4x4
+    input tile through the transforms, so a NaN or inf spreads over its 2x2
+    output tile where the direct sum reaches fewer outputs (as in every Winograd
+    convolution): those cases compare only where both are finite. Its rounding is
+    a constant factor over the direct sum's (tests/kernels/test_conv.py's
+    wg_tol): the scale is taken 8x."""
+    if (kh, kw, tuple(s), tuple(d), groups) == (3, 3, (1, 1), (1, 1), 1) and draw(st.booleans()):
+        return True
+    return None
 
 
 def _conv_args(draw, g, s, p, d, groups):
@@ -171,6 +190,9 @@ def case_conv2d_forward(draw, g):
         want, scale = act(a, z, alpha), sc
         if a == "softmax":  # softmax of a row: error relative to the row's spread
             scale = sc.max(-1, keepdims=True, initial=0) + numpy.zeros_like(sc)
+    wg = _winograd(draw, wshape[0], wshape[1], s, d, groups)
+    if wg and scale is not None:
+        scale = scale * 8
     X = g.arg(draw, "x", x)
     W_ = g.arg(draw, "W", W)
     B = g.arg(draw, "b", b) if b is not None else None
@@ -184,8 +206,8 @@ def case_conv2d_forward(draw, g):
     elif form == "alias" and isinstance(X, numpy.ndarray) and X.shape == oshape and X.size:
         out = X
         g.hazard("out", g.MUST, "is x")
-    return g.case(lambda: CV.conv2d_forward(X, W_, B, S, P, D, G, a, alpha, out), want, dt,
-                  scale)
+    return g.case(lambda: CV.conv2d_forward(X, W_, B, S, P, D, G, a, alpha, out, winograd=wg),
+                  want, dt, scale, compare_nonfinite=not wg)
 
 
 def case_conv2d_backward(draw, g):
@@ -245,12 +267,15 @@ def case_conv2d_backward(draw, g):
             None if dW is None else f64(dW0) + rdW,
             None if db is None else f64(db0) + rdb)
     scale = (sdx, sdW + numpy.abs(f64(dW0)), sdb + numpy.abs(f64(db0)))
+    wg = _winograd(draw, kh, kw, s, d, groups)
+    if wg:
+        scale = (sdx * 8, sdW * 8 + numpy.abs(f64(dW0)), scale[2])
 
     def call():
         r = CV.conv2d_backward(X, W_, Y, DY, dW, db, S, P, D, G, a, alpha, need_dx,
-                               x_shape=x.shape if dx_only else None)
+                               x_shape=x.shape if dx_only else None, winograd=wg)
         return (r, None if dW is None else dW, None if db is None else db)
-    return g.case(call, want, dt, scale)
+    return g.case(call, want, dt, scale, compare_nonfinite=not wg)
 
 
 # ---------------------------------------------------------------- pooling

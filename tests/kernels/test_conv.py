@@ -371,3 +371,215 @@ def test_property_random_geometry(n, h, w, cg, groups, fg, kh, kw, sh, sw, dh, d
     dx_r, dW_r, _ = ref_backward(x, W, dy, *args)
     assert_close(dx, dx_r)
     assert_close(dW, dW_r)
+
+
+# ------------------------------------------------------------------ Winograd
+# fastnn._C.conv's Winograd F(2x2, 3x3) path (3x3, stride 1, dilation 1, groups 1),
+# forced with winograd=True, against the same loop reference; the im2col path
+# (winograd=False) on the same data alongside.
+# (N, H, W, C, F, pads (t, b, l, r))
+WG_CASES = [
+    (2, 5, 7, 3, 4, (1, 1, 1, 1)),        # "same", odd H and W: partial tiles
+    (1, 1, 1, 1, 1, (1, 1, 1, 1)),        # a 1x1 image, one channel, one filter
+    (1, 3, 3, 17, 17, (0, 0, 0, 0)),      # "valid", one output pixel, batch 1
+    (3, 2, 9, 3, 1, (2, 0, 1, 2)),        # asymmetric pads, H under a tile
+    (2, 6, 5, 1, 3, (0, 0, 0, 0)),        # "valid", C = 1
+    (2, 4, 4, 5, 17, (3, 2, 0, 4)),       # pads > 2: dx's own pads (2 - pad) go negative
+    (1, 8, 3, 17, 3, (1, 1, 1, 1)),
+    (4, 13, 13, 32, 64, (0, 0, 0, 0)),    # the MNIST convnet's second layer, 4 samples
+]
+WG_ACTS = ["linear", "relu", "tanh", "softmax"]
+
+
+def wg_tol(dtype, c, f):
+    # Winograd's float32 error: the input transform adds or subtracts up to 4
+    # values per direction, the transformed kernel carries factors of 1/2 and the
+    # output transform sums 9 of the 16 products per output, so each product
+    # adds a few more roundings of terms no larger than |x| |W| times a small
+    # constant: the error bound grows by a constant factor over the direct sum
+    # (2 to 4 for F(2x2, 3x3): Lavin & Gray 2016; Barabasz et al. 2020), hence 4x
+    # the direct tolerance. float64 keeps the direct tolerance's order.
+    return tol(dtype, 9 * max(c, f)) * (4 if dtype == numpy.float32 else 10)
+
+
+def wg_draw(rng, case, dtype):
+    n, h, w, c, f, pads = case
+    x = rng.standard_normal((n, h, w, c)).astype(dtype)
+    W = (rng.standard_normal((3, 3, c, f)) / numpy.sqrt(9 * c)).astype(dtype)
+    b = rng.standard_normal(f).astype(dtype)
+    return x, W, b, ((1, 1), pads, (1, 1), 1)
+
+
+@pytest.mark.parametrize("case", WG_CASES)
+@pytest.mark.parametrize("act", WG_ACTS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_winograd_matches_loop_reference(rng, case, act, dtype):
+    x, W, b, args = wg_draw(rng, case, dtype)
+    t = wg_tol(dtype, case[3], case[4])
+    z = ref_forward(x, W, b, *args)
+    y64 = ref_act(act, z)
+    floor = 0.03 * max(1.0, float(numpy.abs(z).max()))
+    y = kernels.conv2d_forward(x, W, b, *args, act, 0.2, winograd=True)
+    assert_close(y, y64.astype(dtype), tol=t, floor=floor)
+    assert_close(kernels.conv2d_forward(x, W, b, *args, act, 0.2, winograd=False), y, tol=t,
+                 floor=floor)
+    # into a given out: the same values, out returned
+    out = numpy.full(y.shape, numpy.nan, dtype)
+    assert kernels.conv2d_forward(x, W, b, *args, act, 0.2, out=out, winograd=True) is out
+    numpy.testing.assert_array_equal(out, y)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dz = ref_act_grad(act, y.astype(numpy.float64), dy.astype(numpy.float64))
+    dx64, dW64, db64 = ref_backward(x, W, dz, *args)
+    dW0, db0 = rng.standard_normal(W.shape).astype(dtype), rng.standard_normal(b.shape).astype(dtype)
+    gfloor = 0.03 * max(1.0, float(numpy.abs(dW64).max()))
+    xfloor = 0.03 * max(1.0, float(numpy.abs(dx64).max()))
+    for wg in (True, False):
+        dW, db = dW0.copy(), db0.copy()
+        dx = kernels.conv2d_backward(x, W, y, dy, dW, db, *args, act, 0.2, winograd=wg)
+        assert_close(dx, dx64.astype(dtype), tol=t, floor=xfloor)
+        assert_close(dW, (dW0 + dW64).astype(dtype), tol=t * 4, floor=gfloor)
+        assert_close(db, (db0 + db64).astype(dtype), tol=t * 4,
+                     floor=0.03 * max(1.0, numpy.abs(db64).max()))
+    # parameter gradients alone, then the input gradient alone (x None)
+    dW2, db2 = dW0.copy(), db0.copy()
+    assert kernels.conv2d_backward(x, W, y, dy, dW2, db2, *args, act, 0.2, need_dx=False,
+                                   winograd=True) is None
+    assert_close(dW2, (dW0 + dW64).astype(dtype), tol=t * 4, floor=gfloor)
+    if act == "linear":
+        dx3 = kernels.conv2d_backward(None, W, None, dy, None, None, *args, x_shape=x.shape,
+                                      winograd=True)
+        assert_close(dx3, dx64.astype(dtype), tol=t, floor=xfloor)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_winograd_several_chunks(rng, dtype):
+    """BIG: 3780 tiles of 64 channels and 16 filters, 204 tiles per chunk (the
+    last one partial, chunks straddling samples) and dW's four accumulator slots."""
+    n, h, w, c, _, _, f, _, pads, _, _ = BIG
+    x, W, b, args = wg_draw(rng, (n, h, w, c, f, pads), dtype)
+    z = ref_forward(x, W, b, *args)
+    y = kernels.conv2d_forward(x, W, b, *args, "relu", winograd=True)
+    t = wg_tol(dtype, c, f)
+    assert_close(y, numpy.maximum(z, 0).astype(dtype), tol=t, floor=0.03 * numpy.abs(z).max())
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    dz = dy.astype(numpy.float64) * (y > 0)
+    dx64, dW64, db64 = ref_backward(x, W, dz, *args)
+    dW, db = numpy.zeros_like(W), numpy.zeros_like(b)
+    dx = kernels.conv2d_backward(x, W, y, dy, dW, db, *args, "relu", winograd=True)
+    assert_close(dx, dx64.astype(dtype), tol=t, floor=0.03 * numpy.abs(dx64).max())
+    assert_close(dW, dW64.astype(dtype), tol=tol(dtype, 14400) * 16,
+                 floor=0.03 * numpy.abs(dW64).max())
+    assert_close(db, db64.astype(dtype), tol=tol(dtype, 14400) * 4,
+                 floor=0.03 * numpy.abs(db64).max())
+
+
+def test_winograd_results_do_not_depend_on_the_thread_count(rng):
+    """Every output tile is one chunk's, each GEMM one thread's, and dW's slots
+    are fixed by the shapes: the same bits for 1, 2 and 3 threads."""
+    from fastnn import threads
+    cap, adapt = threads.get_num_threads(), threads._state.adapt
+    n, h, w, c, _, _, f, _, pads, _, _ = BIG
+    x, W, b, args = wg_draw(rng, (n, h, w, c, f, pads), numpy.float32)
+    results = []
+    try:
+        for nt in (1, 2, 3):
+            threads.set_num_threads(nt, adapt=False)
+            y = kernels.conv2d_forward(x, W, b, *args, "relu", winograd=True)
+            dW, db = numpy.zeros_like(W), numpy.zeros_like(b)
+            dx = kernels.conv2d_backward(x, W, y, y, dW, db, *args, "relu", winograd=True)
+            results.append((y, dx, dW, db))
+    finally:
+        threads.set_num_threads(cap, adapt=bool(adapt))
+    for other in results[1:]:
+        for a, b_ in zip(results[0], other):
+            numpy.testing.assert_array_equal(a, b_)
+
+
+def test_winograd_dispatch(rng, monkeypatch):
+    """"auto" takes Winograd for a qualifying 3x3 convolution with enough
+    channels and filters (the same bits as winograd=True), im2col otherwise;
+    the module's WINOGRAD switch sets the default."""
+    x, W, b, args = wg_draw(rng, (2, 9, 7, 32, 32, (1, 1, 1, 1)), numpy.float32)
+    forced = kernels.conv2d_forward(x, W, b, *args, winograd=True)
+    im2col = kernels.conv2d_forward(x, W, b, *args, winograd=False)
+    assert not numpy.array_equal(forced, im2col)   # the paths round differently
+    numpy.testing.assert_array_equal(kernels.conv2d_forward(x, W, b, *args), forced)
+    numpy.testing.assert_array_equal(kernels.conv2d_forward(x, W, b, *args, winograd="auto"),
+                                     forced)
+    monkeypatch.setattr(kernels, "WINOGRAD", False)
+    numpy.testing.assert_array_equal(kernels.conv2d_forward(x, W, b, *args), im2col)
+    monkeypatch.setattr(kernels, "WINOGRAD", "auto")
+    # too few channels for "auto": im2col
+    small = kernels.WINOGRAD_MIN_CHANNELS - 1
+    xs, Ws, bs, _ = wg_draw(rng, (2, 9, 7, small, 32, (1, 1, 1, 1)), numpy.float32)
+    numpy.testing.assert_array_equal(kernels.conv2d_forward(xs, Ws, bs, *args),
+                                     kernels.conv2d_forward(xs, Ws, bs, *args, winograd=False))
+    # stride 2 never qualifies
+    s2 = ((2, 2), (1, 1, 1, 1), (1, 1), 1)
+    numpy.testing.assert_array_equal(kernels.conv2d_forward(x, W, b, *s2),
+                                     kernels.conv2d_forward(x, W, b, *s2, winograd=False))
+    # the backward follows the same choice
+    dy = rng.standard_normal(forced.shape).astype(numpy.float32)
+    grads = {}
+    for wg in (None, True, False):
+        dW, db = numpy.zeros_like(W), numpy.zeros_like(b)
+        grads[wg] = (kernels.conv2d_backward(x, W, None, dy, dW, db, *args, winograd=wg), dW)
+    for a, b_ in zip(grads[None], grads[True]):
+        numpy.testing.assert_array_equal(a, b_)
+    assert not numpy.array_equal(grads[True][1], grads[False][1])
+
+
+def test_winograd_non_contiguous_inputs(rng):
+    x, W, b, args = wg_draw(rng, (2, 6, 5, 17, 3, (1, 1, 1, 1)), numpy.float64)
+    y = kernels.conv2d_forward(x, W, b, *args, winograd=True)
+    xs = numpy.repeat(x, 2, axis=3)[..., ::2]
+    Wf = numpy.asfortranarray(W)
+    assert not xs.flags.c_contiguous and not Wf.flags.c_contiguous
+    numpy.testing.assert_array_equal(kernels.conv2d_forward(xs, Wf, b, *args, winograd=True), y)
+    dy = rng.standard_normal(y.shape)
+    dys = numpy.repeat(dy, 2, axis=3)[..., ::2]
+    dW, dW2 = numpy.zeros_like(W), numpy.zeros_like(W)
+    dx = kernels.conv2d_backward(x, W, None, dy, dW, None, *args, winograd=True)
+    dx2 = kernels.conv2d_backward(xs, Wf, None, dys, dW2, None, *args, winograd=True)
+    numpy.testing.assert_array_equal(dx2, dx)
+    numpy.testing.assert_array_equal(dW2, dW)
+
+
+@pytest.mark.parametrize("act", ["linear", "relu"])
+def test_winograd_read_only_inputs(rng, act):
+    """Read-only x, W, b, y and dy are read in place (a linear backward reads dy
+    as dz: it must not ask for a writeable view of it)."""
+    x, W, b, args = wg_draw(rng, (2, 5, 6, 3, 4, (1, 1, 1, 1)), numpy.float64)
+    y = kernels.conv2d_forward(x, W, b, *args, act, winograd=True)
+    dy = rng.standard_normal(y.shape)
+    dW, db = numpy.zeros_like(W), numpy.zeros_like(b)
+    dx = kernels.conv2d_backward(x, W, y, dy, dW, db, *args, act, winograd=True)
+    for a in (x, W, b, y, dy):
+        a.flags.writeable = False
+    numpy.testing.assert_array_equal(kernels.conv2d_forward(x, W, b, *args, act, winograd=True),
+                                     y)
+    dW2, db2 = numpy.zeros_like(W), numpy.zeros_like(b)
+    numpy.testing.assert_array_equal(
+        kernels.conv2d_backward(x, W, y, dy, dW2, db2, *args, act, winograd=True), dx)
+    numpy.testing.assert_array_equal(dW2, dW)
+    numpy.testing.assert_array_equal(db2, db)
+
+
+def test_winograd_bad_arguments_raise(rng):
+    x, W, b, _ = wg_draw(rng, (1, 5, 5, 2, 2, (0, 0, 0, 0)), numpy.float32)
+    for fn, bad in (("conv2d_forward", dict(strides=(2, 1))),
+                    ("conv2d_forward", dict(dilation=(1, 2))),
+                    ("conv2d_forward", dict(groups=2)),
+                    ("conv2d_backward", dict(strides=(1, 2)))):
+        kw = {**dict(strides=(1, 1), pads=(0, 0, 0, 0), dilation=(1, 1), groups=1), **bad}
+        Wg = W[:, :, :1] if kw["groups"] == 2 else W
+        with pytest.raises(ValueError, match=f"{fn}: winograd=True needs a 3x3 kernel"):
+            if fn == "conv2d_forward":
+                kernels.conv2d_forward(x, Wg, b, winograd=True, **kw)
+            else:
+                kernels.conv2d_backward(x, Wg, None, numpy.zeros((1, 3, 2, 2), numpy.float32),
+                                        None, None, winograd=True, **kw)
+    with pytest.raises(ValueError, match="conv2d_forward: winograd=True needs a 3x3"):
+        kernels.conv2d_forward(x, W[:2], b, winograd=True)
+    with pytest.raises(ValueError, match="winograd must be None, True, False or 'auto'"):
+        kernels.conv2d_forward(x, W, b, winograd="fast")

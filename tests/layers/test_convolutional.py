@@ -384,3 +384,27 @@ def test_bad_input_messages():
     with pytest.raises(ValueError, match=r"'t' was built for 3 input channels, inputs of shape "
                                          r"\(batch, 3, rows, cols\)"):
         t(numpy.zeros((1, 4, 4, 4), "float32"))
+
+
+@pytest.mark.parametrize("padding", ["same", "valid"])
+def test_model_gradients_on_the_winograd_path(padding, monkeypatch):
+    """Conv2D 3x3 / stride 1 in float64 through fastnn._C.conv's Winograd
+    F(2x2, 3x3) path (forced by the module's switch: these channels are too few
+    for "auto"), odd image sizes, gradient-checked; the path is counted."""
+    from fastnn._C import conv as conv_kernels
+    monkeypatch.setattr(conv_kernels, "WINOGRAD", True)
+    calls = []
+    apply = conv_kernels._wg_apply
+    monkeypatch.setattr(conv_kernels, "_wg_apply", lambda *a: calls.append(1) or apply(*a))
+    rng = numpy.random.default_rng(3)
+    x = rng.standard_normal((4, 5, 7, 3))
+    y = rng.integers(0, 2, 4)
+    model = fastnn.Sequential([
+        fastnn.Input((5, 7, 3), dtype="float64"),
+        L.Conv2D(4, 3, padding=padding, activation="relu", dtype="float64"),
+        L.Conv2D(3, 3, padding="same", activation="elu", dtype="float64"),
+        L.Flatten(dtype="float64"),
+        L.Dense(2, activation="softmax", dtype="float64")], backend="numpy")
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    assert gradcheck(model, x, y).ok
+    assert calls   # forward (and the second layer's dx) took the Winograd path
