@@ -192,6 +192,17 @@ DW_CASES = [  # x shape, kernel (kh, kw, M), strides, dilation, padding
     ((1, 9, 8, 11), (3, 2, 5), (2, 1), (2, 3), "same"),  # C*M = 55, strided and dilated
     ((2, 5, 6, 3), (2, 3, 40), (1, 2), (1, 2), "valid"), # M larger than a block
     ((1, 4, 5, 17), (4, 5, 2), (1, 1), (1, 1), "valid"), # kernel = input, C*M = 34
+    # The backward's work items are blocks of 8 output rows, each writing the dx rows of
+    # its stretch of the image (the last block the rest): several blocks, a short last
+    # one, dx rows past ho * stride ("valid"), strides and dilation across the blocks'
+    # edges, and the four-pixel dx loop (stride 1 along the width: W >= 4 + the halo)
+    # beside its one-pixel edges and a channel tail.
+    ((2, 37, 6, 5), (3, 3, 1), (1, 1), (1, 1), "same"),
+    ((1, 35, 5, 3), (3, 3, 2), (2, 2), (1, 1), "same"),
+    ((1, 26, 4, 3), (5, 3, 1), (1, 1), (1, 1), "valid"),  # ho 22: dx rows 22-25 too
+    ((1, 40, 3, 2), (3, 1, 1), (3, 1), (2, 1), "valid"),  # ho 12, dx rows 36-39
+    ((1, 19, 14, 37), (3, 3, 1), (2, 1), (1, 2), "same"),
+    ((2, 9, 12, 20), (3, 4, 2), (1, 1), (1, 1), "same"),
 ]
 
 
