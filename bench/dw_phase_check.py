@@ -5,7 +5,8 @@ on two, taking turns, and each phase's two-thread scaling (1-thread time /
 so it is less sensitive to the machine's load than a cross-library ratio;
 still, report the load it prints. (CPU time is no help here: Linux adds a
 second thread's CPU time to the process's at scheduler ticks, so a 1 ms call's
-reads miss it.)
+reads miss it.) Last, the step under the adaptive thread policy the benchmark
+suite runs with, and in how many calls it had both threads.
 
     PYTHONPATH=$PWD python bench/dw_phase_check.py [--turns 5] [--calls 20]
 """
@@ -58,6 +59,15 @@ def main():
             threads.set_num_threads(n, adapt=False)
             for name, fn in phases.items():
                 best[(name, n)].append(best_ms(fn, args.calls))
+    # The benchmark suite runs with the adaptive policy (set_num_threads(2) with adapt):
+    # the step's times there, and how often the policy gave it both threads.
+    threads.set_num_threads(2)
+    adaptive, counts = [], []
+    for _ in range(args.turns * args.calls):
+        t = time.perf_counter()
+        phases["step"]()
+        adaptive.append(time.perf_counter() - t)
+        counts.append(threads.threads_now())
     for name in phases:
         one = min(m for m, _ in best[(name, 1)])
         two = min(m for m, _ in best[(name, 2)])
@@ -65,6 +75,8 @@ def main():
         med2 = float(np.median([m for _, m in best[(name, 2)]]))
         print(f"{name:18s} 1 thread {one:7.3f} ({med1:7.3f})  2 threads {two:7.3f} "
               f"({med2:7.3f})  scaling {one / two:.2f} ({med1 / med2:.2f})")
+    print(f"step, adaptive policy: {1e3 * min(adaptive):.3f} ({1e3 * np.median(adaptive):.3f}) "
+          f"ms, both threads in {counts.count(2)} of {len(counts)} calls")
     print(f"load average {os.getloadavg()[0]:.2f}")
 
 
