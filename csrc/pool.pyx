@@ -36,6 +36,8 @@ cdef enum:
     # result does not depend on the thread count) while keeping the partials
     # (blocks x kh*kw*C*M doubles) small beside the data.
     DW_ROWS = 8
+    # Columns of the partial sums one work item of their final sum takes.
+    DW_REDUCE_COLS = 256
 
 
 
@@ -487,21 +489,30 @@ cdef inline void _ow_range(Py_ssize_t wo, Py_ssize_t W, int sw, int off, Py_ssiz
     hi[0] = min(wo, b) if b > a else a
 
 
-cdef void _dw_partials(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] dz,
-                       double[:, ::1] partial, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t M,
-                       int sh, int sw, int dh, int dw, int pt, int pl, bint has_db,
-                       floating* scratch, int nt) noexcept nogil:
-    """partial[b] = the dW (kh*kw*C*M) and db (C*M) sums of block b: DW_ROWS
-    output rows of one image. Each output row's products over its columns
-    are summed in the data's dtype (a row is at most wo terms, in order), then
-    added to the float64 block sums: the float64 conversion runs once per row,
-    not once per product."""
+cdef void _dw_backward_blocks(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] dz,
+                              const floating* kp, floating* dxp, double[:, ::1] partial,
+                              Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t M, int sh, int sw,
+                              int dh, int dw, int pt, int pl, bint has_db, floating* scratch,
+                              void** ptrs, int nt) noexcept nogil:
+    """The whole backward but the final dW/db sum, in one parallel loop and one
+    pass over x and dz: work item b is DW_ROWS output rows of one image.
+    partial[b] = the dW (kh*kw*C*M) and db (C*M) sums of its rows. Each output
+    row's products over its columns are summed in the data's dtype (a row is
+    at most wo terms, in a fixed order), then added to the float64 block sums:
+    the float64 conversion runs once per row, not once per product. Then, if
+    dxp is not NULL, the dx rows of the same stretch of the image (input rows
+    b's first row * sh up to the next block's; the image's last block takes
+    the rest of its rows: every dx row once), while the dz rows they read are
+    still in cache. Two loops (dW, then dx over the whole tensor) read x and
+    dz from memory twice and woke the thread team twice."""
     cdef Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3], CM = C * M
     cdef Py_ssize_t ho = dz.shape[1], wo = dz.shape[2], K = partial.shape[1]
-    cdef Py_ssize_t bph = (ho + DW_ROWS - 1) // DW_ROWS, b, n, oh, ow, o, lo, hi
-    cdef int i, j, ih, off
+    cdef Py_ssize_t bph = (ho + DW_ROWS - 1) // DW_ROWS, b, n, oh, ow, o, lo, hi, ih0, ih1, r
+    cdef int i, j, ih, off, t
     cdef double* pp
     cdef floating* acc
+    cdef floating* dxrow
+    cdef const floating** rows
     for b in prange(N * bph, schedule="static", num_threads=nt):
         acc = scratch + threadid() * CM
         pp = &partial[b, 0]
@@ -538,57 +549,53 @@ cdef void _dw_partials(const floating[:, :, :, ::1] x, const floating[:, :, :, :
                     else:
                         fastnn_dw_dk_row_mult_d(&x[n, ih, 0, 0], &dz[n, oh, 0, 0],
                                                 pp + (i * kw + j) * CM, lo, hi, C, M, sw, off)
-
-
-cdef void _dw_reduce(const double[:, ::1] partial, floating* dk, floating* db, Py_ssize_t nk,
-                     bint has_db) noexcept nogil:
-    # Blocks summed in their order: one thread per column, so no thread-count dependence.
-    cdef Py_ssize_t nb = partial.shape[0], K = partial.shape[1], col, b
-    cdef double s
-    for col in prange(K, schedule="static", num_threads=fastnn_threads(<double>nb * K)):
-        s = 0
-        for b in range(nb):
-            s = s + partial[b, col]
-        if col < nk:
-            dk[col] += <floating>s
-        elif has_db:
-            db[col - nk] += <floating>s
-
-
-cdef void _dw_dx(const floating[:, :, :, ::1] dz, const floating[:, :, :, ::1] k,
-                 floating[:, :, :, ::1] dx, int sh, int sw, int dh, int dw, int pt,
-                 int pl, void** ptrs, int nt) noexcept nogil:
-    """dx one input row per work item (no two threads write one element): the
-    row sums what each output row whose window covers it sends back."""
-    cdef Py_ssize_t N = dx.shape[0], H = dx.shape[1], W = dx.shape[2], C = dx.shape[3]
-    cdef Py_ssize_t kh = k.shape[0], kw = k.shape[1], M = k.shape[3], CM = C * M
-    cdef Py_ssize_t ho = dz.shape[1], wo = dz.shape[2], r, n, ih
-    cdef int i, t
-    cdef const floating** rows
-    for r in prange(N * H, schedule="static", num_threads=nt):
-        n = r // H
-        ih = r % H
-        # The output row each kernel row takes this input row to (NULL: none).
+        if dxp == NULL:
+            continue
+        ih0 = (b % bph) * DW_ROWS * sh
+        ih1 = H if b % bph == bph - 1 else min(H, (b % bph + 1) * DW_ROWS * sh)
         rows = <const floating**>ptrs + threadid() * kh
-        for i in range(kh):
-            t = <int>ih + pt - i * dh
-            if t < 0 or t % sh != 0 or t // sh >= ho:
-                rows[i] = NULL
+        for r in range(ih0, ih1):
+            # The output row each kernel row takes input row r to (NULL: none).
+            for i in range(kh):
+                t = <int>r + pt - i * dh
+                if t < 0 or t % sh != 0 or t // sh >= ho:
+                    rows[i] = NULL
+                else:
+                    rows[i] = &dz[n, t // sh, 0, 0]
+            dxrow = dxp + (n * H + r) * W * C
+            if M == 1:
+                if floating is float:
+                    fastnn_dw_dx_row_f(rows, kp, dxrow, W, wo, C, <int>kh, <int>kw, sw, dw, pl)
+                else:
+                    fastnn_dw_dx_row_d(rows, kp, dxrow, W, wo, C, <int>kh, <int>kw, sw, dw, pl)
+            elif floating is float:
+                fastnn_dw_dx_row_mult_f(rows, kp, dxrow, W, wo, C, M, <int>kh, <int>kw, sw, dw,
+                                        pl)
             else:
-                rows[i] = &dz[n, t // sh, 0, 0]
-        if M == 1:
-            if floating is float:
-                fastnn_dw_dx_row_f(rows, &k[0, 0, 0, 0], &dx[n, ih, 0, 0], W, wo, C,
-                                   <int>kh, <int>kw, sw, dw, pl)
-            else:
-                fastnn_dw_dx_row_d(rows, &k[0, 0, 0, 0], &dx[n, ih, 0, 0], W, wo, C,
-                                   <int>kh, <int>kw, sw, dw, pl)
-        elif floating is float:
-            fastnn_dw_dx_row_mult_f(rows, &k[0, 0, 0, 0], &dx[n, ih, 0, 0], W, wo, C, M,
-                                    <int>kh, <int>kw, sw, dw, pl)
-        else:
-            fastnn_dw_dx_row_mult_d(rows, &k[0, 0, 0, 0], &dx[n, ih, 0, 0], W, wo, C, M,
-                                    <int>kh, <int>kw, sw, dw, pl)
+                fastnn_dw_dx_row_mult_d(rows, kp, dxrow, W, wo, C, M, <int>kh, <int>kw, sw, dw,
+                                        pl)
+
+
+cdef void _dw_reduce(const double[:, ::1] partial, double* acc, floating* dk, floating* db,
+                     Py_ssize_t nk, bint has_db) noexcept nogil:
+    # Every column sums the blocks in their order, so the bits do not depend on the thread
+    # count. Row by row over a stretch of DW_REDUCE_COLS columns: a column at a time strode
+    # through the partials (K doubles apart), one cache line per add, and took 0.1-0.3 ms
+    # of the benchmark step's backward on one thread. acc holds K doubles.
+    cdef Py_ssize_t nb = partial.shape[0], K = partial.shape[1], col, b, s, c0, c1
+    for s in prange((K + DW_REDUCE_COLS - 1) // DW_REDUCE_COLS, schedule="static",
+                    num_threads=fastnn_threads(<double>nb * K)):
+        c0 = s * DW_REDUCE_COLS
+        c1 = min(K, c0 + DW_REDUCE_COLS)
+        for col in range(c0, c1):
+            acc[col] = 0
+        for b in range(nb):
+            _add_f64_run(acc + c0, &partial[b, c0], c1 - c0)
+        for col in range(c0, c1):
+            if col < nk:
+                dk[col] += <floating>acc[col]
+            elif has_db:
+                db[col - nk] += <floating>acc[col]
 
 
 cdef tuple _dw_check(str what, object x, object kernel, int sh, int sw, int dh, int dw, int pt,
@@ -673,7 +680,7 @@ def depthwise_conv2d_backward(x, kernel, y, dy, dkernel, dbias, sh, sw, dh, dw, 
         if dbias.shape != (CM,):
             raise ValueError(f"{what}: dbias has shape {dbias.shape}; expected {(CM,)}")
         check_c_contiguous(f"{what}: dbias", dbias, writeable=True)
-    # dkernel is written before dx reads kernel, dz, x: an overlap would be read back.
+    # dkernel and dbias are added to in place: an overlap with an input would change it.
     check_disjoint(f"{what}: dkernel", dkernel, {"x": x, "kernel": kernel, "y": y, "dy": dy})
     check_disjoint(f"{what}: dbias", dbias, {"x": x, "kernel": kernel, "y": y, "dy": dy,
                                              "dkernel": dkernel})
@@ -691,6 +698,7 @@ def depthwise_conv2d_backward(x, kernel, y, dy, dkernel, dbias, sh, sw, dh, dw, 
     cdef Py_ssize_t nk = kh * kw * CM
     cdef Py_ssize_t nblocks = N * ((ho + DW_ROWS - 1) // DW_ROWS)
     partial = numpy.empty((nblocks, nk + (CM if has_db else 0)), dtype=numpy.float64)
+    acc_arr = numpy.empty(partial.shape[1], dtype=numpy.float64)
     dbias_buf = dbias if has_db else numpy.zeros(1, dtype=x.dtype)
     cdef float[::1] dkf, dbf
     cdef double[::1] dkd, dbd
@@ -700,20 +708,23 @@ def depthwise_conv2d_backward(x, kernel, y, dy, dkernel, dbias, sh, sw, dh, dw, 
     cdef void* scratch = cnp.PyArray_DATA(scratch_arr)
     ptr_arr = numpy.empty(nt * kh, dtype=numpy.uintp)
     cdef void** ptrs = <void**>cnp.PyArray_DATA(ptr_arr)
+    cdef void* dxp = cnp.PyArray_DATA(dx) if need_dx else NULL
+    cdef const float[:, :, :, ::1] kf
+    cdef const double[:, :, :, ::1] kd
     if x.dtype == numpy.float32:
-        _dw_partials[float](x, dz, partial, kh, kw, M, sh, sw, dh, dw, pt, pl, has_db,
-                            <float*>scratch, nt)
+        kf = kernel
+        _dw_backward_blocks[float](x, dz, &kf[0, 0, 0, 0], <float*>dxp, partial, kh, kw, M,
+                                   sh, sw, dh, dw, pt, pl, has_db, <float*>scratch, ptrs, nt)
         dkf = dkernel.reshape(-1)
         dbf = dbias_buf
-        _dw_reduce[float](partial, &dkf[0], &dbf[0], nk, has_db)
-        if need_dx:
-            _dw_dx[float](dz, kernel, dx, sh, sw, dh, dw, pt, pl, ptrs, nt)
+        _dw_reduce[float](partial, <double*>cnp.PyArray_DATA(acc_arr), &dkf[0], &dbf[0], nk,
+                          has_db)
     else:
-        _dw_partials[double](x, dz, partial, kh, kw, M, sh, sw, dh, dw, pt, pl, has_db,
-                             <double*>scratch, nt)
+        kd = kernel
+        _dw_backward_blocks[double](x, dz, &kd[0, 0, 0, 0], <double*>dxp, partial, kh, kw, M,
+                                    sh, sw, dh, dw, pt, pl, has_db, <double*>scratch, ptrs, nt)
         dkd = dkernel.reshape(-1)
         dbd = dbias_buf
-        _dw_reduce[double](partial, &dkd[0], &dbd[0], nk, has_db)
-        if need_dx:
-            _dw_dx[double](dz, kernel, dx, sh, sw, dh, dw, pt, pl, ptrs, nt)
+        _dw_reduce[double](partial, <double*>cnp.PyArray_DATA(acc_arr), &dkd[0], &dbd[0], nk,
+                           has_db)
     return dx

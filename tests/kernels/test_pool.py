@@ -192,6 +192,17 @@ DW_CASES = [  # x shape, kernel (kh, kw, M), strides, dilation, padding
     ((1, 9, 8, 11), (3, 2, 5), (2, 1), (2, 3), "same"),  # C*M = 55, strided and dilated
     ((2, 5, 6, 3), (2, 3, 40), (1, 2), (1, 2), "valid"), # M larger than a block
     ((1, 4, 5, 17), (4, 5, 2), (1, 1), (1, 1), "valid"), # kernel = input, C*M = 34
+    # The backward's work items are blocks of 8 output rows, each writing the dx rows of
+    # its stretch of the image (the last block the rest): several blocks, a short last
+    # one, dx rows past ho * stride ("valid"), strides and dilation across the blocks'
+    # edges, and the four-pixel dx loop (stride 1 along the width: W >= 4 + the halo)
+    # beside its one-pixel edges and a channel tail.
+    ((2, 37, 6, 5), (3, 3, 1), (1, 1), (1, 1), "same"),
+    ((1, 35, 5, 3), (3, 3, 2), (2, 2), (1, 1), "same"),
+    ((1, 26, 4, 3), (5, 3, 1), (1, 1), (1, 1), "valid"),  # ho 22: dx rows 22-25 too
+    ((1, 40, 3, 2), (3, 1, 1), (3, 1), (2, 1), "valid"),  # ho 12, dx rows 36-39
+    ((1, 19, 14, 37), (3, 3, 1), (2, 1), (1, 2), "same"),
+    ((2, 9, 12, 20), (3, 4, 2), (1, 1), (1, 1), "same"),
 ]
 
 
@@ -236,9 +247,14 @@ def test_depthwise_kernel_against_loops(shape, kernel, s, d, padding, dtype, act
 
 def test_depthwise_results_do_not_depend_on_the_thread_count(rng):
     cap, adapt = threads.get_num_threads(), threads._state.adapt
-    for c, m in ((40, 1), (16, 2)):  # the C loops (M = 1) and the general ones
-        x = rng.standard_normal((4, 33, 31, c)).astype(numpy.float32)
-        kern = rng.standard_normal((3, 3, c, m)).astype(numpy.float32)
+    # The C loops (M = 1) and the general ones; then enough partial sums (160 blocks of
+    # 1664 columns: 5x5 taps and the bias, 64 channels) that their final sum runs in
+    # parallel, over several stretches of columns.
+    for shape, k, m in (((4, 33, 31, 40), 3, 1), ((4, 33, 31, 16), 3, 2),
+                        ((40, 32, 8, 64), 5, 1)):
+        c = shape[3]
+        x = rng.standard_normal(shape).astype(numpy.float32)
+        kern = rng.standard_normal((k, k, c, m)).astype(numpy.float32)
         results = []
         try:
             for n in (1, 2, 3):
@@ -253,6 +269,18 @@ def test_depthwise_results_do_not_depend_on_the_thread_count(rng):
         for other in results[1:]:
             for a, b in zip(results[0], other):
                 numpy.testing.assert_array_equal(a, b)
+        # The parallel final sum is also the right one: dW and db as NumPy sums (stride
+        # 1, padding 1, dz = y) over the padded input's shifted windows.
+        y, _, dk, db = results[1]
+        xp = numpy.pad(x.astype(numpy.float64), ((0, 0), (1, 1), (1, 1), (0, 0)))
+        ho, wo = y.shape[1:3]
+        g = y.astype(numpy.float64).reshape(y.shape[:3] + (c, m))
+        dk_ref = numpy.stack([numpy.stack([
+            numpy.einsum("nhwc,nhwcm->cm", xp[:, i:i + ho, j:j + wo], g)
+            for j in range(k)]) for i in range(k)])
+        assert_close(dk, dk_ref.astype(numpy.float32), tol=1e-4)
+        assert_close(db, y.astype(numpy.float64).sum(axis=(0, 1, 2)).astype(numpy.float32),
+                     tol=1e-4)
 
 
 def test_read_only_inputs_are_read_in_place(rng):
