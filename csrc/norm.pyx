@@ -52,6 +52,10 @@ cdef extern from "norm_rows.h" nogil:
     void fastnn_bn_dx_f64(Py_ssize_t rows, Py_ssize_t n, const double* x, const double* dy,
                           double* dx, const double* mean, const double* k1, const double* k2,
                           const double* k3)
+    void fastnn_bn_dx_fixed_f32(Py_ssize_t rows, Py_ssize_t n, const float* dy, float* dx,
+                                const float* k1)
+    void fastnn_bn_dx_fixed_f64(Py_ssize_t rows, Py_ssize_t n, const double* dy, double* dx,
+                                const double* k1)
     void fastnn_bn_stats_strided_f32(Py_ssize_t P, Py_ssize_t n, Py_ssize_t Q, const float* x,
                                      const float* shift, double* s1, double* s2)
     void fastnn_bn_stats_strided_f64(Py_ssize_t P, Py_ssize_t n, Py_ssize_t Q, const double* x,
@@ -74,6 +78,10 @@ cdef extern from "norm_rows.h" nogil:
     void fastnn_bn_dx_strided_f64(Py_ssize_t P, Py_ssize_t n, Py_ssize_t Q, const double* x,
                                   const double* dy, double* dx, const double* mean,
                                   const double* k1, const double* k2, const double* k3)
+    void fastnn_bn_dx_fixed_strided_f32(Py_ssize_t P, Py_ssize_t n, Py_ssize_t Q,
+                                        const float* dy, float* dx, const float* k1)
+    void fastnn_bn_dx_fixed_strided_f64(Py_ssize_t P, Py_ssize_t n, Py_ssize_t Q,
+                                        const double* dy, double* dx, const double* k1)
 
 
 # Rows [r0, r1) of an (m, n) block through the row loops of norm_rows.h.
@@ -134,7 +142,7 @@ cdef void _forward_nogil(const floating[:, ::1] x, floating[:, ::1] y, floating[
 
 def _features(str fn, object a, str what, Py_ssize_t n, object like):
     """A C-contiguous per-feature vector (n,) of ``like``'s dtype."""
-    check_float(what, a, like)
+    check_float(what, a, like, "x")
     if a.shape != (n,):
         raise ValueError(f"{fn}: {what} has shape {a.shape} but x has {n} features; "
                          f"{what} must have shape {(n,)}")
@@ -203,12 +211,20 @@ cdef inline void _grad_sums_block(const floating* x, const floating* dy, Py_ssiz
 
 cdef inline void _dx_block(const floating* x, const floating* dy, floating* dx, Py_ssize_t n,
                            const floating* mean, const floating* k1, const floating* k2,
-                           const floating* k3, Py_ssize_t r0, Py_ssize_t r1) noexcept nogil:
+                           const floating* k3, bint batch_stats, Py_ssize_t r0,
+                           Py_ssize_t r1) noexcept nogil:
     cdef Py_ssize_t o = r0 * n
+    # Fixed statistics: dx = k1 * dy reads no x (0 * (inf - mean) would be NaN).
     if floating is float:
-        fastnn_bn_dx_f32(r1 - r0, n, x + o, dy + o, dx + o, mean, k1, k2, k3)
+        if batch_stats:
+            fastnn_bn_dx_f32(r1 - r0, n, x + o, dy + o, dx + o, mean, k1, k2, k3)
+        else:
+            fastnn_bn_dx_fixed_f32(r1 - r0, n, dy + o, dx + o, k1)
     else:
-        fastnn_bn_dx_f64(r1 - r0, n, x + o, dy + o, dx + o, mean, k1, k2, k3)
+        if batch_stats:
+            fastnn_bn_dx_f64(r1 - r0, n, x + o, dy + o, dx + o, mean, k1, k2, k3)
+        else:
+            fastnn_bn_dx_fixed_f64(r1 - r0, n, dy + o, dx + o, k1)
 
 
 cdef void _backward(const floating[:, ::1] x, const floating[:, ::1] dy, floating[:, ::1] dx,
@@ -259,7 +275,8 @@ cdef void _backward_nogil(const floating[:, ::1] x, const floating[:, ::1] dy,
     if need_dx:
         for blk in prange(nblocks, schedule="static", num_threads=nt):
             _dx_block(&x[0, 0], &dy[0, 0], &dx[0, 0], n, &mean[0], &coef[0, 0], &coef[1, 0],
-                      &coef[2, 0], blk * SUM_ROWS, min(m, (blk + 1) * <Py_ssize_t>SUM_ROWS))
+                      &coef[2, 0], batch_stats, blk * SUM_ROWS,
+                      min(m, (blk + 1) * <Py_ssize_t>SUM_ROWS))
 
 
 def batchnorm_backward(x, dy, gamma, mean, variance, double epsilon, dgamma=None, dbeta=None,
@@ -273,7 +290,7 @@ def batchnorm_backward(x, dy, gamma, mean, variance, double epsilon, dgamma=None
     so dx includes the gradient through them; False: fixed (inference)
     statistics, dx = dy * gamma / sqrt(variance + epsilon)."""
     check_float("x", x)
-    check_float("dy", dy, x)
+    check_float("dy", dy, x, "x")
     check_ndim("x", x, 2)
     check_c_contiguous("x", x)
     check_c_contiguous("dy", dy)
@@ -290,7 +307,7 @@ def batchnorm_backward(x, dy, gamma, mean, variance, double epsilon, dgamma=None
     cdef bint has_dgamma = dgamma is not None, has_dbeta = dbeta is not None
     for what, g in (("dgamma", dgamma), ("dbeta", dbeta)):
         if g is not None:
-            check_float(what, g, x)
+            check_float(what, g, x, "x")
             if g.shape != (n,):
                 raise ValueError(f"batchnorm_backward: {what} has shape {g.shape} but x has "
                                  f"{n} features; {what} must have shape {(n,)}")
@@ -474,12 +491,23 @@ cdef void _backward_strided(const floating[:, :, ::1] x, const floating[:, :, ::
             coef[2, j] = 0
     if need_dx:
         for p0 in prange(P, schedule="static", num_threads=nt):
+            # Fixed statistics read no x, as _dx_block.
             if floating is float:
-                fastnn_bn_dx_strided_f32(1, n, Q, &x[p0, 0, 0], &dy[p0, 0, 0], &dx[p0, 0, 0],
-                                         &mean[0], &coef[0, 0], &coef[1, 0], &coef[2, 0])
+                if batch_stats:
+                    fastnn_bn_dx_strided_f32(1, n, Q, &x[p0, 0, 0], &dy[p0, 0, 0],
+                                             &dx[p0, 0, 0], &mean[0], &coef[0, 0], &coef[1, 0],
+                                             &coef[2, 0])
+                else:
+                    fastnn_bn_dx_fixed_strided_f32(1, n, Q, &dy[p0, 0, 0], &dx[p0, 0, 0],
+                                                   &coef[0, 0])
             else:
-                fastnn_bn_dx_strided_f64(1, n, Q, &x[p0, 0, 0], &dy[p0, 0, 0], &dx[p0, 0, 0],
-                                         &mean[0], &coef[0, 0], &coef[1, 0], &coef[2, 0])
+                if batch_stats:
+                    fastnn_bn_dx_strided_f64(1, n, Q, &x[p0, 0, 0], &dy[p0, 0, 0],
+                                             &dx[p0, 0, 0], &mean[0], &coef[0, 0], &coef[1, 0],
+                                             &coef[2, 0])
+                else:
+                    fastnn_bn_dx_fixed_strided_f64(1, n, Q, &dy[p0, 0, 0], &dx[p0, 0, 0],
+                                                   &coef[0, 0])
 
 
 cdef void _backward_strided_gil(const floating[:, :, ::1] x, const floating[:, :, ::1] dy,
@@ -501,7 +529,7 @@ def batchnorm_backward_strided(x, dy, gamma, mean, variance, double epsilon, dga
     None) and returns dx shaped like x (None unless ``need_dx``)."""
     fn = "batchnorm_backward_strided"
     _check_strided(fn, x)
-    check_float(f"{fn}: dy", dy, x)
+    check_float(f"{fn}: dy", dy, x, "x")
     check_c_contiguous(f"{fn}: dy", dy)
     if dy.shape != x.shape:
         raise ValueError(f"{fn}: dy has shape {dy.shape} but x has shape {x.shape}")
@@ -514,7 +542,7 @@ def batchnorm_backward_strided(x, dy, gamma, mean, variance, double epsilon, dga
     cdef bint has_dgamma = dgamma is not None, has_dbeta = dbeta is not None
     for what, g in (("dgamma", dgamma), ("dbeta", dbeta)):
         if g is not None:
-            check_float(f"{fn}: {what}", g, x)
+            check_float(f"{fn}: {what}", g, x, "x")
             if g.shape != (n,):
                 raise ValueError(f"{fn}: {what} has shape {g.shape} but x has {n} features; "
                                  f"{what} must have shape {(n,)}")

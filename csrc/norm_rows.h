@@ -72,6 +72,19 @@ FASTNN_CLONES static void fastnn_bn_dx_##S(ptrdiff_t rows, ptrdiff_t n, const T 
         for (ptrdiff_t j = 0; j < n; j++)                                                   \
             o[j] = k1[j] * d[j] + k2[j] * (r[j] - mean[j]) + k3[j];                         \
     }                                                                                       \
+}                                                                                           \
+/* dx = k1 * dy with fixed (inference) statistics: x is not read, so an inf x does           \
+ * not turn dx into NaN through 0 * (x - mean). */                                          \
+FASTNN_CLONES static void fastnn_bn_dx_fixed_##S(ptrdiff_t rows, ptrdiff_t n,                \
+                                                 const T *restrict dy, T *restrict dx,      \
+                                                 const T *restrict k1)                      \
+{                                                                                           \
+    for (ptrdiff_t i = 0; i < rows; i++) {                                                  \
+        const T *restrict d = dy + i * n;                                                   \
+        T *restrict o = dx + i * n;                                                         \
+        for (ptrdiff_t j = 0; j < n; j++)                                                   \
+            o[j] = k1[j] * d[j];                                                            \
+    }                                                                                       \
 }
 
 /* The same four loops over a (P, n, Q) block whose feature axis is not last (an NCHW
@@ -170,6 +183,19 @@ FASTNN_CLONES static void fastnn_bn_dx_strided_##S(ptrdiff_t P, ptrdiff_t n, ptr
             T a = k1[j], b = k2[j], c = k3[j], m = mean[j];                                 \
             for (ptrdiff_t q = 0; q < Q; q++)                                               \
                 dx[o + q] = a * dy[o + q] + b * (x[o + q] - m) + c;                         \
+        }                                                                                   \
+}                                                                                           \
+FASTNN_CLONES static void fastnn_bn_dx_fixed_strided_##S(ptrdiff_t P, ptrdiff_t n,           \
+                                                         ptrdiff_t Q,                       \
+                                                         const T *restrict dy,              \
+                                                         T *restrict dx,                    \
+                                                         const T *restrict k1)              \
+{                                                                                           \
+    for (ptrdiff_t p = 0; p < P; p++)                                                       \
+        for (ptrdiff_t j = 0; j < n; j++) {                                                 \
+            ptrdiff_t o = (p * n + j) * Q;                                                  \
+            T a = k1[j];                                                                    \
+            for (ptrdiff_t q = 0; q < Q; q++) dx[o + q] = a * dy[o + q];                    \
         }                                                                                   \
 }
 

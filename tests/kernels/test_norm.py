@@ -412,3 +412,63 @@ def test_strided_property_equals_formula_or_raises(p, n, q, dtype, loc, seed, in
                                          batch_stats=not inference)
     dx_ref = reference_backward(_rows(x), _rows(dy), gamma, mean, var, EPS, not inference)[0]
     assert_close(dx, _unrows(dx_ref, x.shape).astype(dtype), tol=tol, floor=1.0)
+
+
+# ------------------------------------------------- fixed statistics, inf x
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+@pytest.mark.parametrize("strided", [False, True])
+def test_inference_dx_does_not_read_x(ops, ref, dtype, strided, rng):
+    # With fixed statistics dx = dy * gamma / sqrt(var + eps) whatever x is: an
+    # inf or NaN x must not reach dx (the fused pass once computed 0 * (x - mean),
+    # NaN for x = inf). dgamma = sum(dy * xhat) does read x: non-finite there.
+    m, n, q = 70, 3, 5   # more than one 64-row block
+    shape = (m, n, q) if strided else (m, n)
+    x = rng.standard_normal(shape).astype(dtype)
+    x[(3, 1) + ((2,) if strided else ())] = numpy.inf
+    x[(66, 1) + ((0,) if strided else ())] = -numpy.inf
+    x[(10, 2) + ((4,) if strided else ())] = numpy.nan
+    dy = rng.standard_normal(shape).astype(dtype)
+    gamma = rng.standard_normal(n).astype(dtype)
+    mean = rng.standard_normal(n).astype(dtype)
+    var = rng.uniform(0.1, 2, n).astype(dtype)
+    k = gamma.astype(numpy.float64) / numpy.sqrt(var.astype(numpy.float64) + EPS)
+    want = dy * (k[:, None] if strided else k)   # written here, not the Ops fallback
+    kern = norm.batchnorm_backward_strided if strided else norm.batchnorm_backward
+    dg = numpy.zeros(n, dtype)
+    dx = kern(x, dy, gamma, mean, var, EPS, dg, None, batch_stats=False)
+    assert numpy.isfinite(dx).all()
+    assert_close(dx, want.astype(dtype), tol=_tol(dtype))
+    assert numpy.isfinite(dg[0]) and not numpy.isfinite(dg[1:]).any()
+    # The backend (NumpyOps -> kernel) and the Ops reference agree on it.
+    for o in (ops, ref):
+        f = o.batchnorm_backward_strided if strided else o.batchnorm_backward
+        with numpy.errstate(invalid="ignore"):   # the reference's xhat sums: NaN
+            got = f(x, dy, gamma, mean, var, EPS, None, None, batch_stats=False)
+        assert_close(got, want.astype(dtype), tol=_tol(dtype))
+
+
+@pytest.mark.parametrize("strided", [False, True])
+def test_dtype_messages_name_x(strided, rng):
+    # A dtype mismatch names the argument it must match as the caller wrote it
+    # (x), not "the other operands".
+    shape = (6, 3, 2) if strided else (6, 3)
+    x = rng.standard_normal(shape).astype(numpy.float32)
+    f32 = numpy.ones(3, numpy.float32)
+    f64 = numpy.ones(3, numpy.float64)
+    fwd = norm.batchnorm_forward_strided if strided else norm.batchnorm_forward
+    bwd = norm.batchnorm_backward_strided if strided else norm.batchnorm_backward
+    calls = {
+        "gamma": lambda: fwd(x, f64, None, EPS),
+        "beta": lambda: fwd(x, None, f64, EPS),
+        "mean": lambda: fwd(x, None, None, EPS, f64, f32),
+        "variance": lambda: fwd(x, None, None, EPS, f32, f64),
+        "dy": lambda: bwd(x, x.astype(numpy.float64), None, f32, f32, EPS),
+        "dgamma": lambda: bwd(x, x, None, f32, f32, EPS, numpy.zeros(3), None),
+        "dbeta": lambda: bwd(x, x, None, f32, f32, EPS, None, numpy.zeros(3)),
+    }
+    for name, call in calls.items():
+        with pytest.raises(TypeError) as e:
+            call()
+        msg = str(e.value)
+        assert f"{name} has dtype float64 but x has float32" in msg, msg
+        assert "other operands" not in msg, msg
