@@ -588,7 +588,7 @@ def conv2d_forward(x, W, b=None, strides=(1, 1), pads=(0, 0, 0, 0), dilation=(1,
             raise ValueError(f"conv2d_forward: b has shape {b.shape} but W has shape "
                              f"{W.shape}; b must have shape {(g.f,)}")
     check_disjoint("out", out, {"x": x, "W": W, "b": b})
-    out = check_out("out", out, (g.n, g.oh, g.ow, g.f), x)
+    out = check_out("out", out, (g.n, g.oh, g.ow, g.f), x, "x")
     if g.n == 0:
         return out
     x = numpy.ascontiguousarray(x)

@@ -165,7 +165,7 @@ def small_gemm(a, b, out=None, bint add=False):
     test entry; the cells call it from their own loops): ``a`` (M, K), ``b``
     (K, W), same float dtype, ``out`` (M, W) C-contiguous or None."""
     check_float("a", a)
-    check_float("b", b, a)
+    check_float("b", b, a, "a")
     check_ndim("a", a, 2)
     check_ndim("b", b, 2)
     if a.shape[1] != b.shape[0]:
@@ -177,7 +177,7 @@ def small_gemm(a, b, out=None, bint add=False):
     if out is None:
         out = numpy.zeros((M, W), a.dtype)
     else:
-        check_float("out", out, a)
+        check_float("out", out, a, "a")
         if out.shape != (M, W):
             raise ValueError(f"small_gemm: out has shape {out.shape}; expected {(M, W)}")
         check_c_contiguous("out", out, writeable=True)
@@ -211,9 +211,9 @@ def small_gemm_packed(a, packed, Py_ssize_t width, out):
     """``out = a @ b`` for ``packed = pack_panels(b)``, ``b`` (K, width)."""
     check_float("a", a)
     check_ndim("a", a, 2)
-    check_float("packed", packed, a)
+    check_float("packed", packed, a, "a")
     check_ndim("packed", packed, 1)
-    check_float("out", out, a)
+    check_float("out", out, a, "a")
     check_c_contiguous("out", out, writeable=True)
     cdef Py_ssize_t M = a.shape[0], K = a.shape[1]
     cdef Py_ssize_t NR = FASTNN_RG_NR_f32 if a.dtype == numpy.float32 else FASTNN_RG_NR_f64
@@ -679,18 +679,18 @@ cdef int _cell_code(object cell, bint reset_after=True) except -1:
     raise ValueError(f"unknown cell {cell!r}; expected one of {tuple(CELL_GATES)}")
 
 
-cdef object _checked(str what, object a, object like, tuple shape):
-    check_float(what, a, like)
+cdef object _checked(str what, object a, object like, str like_name, tuple shape):
+    check_float(what, a, like, like_name)
     if a.shape != shape:
         raise ValueError(f"{what} has shape {a.shape}; expected {shape}")
     return numpy.ascontiguousarray(a)
 
 
-cdef object _checked_rec_mask(object rec_mask, object like, Py_ssize_t N, Py_ssize_t U,
-                              Py_ssize_t G):
+cdef object _checked_rec_mask(object rec_mask, object like, str like_name, Py_ssize_t N,
+                              Py_ssize_t U, Py_ssize_t G):
     """The recurrent dropout mask as the kernels take it: one per gate, side
     by side (N, G*U); one mask (N, U) for every gate is repeated."""
-    check_float("rec_mask", rec_mask, like)
+    check_float("rec_mask", rec_mask, like, like_name)
     if rec_mask.shape == (N, U) and G > 1:
         return numpy.ascontiguousarray(numpy.tile(rec_mask, (1, G)))
     if rec_mask.shape != (N, G * U):
@@ -727,7 +727,7 @@ def rnn_forward(cell, xproj, R, h0, c0=None, mask=None, b_rec=None, rec_mask=Non
     cdef int r_code = activation_code(recurrent_activation, CELL_ACTIVATIONS)
     check_float("xproj", xproj)
     check_ndim("xproj", xproj, 3)
-    check_float("R", R, xproj)
+    check_float("R", R, xproj, "xproj")
     check_ndim("R", R, 2)
     cdef Py_ssize_t T = xproj.shape[0], N = xproj.shape[1], U = R.shape[0]
     cdef Py_ssize_t G = CELL_GATES[cell]
@@ -739,20 +739,20 @@ def rnn_forward(cell, xproj, R, h0, c0=None, mask=None, b_rec=None, rec_mask=Non
         raise ValueError(f"rnn_forward: sizes {(T, N, G * U)} exceed the 32-bit BLAS limit")
     xproj = numpy.ascontiguousarray(xproj)
     R = numpy.ascontiguousarray(R)
-    h0 = _checked("h0", h0, xproj, (N, U))
+    h0 = _checked("h0", h0, xproj, "xproj", (N, U))
     if code == CELL_LSTM:
         if c0 is None:
             raise ValueError("rnn_forward: the LSTM needs c0")
-        c0 = _checked("c0", c0, xproj, (N, U))
+        c0 = _checked("c0", c0, xproj, "xproj", (N, U))
     elif c0 is not None:
         raise ValueError(f"rnn_forward: cell {cell!r} has no cell state; c0 must be None")
     if b_rec is not None:
         if code != CELL_GRU:
             raise ValueError(f"rnn_forward: b_rec is the reset_after GRU's; cell {cell!r} "
                              f"(reset_after={bool(reset_after)}) takes None")
-        b_rec = _checked("b_rec", b_rec, xproj, (G * U,))
+        b_rec = _checked("b_rec", b_rec, xproj, "xproj", (G * U,))
     if rec_mask is not None:
-        rec_mask = _checked_rec_mask(rec_mask, xproj, N, U, G)
+        rec_mask = _checked_rec_mask(rec_mask, xproj, "xproj", N, U, G)
     if mask is not None:
         mask = _checked_mask(mask, T, N)
     dtype = xproj.dtype
@@ -862,30 +862,31 @@ def rnn_backward(cell, R, H, C, A, E, dY, dhT=None, dcT=None, mask=None, rec_mas
     if R.shape[1] != G * U:
         raise ValueError(f"rnn_backward: R has shape {R.shape}; cell {cell!r} needs "
                          f"({U}, {G * U})")
-    check_float("dY", dY, R)
+    check_float("dY", dY, R, "R")
     check_ndim("dY", dY, 3)
     cdef Py_ssize_t N = dY.shape[0], T = dY.shape[1]
     if dY.shape[2] != U:
         raise ValueError(f"rnn_backward: dY has shape {dY.shape}; expected {(N, T, U)}")
     R = numpy.ascontiguousarray(R)
     dY = numpy.ascontiguousarray(dY)
-    H = _checked("H", H, R, (T + 1, N, U))
-    A = _checked("A", A, R, (T, N, G * U))
+    H = _checked("H", H, R, "R", (T + 1, N, U))
+    A = _checked("A", A, R, "R", (T, N, G * U))
     if code != CELL_SIMPLE:
-        E = _checked("E", E, R, (T, N, U))
+        E = _checked("E", E, R, "R", (T, N, U))
     if code == CELL_LSTM:
-        C = _checked("C", C, R, (T + 1, N, U))
-    dh = numpy.zeros((N, U), R.dtype) if dhT is None else _checked("dhT", dhT, R, (N, U)).copy()
+        C = _checked("C", C, R, "R", (T + 1, N, U))
+    dh = (numpy.zeros((N, U), R.dtype) if dhT is None
+          else _checked("dhT", dhT, R, "R", (N, U)).copy())
     dc = None
     if code == CELL_LSTM:
         dc = numpy.zeros((N, U), R.dtype) if dcT is None else \
-            _checked("dcT", dcT, R, (N, U)).copy()
+            _checked("dcT", dcT, R, "R", (N, U)).copy()
     if mask is not None:
         mask = _checked_mask(mask, T, N)
     if rec_mask is not None:
-        rec_mask = _checked_rec_mask(rec_mask, R, N, U, G)
+        rec_mask = _checked_rec_mask(rec_mask, R, "R", N, U, G)
     if dR is not None:
-        check_float("dR", dR, R)
+        check_float("dR", dR, R, "R")
         if dR.shape != (U, G * U):
             raise ValueError(f"rnn_backward: dR has shape {dR.shape}; expected {(U, G * U)}")
         check_c_contiguous("dR", dR, writeable=True)
@@ -893,7 +894,7 @@ def rnn_backward(cell, R, H, C, A, E, dY, dhT=None, dcT=None, mask=None, rec_mas
         if code != CELL_GRU:
             raise ValueError(f"rnn_backward: db_rec is the reset_after GRU's; cell {cell!r} "
                              f"(reset_after={bool(reset_after)}) takes None")
-        check_float("db_rec", db_rec, R)
+        check_float("db_rec", db_rec, R, "R")
         if db_rec.shape != (G * U,):
             raise ValueError(f"rnn_backward: db_rec has shape {db_rec.shape}; expected "
                              f"{(G * U,)}")

@@ -220,7 +220,7 @@ def test_bad_arguments_are_clear_errors(rng):
         K.rnn_forward("lstm", d["xproj"], d["R"], numpy.zeros((3, 4), numpy.float32), d["c0"])
     with pytest.raises(ValueError, match="needs c0"):
         K.rnn_forward("lstm", d["xproj"], d["R"], d["h0"])
-    with pytest.raises(TypeError, match="R has dtype float64 but the other operands are float32"):
+    with pytest.raises(TypeError, match="R has dtype float64 but xproj has float32"):
         K.rnn_forward("lstm", d["xproj"], d["R"].astype(numpy.float64), d["h0"], d["c0"])
     with pytest.raises(ValueError, match=r"mask has shape \(2, 3\); expected \(3, 2\)"):
         K.rnn_forward("lstm", mask=numpy.ones((2, 3), bool), **d)
