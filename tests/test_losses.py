@@ -350,3 +350,89 @@ def test_the_fused_path_computes_on_the_models_backend(cls, method, n, rng):
     y = numpy.eye(3)[rng.integers(0, 3, 4)]
     loss.forward_backward_logits(y, rng.standard_normal((4, 3)))
     assert calls == [method] * n
+
+
+def test_sample_weights_of_another_dtype_keep_float32_gradients(ops, rng):
+    y, p = rng.standard_normal((5, 3)), rng.standard_normal((5, 3)).astype(numpy.float32)
+    for w in (numpy.arange(5.0), [1, 2, 3, 4, 5]):
+        value, grad = losses.MeanSquaredError().forward_backward(y, p, sample_weight=w)
+        assert grad.dtype == numpy.float32
+        per = ((p - y.astype(numpy.float32)) ** 2).mean(1).astype(numpy.float64)
+        assert value == pytest.approx((per * numpy.asarray(w)).sum() / 5, rel=1e-6)
+
+
+def test_sparse_labels_against_a_sequence_of_predictions(ops, rng):
+    # (batch, steps, classes) predictions: 3 steps, 5 classes.
+    loss = losses.SparseCategoricalCrossentropy()
+    p = _norm(rng.random((2, 3, 5)) + 0.1)
+    labels = numpy.array([[4, 0, 3], [2, 4, 1]])
+    expected = -numpy.log(numpy.take_along_axis(p, labels[..., None], -1)).mean()
+    assert loss(labels, p) == pytest.approx(expected, rel=1e-12)
+    with pytest.raises(ValueError) as e:
+        loss(numpy.array([[5, 0, 0], [0, 0, 0]]), p)
+    assert str(e.value) == ("sparse_categorical_crossentropy: labels must lie in [0, 5) for 5 "
+                            "classes, got values in [0, 5]")
+    with pytest.raises(ValueError) as e:
+        loss(numpy.zeros((2, 4), int), p)
+    assert str(e.value).endswith("expected labels of shape (2, 3) (one integer class per "
+                                 "sample)")
+    with pytest.raises(ValueError) as e:
+        loss(numpy.array([[0.5, 0, 0], [0, 0, 0]]), p)
+    assert str(e.value) == ("sparse_categorical_crossentropy: labels must be integer class "
+                            "indices, got non-integer values")
+
+
+def test_categorical_crossentropy_renormalises_and_clips_probabilities(ops, rng):
+    # Keras: p / sum(p) over the class axis, clipped to [eps, 1 - eps]; on a
+    # sequence (batch, steps, classes) too.
+    eps = 1e-7
+    y = _norm(rng.random((2, 3, 4)) + 0.1)
+    p = rng.random((2, 3, 4)) * 3 + 0.1  # rows sum to about 6, not 1
+    p[0, 0] = [0.0, 0.0, 2.0, 0.0]      # certain: q = [0, 0, 1, 0] before clipping
+    loss = losses.CategoricalCrossentropy()
+    value, grad = loss.forward_backward(y, p)
+    s = p.sum(-1, keepdims=True)
+    q = numpy.clip(p / s, eps, 1 - eps)
+    assert numpy.isfinite(value)
+    assert value == pytest.approx(-(y * numpy.log(q)).sum(-1).mean(), rel=1e-12)
+    expected = (-y / (q * s) + y.sum(-1, keepdims=True) / s) / 6  # over 6 samples x steps
+    numpy.testing.assert_allclose(grad, expected, rtol=1e-12)
+    z = rng.random((5, 4)) * 3 + 0.1
+    assert gradcheck(loss, _norm(rng.random((5, 4))), z).ok
+
+
+def test_host_targets_with_device_predictions(rng):
+    # Targets may come from the host: they follow the predictions to the device.
+    from fastnn.backend import get_instance
+    strict = get_instance("strict")
+    for name in ("mse", "categorical_crossentropy", "sparse_categorical_crossentropy"):
+        y, p = _case(losses.get(name).name, rng)
+        host = losses.get(name)(y, p)
+        dev = losses.get(name)(y, strict.asarray(p))
+        assert float(strict.to_numpy(dev)) == pytest.approx(host, rel=1e-12)
+
+
+def test_categorical_crossentropy_messages_name_the_loss(ops):
+    loss = losses.CategoricalCrossentropy()
+    with pytest.raises(ValueError) as e:
+        loss(numpy.zeros(3), numpy.full(3, 1 / 3))
+    assert str(e.value) == ("categorical_crossentropy: y_pred must have a class axis (batch, "
+                            "classes), got shape (3,)")
+    with pytest.raises(ValueError) as e:
+        loss(numpy.zeros((2, 3)), numpy.full((2, 4), 0.25))
+    assert str(e.value).startswith("categorical_crossentropy: y_true has shape (2, 3)")
+
+
+def test_get_names_what_it_could_not_resolve():
+    with pytest.raises(ValueError) as e:
+        losses.get("mean_sqaured_error")
+    assert str(e.value).startswith("unknown loss 'mean_sqaured_error'; valid names are: ")
+    with pytest.raises(ValueError, match=r"^unknown loss class 'Nope'; valid classes are: "):
+        losses.get({"class_name": "Nope", "config": {}})
+    with pytest.raises(TypeError) as e:
+        losses.get(42)
+    assert str(e.value) == "loss must be a name or a fastnn.losses.Loss, got 42"
+    loss = losses.CategoricalCrossentropy(from_logits=True)
+    assert losses.get(loss) is loss
+    clone = losses.get({"class_name": "CategoricalCrossentropy", "config": loss.get_config()})
+    assert type(clone) is losses.CategoricalCrossentropy and clone.from_logits

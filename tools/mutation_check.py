@@ -1,26 +1,31 @@
 """Mutation check: do the tests catch one-line bugs? (issue #19's "tests that can fail").
 
 Two parts, each on a scratch copy of the checkout (the checkout itself is never
-modified; the copy keeps the build folder and the compiled kernels, so only a
-mutated kernel module is rebuilt):
+modified; the copy keeps the compiled kernels, and only the mutated kernel
+module is rebuilt, with setup.py's FASTNN_ONLY):
 
 1. ``--python``: mutmut (https://github.com/boxed/mutmut, 3.x) over the core
-   Python modules in PY_SCOPE, running only the tests listed there (mutmut then
-   picks, per mutant, the tests that call the mutated function). Reports mutants
-   killed / survived / not reached by the selected tests, and lists survivors
+   Python modules in PY_SCOPE (``--modules`` picks some), running only the
+   tests listed there (mutmut then picks, per mutant, the tests that call the
+   mutated function). Reports mutants killed / survived, the kill rate with and
+   without the survivors listed in EQUIVALENT (checked by hand: they cannot
+   change what a caller observes, each with its reason), and lists survivors
    (``mutmut show <name>`` in the copy prints one's diff).
 2. ``--kernels``: the hand mutations of the Cython kernels in KERNEL_MUTANTS
-   (a realistic one-line bug each), applied one at a time, the kernels rebuilt
-   in the copy, the listed tests run: a mutant is killed when they fail.
+   (a realistic one-line bug each), applied one at a time, the module rebuilt
+   in the copy, the listed tests run: a mutant is killed when they fail (the
+   first failing test is printed, to tell a wrong value from a broken build).
 
-    python tools/mutation_check.py --python             # 29 min at load 14 on 2 cores
-    python tools/mutation_check.py --kernels --only 3   # one kernel mutant (two rebuilds)
+    python tools/mutation_check.py --python             # 18 min at load 10-12 on 2 cores
+    python tools/mutation_check.py --python --modules fastnn/losses.py   # one module
+    python tools/mutation_check.py --kernels --only 7   # one kernel mutant (two rebuilds)
     python tools/mutation_check.py --python --kernels --keep /tmp/mut   # keep the copy
 
 Needs ``pip install mutmut`` for the first part. Not run in CI (too slow); run it
-after changing a core module or its tests, and add a test for each survivor
-that is a real bug (some mutants are equivalent: a changed default never used,
-a message's wording).
+after changing a core module or its tests, add a test for each survivor that
+is a real bug (a test of what a user relies on: a value, a dtype, a message, a
+boundary), and list the equivalent ones in EQUIVALENT with the reason.
+Last figures: tests/README.md, "Mutation check".
 """
 import argparse
 import json
@@ -107,6 +112,25 @@ EQUIVALENT = {
     "fastnn.losses.xǁKLDivergenceǁ_loss_and_grad__mutmut_35": _COPY,
     "fastnn.losses.xǁKLDivergenceǁ_loss_and_grad__mutmut_37": _COPY,
     "fastnn.losses.xǁKLDivergenceǁ_loss_and_grad__mutmut_38": _COPY,
+    "fastnn.losses.xǁSparseCategoricalCrossentropyǁ_labels__mutmut_2": "the backend of "
+    "labels and predictions: they share one (mixing backends is refused elsewhere)",
+    "fastnn.losses.xǁSparseCategoricalCrossentropyǁ_labels__mutmut_4": "as _labels__mutmut_2",
+    "fastnn.losses.xǁSparseCategoricalCrossentropyǁ_labels__mutmut_5": "as _labels__mutmut_2",
+    "fastnn.losses.xǁSparseCategoricalCrossentropyǁ_labels__mutmut_39": "'XXiubXX' instead of "
+    "'iub': no dtype kind is 'X'",
+    "fastnn.losses.xǁLossǁ_prepare__mutmut_3": "ops_for(y_pred, None): the predictions pick "
+    "the backend either way (host targets follow them)",
+    "fastnn.losses.xǁLossǁ_prepare__mutmut_5": "as _prepare__mutmut_3",
+    "fastnn.losses.xǁCategoricalCrossentropyǁ_prepare__mutmut_3": "as Loss._prepare__mutmut_3",
+    "fastnn.losses.xǁCategoricalCrossentropyǁ_prepare__mutmut_5": "as Loss._prepare__mutmut_3",
+    "fastnn.losses.xǁLossǁforward_backward__mutmut_29": _NEG,
+    "fastnn.losses.xǁCategoricalCrossentropyǁ_flat__mutmut_9": _NEG,
+    "fastnn.losses.xǁCategoricalCrossentropyǁ_flat__mutmut_15": _NEG,
+    "fastnn.losses.xǁCategoricalCrossentropyǁ_flat__mutmut_21": _NEG,
+    "fastnn.losses.xǁCategoricalCrossentropyǁ_prob_loss__mutmut_18": "axis +1 for -1: "
+    "_prob_loss works on the (rows, classes) view, where axis 1 is the last",
+    "fastnn.losses.xǁCategoricalCrossentropyǁ_prob_loss__mutmut_36": "as _prob_loss__mutmut_18",
+    "fastnn.losses.xǁCategoricalCrossentropyǁ_prob_loss__mutmut_48": "as _prob_loss__mutmut_18",
 }
 
 # (file, exact original text, mutated text, tests). Each original must occur once.
@@ -191,7 +215,7 @@ def python_part(copy, jobs, modules=None):
     for name in survivors:
         print("  survived:", name, f"(equivalent: {EQUIVALENT[name]})" if name in EQUIVALENT
               else "")
-    stale = [n for n in EQUIVALENT if n.split(".x_")[0].replace(".", "/") + ".py" in scope
+    stale = [n for n in EQUIVALENT if n.split(".x")[0].replace(".", "/") + ".py" in scope
              and n not in survivors]
     for name in stale:  # killed now, or renumbered by an edit of its function
         print("  EQUIVALENT entry not among the survivors:", name)
