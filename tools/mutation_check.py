@@ -115,7 +115,6 @@ EQUIVALENT = {
     "fastnn.losses.xǁSparseCategoricalCrossentropyǁ_labels__mutmut_2": "the backend of "
     "labels and predictions: they share one (mixing backends is refused elsewhere)",
     "fastnn.losses.xǁSparseCategoricalCrossentropyǁ_labels__mutmut_4": "as _labels__mutmut_2",
-    "fastnn.losses.xǁSparseCategoricalCrossentropyǁ_labels__mutmut_5": "as _labels__mutmut_2",
     "fastnn.losses.xǁSparseCategoricalCrossentropyǁ_labels__mutmut_39": "'XXiubXX' instead of "
     "'iub': no dtype kind is 'X'",
     "fastnn.losses.xǁLossǁ_prepare__mutmut_3": "ops_for(y_pred, None): the predictions pick "
