@@ -16,7 +16,7 @@ module is rebuilt, with setup.py's FASTNN_ONLY):
    in the copy, the listed tests run: a mutant is killed when they fail (the
    first failing test is printed, to tell a wrong value from a broken build).
 
-    python tools/mutation_check.py --python             # 18 min at load 10-12 on 2 cores
+    python tools/mutation_check.py --python             # 7 min at load 7 on 2 cores, 18 at 11
     python tools/mutation_check.py --python --modules fastnn/losses.py   # one module
     python tools/mutation_check.py --kernels --only 7   # one kernel mutant (two rebuilds)
     python tools/mutation_check.py --python --kernels --keep /tmp/mut   # keep the copy
