@@ -32,11 +32,14 @@ def _check_pair(y_true, y_pred, name):
                          f"{y_pred.shape}; they must match")
 
 
+def _check_batch(y_pred):
+    # Before any reshape to (batch, -1), which cannot size an empty batch's -1.
+    if y_pred.ndim and y_pred.shape[0] == 0:
+        raise ValueError("cannot compute a loss over an empty batch")
+
+
 def _weighted_mean(per_sample, sample_weight):
     """Mean over the batch of ``per_sample`` (n, ...), weighted per sample."""
-    n = per_sample.shape[0]
-    if n == 0:
-        raise ValueError("cannot compute a loss over an empty batch")
     if sample_weight is None:
         return _host_float(per_sample.sum(dtype=numpy.float64)) / per_sample.size
     w = _sample_weight(sample_weight, per_sample)
@@ -84,6 +87,7 @@ class Loss(Configurable):
 
     def __call__(self, y_true, y_pred, sample_weight=None, mask=None):
         y_true, y_pred = self._prepare(y_true, y_pred)
+        _check_batch(y_pred)
         if mask is not None:
             return self._masked(y_true, y_pred, sample_weight, mask)[0]
         return _weighted_mean(self.per_sample(y_true, y_pred), sample_weight)
@@ -171,6 +175,7 @@ class Loss(Configurable):
             ``(batch, steps)`` booleans: the steps that count (a sequence output).
         """
         y_true, y_pred = self._prepare(y_true, y_pred)
+        _check_batch(y_pred)
         if mask is not None:
             return self._masked(y_true, y_pred, sample_weight, mask)
         values, grad = self._loss_and_grad(y_true, y_pred)

@@ -2,6 +2,7 @@ import numpy
 import pytest
 
 from fastnn import losses
+from fastnn.backend.strict import StrictArray
 from fastnn.gradcheck import gradcheck
 
 N, C = 6, 4
@@ -118,3 +119,320 @@ def test_bad_labels_and_shapes(ops):
         losses.get("sparse_categorical_crossentropy")(numpy.array([0, 1]), p)
     with pytest.raises(ValueError, match=r"y_true has shape \(3, 3\).*\(3, 4\)"):
         losses.get("mse")(numpy.zeros((3, 3)), p)
+
+
+# ---------------------------------------------------------------------------
+# Pinned by the mutation check (tools/mutation_check.py): each test below fails
+# under one-line changes of fastnn/losses.py that the tests above let through.
+def _case(name, rng, shape=(N, C)):
+    """Targets and predictions of ``shape`` (classes last) for the loss ``name``."""
+    if name.startswith("sparse"):
+        return rng.integers(0, shape[-1], shape[:-1]), _norm(rng.random(shape) + 0.05)
+    if name in ("categorical_crossentropy", "kl_divergence"):
+        return _norm(rng.random(shape) + 0.1), _norm(rng.random(shape) + 0.05)
+    if name == "binary_crossentropy":
+        return (rng.random(shape) > 0.5).astype(float), rng.uniform(0.05, 0.95, shape)
+    if name == "mean_squared_logarithmic_error":
+        return rng.uniform(0, 3, shape), rng.uniform(0.1, 3, shape)
+    if name in ("hinge", "squared_hinge"):
+        return (rng.random(shape) > 0.5).astype(float), rng.standard_normal(shape) + 0.01
+    return rng.standard_normal(shape), rng.standard_normal(shape)
+
+
+def _norm(p):
+    return p / p.sum(-1, keepdims=True)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_loss_computes_on_the_strict_backend_as_on_the_host(name, rng):
+    # Losses compute through their arrays' backend only (a GPU's arrays refuse
+    # host NumPy): value and gradient, weighted, masked and fused, equal the host's.
+    from fastnn.backend import get_instance
+    strict = get_instance("strict")
+    loss = losses.get(name)
+    y, p = _case(name, rng, (3, 4, C))
+    w = rng.random(3) + 0.5
+    mask = numpy.array([[1, 1, 0, 0], [1, 0, 1, 0], [1, 1, 1, 1]], bool)
+    dev = [strict.asarray(a) for a in (y, p, w, mask)]
+    for kw, dkw in (({}, {}), ({"sample_weight": w}, {"sample_weight": dev[2]}),
+                    ({"sample_weight": w, "mask": mask},
+                     {"sample_weight": dev[2], "mask": dev[3]})):
+        value, grad = loss.forward_backward(y, p, **kw)
+        assert type(value) is float and type(loss(y, p, **kw)) is float
+        dvalue, dgrad = loss.forward_backward(dev[0], dev[1], **dkw)
+        assert isinstance(dvalue, StrictArray) and isinstance(dgrad, StrictArray)
+        assert float(strict.to_numpy(dvalue)) == pytest.approx(value, rel=1e-12)
+        numpy.testing.assert_allclose(strict.to_numpy(dgrad), grad, rtol=1e-12, atol=1e-15)
+        assert isinstance(loss(dev[0], dev[1], **dkw), StrictArray)
+        if loss.fused_activation is not None:
+            z = rng.standard_normal(p.shape)
+            hv, hg, hp = loss.forward_backward_logits(y, z, **kw)
+            dv, dg, dp = loss.forward_backward_logits(dev[0], strict.asarray(z), **dkw)
+            assert float(strict.to_numpy(dv)) == pytest.approx(hv, rel=1e-12)
+            numpy.testing.assert_allclose(strict.to_numpy(dg), hg, rtol=1e-12, atol=1e-15)
+            numpy.testing.assert_allclose(strict.to_numpy(dp), hp, rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_float32_predictions_give_float32_gradients_and_float64_sums(name, ops, rng):
+    # Targets of another dtype (float64, integers) follow the predictions'.
+    y, p = _case(name, rng, (4096, 1) if not name.endswith("crossentropy") and
+                 name != "kl_divergence" else (4096, 2))
+    p32 = p.astype(numpy.float32)
+    w = rng.random(len(p)).astype(numpy.float32)
+    loss = losses.get(name)
+    for kw in ({}, {"sample_weight": w}):
+        value, grad = loss.forward_backward(y, p32, **kw)
+        assert grad.dtype == numpy.float32, (name, kw, grad.dtype)
+        # The mean of float32 per-sample losses is summed in float64: equal to
+        # the float64 sum of the same float32 values (a float32 sum is ~1e-7 off).
+        per = loss.per_sample(*loss._prepare(y, p32))
+        assert per.dtype == numpy.float32
+        wsum = (per * (w if kw else 1)).astype(numpy.float64).sum()
+        assert value == pytest.approx(wsum / len(per), rel=1e-12)
+
+
+def test_a_float32_masked_loss_sums_in_float64_and_keeps_float32_gradients(rng):
+    y, p = rng.standard_normal((64, 64, 1)), rng.standard_normal((64, 64, 1)).astype("float32")
+    mask = rng.random((64, 64)) > 0.2
+    loss = losses.MeanSquaredError()
+    value, grad = loss.forward_backward(y, p, sample_weight=numpy.ones(64, "float32"),
+                                        mask=mask)
+    assert grad.dtype == numpy.float32
+    per = ((p - y.astype("float32")) ** 2)[..., 0]
+    assert value == pytest.approx(per[mask].astype(numpy.float64).sum() / mask.sum(), rel=1e-12)
+
+
+def test_one_unmasked_step_is_the_loss_of_that_step(rng):
+    y, p = rng.standard_normal((2, 3, 2)), rng.standard_normal((2, 3, 2))
+    mask = numpy.zeros((2, 3), bool)
+    mask[1, 2] = True
+    value, grad = losses.MeanSquaredError().forward_backward(y, p, mask=mask)
+    assert value == pytest.approx(((p[1, 2] - y[1, 2]) ** 2).mean(), rel=1e-12)
+    expected = numpy.zeros_like(p)
+    expected[1, 2] = (p[1, 2] - y[1, 2])  # d/dp of the mean of 2 squares
+    numpy.testing.assert_allclose(grad, expected, rtol=1e-12)
+
+
+def test_a_per_sample_mask_averages_over_the_kept_samples(rng):
+    y, p = rng.standard_normal((5, 3)), rng.standard_normal((5, 3))
+    keep = numpy.array([True, False, True, True, False])
+    value = losses.MeanSquaredError()(y, p, mask=keep)
+    assert value == pytest.approx(((p - y) ** 2).mean(1)[keep].mean(), rel=1e-12)
+
+
+def test_an_empty_batch_and_bad_sample_weights_are_named(ops):
+    mse = losses.MeanSquaredError()
+    with pytest.raises(ValueError) as e:
+        mse(numpy.zeros((0, 3)), numpy.zeros((0, 3)))
+    assert str(e.value) == "cannot compute a loss over an empty batch"
+    y = numpy.zeros((4, 3))
+    for w, got in ((numpy.ones(3), "(3,)"), (numpy.ones((4, 1)), "(4, 1)"),
+                   (numpy.ones((4, 3)), "(4, 3)")):
+        for call in (mse, mse.forward_backward):
+            with pytest.raises(ValueError) as e:
+                call(y, y, sample_weight=w)
+            assert str(e.value) == f"sample_weight must have shape (4,), got {got}"
+
+
+def test_targets_of_n_values_fit_outputs_of_shape_n_by_1(ops, rng):
+    y, p = rng.standard_normal(5), rng.standard_normal((5, 1))
+    for name in ("mse", "mae", "binary_crossentropy"):
+        pp = 1 / (1 + numpy.exp(-p)) if name == "binary_crossentropy" else p
+        yy = (y > 0).astype(float) if name == "binary_crossentropy" else y
+        assert losses.get(name)(yy, pp) == pytest.approx(losses.get(name)(yy[:, None], pp),
+                                                         rel=1e-15)
+    with pytest.raises(ValueError) as e:
+        losses.get("mse")(numpy.zeros((5, 2)), numpy.zeros((5, 3)))
+    assert str(e.value).startswith("mean_squared_error: y_true has shape (5, 2) but y_pred")
+
+
+def test_msle_gradient_is_zero_where_the_prediction_is_clipped(ops):
+    y = numpy.array([[1.0, 2.0, 0.5]])
+    p = numpy.array([[0.0, -3.0, 1.0]])  # the first two are clipped to EPSILON
+    value, grad = losses.MeanSquaredLogarithmicError().forward_backward(y, p)
+    d = numpy.log1p(numpy.maximum(p, 1e-7)) - numpy.log1p(y)
+    assert value == pytest.approx((d ** 2).mean(), rel=1e-12)
+    numpy.testing.assert_allclose(grad, [[0.0, 0.0, 2 * d[0, 2] / 2.0 / 3]], rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["hinge", "squared_hinge"])
+def test_hinge_losses_take_signed_and_real_valued_labels(name, ops, rng):
+    # Labels with a negative value are used as they are (no {0, 1} mapping).
+    p = rng.standard_normal((6, 3))
+    for y in (numpy.where(rng.random((6, 3)) > 0.5, 1.0, -1.0),
+              rng.uniform(-2, 2, (6, 3))):
+        margin = numpy.maximum(0, 1 - y * p)
+        expected = margin if name == "hinge" else margin ** 2
+        assert losses.get(name)(y, p) == pytest.approx(expected.mean(), rel=1e-12)
+        assert gradcheck(losses.get(name), y, p + 1e-3).ok
+
+
+def test_binary_crossentropy_of_certain_predictions_is_clipped_not_infinite(ops):
+    # Keras clips probabilities to [eps, 1 - eps]: a prediction of exactly 0 or 1
+    # costs -log(eps) when wrong and about eps when right.
+    y = numpy.array([[0.0, 1.0, 1.0, 0.0]])
+    p = numpy.array([[0.0, 1.0, 0.0, 1.0]])
+    eps = 1e-7
+    q = numpy.clip(p, eps, 1 - eps)
+    expected = -(y * numpy.log(q) + (1 - y) * numpy.log(1 - q)).mean()
+    value, grad = losses.BinaryCrossentropy().forward_backward(y, p)
+    assert numpy.isfinite(value) and value == pytest.approx(expected, rel=1e-9)
+    assert numpy.isfinite(grad).all()
+
+
+def test_sparse_labels_of_shape_n_by_1_and_integral_floats_are_labels(ops, rng):
+    loss = losses.SparseCategoricalCrossentropy()
+    for shape in ((6, 4), (3, 5, 4)):
+        labels = rng.integers(0, 4, shape[:-1])
+        p = _norm(rng.random(shape) + 0.1)
+        expected = loss.forward_backward(labels, p)
+        for same in (labels[..., None], labels.astype(float), labels[..., None].astype(float)):
+            value, grad = loss.forward_backward(same, p)
+            assert value == expected[0]
+            numpy.testing.assert_array_equal(grad, expected[1])
+    p = numpy.full((3, 4), 0.25)
+    with pytest.raises(ValueError) as e:
+        loss(numpy.array([0, 1]), p)
+    assert str(e.value) == ("sparse_categorical_crossentropy: labels have shape (2,) but "
+                            "predictions have shape (3, 4); expected labels of shape (3,) (one "
+                            "integer class per sample)")
+    with pytest.raises(ValueError, match="got non-integer values"):
+        loss(numpy.array([0.0, 1.5, 2.0]), p)
+    with pytest.raises(TypeError, match="labels must be integers, got dtype <U1"):
+        loss(numpy.array(["a", "b", "c"]), p)
+
+
+def test_sparse_labels_one_hot_in_the_predictions_dtype(ops, rng):
+    p = _norm(rng.random((5, 3)) + 0.1).astype(numpy.float32)
+    labels = rng.integers(0, 3, 5)
+    value, grad = losses.SparseCategoricalCrossentropy().forward_backward(labels, p)
+    assert grad.dtype == numpy.float32
+    q = p.astype(numpy.float64)
+    assert value == pytest.approx(-numpy.log(q[numpy.arange(5), labels]).mean(), rel=1e-6)
+
+
+def test_kl_divergence_clips_both_sides_to_eps_and_1(ops):
+    # Keras: y and p both clipped to [eps, 1]; no gradient where p is clipped.
+    eps = 1e-7
+    y = numpy.array([[0.0, 0.5, 1.5], [0.3, 0.3, 0.4]])
+    p = numpy.array([[0.2, 0.0, 1.5], [0.5, 0.25, 0.25]])
+    yc, pc = numpy.clip(y, eps, 1), numpy.clip(p, eps, 1)
+    value, grad = losses.KLDivergence().forward_backward(y, p)
+    assert value == pytest.approx((yc * numpy.log(yc / pc)).sum(1).mean(), rel=1e-12)
+    expected = -yc / pc * ((p >= eps) & (p <= 1)) / 2  # d/dp of the batch mean
+    numpy.testing.assert_allclose(grad, expected, rtol=1e-12)
+    assert grad[0, 1] == 0 and grad[0, 2] == 0
+
+
+def test_kl_divergence_sums_over_the_class_axis_of_a_sequence(ops, rng):
+    y, p = _norm(rng.random((2, 3, 4)) + 0.1), _norm(rng.random((2, 3, 4)) + 0.1)
+    expected = (y * numpy.log(y / p)).sum(-1).mean()
+    assert losses.KLDivergence()(y, p) == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("cls,method,n", [
+    (losses.BinaryCrossentropy, "activation_forward", 2),  # the gradient, the probabilities
+    (losses.CategoricalCrossentropy, "softmax_cross_entropy", 1)])
+def test_the_fused_path_computes_on_the_models_backend(cls, method, n, rng):
+    # Host arrays fit two backends: a loss owned by a model (loss.ops) must use
+    # the model's, in the fused step too, not the default one.
+    from fastnn.backend.ops import Ops
+    calls = []
+
+    class Spy(Ops):
+        pass
+    spy = Spy()
+    original = getattr(spy, method)
+    setattr(spy, method, lambda *a, **k: calls.append(method) or original(*a, **k))
+    loss = cls()
+    loss.ops = spy
+    y = numpy.eye(3)[rng.integers(0, 3, 4)]
+    loss.forward_backward_logits(y, rng.standard_normal((4, 3)))
+    assert calls == [method] * n
+
+
+def test_sample_weights_of_another_dtype_keep_float32_gradients(ops, rng):
+    y, p = rng.standard_normal((5, 3)), rng.standard_normal((5, 3)).astype(numpy.float32)
+    for w in (numpy.arange(5.0), [1, 2, 3, 4, 5]):
+        value, grad = losses.MeanSquaredError().forward_backward(y, p, sample_weight=w)
+        assert grad.dtype == numpy.float32
+        per = ((p - y.astype(numpy.float32)) ** 2).mean(1).astype(numpy.float64)
+        assert value == pytest.approx((per * numpy.asarray(w)).sum() / 5, rel=1e-6)
+
+
+def test_sparse_labels_against_a_sequence_of_predictions(ops, rng):
+    # (batch, steps, classes) predictions: 3 steps, 5 classes.
+    loss = losses.SparseCategoricalCrossentropy()
+    p = _norm(rng.random((2, 3, 5)) + 0.1)
+    labels = numpy.array([[4, 0, 3], [2, 4, 1]])
+    expected = -numpy.log(numpy.take_along_axis(p, labels[..., None], -1)).mean()
+    assert loss(labels, p) == pytest.approx(expected, rel=1e-12)
+    with pytest.raises(ValueError) as e:
+        loss(numpy.array([[5, 0, 0], [0, 0, 0]]), p)
+    assert str(e.value) == ("sparse_categorical_crossentropy: labels must lie in [0, 5) for 5 "
+                            "classes, got values in [0, 5]")
+    with pytest.raises(ValueError) as e:
+        loss(numpy.zeros((2, 4), int), p)
+    assert str(e.value).endswith("expected labels of shape (2, 3) (one integer class per "
+                                 "sample)")
+    with pytest.raises(ValueError) as e:
+        loss(numpy.array([[0.5, 0, 0], [0, 0, 0]]), p)
+    assert str(e.value) == ("sparse_categorical_crossentropy: labels must be integer class "
+                            "indices, got non-integer values")
+
+
+def test_categorical_crossentropy_renormalises_and_clips_probabilities(ops, rng):
+    # Keras: p / sum(p) over the class axis, clipped to [eps, 1 - eps]; on a
+    # sequence (batch, steps, classes) too.
+    eps = 1e-7
+    y = _norm(rng.random((2, 3, 4)) + 0.1)
+    p = rng.random((2, 3, 4)) * 3 + 0.1  # rows sum to about 6, not 1
+    p[0, 0] = [0.0, 0.0, 2.0, 0.0]      # certain: q = [0, 0, 1, 0] before clipping
+    loss = losses.CategoricalCrossentropy()
+    value, grad = loss.forward_backward(y, p)
+    s = p.sum(-1, keepdims=True)
+    q = numpy.clip(p / s, eps, 1 - eps)
+    assert numpy.isfinite(value)
+    assert value == pytest.approx(-(y * numpy.log(q)).sum(-1).mean(), rel=1e-12)
+    expected = (-y / (q * s) + y.sum(-1, keepdims=True) / s) / 6  # over 6 samples x steps
+    numpy.testing.assert_allclose(grad, expected, rtol=1e-12)
+    z = rng.random((5, 4)) * 3 + 0.1
+    assert gradcheck(loss, _norm(rng.random((5, 4))), z).ok
+
+
+def test_host_targets_with_device_predictions(rng):
+    # Targets may come from the host: they follow the predictions to the device.
+    from fastnn.backend import get_instance
+    strict = get_instance("strict")
+    for name in ("mse", "categorical_crossentropy", "sparse_categorical_crossentropy"):
+        y, p = _case(losses.get(name).name, rng)
+        host = losses.get(name)(y, p)
+        dev = losses.get(name)(y, strict.asarray(p))
+        assert float(strict.to_numpy(dev)) == pytest.approx(host, rel=1e-12)
+
+
+def test_categorical_crossentropy_messages_name_the_loss(ops):
+    loss = losses.CategoricalCrossentropy()
+    with pytest.raises(ValueError) as e:
+        loss(numpy.zeros(3), numpy.full(3, 1 / 3))
+    assert str(e.value) == ("categorical_crossentropy: y_pred must have a class axis (batch, "
+                            "classes), got shape (3,)")
+    with pytest.raises(ValueError) as e:
+        loss(numpy.zeros((2, 3)), numpy.full((2, 4), 0.25))
+    assert str(e.value).startswith("categorical_crossentropy: y_true has shape (2, 3)")
+
+
+def test_get_names_what_it_could_not_resolve():
+    with pytest.raises(ValueError) as e:
+        losses.get("mean_sqaured_error")
+    assert str(e.value).startswith("unknown loss 'mean_sqaured_error'; valid names are: ")
+    with pytest.raises(ValueError, match=r"^unknown loss class 'Nope'; valid classes are: "):
+        losses.get({"class_name": "Nope", "config": {}})
+    with pytest.raises(TypeError) as e:
+        losses.get(42)
+    assert str(e.value) == "loss must be a name or a fastnn.losses.Loss, got 42"
+    loss = losses.CategoricalCrossentropy(from_logits=True)
+    assert losses.get(loss) is loss
+    clone = losses.get({"class_name": "CategoricalCrossentropy", "config": loss.get_config()})
+    assert type(clone) is losses.CategoricalCrossentropy and clone.from_logits
