@@ -159,7 +159,8 @@ def _residual_block(x, filters, name):
 
 
 def residual_separable_net(input_shape=(28, 28, 1), n_classes=10, widths=(64, 128), stem=32,
-                           dropout=0.3, learning_rate=2e-3, flip=False):
+                           dropout=0.3, learning_rate=2e-3, flip=False, weight_decay=0.0,
+                           translation=0.0):
     """A small residual network, written with the functional API and ``Add``:
     a 3x3 convolution stem with batch normalization, 2x2 max pooling, then per
     width a residual block of two batch-normalized separable convolutions
@@ -168,10 +169,21 @@ def residual_separable_net(input_shape=(28, 28, 1), n_classes=10, widths=(64, 12
     training images left-right at random first (``RandomFlip``; never for
     digits). On Fashion-MNIST, 12 epochs, seed 0: 92.47% test accuracy without
     it (94.7% on the training images), 91.70% with it (93.4%): the flips
-    slow the fit more than they cut the overfitting in 12 epochs."""
+    slow the fit more than they cut the overfitting in 12 epochs.
+    ``translation=f`` shifts training images by whole pixels, up to ``f``
+    of their size each way, into a black border (``RandomTranslation``);
+    ``weight_decay`` > 0 trains with AdamW's decoupled decay instead of Adam.
+    Neither helps in 12 epochs (seed 0): ``translation=0.08`` (shifts of up to
+    2 pixels) 91.70% (91.9% on the training images: it underfits),
+    ``weight_decay=0.05`` 92.19% (95.1%); nor does ``dropout=0.5``: 92.16%
+    (93.9%)."""
     from .model import Model
     inputs = Input(input_shape)
     x = L.RandomFlip("horizontal", name="flip")(inputs) if flip else inputs
+    if translation:
+        # Whole-pixel shifts into a black border: the images' own background.
+        x = L.RandomTranslation(translation, translation, fill_mode="constant",
+                                interpolation="nearest", name="translate")(x)
     x = L.Conv2D(stem, 3, padding="same", use_bias=False, name="stem")(x)
     x = L.BatchNormalization(name="stem_bn")(x)
     x = L.Activation("relu", name="stem_relu")(x)
@@ -184,8 +196,10 @@ def residual_separable_net(input_shape=(28, 28, 1), n_classes=10, widths=(64, 12
     x = L.Dropout(dropout, name="dropout")(x)
     outputs = L.Dense(n_classes, activation="softmax", name="classifier")(x)
     model = Model(inputs, outputs, name="residual_separable_net")
-    model.compile(optimizers.Adam(learning_rate), "sparse_categorical_crossentropy",
-                  metrics=["accuracy"])
+    # Decoupled weight decay (AdamW) where asked; plain Adam otherwise.
+    optimizer = (optimizers.AdamW(learning_rate, weight_decay=weight_decay) if weight_decay
+                 else optimizers.Adam(learning_rate))
+    model.compile(optimizer, "sparse_categorical_crossentropy", metrics=["accuracy"])
     return model
 
 

@@ -150,3 +150,20 @@ def test_residual_net_flip_option_adds_random_flip_first():
     x = numpy.random.default_rng(0).random((4, 28, 28, 1)).astype("float32")
     model.fit(x, numpy.arange(4), epochs=1, batch_size=4, verbose=0)
     assert numpy.isfinite(model.evaluate(x, numpy.arange(4), verbose=0)[0])
+
+
+def test_residual_net_translation_and_weight_decay_options():
+    model = recipes.residual_separable_net(widths=(8,), stem=4, translation=0.1,
+                                           weight_decay=0.05)
+    names = [layer.name for layer in model.layers]
+    shift = model.layers[names.index("translate")]
+    assert type(shift).__name__ == "RandomTranslation" and shift.height_factor == 0.1
+    assert shift.fill_mode == "constant" and shift.interpolation == "nearest"
+    assert names.index("translate") < names.index("stem")
+    assert type(model.optimizer).__name__ == "AdamW" and model.optimizer.weight_decay == 0.05
+    plain = recipes.residual_separable_net(widths=(8,), stem=4)
+    assert "translate" not in [layer.name for layer in plain.layers]
+    assert type(plain.optimizer).__name__ == "Adam"
+    x = numpy.random.default_rng(0).random((4, 28, 28, 1)).astype("float32")
+    model.fit(x, numpy.arange(4), epochs=1, batch_size=4, verbose=0)
+    assert numpy.isfinite(model.evaluate(x, numpy.arange(4), verbose=0)[0])

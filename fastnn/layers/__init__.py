@@ -120,3 +120,6 @@ __all__ += ["SimpleRNN", "LSTM", "GRU"]
 from .augmentation import RandomFlip  # noqa: E402
 register_layer(RandomFlip)
 __all__ += ["RandomFlip"]
+from .augmentation import RandomTranslation  # noqa: E402
+register_layer(RandomTranslation)
+__all__ += ["RandomTranslation"]
