@@ -6,9 +6,11 @@ so it is less sensitive to the machine's load than a cross-library ratio;
 still, report the load it prints. (CPU time is no help here: Linux adds a
 second thread's CPU time to the process's at scheduler ticks, so a 1 ms call's
 reads miss it.) Last, the step under the adaptive thread policy the benchmark
-suite runs with, and in how many calls it had both threads.
+suite runs with, and in how many calls it had both threads. ``--loops general``
+turns off the three-tap row loops (kernel width 3, stride 1 along the width,
+M = 1), which the benchmark case takes, to time the general ones.
 
-    PYTHONPATH=$PWD python bench/dw_phase_check.py [--turns 5] [--calls 20]
+    PYTHONPATH=$PWD python bench/dw_phase_check.py [--turns 5] [--calls 20] [--loops general]
 """
 import argparse
 import os
@@ -20,6 +22,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _data  # noqa: E402
 from fastnn import threads  # noqa: E402
+from fastnn._C import pool  # noqa: E402
 from fastnn.backend import NumpyOps  # noqa: E402
 
 
@@ -39,7 +42,9 @@ def main():
     parser.add_argument("--turns", type=int, default=5)
     parser.add_argument("--calls", type=int, default=20)
     parser.add_argument("--multiplier", type=int, default=1)
+    parser.add_argument("--loops", choices=("three-tap", "general"), default="three-tap")
     args = parser.parse_args()
+    pool.set_depthwise_three_tap(args.loops == "three-tap")
     ops = NumpyOps()
     x, k, b, dy = _data.depthwise_case(args.multiplier)
     dk, db = np.zeros_like(k), np.zeros_like(b)
@@ -52,7 +57,7 @@ def main():
     }
     phases["step"] = lambda: (phases["forward"](), phases["backward"]())
     best = {(p, n): [] for p in phases for n in (1, 2)}
-    print(f"load average {os.getloadavg()[0]:.2f}; wall ms per call: the turns' best "
+    print(f"{args.loops} loops; load average {os.getloadavg()[0]:.2f}; wall ms per call: the turns' best "
           "minimum (median of their medians)")
     for _ in range(args.turns):
         for n in (1, 2):

@@ -1,5 +1,7 @@
 /* The direct depthwise convolution's inner loops, used by csrc/pool.pyx: for one
- * filter per channel (depth_multiplier 1, the common case) and, below, for M > 1. In C so that
+ * filter per channel (depth_multiplier 1, the common case), below them for M > 1, and
+ * last the three-tap loops (kernel width 3, stride and dilation 1 along the width,
+ * M = 1: the usual layer) that the .pyx takes where they apply. In C so that
  * GCC builds each for several instruction sets (FASTNN_CLONES: AVX-512, AVX2,
  * baseline) and keeps a block of FASTNN_DW_BLOCK channels' sums in registers
  * across the kernel's taps, loading only x and k. Taps are summed in the same
@@ -20,6 +22,10 @@
 /* Channels per block of the four-pixel dx loop: 4 x 16 sums stay in registers
  * in the AVX2 version too (16 vector registers). */
 #define FASTNN_DW_PX4_BLOCK 16
+/* The three-tap dW loop: output columns per chunk, and vector blocks of channels whose
+ * sums a chunk keeps on the stack (more channels: several passes). */
+#define FASTNN_DW3_CHUNK 8
+#define FASTNN_DW3_GROUP 32
 
 #define FASTNN_DW_DEFINE(T, S)                                                           \
 static inline __attribute__((always_inline)) void fastnn_dw_out_##S(                    \
@@ -380,9 +386,299 @@ FASTNN_CLONES static void fastnn_dw_dx_row_mult_##S(const T *const *dzrows, cons
     }                                                                                    \
 }
 
+
+/* Three-tap rows (kernel width 3, horizontal stride and dilation 1, one filter per
+ * channel: nearly every depthwise layer in practice), on 64-byte vectors of channels
+ * (GCC vector extensions: one zmm register in the AVX-512 clone, two ymm in the AVX2
+ * one). The general loops above load x and k for every multiply-add (two loads per
+ * FMA) and keep their 32 sums on the stack; these hold the sums and the kernel row in
+ * registers and reuse each loaded input vector for up to three taps:
+ * - forward and dx: four neighbouring pixels at once, a kernel row's 3 k vectors and
+ *   the 6 input vectors they touch loaded once (9 loads for 12 FMAs);
+ * - dW (+ db): all 9 taps' sums of one output row at once, sliding each input row's
+ *   3-vector window by one load per output pixel (4 loads for 9 FMAs).
+ * Every sum adds its terms in the general loops' order (taps by kernel row, then
+ * column; dW over ascending output columns, from 0 in T), so both give the same
+ * bits. Pixels whose window leaves the row, and channels past the last whole
+ * vector, go to the general per-pixel code. */
+#define FASTNN_DW3_DEFINE(T, S)                                                          \
+typedef T fastnn_dwv_##S __attribute__((vector_size(64), aligned(sizeof(T))));          \
+                                                                                         \
+/* Four outputs out[p] (p = 0..3, C apart) of one vector of channels: the sum over   \
+ * kernel rows i (rows[i] != NULL) and taps j of rows[i][(p + dir * j) * C] * k[i, j], \
+ * base pointers already at the first input's channel block. dir = 1: the forward    \
+ * (input columns iw0 + p + j); dir = -1: dx (output columns start + p - j). */       \
+static inline __attribute__((always_inline)) void fastnn_dw3_px4_##S(                   \
+    const T *const *rows, ptrdiff_t at, const T *restrict k, fastnn_dwv_##S init,        \
+    T *restrict out, ptrdiff_t C, int kh, int dir)                                       \
+{                                                                                        \
+    typedef fastnn_dwv_##S vec;                                                          \
+    vec a0 = init, a1 = init, a2 = init, a3 = init;                                      \
+    for (int i = 0; i < kh; i++) {                                                       \
+        if (!rows[i]) continue;                                                          \
+        const T *kp = k + (ptrdiff_t)i * 3 * C;                                          \
+        vec k0 = *(const vec *)kp, k1 = *(const vec *)(kp + C),                          \
+            k2 = *(const vec *)(kp + 2 * C);                                             \
+        const T *xp = rows[i] + at;                                                      \
+        if (dir > 0) {                                                                   \
+            vec x0 = *(const vec *)xp, x1 = *(const vec *)(xp + C),                      \
+                x2 = *(const vec *)(xp + 2 * C), x3 = *(const vec *)(xp + 3 * C),        \
+                x4 = *(const vec *)(xp + 4 * C), x5 = *(const vec *)(xp + 5 * C);        \
+            a0 += x0 * k0; a1 += x1 * k0; a2 += x2 * k0; a3 += x3 * k0;                  \
+            a0 += x1 * k1; a1 += x2 * k1; a2 += x3 * k1; a3 += x4 * k1;                  \
+            a0 += x2 * k2; a1 += x3 * k2; a2 += x4 * k2; a3 += x5 * k2;                  \
+        } else {                                                                         \
+            vec xm2 = *(const vec *)(xp - 2 * C), xm1 = *(const vec *)(xp - C),          \
+                x0 = *(const vec *)xp, x1 = *(const vec *)(xp + C),                      \
+                x2 = *(const vec *)(xp + 2 * C), x3 = *(const vec *)(xp + 3 * C);        \
+            a0 += x0 * k0; a1 += x1 * k0; a2 += x2 * k0; a3 += x3 * k0;                  \
+            a0 += xm1 * k1; a1 += x0 * k1; a2 += x1 * k1; a3 += x2 * k1;                 \
+            a0 += xm2 * k2; a1 += xm1 * k2; a2 += x0 * k2; a3 += x1 * k2;                \
+        }                                                                                \
+    }                                                                                    \
+    *(vec *)out = a0;                                                                    \
+    *(vec *)(out + C) = a1;                                                              \
+    *(vec *)(out + 2 * C) = a2;                                                          \
+    *(vec *)(out + 3 * C) = a3;                                                          \
+}                                                                                        \
+                                                                                         \
+/* One output of fastnn_dw3_px4_##S (the pixels left over from the groups of four). */ \
+static inline __attribute__((always_inline)) void fastnn_dw3_px1_##S(                   \
+    const T *const *rows, ptrdiff_t at, const T *restrict k, fastnn_dwv_##S init,        \
+    T *restrict out, ptrdiff_t C, int kh, int dir)                                       \
+{                                                                                        \
+    typedef fastnn_dwv_##S vec;                                                          \
+    vec a = init;                                                                        \
+    for (int i = 0; i < kh; i++) {                                                       \
+        if (!rows[i]) continue;                                                          \
+        const T *kp = k + (ptrdiff_t)i * 3 * C, *xp = rows[i] + at;                      \
+        a += *(const vec *)xp * *(const vec *)kp;                                        \
+        a += *(const vec *)(xp + dir * C) * *(const vec *)(kp + C);                      \
+        a += *(const vec *)(xp + 2 * dir * C) * *(const vec *)(kp + 2 * C);              \
+    }                                                                                    \
+    *(vec *)out = a;                                                                     \
+}                                                                                        \
+                                                                                         \
+/* The forward's output row (fastnn_dw_row_##S with kw = 3, sw = dw = 1). */           \
+FASTNN_CLONES static void fastnn_dw3_row_##S(                                          \
+    const T *const *xrows, const T *k, const T *bias, T *y, ptrdiff_t wo, ptrdiff_t W,   \
+    ptrdiff_t C, int kh, int pl)                                                         \
+{                                                                                        \
+    const ptrdiff_t V = 64 / sizeof(T), CV = C - C % V;                                  \
+    const fastnn_dwv_##S zero = {0};                                                     \
+    ptrdiff_t ow, c0;                                                                    \
+    /* Pixels outer, channel blocks inner: x and y are read and written in order. */   \
+    for (ow = 0; ow < wo;) {                                                             \
+        ptrdiff_t iw0 = ow - pl;                                                         \
+        if (iw0 >= 0 && iw0 + 6 <= W && ow + 4 <= wo && CV > 0) {                        \
+            for (c0 = 0; c0 < CV; c0 += V)                                               \
+                fastnn_dw3_px4_##S(xrows, iw0 * C + c0, k + c0,                          \
+                                   bias ? *(const fastnn_dwv_##S *)(bias + c0) : zero,   \
+                                   y + ow * C + c0, C, kh, 1);                           \
+            for (ptrdiff_t p = 0; p < 4 && CV < C; p++)                                  \
+                fastnn_dw_out_##S(xrows, k, bias, y, ow + p, C, CV, (int)(C - CV), kh,   \
+                                  3, 0, 3, iw0 + p, 1);                                  \
+            ow += 4;                                                                     \
+            continue;                                                                    \
+        }                                                                                \
+        if (iw0 >= 0 && iw0 + 3 <= W && CV == C) {                                       \
+            for (c0 = 0; c0 < C; c0 += V)                                                \
+                fastnn_dw3_px1_##S(xrows, iw0 * C + c0, k + c0,                          \
+                                   bias ? *(const fastnn_dwv_##S *)(bias + c0) : zero,   \
+                                   y + ow * C + c0, C, kh, 1);                           \
+            ow++;                                                                        \
+            continue;                                                                    \
+        }                                                                                \
+        int j0 = iw0 >= 0 ? 0 : (int)-iw0;                                               \
+        int j1 = W - 1 - iw0 < 0 ? 0 : (int)(W - 1 - iw0) + 1;                           \
+        if (j1 > 3) j1 = 3;                                                              \
+        if (j1 < j0) j1 = j0;                                                            \
+        for (c0 = 0; c0 < C; c0 += FASTNN_DW_BLOCK)                                      \
+            fastnn_dw_out_##S(xrows, k, bias, y, ow, C, c0,                              \
+                              (int)(C - c0 < FASTNN_DW_BLOCK ? C - c0 : FASTNN_DW_BLOCK), \
+                              kh, 3, j0, j1, iw0, 1);                                    \
+        ow++;                                                                            \
+    }                                                                                    \
+}                                                                                        \
+                                                                                         \
+/* One input row of dx (fastnn_dw_dx_row_##S with kw = 3, sw = dw = 1). */              \
+FASTNN_CLONES static void fastnn_dw3_dx_row_##S(                                       \
+    const T *const *dzrows, const T *k, T *dx, ptrdiff_t W, ptrdiff_t wo, ptrdiff_t C,   \
+    int kh, int pl)                                                                      \
+{                                                                                        \
+    const ptrdiff_t V = 64 / sizeof(T), CV = C - C % V;                                  \
+    const fastnn_dwv_##S zero = {0};                                                     \
+    ptrdiff_t iw, c0;                                                                    \
+    for (iw = 0; iw < W;) {                                                              \
+        ptrdiff_t start = iw + pl;                                                       \
+        if (start - 2 >= 0 && start + 4 <= wo && iw + 4 <= W && CV > 0) {                \
+            for (c0 = 0; c0 < CV; c0 += V)                                               \
+                fastnn_dw3_px4_##S(dzrows, start * C + c0, k + c0, zero,                 \
+                                   dx + iw * C + c0, C, kh, -1);                         \
+            for (ptrdiff_t p = 0; p < 4 && CV < C; p++)                                  \
+                fastnn_dw_dx_px_##S(dzrows, k, dx, iw + p, wo, C, CV, (int)(C - CV), kh, \
+                                    3, 1, 1, pl);                                        \
+            iw += 4;                                                                     \
+            continue;                                                                    \
+        }                                                                                \
+        if (start - 2 >= 0 && start + 1 <= wo && CV == C) {                              \
+            for (c0 = 0; c0 < C; c0 += V)                                                \
+                fastnn_dw3_px1_##S(dzrows, start * C + c0, k + c0, zero,                 \
+                                   dx + iw * C + c0, C, kh, -1);                         \
+            iw++;                                                                        \
+            continue;                                                                    \
+        }                                                                                \
+        for (c0 = 0; c0 < C; c0 += FASTNN_DW_BLOCK)                                      \
+            fastnn_dw_dx_px_##S(dzrows, k, dx, iw, wo, C, c0,                            \
+                                (int)(C - c0 < FASTNN_DW_BLOCK ? C - c0 : FASTNN_DW_BLOCK), \
+                                kh, 3, 1, 1, pl);                                        \
+        iw++;                                                                            \
+    }                                                                                    \
+}                                                                                        \
+                                                                                         \
+/* dW of one output row for a 3x3 kernel (sw = dw = 1, M = 1): pp[(i * 3 + j) * C + c]  \
+ * += the sum over the outputs ow whose input column ow - pl + j lies in [0, W) of      \
+ * xrows[i][(ow - pl + j) * C + c] * dz[ow * C + c] (summed in T over ascending ow,     \
+ * then added in float64), for every kernel row with xrows[i] != NULL; and, if dbp      \
+ * is not NULL, dbp[c] += the sum of dz over the row (the same way).                    \
+ * Each vector block of channels keeps its 9 sums (and db's) in registers over a        \
+ * chunk of FASTNN_DW3_CHUNK output columns, and on the stack between chunks: a         \
+ * chunk's pixels (4 rows of them) stay in L1 while every block passes over them,       \
+ * where sweeping whole rows block by block, 64 bytes of each pixel at a time, missed   \
+ * L1 at every load. */                                                                 \
+static inline __attribute__((always_inline)) void fastnn_dw3_dk_edge_##S(               \
+    const T *const *xrows, const T *g, fastnn_dwv_##S *a, ptrdiff_t from, ptrdiff_t to, \
+    ptrdiff_t W, ptrdiff_t C, ptrdiff_t c0, int pl)                                     \
+{                                                                                       \
+    typedef fastnn_dwv_##S vec;                                                         \
+    for (ptrdiff_t ow = from; ow < to; ow++) {                                          \
+        vec d = *(const vec *)(g + ow * C);                                             \
+        a[9] += d;                                                                      \
+        for (int i = 0; i < 3; i++) {                                                   \
+            if (!xrows[i]) continue;                                                    \
+            for (int j = 0; j < 3; j++) {                                               \
+                ptrdiff_t iw = ow - pl + j;                                             \
+                if (iw < 0 || iw >= W) continue;                                        \
+                a[i * 3 + j] += *(const vec *)(xrows[i] + iw * C + c0) * d;             \
+            }                                                                           \
+        }                                                                               \
+    }                                                                                   \
+}                                                                                       \
+                                                                                        \
+FASTNN_CLONES static void fastnn_dw3_dk_row_##S(const T *const *xrows, const T *dz,     \
+                                                double *pp, double *dbp, ptrdiff_t wo,  \
+                                                ptrdiff_t W, ptrdiff_t C, int pl)       \
+{                                                                                       \
+    typedef fastnn_dwv_##S vec;                                                         \
+    const ptrdiff_t V = 64 / sizeof(T), CV = C - C % V;                                 \
+    /* Outputs whose three taps all lie inside the row: [lo, hi). */                    \
+    ptrdiff_t lo = pl < wo ? pl : wo, hi = W - 2 + pl < wo ? W - 2 + pl : wo;           \
+    if (hi < lo) hi = lo;                                                               \
+    int all = xrows[0] && xrows[1] && xrows[2];                                         \
+    vec acc[FASTNN_DW3_GROUP][10];                                                      \
+    for (ptrdiff_t g0 = 0; g0 < CV; g0 += FASTNN_DW3_GROUP * V) {                       \
+        int nbk = (int)((CV - g0) / V < FASTNN_DW3_GROUP ? (CV - g0) / V : FASTNN_DW3_GROUP);\
+        for (int bk = 0; bk < nbk; bk++) {                                              \
+            for (int t = 0; t < 10; t++)                                                \
+                acc[bk][t] = (vec){0};                                                  \
+            fastnn_dw3_dk_edge_##S(xrows, dz + g0 + bk * V, acc[bk], 0, lo, W, C,       \
+                                   g0 + bk * V, pl);                                    \
+        }                                                                               \
+        for (ptrdiff_t o0 = lo; o0 < hi; o0 += FASTNN_DW3_CHUNK) {                      \
+            ptrdiff_t o1 = o0 + FASTNN_DW3_CHUNK < hi ? o0 + FASTNN_DW3_CHUNK : hi;     \
+            /* The next chunk's dz and last input row are new to the cache (the other   \
+             * two input rows were the previous output row's): into L2 ahead. */        \
+            for (ptrdiff_t e = o1 * C + g0; e < (o1 + FASTNN_DW3_CHUNK) * C && e < wo * C;\
+                 e += V)                                                                \
+                __builtin_prefetch(dz + e, 0, 2);                                       \
+            if (xrows[2])                                                               \
+                for (ptrdiff_t e = (o1 - pl + 2) * C + g0;                              \
+                     e < (o1 - pl + 2 + FASTNN_DW3_CHUNK) * C && e < W * C; e += V)     \
+                    __builtin_prefetch(xrows[2] + e, 0, 2);                             \
+            for (int bk = 0; bk < nbk; bk++) {                                          \
+                ptrdiff_t c0 = g0 + bk * V, b = (o0 - pl) * C;                          \
+                const T *g = dz + c0;                                                   \
+                vec *a = acc[bk];                                                       \
+                if (all) {                                                              \
+                    /* Each input row's window x[ow - pl .. ow - pl + 2] slides by one  \
+                     * load. */                                                         \
+                    const T *x0 = xrows[0] + c0, *x1 = xrows[1] + c0, *x2 = xrows[2] + c0;\
+                    vec u0 = *(const vec *)(x0 + b), u1 = *(const vec *)(x0 + b + C);   \
+                    vec v0 = *(const vec *)(x1 + b), v1 = *(const vec *)(x1 + b + C);   \
+                    vec w0 = *(const vec *)(x2 + b), w1 = *(const vec *)(x2 + b + C);   \
+                    vec a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3], a4 = a[4], a5 = a[5],\
+                        a6 = a[6], a7 = a[7], a8 = a[8], ad = a[9];                     \
+                    for (ptrdiff_t ow = o0; ow < o1; ow++) {                            \
+                        ptrdiff_t q = (ow - pl + 2) * C;                                \
+                        vec d = *(const vec *)(g + ow * C);                             \
+                        vec u2 = *(const vec *)(x0 + q), v2 = *(const vec *)(x1 + q),   \
+                            w2 = *(const vec *)(x2 + q);                                \
+                        ad += d;                                                        \
+                        a0 += u0 * d; a1 += u1 * d; a2 += u2 * d;                       \
+                        a3 += v0 * d; a4 += v1 * d; a5 += v2 * d;                       \
+                        a6 += w0 * d; a7 += w1 * d; a8 += w2 * d;                       \
+                        u0 = u1; u1 = u2; v0 = v1; v1 = v2; w0 = w1; w1 = w2;           \
+                    }                                                                   \
+                    a[0] = a0; a[1] = a1; a[2] = a2; a[3] = a3; a[4] = a4; a[5] = a5;   \
+                    a[6] = a6; a[7] = a7; a[8] = a8; a[9] = ad;                         \
+                } else {                                                                \
+                    for (int i = 0; i < 3; i++) {                                       \
+                        if (!xrows[i]) continue;                                        \
+                        const T *xr = xrows[i] + c0;                                    \
+                        vec s0 = *(const vec *)(xr + b), s1 = *(const vec *)(xr + b + C);\
+                        vec t0 = a[i * 3], t1 = a[i * 3 + 1], t2 = a[i * 3 + 2];        \
+                        for (ptrdiff_t ow = o0; ow < o1; ow++) {                        \
+                            vec d = *(const vec *)(g + ow * C);                         \
+                            vec s2 = *(const vec *)(xr + (ow - pl + 2) * C);            \
+                            t0 += s0 * d; t1 += s1 * d; t2 += s2 * d;                   \
+                            s0 = s1; s1 = s2;                                           \
+                        }                                                               \
+                        a[i * 3] = t0; a[i * 3 + 1] = t1; a[i * 3 + 2] = t2;            \
+                    }                                                                   \
+                    for (ptrdiff_t ow = o0; ow < o1; ow++)                              \
+                        a[9] += *(const vec *)(g + ow * C);                             \
+                }                                                                       \
+            }                                                                           \
+        }                                                                               \
+        for (int bk = 0; bk < nbk; bk++) {                                              \
+            ptrdiff_t c0 = g0 + bk * V;                                                 \
+            vec *a = acc[bk];                                                           \
+            fastnn_dw3_dk_edge_##S(xrows, dz + c0, a, hi, wo, W, C, c0, pl);            \
+            for (int t = 0; t < 9; t++) {                                               \
+                if (!xrows[t / 3]) continue;                                            \
+                for (ptrdiff_t c = 0; c < V; c++)                                       \
+                    pp[t * C + c0 + c] += a[t][c];                                      \
+            }                                                                           \
+            if (dbp)                                                                    \
+                for (ptrdiff_t c = 0; c < V; c++)                                       \
+                    dbp[c0 + c] += a[9][c];                                             \
+        }                                                                               \
+    }                                                                                   \
+    if (CV < C) {                                                                       \
+        for (int i = 0; i < 3; i++) {                                                   \
+            if (!xrows[i]) continue;                                                    \
+            for (int j = 0; j < 3; j++) {                                               \
+                ptrdiff_t off = j - pl, l = off < 0 ? -off : 0, h = W - off;            \
+                if (h > wo) h = wo;                                                     \
+                if (h > l)                                                              \
+                    fastnn_dw_dk_block_##S(xrows[i], dz, pp + (i * 3 + j) * C, l, h, C, \
+                                           CV, (int)(C - CV), 1, off);                  \
+            }                                                                           \
+        }                                                                               \
+        if (dbp)                                                                        \
+            for (ptrdiff_t c = CV; c < C; c++) {                                        \
+                T s = 0;                                                                \
+                for (ptrdiff_t ow = 0; ow < wo; ow++) s += dz[ow * C + c];              \
+                dbp[c] += s;                                                            \
+            }                                                                           \
+    }                                                                                   \
+}
+
 FASTNN_DW_DEFINE(float, f)
 FASTNN_DW_DEFINE(double, d)
 FASTNN_DW_DEFINE_MULT(float, f)
 FASTNN_DW_DEFINE_MULT(double, d)
+FASTNN_DW3_DEFINE(float, f)
+FASTNN_DW3_DEFINE(double, d)
 
 #endif

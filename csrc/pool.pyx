@@ -96,6 +96,19 @@ cdef extern from "depthwise_rows.h" nogil:
     void fastnn_dw_dx_row_d(const double** dzrows, const double* k, double* dx, Py_ssize_t W,
                             Py_ssize_t wo, Py_ssize_t C, int kh, int kw, int sw, int dw,
                             int pl)
+    # kernel width 3, horizontal stride and dilation 1, M = 1 (depthwise_rows.h).
+    void fastnn_dw3_row_f(const float** xrows, const float* k, const float* bias, float* y,
+                          Py_ssize_t wo, Py_ssize_t W, Py_ssize_t C, int kh, int pl)
+    void fastnn_dw3_row_d(const double** xrows, const double* k, const double* bias,
+                          double* y, Py_ssize_t wo, Py_ssize_t W, Py_ssize_t C, int kh, int pl)
+    void fastnn_dw3_dx_row_f(const float** dzrows, const float* k, float* dx, Py_ssize_t W,
+                             Py_ssize_t wo, Py_ssize_t C, int kh, int pl)
+    void fastnn_dw3_dx_row_d(const double** dzrows, const double* k, double* dx, Py_ssize_t W,
+                             Py_ssize_t wo, Py_ssize_t C, int kh, int pl)
+    void fastnn_dw3_dk_row_f(const float** xrows, const float* dz, double* pp, double* dbp,
+                             Py_ssize_t wo, Py_ssize_t W, Py_ssize_t C, int pl)
+    void fastnn_dw3_dk_row_d(const double** xrows, const double* dz, double* pp, double* dbp,
+                             Py_ssize_t wo, Py_ssize_t W, Py_ssize_t C, int pl)
     # depth_multiplier M > 1 (k and y hold C * M channels).
     void fastnn_dw_row_mult_f(const float** xrows, const float* k, const float* bias, float* y,
                               Py_ssize_t wo, Py_ssize_t W, Py_ssize_t C, Py_ssize_t M, int kh,
@@ -431,6 +444,21 @@ def pool2d_backward(dy, argmax, x_shape, ph, pw, sh, sw, pt, pb, pl, pr, str mod
 
 
 # ------------------------------------------------------- depthwise conv2d
+# The three-tap row loops (kernel width 3, horizontal stride and dilation 1, M = 1) on;
+# the tests turn them off to compare them with the general loops bit for bit.
+cdef bint _dw3_enabled = True
+
+
+def set_depthwise_three_tap(bint on):
+    """Use the three-tap depthwise row loops where they apply (the default) or
+    the general ones everywhere; returns the previous setting. Both give the
+    same bits: a switch for the tests and for measuring."""
+    global _dw3_enabled
+    old = _dw3_enabled
+    _dw3_enabled = on
+    return old
+
+
 cdef void _dw_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] k,
                       const floating* bias, floating[:, :, :, ::1] y, int code, floating alpha,
                       int sh, int sw, int dh, int dw, int pt, int pl, void** ptrs,
@@ -440,6 +468,7 @@ cdef void _dw_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
     cdef Py_ssize_t ho = y.shape[1], wo = y.shape[2], r, n, oh
     cdef int i, ih
     cdef const floating** rows
+    cdef bint three = _dw3_enabled and M == 1 and kw == 3 and sw == 1 and dw == 1
     for r in prange(N * ho, schedule="static", num_threads=nt):
         n = r // ho
         oh = r % ho
@@ -451,7 +480,14 @@ cdef void _dw_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
                 rows[i] = NULL
             else:
                 rows[i] = &x[n, ih, 0, 0]
-        if M == 1:
+        if three:
+            if floating is float:
+                fastnn_dw3_row_f(rows, &k[0, 0, 0, 0], bias, &y[n, oh, 0, 0], wo, W, C,
+                                 <int>kh, pl)
+            else:
+                fastnn_dw3_row_d(rows, &k[0, 0, 0, 0], bias, &y[n, oh, 0, 0], wo, W, C,
+                                 <int>kh, pl)
+        elif M == 1:
             if floating is float:
                 fastnn_dw_row_f(rows, &k[0, 0, 0, 0], bias, &y[n, oh, 0, 0], wo, W, C,
                                 <int>kh, <int>kw, sw, dw, pl)
@@ -509,6 +545,7 @@ cdef void _dw_backward_blocks(const floating[:, :, :, ::1] x, const floating[:, 
     cdef Py_ssize_t ho = dz.shape[1], wo = dz.shape[2], K = partial.shape[1]
     cdef Py_ssize_t bph = (ho + DW_ROWS - 1) // DW_ROWS, b, n, oh, ow, o, lo, hi, ih0, ih1, r
     cdef int i, j, ih, off, t
+    cdef bint three = _dw3_enabled and M == 1 and kw == 3 and sw == 1 and dw == 1
     cdef double* pp
     cdef floating* acc
     cdef floating* dxrow
@@ -520,6 +557,21 @@ cdef void _dw_backward_blocks(const floating[:, :, :, ::1] x, const floating[:, 
             pp[o] = 0
         n = b // bph
         for oh in range((b % bph) * DW_ROWS, min(ho, (b % bph + 1) * DW_ROWS)):
+            if three and kh == 3:
+                rows = <const floating**>ptrs + threadid() * kh
+                for i in range(kh):
+                    ih = <int>(oh * sh) - pt + i * dh
+                    if ih < 0 or ih >= H:
+                        rows[i] = NULL
+                    else:
+                        rows[i] = &x[n, ih, 0, 0]
+                if floating is float:
+                    fastnn_dw3_dk_row_f(rows, &dz[n, oh, 0, 0], pp,
+                                        pp + kh * kw * CM if has_db else NULL, wo, W, C, pl)
+                else:
+                    fastnn_dw3_dk_row_d(rows, &dz[n, oh, 0, 0], pp,
+                                        pp + kh * kw * CM if has_db else NULL, wo, W, C, pl)
+                continue
             if has_db:
                 for o in range(CM):
                     acc[o] = 0
@@ -563,7 +615,12 @@ cdef void _dw_backward_blocks(const floating[:, :, :, ::1] x, const floating[:, 
                 else:
                     rows[i] = &dz[n, t // sh, 0, 0]
             dxrow = dxp + (n * H + r) * W * C
-            if M == 1:
+            if three:
+                if floating is float:
+                    fastnn_dw3_dx_row_f(rows, kp, dxrow, W, wo, C, <int>kh, pl)
+                else:
+                    fastnn_dw3_dx_row_d(rows, kp, dxrow, W, wo, C, <int>kh, pl)
+            elif M == 1:
                 if floating is float:
                     fastnn_dw_dx_row_f(rows, kp, dxrow, W, wo, C, <int>kh, <int>kw, sw, dw, pl)
                 else:

@@ -203,6 +203,17 @@ DW_CASES = [  # x shape, kernel (kh, kw, M), strides, dilation, padding
     ((1, 40, 3, 2), (3, 1, 1), (3, 1), (2, 1), "valid"),  # ho 12, dx rows 36-39
     ((1, 19, 14, 37), (3, 3, 1), (2, 1), (1, 2), "same"),
     ((2, 9, 12, 20), (3, 4, 2), (1, 1), (1, 1), "same"),
+    # The three-tap loops (kernel width 3, stride and dilation 1 along the width, M = 1;
+    # 64-byte vectors of channels: 16 float32, 8 float64): several vectors and a tail,
+    # vertical strides and dilation (row pointers), kernel heights other than 3 (dW
+    # then takes the general loop), several dW chunks of 8 columns, and more than one
+    # group of 32 vectors (C = 530).
+    ((2, 11, 13, 48), (3, 3, 1), (1, 1), (1, 1), "same"),
+    ((1, 10, 17, 33), (3, 3, 1), (2, 1), (1, 1), "same"),
+    ((1, 9, 12, 16), (3, 3, 1), (1, 1), (2, 1), "valid"),
+    ((2, 6, 9, 64), (2, 3, 1), (1, 1), (1, 1), "same"),
+    ((1, 5, 40, 72), (3, 3, 1), (1, 1), (1, 1), "valid"),
+    ((1, 3, 10, 530), (3, 3, 1), (1, 1), (1, 1), "same"),
 ]
 
 
@@ -243,6 +254,34 @@ def test_depthwise_kernel_against_loops(shape, kernel, s, d, padding, dtype, act
         assert_close(dx2, dx_ref.astype(dtype), tol=tol)
         assert_close(dk2, dk_ref.astype(dtype), tol=tol)
         assert_close(db2, db_ref.astype(dtype), tol=tol)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_depthwise_three_tap_loops_give_the_general_loops_bits(dtype, rng):
+    # Both add every sum's terms in the same order: only the loop structure differs.
+    for shape, kh, sh, dh, padding, act in (
+            ((2, 9, 31, 40), 3, 1, 1, "same", "relu"), ((1, 12, 13, 64), 3, 2, 1, "same", "linear"),
+            ((2, 8, 11, 35), 2, 1, 2, "valid", "tanh"), ((1, 4, 22, 530), 3, 1, 1, "same", "linear")):
+        x = rng.standard_normal(shape).astype(dtype)
+        kern = rng.standard_normal((kh, 3, shape[3], 1)).astype(dtype)
+        bias = rng.standard_normal(shape[3]).astype(dtype)
+        pads = pads_of(shape[1:3], (kh, 3), (sh, 1), padding, (dh, 1))
+        results = []
+        old = pool.set_depthwise_three_tap(True)
+        try:
+            for on in (True, False):
+                pool.set_depthwise_three_tap(on)
+                y = pool.depthwise_conv2d_forward(x, kern, bias, sh, 1, dh, 1, *pads,
+                                                  activation=act)
+                dy = numpy.random.default_rng(1).standard_normal(y.shape).astype(dtype)
+                dk, db = numpy.zeros_like(kern), numpy.zeros_like(bias)
+                dx = pool.depthwise_conv2d_backward(x, kern, y, dy, dk, db, sh, 1, dh, 1,
+                                                    *pads, activation=act)
+                results.append((y, dx, dk, db))
+        finally:
+            pool.set_depthwise_three_tap(old)
+        for a, b in zip(*results):
+            numpy.testing.assert_array_equal(a, b)
 
 
 def test_depthwise_results_do_not_depend_on_the_thread_count(rng):
