@@ -113,17 +113,19 @@ FASTNN_CLONES static void fastnn_simple_bwd_row_##S(ptrdiff_t U, const T *restri
     for (ptrdiff_t i = 0; i < U; i++) dhn[i] = 0;                                        \
 }                                                                                        \
                                                                                          \
-/* LSTM: a the activated gates (i f c o), e = act(c_t), cp = c_{t-1}; dc (U) holds the \
- * gradient of c_t on entry, of c_{t-1} on return. */                                   \
-FASTNN_CLONES static void fastnn_lstm_bwd_row_##S(ptrdiff_t U, const T *restrict a,       \
-                                                  const T *restrict e,                   \
-                                                  const T *restrict cp,                  \
-                                                  const T *restrict g, T *restrict dx,   \
-                                                  T *restrict dc, T *restrict dhn,       \
-                                                  int act, int ract)                     \
+/* LSTM, units [u0, u0 + L) of one row: a the activated gates (i f c o; gate k of those  \
+ * units at a + k * U, and so for dx), e = act(c_t), cp = c_{t-1}; dc (L) holds the      \
+ * gradient of c_t on entry, of c_{t-1} on return. recurrent_gemm.h's threads each take  \
+ * their units' part; L = U is the whole row. */                                         \
+FASTNN_CLONES static void fastnn_lstm_bwd_part_##S(ptrdiff_t L, ptrdiff_t U,             \
+                                                   const T *restrict a,                  \
+                                                   const T *restrict e,                  \
+                                                   const T *restrict cp,                 \
+                                                   const T *restrict g, T *restrict dx,  \
+                                                   T *restrict dc, int act, int ract)    \
 {                                                                                        \
     if (act == FASTNN_TANH && ract == FASTNN_SIGMOID) {                                  \
-        for (ptrdiff_t i = 0; i < U; i++) {                                              \
+        for (ptrdiff_t i = 0; i < L; i++) {                                              \
             T gi = a[i], gf = a[U + i], gg = a[2 * U + i], go = a[3 * U + i];            \
             T dcj = dc[i] + g[i] * go * (1 - e[i] * e[i]);                               \
             dx[i] = dcj * gg * gi * (1 - gi);                                            \
@@ -133,7 +135,7 @@ FASTNN_CLONES static void fastnn_lstm_bwd_row_##S(ptrdiff_t U, const T *restrict
             dc[i] = dcj * gf;                                                            \
         }                                                                                \
     } else {                                                                             \
-        for (ptrdiff_t i = 0; i < U; i++) {                                              \
+        for (ptrdiff_t i = 0; i < L; i++) {                                              \
             T gi = a[i], gf = a[U + i], gg = a[2 * U + i], go = a[3 * U + i];            \
             T dcj = dc[i] + g[i] * go * fastnn_rnn_dact_##S(act, e[i]);                  \
             dx[i] = dcj * gg * fastnn_rnn_dact_##S(ract, gi);                            \
@@ -143,14 +145,51 @@ FASTNN_CLONES static void fastnn_lstm_bwd_row_##S(ptrdiff_t U, const T *restrict
             dc[i] = dcj * gf;                                                            \
         }                                                                                \
     }                                                                                    \
+}                                                                                        \
+                                                                                         \
+/* LSTM, the whole row; dhn (U) zeroed: nothing reaches h_{t-1} but through the GEMM. */ \
+FASTNN_CLONES static void fastnn_lstm_bwd_row_##S(ptrdiff_t U, const T *restrict a,      \
+                                                  const T *restrict e,                   \
+                                                  const T *restrict cp,                  \
+                                                  const T *restrict g, T *restrict dx,   \
+                                                  T *restrict dc, T *restrict dhn,       \
+                                                  int act, int ract)                     \
+{                                                                                        \
+    fastnn_lstm_bwd_part_##S(U, U, a, e, cp, g, dx, dc, act, ract);                      \
     for (ptrdiff_t i = 0; i < U; i++) dhn[i] = 0;                                        \
 }                                                                                        \
                                                                                          \
-/* GRU (reset_after): a the activated gates (z r h~), e the candidate's recurrent       \
- * term, hp = h_{t-1}. dx: the input projection's gradient; di: the recurrent           \
- * product's (its candidate block scaled by r), dhh that block again (for dR);          \
- * dhn: what reaches h_{t-1} directly (g * z). */                                       \
-FASTNN_CLONES static void fastnn_gru_bwd_row_##S(ptrdiff_t U, const T *restrict a,        \
+/* GRU (reset_after), units [u0, u0 + L) of one row, any activations (derivatives        \
+ * through fastnn_rnn_dact): a the activated gates (z r h~; gate k of those units at     \
+ * a + k * U, and so for dx and di), e the candidate's recurrent term, hp = h_{t-1}.     \
+ * dx: the input projection's gradient; di: the recurrent product's (its candidate       \
+ * block scaled by r), dhh that block again (for dR); dhn: what reaches h_{t-1}          \
+ * directly (g * z). recurrent_gemm.h's threads each take their units' part. */          \
+FASTNN_CLONES static void fastnn_gru_bwd_part_##S(ptrdiff_t L, ptrdiff_t U,              \
+                                                  const T *restrict a,                   \
+                                                  const T *restrict e,                   \
+                                                  const T *restrict hp,                  \
+                                                  const T *restrict g, T *restrict dx,   \
+                                                  T *restrict di, T *restrict dhh,       \
+                                                  T *restrict dhn, int act, int ract)    \
+{                                                                                        \
+    for (ptrdiff_t i = 0; i < L; i++) {                                                  \
+        T z = a[i], r = a[U + i], hh = a[2 * U + i], gi = g[i];                          \
+        T dz = gi * (hp[i] - hh) * fastnn_rnn_dact_##S(ract, z);                         \
+        T dph = gi * (1 - z) * fastnn_rnn_dact_##S(act, hh);                             \
+        T dr = dph * e[i] * fastnn_rnn_dact_##S(ract, r);                                \
+        dx[i] = dz; dx[U + i] = dr; dx[2 * U + i] = dph;                                 \
+        di[i] = dz; di[U + i] = dr; di[2 * U + i] = dph * r;                             \
+        dhh[i] = dph * r;                                                                \
+        dhn[i] = gi * z;                                                                 \
+    }                                                                                    \
+}                                                                                        \
+                                                                                         \
+/* GRU, the whole row. Only here does the default pair get its written-out loop:         \
+ * the part's products group differently ((gi * d) * (z * (1 - z)) against               \
+ * ((gi * d) * z) * (1 - z)), and giving it this loop would change the fused             \
+ * path's bits. */                                                                       \
+FASTNN_CLONES static void fastnn_gru_bwd_row_##S(ptrdiff_t U, const T *restrict a,       \
                                                  const T *restrict e,                    \
                                                  const T *restrict hp,                   \
                                                  const T *restrict g, T *restrict dx,    \
@@ -169,16 +208,7 @@ FASTNN_CLONES static void fastnn_gru_bwd_row_##S(ptrdiff_t U, const T *restrict 
             dhn[i] = gi * z;                                                             \
         }                                                                                \
     } else {                                                                             \
-        for (ptrdiff_t i = 0; i < U; i++) {                                              \
-            T z = a[i], r = a[U + i], hh = a[2 * U + i], gi = g[i];                      \
-            T dz = gi * (hp[i] - hh) * fastnn_rnn_dact_##S(ract, z);                     \
-            T dph = gi * (1 - z) * fastnn_rnn_dact_##S(act, hh);                         \
-            T dr = dph * e[i] * fastnn_rnn_dact_##S(ract, r);                            \
-            dx[i] = dz; dx[U + i] = dr; dx[2 * U + i] = dph;                             \
-            di[i] = dz; di[U + i] = dr; di[2 * U + i] = dph * r;                         \
-            dhh[i] = dph * r;                                                            \
-            dhn[i] = gi * z;                                                             \
-        }                                                                                \
+        fastnn_gru_bwd_part_##S(U, U, a, e, hp, g, dx, di, dhh, dhn, act, ract);         \
     }                                                                                    \
 }
 
