@@ -1,19 +1,29 @@
-"""Timing by turns across processes, for bench/compare_autorec.py: one child
-process per way, all alive at once, one epoch each per round in rotating order.
-Every way sees the same machine load, and each library runs with its own
-defaults (a process has one OpenMP runtime, which reads its settings once, when
-it loads: in one process torch would run with fastnn's).
+"""Timing by turns across processes, so that every way sees the same machine
+load and each library runs with its own defaults (a process has one OpenMP
+runtime, which reads its settings once, when it loads: in one process torch
+would run with fastnn's).
 
-The protocol: a child prints one JSON line when it is ready; then it answers
-each "epoch" line on its stdin with ``{"seconds": s}``; at end of input it
-prints one last JSON line. ``serve`` is the child's side, ``take_turns`` the
-parent's.
+For bench/compare_autorec.py: one child process per way, all alive at once,
+one epoch each per round in rotating order. The protocol: a child prints one
+JSON line when it is ready; then it answers each "epoch" line on its stdin with
+``{"seconds": s}``; at end of input it prints one last JSON line. ``serve`` is
+the child's side, ``take_turns`` the parent's.
+
+For the one-thread CPU-time checks (bench/conv_cpu_check.py,
+norm_cpu_check.py, pool_cpu_check.py): ``cpu_ms`` times a call by this
+process's CPU time, and ``cpu_turns`` is their whole ``main``: fastnn in the
+script's process, then PyTorch in a fresh child running the script again, turn
+after turn.
 """
+import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
 import time
+
+import numpy as np
 
 
 def peak_rss_mb():
@@ -89,3 +99,40 @@ def take_turns(children, rounds, gap=TURN_GAP_S):
         last[name] = answer(name)
         procs[name].wait()
     return ready, times, last
+
+
+def cpu_ms(fn, calls):
+    """Minimum and median CPU milliseconds of ``calls`` calls after a warm-up,
+    formatted. On a machine shared with other jobs wall-clock ratios swing by
+    several times; one thread's CPU time (time.process_time) is what other
+    jobs disturb least."""
+    fn()
+    times = []
+    for _ in range(calls):
+        t = time.process_time()
+        fn()
+        times.append(time.process_time() - t)
+    return f"{1e3 * min(times):.2f}", f"{1e3 * float(np.median(times)):.2f}"
+
+
+def cpu_turns(doc, script, fastnn_side, torch_side, calls):
+    """A CPU-time check's ``main``: its command line (``--turns``, default 3;
+    ``--calls``, default ``calls``; ``doc``'s first line as the description),
+    then ``--turns`` times ``fastnn_side(calls)`` here and ``torch_side(calls)``
+    in a child process (``script --side torch``, which lands here too and runs
+    just that side), each printing its ``cpu_ms`` lines; the load average
+    before and after."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--turns", type=int, default=3)
+    parser.add_argument("--calls", type=int, default=calls)
+    parser.add_argument("--side", choices=["torch"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.side == "torch":
+        return torch_side(args.calls)
+    print(f"load average {os.getloadavg()[0]:.2f}; CPU ms per call, one thread: min median")
+    for _ in range(args.turns):
+        fastnn_side(args.calls)
+        out = subprocess.run([sys.executable, script, "--side", "torch", "--calls",
+                              str(args.calls)], capture_output=True, text=True, check=True)
+        sys.stdout.write(out.stdout)
+    print(f"load average {os.getloadavg()[0]:.2f}")

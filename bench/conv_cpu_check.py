@@ -11,26 +11,14 @@ one thread's CPU time (time.process_time) is what other jobs disturb least.
 
     PYTHONPATH=$PWD python bench/conv_cpu_check.py [--turns 3] [--calls 10]
 """
-import argparse
 import os
-import subprocess
 import sys
-import time
 
 import numpy as np
 
+from _turns import cpu_ms, cpu_turns
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-def cpu_ms(fn, calls):
-    """Minimum and median CPU milliseconds of ``calls`` calls after a warm-up."""
-    fn()
-    times = []
-    for _ in range(calls):
-        t = time.process_time()
-        fn()
-        times.append(time.process_time() - t)
-    return f"{1e3 * min(times):.2f}", f"{1e3 * float(np.median(times)):.2f}"
 
 
 def cases():
@@ -88,20 +76,7 @@ def fastnn_side(calls):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--turns", type=int, default=3)
-    parser.add_argument("--calls", type=int, default=10)
-    parser.add_argument("--side", choices=["torch"], help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.side == "torch":
-        return torch_side(args.calls)
-    print(f"load average {os.getloadavg()[0]:.2f}; CPU ms per call, one thread: min median")
-    for _ in range(args.turns):
-        fastnn_side(args.calls)
-        out = subprocess.run([sys.executable, __file__, "--side", "torch", "--calls",
-                              str(args.calls)], capture_output=True, text=True, check=True)
-        sys.stdout.write(out.stdout)
-    print(f"load average {os.getloadavg()[0]:.2f}")
+    cpu_turns(__doc__, __file__, fastnn_side, torch_side, calls=10)
 
 
 if __name__ == "__main__":

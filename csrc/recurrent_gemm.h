@@ -21,7 +21,8 @@
  *
  * The microkernel is FASTNN_CLONES (AVX-512 / AVX2 / portable versions picked
  * at load); the loops that call it are plain C with OpenMP pragmas (GCC does
- * not clone an OpenMP region's outlined body). Shapes and all checks are the
+ * not clone an OpenMP region's outlined body). The gate passes over a thread's
+ * units are recurrent_rows.h's *_part functions. Shapes and all checks are the
  * .pyx's.
  */
 #ifndef FASTNN_RECURRENT_GEMM_H
@@ -143,107 +144,6 @@ static void fastnn_rg_gemm_##S(ptrdiff_t M, ptrdiff_t W, ptrdiff_t K, const T *A
         }                                                                                  \
 }                                                                                          \
                                                                                            \
-/* The gate pass of units [u0, u0 + L) of one row: a row of the gates (gate g at a +      \
- * g * U), as recurrent_rows.h's whole-row functions do it; x NULL: a holds the input     \
- * projection already. */                                                                 \
-FASTNN_CLONES static void fastnn_rg_lstm_part_##S(ptrdiff_t L, ptrdiff_t U, T *restrict a, \
-                                                  const T *restrict x,                     \
-                                                  const T *restrict cp, T *restrict cn,    \
-                                                  T *restrict e, T *restrict hn, int act,  \
-                                                  int ract)                                \
-{                                                                                          \
-    if (x)                                                                                 \
-        for (ptrdiff_t g = 0; g < 4; g++)                                                  \
-            for (ptrdiff_t i = 0; i < L; i++) a[g * U + i] += x[g * U + i];                \
-    fastnn_rnn_act_##S(a, L, ract);                                                        \
-    fastnn_rnn_act_##S(a + U, L, ract);                                                    \
-    fastnn_rnn_act_##S(a + 2 * U, L, act);                                                 \
-    fastnn_rnn_act_##S(a + 3 * U, L, ract);                                                \
-    for (ptrdiff_t i = 0; i < L; i++) {                                                    \
-        T c = a[U + i] * cp[i] + a[i] * a[2 * U + i];                                      \
-        cn[i] = c;                                                                         \
-        e[i] = c;                                                                          \
-    }                                                                                      \
-    fastnn_rnn_act_##S(e, L, act);                                                         \
-    for (ptrdiff_t i = 0; i < L; i++) hn[i] = a[3 * U + i] * e[i];                         \
-}                                                                                          \
-                                                                                           \
-FASTNN_CLONES static void fastnn_rg_gru_part_##S(ptrdiff_t L, ptrdiff_t U, T *a,            \
-                                                 const T *x, const T *restrict s,          \
-                                                 const T *restrict b,                      \
-                                                 const T *restrict hp, T *restrict e,      \
-                                                 T *restrict hn, int act, int ract)        \
-{                                                                                          \
-    for (ptrdiff_t g = 0; g < 2; g++) {                                                    \
-        if (b)                                                                             \
-            for (ptrdiff_t i = 0; i < L; i++)                                              \
-                a[g * U + i] = x[g * U + i] + s[g * U + i] + b[g * U + i];                 \
-        else                                                                               \
-            for (ptrdiff_t i = 0; i < L; i++) a[g * U + i] = x[g * U + i] + s[g * U + i];  \
-    }                                                                                      \
-    if (b)                                                                                 \
-        for (ptrdiff_t i = 0; i < L; i++) e[i] = s[2 * U + i] + b[2 * U + i];              \
-    else                                                                                   \
-        for (ptrdiff_t i = 0; i < L; i++) e[i] = s[2 * U + i];                             \
-    fastnn_rnn_act_##S(a, L, ract);                                                        \
-    fastnn_rnn_act_##S(a + U, L, ract);                                                    \
-    for (ptrdiff_t i = 0; i < L; i++) a[2 * U + i] = x[2 * U + i] + a[U + i] * e[i];        \
-    fastnn_rnn_act_##S(a + 2 * U, L, act);                                                 \
-    for (ptrdiff_t i = 0; i < L; i++) hn[i] = a[i] * hp[i] + (1 - a[i]) * a[2 * U + i];    \
-}                                                                                          \
-                                                                                           \
-/* Backward gate pass of units [u0, u0 + L) of one row (g: this step's h_new gradient,    \
- * for those units), as recurrent_rows.h's whole-row functions. */                        \
-FASTNN_CLONES static void fastnn_rg_lstm_bwd_part_##S(ptrdiff_t L, ptrdiff_t U,            \
-                                                      const T *restrict a,                 \
-                                                      const T *restrict e,                 \
-                                                      const T *restrict cp,                \
-                                                      const T *restrict g, T *restrict dx, \
-                                                      T *restrict dc, int act, int ract)   \
-{                                                                                          \
-    if (act == FASTNN_TANH && ract == FASTNN_SIGMOID) {                                    \
-        for (ptrdiff_t i = 0; i < L; i++) {                                                \
-            T gi = a[i], gf = a[U + i], gg = a[2 * U + i], go = a[3 * U + i];              \
-            T dcj = dc[i] + g[i] * go * (1 - e[i] * e[i]);                                 \
-            dx[i] = dcj * gg * gi * (1 - gi);                                              \
-            dx[U + i] = dcj * cp[i] * gf * (1 - gf);                                       \
-            dx[2 * U + i] = dcj * gi * (1 - gg * gg);                                      \
-            dx[3 * U + i] = g[i] * e[i] * go * (1 - go);                                   \
-            dc[i] = dcj * gf;                                                              \
-        }                                                                                  \
-    } else {                                                                               \
-        for (ptrdiff_t i = 0; i < L; i++) {                                                \
-            T gi = a[i], gf = a[U + i], gg = a[2 * U + i], go = a[3 * U + i];              \
-            T dcj = dc[i] + g[i] * go * fastnn_rnn_dact_##S(act, e[i]);                    \
-            dx[i] = dcj * gg * fastnn_rnn_dact_##S(ract, gi);                              \
-            dx[U + i] = dcj * cp[i] * fastnn_rnn_dact_##S(ract, gf);                       \
-            dx[2 * U + i] = dcj * gi * fastnn_rnn_dact_##S(act, gg);                       \
-            dx[3 * U + i] = g[i] * e[i] * fastnn_rnn_dact_##S(ract, go);                   \
-            dc[i] = dcj * gf;                                                              \
-        }                                                                                  \
-    }                                                                                      \
-}                                                                                          \
-                                                                                           \
-FASTNN_CLONES static void fastnn_rg_gru_bwd_part_##S(ptrdiff_t L, ptrdiff_t U,             \
-                                                     const T *restrict a,                  \
-                                                     const T *restrict e,                  \
-                                                     const T *restrict hp,                 \
-                                                     const T *restrict g, T *restrict dx,  \
-                                                     T *restrict di, T *restrict dhh,      \
-                                                     T *restrict dhn, int act, int ract)   \
-{                                                                                          \
-    for (ptrdiff_t i = 0; i < L; i++) {                                                    \
-        T z = a[i], r = a[U + i], hh = a[2 * U + i], gi = g[i];                            \
-        T dz = gi * (hp[i] - hh) * fastnn_rnn_dact_##S(ract, z);                           \
-        T dph = gi * (1 - z) * fastnn_rnn_dact_##S(act, hh);                               \
-        T dr = dph * e[i] * fastnn_rnn_dact_##S(ract, r);                                  \
-        dx[i] = dz; dx[U + i] = dr; dx[2 * U + i] = dph;                                   \
-        di[i] = dz; di[U + i] = dr; di[2 * U + i] = dph * r;                               \
-        dhh[i] = dph * r;                                                                  \
-        dhn[i] = gi * z;                                                                   \
-    }                                                                                      \
-}                                                                                          \
-                                                                                           \
 /* This thread's units [*u0, *u1): a share of the U / NR panels of every gate. */         \
 static inline void fastnn_rg_share_##S(ptrdiff_t U, ptrdiff_t *u0, ptrdiff_t *u1)          \
 {                                                                                          \
@@ -302,14 +202,14 @@ static void fastnn_rg_forward_##S(int nt, int cell, int act, int ract, ptrdiff_t
                     } else if (cell == FASTNN_RG_LSTM) {                                   \
                         const T *cp = C + (t * N + n) * U + u0;                            \
                         T *cn = C + ((t + 1) * N + n) * U + u0;                            \
-                        fastnn_rg_lstm_part_##S(L, U, a, x, cp, cn,                        \
-                                                E + (t * N + n) * U + u0, hn, act, ract);  \
+                        fastnn_lstm_fwd_part_##S(L, U, a, x, cp, cn,                       \
+                                                 E + (t * N + n) * U + u0, hn, act, ract); \
                         if (!keep)                                                         \
                             memcpy(cn, cp, L * sizeof(T));                                 \
                     } else {                                                               \
-                        fastnn_rg_gru_part_##S(L, U, a, x ? x : a, S + n * GU + u0,        \
-                                               brec ? brec + u0 : NULL, hp,                \
-                                               E + (t * N + n) * U + u0, hn, act, ract);   \
+                        fastnn_gru_fwd_part_##S(L, U, a, x ? x : a, S + n * GU + u0,       \
+                                                brec ? brec + u0 : NULL, hp,               \
+                                                E + (t * N + n) * U + u0, hn, act, ract);  \
                     }                                                                      \
                     if (keep) {                                                            \
                         memcpy(y, hn, L * sizeof(T));                                      \
@@ -373,15 +273,15 @@ static void fastnn_rg_backward_##S(int nt, int cell, int act, int ract, ptrdiff_
                 if (cell == FASTNN_RG_SIMPLE) {                                            \
                     fastnn_simple_bwd_row_##S(L, a, g, dx, dhn, act);                      \
                 } else if (cell == FASTNN_RG_LSTM) {                                       \
-                    fastnn_rg_lstm_bwd_part_##S(L, U, a, E + (t * N + n) * U + u0,         \
-                                                C + (t * N + n) * U + u0, g, dx,           \
-                                                dc + n * U + u0, act, ract);               \
+                    fastnn_lstm_bwd_part_##S(L, U, a, E + (t * N + n) * U + u0,            \
+                                             C + (t * N + n) * U + u0, g, dx,              \
+                                             dc + n * U + u0, act, ract);                  \
                     memset(dhn, 0, L * sizeof(T));                                         \
                 } else {                                                                   \
-                    fastnn_rg_gru_bwd_part_##S(L, U, a, E + (t * N + n) * U + u0,          \
-                                               H + (t * N + n) * U + u0, g, dx,            \
-                                               si + n * GU + u0, DH + (t * N + n) * U + u0, \
-                                               dhn, act, ract);                            \
+                    fastnn_gru_bwd_part_##S(L, U, a, E + (t * N + n) * U + u0,             \
+                                            H + (t * N + n) * U + u0, g, dx,               \
+                                            si + n * GU + u0, DH + (t * N + n) * U + u0,   \
+                                            dhn, act, ract);                               \
                 }                                                                          \
                 memset(g, 0, L * sizeof(T));                                               \
             }                                                                              \

@@ -1,7 +1,10 @@
 /* The recurrent cells' row passes (csrc/recurrent.pyx): for one sample at one
  * step, forward, add the input projection to the recurrent product, apply the
  * gate nonlinearities and update the state, all while the row is in L1;
- * backward, the gate derivatives and the state gradients.
+ * backward, the gate derivatives and the state gradients. The LSTM's and the
+ * GRU's passes are written once, over units [u0, u0 + L) of a row (the *_part
+ * functions, which recurrent_gemm.h's threads call on their units); the
+ * whole-row functions are those with L = U.
  * Written in C so that GCC builds each in several instruction-set versions
  * (FASTNN_CLONES): the sigmoid and tanh of fastnn_math.h then run 8 or 16
  * lanes wide on CPUs that have AVX2/AVX-512, in a portable build. Loops over
@@ -45,50 +48,80 @@ FASTNN_CLONES static void fastnn_simple_fwd_row_##S(ptrdiff_t U, T *restrict a, 
     fastnn_rnn_act_##S(a, U, act);                                                       \
 }                                                                                        \
                                                                                          \
-/* LSTM: a (4U: i f c o) holds h_{t-1} @ R; on return the activated gates,             \
- * cn = f * cp + i * g, e = act(cn), hn = o * e (x NULL as for SimpleRNN). */                                     \
-FASTNN_CLONES static void fastnn_lstm_fwd_row_##S(ptrdiff_t U, T *restrict a,             \
+/* LSTM, units [u0, u0 + L) of one row: a (gate k of those units at a + k * U; i f c o)  \
+ * holds h_{t-1} @ R; on return the activated gates, cn = f * cp + i * g, e = act(cn),   \
+ * hn = o * e (x NULL as for SimpleRNN). recurrent_gemm.h's threads each take their      \
+ * units' part; L = U is the whole row. */                                               \
+FASTNN_CLONES static void fastnn_lstm_fwd_part_##S(ptrdiff_t L, ptrdiff_t U, T *restrict a, \
+                                                   const T *restrict x,                  \
+                                                   const T *restrict cp, T *restrict cn, \
+                                                   T *restrict e, T *restrict hn, int act, \
+                                                   int ract)                             \
+{                                                                                        \
+    if (x)                                                                               \
+        for (ptrdiff_t g = 0; g < 4; g++)                                                \
+            for (ptrdiff_t i = 0; i < L; i++) a[g * U + i] += x[g * U + i];              \
+    fastnn_rnn_act_##S(a, L, ract);                                                      \
+    fastnn_rnn_act_##S(a + U, L, ract);                                                  \
+    fastnn_rnn_act_##S(a + 2 * U, L, act);                                               \
+    fastnn_rnn_act_##S(a + 3 * U, L, ract);                                              \
+    for (ptrdiff_t i = 0; i < L; i++) {                                                  \
+        T c = a[U + i] * cp[i] + a[i] * a[2 * U + i];                                    \
+        cn[i] = c;                                                                       \
+        e[i] = c;                                                                        \
+    }                                                                                    \
+    fastnn_rnn_act_##S(e, L, act);                                                       \
+    for (ptrdiff_t i = 0; i < L; i++) hn[i] = a[3 * U + i] * e[i];                       \
+}                                                                                        \
+                                                                                         \
+/* LSTM, the whole row (4U). */                                                          \
+FASTNN_CLONES static void fastnn_lstm_fwd_row_##S(ptrdiff_t U, T *restrict a,            \
                                                   const T *restrict x,                   \
                                                   const T *restrict cp, T *restrict cn,  \
                                                   T *restrict e, T *restrict hn,         \
                                                   int act, int ract)                     \
 {                                                                                        \
-    if (x)                                                                               \
-        for (ptrdiff_t i = 0; i < 4 * U; i++) a[i] += x[i];                              \
-    fastnn_rnn_act_##S(a, 2 * U, ract);                                                  \
-    fastnn_rnn_act_##S(a + 2 * U, U, act);                                               \
-    fastnn_rnn_act_##S(a + 3 * U, U, ract);                                              \
-    for (ptrdiff_t i = 0; i < U; i++) {                                                  \
-        T c = a[U + i] * cp[i] + a[i] * a[2 * U + i];                                    \
-        cn[i] = c;                                                                       \
-        e[i] = c;                                                                        \
-    }                                                                                    \
-    fastnn_rnn_act_##S(e, U, act);                                                       \
-    for (ptrdiff_t i = 0; i < U; i++) hn[i] = a[3 * U + i] * e[i];                       \
+    fastnn_lstm_fwd_part_##S(U, U, a, x, cp, cn, e, hn, act, ract);                      \
 }                                                                                        \
                                                                                          \
-/* GRU (reset_after): s (3U) holds h_{t-1} @ R, b its bias (3U) or NULL; on return     \
- * a (3U: z r h) the activated gates, e = s_h + b_h (the candidate's recurrent term),   \
- * hn = z * hp + (1 - z) * h~. x may be a itself (read at each index before written). */                                                       \
-FASTNN_CLONES static void fastnn_gru_fwd_row_##S(ptrdiff_t U, T *a,                       \
+/* GRU (reset_after), units [u0, u0 + L) of one row: s (gate k of those units at         \
+ * s + k * U, and so for a, x and b) holds h_{t-1} @ R, b its bias or NULL; on return    \
+ * a (z r h) the activated gates, e = s_h + b_h (the candidate's recurrent term),        \
+ * hn = z * hp + (1 - z) * h~. x may be a itself (read at each index before written).    \
+ * recurrent_gemm.h's threads each take their units' part; L = U is the whole row. */    \
+FASTNN_CLONES static void fastnn_gru_fwd_part_##S(ptrdiff_t L, ptrdiff_t U, T *a,        \
+                                                  const T *x, const T *restrict s,       \
+                                                  const T *restrict b,                   \
+                                                  const T *restrict hp, T *restrict e,   \
+                                                  T *restrict hn, int act, int ract)     \
+{                                                                                        \
+    for (ptrdiff_t g = 0; g < 2; g++) {                                                  \
+        if (b)                                                                           \
+            for (ptrdiff_t i = 0; i < L; i++)                                            \
+                a[g * U + i] = x[g * U + i] + s[g * U + i] + b[g * U + i];               \
+        else                                                                             \
+            for (ptrdiff_t i = 0; i < L; i++) a[g * U + i] = x[g * U + i] + s[g * U + i]; \
+    }                                                                                    \
+    if (b)                                                                               \
+        for (ptrdiff_t i = 0; i < L; i++) e[i] = s[2 * U + i] + b[2 * U + i];            \
+    else                                                                                 \
+        for (ptrdiff_t i = 0; i < L; i++) e[i] = s[2 * U + i];                           \
+    fastnn_rnn_act_##S(a, L, ract);                                                      \
+    fastnn_rnn_act_##S(a + U, L, ract);                                                  \
+    for (ptrdiff_t i = 0; i < L; i++) a[2 * U + i] = x[2 * U + i] + a[U + i] * e[i];     \
+    fastnn_rnn_act_##S(a + 2 * U, L, act);                                               \
+    for (ptrdiff_t i = 0; i < L; i++) hn[i] = a[i] * hp[i] + (1 - a[i]) * a[2 * U + i];  \
+}                                                                                        \
+                                                                                         \
+/* GRU, the whole row (3U). */                                                           \
+FASTNN_CLONES static void fastnn_gru_fwd_row_##S(ptrdiff_t U, T *a,                      \
                                                  const T *x,                             \
                                                  const T *restrict s,                    \
                                                  const T *restrict b,                    \
                                                  const T *restrict hp, T *restrict e,    \
                                                  T *restrict hn, int act, int ract)      \
 {                                                                                        \
-    if (b) {                                                                             \
-        for (ptrdiff_t i = 0; i < 2 * U; i++) a[i] = x[i] + s[i] + b[i];                 \
-        for (ptrdiff_t i = 0; i < U; i++) e[i] = s[2 * U + i] + b[2 * U + i];            \
-    } else {                                                                             \
-        for (ptrdiff_t i = 0; i < 2 * U; i++) a[i] = x[i] + s[i];                        \
-        for (ptrdiff_t i = 0; i < U; i++) e[i] = s[2 * U + i];                           \
-    }                                                                                    \
-    fastnn_rnn_act_##S(a, 2 * U, ract);                                                  \
-    for (ptrdiff_t i = 0; i < U; i++) a[2 * U + i] = x[2 * U + i] + a[U + i] * e[i];      \
-    fastnn_rnn_act_##S(a + 2 * U, U, act);                                               \
-    for (ptrdiff_t i = 0; i < U; i++)                                                    \
-        hn[i] = a[i] * hp[i] + (1 - a[i]) * a[2 * U + i];                                \
+    fastnn_gru_fwd_part_##S(U, U, a, x, s, b, hp, e, hn, act, ract);                     \
 }                                                                                        \
 /* Backward rows (one sample, one step): g (U) is the gradient of the step's h_new.     \
  * The derivatives come from the outputs, as fastnn.backend.Ops does. The default        \
@@ -113,17 +146,19 @@ FASTNN_CLONES static void fastnn_simple_bwd_row_##S(ptrdiff_t U, const T *restri
     for (ptrdiff_t i = 0; i < U; i++) dhn[i] = 0;                                        \
 }                                                                                        \
                                                                                          \
-/* LSTM: a the activated gates (i f c o), e = act(c_t), cp = c_{t-1}; dc (U) holds the \
- * gradient of c_t on entry, of c_{t-1} on return. */                                   \
-FASTNN_CLONES static void fastnn_lstm_bwd_row_##S(ptrdiff_t U, const T *restrict a,       \
-                                                  const T *restrict e,                   \
-                                                  const T *restrict cp,                  \
-                                                  const T *restrict g, T *restrict dx,   \
-                                                  T *restrict dc, T *restrict dhn,       \
-                                                  int act, int ract)                     \
+/* LSTM, units [u0, u0 + L) of one row: a the activated gates (i f c o; gate k of those  \
+ * units at a + k * U, and so for dx), e = act(c_t), cp = c_{t-1}; dc (L) holds the      \
+ * gradient of c_t on entry, of c_{t-1} on return. recurrent_gemm.h's threads each take  \
+ * their units' part; L = U is the whole row. */                                         \
+FASTNN_CLONES static void fastnn_lstm_bwd_part_##S(ptrdiff_t L, ptrdiff_t U,             \
+                                                   const T *restrict a,                  \
+                                                   const T *restrict e,                  \
+                                                   const T *restrict cp,                 \
+                                                   const T *restrict g, T *restrict dx,  \
+                                                   T *restrict dc, int act, int ract)    \
 {                                                                                        \
     if (act == FASTNN_TANH && ract == FASTNN_SIGMOID) {                                  \
-        for (ptrdiff_t i = 0; i < U; i++) {                                              \
+        for (ptrdiff_t i = 0; i < L; i++) {                                              \
             T gi = a[i], gf = a[U + i], gg = a[2 * U + i], go = a[3 * U + i];            \
             T dcj = dc[i] + g[i] * go * (1 - e[i] * e[i]);                               \
             dx[i] = dcj * gg * gi * (1 - gi);                                            \
@@ -133,7 +168,7 @@ FASTNN_CLONES static void fastnn_lstm_bwd_row_##S(ptrdiff_t U, const T *restrict
             dc[i] = dcj * gf;                                                            \
         }                                                                                \
     } else {                                                                             \
-        for (ptrdiff_t i = 0; i < U; i++) {                                              \
+        for (ptrdiff_t i = 0; i < L; i++) {                                              \
             T gi = a[i], gf = a[U + i], gg = a[2 * U + i], go = a[3 * U + i];            \
             T dcj = dc[i] + g[i] * go * fastnn_rnn_dact_##S(act, e[i]);                  \
             dx[i] = dcj * gg * fastnn_rnn_dact_##S(ract, gi);                            \
@@ -143,14 +178,51 @@ FASTNN_CLONES static void fastnn_lstm_bwd_row_##S(ptrdiff_t U, const T *restrict
             dc[i] = dcj * gf;                                                            \
         }                                                                                \
     }                                                                                    \
+}                                                                                        \
+                                                                                         \
+/* LSTM, the whole row; dhn (U) zeroed: nothing reaches h_{t-1} but through the GEMM. */ \
+FASTNN_CLONES static void fastnn_lstm_bwd_row_##S(ptrdiff_t U, const T *restrict a,      \
+                                                  const T *restrict e,                   \
+                                                  const T *restrict cp,                  \
+                                                  const T *restrict g, T *restrict dx,   \
+                                                  T *restrict dc, T *restrict dhn,       \
+                                                  int act, int ract)                     \
+{                                                                                        \
+    fastnn_lstm_bwd_part_##S(U, U, a, e, cp, g, dx, dc, act, ract);                      \
     for (ptrdiff_t i = 0; i < U; i++) dhn[i] = 0;                                        \
 }                                                                                        \
                                                                                          \
-/* GRU (reset_after): a the activated gates (z r h~), e the candidate's recurrent       \
- * term, hp = h_{t-1}. dx: the input projection's gradient; di: the recurrent           \
- * product's (its candidate block scaled by r), dhh that block again (for dR);          \
- * dhn: what reaches h_{t-1} directly (g * z). */                                       \
-FASTNN_CLONES static void fastnn_gru_bwd_row_##S(ptrdiff_t U, const T *restrict a,        \
+/* GRU (reset_after), units [u0, u0 + L) of one row, any activations (derivatives        \
+ * through fastnn_rnn_dact): a the activated gates (z r h~; gate k of those units at     \
+ * a + k * U, and so for dx and di), e the candidate's recurrent term, hp = h_{t-1}.     \
+ * dx: the input projection's gradient; di: the recurrent product's (its candidate       \
+ * block scaled by r), dhh that block again (for dR); dhn: what reaches h_{t-1}          \
+ * directly (g * z). recurrent_gemm.h's threads each take their units' part. */          \
+FASTNN_CLONES static void fastnn_gru_bwd_part_##S(ptrdiff_t L, ptrdiff_t U,              \
+                                                  const T *restrict a,                   \
+                                                  const T *restrict e,                   \
+                                                  const T *restrict hp,                  \
+                                                  const T *restrict g, T *restrict dx,   \
+                                                  T *restrict di, T *restrict dhh,       \
+                                                  T *restrict dhn, int act, int ract)    \
+{                                                                                        \
+    for (ptrdiff_t i = 0; i < L; i++) {                                                  \
+        T z = a[i], r = a[U + i], hh = a[2 * U + i], gi = g[i];                          \
+        T dz = gi * (hp[i] - hh) * fastnn_rnn_dact_##S(ract, z);                         \
+        T dph = gi * (1 - z) * fastnn_rnn_dact_##S(act, hh);                             \
+        T dr = dph * e[i] * fastnn_rnn_dact_##S(ract, r);                                \
+        dx[i] = dz; dx[U + i] = dr; dx[2 * U + i] = dph;                                 \
+        di[i] = dz; di[U + i] = dr; di[2 * U + i] = dph * r;                             \
+        dhh[i] = dph * r;                                                                \
+        dhn[i] = gi * z;                                                                 \
+    }                                                                                    \
+}                                                                                        \
+                                                                                         \
+/* GRU, the whole row. Only here does the default pair get its written-out loop:         \
+ * the part's products group differently ((gi * d) * (z * (1 - z)) against               \
+ * ((gi * d) * z) * (1 - z)), and giving it this loop would change the fused             \
+ * path's bits. */                                                                       \
+FASTNN_CLONES static void fastnn_gru_bwd_row_##S(ptrdiff_t U, const T *restrict a,       \
                                                  const T *restrict e,                    \
                                                  const T *restrict hp,                   \
                                                  const T *restrict g, T *restrict dx,    \
@@ -169,16 +241,7 @@ FASTNN_CLONES static void fastnn_gru_bwd_row_##S(ptrdiff_t U, const T *restrict 
             dhn[i] = gi * z;                                                             \
         }                                                                                \
     } else {                                                                             \
-        for (ptrdiff_t i = 0; i < U; i++) {                                              \
-            T z = a[i], r = a[U + i], hh = a[2 * U + i], gi = g[i];                      \
-            T dz = gi * (hp[i] - hh) * fastnn_rnn_dact_##S(ract, z);                     \
-            T dph = gi * (1 - z) * fastnn_rnn_dact_##S(act, hh);                         \
-            T dr = dph * e[i] * fastnn_rnn_dact_##S(ract, r);                            \
-            dx[i] = dz; dx[U + i] = dr; dx[2 * U + i] = dph;                             \
-            di[i] = dz; di[U + i] = dr; di[2 * U + i] = dph * r;                         \
-            dhh[i] = dph * r;                                                            \
-            dhn[i] = gi * z;                                                             \
-        }                                                                                \
+        fastnn_gru_bwd_part_##S(U, U, a, e, hp, g, dx, di, dhh, dhn, act, ract);         \
     }                                                                                    \
 }
 

@@ -154,16 +154,16 @@ KERNEL_MUTANTS = [
      ["tests/kernels/test_hostile_calls.py", "tests/fuzz/test_fuzz_sparse.py"]),
     ("csrc/pool.pyx", "            inv = 1.0 / ((i1 - i0) * (j1 - j0))",
      "            inv = 1.0 / (ph * pw)",  # average pooling counts the padded cells
-     ["tests/kernels/test_pool.py", "tests/fuzz/test_fuzz_cnn_rnn.py"]),
+     ["tests/kernels/test_pool.py", "tests/fuzz/test_fuzz_cnn.py"]),
     ("csrc/pool.pyx", "        dimg[(ih * W + iw) * C + c] += g[c]",
      "        dimg[(ih * W + iw) * C + c] = g[c]",  # overlapping max windows overwrite dx
-     ["tests/kernels/test_pool.py", "tests/fuzz/test_fuzz_cnn_rnn.py"]),
+     ["tests/kernels/test_pool.py", "tests/fuzz/test_fuzz_cnn.py"]),
     ("csrc/norm.pyx", "            mean[j] = <floating>(<double>x[0, j] + mu)",
      "            mean[j] = <floating>mu",  # the shifted-data mean without its shift
-     ["tests/kernels/test_norm.py", "tests/fuzz/test_fuzz_cnn_rnn.py"]),
+     ["tests/kernels/test_norm.py", "tests/fuzz/test_fuzz_cnn.py"]),
     ("csrc/norm.pyx", "            coef[2, j] = <floating>(-g * inv * sdy / m)",
      "            coef[2, j] = 0",  # training dx forgets the mean's dependence on x
-     ["tests/kernels/test_norm.py", "tests/fuzz/test_fuzz_cnn_rnn.py"]),
+     ["tests/kernels/test_norm.py", "tests/fuzz/test_fuzz_cnn.py"]),
 ]
 
 

@@ -311,9 +311,10 @@ def test_sparse_relu_epilogue_keeps_nan(dtype):
 
 
 # ------------------------------------------- found by fuzzing the CNN/RNN kernels
-# (tests/fuzz/test_fuzz_cnn_rnn.py): each was an OverflowError naming nothing, an
-# argument no call could use accepted, or an output overlapping what the kernel
-# still reads after writing it (a wrong result, no error).
+# (tests/fuzz/test_fuzz_cnn.py, test_fuzz_rnn.py): each was an OverflowError
+# naming nothing, an argument no call could use accepted, or an output
+# overlapping what the kernel still reads after writing it (a wrong result, no
+# error).
 @pytest.mark.parametrize("kw", [dict(strides=(2**63, 1)), dict(pads=(0, 2**63, 0, 0)),
                                 dict(dilation=(1, 2**31)), dict(groups=2**63)])
 def test_conv_geometry_past_int32_is_a_value_error_naming_it(kw):
