@@ -167,3 +167,14 @@ def test_residual_net_translation_and_weight_decay_options():
     x = numpy.random.default_rng(0).random((4, 28, 28, 1)).astype("float32")
     model.fit(x, numpy.arange(4), epochs=1, batch_size=4, verbose=0)
     assert numpy.isfinite(model.evaluate(x, numpy.arange(4), verbose=0)[0])
+
+
+def test_residual_net_label_smoothing_option():
+    from fastnn import losses
+    model = recipes.residual_separable_net(widths=(8,), stem=4, label_smoothing=0.1)
+    assert type(model.loss) is losses.SparseCategoricalCrossentropy
+    assert model.loss.label_smoothing == 0.1
+    assert recipes.residual_separable_net(widths=(8,), stem=4).loss.label_smoothing == 0.0
+    x = numpy.random.default_rng(0).random((4, 28, 28, 1)).astype("float32")
+    model.fit(x, numpy.arange(4), epochs=1, batch_size=4, verbose=0)
+    assert numpy.isfinite(model.evaluate(x, numpy.arange(4), verbose=0)[0])
