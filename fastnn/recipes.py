@@ -179,7 +179,13 @@ def residual_separable_net(input_shape=(28, 28, 1), n_classes=10, widths=(64, 12
     ``weight_decay=0.05`` 92.19% (95.1%); nor does ``dropout=0.5``: 92.16%
     (93.9%). ``label_smoothing=s`` trains against one-hot labels pulled
     towards uniform, ``(1 - s) * one_hot + s / n_classes``
-    (``SparseCategoricalCrossentropy(label_smoothing=s)``)."""
+    (``SparseCategoricalCrossentropy(label_smoothing=s)``); it does not help
+    either: ``s=0.1`` 92.22% (94.3% on the training images), ``s=0.05``
+    92.16% (94.5%), and with seed 1 ``s=0.1`` 92.03% against the plain
+    recipe's 92.11% (94.7%), with seed 2 ``s=0.1`` 92.02% (94.4%) against
+    91.81% (94.8%): mean 92.09% over seeds 0-2 against the plain recipe's
+    92.13%, whose seeds alone span 0.7 points (91.81-92.47%; seed 0 is its
+    best)."""
     from .losses import SparseCategoricalCrossentropy
     from .model import Model
     inputs = Input(input_shape)
