@@ -293,6 +293,18 @@ class BinaryCrossentropy(Loss):
         return loss, grad, self._ops_for(logits).activation_forward("sigmoid", logits)
 
 
+def _check_label_smoothing(value, name):
+    # "not 0 <= s <= 1" also refuses NaN, which every comparison fails.
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: label_smoothing must be a number in [0, 1], "
+                         f"got {value!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name}: label_smoothing must lie in [0, 1], got {value!r}")
+    return value
+
+
 class CategoricalCrossentropy(Loss):
     """Cross-entropy against one-hot (or soft) targets, on probabilities (which
     are renormalized and clipped, as in Keras) or on logits. Classes lie on the
@@ -302,13 +314,17 @@ class CategoricalCrossentropy(Loss):
     ----------
     from_logits : bool, default False
         ``y_pred`` holds logits, not probabilities.
+    label_smoothing : float in [0, 1], default 0
+        Keras's: the targets become ``y_true * (1 - s) + s / classes``, on
+        probabilities and on logits alike (the reported loss is the smoothed one).
     """
     name = "categorical_crossentropy"
-    _config_keys = ("from_logits",)
+    _config_keys = ("from_logits", "label_smoothing")
     sparse = False
 
-    def __init__(self, from_logits=False):
+    def __init__(self, from_logits=False, label_smoothing=0.0):
         self.from_logits = bool(from_logits)
+        self.label_smoothing = _check_label_smoothing(label_smoothing, self.name)
         self.fused_activation = None if from_logits else "softmax"
 
     def _prepare(self, y_true, y_pred):
@@ -331,7 +347,9 @@ class CategoricalCrossentropy(Loss):
     def _logits_loss(self, y_true, logits):
         yt, z = self._flat(y_true, logits)
         ops = self._ops_for(z)
-        loss, grad = ops.softmax_cross_entropy(ops.xp.ascontiguousarray(z), yt)
+        # Smoothing stays inside the op: sparse labels never become one-hot rows.
+        loss, grad = ops.softmax_cross_entropy(ops.xp.ascontiguousarray(z), yt,
+                                               self.label_smoothing)
         return loss.reshape(logits.shape[:-1]), grad.reshape(logits.shape)
 
     def _loss_and_grad(self, y_true, y_pred):
@@ -342,6 +360,8 @@ class CategoricalCrossentropy(Loss):
         yt, p = self._flat(y_true, y_pred)
         if self.sparse:
             yt = self._one_hot(yt, p)
+        if self.label_smoothing:
+            yt = yt * (1 - self.label_smoothing) + self.label_smoothing / p.shape[-1]
         s = p.sum(axis=-1, keepdims=True)
         q = xp.clip(p / s, EPSILON, 1 - EPSILON)
         loss = -(yt * xp.log(q)).sum(axis=-1)
@@ -369,14 +389,24 @@ class CategoricalCrossentropy(Loss):
         mask : array, optional
             ``(batch, steps)`` booleans: the steps that count.
         """
-        fused = type(self)(from_logits=True)
+        fused = type(self)(from_logits=True, label_smoothing=self.label_smoothing)
         fused.ops = self.ops
         loss, grad = fused.forward_backward(y_true, logits, sample_weight, mask)
         return loss, grad, self._ops_for(logits).softmax(logits)
 
 
 class SparseCategoricalCrossentropy(CategoricalCrossentropy):
-    """Categorical cross-entropy against integer class labels of shape (n,) or (n, 1)."""
+    """Categorical cross-entropy against integer class labels of shape (n,) or (n, 1).
+
+    Parameters
+    ----------
+    from_logits : bool, default False
+        ``y_pred`` holds logits, not probabilities.
+    label_smoothing : float in [0, 1], default 0
+        Trains against ``one_hot(y_true) * (1 - s) + s / classes``, the formula
+        of ``CategoricalCrossentropy`` and of PyTorch's ``CrossEntropyLoss``
+        with class indices (Keras 3's sparse loss has no such argument).
+    """
     name = "sparse_categorical_crossentropy"
     sparse = True
 

@@ -160,7 +160,7 @@ def _residual_block(x, filters, name):
 
 def residual_separable_net(input_shape=(28, 28, 1), n_classes=10, widths=(64, 128), stem=32,
                            dropout=0.3, learning_rate=2e-3, flip=False, weight_decay=0.0,
-                           translation=0.0):
+                           translation=0.0, label_smoothing=0.0):
     """A small residual network, written with the functional API and ``Add``:
     a 3x3 convolution stem with batch normalization, 2x2 max pooling, then per
     width a residual block of two batch-normalized separable convolutions
@@ -177,7 +177,16 @@ def residual_separable_net(input_shape=(28, 28, 1), n_classes=10, widths=(64, 12
     2 pixels) 91.70% (91.9% on the training images: it underfits),
     ``translation=0.04`` (1 pixel) 92.39% (92.7%),
     ``weight_decay=0.05`` 92.19% (95.1%); nor does ``dropout=0.5``: 92.16%
-    (93.9%)."""
+    (93.9%). ``label_smoothing=s`` trains against one-hot labels pulled
+    towards uniform, ``(1 - s) * one_hot + s / n_classes``
+    (``SparseCategoricalCrossentropy(label_smoothing=s)``); it does not help
+    either: ``s=0.1`` 92.22% (94.3% on the training images), ``s=0.05``
+    92.16% (94.5%), and with seed 1 ``s=0.1`` 92.03% against the plain
+    recipe's 92.11% (94.7%), with seed 2 ``s=0.1`` 92.02% (94.4%) against
+    91.81% (94.8%): mean 92.09% over seeds 0-2 against the plain recipe's
+    92.13%, whose seeds alone span 0.7 points (91.81-92.47%; seed 0 is its
+    best)."""
+    from .losses import SparseCategoricalCrossentropy
     from .model import Model
     inputs = Input(input_shape)
     x = L.RandomFlip("horizontal", name="flip")(inputs) if flip else inputs
@@ -200,7 +209,8 @@ def residual_separable_net(input_shape=(28, 28, 1), n_classes=10, widths=(64, 12
     # Decoupled weight decay (AdamW) where asked; plain Adam otherwise.
     optimizer = (optimizers.AdamW(learning_rate, weight_decay=weight_decay) if weight_decay
                  else optimizers.Adam(learning_rate))
-    model.compile(optimizer, "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(optimizer, SparseCategoricalCrossentropy(label_smoothing=label_smoothing),
+                  metrics=["accuracy"])
     return model
 
 

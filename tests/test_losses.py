@@ -436,3 +436,158 @@ def test_get_names_what_it_could_not_resolve():
     assert losses.get(loss) is loss
     clone = losses.get({"class_name": "CategoricalCrossentropy", "config": loss.get_config()})
     assert type(clone) is losses.CategoricalCrossentropy and clone.from_logits
+
+
+# ------------------------------------------------------------ label smoothing
+def _log_softmax(z):
+    z = z.astype(numpy.float64)
+    z = z - z.max(-1, keepdims=True)
+    return z - numpy.log(numpy.exp(z).sum(-1, keepdims=True))
+
+
+def _smoothed(labels, k, s):
+    """One-hot rows of integer ``labels`` (or soft rows as given) pulled to uniform."""
+    t = numpy.eye(k)[labels] if labels.dtype.kind in "iu" else labels.astype(numpy.float64)
+    return t * (1 - s) + s / k
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(1, 1), (1, 7), (5, 3), (2, 3, 4)])
+@pytest.mark.parametrize("sparse", [True, False])
+def test_label_smoothing_matches_the_numpy_formula(sparse, shape, dtype, ops, rng):
+    # Keras: targets y * (1 - s) + s / classes, on logits and probabilities;
+    # the sparse loss smooths its one-hot rows by the same formula.
+    k, s = shape[-1], 0.2
+    z = (rng.standard_normal(shape) * 3).astype(dtype)
+    labels = rng.integers(0, k, shape[:-1])
+    y = labels if sparse else _norm(rng.random(shape) + 0.1)
+    t = _smoothed(labels if sparse else y, k, s)
+    cls = losses.SparseCategoricalCrossentropy if sparse else losses.CategoricalCrossentropy
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    n = int(numpy.prod(shape[:-1]))
+    logp = _log_softmax(z)
+    value, grad = cls(from_logits=True, label_smoothing=s).forward_backward(y, z)
+    assert value == pytest.approx(-(t * logp).sum(-1).mean(), rel=tol)
+    assert grad.dtype == z.dtype
+    numpy.testing.assert_allclose(grad, (numpy.exp(logp) * t.sum(-1, keepdims=True) - t) / n,
+                                  rtol=tol * 10, atol=tol / 10)
+    # Probabilities: renormalized and clipped as without smoothing.
+    p = numpy.exp(logp).astype(dtype)
+    value, grad = cls(label_smoothing=s).forward_backward(y, p)
+    # Clipped in the predictions' dtype: 1 - 1e-7 rounds to 1 - 2**-23 in float32.
+    q = numpy.clip(p / p.sum(-1, keepdims=True), 1e-7, 1 - 1e-7).astype(numpy.float64)
+    assert value == pytest.approx(-(t * numpy.log(q)).sum(-1).mean(), rel=tol * 10)
+    assert grad.dtype == p.dtype
+    # The fused softmax step a model takes: smoothed too.
+    value, grad, probs = cls(label_smoothing=s).forward_backward_logits(y, z)
+    assert value == pytest.approx(-(t * logp).sum(-1).mean(), rel=tol)
+    numpy.testing.assert_allclose(grad, (numpy.exp(logp) * t.sum(-1, keepdims=True) - t) / n,
+                                  rtol=tol * 10, atol=tol / 10)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_softmax_cross_entropy_op_smooths_without_one_hot_rows(dtype, ops, rng):
+    # The backend op itself (the models' hot path), integer labels and soft
+    # targets, against the formula; s = 0 is the unsmoothed loss exactly.
+    z = (rng.standard_normal((9, 5)) * 2).astype(dtype)
+    labels = rng.integers(0, 5, 9)
+    soft = _norm(rng.random((9, 5)) + 0.1).astype(dtype)
+    logp = _log_softmax(z)
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    for y in (labels, soft):
+        for s in (0.0, 0.1, 1.0):
+            t = _smoothed(y, 5, s)
+            loss, grad = ops.softmax_cross_entropy(z.copy(), y, s)
+            assert loss.dtype == grad.dtype == z.dtype
+            numpy.testing.assert_allclose(loss, -(t * logp).sum(-1), rtol=tol)
+            numpy.testing.assert_allclose(grad, numpy.exp(logp) * t.sum(-1, keepdims=True) - t,
+                                          rtol=tol * 10, atol=tol)
+        plain = ops.softmax_cross_entropy(z.copy(), y)
+        for a, b in zip(plain, ops.softmax_cross_entropy(z.copy(), y, 0.0)):
+            numpy.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("cls", [losses.CategoricalCrossentropy,
+                                 losses.SparseCategoricalCrossentropy])
+@pytest.mark.parametrize("from_logits", [True, False])
+def test_label_smoothing_gradients(cls, from_logits, ops, rng):
+    # float64 finite differences; from probabilities gradcheck also checks the
+    # fused softmax path at the logits.
+    y = _targets(cls.name, rng)
+    p = _predictions(cls.name, rng, from_logits=from_logits)
+    result = gradcheck(cls(from_logits=from_logits, label_smoothing=0.15), y, p)
+    assert result.ok
+    if not from_logits:
+        assert any(piece == "logits (fused)" for piece, *_ in result.checks)
+
+
+def test_label_smoothing_matches_pytorch_cross_entropy(rng):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    z = rng.standard_normal((16, 10)) * 3
+    labels = rng.integers(0, 10, 16)
+    soft = _norm(rng.random((16, 10)) + 0.1)
+    for s in (0.05, 0.1, 0.3):
+        for loss, y, ty in ((losses.SparseCategoricalCrossentropy, labels,
+                             torch.tensor(labels)),
+                            (losses.CategoricalCrossentropy, soft, torch.tensor(soft))):
+            tz = torch.tensor(z, requires_grad=True)
+            expected = F.cross_entropy(tz, ty, label_smoothing=s)
+            expected.backward()
+            value, grad = loss(from_logits=True, label_smoothing=s).forward_backward(y, z)
+            assert value == pytest.approx(expected.item(), rel=1e-12)
+            numpy.testing.assert_allclose(grad, tz.grad.numpy(), rtol=1e-10, atol=1e-15)
+
+
+@pytest.mark.parametrize("cls", [losses.CategoricalCrossentropy,
+                                 losses.SparseCategoricalCrossentropy])
+def test_label_smoothing_config_and_bad_values(cls):
+    loss = cls(from_logits=True, label_smoothing=0.1)
+    assert loss.get_config() == {"from_logits": True, "label_smoothing": 0.1}
+    clone = losses.get({"class_name": cls.__name__, "config": loss.get_config()})
+    assert type(clone) is cls and clone.label_smoothing == 0.1 and clone.from_logits
+    # A config saved before the argument existed still loads, unsmoothed.
+    assert losses.get({"class_name": cls.__name__,
+                       "config": {"from_logits": False}}).label_smoothing == 0.0
+    for bad in (-0.1, 1.5, float("nan"), float("inf")):
+        with pytest.raises(ValueError) as e:
+            cls(label_smoothing=bad)
+        assert str(e.value) == f"{cls.name}: label_smoothing must lie in [0, 1], got {bad!r}"
+    with pytest.raises(ValueError) as e:
+        cls(label_smoothing="a lot")
+    assert str(e.value) == (f"{cls.name}: label_smoothing must be a number in [0, 1], "
+                            "got 'a lot'")
+
+
+def test_a_model_trains_with_label_smoothing_on_the_strict_backend_and_saves_it(tmp_path):
+    # The fused softmax step under smoothing computes through the model's ops
+    # only: on the strict backend as on the reference one; the smoothing
+    # survives save/load with the compiled loss.
+    import fastnn
+    from fastnn import layers
+    rng = numpy.random.default_rng(0)
+    x = rng.standard_normal((64, 6)).astype("float32")
+    y = (x[:, 0] > 0).astype(int) + (x[:, 1] > 0)
+    histories, models = {}, {}
+    for backend in ("reference", "strict"):
+        fastnn.set_seed(1)
+        model = fastnn.Sequential([fastnn.Input((6,)), layers.Dense(8, activation="relu"),
+                                   layers.Dense(3, activation="softmax")], backend=backend)
+        model.compile(fastnn.optimizers.Adam(0.05),
+                      losses.SparseCategoricalCrossentropy(label_smoothing=0.2))
+        histories[backend] = model.fit(x, y, batch_size=16, epochs=5, verbose=0).history["loss"]
+        models[backend] = model
+    numpy.testing.assert_allclose(histories["strict"], histories["reference"], rtol=1e-6)
+    assert histories["reference"][-1] < histories["reference"][0]
+    # evaluate reports the smoothed loss of the predictions, as Keras does.
+    model = models["reference"]
+    probs = model.predict(x, verbose=0).astype(numpy.float64)
+    smoothed = model.evaluate(x, y, verbose=0, return_dict=True)["loss"]
+    t = _smoothed(y, 3, 0.2)
+    assert smoothed == pytest.approx(-(t * numpy.log(probs)).sum(-1).mean(), rel=1e-5)
+    assert abs(smoothed - losses.SparseCategoricalCrossentropy()(y, probs)) > 1e-2
+    fastnn.saving.save_model(model, tmp_path / "smoothed.fnn")
+    loaded = fastnn.load_model(tmp_path / "smoothed.fnn")
+    assert type(loaded.loss) is losses.SparseCategoricalCrossentropy
+    assert loaded.loss.label_smoothing == 0.2
+    assert loaded.evaluate(x, y, verbose=0, return_dict=True)["loss"] == pytest.approx(smoothed)

@@ -158,7 +158,7 @@ class NumpyOps(Ops):
         dtable += onehot_t @ rows
 
     # ------------------------------------------------------------------ losses
-    def softmax_cross_entropy(self, logits, labels):
+    def softmax_cross_entropy(self, logits, labels, label_smoothing=0.0):
         # A fused Cython kernel lost to NumPy's AVX-512 exp on this portable
         # build (bench/test_bench_activations.py) and was deleted, so the math stays on
         # Ops; the label check it lacks is added here (Ops would wrap -1 silently).
@@ -169,7 +169,7 @@ class NumpyOps(Ops):
                 raise ValueError(
                     f"softmax_cross_entropy: labels must lie in [0, {c}) for logits of "
                     f"shape {logits.shape}; got min {labels.min()}, max {labels.max()}")
-        return super().softmax_cross_entropy(logits, labels)
+        return super().softmax_cross_entropy(logits, labels, label_smoothing)
 
     # -------------------------------------------------------------- optimizers
     def _flat_ok(self, param, *state):

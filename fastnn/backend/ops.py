@@ -310,17 +310,23 @@ class Ops(ConvRefMixin, NormRefMixin, RecurrentRefMixin):
         (...) of ``dtable`` (vocabulary, dim); repeated indices sum."""
         self.xp.add.at(dtable, indices.reshape(-1), dy.reshape(-1, dtable.shape[1]))
 
-    def softmax_cross_entropy(self, logits, labels):
+    def softmax_cross_entropy(self, logits, labels, label_smoothing=0.0):
         """Per-sample cross-entropy of softmax(logits) against integer ``labels``
         (shape (n,)) or target distributions (shape like ``logits``), and the
-        gradient of the per-sample losses w.r.t. the logits (unscaled)."""
+        gradient of the per-sample losses w.r.t. the logits (unscaled).
+        ``label_smoothing=s`` trains against ``t * (1 - s) + s / classes``
+        (``t`` the one-hot labels or the targets); integer labels are never
+        expanded to one-hot rows: the uniform part adds ``-s * mean(log p)``
+        to the loss and ``-s / classes`` to the gradient."""
         xp = self.xp
+        c = logits.shape[-1]
+        if label_smoothing and labels.ndim != 1:
+            labels = labels * (1 - label_smoothing) + label_smoothing / c
         z = logits - logits.max(axis=-1, keepdims=True)
         logsumexp = xp.log(xp.exp(z).sum(axis=-1, keepdims=True))
         logp = z - logsumexp
         p = xp.exp(logp)
         if labels.ndim == 1:
-            c = logits.shape[-1]
             # Range checked on the host only: a device backend trusts the
             # labels the model validated once per fit (a check here would sync).
             if self.is_host and labels.size and (int(labels.min()) < 0
@@ -330,7 +336,10 @@ class Ops(ConvRefMixin, NormRefMixin, RecurrentRefMixin):
             rows = xp.arange(logits.shape[0])
             loss = -logp[rows, labels]
             grad = p
-            grad[rows, labels] -= 1
+            if label_smoothing:
+                loss = (1 - label_smoothing) * loss - label_smoothing * logp.mean(axis=-1)
+                grad -= label_smoothing / c
+            grad[rows, labels] -= 1 - label_smoothing
         else:
             loss = -(labels * logp).sum(axis=-1)
             grad = p * labels.sum(axis=-1, keepdims=True) - labels
