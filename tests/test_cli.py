@@ -310,3 +310,9 @@ def test_cnn_command_on_a_slice(capsys):
     assert main(["cnn", "--epochs", "3", "--limit", "3000", "--verbose", "0"]) == 0
     out = capsys.readouterr().out
     assert float(out.split("test accuracy")[1].split()[0]) > 0.8
+
+
+def test_cnn_epochs_match_the_recipes_defaults():
+    from fastnn import recipes
+    from fastnn.__main__ import CNN_EPOCHS
+    assert CNN_EPOCHS == {kind: epochs for kind, (epochs, _) in recipes.CNN_DEFAULTS.items()}
