@@ -459,6 +459,20 @@ def set_depthwise_three_tap(bint on):
     return old
 
 
+cdef inline void _input_rows(const floating* image, Py_ssize_t H, Py_ssize_t row,
+                             Py_ssize_t oh, int sh, int pt, int dh, Py_ssize_t kh,
+                             const floating** rows) noexcept nogil:
+    """The input row each kernel row of output row ``oh`` reads, in an image of
+    ``H`` rows of ``row`` elements (NULL: outside the image)."""
+    cdef Py_ssize_t i, ih
+    for i in range(kh):
+        ih = oh * sh - pt + i * dh
+        if ih < 0 or ih >= H:
+            rows[i] = NULL
+        else:
+            rows[i] = image + ih * row
+
+
 cdef void _dw_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] k,
                       const floating* bias, floating[:, :, :, ::1] y, int code, floating alpha,
                       int sh, int sw, int dh, int dw, int pt, int pl, void** ptrs,
@@ -466,20 +480,13 @@ cdef void _dw_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::
     cdef Py_ssize_t N = x.shape[0], H = x.shape[1], W = x.shape[2], C = x.shape[3]
     cdef Py_ssize_t kh = k.shape[0], kw = k.shape[1], M = k.shape[3], CM = C * M
     cdef Py_ssize_t ho = y.shape[1], wo = y.shape[2], r, n, oh
-    cdef int i, ih
     cdef const floating** rows
     cdef bint three = _dw3_enabled and M == 1 and kw == 3 and sw == 1 and dw == 1
     for r in prange(N * ho, schedule="static", num_threads=nt):
         n = r // ho
         oh = r % ho
-        # The input row of each kernel row (NULL: outside the image).
         rows = <const floating**>ptrs + threadid() * kh
-        for i in range(kh):
-            ih = <int>(oh * sh) - pt + i * dh
-            if ih < 0 or ih >= H:
-                rows[i] = NULL
-            else:
-                rows[i] = &x[n, ih, 0, 0]
+        _input_rows(&x[n, 0, 0, 0], H, W * C, oh, sh, pt, dh, kh, rows)
         if three:
             if floating is float:
                 fastnn_dw3_row_f(rows, &k[0, 0, 0, 0], bias, &y[n, oh, 0, 0], wo, W, C,
@@ -559,12 +566,7 @@ cdef void _dw_backward_blocks(const floating[:, :, :, ::1] x, const floating[:, 
         for oh in range((b % bph) * DW_ROWS, min(ho, (b % bph + 1) * DW_ROWS)):
             if three and kh == 3:
                 rows = <const floating**>ptrs + threadid() * kh
-                for i in range(kh):
-                    ih = <int>(oh * sh) - pt + i * dh
-                    if ih < 0 or ih >= H:
-                        rows[i] = NULL
-                    else:
-                        rows[i] = &x[n, ih, 0, 0]
+                _input_rows(&x[n, 0, 0, 0], H, W * C, oh, sh, pt, dh, kh, rows)
                 if floating is float:
                     fastnn_dw3_dk_row_f(rows, &dz[n, oh, 0, 0], pp,
                                         pp + kh * kw * CM if has_db else NULL, wo, W, C, pl)
