@@ -96,13 +96,16 @@ cdef extern from "recurrent_gemm.h" nogil:
                                 Py_ssize_t U, const float* RTp, const unsigned char* mask,
                                 const float* H, const float* C, const float* A, const float* E,
                                 const float* dY, float* dX, float* DH, float* SI, float* dh,
-                                float* dc, float* dy, float* dR, float* Bpk)
+                                float* dc, float* dy, float* dR, float* Bpk, Py_ssize_t F,
+                                const float* X, const float* WTp, float* dW, float* dXin,
+                                double* dbacc)
     void fastnn_rg_backward_f64(int nt, int cell, int act, int ract, Py_ssize_t T, Py_ssize_t N,
                                 Py_ssize_t U, const double* RTp, const unsigned char* mask,
                                 const double* H, const double* C, const double* A,
                                 const double* E, const double* dY, double* dX, double* DH,
                                 double* SI, double* dh, double* dc, double* dy, double* dR,
-                                double* Bpk)
+                                double* Bpk, Py_ssize_t F, const double* X, const double* WTp,
+                                double* dW, double* dXin, double* dbacc)
 
 cnp.import_array()
 include "common/threads.pxi"
@@ -560,14 +563,23 @@ cdef object _forward_typed(int code, int act, int ract, const floating[:, :, ::1
 
 def rnn_backward(cell, R, H, C, A, E, dY, dhT=None, dcT=None, mask=None, rec_mask=None,
                  dR=None, db_rec=None, activation="tanh", recurrent_activation="sigmoid",
-                 bint reset_after=True):
+                 bint reset_after=True, x=None, W=None, dW=None, db_in=None,
+                 bint need_dx=False):
     """Backpropagation through time for ``rnn_forward``'s outputs (``H``,
     ``C``, ``A``, ``E`` as it returned them, the other arguments as it got
     them). ``dY`` (N, T, U): the outputs' gradient; ``dhT``/``dcT`` (N, U) or
     None: the final states'. Accumulates ``dR += H_prev^T @ dGates`` (``dR``
     (U, G*U) C-contiguous, writeable, or None to skip) and the GRU's
     ``db_rec += ...`` ((3U,), or None). Returns ``(dxproj, dh0, dc0)``:
-    (T, N, G*U), (N, U), (N, U) or None."""
+    (T, N, G*U), (N, U), (N, U) or None.
+
+    With ``W`` (F, G*U), the input kernel that made ``xproj = x @ W + b_in``,
+    the input projection's gradients too, each step's while its gates are in
+    cache (on the fused path; through BLAS after the sequence otherwise):
+    ``dW += x^T @ dxproj`` (``x`` (T, N, F) the rows as projected, ``dW``
+    (F, G*U) C-contiguous, writeable, or None), ``db_in += `` its column sums
+    ((G*U,) or None), and the first element returned is then the input's
+    gradient ``dxproj @ W^T`` (T, N, F) (None unless ``need_dx``)."""
     cdef int code = _cell_code(cell, reset_after)
     cdef int a_code = activation_code(activation, CELL_ACTIVATIONS)
     cdef int r_code = activation_code(recurrent_activation, CELL_ACTIVATIONS)
@@ -621,6 +633,42 @@ def rnn_backward(cell, R, H, C, A, E, dY, dhT=None, dcT=None, mask=None, rec_mas
               if isinstance(v, numpy.ndarray)}  # a cell's unused arguments are not read
     check_disjoint("dR", dR, inputs)
     check_disjoint("db_rec", db_rec, dict(inputs, dR=dR))
+    cdef Py_ssize_t F = 0
+    dXin = None
+    if W is not None:
+        check_float("W", W, R, "R")
+        check_ndim("W", W, 2)
+        if W.shape[1] != G * U:
+            raise ValueError(f"rnn_backward: W has shape {W.shape}; expected (F, {G * U})")
+        F = W.shape[0]
+        W = numpy.ascontiguousarray(W)
+        if dW is not None and x is None:
+            raise ValueError("rnn_backward: dW needs x, the rows as projected "
+                             f"({(T, N, F)})")
+        if x is not None:
+            x = _checked("x", x, R, "R", (T, N, F))
+        if dW is not None:
+            check_float("dW", dW, R, "R")
+            if dW.shape != (F, G * U):
+                raise ValueError(f"rnn_backward: dW has shape {dW.shape}; expected "
+                                 f"{(F, G * U)}")
+            check_c_contiguous("dW", dW, writeable=True)
+        if db_in is not None:
+            check_float("db_in", db_in, R, "R")
+            if db_in.shape != (G * U,):
+                raise ValueError(f"rnn_backward: db_in has shape {db_in.shape}; expected "
+                                 f"{(G * U,)}")
+            check_c_contiguous("db_in", db_in, writeable=True)
+        inputs.update(W=W)
+        if x is not None:
+            inputs.update(x=x)
+        check_disjoint("dW", dW, dict(inputs, dR=dR, db_rec=db_rec))
+        check_disjoint("db_in", db_in, dict(inputs, dR=dR, db_rec=db_rec, dW=dW))
+        if need_dx:
+            dXin = (numpy.empty if U else numpy.zeros)((T, N, F), R.dtype)
+    elif x is not None or dW is not None or db_in is not None or need_dx:
+        raise ValueError("rnn_backward: x, dW, db_in and need_dx go with W, the input "
+                         "kernel; W is None")
     dX = numpy.empty((T, N, G * U), R.dtype)
     # The GRU's candidate block of its recurrent product's gradient, and a step's scratch.
     gru = code in (CELL_GRU, CELL_GRU0)
@@ -629,17 +677,21 @@ def rnn_backward(cell, R, H, C, A, E, dY, dhT=None, dcT=None, mask=None, rec_mas
     # never writes what another's product of the step before still reads.)
     SI = numpy.empty((2 * N, G * U) if gru else (<object>1, 1), R.dtype)
     if T == 0 or N == 0 or U == 0:
-        return dX, dh, dc
+        return (dX if W is None else dXin), dh, dc
     # The states as the recurrent product saw them (through dropout: gate by
     # gate, side by side, (T, N, G*U)).
     Hp = H[:T] if rec_mask is None else numpy.tile(H[:T], (1, 1, G)) * rec_mask
+    if F == 0:  # no input features: nothing to add, dXin is empty
+        x = dW = db_in = None
     if R.dtype == numpy.float32:
         _backward_typed[float](code, a_code, r_code, R, mask, rec_mask, H, C, A, E, dY, dX, DH,
-                               SI, dh, dc, Hp, dR, db_rec)
+                               SI, dh, dc, Hp, dR, db_rec, x, W, dW, db_in,
+                               dXin if F else None)
     else:
         _backward_typed[double](code, a_code, r_code, R, mask, rec_mask, H, C, A, E, dY, dX,
-                                DH, SI, dh, dc, Hp, dR, db_rec)
-    return dX, dh, dc
+                                DH, SI, dh, dc, Hp, dR, db_rec, x, W, dW, db_in,
+                                dXin if F else None)
+    return (dX if W is None else dXin), dh, dc
 
 
 cdef object _backward_typed(int code, int act, int ract, const floating[:, ::1] R, object mask,
@@ -647,7 +699,8 @@ cdef object _backward_typed(int code, int act, int ract, const floating[:, ::1] 
                           const floating[:, :, ::1] A, object E, const floating[:, :, ::1] dY,
                           floating[:, :, ::1] dX, floating[:, :, ::1] DH, floating[:, ::1] SI,
                           floating[:, ::1] dh,
-                          object dc, const floating[:, :, ::1] Hp, object dR, object db_rec):
+                          object dc, const floating[:, :, ::1] Hp, object dR, object db_rec,
+                          object x, object W, object dW, object db_in, object dXin):
     cdef Py_ssize_t N = dY.shape[0], T = dY.shape[1], U = R.shape[0], GU = R.shape[1]
     cdef Py_ssize_t G = GU // U if U else 1, g
     cdef const unsigned char[:, ::1] mv
@@ -664,6 +717,34 @@ cdef object _backward_typed(int code, int act, int ract, const floating[:, ::1] 
     cdef floating* dcp = NULL
     cdef floating* dRp = NULL
     cdef floating* dbp = NULL
+    # The input projection's gradients (rnn_backward's W mode), each NULL to skip.
+    cdef const floating[:, :, ::1] xv
+    cdef const floating[:, ::1] Wv
+    cdef floating[:, ::1] dWv
+    cdef floating[::1] dbiv
+    cdef floating[:, :, ::1] dXinv
+    cdef const floating* xip = NULL
+    cdef const floating* Wp = NULL
+    cdef floating* dWp = NULL
+    cdef floating* dbip = NULL
+    cdef floating* dXinp = NULL
+    cdef Py_ssize_t F = 0 if W is None else W.shape[0]
+    cdef double[::1] dbacc
+    cdef floating[::1] WTp
+    if x is not None:
+        xv = x
+        xip = &xv[0, 0, 0]
+    if dW is not None:
+        dWv = dW
+        dWp = &dWv[0, 0]
+    if db_in is not None:
+        dbiv = db_in
+        dbip = &dbiv[0]
+    if dXin is not None:
+        Wv = W
+        Wp = &Wv[0, 0]
+        dXinv = dXin
+        dXinp = &dXinv[0, 0, 0]
     if mask is not None:
         mv = mask
         mp = &mv[0, 0]
@@ -700,22 +781,34 @@ cdef object _backward_typed(int code, int act, int ract, const floating[:, ::1] 
         # dR's step operand, dGates[t] packed (G * P panels of N x NR).
         Bpk = numpy.empty(G * ((U + NR - 1) // NR) * N * NR, dtype)
         nt = fastnn_threads(<double>N * GU * U)
+        # W^T (GU x F) packed once for the step's dXin = dX @ W^T; db_in's sums.
+        WTp = numpy.empty(max((F + NR - 1) // NR * NR * GU, 1), dtype)
+        dbacc = numpy.zeros(GU if dbip != NULL else 1, numpy.float64)
     with nogil:
         if fused:
             _pack_ptr(&R[0, 0], GU, U, 1, GU, &RTp[0])
+            if dXinp != NULL:
+                _pack_ptr(Wp, GU, F, 1, GU, &WTp[0])
             memset(&dy[0, 0], 0, N * U * sizeof(floating))
             if floating is float:
                 fastnn_rg_backward_f32(nt, code, act, ract, T, N, U, &RTp[0], mp, &H[0, 0, 0],
                                        cp, &A[0, 0, 0], ep, &dY[0, 0, 0], &dX[0, 0, 0],
                                        &DH[0, 0, 0], &SI[0, 0], &dh[0, 0], dcp, &dy[0, 0],
-                                       dRp, &Bpk[0])
+                                       dRp, &Bpk[0], F, xip, &WTp[0], dWp, dXinp,
+                                       &dbacc[0] if dbip != NULL else NULL)
             else:
                 fastnn_rg_backward_f64(nt, code, act, ract, T, N, U, &RTp[0], mp, &H[0, 0, 0],
                                        cp, &A[0, 0, 0], ep, &dY[0, 0, 0], &dX[0, 0, 0],
                                        &DH[0, 0, 0], &SI[0, 0], &dh[0, 0], dcp, &dy[0, 0],
-                                       dRp, &Bpk[0])
-            # dR is done (per step); what follows adds the GRU's db_rec only.
+                                       dRp, &Bpk[0], F, xip, &WTp[0], dWp, dXinp,
+                                       &dbacc[0] if dbip != NULL else NULL)
+            # dR and the input side are done (per step); what follows adds the
+            # GRU's db_rec only.
             dRp = NULL
+            if dbip != NULL:
+                for g in range(GU):
+                    dbip[g] += <floating>dbacc[g]
+            dWp = dbip = dXinp = NULL
         else:
             _backward(code, act, ract, T, N, U, &R[0, 0], mp, rp, &H[0, 0, 0], cp, &A[0, 0, 0],
                       ep, &dY[0, 0, 0], &dX[0, 0, 0], &DH[0, 0, 0], &SI[0, 0], &dh[0, 0], dcp,
@@ -753,3 +846,10 @@ cdef object _backward_typed(int code, int act, int ract, const floating[:, ::1] 
         else:
             _weight_grads(T * N, U, GU, &Hp[0, 0, 0], U, &dX[0, 0, 0], GU, dRp, GU, dbp,
                           &acc[0])
+        # The input projection's gradients after the sequence (the BLAS path;
+        # the fused path did them per step).
+        if dWp != NULL or dbip != NULL:
+            _weight_grads(T * N, F, GU, xip, F, &dX[0, 0, 0], GU, dWp, GU, dbip, &acc[0])
+        if dXinp != NULL:
+            gemm_rm(False, True, <int>(T * N), <int>F, <int>GU, 1, &dX[0, 0, 0], <int>GU, Wp,
+                    <int>GU, 0, dXinp, <int>F)

@@ -65,6 +65,11 @@ static void fastnn_rg_pack_##S(ptrdiff_t K, ptrdiff_t W, const T *src, ptrdiff_t
                                ptrdiff_t sj, T *dst)                                       \
 {                                                                                          \
     const ptrdiff_t NR = FASTNN_RG_NR_##S;                                                 \
+    if (sj == 1 && W == NR) { /* one whole panel of rows: a row copy per k */              \
+        for (ptrdiff_t k = 0; k < K; k++)                                                  \
+            memcpy(dst + k * NR, src + k * sk, NR * sizeof(T));                            \
+        return;                                                                            \
+    }                                                                                      \
     for (ptrdiff_t p = 0; p * NR < W; p++)                                                 \
         for (ptrdiff_t k = 0; k < K; k++)                                                  \
             for (ptrdiff_t c = 0; c < NR; c++) {                                           \
@@ -116,6 +121,21 @@ FASTNN_CLONES static void fastnn_rg_kernel_##S(ptrdiff_t mr, ptrdiff_t K, const 
             acc[i][1] = c1;                                                                \
         }                                                                                  \
     }                                                                                      \
+    if (nc == NR) {                                                                        \
+        /* A whole panel: the sums go out as vectors (a stack copy read back element  \
+         * by element stalled on store forwarding: a third of a K = 64 call). */      \
+        for (ptrdiff_t i = 0; i < mr; i++) {                                               \
+            T *c = C + i * ldc;                                                            \
+            fastnn_rg_v##S v0 = acc[i][0], v1 = acc[i][1];                                 \
+            if (add) {                                                                     \
+                v0 += fastnn_rg_load_##S(c);                                               \
+                v1 += fastnn_rg_load_##S(c + H);                                           \
+            }                                                                              \
+            memcpy(c, &v0, sizeof v0);                                                     \
+            memcpy(c + H, &v1, sizeof v1);                                                 \
+        }                                                                                  \
+        return;                                                                            \
+    }                                                                                      \
     for (ptrdiff_t i = 0; i < mr; i++) {                                                   \
         T row[FASTNN_RG_NR_##S];                                                           \
         T *c = C + i * ldc;                                                                \
@@ -126,6 +146,18 @@ FASTNN_CLONES static void fastnn_rg_kernel_##S(ptrdiff_t mr, ptrdiff_t K, const 
         else                                                                               \
             for (ptrdiff_t j = 0; j < nc; j++) c[j] = row[j];                              \
     }                                                                                      \
+}                                                                                          \
+                                                                                           \
+/* acc[0:nc] += the column sums of a packed N x NR panel: the step's rows summed in T     \
+ * (in order), then added in float64 (db over all steps: rows in order, deterministic). */ \
+FASTNN_CLONES static void fastnn_rg_colsum_##S(ptrdiff_t N, ptrdiff_t nc,                  \
+                                               const T *restrict pk, double *restrict acc) \
+{                                                                                          \
+    const ptrdiff_t NR = FASTNN_RG_NR_##S;                                                 \
+    T s[FASTNN_RG_NR_##S] = {0};                                                           \
+    for (ptrdiff_t n = 0; n < N; n++)                                                      \
+        for (ptrdiff_t j = 0; j < NR; j++) s[j] += pk[n * NR + j];                         \
+    for (ptrdiff_t j = 0; j < nc; j++) acc[j] += (double)s[j];                             \
 }                                                                                          \
                                                                                            \
 /* C[0:M, 0:W] (=|+=) A[0:M, 0:K] @ B, B packed by fastnn_rg_pack (the microkernel's      \
@@ -233,26 +265,40 @@ static void fastnn_rg_forward_##S(int nt, int cell, int act, int ract, ptrdiff_t
  * packed; SI two (N, GU) buffers (the GRU's, one per step parity so that a thread's     \
  * gate pass never writes what another's product still reads). dh, dc, dy as _backward's. \
  * dR (U, GU) accumulated here too (NULL: not), Bpk (G * P panels of N x NR) its        \
- * scratch. */                                                                            \
+ * scratch. The input projection's gradients too, each NULL to skip: dW (F, GU) += X^T @  \
+ * dX from X (T, N, F), the rows as projected; dbacc (GU, float64) += dX's column sums;   \
+ * dXin (T, N, F) = dX @ W^T from WTp, W^T (GU x F) packed. */                            \
 static void fastnn_rg_backward_##S(int nt, int cell, int act, int ract, ptrdiff_t T_,      \
                                    ptrdiff_t N, ptrdiff_t U, const T *RTp,                 \
                                    const unsigned char *mask, const T *H, const T *C,      \
                                    const T *A, const T *E, const T *dY, T *dX, T *DH,      \
-                                   T *SI, T *dh, T *dc, T *dy, T *dR, T *Bpk)              \
+                                   T *SI, T *dh, T *dc, T *dy, T *dR, T *Bpk,              \
+                                   ptrdiff_t F, const T *X, const T *WTp, T *dW, T *dXin,  \
+                                   double *dbacc)                                          \
 {                                                                                          \
     const ptrdiff_t NR = FASTNN_RG_NR_##S, P = (U + NR - 1) / NR;                          \
     const ptrdiff_t G = cell == FASTNN_RG_SIMPLE ? 1 : (cell == FASTNN_RG_LSTM ? 4 : 3);   \
-    const ptrdiff_t GU = G * U;                                                            \
+    const ptrdiff_t GU = G * U, RB = (N + FASTNN_RG_MR - 1) / FASTNN_RG_MR;                \
     _Pragma("omp parallel num_threads(nt) if (nt > 1)")                                    \
     {                                                                                      \
         ptrdiff_t u0, u1;                                                                  \
         fastnn_rg_share_##S(U, &u0, &u1);                                                  \
         const ptrdiff_t L = u1 - u0, p0 = u0 / NR, p1 = (u1 + NR - 1) / NR;                \
+        /* dXin's rows: this thread's share of the row blocks. */                          \
+        int tid = 0, nth = 1;                                                              \
+        FASTNN_RG_TEAM(tid, nth)                                                           \
+        const ptrdiff_t r0 = RB * tid / nth * FASTNN_RG_MR;                                \
+        ptrdiff_t r1 = RB * (tid + 1) / nth * FASTNN_RG_MR;                                \
+        if (r1 > N) r1 = N;                                                                \
         for (ptrdiff_t t = T_ - 1; t >= 0; t--) {                                          \
             T *si = cell == FASTNN_RG_GRU ? SI + (t & 1) * N * GU : dX + t * N * GU;       \
             for (ptrdiff_t n = 0; n < N && L > 0; n++) {                                   \
                 int keep = mask == NULL || mask[t * N + n] != 0;                           \
                 const T *gy = dY + (n * T_ + t) * U + u0;                                  \
+                /* dY's rows are T * U apart: fetch a few samples ahead. */                \
+                if (n + 4 < N)                                                             \
+                    for (ptrdiff_t i = 0; i < L; i += 64 / (ptrdiff_t)sizeof(T))           \
+                        __builtin_prefetch(gy + 4 * T_ * U + i);                           \
                 T *dhn = dh + n * U + u0;                                                  \
                 T *g = dy + n * U + u0;                                                    \
                 T *dx = dX + (t * N + n) * GU + u0;                                        \
@@ -289,19 +335,37 @@ static void fastnn_rg_backward_##S(int nt, int cell, int act, int ract, ptrdiff_
              * per step, while the step's gates are in cache, through the microkernel  \
              * (one GEMM over all T*N rows afterwards cost 1.6x as much in OpenBLAS).  \
              * The GRU's candidate block from DH (its product's gradient). */          \
-            for (ptrdiff_t g = 0; dR != NULL && g < G && L > 0; g++) {                     \
+            /* The input projection's: dW[:, those columns] += X_t^T @ dX_t[:, those      \
+             * columns] from the same packed panel (the GRU's candidate block packed     \
+             * again, from dX), and db's column sums (float64, rows in order). */        \
+            for (ptrdiff_t g = 0; (dR != NULL || dW != NULL || dbacc != NULL) && g < G && L > 0; \
+                 g++) {                                                                    \
                 int cand = cell == FASTNN_RG_GRU && g == 2;                                \
-                const T *src = cand ? DH + t * N * U : dX + t * N * GU + g * U;            \
+                const T *dxg = dX + t * N * GU + g * U;                                    \
+                const T *src = cand ? DH + t * N * U : dxg;                                \
                 ptrdiff_t lds = cand ? U : GU;                                             \
                 for (ptrdiff_t p = p0; p < p1; p++) {                                      \
                     ptrdiff_t nc = U - p * NR < NR ? U - p * NR : NR;                      \
                     T *pk = Bpk + (g * P + p) * N * NR;                                    \
-                    fastnn_rg_pack_##S(N, nc, src + p * NR, lds, 1, pk);                   \
-                    for (ptrdiff_t i0 = 0; i0 < U; i0 += FASTNN_RG_MR) {                   \
-                        ptrdiff_t mr = U - i0 < FASTNN_RG_MR ? U - i0 : FASTNN_RG_MR;      \
-                        fastnn_rg_kernel_##S(mr, N, H + t * N * U + i0, 1, U, pk,          \
-                                             dR + i0 * GU + g * U + p * NR, GU, nc, 1);    \
+                    if (dR != NULL) {                                                      \
+                        fastnn_rg_pack_##S(N, nc, src + p * NR, lds, 1, pk);               \
+                        for (ptrdiff_t i0 = 0; i0 < U; i0 += FASTNN_RG_MR) {               \
+                            ptrdiff_t mr = U - i0 < FASTNN_RG_MR ? U - i0 : FASTNN_RG_MR;  \
+                            fastnn_rg_kernel_##S(mr, N, H + t * N * U + i0, 1, U, pk,      \
+                                                 dR + i0 * GU + g * U + p * NR, GU, nc, 1); \
+                        }                                                                  \
                     }                                                                      \
+                    if (dW == NULL && dbacc == NULL)                                       \
+                        continue;                                                          \
+                    if (cand || dR == NULL)                                                \
+                        fastnn_rg_pack_##S(N, nc, dxg + p * NR, GU, 1, pk);                \
+                    for (ptrdiff_t i0 = 0; dW != NULL && i0 < F; i0 += FASTNN_RG_MR) {    \
+                        ptrdiff_t mr = F - i0 < FASTNN_RG_MR ? F - i0 : FASTNN_RG_MR;      \
+                        fastnn_rg_kernel_##S(mr, N, X + t * N * F + i0, 1, F, pk,          \
+                                             dW + i0 * GU + g * U + p * NR, GU, nc, 1);    \
+                    }                                                                      \
+                    if (dbacc != NULL)                                                     \
+                        fastnn_rg_colsum_##S(N, nc, pk, dbacc + g * U + p * NR);           \
                 }                                                                          \
             }                                                                              \
             /* dh_{t-1} += dGates @ R^T reads every thread's gates of the step. */       \
@@ -312,6 +376,16 @@ static void fastnn_rg_backward_##S(int nt, int cell, int act, int ract, ptrdiff_
                     ptrdiff_t nc = U - p * NR < NR ? U - p * NR : NR;                      \
                     fastnn_rg_kernel_##S(mr, GU, si + m0 * GU, GU, 1, RTp + p * GU * NR,   \
                                          dh + m0 * U + p * NR, U, nc, 1);                  \
+                }                                                                          \
+            }                                                                              \
+            /* dXin_t = dX_t @ W^T, this thread's rows (dX_t is whole after the barrier). */ \
+            for (ptrdiff_t m0 = r0; dXin != NULL && m0 < r1; m0 += FASTNN_RG_MR) {         \
+                ptrdiff_t mr = r1 - m0 < FASTNN_RG_MR ? r1 - m0 : FASTNN_RG_MR;            \
+                for (ptrdiff_t q = 0; q * NR < F; q++) {                                   \
+                    ptrdiff_t nc = F - q * NR < NR ? F - q * NR : NR;                      \
+                    fastnn_rg_kernel_##S(mr, GU, dX + (t * N + m0) * GU, GU, 1,            \
+                                         WTp + q * GU * NR, dXin + (t * N + m0) * F + q * NR, \
+                                         F, nc, 0);                                        \
                 }                                                                          \
             }                                                                              \
         }                                                                                  \

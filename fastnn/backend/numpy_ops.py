@@ -382,6 +382,25 @@ class NumpyOps(Ops):
             db_rec += db_k
         return dX, dh0, dc0
 
+    def rnn_backward_input(self, cache, dY, x, W, dW=None, db_in=None, dhT=None, dcT=None,
+                           dR=None, db_rec=None, need_dx=True):
+        if "kernel" not in cache or not _kernel_dtype(x, W, dW, db_in):
+            return super().rnn_backward_input(cache, dY, x, W, dW, db_in, dhT, dcT, dR, db_rec,
+                                              need_dx)
+        cell, R, H, C, A, E, mask, rec_mask, act, ract, reset_after = cache["kernel"]
+        T, N = H.shape[0] - 1, H.shape[1]
+        # The kernel accumulates into C-contiguous gradients; others get a sum.
+        grads = [g if g is None or (g.flags.c_contiguous and g.flags.writeable)
+                 else numpy.zeros(g.shape, g.dtype) for g in (dR, db_rec, dW, db_in)]
+        dx, dh0, dc0 = _recurrent.rnn_backward(
+            cell, R, H, C, A, E, dY, dhT, dcT, mask, rec_mask, grads[0], grads[1], act, ract,
+            reset_after, x=x.reshape(T, N, -1) if dW is not None else None, W=W, dW=grads[2],
+            db_in=grads[3], need_dx=need_dx)
+        for mine, given in zip(grads, (dR, db_rec, dW, db_in)):
+            if mine is not given:
+                given += mine
+        return (None if dx is None else dx.reshape(T * N, -1)), dh0, dc0
+
 
 _SPARSE_OPS: list = []
 

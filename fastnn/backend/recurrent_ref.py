@@ -208,3 +208,22 @@ class RecurrentRefMixin:
             if dkeep is not None:
                 dh = dh + dkeep
         return dxproj, dh, dc
+
+    def rnn_backward_input(self, cache, dY, x, W, dW=None, db_in=None, dhT=None, dcT=None,
+                           dR=None, db_rec=None, need_dx=True):
+        """``rnn_backward``, and the gradients of the input projection that
+        made its ``xproj``, ``x @ W + b_in`` over the (T*N, F) rows ``x``:
+        accumulates ``dW += x^T @ dxproj`` and ``db_in +=`` its column sums
+        (each skipped when None). Returns ``(dx, dh0, dc0)``: the input's
+        gradient ``dxproj @ W^T`` (T*N, F) (None unless ``need_dx``) and the
+        initial states' as ``rnn_backward``. Here one product each after the
+        sequence; a kernel backend may do them step by step."""
+        dxproj, dh0, dc0 = self.rnn_backward(cache, dY, dhT, dcT, dR, db_rec)
+        dz = dxproj.reshape(-1, dxproj.shape[-1])
+        if dW is not None:
+            dx = self.dense_backward(x, W, dz, dz, dW, db_in, "linear", need_dx=need_dx)
+        else:
+            if db_in is not None:
+                db_in += dz.sum(axis=0)
+            dx = self.gemm(dz, W, trans_b=True) if need_dx else None
+        return dx, dh0, dc0

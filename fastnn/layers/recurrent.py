@@ -299,11 +299,10 @@ class _Recurrent(Layer):
             trainable = self.trainable
             dR = self.grads["recurrent_kernel"] if trainable else None
             db_rec = self._bias_grad_rec() if trainable else None
-            dxproj, dh0, dc0 = ops.rnn_backward(cache, dY, d_states[0],
-                                                d_states[1] if self.n_states > 1 else None,
-                                                dR, db_rec)
-            dz = dxproj.reshape(steps * n, G * U)
+            dcT = d_states[1] if self.n_states > 1 else None
             if dp is not None and len(dp) > 1:
+                dxproj, dh0, dc0 = ops.rnn_backward(cache, dY, d_states[0], dcT, dR, db_rec)
+                dz = dxproj.reshape(steps * n, G * U)
                 dzg = [xp.ascontiguousarray(dz[:, g * U:(g + 1) * U]) for g in range(G)]
                 if trainable:
                     gk = self.grads["kernel"]
@@ -319,11 +318,12 @@ class _Recurrent(Layer):
                     dx = dx + ops.gemm(dzg[g], Wg[g], trans_b=True).reshape(steps, n, features) \
                         * dp[g]
             else:
-                if trainable:
-                    dx = ops.dense_backward(x2, W, dz, dz, self.grads["kernel"],
-                                            self._bias_grad_in(), "linear", need_dx=need_dx)
-                else:
-                    dx = ops.gemm(dz, W, trans_b=True) if need_dx else None
+                # The input projection's gradients with BPTT (the kernels do
+                # them step by step, while each step's gates are in cache).
+                dx, dh0, dc0 = ops.rnn_backward_input(
+                    cache, dY, x2, W, self.grads["kernel"] if trainable else None,
+                    self._bias_grad_in() if trainable else None, d_states[0], dcT, dR, db_rec,
+                    need_dx=need_dx)
                 if dx is None:
                     return None
                 dx = dx.reshape(steps, n, features)

@@ -277,3 +277,188 @@ def test_layers_give_the_same_results_on_both_paths(kind, rng):
     for a, b in zip(*outs):
         assert_close(a, b, tol=2e-4)
 
+
+
+# ------------------------------------- the input projection's gradients (W mode)
+def _input_case(rng, cell, T, N, F, U, dtype, masked=True, dropout=False):
+    """x (T, N, F), W (F, G*U), b_in, and the cell's inputs with xproj = x @ W + b_in."""
+    GU = G[cell] * U
+    x = rng.standard_normal((T, N, F))
+    W = rng.standard_normal((F, GU)) / numpy.sqrt(max(F, 1))
+    b = rng.standard_normal(GU) * 0.1
+    d = _inputs(rng, cell, T, N, U, numpy.float64, masked=masked, dropout=dropout)
+    d["xproj"] = x @ W + b
+    cast = {k: (v.astype(dtype) if v.dtype.kind == "f" else v) for k, v in d.items()}
+    return x.astype(dtype), W.astype(dtype), b.astype(dtype), cast
+
+
+def _input_grads(cell, d, x, W, dY, need_dx=True):
+    """rnn_backward in W mode: (dx, dW, db_in, dR, dh0) accumulated into ones."""
+    Y, H, C, A, E = K.rnn_forward(cell, **d)
+    dR = numpy.zeros_like(d["R"])
+    dW = numpy.ones_like(W)
+    db = numpy.ones(W.shape[1], W.dtype)
+    dx, dh0, _ = K.rnn_backward(cell, d["R"], H, C, A, E, dY, mask=d.get("mask"),
+                                rec_mask=d.get("rec_mask"), dR=dR, x=x, W=W, dW=dW,
+                                db_in=db, need_dx=need_dx)
+    return dx, dW - 1, db - 1, dR, dh0
+
+
+@pytest.mark.parametrize("cell", ["simple", "lstm", "gru"])
+@pytest.mark.parametrize("shape", [(1, 1, 1, 1), (3, 5, 3, 17), (2, 7, 20, 33),
+                                   (4, 13, 6, 16), (2, 3, 1, 5)])
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+def test_input_side_gradients_match_numpy_products_on_both_paths(cell, shape, dtype, path,
+                                                                 rng):
+    # The products written here in NumPy, over the plain call's dxproj (which
+    # the tests above check against the reference and central differences).
+    T, N, F, U = shape
+    x, W, b, d = _input_case(rng, cell, T, N, F, U, dtype)
+    dY = rng.standard_normal((N, T, U)).astype(dtype)
+    Y, H, C, A, E = K.rnn_forward(cell, **d)
+    dR0 = numpy.zeros_like(d["R"])
+    dX, dh0_0, _ = K.rnn_backward(cell, d["R"], H, C, A, E, dY, mask=d["mask"], dR=dR0)
+    dx, dW, db, dR, dh0 = _input_grads(cell, d, x, W, dY)
+    z = dX.reshape(T * N, -1).astype(numpy.float64)
+    x64 = x.reshape(T * N, F).astype(numpy.float64)
+    tol = 2e-4 if dtype == numpy.float32 else 1e-11
+    assert dx.shape == (T, N, F) and dx.dtype == dtype
+    assert_close(dx.reshape(T * N, F), (z @ W.T.astype(numpy.float64)).astype(dtype), tol=tol)
+    assert_close(dW, (x64.T @ z).astype(dtype), tol=tol)
+    assert_close(db, z.sum(axis=0).astype(dtype), tol=tol)
+    # ... and what the plain call gives is unchanged.
+    assert_close(dR, dR0, tol=tol)
+    assert_close(dh0, dh0_0, tol=tol)
+
+
+@pytest.mark.parametrize("cell", ["simple", "lstm", "gru"])
+@pytest.mark.parametrize("masked", [False, True])
+def test_input_side_gradients_match_central_differences(cell, masked, path, rng):
+    # L = sum(Y * dY) of the reference cell fed xproj = x @ W + b, in float64.
+    T, N, F, U = 3, 4, 5, 7
+    x, W, b, d = _input_case(rng, cell, T, N, F, U, numpy.float64, masked=masked)
+    dY = rng.standard_normal((T, N, U))
+    dx, dW, db, _, _ = _input_grads(cell, d, x, W, numpy.ascontiguousarray(dY.transpose(1, 0, 2)))
+
+    def loss(x, W, b):
+        dd = dict(d, xproj=x @ W + b)
+        Y, _, _ = reference(cell, **dd)
+        return (Y * dY).sum()
+
+    eps = 1e-6
+    for name, value, grad in (("x", x, dx), ("W", W, dW), ("b", b, db)):
+        v = rng.standard_normal(value.shape)
+        args = {"x": x, "W": W, "b": b}
+        plus = dict(args, **{name: value + eps * v})
+        minus = dict(args, **{name: value - eps * v})
+        numeric = (loss(**plus) - loss(**minus)) / (2 * eps)
+        assert abs(numeric - (grad * v).sum()) <= 1e-6 * max(1.0, abs(numeric)), name
+
+
+@pytest.mark.parametrize("cell", ["simple", "lstm", "gru"])
+def test_input_side_with_recurrent_dropout_takes_the_blas_path_alike(cell, rng):
+    x, W, b, d = _input_case(rng, cell, 3, 5, 4, 6, numpy.float64, dropout=True)
+    dY = rng.standard_normal((5, 3, 6))
+    Y, H, C, A, E = K.rnn_forward(cell, **d)
+    dX, _, _ = K.rnn_backward(cell, d["R"], H, C, A, E, dY, mask=d["mask"],
+                              rec_mask=d["rec_mask"])
+    dx, dW, db, _, _ = _input_grads(cell, d, x, W, dY)
+    z = dX.reshape(15, -1)
+    assert_close(dx.reshape(15, 4), z @ W.T, tol=1e-11)
+    assert_close(dW, x.reshape(15, 4).T @ z, tol=1e-11)
+    assert_close(db, z.sum(axis=0), tol=1e-11)
+
+
+@pytest.mark.parametrize("cell", ["simple", "lstm", "gru"])
+@pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
+def test_input_side_does_not_depend_on_the_thread_count(cell, dtype, rng):
+    from fastnn import threads
+    # 64 rows in 11 blocks of 6, split unevenly between 2 and 3 threads; F = 21
+    # is a whole and a partial panel.
+    x, W, b, d = _input_case(rng, cell, 4, 64, 21, 130, dtype)
+    dY = rng.standard_normal((64, 4, 130)).astype(dtype)
+    runs = []
+    saved = threads.get_num_threads()
+    old = K.set_recurrence_path("fused")
+    try:
+        for n in (1, 2, 3):
+            threads.set_num_threads(n, adapt=False)
+            runs.append(_input_grads(cell, d, x, W, dY))
+    finally:
+        threads.set_num_threads(saved)
+        K.set_recurrence_path(old)
+    for other in runs[1:]:
+        for a, b_ in zip(runs[0], other):
+            numpy.testing.assert_array_equal(a, b_)
+
+
+def test_input_side_parts_are_optional(rng):
+    x, W, b, d = _input_case(rng, "lstm", 3, 5, 4, 6, numpy.float32)
+    dY = rng.standard_normal((5, 3, 6)).astype(numpy.float32)
+    Y, H, C, A, E = K.rnn_forward("lstm", **d)
+    full = K.rnn_backward("lstm", d["R"], H, C, A, E, dY, W=W, need_dx=True)[0]
+    assert K.rnn_backward("lstm", d["R"], H, C, A, E, dY, W=W)[0] is None
+    dW = numpy.zeros_like(W)
+    dx, _, _ = K.rnn_backward("lstm", d["R"], H, C, A, E, dY, x=x, W=W, dW=dW)
+    assert dx is None and numpy.abs(dW).sum() > 0
+    db = numpy.zeros(W.shape[1], W.dtype)
+    K.rnn_backward("lstm", d["R"], H, C, A, E, dY, W=W, db_in=db)
+    assert numpy.abs(db).sum() > 0
+    assert_close(K.rnn_backward("lstm", d["R"], H, C, A, E, dY, x=x, W=W, dW=dW, db_in=db,
+                                need_dx=True)[0], full, tol=0)
+    # No input features: an empty input gradient, nothing accumulated.
+    W0 = numpy.zeros((0, W.shape[1]), numpy.float32)
+    dx0, _, _ = K.rnn_backward("lstm", d["R"], H, C, A, E, dY, x=x[:, :, :0], W=W0,
+                               dW=numpy.zeros_like(W0), need_dx=True)
+    assert dx0.shape == (3, 5, 0)
+
+
+def test_input_side_bad_arguments_are_clear_errors(rng):
+    x, W, b, d = _input_case(rng, "lstm", 3, 5, 4, 6, numpy.float32)
+    dY = rng.standard_normal((5, 3, 6)).astype(numpy.float32)
+    Y, H, C, A, E = K.rnn_forward("lstm", **d)
+    args = ("lstm", d["R"], H, C, A, E, dY)
+    with pytest.raises(ValueError, match="go with W"):
+        K.rnn_backward(*args, need_dx=True)
+    with pytest.raises(ValueError, match="dW needs x"):
+        K.rnn_backward(*args, W=W, dW=numpy.zeros_like(W))
+    with pytest.raises(ValueError, match=r"W has shape \(4, 12\); expected \(F, 24\)"):
+        K.rnn_backward(*args, W=W[:, :12])
+    with pytest.raises(ValueError, match="x"):
+        K.rnn_backward(*args, x=x[:2], W=W, dW=numpy.zeros_like(W))
+    with pytest.raises(ValueError, match=r"dW has shape"):
+        K.rnn_backward(*args, x=x, W=W, dW=numpy.zeros((4, 23), numpy.float32))
+    with pytest.raises(ValueError, match=r"db_in has shape"):
+        K.rnn_backward(*args, W=W, db_in=numpy.zeros(23, numpy.float32))
+    with pytest.raises(TypeError):
+        K.rnn_backward(*args, W=W.astype(numpy.float64), need_dx=True)
+    with pytest.raises(ValueError, match="dW"):   # dW may not be an input
+        K.rnn_backward(*args, x=x, W=W, dW=W)
+    dW = numpy.zeros_like(W)
+    with pytest.raises(ValueError, match="db_in"):
+        K.rnn_backward(*args, x=x, W=W, dW=dW, db_in=dW[0])
+
+
+@pytest.mark.parametrize("cell", ["simple", "lstm", "gru"])
+def test_ops_rnn_backward_input_agrees_with_the_reference_ops(cell, path, rng):
+    # NumpyOps (the kernel, per step) against Ops (plain xp: rnn_backward, then
+    # the products): dW given Fortran-ordered, so the kernel's sum goes through
+    # a temporary.
+    from fastnn.backend import NumpyOps, Ops
+    T, N, F, U = 4, 6, 5, 9
+    x, W, b, d = _input_case(rng, cell, T, N, F, U, numpy.float64)
+    dY = rng.standard_normal((N, T, U))
+    results = []
+    for ops in (NumpyOps(), Ops()):
+        Y, hT, cT, cache = ops.rnn_forward(cell, d["xproj"].copy(), d["R"], d["h0"],
+                                           d.get("c0"), d["mask"])
+        dR = numpy.zeros_like(d["R"])
+        dW = numpy.asfortranarray(numpy.full_like(W, 0.5))
+        db = numpy.zeros(W.shape[1])
+        dx, dh0, dc0 = ops.rnn_backward_input(cache, dY, x.reshape(T * N, F), W, dW, db,
+                                              dR=dR, need_dx=True)
+        results.append((dx, dh0, dW, db, dR) + ((dc0,) if cell == "lstm" else ()))
+    assert "kernel" in NumpyOps().rnn_forward(cell, d["xproj"].copy(), d["R"], d["h0"],
+                                              d.get("c0"))[3]
+    for a, b_ in zip(*results):
+        assert_close(a, b_, tol=1e-11)
