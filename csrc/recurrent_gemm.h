@@ -284,12 +284,11 @@ static void fastnn_rg_backward_##S(int nt, int cell, int act, int ract, ptrdiff_
         ptrdiff_t u0, u1;                                                                  \
         fastnn_rg_share_##S(U, &u0, &u1);                                                  \
         const ptrdiff_t L = u1 - u0, p0 = u0 / NR, p1 = (u1 + NR - 1) / NR;                \
-        /* dXin's rows: this thread's share of the row blocks. */                          \
+        /* dXin's tiles (a row block by a panel of F): this thread's share. */             \
         int tid = 0, nth = 1;                                                              \
         FASTNN_RG_TEAM(tid, nth)                                                           \
-        const ptrdiff_t r0 = RB * tid / nth * FASTNN_RG_MR;                                \
-        ptrdiff_t r1 = RB * (tid + 1) / nth * FASTNN_RG_MR;                                \
-        if (r1 > N) r1 = N;                                                                \
+        const ptrdiff_t QF = (F + NR - 1) / NR, IT = RB * QF;                              \
+        const ptrdiff_t it0 = IT * tid / nth, it1 = IT * (tid + 1) / nth;                  \
         for (ptrdiff_t t = T_ - 1; t >= 0; t--) {                                          \
             T *si = cell == FASTNN_RG_GRU ? SI + (t & 1) * N * GU : dX + t * N * GU;       \
             for (ptrdiff_t n = 0; n < N && L > 0; n++) {                                   \
@@ -378,15 +377,13 @@ static void fastnn_rg_backward_##S(int nt, int cell, int act, int ract, ptrdiff_
                                          dh + m0 * U + p * NR, U, nc, 1);                  \
                 }                                                                          \
             }                                                                              \
-            /* dXin_t = dX_t @ W^T, this thread's rows (dX_t is whole after the barrier). */ \
-            for (ptrdiff_t m0 = r0; dXin != NULL && m0 < r1; m0 += FASTNN_RG_MR) {         \
-                ptrdiff_t mr = r1 - m0 < FASTNN_RG_MR ? r1 - m0 : FASTNN_RG_MR;            \
-                for (ptrdiff_t q = 0; q * NR < F; q++) {                                   \
-                    ptrdiff_t nc = F - q * NR < NR ? F - q * NR : NR;                      \
-                    fastnn_rg_kernel_##S(mr, GU, dX + (t * N + m0) * GU, GU, 1,            \
-                                         WTp + q * GU * NR, dXin + (t * N + m0) * F + q * NR, \
-                                         F, nc, 0);                                        \
-                }                                                                          \
+            /* dXin_t = dX_t @ W^T, this thread's tiles (dX_t is whole after the barrier). */ \
+            for (ptrdiff_t it = it0; dXin != NULL && it < it1; it++) {                     \
+                ptrdiff_t m0 = it / QF * FASTNN_RG_MR, q = it % QF;                        \
+                ptrdiff_t mr = N - m0 < FASTNN_RG_MR ? N - m0 : FASTNN_RG_MR;              \
+                ptrdiff_t nc = F - q * NR < NR ? F - q * NR : NR;                          \
+                fastnn_rg_kernel_##S(mr, GU, dX + (t * N + m0) * GU, GU, 1, WTp + q * GU * NR, \
+                                     dXin + (t * N + m0) * F + q * NR, F, nc, 0);          \
             }                                                                              \
         }                                                                                  \
     }                                                                                      \
