@@ -81,7 +81,7 @@ static void fastnn_rg_pack_##S(ptrdiff_t K, ptrdiff_t W, const T *src, ptrdiff_t
 /* C[0:mr, 0:nc] (=|+=) A[0:mr, 0:K] @ panel, mr <= MR, nc <= NR; A[i, k] at            \
  * A[i * lda + k * ka] (ka = 1: rows; lda = 1: A stored transposed, as dR's H_{t-1}^T),   \
  * C's rows ldc apart. Each element: acc = 0, acc += a * b for k in order (then C = acc  \
- * or C += acc), in the full block and in the row-at-a-time tail alike. */                \
+ * or C += acc), in the block of 2-6 rows and in the one-row path alike. */             \
 FASTNN_CLONES static void fastnn_rg_kernel_##S(ptrdiff_t mr, ptrdiff_t K, const T *A,      \
                                                ptrdiff_t lda, ptrdiff_t ka,                \
                                                const T *restrict panel, T *C,              \
@@ -89,11 +89,16 @@ FASTNN_CLONES static void fastnn_rg_kernel_##S(ptrdiff_t mr, ptrdiff_t K, const 
 {                                                                                          \
     const ptrdiff_t NR = FASTNN_RG_NR_##S, H = FASTNN_RG_NR_##S / 2;                       \
     fastnn_rg_v##S acc[FASTNN_RG_MR][2];                                                   \
-    if (mr == FASTNN_RG_MR) {                                                              \
+    if (mr >= 2) {                                                                         \
+        /* Fewer than MR rows (a block's tail) run here too, the missing rows reading  \
+         * the last one again and never stored: a row at a time is latency-bound (two \
+         * FMA chains), four times slower per row, and 64 rows end in a block of 4.  */ \
         fastnn_rg_v##S c00 = {0}, c01 = {0}, c10 = {0}, c11 = {0}, c20 = {0}, c21 = {0};   \
         fastnn_rg_v##S c30 = {0}, c31 = {0}, c40 = {0}, c41 = {0}, c50 = {0}, c51 = {0};   \
-        const T *a0 = A, *a1 = A + lda, *a2 = A + 2 * lda, *a3 = A + 3 * lda;              \
-        const T *a4 = A + 4 * lda, *a5 = A + 5 * lda;                                      \
+        const ptrdiff_t l = mr - 1;                                                        \
+        const T *a0 = A, *a1 = A + lda, *a2 = A + (l < 2 ? l : 2) * lda;                   \
+        const T *a3 = A + (l < 3 ? l : 3) * lda, *a4 = A + (l < 4 ? l : 4) * lda;          \
+        const T *a5 = A + (l < 5 ? l : 5) * lda;                                           \
         for (ptrdiff_t k = 0; k < K; k++) {                                                \
             fastnn_rg_v##S b0 = fastnn_rg_load_##S(panel + k * NR);                        \
             fastnn_rg_v##S b1 = fastnn_rg_load_##S(panel + k * NR + H);                    \
