@@ -17,8 +17,13 @@ with this scheme, whatever the fused passes and memory cost.
 The second column ("cells' microkernel") is the floor of the fused path
 (csrc/recurrent_gemm.h) that the cells take at these sizes: the T recurrent
 products and their T gradients on the cells' microkernel over R (and R^T)
-packed once, dR accumulated per step (its step operand packed each step, as
-the kernel does), the three input-side products still through OpenBLAS.
+packed once, dR and dW accumulated per step and dx per step from W^T packed
+once, as the kernel does; the input projection through OpenBLAS. (Each product
+a Python call here, about 7 us each, included.)
+
+The third ("at peak") is the hardware's floor for the same multiply-adds: all of
+them at the microkernel's own rate on a large product (600 x 128 @ 128 x 512,
+per-call costs amortised), before any gate pass, copy or synchronisation.
 
     PYTHONPATH=$PWD python bench/rnn_gemm_floor.py [ROUNDS]
 """
@@ -73,6 +78,7 @@ def products_fused(G, reps):
     h = rng.standard_normal((N, U)).astype(f)
     d = rng.standard_normal((T * N, G * U)).astype(f)
     HT = rng.standard_normal((T, U, N)).astype(f)   # the kernel reads H_t transposed in place
+    XT = rng.standard_normal((T, F, N)).astype(f)   # and so x_t
     out_g = numpy.empty((N, G * U), f)
     out_h = numpy.empty((N, U), f)
     xp = numpy.empty((T * N, G * U), f)
@@ -86,12 +92,37 @@ def products_fused(G, reps):
         for t in range(T):
             recurrent.small_gemm_packed(h, Rp, G * U, out_g)
         RTp = recurrent.pack_panels(numpy.ascontiguousarray(R.T))
+        WTp = recurrent.pack_panels(numpy.ascontiguousarray(W.T))
         for t in range(T):
-            recurrent.small_gemm_packed(d[t * N:(t + 1) * N], RTp, U, out_h)
-            recurrent.small_gemm(HT[t], d[t * N:(t + 1) * N], out=dR, add=True)
-        blas.gemm(x, d, trans_a=True, out=dW)
-        blas.gemm(d, W, trans_b=True, out=dx)
+            dt = d[t * N:(t + 1) * N]
+            recurrent.small_gemm_packed(dt, RTp, U, out_h)
+            recurrent.small_gemm(HT[t], dt, out=dR, add=True)
+            recurrent.small_gemm(XT[t], dt, out=dW, add=True)
+            recurrent.small_gemm_packed(dt, WTp, F, dx[t * N:(t + 1) * N])
     return (time.process_time() - t0) / reps
+
+
+def peak_rate():
+    """Multiply-adds per second of the cells' microkernel on a large product
+    (one thread, CPU time): the best of five."""
+    from fastnn._C import recurrent
+    rng = numpy.random.default_rng(0)
+    a = rng.standard_normal((600, 128)).astype(numpy.float32)
+    b = rng.standard_normal((128, 512)).astype(numpy.float32)
+    packed, out = recurrent.pack_panels(b), numpy.empty((600, 512), numpy.float32)
+    best = 0.0
+    for _ in range(5):
+        t0 = time.process_time()
+        for _ in range(40):
+            recurrent.small_gemm_packed(a, packed, 512, out)
+        best = max(best, 40 * a.size * 512 / (time.process_time() - t0))
+    return best
+
+
+def macs(G):
+    """The multiply-adds of one fwd+bwd: three products of the input side, three
+    of the recurrence (forward, its gradient, dR)."""
+    return 3 * T * N * F * G * U + 3 * T * N * U * G * U
 
 
 def main(rounds=5):
@@ -125,13 +156,17 @@ def main(rounds=5):
             theirs[k].append(float(torch.stdout.readline()))
     torch.stdin.close()
     torch.wait()
-    print(f"{rounds} rounds x 3 calls, CPU ms, one thread each")
-    for k in GATES:
+    rate = peak_rate()
+    print(f"{rounds} rounds x 3 calls, CPU ms, one thread each; the microkernel's peak "
+          f"{rate / 1e9:.1f} G multiply-adds/s")
+    for k, G in GATES.items():
         g, p = statistics.median(mine[k]), statistics.median(theirs[k])
         q = statistics.median(fused[k])
+        top = macs(G) / rate
         print(f"{k:10s} products alone: OpenBLAS {g * 1e3:7.2f}, cells' microkernel "
-              f"{q * 1e3:7.2f}  PyTorch fwd+bwd {p * 1e3:7.2f}  floor of fastnn/PyTorch "
-              f"{g / p:.2f}, fused path {q / p:.2f}")
+              f"{q * 1e3:7.2f}, at peak {top * 1e3:6.2f}  PyTorch fwd+bwd {p * 1e3:7.2f}  "
+              f"floor of fastnn/PyTorch {g / p:.2f}, fused path {q / p:.2f}, at peak "
+              f"{top / p:.2f}")
 
 
 if __name__ == "__main__":
