@@ -643,8 +643,8 @@ def rnn_backward(cell, R, H, C, A, E, dY, dhT=None, dcT=None, mask=None, rec_mas
         F = W.shape[0]
         W = numpy.ascontiguousarray(W)
         if dW is not None and x is None:
-            raise ValueError("rnn_backward: dW needs x, the rows as projected "
-                             f"({(T, N, F)})")
+            raise ValueError("rnn_backward: dW needs x, the rows as projected, of "
+                             f"shape {(T, N, F)}")
         if x is not None:
             x = _checked("x", x, R, "R", (T, N, F))
         if dW is not None:
@@ -681,8 +681,8 @@ def rnn_backward(cell, R, H, C, A, E, dY, dhT=None, dcT=None, mask=None, rec_mas
     # The states as the recurrent product saw them (through dropout: gate by
     # gate, side by side, (T, N, G*U)).
     Hp = H[:T] if rec_mask is None else numpy.tile(H[:T], (1, 1, G)) * rec_mask
-    if F == 0:  # no input features: nothing to add, dXin is empty
-        x = dW = db_in = None
+    if F == 0:  # no input features: no dW, dXin is empty (db_in still sums dxproj)
+        x = dW = None
     if R.dtype == numpy.float32:
         _backward_typed[float](code, a_code, r_code, R, mask, rec_mask, H, C, A, E, dY, dX, DH,
                                SI, dh, dc, Hp, dR, db_rec, x, W, dW, db_in,

@@ -394,12 +394,12 @@ class NumpyOps(Ops):
                  else numpy.zeros(g.shape, g.dtype) for g in (dR, db_rec, dW, db_in)]
         dx, dh0, dc0 = _recurrent.rnn_backward(
             cell, R, H, C, A, E, dY, dhT, dcT, mask, rec_mask, grads[0], grads[1], act, ract,
-            reset_after, x=x.reshape(T, N, -1) if dW is not None else None, W=W, dW=grads[2],
-            db_in=grads[3], need_dx=need_dx)
+            reset_after, x=x.reshape(T, N, W.shape[0]) if dW is not None else None, W=W,
+            dW=grads[2], db_in=grads[3], need_dx=need_dx)
         for mine, given in zip(grads, (dR, db_rec, dW, db_in)):
             if mine is not given:
                 given += mine
-        return (None if dx is None else dx.reshape(T * N, -1)), dh0, dc0
+        return (None if dx is None else dx.reshape(T * N, W.shape[0])), dh0, dc0
 
 
 _SPARSE_OPS: list = []

@@ -406,11 +406,17 @@ def test_input_side_parts_are_optional(rng):
     assert numpy.abs(db).sum() > 0
     assert_close(K.rnn_backward("lstm", d["R"], H, C, A, E, dY, x=x, W=W, dW=dW, db_in=db,
                                 need_dx=True)[0], full, tol=0)
-    # No input features: an empty input gradient, nothing accumulated.
+    # No input features: an empty input gradient, no dW, but db_in still sums
+    # dxproj (xproj is the bias alone).
     W0 = numpy.zeros((0, W.shape[1]), numpy.float32)
+    db0 = numpy.zeros(W.shape[1], numpy.float32)
     dx0, _, _ = K.rnn_backward("lstm", d["R"], H, C, A, E, dY, x=x[:, :, :0], W=W0,
-                               dW=numpy.zeros_like(W0), need_dx=True)
+                               dW=numpy.zeros_like(W0), db_in=db0, need_dx=True)
     assert dx0.shape == (3, 5, 0)
+    db1 = numpy.zeros(W.shape[1], numpy.float32)
+    K.rnn_backward("lstm", d["R"], H, C, A, E, dY, W=W, db_in=db1)
+    assert numpy.abs(db1).sum() > 0
+    assert_close(db0, db1, tol=0)
 
 
 def test_input_side_bad_arguments_are_clear_errors(rng):
@@ -462,3 +468,26 @@ def test_ops_rnn_backward_input_agrees_with_the_reference_ops(cell, path, rng):
                                               d.get("c0"))[3]
     for a, b_ in zip(*results):
         assert_close(a, b_, tol=1e-11)
+
+
+@pytest.mark.parametrize("kind", ["SimpleRNN", "LSTM", "GRU"])
+@pytest.mark.parametrize("shape", [(0, 3, 4), (2, 3, 0)])
+def test_layers_take_an_empty_batch_and_no_features(kind, shape, rng):
+    # Batch 0: empty gradients; no features: the bias still gets dxproj's sums.
+    from fastnn.backend import NumpyOps, Ops
+    x = rng.standard_normal(shape).astype(numpy.float32)
+    got, weights = [], None
+    for ops in (NumpyOps(), Ops()):
+        layer = getattr(L, kind)(5, return_sequences=True)
+        layer._ensure_built(shape[1:])
+        layer.to(ops)
+        weights = weights or [w + 0.1 for w in layer.get_weights()]
+        layer.set_weights(weights)
+        y, backprop = layer.forward(x, training=True)
+        dx = backprop(numpy.ones_like(y))
+        assert dx.shape == x.shape
+        got.append([g.copy() for g in layer.grads.values()])
+    for a, b_ in zip(*got):
+        assert_close(a, b_, tol=1e-4)
+    if shape[0]:
+        assert numpy.abs(got[0][-1]).sum() > 0   # the bias's gradient
