@@ -116,7 +116,7 @@ cdef inline void _im2col_rows(const floating* x, floating* cols, const Geom* g, 
                               Py_ssize_t t0, Py_ssize_t t1) noexcept nogil:
     """The column matrix of output rows t0 .. t1 (t = sample * OH + oh), in parallel."""
     cdef Py_ssize_t t, xs = g.h * g.w * g.c
-    cdef int nt = fastnn_threads(<double>(t1 - t0) * g.ow * g.kg)
+    cdef int nt = fastnn_threads(<double>(t1 - t0) * g.ow * g.kg * FASTNN_ELEMENT_COST)
     for t in prange(t0, t1, schedule="static", num_threads=nt):
         _im2col_row(x + (t // g.oh) * xs, cols + (t - t0) * g.ow * g.kg, g, grp, t % g.oh)
 
@@ -134,7 +134,7 @@ cdef inline void _col2im_rows(const floating* cols, floating* dx, const Geom* g,
         ih1 = min((hi - 1) * g.sh - g.pt + (g.kh - 1) * g.dh + 1, g.h)
         if ih1 <= ih0:
             continue
-        nt = fastnn_threads(<double>(hi - lo) * g.ow * g.kg)
+        nt = fastnn_threads(<double>(hi - lo) * g.ow * g.kg * FASTNN_ELEMENT_COST)
         for ih in prange(ih0, ih1, schedule="static", num_threads=nt):
             _col2im_row(cols + (n * g.oh + lo - t0) * g.ow * g.kg, dx + n * xs, g, grp, ih,
                         lo, hi)
@@ -159,7 +159,7 @@ cdef void _forward(int code, const floating* x, const floating* W, const floatin
             gemm_rm(False, False, <int>rows, <int>g.fg, <int>g.kg, 1, a, <int>g.kg,
                     W + grp * g.fg, <int>g.f, 0, y + t0 * g.ow * g.f + grp * g.fg, <int>g.f)
         if code != ACT_LINEAR or bias != NULL:
-            nt = fastnn_threads(<double>rows * g.f)
+            nt = fastnn_threads(<double>rows * g.f * FASTNN_ELEMENT_COST)
             for r in prange(rows, schedule="static", num_threads=nt):
                 epilogue_row(code, y + (t0 * g.ow + r) * g.f, bias, g.f, alpha)
         t0 = t1
@@ -187,7 +187,7 @@ cdef void _backward(int code, const floating* x, const floating* W, const floati
         dz = dy + t0 * g.ow * g.f
         if fuse or db != NULL:
             nblk = (rows + SUM_ROWS - 1) // SUM_ROWS
-            nt = fastnn_threads(<double>rows * g.f)
+            nt = fastnn_threads(<double>rows * g.f * FASTNN_ELEMENT_COST)
             for blk in prange(nblk, schedule="static", num_threads=nt):
                 dz_block(code, y + t0 * g.ow * g.f, dz, dz_buf if fuse else NULL,
                           partial + (ci * per_chunk + blk) * g.f if db != NULL else NULL,
@@ -746,7 +746,7 @@ cdef void _dz_all_typed(int code, const floating[:, ::1] y, const floating[:, ::
     SUM_ROWS rows summed in block order (fixed bits)."""
     cdef Py_ssize_t rows = dy.shape[0], f = dy.shape[1], blk, j
     cdef Py_ssize_t nblk = (rows + SUM_ROWS - 1) // SUM_ROWS
-    cdef int nt = fastnn_threads(<double>rows * f)
+    cdef int nt = fastnn_threads(<double>rows * f * FASTNN_ELEMENT_COST)
     cdef double s
     with nogil:
         for blk in prange(nblk, schedule="static", num_threads=nt):
