@@ -195,7 +195,11 @@ static inline void fastnn_rg_share_##S(ptrdiff_t U, ptrdiff_t *u0, ptrdiff_t *u1
                                                                                            \
 /* The whole forward sequence (rnn_forward's, no recurrent dropout): Rp the gates' U x U   \
  * blocks of R packed one after another (G blocks of P panels); see _forward in the .pyx  \
- * for the arrays. nt threads (1: no team). */                                            \
+ * for the arrays. nt threads (1: no team). With two row blocks or more per thread, each  \
+ * thread runs its own samples (whole blocks of rows) through the whole sequence: a      \
+ * sample's state needs no other's, so no barrier and no state line crosses cores (two   \
+ * one-thread processes each ran at their solo speed; the team split by units lost a     \
+ * third of it). Fewer rows: split by units, one barrier per step. */                     \
 static void fastnn_rg_forward_##S(int nt, int cell, int act, int ract, ptrdiff_t T_,       \
                                   ptrdiff_t N, ptrdiff_t U, const T *xproj, const T *Rp,   \
                                   const T *brec, const unsigned char *mask, T *Y, T *H,    \
@@ -204,15 +208,25 @@ static void fastnn_rg_forward_##S(int nt, int cell, int act, int ract, ptrdiff_t
     const ptrdiff_t NR = FASTNN_RG_NR_##S, P = (U + NR - 1) / NR;                          \
     const ptrdiff_t G = cell == FASTNN_RG_SIMPLE ? 1 : (cell == FASTNN_RG_LSTM ? 4 : 3);   \
     const ptrdiff_t GU = G * U;                                                            \
+    const ptrdiff_t RB = (N + FASTNN_RG_MR - 1) / FASTNN_RG_MR;                            \
     _Pragma("omp parallel num_threads(nt) if (nt > 1)")                                    \
     {                                                                                      \
-        ptrdiff_t u0, u1;                                                                  \
-        fastnn_rg_share_##S(U, &u0, &u1);                                                  \
+        int tid = 0, nth = 1;                                                              \
+        FASTNN_RG_TEAM(tid, nth)                                                           \
+        const int by_rows = nth > 1 && RB >= 2 * nth; /* the same in every thread */       \
+        ptrdiff_t u0 = 0, u1 = U, r0 = 0, r1 = N;                                          \
+        if (by_rows) {                                                                     \
+            r0 = RB * tid / nth * FASTNN_RG_MR;                                            \
+            r1 = RB * (tid + 1) / nth * FASTNN_RG_MR;                                      \
+            if (r1 > N) r1 = N;                                                            \
+        } else {                                                                           \
+            fastnn_rg_share_##S(U, &u0, &u1);                                              \
+        }                                                                                  \
         const ptrdiff_t L = u1 - u0, p0 = u0 / NR, p1 = (u1 + NR - 1) / NR;                \
         for (ptrdiff_t t = 0; t < T_; t++) {                                               \
             const T *hprev = H + t * N * U;                                                \
-            for (ptrdiff_t m0 = 0; m0 < N && L > 0; m0 += FASTNN_RG_MR) {                  \
-                ptrdiff_t mr = N - m0 < FASTNN_RG_MR ? N - m0 : FASTNN_RG_MR;              \
+            for (ptrdiff_t m0 = r0; m0 < r1 && L > 0; m0 += FASTNN_RG_MR) {                \
+                ptrdiff_t mr = r1 - m0 < FASTNN_RG_MR ? r1 - m0 : FASTNN_RG_MR;            \
                 /* The product of this row block, this thread's columns of each gate:     \
                  * into the gates (over the input projection when A is xproj), or (GRU)  \
                  * into S, which the reset gate scales before it is added. */             \
@@ -260,8 +274,10 @@ static void fastnn_rg_forward_##S(int nt, int cell, int act, int ract, ptrdiff_t
                     }                                                                      \
                 }                                                                          \
             }                                                                              \
-            /* The next step's product reads every thread's units of h_t. */             \
-            _Pragma("omp barrier")                                                         \
+            /* Split by units, the next step's product reads every thread's units. */    \
+            if (!by_rows) {                                                                \
+                _Pragma("omp barrier")                                                     \
+            }                                                                              \
         }                                                                                  \
     }                                                                                      \
 }                                                                                          \

@@ -201,11 +201,14 @@ def test_the_paths_agree_forward_and_backward(cell, dtype, rng):
 
 @pytest.mark.parametrize("cell", ["simple", "lstm", "gru"])
 @pytest.mark.parametrize("dtype", [numpy.float32, numpy.float64])
-def test_fused_results_do_not_depend_on_the_thread_count(cell, dtype, rng):
+@pytest.mark.parametrize("N", [64, 5])
+def test_fused_results_do_not_depend_on_the_thread_count(cell, dtype, N, rng):
     from fastnn import threads
     # U = 130: 9 panels of 16 (float64: 17 of 8), the last one partial, split
-    # unevenly between 2 and 3 threads.
-    N, U = 64, 130
+    # unevenly between 2 and 3 threads. N = 64: the forward splits the samples
+    # (11 row blocks, 5 + 6 and 3 + 4 + 4); N = 5, one block: it splits the
+    # units (U = 250, 16 panels, so that the work still takes two threads).
+    U = 250 if N == 5 else 130
     d = _inputs(rng, cell, 4, N, U, dtype, dropout=False)
     dY = rng.standard_normal((N, 4, U)).astype(dtype)
     runs = []
