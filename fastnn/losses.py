@@ -253,17 +253,23 @@ class BinaryCrossentropy(Loss):
     ----------
     from_logits : bool, default False
         ``y_pred`` holds logits, not probabilities.
+    label_smoothing : float in [0, 1], default 0
+        Keras's: the targets become ``y_true * (1 - s) + s / 2``, on
+        probabilities and on logits alike (the reported loss is the smoothed one).
     """
     name = "binary_crossentropy"
-    _config_keys = ("from_logits",)
+    _config_keys = ("from_logits", "label_smoothing")
 
-    def __init__(self, from_logits=False):
+    def __init__(self, from_logits=False, label_smoothing=0.0):
         self.from_logits = bool(from_logits)
+        self.label_smoothing = _check_label_smoothing(label_smoothing, self.name)
         self.fused_activation = None if from_logits else "sigmoid"
 
     def elementwise(self, y_true, y_pred):
         ops = self._ops_for(y_pred)
         xp = ops.xp
+        if self.label_smoothing:
+            y_true = y_true * (1 - self.label_smoothing) + 0.5 * self.label_smoothing
         if self.from_logits:
             z = y_pred
             values = xp.maximum(z, 0) - z * y_true + xp.log1p(xp.exp(-xp.abs(z)))
@@ -287,7 +293,7 @@ class BinaryCrossentropy(Loss):
             ``(batch, steps)`` booleans: the steps that count.
         """
         y_true, logits = self._prepare(y_true, logits)
-        fused = BinaryCrossentropy(from_logits=True)
+        fused = BinaryCrossentropy(from_logits=True, label_smoothing=self.label_smoothing)
         fused.ops = self.ops
         loss, grad = fused.forward_backward(y_true, logits, sample_weight, mask)
         return loss, grad, self._ops_for(logits).activation_forward("sigmoid", logits)

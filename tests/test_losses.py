@@ -486,6 +486,40 @@ def test_label_smoothing_matches_the_numpy_formula(sparse, shape, dtype, ops, rn
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape", [(1, 1), (5, 3), (2, 3, 4)])
+def test_binary_label_smoothing_matches_the_numpy_formula(shape, dtype, ops, rng):
+    # Keras: targets y * (1 - s) + s / 2, on logits, on probabilities and in
+    # the fused sigmoid step a model takes; s = 0 is the plain loss exactly.
+    s = 0.2
+    z = (rng.standard_normal(shape) * 3).astype(dtype)
+    y = (rng.random(shape) > 0.5).astype(dtype)
+    t = y.astype(numpy.float64) * (1 - s) + s / 2
+    z64 = z.astype(numpy.float64)
+    p64 = 1 / (1 + numpy.exp(-z64))
+    n = numpy.prod(shape[:-1]) * shape[-1]
+    want = (-(t * numpy.log(p64) + (1 - t) * numpy.log1p(-p64))).mean()
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    value, grad = losses.BinaryCrossentropy(from_logits=True, label_smoothing=s) \
+        .forward_backward(y, z)
+    assert value == pytest.approx(want, rel=tol)
+    assert grad.dtype == z.dtype
+    numpy.testing.assert_allclose(grad, (p64 - t) / n, rtol=tol * 10, atol=tol / 10)
+    value, grad, probs = losses.BinaryCrossentropy(label_smoothing=s) \
+        .forward_backward_logits(y, z)
+    assert value == pytest.approx(want, rel=tol)
+    numpy.testing.assert_allclose(grad, (p64 - t) / n, rtol=tol * 10, atol=tol / 10)
+    # Probabilities (clipped as without smoothing).
+    p = numpy.clip(p64, 0.05, 0.95).astype(dtype)
+    q = p.astype(numpy.float64)
+    value, _ = losses.BinaryCrossentropy(label_smoothing=s).forward_backward(y, p)
+    assert value == pytest.approx((-(t * numpy.log(q) + (1 - t) * numpy.log1p(-q))).mean(),
+                                  rel=tol * 10)
+    for a, b in zip(losses.BinaryCrossentropy().forward_backward(y, z),
+                    losses.BinaryCrossentropy(label_smoothing=0.0).forward_backward(y, z)):
+        numpy.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_softmax_cross_entropy_op_smooths_without_one_hot_rows(dtype, ops, rng):
     # The backend op itself (the models' hot path), integer labels and soft
     # targets, against the formula; s = 0 is the unsmoothed loss exactly.
@@ -508,7 +542,8 @@ def test_softmax_cross_entropy_op_smooths_without_one_hot_rows(dtype, ops, rng):
 
 
 @pytest.mark.parametrize("cls", [losses.CategoricalCrossentropy,
-                                 losses.SparseCategoricalCrossentropy])
+                                 losses.SparseCategoricalCrossentropy,
+                                 losses.BinaryCrossentropy])
 @pytest.mark.parametrize("from_logits", [True, False])
 def test_label_smoothing_gradients(cls, from_logits, ops, rng):
     # float64 finite differences; from probabilities gradcheck also checks the
@@ -540,7 +575,8 @@ def test_label_smoothing_matches_pytorch_cross_entropy(rng):
 
 
 @pytest.mark.parametrize("cls", [losses.CategoricalCrossentropy,
-                                 losses.SparseCategoricalCrossentropy])
+                                 losses.SparseCategoricalCrossentropy,
+                                 losses.BinaryCrossentropy])
 def test_label_smoothing_config_and_bad_values(cls):
     loss = cls(from_logits=True, label_smoothing=0.1)
     assert loss.get_config() == {"from_logits": True, "label_smoothing": 0.1}
