@@ -176,11 +176,30 @@ def _autoencoder(args):
     return 0
 
 
+# The builders' options that `fastnn cnn` passes on, by flag: which kinds take them.
+_CNN_OPTIONS = {"dropout": ("mnist", "fashion", "residual"),
+                "translation": ("fashion", "residual"),
+                "label_smoothing": ("fashion", "residual"),
+                "weight_decay": ("fashion", "residual")}
+
+
+def _cnn_options(args):
+    """The builder keyword arguments given on the command line (refused, before
+    any data is read, for a kind whose network does not take them)."""
+    given = {k: getattr(args, k) for k in _CNN_OPTIONS if getattr(args, k) is not None}
+    for k in given:
+        if args.kind not in _CNN_OPTIONS[k]:
+            _fail(args, f"--{k.replace('_', '-')} applies to --kind "
+                        f"{' or '.join(_CNN_OPTIONS[k])}, not {args.kind}")
+    return given
+
+
 def _cnn(args):
     from fastnn import recipes
 
     dataset = recipes.CNN_KINDS[args.kind][1]
     say = print if args.verbose else (lambda *a, **k: None)   # --verbose 0: the result only
+    options = _cnn_options(args)
     data = _load_mnist_or_fail(args, dataset)
     if args.limit:
         (xt, yt), test = data
@@ -203,6 +222,7 @@ def _cnn(args):
                 _fail(args, f"cannot write the plot {args.plot}: {e}")
     else:
         kwargs = {} if args.lr is None else {"learning_rate": args.lr}
+        kwargs.update(options)
         result = recipes.train_cnn(data, kind=args.kind, epochs=epochs,
                                    batch_size=args.batch_size, verbose=args.verbose,
                                    seed=args.seed, **kwargs)
@@ -403,6 +423,27 @@ def _factor(text):
     return value
 
 
+def _unit_float(text):
+    value = float(text)
+    if not 0.0 <= value <= 1.0:   # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1], got {text}")
+    return value
+
+
+def _dropout_rate(text):
+    value = float(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be a rate in [0, 1), got {text}")
+    return value
+
+
+def _nonnegative_float(text):
+    value = float(text)
+    if not 0.0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
+    return value
+
+
 def _positive_int(text):
     value = int(text)
     if value < 1:
@@ -491,6 +532,17 @@ def build_parser(prog=None):
                      "mnist, 2e-3 for the residual network)")
     cnn.add_argument("--limit", type=_positive_int, default=None, metavar="N",
                      help="use only the first N training images (the test set stays whole)")
+    cnn.add_argument("--dropout", type=_dropout_rate, default=None, metavar="P",
+                     help="the classifiers' dropout rate (default: 0.5 for mnist, 0.3 for "
+                          "the residual network)")
+    cnn.add_argument("--translation", type=_unit_float, default=None, metavar="F",
+                     help="residual network: random shifts of the training images by up to "
+                          "F of their size (default: 0.04 for fashion, 0 for residual)")
+    cnn.add_argument("--label-smoothing", type=_unit_float, default=None, metavar="S",
+                     help="residual network: Keras's label smoothing of the targets "
+                          "(default 0)")
+    cnn.add_argument("--weight-decay", type=_nonnegative_float, default=None, metavar="W",
+                     help="residual network: AdamW's decoupled weight decay (default 0)")
     cnn.add_argument("--plot", default="cnn_autoencoder.png", metavar="FILE",
                      help="autoencoder: where to write the reconstruction plot (default "
                           "cnn_autoencoder.png; '' for none)")

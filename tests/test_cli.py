@@ -297,8 +297,60 @@ def test_cnn_verbose_header_limit_and_save(tmp_path, capsys):
     assert model.predict(x).shape == (3, 10)
 
 
+def test_cnn_options_reach_the_network(tmp_path, capsys, monkeypatch):
+    # The flags become the builder's keyword arguments (over the kind's
+    # defaults), and the trained network has them.
+    from fastnn import recipes
+    _write_fixture_mnist(tmp_path / "data")
+    seen = {}
+    real = recipes.train_cnn
+
+    def spy(data, **kwargs):
+        seen.update(kwargs)
+        return real(data, **kwargs)
+    monkeypatch.setattr(recipes, "train_cnn", spy)
+    path = tmp_path / "res.fastnn"
+    assert main(["cnn", "--kind", "residual", "--data", str(tmp_path / "data"), "--epochs", "1",
+                 "--verbose", "0", "--dropout", "0.25", "--translation", "0.08",
+                 "--label-smoothing", "0.1", "--weight-decay", "0.01",
+                 "--save", str(path)]) == 0
+    assert {k: seen[k] for k in ("dropout", "translation", "label_smoothing",
+                                 "weight_decay")} == {
+        "dropout": 0.25, "translation": 0.08, "label_smoothing": 0.1, "weight_decay": 0.01}
+    model = fastnn.load_model(str(path))
+    kinds = {l.__class__.__name__: l for l in model.layers}
+    assert kinds["Dropout"].rate == 0.25
+    assert kinds["RandomTranslation"].height_factor == 0.08
+    assert model.loss.label_smoothing == 0.1
+    assert "test accuracy" in capsys.readouterr().out
+    # Not given: the kind's defaults (fashion shifts by 0.04).
+    seen.clear()
+    monkeypatch.setattr(recipes, "train_cnn", lambda data, **kw: seen.update(kw) or
+                        (_ for _ in ()).throw(SystemExit(0)))
+    with pytest.raises(SystemExit):
+        main(["cnn", "--kind", "fashion", "--data", str(tmp_path / "data"), "--epochs", "1",
+              "--verbose", "0"])
+    assert not {"dropout", "translation", "label_smoothing", "weight_decay"} & set(seen)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--kind", "mnist", "--translation", "0.1"],
+     "--translation applies to --kind fashion or residual, not mnist"),
+    (["--kind", "autoencoder", "--dropout", "0.1"],
+     "--dropout applies to --kind mnist or fashion or residual, not autoencoder"),
+    (["--kind", "mnist", "--weight-decay", "0.1"],
+     "--weight-decay applies to --kind fashion or residual, not mnist")])
+def test_cnn_options_of_another_kind_are_refused_before_the_data(args, message, tmp_path,
+                                                                 capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["cnn", "--data", str(tmp_path / "nothing-here")] + args)
+    assert str(e.value).endswith(f"error: {message}")
+
+
 def test_cnn_rejects_bad_arguments(capsys):
-    for args in (["--kind", "vgg"], ["--epochs", "0"], ["--batch-size", "-1"]):
+    for args in (["--kind", "vgg"], ["--epochs", "0"], ["--batch-size", "-1"],
+                 ["--dropout", "1"], ["--translation", "1.5"], ["--label-smoothing", "nan"],
+                 ["--weight-decay", "-0.1"], ["--dropout", "half"]):
         with pytest.raises(SystemExit) as exit_info:
             main(["cnn"] + args)
         assert exit_info.value.code == 2
