@@ -282,13 +282,57 @@ static void fastnn_rg_forward_##S(int nt, int cell, int act, int ract, ptrdiff_t
     }                                                                                      \
 }                                                                                          \
                                                                                            \
+/* Step t's weight gradients over column panels [p0, p1) of every gate: dR += H_{t-1}^T  \
+ * @ dGates_t (the GRU's candidate block from DH, its product's gradient), dW += X_t^T @  \
+ * dX_t from the same packed panel (the candidate block packed again, from dX), dbacc +=  \
+ * dX_t's column sums; each NULL to skip. Bpk: G * P panels of N x NR, scratch. */         \
+static void fastnn_rg_wgrad_step_##S(int cell, ptrdiff_t t, ptrdiff_t N, ptrdiff_t U,      \
+                                     ptrdiff_t G, ptrdiff_t p0, ptrdiff_t p1, const T *H,  \
+                                     const T *dX, const T *DH, T *dR, T *Bpk, ptrdiff_t F, \
+                                     const T *X, T *dW, double *dbacc)                     \
+{                                                                                          \
+    const ptrdiff_t NR = FASTNN_RG_NR_##S, P = (U + NR - 1) / NR, GU = G * U;              \
+    for (ptrdiff_t g = 0; (dR != NULL || dW != NULL || dbacc != NULL) && g < G; g++) {     \
+        int cand = cell == FASTNN_RG_GRU && g == 2;                                        \
+        const T *dxg = dX + t * N * GU + g * U;                                            \
+        const T *src = cand ? DH + t * N * U : dxg;                                        \
+        ptrdiff_t lds = cand ? U : GU;                                                     \
+        for (ptrdiff_t p = p0; p < p1; p++) {                                              \
+            ptrdiff_t nc = U - p * NR < NR ? U - p * NR : NR;                              \
+            T *pk = Bpk + (g * P + p) * N * NR;                                            \
+            if (dR != NULL) {                                                              \
+                fastnn_rg_pack_##S(N, nc, src + p * NR, lds, 1, pk);                       \
+                for (ptrdiff_t i0 = 0; i0 < U; i0 += FASTNN_RG_MR) {                       \
+                    ptrdiff_t mr = U - i0 < FASTNN_RG_MR ? U - i0 : FASTNN_RG_MR;          \
+                    fastnn_rg_kernel_##S(mr, N, H + t * N * U + i0, 1, U, pk,              \
+                                         dR + i0 * GU + g * U + p * NR, GU, nc, 1);        \
+                }                                                                          \
+            }                                                                              \
+            if (dW == NULL && dbacc == NULL)                                               \
+                continue;                                                                  \
+            if (cand || dR == NULL)                                                        \
+                fastnn_rg_pack_##S(N, nc, dxg + p * NR, GU, 1, pk);                        \
+            for (ptrdiff_t i0 = 0; dW != NULL && i0 < F; i0 += FASTNN_RG_MR) {            \
+                ptrdiff_t mr = F - i0 < FASTNN_RG_MR ? F - i0 : FASTNN_RG_MR;              \
+                fastnn_rg_kernel_##S(mr, N, X + t * N * F + i0, 1, F, pk,                  \
+                                     dW + i0 * GU + g * U + p * NR, GU, nc, 1);            \
+            }                                                                              \
+            if (dbacc != NULL)                                                             \
+                fastnn_rg_colsum_##S(N, nc, pk, dbacc + g * U + p * NR);                   \
+        }                                                                                  \
+    }                                                                                      \
+}                                                                                          \
+                                                                                           \
 /* The whole backward sequence (rnn_backward's, no recurrent dropout): RTp R^T (GU x U)    \
  * packed; SI two (N, GU) buffers (the GRU's, one per step parity so that a thread's     \
  * gate pass never writes what another's product still reads). dh, dc, dy as _backward's. \
  * dR (U, GU) accumulated here too (NULL: not), Bpk (G * P panels of N x NR) its        \
  * scratch. The input projection's gradients too, each NULL to skip: dW (F, GU) += X^T @  \
  * dX from X (T, N, F), the rows as projected; dbacc (GU, float64) += dX's column sums;   \
- * dXin (T, N, F) = dX @ W^T from WTp, W^T (GU x F) packed. */                            \
+ * dXin (T, N, F) = dX @ W^T from WTp, W^T (GU x F) packed. With two row blocks or more  \
+ * per thread, as the forward, the threads split the samples for the recurrence (gate    \
+ * passes, dh_{t-1}, dXin: a sample's rows only, no barrier), then the weight gradients  \
+ * by column panels after it, step by step in the same order (the same bits). */         \
 static void fastnn_rg_backward_##S(int nt, int cell, int act, int ract, ptrdiff_t T_,      \
                                    ptrdiff_t N, ptrdiff_t U, const T *RTp,                 \
                                    const unsigned char *mask, const T *H, const T *C,      \
@@ -300,19 +344,30 @@ static void fastnn_rg_backward_##S(int nt, int cell, int act, int ract, ptrdiff_
     const ptrdiff_t NR = FASTNN_RG_NR_##S, P = (U + NR - 1) / NR;                          \
     const ptrdiff_t G = cell == FASTNN_RG_SIMPLE ? 1 : (cell == FASTNN_RG_LSTM ? 4 : 3);   \
     const ptrdiff_t GU = G * U, RB = (N + FASTNN_RG_MR - 1) / FASTNN_RG_MR;                \
+    const int wgrads = dR != NULL || dW != NULL || dbacc != NULL;                          \
     _Pragma("omp parallel num_threads(nt) if (nt > 1)")                                    \
     {                                                                                      \
-        ptrdiff_t u0, u1;                                                                  \
-        fastnn_rg_share_##S(U, &u0, &u1);                                                  \
-        const ptrdiff_t L = u1 - u0, p0 = u0 / NR, p1 = (u1 + NR - 1) / NR;                \
-        /* dXin's tiles (a row block by a panel of F): this thread's share. */             \
         int tid = 0, nth = 1;                                                              \
         FASTNN_RG_TEAM(tid, nth)                                                           \
+        const int by_rows = nth > 1 && RB >= 2 * nth; /* the same in every thread */       \
+        ptrdiff_t u0 = 0, u1 = U, r0 = 0, r1 = N;                                          \
+        if (by_rows) {                                                                     \
+            r0 = RB * tid / nth * FASTNN_RG_MR;                                            \
+            r1 = RB * (tid + 1) / nth * FASTNN_RG_MR;                                      \
+            if (r1 > N) r1 = N;                                                            \
+        } else {                                                                           \
+            fastnn_rg_share_##S(U, &u0, &u1);                                              \
+        }                                                                                  \
+        const ptrdiff_t L = u1 - u0, p0 = u0 / NR, p1 = (u1 + NR - 1) / NR;                \
+        /* dXin's tiles (a row block by a panel of F): this thread's share, or (by rows) \
+         * its own rows' tiles. */                                                         \
         const ptrdiff_t QF = (F + NR - 1) / NR, IT = RB * QF;                              \
-        const ptrdiff_t it0 = IT * tid / nth, it1 = IT * (tid + 1) / nth;                  \
+        const ptrdiff_t it0 = by_rows ? r0 / FASTNN_RG_MR * QF : IT * tid / nth;           \
+        const ptrdiff_t it1 = by_rows ? (r1 + FASTNN_RG_MR - 1) / FASTNN_RG_MR * QF         \
+                                      : IT * (tid + 1) / nth;                              \
         for (ptrdiff_t t = T_ - 1; t >= 0; t--) {                                          \
             T *si = cell == FASTNN_RG_GRU ? SI + (t & 1) * N * GU : dX + t * N * GU;       \
-            for (ptrdiff_t n = 0; n < N && L > 0; n++) {                                   \
+            for (ptrdiff_t n = r0; n < r1 && L > 0; n++) {                                 \
                 int keep = mask == NULL || mask[t * N + n] != 0;                           \
                 const T *gy = dY + (n * T_ + t) * U + u0;                                  \
                 /* dY's rows are T * U apart: fetch a few samples ahead. */                \
@@ -351,54 +406,26 @@ static void fastnn_rg_backward_##S(int nt, int cell, int act, int ract, ptrdiff_
                 }                                                                          \
                 memset(g, 0, L * sizeof(T));                                               \
             }                                                                              \
-            /* dR[:, this thread's columns] += H_{t-1}^T @ dGates[t][:, those columns]:  \
-             * per step, while the step's gates are in cache, through the microkernel  \
-             * (one GEMM over all T*N rows afterwards cost 1.6x as much in OpenBLAS).  \
-             * The GRU's candidate block from DH (its product's gradient). */          \
-            /* The input projection's: dW[:, those columns] += X_t^T @ dX_t[:, those      \
-             * columns] from the same packed panel (the GRU's candidate block packed     \
-             * again, from dX), and db's column sums (float64, rows in order). */        \
-            for (ptrdiff_t g = 0; (dR != NULL || dW != NULL || dbacc != NULL) && g < G && L > 0; \
-                 g++) {                                                                    \
-                int cand = cell == FASTNN_RG_GRU && g == 2;                                \
-                const T *dxg = dX + t * N * GU + g * U;                                    \
-                const T *src = cand ? DH + t * N * U : dxg;                                \
-                ptrdiff_t lds = cand ? U : GU;                                             \
-                for (ptrdiff_t p = p0; p < p1; p++) {                                      \
-                    ptrdiff_t nc = U - p * NR < NR ? U - p * NR : NR;                      \
-                    T *pk = Bpk + (g * P + p) * N * NR;                                    \
-                    if (dR != NULL) {                                                      \
-                        fastnn_rg_pack_##S(N, nc, src + p * NR, lds, 1, pk);               \
-                        for (ptrdiff_t i0 = 0; i0 < U; i0 += FASTNN_RG_MR) {               \
-                            ptrdiff_t mr = U - i0 < FASTNN_RG_MR ? U - i0 : FASTNN_RG_MR;  \
-                            fastnn_rg_kernel_##S(mr, N, H + t * N * U + i0, 1, U, pk,      \
-                                                 dR + i0 * GU + g * U + p * NR, GU, nc, 1); \
-                        }                                                                  \
-                    }                                                                      \
-                    if (dW == NULL && dbacc == NULL)                                       \
-                        continue;                                                          \
-                    if (cand || dR == NULL)                                                \
-                        fastnn_rg_pack_##S(N, nc, dxg + p * NR, GU, 1, pk);                \
-                    for (ptrdiff_t i0 = 0; dW != NULL && i0 < F; i0 += FASTNN_RG_MR) {    \
-                        ptrdiff_t mr = F - i0 < FASTNN_RG_MR ? F - i0 : FASTNN_RG_MR;      \
-                        fastnn_rg_kernel_##S(mr, N, X + t * N * F + i0, 1, F, pk,          \
-                                             dW + i0 * GU + g * U + p * NR, GU, nc, 1);    \
-                    }                                                                      \
-                    if (dbacc != NULL)                                                     \
-                        fastnn_rg_colsum_##S(N, nc, pk, dbacc + g * U + p * NR);           \
-                }                                                                          \
+            if (!by_rows) {                                                                \
+                /* Split by units: this step's weight gradients over this thread's       \
+                 * columns while the step's gates are in cache (one GEMM over all T*N    \
+                 * rows afterwards cost 1.6x as much in OpenBLAS); then dh_{t-1} reads   \
+                 * every thread's gates of the step. */                                  \
+                if (wgrads && L > 0)                                                       \
+                    fastnn_rg_wgrad_step_##S(cell, t, N, U, G, p0, p1, H, dX, DH, dR, Bpk, \
+                                             F, X, dW, dbacc);                             \
+                _Pragma("omp barrier")                                                     \
             }                                                                              \
-            /* dh_{t-1} += dGates @ R^T reads every thread's gates of the step. */       \
-            _Pragma("omp barrier")                                                         \
-            for (ptrdiff_t m0 = 0; m0 < N && L > 0; m0 += FASTNN_RG_MR) {                  \
-                ptrdiff_t mr = N - m0 < FASTNN_RG_MR ? N - m0 : FASTNN_RG_MR;              \
+            /* dh_{t-1} += dGates @ R^T: this thread's columns (by units) or rows. */      \
+            for (ptrdiff_t m0 = r0; m0 < r1 && L > 0; m0 += FASTNN_RG_MR) {                \
+                ptrdiff_t mr = r1 - m0 < FASTNN_RG_MR ? r1 - m0 : FASTNN_RG_MR;            \
                 for (ptrdiff_t p = p0; p < p1; p++) {                                      \
                     ptrdiff_t nc = U - p * NR < NR ? U - p * NR : NR;                      \
                     fastnn_rg_kernel_##S(mr, GU, si + m0 * GU, GU, 1, RTp + p * GU * NR,   \
                                          dh + m0 * U + p * NR, U, nc, 1);                  \
                 }                                                                          \
             }                                                                              \
-            /* dXin_t = dX_t @ W^T, this thread's tiles (dX_t is whole after the barrier). */ \
+            /* dXin_t = dX_t @ W^T, this thread's tiles. */                                \
             for (ptrdiff_t it = it0; dXin != NULL && it < it1; it++) {                     \
                 ptrdiff_t m0 = it / QF * FASTNN_RG_MR, q = it % QF;                        \
                 ptrdiff_t mr = N - m0 < FASTNN_RG_MR ? N - m0 : FASTNN_RG_MR;              \
@@ -406,6 +433,16 @@ static void fastnn_rg_backward_##S(int nt, int cell, int act, int ract, ptrdiff_
                 fastnn_rg_kernel_##S(mr, GU, dX + (t * N + m0) * GU, GU, 1, WTp + q * GU * NR, \
                                      dXin + (t * N + m0) * F + q * NR, F, nc, 0);          \
             }                                                                              \
+        }                                                                                  \
+        if (by_rows && wgrads) {                                                           \
+            /* Split by samples: the weight gradients once every step's gates are in,   \
+             * by column panels, step by step in the order above. */                     \
+            _Pragma("omp barrier")                                                         \
+            ptrdiff_t w0, w1;                                                              \
+            fastnn_rg_share_##S(U, &w0, &w1);                                              \
+            for (ptrdiff_t t = T_ - 1; t >= 0 && w1 > w0; t--)                             \
+                fastnn_rg_wgrad_step_##S(cell, t, N, U, G, w0 / NR, (w1 + NR - 1) / NR, H, \
+                                         dX, DH, dR, Bpk, F, X, dW, dbacc);                \
         }                                                                                  \
     }                                                                                      \
 }
