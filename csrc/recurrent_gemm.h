@@ -3,7 +3,9 @@
  * dGates @ R^T (backward) through a register-blocked microkernel over R packed
  * ONCE per call, each row block's gate pass run right after its product while
  * the block is in L1, and the threads kept in ONE OpenMP team for the whole
- * sequence with one barrier per step.
+ * sequence: split by samples (no barrier in the step loop; the backward's
+ * weight gradients by column panels after it) when each thread gets two row
+ * blocks or more, else by units with one barrier per step.
  *
  * Why not OpenBLAS here: at the cells' sizes (64 rows, k = U = 128, 4U = 512
  * columns) it re-packs R on every one of the T steps and its per-call setup

@@ -232,6 +232,28 @@ def test_fused_results_do_not_depend_on_the_thread_count(cell, dtype, N, rng):
             numpy.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("cell", ["simple", "lstm", "gru"])
+def test_the_split_by_samples_without_weight_gradients(cell, rng):
+    # No dR, no input side: the backward split by samples skips its weight
+    # phase (and that barrier); dX and dh0 still match one thread's bits.
+    from fastnn import threads
+    d = _inputs(rng, cell, 3, 64, 130, numpy.float32, dropout=False)
+    dY = rng.standard_normal((64, 3, 130)).astype(numpy.float32)
+    runs = []
+    saved = threads.get_num_threads()
+    old = K.set_recurrence_path("fused")
+    try:
+        for n in (1, 2):
+            threads.set_num_threads(n, adapt=False)
+            Y, H, C, A, E = K.rnn_forward(cell, **d)
+            runs.append(K.rnn_backward(cell, d["R"], H, C, A, E, dY, mask=d["mask"])[:2])
+    finally:
+        threads.set_num_threads(saved)
+        K.set_recurrence_path(old)
+    for a, b in zip(*runs):
+        numpy.testing.assert_array_equal(a, b)
+
+
 def test_fully_masked_steps_pass_gradients_through_on_the_fused_path(rng):
     old = K.set_recurrence_path("fused")
     try:
