@@ -587,6 +587,12 @@ cdef void _dw_backward_blocks(const floating[:, :, :, ::1] x, const floating[:, 
                     continue
                 for j in range(kw):
                     off = j * dw - pl
+                    # Assigned here so that Cython makes lo and hi private to each
+                    # thread: written only through their addresses, they were shared,
+                    # and two threads' taps now and then took each other's ranges (the
+                    # thread-count test failed about one run in ten).
+                    lo = 0
+                    hi = 0
                     _ow_range(wo, W, sw, off, &lo, &hi)
                     if hi <= lo:
                         continue

@@ -284,6 +284,35 @@ def test_depthwise_three_tap_loops_give_the_general_loops_bits(dtype, rng):
             numpy.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("m", [1, 2])
+def test_depthwise_general_dk_loops_repeat_bit_for_bit_on_several_threads(m, rng):
+    # The general loops' dW (kernel width 5, so not the three-tap ones), called
+    # again and again on 2 and 3 threads against one thread: each tap's column
+    # range (lo, hi) was shared between the threads (Cython privatizes only what
+    # a prange body assigns), and a block now and then took another thread's
+    # range: about one call in twenty differed.
+    cap, adapt = threads.get_num_threads(), threads._state.adapt
+    x = rng.standard_normal((24, 20, 8, 16)).astype(numpy.float32)
+    kern = rng.standard_normal((5, 5, 16, m)).astype(numpy.float32)
+    try:
+        threads.set_num_threads(1, adapt=False)
+        y = pool.depthwise_conv2d_forward(x, kern, None, 1, 1, 1, 1, 1, 1, 1, 1)
+
+        def dk():
+            out = numpy.zeros_like(kern)
+            pool.depthwise_conv2d_backward(x, kern, y, y, out, None, 1, 1, 1, 1, 1, 1, 1, 1,
+                                           need_dx=False)
+            return out
+        want = dk()
+        for n in (2, 3):
+            threads.set_num_threads(n, adapt=False)
+            assert pool._threads_for(24 * 18 * 4 * 16 * m * 25) > 1
+            for _ in range(30):
+                numpy.testing.assert_array_equal(dk(), want)
+    finally:
+        threads.set_num_threads(cap, adapt=bool(adapt))
+
+
 def test_depthwise_results_do_not_depend_on_the_thread_count(rng):
     cap, adapt = threads.get_num_threads(), threads._state.adapt
     # The C loops (M = 1) and the general ones; then enough partial sums (160 blocks of
