@@ -195,6 +195,26 @@ static inline void fastnn_rg_share_##S(ptrdiff_t U, ptrdiff_t *u0, ptrdiff_t *u1
     if (*u0 > U) *u0 = U;                                                                  \
 }                                                                                          \
                                                                                            \
+/* How the team splits a sequence's work, the same answer in every thread (it depends on  \
+ * N and the team's size only): by samples (whole blocks of MR rows [*r0, *r1), all units) \
+ * when each thread gets two row blocks or more, returning 1; else by units (this        \
+ * thread's panels [*u0, *u1), all rows), returning 0. */                                 \
+static inline int fastnn_rg_split_##S(ptrdiff_t N, ptrdiff_t U, int tid, int nth,          \
+                                      ptrdiff_t *u0, ptrdiff_t *u1, ptrdiff_t *r0,         \
+                                      ptrdiff_t *r1)                                       \
+{                                                                                          \
+    const ptrdiff_t RB = (N + FASTNN_RG_MR - 1) / FASTNN_RG_MR;                            \
+    *u0 = 0; *u1 = U; *r0 = 0; *r1 = N;                                                    \
+    if (nth > 1 && RB >= 2 * nth) {                                                        \
+        *r0 = RB * tid / nth * FASTNN_RG_MR;                                               \
+        *r1 = RB * (tid + 1) / nth * FASTNN_RG_MR;                                         \
+        if (*r1 > N) *r1 = N;                                                              \
+        return 1;                                                                          \
+    }                                                                                      \
+    fastnn_rg_share_##S(U, u0, u1);                                                        \
+    return 0;                                                                              \
+}                                                                                          \
+                                                                                           \
 /* The whole forward sequence (rnn_forward's, no recurrent dropout): Rp the gates' U x U   \
  * blocks of R packed one after another (G blocks of P panels); see _forward in the .pyx  \
  * for the arrays. nt threads (1: no team). With two row blocks or more per thread, each  \
@@ -210,20 +230,12 @@ static void fastnn_rg_forward_##S(int nt, int cell, int act, int ract, ptrdiff_t
     const ptrdiff_t NR = FASTNN_RG_NR_##S, P = (U + NR - 1) / NR;                          \
     const ptrdiff_t G = cell == FASTNN_RG_SIMPLE ? 1 : (cell == FASTNN_RG_LSTM ? 4 : 3);   \
     const ptrdiff_t GU = G * U;                                                            \
-    const ptrdiff_t RB = (N + FASTNN_RG_MR - 1) / FASTNN_RG_MR;                            \
     _Pragma("omp parallel num_threads(nt) if (nt > 1)")                                    \
     {                                                                                      \
         int tid = 0, nth = 1;                                                              \
         FASTNN_RG_TEAM(tid, nth)                                                           \
-        const int by_rows = nth > 1 && RB >= 2 * nth; /* the same in every thread */       \
-        ptrdiff_t u0 = 0, u1 = U, r0 = 0, r1 = N;                                          \
-        if (by_rows) {                                                                     \
-            r0 = RB * tid / nth * FASTNN_RG_MR;                                            \
-            r1 = RB * (tid + 1) / nth * FASTNN_RG_MR;                                      \
-            if (r1 > N) r1 = N;                                                            \
-        } else {                                                                           \
-            fastnn_rg_share_##S(U, &u0, &u1);                                              \
-        }                                                                                  \
+        ptrdiff_t u0, u1, r0, r1;                                                          \
+        const int by_rows = fastnn_rg_split_##S(N, U, tid, nth, &u0, &u1, &r0, &r1);       \
         const ptrdiff_t L = u1 - u0, p0 = u0 / NR, p1 = (u1 + NR - 1) / NR;                \
         for (ptrdiff_t t = 0; t < T_; t++) {                                               \
             const T *hprev = H + t * N * U;                                                \
@@ -351,15 +363,8 @@ static void fastnn_rg_backward_##S(int nt, int cell, int act, int ract, ptrdiff_
     {                                                                                      \
         int tid = 0, nth = 1;                                                              \
         FASTNN_RG_TEAM(tid, nth)                                                           \
-        const int by_rows = nth > 1 && RB >= 2 * nth; /* the same in every thread */       \
-        ptrdiff_t u0 = 0, u1 = U, r0 = 0, r1 = N;                                          \
-        if (by_rows) {                                                                     \
-            r0 = RB * tid / nth * FASTNN_RG_MR;                                            \
-            r1 = RB * (tid + 1) / nth * FASTNN_RG_MR;                                      \
-            if (r1 > N) r1 = N;                                                            \
-        } else {                                                                           \
-            fastnn_rg_share_##S(U, &u0, &u1);                                              \
-        }                                                                                  \
+        ptrdiff_t u0, u1, r0, r1;                                                          \
+        const int by_rows = fastnn_rg_split_##S(N, U, tid, nth, &u0, &u1, &r0, &r1);       \
         const ptrdiff_t L = u1 - u0, p0 = u0 / NR, p1 = (u1 + NR - 1) / NR;                \
         /* dXin's tiles (a row block by a panel of F): this thread's share, or (by rows) \
          * its own rows' tiles. */                                                         \
